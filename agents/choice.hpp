@@ -1,0 +1,58 @@
+#pragma once
+/// @file
+/// The generation table seen by per-agent code, and the (provider, generation)
+/// choice of MODEL.md §2.4 shared by firms and users.
+
+#include <cstdint>
+
+#include "agents/fields.hpp"
+#include "core/fpmath.hpp"
+#include "core/hd.hpp"
+#include "core/rng.hpp"
+
+namespace cutoff {
+
+/// Release stages (MODEL.md §2.2); OPEN follows GENERAL under the open-weights lever.
+enum Stage : std::uint8_t { kStageGov = 0, kStageTrusted = 1, kStageKyc = 2, kStageGeneral = 3, kStageOpen = 4 };
+
+/// This tick's generations (a few dozen), read-only for agents.
+struct GenTableView {
+  int n_gens;
+  int n_providers;
+  const std::uint8_t* provider;  ///< length n_gens: the lab that trained it
+  const double* K;               ///< length n_gens: capability K_g
+  const std::uint8_t* stage;     ///< length n_gens: Stage this tick
+  const double* h;               ///< length n_gens: serving cost h_g(t), H100e per Mtok
+  const double* align;           ///< length n_countries·n_providers: align(c, p)
+};
+
+CUTOFF_HD_INLINE double align_of(const GenTableView& g, int c, int p) { return g.align[c * g.n_providers + p]; }
+
+/// §2.4 for a user: GENERAL with align(c, p) ≥ 0, or OPEN.
+CUTOFF_HD_INLINE bool user_eligible(const GenTableView& g, int c, int gen) {
+  const std::uint8_t st = g.stage[gen];
+  return st == kStageOpen || (st == kStageGeneral && align_of(g, c, g.provider[gen]) >= 0.0);
+}
+
+/// §2.4 choice for a user: the eligible generation maximising
+/// φ·K_g + switch_noise·γ (the affordability factor is 1 for users); when
+/// `only_provider` is not kNone, only that provider's generations compete.
+/// Returns kNone when nothing is eligible. One Gumbel draw per candidate, in
+/// generation order, from the agent's ChoiceNoise stream of this tick.
+CUTOFF_HD_INLINE std::uint8_t choose_user_generation(const GenTableView& g, int c, double phi, double noise,
+                                                     std::uint8_t only_provider, Rng& rng) {
+  std::uint8_t best = kNone;
+  double best_u = 0.0;
+  for (int gen = 0; gen < g.n_gens; ++gen) {
+    if (!user_eligible(g, c, gen)) continue;
+    if (only_provider != kNone && g.provider[gen] != only_provider) continue;
+    const double u = phi * g.K[gen] + noise * rng.gumbel();
+    if (best == kNone || u > best_u) {
+      best = static_cast<std::uint8_t>(gen);
+      best_u = u;
+    }
+  }
+  return best;
+}
+
+}  // namespace cutoff

@@ -1,0 +1,13 @@
+#pragma once
+/// @file
+/// The one macro that marks code shared by the CPU and CUDA backends.
+/// Functions marked CUTOFF_HD are compiled by g++ for the OpenMP loops and by
+/// nvcc for the kernels in cuda/; they must be pure functions of their inputs.
+
+#if defined(__CUDACC__)
+#define CUTOFF_HD __host__ __device__
+#define CUTOFF_HD_INLINE __host__ __device__ __forceinline__
+#else
+#define CUTOFF_HD
+#define CUTOFF_HD_INLINE inline
+#endif

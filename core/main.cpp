@@ -1,0 +1,3 @@
+#include "core/cli.hpp"
+
+int main(int argc, char** argv) { return cutoff::cli_main(argc, argv); }

@@ -1,0 +1,174 @@
+#include "core/run.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/memory.hpp"
+#include "core/output.hpp"
+#include "cutoff_version.hpp"
+
+namespace cutoff {
+namespace {
+
+DType dtype_of(FieldType t) {
+  switch (t) {
+    case FieldType::U8: return DType::U8;
+    case FieldType::U16: return DType::U16;
+    case FieldType::U32: return DType::U32;
+    case FieldType::F32: return DType::F32;
+    case FieldType::F64: return DType::F64;
+    default: throw std::logic_error("no HDF5 type for a registry field type");
+  }
+}
+
+void check_output_path(const std::string& out) {
+  namespace fs = std::filesystem;
+  const fs::path p(out);
+  if (out.empty()) throw InputError("-o/--out is empty: give the output file, e.g. -o run.h5");
+  std::error_code ec;
+  if (fs::is_directory(p, ec)) throw InputError("-o/--out '" + out + "' is a directory; expected a file name");
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  if (!fs::is_directory(dir, ec))
+    throw InputError("-o/--out '" + out + "': directory '" + dir.string() + "' does not exist");
+}
+
+template <class Pop>
+void snapshot_all(OutputWriter& w, const HostArrays<Pop>& arrays, int index, int tick) {
+  typename Pop::View v = arrays.view();
+  Pop::for_each(v, [&](const FieldInfo& f, auto*& ptr) {
+    if (f.role != FieldRole::State) return;
+    w.snapshot(Pop::kName, f.name, dtype_of(f.type), f.unit, f.description, index, tick, ptr, arrays.size());
+  });
+}
+
+/// Root attributes, coordinates and metric datasets of the output.
+std::vector<int> write_header(OutputWriter& w, const Simulation& sim, const RunRequest& req) {
+  const Params& p = sim.params();
+  w.attr("title", "cutoff run");
+  w.attr("scenario", to_toml(p));
+  w.attr("seed", static_cast<std::int64_t>(p.seed));
+  w.attr("replicate", static_cast<std::int64_t>(req.options.replicate));
+  w.attr("n_firms", static_cast<std::int64_t>(p.n_firms));
+  w.attr("n_users", static_cast<std::int64_t>(p.n_users));
+  w.attr("n_large", static_cast<std::int64_t>(sim.layout().n_large));
+  w.attr("ticks", static_cast<std::int64_t>(p.horizon));
+  w.attr("snapshot_every", static_cast<std::int64_t>(req.snapshot_every));
+  w.attr("backend", req.options.backend);
+  w.attr("schema_version", static_cast<std::int64_t>(kSchemaVersion));
+  // Provenance: may differ between otherwise identical runs.
+  w.attr("version", kVersion);
+  w.attr("git_commit", kGitCommit);
+  w.attr("scenario_file", req.scenario_file);
+  w.attr("command", req.command_line);
+  w.attr("threads", static_cast<std::int64_t>(req.options.threads));
+  w.attr("provenance_attributes", "version git_commit scenario_file command threads provenance_attributes");
+
+  const auto& cs = sim.countries();
+  const Layout& L = sim.layout();
+  std::vector<std::string> iso, name, income;
+  std::vector<double> pop, gdp0, w_user, w_small;
+  std::vector<std::int32_t> tier, firm_agents, user_agents, large;
+  for (std::size_t c = 0; c < cs.size(); ++c) {
+    iso.push_back(cs[c].iso3);
+    name.push_back(cs[c].name);
+    income.push_back(cs[c].income_group);
+    pop.push_back(cs[c].population);
+    gdp0.push_back(cs[c].gdp_usd);
+    tier.push_back(cs[c].tier);
+    w_user.push_back(L.w_user[c]);
+    w_small.push_back(L.w_small[c]);
+    firm_agents.push_back(static_cast<std::int32_t>(L.firm_begin[c + 1] - L.firm_begin[c]));
+    user_agents.push_back(static_cast<std::int32_t>(L.users[c]));
+    large.push_back(static_cast<std::int32_t>(L.large[c]));
+  }
+  w.dim("country", iso, "country (ISO 3166-1 alpha-3)");
+  w.coord("country_name", "country", name, "1", "country name");
+  w.coord("population", "country", pop, "people", "population");
+  w.coord("gdp0", "country", gdp0, "USD per year", "GDP at the start (data year in data/countries.csv)");
+  w.coord("tier", "country", tier, "1", "export tier (January 2025 US AI diffusion framework)");
+  w.coord("income_group", "country", income, "1", "income group (World Bank thresholds on GDP per capita)");
+  w.coord("firm_agents", "country", firm_agents, "agents", "firm agents in the country");
+  w.coord("large_firm_agents", "country", large, "agents", "large-stratum firm agents (one real firm each)");
+  w.coord("user_agents", "country", user_agents, "agents", "user agents in the country");
+  w.coord("people_per_user", "country", w_user, "people", "people per user agent");
+  w.coord("firms_per_small_agent", "country", w_small, "firms", "real firms per small-stratum firm agent");
+
+  w.dim("provider", sim.provider_names(), "provider (AI lab)");
+  std::vector<std::string> homes;
+  for (const Provider& v : sim.market().providers()) homes.push_back(cs[v.home].iso3);
+  w.coord("provider_home", "provider", homes, "1", "home country of the provider (ISO3)");
+  w.dim("class", std::vector<std::string>{"gov", "trusted", "kyc", "general", "home", "consumer"},
+        "priority class of compute");
+
+  std::vector<int> ids;
+  for (const MetricSpec& m : sim.metrics().specs()) ids.push_back(w.metric(m.name, m.dims, m.units, m.long_name));
+  if (req.snapshot_every > 0) {
+    w.snapshot_population(Firms::kName, sim.layout().n_firms);
+    w.snapshot_population(Users::kName, sim.layout().n_users);
+  }
+  return ids;
+}
+
+}  // namespace
+
+std::string check_scenario(const Params& p) {
+  const auto countries = load_countries(p.countries);
+  const Layout L = make_layout(countries, p);
+  const Market m(p, countries);
+  std::ostringstream s;
+  s << countries.size() << " countries, " << m.providers().size() << " providers, " << p.n_firms << " firms ("
+    << L.n_large << " large), " << p.n_users << " users, " << p.horizon << " ticks";
+  for (const std::string& w : L.warnings) s << "; warning: " << w;
+  return s.str();
+}
+
+void check_memory(const Params& p, std::uint64_t snapshot_in_flight, std::uint64_t max_memory) {
+  const auto n_f = static_cast<std::uint64_t>(p.n_firms);
+  const auto n_u = static_cast<std::uint64_t>(p.n_users);
+  const MemoryEstimate need = estimate_memory(n_f, n_u, snapshot_in_flight);
+  std::string which;
+  const std::uint64_t avail = available_memory(max_memory, &which);
+  if (need.total() > avail) {
+    std::ostringstream s;
+    s << "not enough memory for n_firms = " << n_f << " and n_users = " << n_u << ": needs " << need.total()
+      << " bytes (" << format_bytes(need.total()) << ": firms " << format_bytes(need.firms) << ", users "
+      << format_bytes(need.users) << ", snapshot buffers " << format_bytes(need.snapshot) << ", fixed "
+      << format_bytes(need.fixed) << "), available " << avail << " bytes (" << format_bytes(avail) << ", "
+      << which << ")";
+    throw InputError(s.str());
+  }
+}
+
+void run_to_file(const RunRequest& req) {
+  check_output_path(req.out);
+  const std::uint64_t in_flight = req.snapshot_every > 0 ? req.snapshot_in_flight : 0;
+  check_memory(req.params, in_flight, req.max_memory);
+  auto countries = load_countries(req.params.countries);
+
+  Simulation sim(req.params, std::move(countries), req.options);
+  if (req.log)
+    for (const std::string& w : sim.layout().warnings) req.log("warning: " + w);
+
+  OutputWriter w(req.out, req.snapshot_in_flight);
+  const std::vector<int> ids = write_header(w, sim, req);
+  const int ticks = static_cast<int>(req.params.horizon);
+  int snapshots = 0;
+  for (int t = 0; t < ticks; ++t) {
+    if (req.stop_signal && req.stop_signal->load() != 0)
+      throw Interrupted("interrupted by signal " + std::to_string(req.stop_signal->load()) + "; no output written");
+    sim.step();
+    const Metrics& m = sim.metrics();
+    for (std::size_t k = 0; k < ids.size(); ++k) w.write(ids[k], t, m[static_cast<int>(k)].data());
+    w.end_tick(t);
+    if (req.snapshot_every > 0 && t % req.snapshot_every == 0) {
+      snapshot_all(w, sim.firms(), snapshots, t);
+      snapshot_all(w, sim.users(), snapshots, t);
+      ++snapshots;
+    }
+    if (req.on_tick) req.on_tick(t + 1);
+  }
+  w.commit();
+}
+
+}  // namespace cutoff
