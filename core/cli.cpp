@@ -154,6 +154,11 @@ int cli_main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "run" && std::string(argv[1]) != "validate" &&
+        std::string(argv[1]) != "info") {
+      std::cerr << "cutoff: error: unknown command '" << argv[1] << "'; allowed: run, validate, info (see cutoff --help)\n";
+      return 2;
+    }
     std::cerr << "cutoff: error: " << e.what() << " (see cutoff --help)\n";
     return 2;
   }

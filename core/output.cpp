@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
+#include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -503,6 +503,11 @@ void OutputWriter::Impl::guarded(const std::function<void()>& fn) {
 }
 
 void OutputWriter::Impl::run() {
+  {
+    // Error printing is per thread where HDF5 is built thread-safe (Debian's is).
+    std::lock_guard<std::mutex> g(hdf5_mutex());
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  }
   for (;;) {
     Task t;
     bool skip = false;
@@ -633,6 +638,7 @@ void OutputWriter::Impl::do_snapshot(const std::string& pop, const std::string& 
     l.gzip = h5->gzip;
     Hid ds = create_dataset(p.group, field, path, file_type(type), l);
     describe(ds, path, units, long_name);
+    put_attr(ds, path, "coordinates", "snapshot_tick");  // xarray: a coordinate, not data
     attach(ds, p.snapshot, 0, path);
     attach(ds, p.agent, 1, path);
     it = p.fields.emplace(field, std::move(ds)).first;

@@ -12,7 +12,8 @@
 ///  - Reproducibility: object time stamps are off and chunk shapes depend only on the
 ///    shapes, so two runs with identical inputs write identical datasets and attributes.
 ///  - Speed: the tick loop never waits on disk. One background thread owns every HDF5
-///    call after construction (the Debian HDF5 is not thread-safe); the public methods
+///    call after construction (HDF5 may be built without thread safety, and its high-level
+///    dimension-scale API is never covered by HDF5's own lock); the public methods
 ///    copy their arguments and enqueue a task. Memory in flight is bounded: a call blocks
 ///    while more than `max_bytes_in_flight` bytes of copies are queued.
 ///  - Errors on the writer thread are kept and rethrown by the next public call (and by
@@ -26,7 +27,7 @@
 ///                             the first day of each tick's month
 ///   /metrics/<dim>(<dim>)     dimension coordinates from dim() (e.g. country, provider)
 ///   /metrics/<coord>(<dim>)   auxiliary coordinates from coord() (e.g. population)
-///   /metrics/<metric>(tick, dims...)   from metric(), NaN-filled where not written
+///   /metrics/<metric>(tick, dims...)   from metric(); rows not written read NaN (floats) or 0
 ///   /snapshots/<pop>/snapshot(snapshot)          int32 0..k-1, unlimited
 ///   /snapshots/<pop>/<pop>(<pop>)                uint64 agent index 0..n-1
 ///   /snapshots/<pop>/snapshot_tick(snapshot)     int32 tick of each snapshot
@@ -51,8 +52,9 @@ enum class DType { U8, U16, U32, I32, I64, F32, F64 };
 /// Size in bytes of one element of @p t.
 std::size_t dtype_size(DType t);
 
-/// The process-wide lock for HDF5 calls. The Debian HDF5 is built without thread
-/// safety, so every HDF5 call in the process, by any code and any writer, must hold it.
+/// The process-wide lock for HDF5 calls. HDF5 may be built without thread safety, and the
+/// high-level library (H5DS) is unsafe even where the core is thread-safe, so every HDF5
+/// call in the process, by any code and any writer, must hold it.
 /// Never call OutputWriter methods while holding it (they may wait for the writer thread).
 std::mutex& hdf5_mutex();
 

@@ -4,10 +4,12 @@
 
 #include "core/params.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <ostream>
 #include <set>
@@ -73,7 +75,7 @@ std::vector<Field<Params>> make_params_schema() {
       integer("horizon", &P::horizon, "ticks", 1, 100000, 120,
               "Ticks simulated; one tick is one month, tick 0 is January 2025"),
       integer("calib_tick", &P::calib_tick, "ticks", 0, 99999, 14,
-              "Tick the calibration targets of §8 refer to (14 = March 2026); at most horizon - 1"),
+              "Tick the calibration targets of §8 refer to (14 = March 2026); a shorter run has no calibration point"),
       integer("seed", &P::seed, "1", 0, kSeedMax, 1, "Random seed (Philox key, §3)"),
       integer("n_firms", &P::n_firms, "agents", 1, kCount40, 100000,
               "Firm agents in the world (§1)"),
@@ -96,7 +98,7 @@ std::vector<Field<Params>> make_params_schema() {
       real("train_share", &P::train_share, "1", 0, 0.99, 0.5,
            "Share s_p of capacity used for training (§2.2); the rest serves inference"),
       integer("lead", &P::lead, "ticks", 1, 120, 12, "Ticks from a capacity order to its arrival (§2.1)"),
-      real("g_cap", &P::g_cap, "x per year", 1, 100, 2.3,
+      real("g_cap", &P::g_cap, "times per year", 1, 100, 2.3,
            "Planned capacity growth a lab orders for (§2.1)"),
       real("x_max", &P::x_max, "of C_p per tick", 0, 10, 0.2, "Order cap as a share of capacity (§2.1)"),
       real("x_max_t3", &P::x_max_t3, "of C_p per tick", 0, 10, 0.04,
@@ -232,7 +234,7 @@ std::vector<Field<Params>> make_params_schema() {
             "Water-fill weight w_plan of plans free/plus/pro (§2.6e)"),
       reals("plan_need", &P::plan_need, "1", kPlans, 0, 1e6, {1, 10, 100},
             "Need multiplier of plans free/plus/pro (§2.5)"),
-      real("plan_cap", &P::plan_cap, "x plan need", 0, 1e6, 2, "Plan cap as a multiple of plan need (§2.5)"),
+      real("plan_cap", &P::plan_cap, "times plan need", 0, 1e6, 2, "Plan cap as a multiple of plan need (§2.5)"),
       // adoption
       real("bass_p", &P::bass_p, "per tick", 0, 1, 0.003, "Bass innovation rate (§2.9)"),
       real("bass_q", &P::bass_q, "per tick", 0, 1, 0.03, "Bass imitation rate (§2.9)"),
@@ -313,23 +315,25 @@ bool text_ok(TextRule rule, const std::string& s) {
   return false;
 }
 
-/// Shortest decimal that reads back to x exactly (at most 17 significant digits),
-/// with a tidy exponent ("1e12", "1e-7"); no ".0" is added.
+/// Shortest decimal that reads back to x exactly (at most 17 significant digits):
+/// plain notation for moderate exponents ("100", "0.0025", "1863.3333333333335"),
+/// else a tidy exponent ("1e12", "1e-9"); no ".0" is added.
 std::string fmt_real(double x) {
   if (std::isnan(x)) return "nan";
   if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
-  char buf[40];
-  for (int prec = 1; prec <= 17; ++prec) {
-    std::snprintf(buf, sizeof buf, "%.*g", prec, x);
+  char buf[64];
+  int digits = 1;
+  for (; digits <= 17; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*e", digits - 1, x);
     if (std::strtod(buf, nullptr) == x) break;
   }
-  std::string s = buf;
-  auto e = s.find('e');
-  if (e == std::string::npos) return s;
-  std::string mant = s.substr(0, e), ex = s.substr(e + 1);
-  bool neg = ex[0] == '-';
-  ex.erase(0, ex.find_first_not_of("+-0"));
-  return mant + "e" + (neg ? "-" : "") + ex;
+  const char* e = std::strchr(buf, 'e');
+  const int exp10 = std::atoi(e + 1);
+  if (exp10 >= -5 && exp10 < std::max(digits, 7)) {
+    std::snprintf(buf, sizeof buf, "%.*f", std::max(0, digits - 1 - exp10), x);
+    return buf;
+  }
+  return std::string(static_cast<const char*>(buf), e) + "e" + std::to_string(exp10);
 }
 
 std::string fmt_bound(const FieldSpec& f, double x) {
@@ -446,7 +450,7 @@ std::string type_text(const FieldSpec& f) {
     case ParamType::String: return "string";
     case ParamType::RealArray:
       return f.length > 0 ? "real[" + std::to_string(f.length) + "]"
-                          : f.length == kPerSector ? "real[sectors]" : "real[]";
+                          : f.length == kAnyLength ? "real[]" : "real[sectors]";
     case ParamType::StringArray:
       return f.length == kPerSector ? "string[sectors]" : "string[]";
     case ParamType::RealTable: return "table";
@@ -645,10 +649,6 @@ void validate(const Params& p, const OriginFn& origin) {
     if (f.length == kPerSector) fail({f.key, "sector_share"}, f.key, render_value(v), msg);
     fail({f.key}, f.key, render_value(v), msg);
   }
-  if (p.calib_tick > p.horizon - 1) {
-    fail({"calib_tick", "horizon"}, "calib_tick", std::to_string(p.calib_tick),
-         "out of range, allowed 0 to horizon - 1 = " + std::to_string(p.horizon - 1));
-  }
   double sum = 0;
   for (double s : p.sector_share) sum += s;
   if (std::fabs(sum - 1) > 1e-9) {
@@ -756,7 +756,6 @@ std::string schema_markdown() {
        << render_value(q.align_country) << "` |\n";
   }
   os << "\n## Rules across keys\n\n"
-        "- `calib_tick` ≤ `horizon` − 1.\n"
         "- `sector_share` has 1 to " << kMaxSectors << " entries summing to 1 within 1e-9; "
         "`sector_names` and `mult_s` have one entry per sector; sector names are distinct.\n"
         "- `r_gov` + `r_cons` ≤ 1.\n"

@@ -243,7 +243,9 @@ class Loader {
         if (digits) i = std::stoul(idx);
         if (!digits || i >= p.provider.size()) {
           fail(origin, key, render_node(sub),
-               "expected a provider index from 0 to " + std::to_string(p.provider.size() - 1));
+               p.provider.empty() ? std::string("no inherited provider to change")
+                                  : "expected a provider index from 0 to " +
+                                        std::to_string(p.provider.size() - 1));
         }
         if (!sub.is_table()) fail(origin, key, render_node(sub), "expected a table of provider fields");
         patch_provider(p.provider[i], *sub.as_table(), origin, i);

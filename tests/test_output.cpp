@@ -360,7 +360,7 @@ TEST(Output, DateIsFirstDayOfEachMonthAcrossLeapYears) {
   const std::vector<double> days = read_f64(f, "/metrics/date");
   ASSERT_EQ(days.size(), 50u);
   EXPECT_EQ(days[12], 365);        // 2026-01-01
-  EXPECT_EQ(days[38], 365 * 3 + 31);  // 2028-03-01 minus the leap day: 2028-02 has 29 days
+  EXPECT_EQ(days[38], 365 * 3 + 31 + 29);  // 2028-03-01: 2028 is a leap year
   EXPECT_EQ(days[38] - days[37], 29);
   EXPECT_EQ(days[49] - days[48], 31);  // 2029-01
 }
@@ -492,10 +492,12 @@ TEST(Output, KilledRunPartHoldsFinishedTicks) {
     w.end_tick(t);
   }
   w.drain();  // everything up to the flush of tick 1 is on disk
-  // Read the still-open .part as a post-mortem would (under the lock: the writer thread
-  // is idle but alive).
+  // What a post-mortem finds on disk: a copy of the still-open .part, read under the lock
+  // (the writer thread is idle but alive).
+  const fs::path copy = dir.path / "post_mortem.h5";
+  fs::copy_file(w.part_path(), copy);
   std::lock_guard<std::mutex> g(cutoff::hdf5_mutex());
-  Id f(H5Fopen(w.part_path().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  Id f = open_file(copy);
   EXPECT_EQ(read_f64(f, "/metrics/tick"), (std::vector<double>{0, 1}));
   EXPECT_EQ(read_f64(f, "/metrics/gdp_loss"), (std::vector<double>{0.25, 1.25, 2.25, 1000.25, 1001.25, 1002.25}));
 }
@@ -581,6 +583,26 @@ TEST(Output, BoundedMemoryInFlight) {
   for (int s = 0; s < snaps; ++s) EXPECT_EQ(got[s * n + 17], s * 1000.0 + 17) << s;
 }
 
+TEST(Output, OptionalGzip) {
+  TempDir dir;
+  const fs::path out = dir.path / "OUT.h5";
+  {
+    OutputWriter w(out.string(), std::size_t{1} << 20, 4);
+    write_sample(w);
+    w.commit();
+  }
+  Id f = open_file(out);
+  Id ds(H5Dopen2(f, "/metrics/subscribers", H5P_DEFAULT));
+  Id dcpl(H5Dget_create_plist(ds));
+  ASSERT_EQ(H5Pget_nfilters(dcpl), 1);
+  unsigned flags = 0, level = 0;
+  std::size_t nvalues = 1;
+  EXPECT_EQ(H5Pget_filter2(dcpl, 0, &flags, &nvalues, &level, 0, nullptr, nullptr), H5Z_FILTER_DEFLATE);
+  EXPECT_EQ(level, 4u);
+  EXPECT_EQ(read_f64(f, "/metrics/n_firms"), (std::vector<double>{100, 101, 102}));
+  EXPECT_THROW(OutputWriter((dir.path / "bad.h5").string(), 1024, 10), std::invalid_argument);
+}
+
 // ---------------------------------------------------------------------------
 // (4) xarray, both engines
 // ---------------------------------------------------------------------------
@@ -624,6 +646,7 @@ for engine in ("h5netcdf", "netcdf4"):
         assert ds["capital"].dims == ("snapshot", "firms"), (engine, ds["capital"].dims)
         assert ds["alive"].dtype == np.uint8, (engine, ds["alive"].dtype)
         assert list(ds["snapshot_tick"].values) == [0, 2], (engine, ds["snapshot_tick"].values)
+        assert "snapshot_tick" in ds["capital"].coords, (engine, list(ds["capital"].coords))
         np.testing.assert_array_equal(ds["capital"].values[1], [(10.0 + i) * 1.5 for i in range(5)])
     with xr.open_dataset(path, group="snapshots/users", engine=engine) as ds:
         assert ds["provider"].dims == ("snapshot", "users"), (engine, ds["provider"].dims)

@@ -229,8 +229,6 @@ TEST(Params, OutOfRange) {
   expect_all(error_of(tmp.write("b.toml", "bm = inf\n")), {"key 'bm' = inf: out of range"});
   expect_all(error_of(tmp.write("c.toml", "seed = 4294967296\n")), {"key 'seed' = 4294967296: out of range"});
   // Cross-key rules name the file that set the key.
-  const std::string h = tmp.write("h.toml", "horizon = 10\n");
-  expect_all(error_of(h), {h + ": key 'calib_tick' = 14", "horizon - 1 = 9"});
   expect_all(error_of(tmp.write("s.toml", "sector_share = [0.25, 0.2, 0.2, 0.2, 0.1, 0.1]\n")),
              {"s.toml: key 'sector_share' = [0.25, 0.2, 0.2, 0.2, 0.1, 0.1]", "summing to 1"});
   expect_all(error_of(tmp.write("p.toml", "p_max = 1000\n")), {"p.toml: key 'p_max' = 1000", "p_min"});

@@ -1,0 +1,164 @@
+// The command line: exit codes, messages naming the flag or key, nothing left
+// behind by a failed run, identical datasets from identical runs, docs in step.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "core/params.hpp"
+#include "support.hpp"
+
+namespace cutoff {
+namespace {
+
+namespace fs = std::filesystem;
+using test::run_cli;
+
+TEST(Cli, HelpEverywhere) {
+  for (const char* sub : {"", "run ", "validate ", "info "}) {
+    const auto r = run_cli(std::string(sub) + "--help");
+    EXPECT_EQ(r.code, 0) << sub;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << sub;
+  }
+}
+
+void expect_bad(const std::string& args, const std::vector<std::string>& needles) {
+  const auto r = run_cli(args);
+  EXPECT_EQ(r.code, 2) << args << "\n" << r.err;
+  for (const auto& n : needles) EXPECT_NE(r.err.find(n), std::string::npos) << args << "\nstderr: " << r.err;
+}
+
+TEST(Cli, BadFlagsNameTheFlag) {
+  const std::string b = test::baseline_path();
+  expect_bad("run " + b + " -o x.h5 --firms many", {"--firms"});
+  expect_bad("run " + b + " -o x.h5 --ticks 0", {"--ticks"});
+  expect_bad("run " + b + " -o x.h5 --seed -3", {"--seed"});
+  expect_bad("run " + b + " -o x.h5 --backend quantum", {"--backend", "quantum"});
+  expect_bad("run " + b + " -o x.h5 --max-memory lots", {"--max-memory", "lots"});
+  expect_bad("run " + b + " -o x.h5 --frobnicate", {"frobnicate"});
+  expect_bad("run " + b, {"--out"});
+  expect_bad("run " + b + " -o /nonexistent-dir/x.h5 -q", {"-o/--out", "/nonexistent-dir"});
+  expect_bad("run " + b + " -o x.h5 --set nonsense", {"--set", "nonsense"});
+  expect_bad("run " + b + " -o x.h5 --set bm=-1", {"--set", "bm", "-1"});
+  expect_bad("frobnicate", {"frobnicate"});
+}
+
+TEST(Cli, BadScenariosNameFileKeyAndValue) {
+  test::TempDir tmp;
+  struct Case {
+    std::string text, needle;
+  };
+  const std::string inherit = "inherits = \"" + test::baseline_path() + "\"\n";
+  const Case cases[] = {
+      {inherit + "bmm = 2\n", "'bmm'"},                              // unknown key
+      {inherit + "bm = \"fast\"\n", "'bm'"},                         // wrong type
+      {inherit + "p_switch = 1.5\n", "'p_switch'"},                  // out of range
+      {inherit + "kyc_rate = [0.1]\n", "'kyc_rate'"},                // wrong length
+      {inherit + "bm = = 2\n", ":2:"},                               // malformed TOML (line 2)
+      {"inherits = \"missing.toml\"\n", "missing.toml"},             // missing file
+  };
+  int k = 0;
+  for (const Case& c : cases) {
+    const std::string path = tmp / ("s" + std::to_string(k++) + ".toml");
+    test::write_file(path, c.text);
+    const std::string out = tmp / "o.h5";
+    const auto r = run_cli("run " + path + " -o " + out + " -q");
+    EXPECT_EQ(r.code, 2) << c.text;
+    EXPECT_NE(r.err.find(path), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(c.needle), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
+    EXPECT_FALSE(fs::exists(out));
+    EXPECT_FALSE(fs::exists(out + ".part"));
+    EXPECT_EQ(run_cli("validate " + path).code, 2);
+  }
+  expect_bad("run " + tmp / "absent.toml" + " -o " + tmp / "o.h5", {"absent.toml"});
+}
+
+TEST(Cli, EveryShippedScenarioValidates) {
+  for (const auto& e : fs::directory_iterator(test::source_dir() + "/data/scenarios")) {
+    const auto r = run_cli("validate " + e.path().string());
+    EXPECT_EQ(r.code, 0) << e.path() << r.err;
+    EXPECT_NE(r.out.find("ok;"), std::string::npos);
+  }
+}
+
+TEST(Cli, ParametersDocIsGeneratedFromTheSchema) {
+  const auto r = run_cli("validate --doc-params");
+  ASSERT_EQ(r.code, 0);
+  EXPECT_EQ(r.out, test::read_file(test::source_dir() + "/docs/parameters.md"))
+      << "docs/parameters.md is stale: regenerate it with `cutoff validate --doc-params > docs/parameters.md`";
+}
+
+TEST(Cli, RunWritesOnlyTheFinalFileAndInfoReadsIt) {
+  test::TempDir tmp;
+  const std::string out = tmp / "run.h5";
+  const auto r = run_cli("run " + test::baseline_path() + " -o " + out + " " + test::small_flags(3) +
+                         " --snapshot-every 2 --backend auto");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(r.err.empty()) << "quiet run printed: " << r.err;
+  EXPECT_TRUE(fs::exists(out));
+  EXPECT_FALSE(fs::exists(out + ".part"));
+  const auto info = run_cli("info " + out);
+  EXPECT_EQ(info.code, 0);
+  EXPECT_NE(info.out.find("backend = cpu"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("capacity(3, 5)"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("firms/"), std::string::npos) << info.out;
+  expect_bad("info " + tmp / "absent.h5", {"absent.h5"});
+  test::write_file(tmp / "text.h5", "not hdf5");
+  expect_bad("info " + tmp / "text.h5", {"text.h5", "not an HDF5 file"});
+}
+
+TEST(Cli, IdenticalInputsGiveIdenticalDatasets) {
+  if (std::system("h5diff --version >/dev/null 2>&1") != 0) GTEST_SKIP() << "h5diff (hdf5-tools) not installed";
+  test::TempDir a, b;
+  // Same command line in two directories, so even the provenance attributes agree.
+  const std::string args = test::baseline_path() + " " + test::small_flags(4) + " --snapshot-every 2";
+  for (const auto* d : {&a, &b})
+    ASSERT_EQ(std::system(("cd " + d->path().string() + " && " + CUTOFF_BINARY + " run " + args + " -o run.h5").c_str()), 0);
+  EXPECT_EQ(std::system(("h5diff -c " + a / "run.h5" + " " + b / "run.h5").c_str()), 0);
+  // A different seed must change the data.
+  ASSERT_EQ(std::system(("cd " + b.path().string() + " && " + CUTOFF_BINARY + " run " + args +
+                         " --seed 2 -o seed2.h5").c_str()), 0);
+  EXPECT_NE(std::system(("h5diff -q " + a / "run.h5" + " " + b / "seed2.h5" + " >/dev/null").c_str()), 0);
+}
+
+TEST(Cli, FailedRunLeavesNoFile) {
+  test::TempDir tmp;
+  const std::string out = tmp / "fail.h5";
+  // A release every tick exhausts the generation table mid-run: a runtime failure (exit 1).
+  const auto r = run_cli("run " + test::baseline_path() + " -o " + out +
+                         " --firms 6000 --users 20000 --set n_large=1000 --ticks 400 --set dK_release=0.01 -q");
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.err.find("generations"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_FALSE(fs::exists(out + ".part"));
+}
+
+TEST(Cli, InterruptedRunLeavesNoFile) {
+  test::TempDir tmp;
+  const std::string out = tmp / "int.h5";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string b = test::baseline_path();
+    execl(CUTOFF_BINARY, CUTOFF_BINARY, "run", b.c_str(), "-o", out.c_str(), "--firms", "6000", "--users", "20000",
+          "--set", "n_large=1000", "--ticks", "100000", "-q", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait until the run has started writing, then stop it.
+  for (int k = 0; k < 200 && !fs::exists(out + ".part"); ++k) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  EXPECT_TRUE(fs::exists(out + ".part"));
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_FALSE(fs::exists(out + ".part"));
+}
+
+}  // namespace
+}  // namespace cutoff

@@ -1,0 +1,116 @@
+// §2.0 initial state of firms and users: invariants from the spec, computed
+// independently of the code under test.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/simulation.hpp"
+#include "support.hpp"
+
+namespace cutoff {
+namespace {
+
+class Init : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    Params p = test::small_params(9000, 30000);
+    auto cs = load_countries(p.countries);
+    sim_ = new Simulation(p, cs, RunOptions{});
+  }
+  static void TearDownTestSuite() { delete sim_; }
+  static Simulation* sim_;
+};
+Simulation* Init::sim_ = nullptr;
+
+TEST_F(Init, FirmsSortedByCountryThenSectorWithStrata) {
+  const FirmView f = sim_->firms().view();
+  const Layout& L = sim_->layout();
+  const auto& cs = sim_->countries();
+  const int ict = 5;
+  std::uint64_t large = 0;
+  for (std::uint64_t i = 0; i < L.n_firms; ++i) {
+    if (i > 0) {
+      ASSERT_LE(f.country[i - 1], f.country[i]);
+      if (f.country[i - 1] == f.country[i]) ASSERT_LE(f.sector[i - 1], f.sector[i]);
+    }
+    const bool is_large = f.flags[i] & firm_flag::kLarge;
+    large += is_large;
+    if (f.flags[i] & firm_flag::kDefender) {
+      EXPECT_TRUE(is_large);
+      EXPECT_EQ(f.sector[i], ict);
+      EXPECT_EQ(cs[f.country[i]].tier, 1);
+    }
+    EXPECT_EQ(f.provider[i], kNone);
+    EXPECT_EQ(f.partners[i], 0);
+    EXPECT_FALSE(f.flags[i] & firm_flag::kKyc);  // nobody cleared
+    EXPECT_GE(f.employees[i], 0.0f);
+    EXPECT_GT(f.A[i], 0.0f);
+    EXPECT_GT(f.b[i], 0.0f);
+  }
+  EXPECT_EQ(large, L.n_large);
+}
+
+TEST_F(Init, WeightedEmployeesSumToWorkersAndRevenueToGdp) {
+  const FirmView f = sim_->firms().view();
+  const Layout& L = sim_->layout();
+  const auto& cs = sim_->countries();
+  std::vector<double> emp(cs.size(), 0.0);
+  double revenue = 0, gdp = 0;
+  for (std::uint64_t i = 0; i < L.n_firms; ++i) {
+    const double w = (f.flags[i] & firm_flag::kLarge) ? 1.0 : L.w_small[f.country[i]];
+    emp[f.country[i]] += w * f.employees[i];
+    revenue += w * f.revenue[i];
+    EXPECT_EQ(f.W[i], 3.0 * static_cast<double>(f.revenue[i]));
+  }
+  for (std::size_t c = 0; c < cs.size(); ++c) {
+    EXPECT_NEAR(emp[c], L.workers[c], 1e-5 * L.workers[c]) << cs[c].iso3;
+    gdp += cs[c].gdp_usd / 12.0;
+  }
+  // The pools (local and tradable) hand out exactly a month of GDP.
+  EXPECT_NEAR(revenue, gdp, 1e-5 * gdp);
+}
+
+TEST_F(Init, LargeFirmsAreTheLargest) {
+  const FirmView f = sim_->firms().view();
+  const Layout& L = sim_->layout();
+  const auto& cs = sim_->countries();
+  const int usa = find_country(cs, "USA");
+  float min_large = 1e30f, max_small = 0;
+  for (std::uint64_t i = L.firm_begin[usa]; i < L.firm_begin[usa + 1]; ++i) {
+    if (f.flags[i] & firm_flag::kLarge) min_large = std::min(min_large, f.employees[i]);
+    else max_small = std::max(max_small, f.employees[i]);
+  }
+  EXPECT_GE(min_large, max_small * 0.999f);  // strata split at x_L
+}
+
+TEST_F(Init, UsersAdoptOnlyEligibleGenerations) {
+  const UserView u = sim_->users().view();
+  const Layout& L = sim_->layout();
+  const GenTableView g = sim_->market().view();
+  std::uint64_t adopters = 0;
+  double zsum = 0;
+  for (std::uint64_t i = 0; i < L.n_users; ++i) {
+    if (i > 0) ASSERT_LE(u.country[i - 1], u.country[i]);
+    zsum += u.z[i];
+    EXPECT_GT(u.n[i], 0.0f);
+    if (!(u.flags[i] & user_flag::kAdopter)) {
+      EXPECT_EQ(u.plan[i], kPlanNone);
+      EXPECT_EQ(u.generation[i], kNone);
+      continue;
+    }
+    ++adopters;
+    ASSERT_NE(u.generation[i], kNone);
+    EXPECT_NE(u.plan[i], kPlanNone);
+    EXPECT_EQ(u.provider[i], g.provider[u.generation[i]]);
+    EXPECT_EQ(g.stage[u.generation[i]], kStageGeneral);
+    EXPECT_GE(align_of(g, u.country[i], u.provider[i]), 0.0);
+  }
+  EXPECT_NEAR(zsum / L.n_users, 1.0, 0.02);  // lognormal with mean 1
+  const double share = static_cast<double>(adopters) / L.n_users;
+  EXPECT_GT(share, 0.0);
+  EXPECT_LT(share, sim_->params().adopt0);  // adopt0 × access × afford, each ≤ 1
+}
+
+}  // namespace
+}  // namespace cutoff
