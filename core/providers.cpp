@@ -131,8 +131,8 @@ Stage Market::stage_of(const Params& p, const Generation& g, int t) const {
 void Market::step_capacity(const Params& p, int t) {
   const double plan = p.bm * fp::pow(p.g_cap, p.lead / 12.0);
   for (Provider& v : providers_) {
-    v.C_home += v.arrive_home[t];
-    v.C_hosted += v.arrive_hosted[t];
+    v.C_home += v.arrive_home.at(t);
+    v.C_hosted += v.arrive_hosted.at(t);
     double pipeline = 0;
     for (std::size_t k = t + 1; k < v.arrive_home.size(); ++k) pipeline += v.arrive_home[k] + v.arrive_hosted[k];
     const double C = v.capacity();
@@ -143,7 +143,7 @@ void Market::step_capacity(const Params& p, int t) {
     if (p.moratorium && t >= p.lever_tick && v.home == lever_country_) order = 0.0;
     v.order = order;
     v.cash += (1.0 + p.bm * p.outside_finance) * v.revenue - p.opex * C - p.capex * order;
-    v.arrive_home[t + lead_] += order;
+    v.arrive_home.at(t + lead_) += order;
   }
 }
 
