@@ -22,6 +22,7 @@ inline constexpr std::uint8_t kKyc = 1u << 0;       ///< KYC-cleared (for every 
 inline constexpr std::uint8_t kLarge = 1u << 1;     ///< large stratum: one real firm, weight 1
 inline constexpr std::uint8_t kDefender = 1u << 2;  ///< defender (large ICT firm in a tier-1 country)
 inline constexpr std::uint8_t kBuying = 1u << 3;    ///< bought compute this tick
+inline constexpr std::uint8_t kEntered = 1u << 4;   ///< replaced an exiting firm this tick (step 8)
 }  // namespace firm_flag
 
 /// Bits of UserView::flags.
@@ -36,7 +37,7 @@ inline constexpr std::uint8_t kCapped = 1u << 1;   ///< compute-capped this tick
   X(State, std::uint8_t, sector, "1", "sector index")                                              \
   X(State, std::uint8_t, provider, "1", "provider serving the firm, 255 = none")                   \
   X(State, std::uint8_t, generation, "1", "generation used (index into the run's generation table), 255 = none") \
-  X(State, std::uint8_t, flags, "1", "bits: 1 KYC-cleared, 2 large stratum, 4 defender, 8 bought this tick") \
+  X(State, std::uint8_t, flags, "1", "bits: 1 KYC-cleared, 2 large stratum, 4 defender, 8 bought this tick, 16 entered this tick") \
   X(State, std::uint16_t, partners, "1", "bit p set: trusted partner of provider p")                \
   X(State, float, employees, "workers", "employees of the real firm(s) this agent stands for, per real firm") \
   X(State, float, A, "1", "productivity A_i")                                                      \
@@ -46,7 +47,8 @@ inline constexpr std::uint8_t kCapped = 1u << 1;   ///< compute-capped this tick
   X(State, float, revenue, "USD/month", "revenue of the last tick")                                \
   X(State, float, alloc, "H100e", "compute allocated this tick")                                   \
   X(State, float, K, "K", "capability accessed: K_g of the generation bought, 0 if none")          \
-  X(State, double, ai_value, "USD", "cumulative AI value")
+  X(State, double, ai_value, "USD", "cumulative AI value")                                       \
+  X(Scratch, float, K_elig, "K", "best K_g eligible to the firm this tick (step 4)")
 
 #define CUTOFF_USER_FIELDS(X)                                                                       \
   X(State, std::uint16_t, country, "1", "index into the country table; agents sorted by country")  \

@@ -6,7 +6,9 @@
 
 #include <cstdint>
 
+#include "agents/choice.hpp"
 #include "agents/fields.hpp"
+#include "core/clearing.hpp"
 #include "core/fpmath.hpp"
 #include "core/hd.hpp"
 #include "core/population.hpp"
@@ -118,6 +120,284 @@ CUTOFF_HD_INLINE void init_firm_revenue(std::uint64_t i, double sigma_c, const d
   const double r = pool_revenue(f, sigma_c, seg_rate, n_sectors, i);
   f.revenue[i] = static_cast<float>(r);
   f.W[i] = 3.0 * static_cast<double>(f.revenue[i]);
+}
+
+// ---------------------------------------------------------------------------
+// Steps 4–8 of a tick
+// ---------------------------------------------------------------------------
+
+/// Per-tick constants of the firms' steps. Pointers are to small per-country,
+/// per-provider or per-sector tables (host or device memory, as the caller runs).
+struct FirmTickConsts {
+  std::uint32_t seed, replicate;
+  int tick;
+  LayoutView layout;
+  GenTableView gens;
+  const std::uint8_t* tier;          ///< per country: export tier 1/2/3
+  const double* kyc_rate;            ///< per country: KYC clearance probability this tick (§2.4, §6 raise applied)
+  const double* zeta;                ///< per country: tier-2 quota factor ζ_c on tier-1-homed providers (1: none)
+  const std::uint16_t* deal_mask;    ///< per country: bit p set when the country hosts an arrived deal of p (§6)
+  const std::uint8_t* quota_provider;///< per provider: 1 if homed in a tier-1 country (the quota applies)
+  const std::uint8_t* first_resort;  ///< per provider: 1 if first-resort splits its clearing this tick
+  int lever_country;                 ///< the first-resort home country
+  const double* price;               ///< per provider: π_p(t−1) (π_rest(t−1) for non-home firms under first-resort)
+  const double* price_home;          ///< per provider: π_home(t−1) under first-resort
+  const double* tau;                 ///< per sector: τ_s(t), Mtok per worker-month
+  double a_kyc, p_switch, switch_noise, phi, psi, rho, sigma_c, wtp_months, access_cost, q_min, beta_W, beta_R;
+};
+
+/// Whether firm i's compute from provider p counts under the first-resort home class.
+CUTOFF_HD_INLINE bool firm_is_home(const FirmTickConsts& k, int c, int p) {
+  return k.first_resort[p] && c == k.lever_country;
+}
+
+/// The price firm i faces at provider p in step 4's choice: π_p(t−1) of its class.
+CUTOFF_HD_INLINE double firm_price(const FirmTickConsts& k, int c, int p) {
+  return firm_is_home(k, c, p) ? k.price_home[p] : k.price[p];
+}
+
+/// §2.5 budget B_i = b_i·(β_W·max(W_i, 0) + β_R·revenue_i(t−1)).
+CUTOFF_HD_INLINE double firm_budget(const FirmTickConsts& k, const FirmView& f, std::uint64_t i) {
+  return static_cast<double>(f.b[i]) * (k.beta_W * fp::max(f.W[i], 0.0) + k.beta_R * static_cast<double>(f.revenue[i]));
+}
+
+/// §2.5 need q_i = employees·τ_s(t), Mtok.
+CUTOFF_HD_INLINE double firm_need(const FirmTickConsts& k, const FirmView& f, std::uint64_t i) {
+  return static_cast<double>(f.employees[i]) * k.tau[f.sector[i]];
+}
+
+/// What a firm's eligibility depends on besides its country: its KYC flag and
+/// its partner mask (so step 4 can evaluate them before writing them).
+struct FirmAccess {
+  std::uint8_t flags;
+  std::uint16_t partners;
+};
+
+/// §2.4 whether a firm of country c is cleared for provider p: KYC-cleared and
+/// align(c, p) ≥ a_kyc, or its country hosts an arrived deal of p (§6).
+CUTOFF_HD_INLINE bool firm_cleared_for(const FirmTickConsts& k, FirmAccess a, int c, int p) {
+  return ((a.flags & firm_flag::kKyc) && align_of(k.gens, c, p) >= k.a_kyc) || ((k.deal_mask[c] >> p) & 1u);
+}
+
+/// §2.4 eligibility of generation g for a firm of country c: OPEN; or align ≥ 0 and
+/// GENERAL, or KYC with the firm cleared for p, or TRUSTED or KYC with it a partner of p.
+CUTOFF_HD_INLINE bool firm_eligible(const FirmTickConsts& k, FirmAccess a, int c, int g) {
+  const std::uint8_t st = k.gens.stage[g];
+  if (st == kStageOpen) return true;
+  const int p = k.gens.provider[g];
+  if (align_of(k.gens, c, p) < 0.0) return false;
+  if (st == kStageGeneral) return true;
+  const bool partner = (a.partners >> p) & 1u;
+  if (st == kStageKyc) return partner || firm_cleared_for(k, a, c, p);
+  if (st == kStageTrusted) return partner;
+  return false;
+}
+
+/// §2.4 a firm's class with provider p: 0 trusted (a partner), 1 kyc (cleared), 2 general.
+CUTOFF_HD_INLINE std::uint8_t firm_class(const FirmTickConsts& k, FirmAccess a, int c, int p) {
+  if ((a.partners >> p) & 1u) return 0;
+  return firm_cleared_for(k, a, c, p) ? 1 : 2;
+}
+
+/// ζ_c where it applies: tier-2 countries on tier-1-homed providers.
+CUTOFF_HD_INLINE double firm_zeta(const FirmTickConsts& k, int c, int p) {
+  return k.quota_provider[p] ? k.zeta[c] : 1.0;
+}
+
+/// §2.4 noiseless utility φ·K_g·min(1, a/q')^ψ of generation g for a firm with
+/// budget B and need q', with a = (B − F_access)/(π·h_g) the tokens it can afford.
+CUTOFF_HD_INLINE double firm_utility(const FirmTickConsts& k, double budget, double need_q1, int c, int g) {
+  const int p = k.gens.provider[g];
+  const double z = firm_zeta(k, c, p);
+  const double money = z * (budget - k.access_cost);
+  const double afford = money > 0.0 ? money / (firm_price(k, c, p) * k.gens.h[g]) : 0.0;
+  const double ratio = fp::min(1.0, afford / (z * need_q1));
+  return k.phi * k.gens.K[g] * (ratio > 0.0 ? fp::pow(ratio, k.psi) : 0.0);
+}
+
+/// The outcome of step 4 for one firm.
+struct FirmPick {
+  std::uint8_t flags;       ///< with this tick's KYC draw applied
+  std::uint8_t generation;  ///< kNone: nothing eligible
+  float K_elig;             ///< best eligible K_g
+};
+
+/// Step 4 for firm i, without writing: the KYC draw, then the (provider,
+/// generation) choice at π(t−1) with Gumbel noise (a pure function).
+CUTOFF_HD_INLINE FirmPick firm_pick(std::uint64_t i, const FirmTickConsts& k, const FirmView& f) {
+  const int c = f.country[i];
+  Rng draws(k.seed, k.replicate, i, k.tick, Stream::Kyc);
+  const double u_kyc = draws.uniform();
+  const double u_switch = draws.uniform();
+  FirmAccess a{f.flags[i], f.partners[i]};
+  if (!(a.flags & firm_flag::kKyc) && u_kyc < k.kyc_rate[c]) a.flags |= firm_flag::kKyc;
+
+  const double budget = firm_budget(k, f, i);
+  const double need_q1 = fp::max(firm_need(k, f, i), k.q_min);
+  const std::uint8_t current = f.provider[i];
+  bool has_own = false;
+  double best_K = 0.0;
+  for (int g = 0; g < k.gens.n_gens; ++g) {
+    if (!firm_eligible(k, a, c, g)) continue;
+    best_K = fp::max(best_K, k.gens.K[g]);
+    if (current != kNone && k.gens.provider[g] == current) has_own = true;
+  }
+  // A trusted partner keeps its provider; others re-choose it with probability
+  // p_switch, and must when none of their provider's generations is eligible.
+  const bool keeps = current != kNone && has_own && (((a.partners >> current) & 1u) || !(u_switch < k.p_switch));
+  Rng noise(k.seed, k.replicate, i, k.tick, Stream::ChoiceNoise);
+  std::uint8_t best = kNone;
+  double best_u = 0.0;
+  for (int g = 0; g < k.gens.n_gens; ++g) {
+    if (!firm_eligible(k, a, c, g)) continue;
+    if (keeps && k.gens.provider[g] != current) continue;
+    const double u = firm_utility(k, budget, need_q1, c, g) + k.switch_noise * noise.gumbel();
+    if (best == kNone || u > best_u) {
+      best = static_cast<std::uint8_t>(g);
+      best_u = u;
+    }
+  }
+  return {a.flags, best, static_cast<float>(best_K)};
+}
+
+/// Step 4 for firm i: writes flags (KYC), provider, generation and the scratch K_elig.
+CUTOFF_HD_INLINE void firm_choose(std::uint64_t i, const FirmTickConsts& k, const FirmView& f) {
+  const FirmPick r = firm_pick(i, k, f);
+  f.flags[i] = r.flags;
+  f.generation[i] = r.generation;
+  f.provider[i] = r.generation == kNone ? kNone : k.gens.provider[r.generation];
+  f.K_elig[i] = r.K_elig;
+}
+
+/// §2.5 value of x H100e of generation g: V_i(x) = wtp_months·ρ·σ_c·revenue(t−1)·φ·K_g·min(1, x/(q_i·h_g))^ψ.
+/// Returns V at saturation (x ≥ q_i·h_g).
+CUTOFF_HD_INLINE double firm_value_max(const FirmTickConsts& k, const FirmView& f, std::uint64_t i, int g) {
+  return k.wtp_months * k.rho * k.sigma_c * static_cast<double>(f.revenue[i]) * k.phi * k.gens.K[g];
+}
+
+/// Step 5: firm i's bid on its chosen provider (§2.5, §10). Returns the provider,
+/// or −1 when the firm does not buy this tick (no generation, no money, or the
+/// access cost exceeds the value). The quota factor ζ scales need and money.
+CUTOFF_HD_INLINE int firm_bid_at(std::uint64_t i, const FirmTickConsts& k, const FirmView& f, int g, FirmAccess a,
+                                  FirmBid* bid) {
+  if (g == kNone) return -1;
+  const int c = f.country[i];
+  const int p = k.gens.provider[g];
+  const double h = k.gens.h[g];
+  const double z = firm_zeta(k, c, p);
+  const double q = firm_need(k, f, i);
+  const double need = z * fp::max(q, k.q_min) * h;
+  const double money = z * (firm_budget(k, f, i) - k.access_cost);
+  const double v_max = firm_value_max(k, f, i, g);
+  if (!(money > 0.0) || !(need > 0.0) || !(q > 0.0) || v_max < k.access_cost) return -1;
+  // WTP per H100e: V(q'·h)/(q'·h); q_min feasibility; the F_access value price
+  // π_F = money/x_F with V(x_F) = F_access.
+  const double wtp = v_max / need;
+  const double min_alloc = z * k.q_min * h;
+  const double x_F = z * q * h * (k.access_cost > 0.0 ? fp::pow(k.access_cost / v_max, 1.0 / k.psi) : 0.0);
+  double pi_out = fp::min(wtp, money / min_alloc);
+  if (x_F > 0.0) pi_out = fp::min(pi_out, money / x_F);
+  bid->w = firm_weight(k.layout, f, i);
+  bid->need = need;
+  bid->money = money;
+  bid->pi_out = pi_out;
+  bid->min_alloc = min_alloc;
+  bid->cls = firm_class(k, a, c, p);
+  bid->home = firm_is_home(k, c, p);
+  return p;
+}
+
+/// Step 5 for firm i at the generation it chose.
+CUTOFF_HD_INLINE int firm_bid(std::uint64_t i, const FirmTickConsts& k, const FirmView& f, FirmBid* bid) {
+  return firm_bid_at(i, k, f, f.generation[i], FirmAccess{f.flags[i], f.partners[i]}, bid);
+}
+
+/// After the clearing: firm i's allocation, capability and buying flag (§2.6c).
+CUTOFF_HD_INLINE void firm_settle(std::uint64_t i, const FirmTickConsts& k, const ProviderClearing* result,
+                                  const FirmView& f) {
+  FirmBid bid;
+  const int p = firm_bid(i, k, f, &bid);
+  const double x = p < 0 ? 0.0 : allocate(bid, result[p]);
+  f.alloc[i] = static_cast<float>(x);
+  f.K[i] = x > 0.0 ? static_cast<float>(k.gens.K[f.generation[i]]) : 0.0f;
+  f.flags[i] = static_cast<std::uint8_t>((f.flags[i] & ~(firm_flag::kBuying | firm_flag::kEntered)) |
+                                         (x > 0.0 ? firm_flag::kBuying : 0));
+}
+
+/// Step 7: the AI uplift u_i = φ·K_i·min(1, alloc_i/(q_i·h_g))^ψ + spill_c(t−1);
+/// A ← A·(1 + g0 + ρ·u_i + σ_A·ε); lnA_AI += ln(1 + ρ·u_i).
+CUTOFF_HD_INLINE void firm_productivity(std::uint64_t i, const FirmTickConsts& k, const double* spill, double g0,
+                                        double sigma_A, const FirmView& f) {
+  const int c = f.country[i];
+  double u = spill[c];
+  if (f.flags[i] & firm_flag::kBuying) {
+    const double qh = firm_need(k, f, i) * k.gens.h[f.generation[i]];
+    const double ratio = fp::min(1.0, static_cast<double>(f.alloc[i]) / qh);
+    u += k.phi * static_cast<double>(f.K[i]) * fp::pow(ratio, k.psi);
+  }
+  Rng rng(k.seed, k.replicate, i, k.tick, Stream::Productivity);
+  const double eps = rng.normal();
+  const double growth = 1.0 + g0 + k.rho * u + sigma_A * eps;
+  f.A[i] = static_cast<float>(static_cast<double>(f.A[i]) * fp::max(growth, 0.0));
+  f.lnA_AI[i] = static_cast<float>(static_cast<double>(f.lnA_AI[i]) + fp::log(1.0 + k.rho * u));
+}
+
+/// Constants of step 8's second pass.
+struct FirmWealthConsts {
+  std::uint32_t seed, replicate;
+  int tick, n_sectors;
+  const double* seg_rate;   ///< per (country, sector): pool rate of §2.8
+  const double* seg_meanA;  ///< per (country, sector): employment-weighted mean A (entrants)
+  const double* wage;       ///< per country: wage_c, US$ per worker-month
+  const double* spend_price;///< per provider: the price the firm pays (π_p, or π_rest)
+  const double* home_price; ///< per provider: π_home under first-resort
+  const std::uint8_t* first_resort;
+  int lever_country;
+  double sigma_c, other_cost, access_cost, exit_months, entrant_sigma, budget_sigma;
+};
+
+/// Step 8 pass 2 for firm i: revenue by the pool rule, costs (wages, other
+/// costs, compute and F_access), profit into wealth, AI value, and exit with
+/// replacement in place by an entrant (§2.8). Returns true if the firm exited.
+CUTOFF_HD_INLINE bool firm_wealth(std::uint64_t i, const FirmWealthConsts& k, const FirmView& f) {
+  const int c = f.country[i];
+  const int seg = c * k.n_sectors + f.sector[i];
+  const double revenue = static_cast<double>(f.employees[i]) * fp::pow(f.A[i], k.sigma_c) * k.seg_rate[seg];
+  const double wages = static_cast<double>(f.employees[i]) * k.wage[c];
+  double compute = 0.0;
+  if (f.flags[i] & firm_flag::kBuying) {
+    const int p = f.provider[i];
+    const double price = (k.first_resort[p] && c == k.lever_country) ? k.home_price[p] : k.spend_price[p];
+    compute = price * static_cast<double>(f.alloc[i]) + k.access_cost;
+  }
+  const double W = f.W[i] + revenue - wages - k.other_cost * revenue - compute;
+  const double ai = revenue * (1.0 - fp::exp(-k.sigma_c * static_cast<double>(f.lnA_AI[i])));
+  if (W >= -k.exit_months * wages) {
+    f.W[i] = W;
+    f.revenue[i] = static_cast<float>(revenue);
+    f.ai_value[i] += ai;
+    return false;
+  }
+  // An entrant takes the place: same country, sector, employees, weight, strata
+  // flags; new b_i and A; no clearance, partners or provider.
+  Rng rng(k.seed, k.replicate, i, k.tick, Stream::Entrant);
+  const double z_A = rng.normal();
+  const double z_b = rng.normal();
+  const double A = k.seg_meanA[seg] * fp::exp(k.entrant_sigma * z_A);
+  f.A[i] = static_cast<float>(A);
+  f.b[i] = static_cast<float>(fp::exp(k.budget_sigma * z_b - 0.5 * k.budget_sigma * k.budget_sigma));
+  const double earn = static_cast<double>(f.employees[i]) * fp::pow(f.A[i], k.sigma_c) * k.seg_rate[seg];
+  f.revenue[i] = static_cast<float>(earn);
+  f.W[i] = 3.0 * earn;
+  f.flags[i] = static_cast<std::uint8_t>((f.flags[i] & (firm_flag::kLarge | firm_flag::kDefender)) | firm_flag::kEntered);
+  f.partners[i] = 0;
+  f.provider[i] = kNone;
+  f.generation[i] = kNone;
+  f.lnA_AI[i] = 0.0f;
+  f.ai_value[i] = 0.0;
+  f.alloc[i] = 0.0f;
+  f.K[i] = 0.0f;
+  return true;
 }
 
 }  // namespace cutoff

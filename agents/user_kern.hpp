@@ -9,19 +9,28 @@
 #include "core/fpmath.hpp"
 #include "core/hd.hpp"
 #include "core/rng.hpp"
+#include "core/waterfill.hpp"
 
 namespace cutoff {
 
-/// Constants of the users' adoption and plan rules (§2.9), per tick.
+/// Constants of the users' rules (§2.4 choice, §2.5 demand, §2.6e use, §2.9
+/// adoption and plans) for one tick; §2.0 uses them with tick −1.
 struct UserConsts {
   std::uint32_t seed, replicate;
+  int tick;
   int n_countries;
   const std::uint64_t* user_begin;  ///< length n_countries + 1
+  const double* w_user;             ///< length n_countries: people per user agent
   const double* wage;               ///< length n_countries: labour_share·GDP_c(t−1)/(12·workers_c), US$ a month
   const double* adopt_rate;         ///< length n_countries: adoption rate before afford_u (§2.0: adopt0·access_c)
+  const double* zeta;               ///< length n_countries: tier-2 quota factor (1: none)
+  const std::uint8_t* quota_provider;  ///< per provider: 1 if the quota applies (homed in tier 1)
+  const std::uint16_t* deal_mask;   ///< length n_countries: bit p set when it hosts an arrived deal of p (§6)
   double omega_inc, omega_plan, f_free;
   double plan_price[3];             ///< free, plus, pro, US$ a month
-  double phi, switch_noise;
+  double plan_need[3], plan_weight[3], plan_cap;
+  double need_scale;                ///< need0·exp(tau_growth·t), Mtok a month
+  double phi, switch_noise, p_switch;
   GenTableView gens;
 };
 
@@ -47,6 +56,37 @@ CUTOFF_HD_INLINE std::uint8_t user_plan(const UserConsts& k, double income) {
   if (budget >= k.plan_price[2]) return kPlanPro;
   if (budget >= k.plan_price[1]) return kPlanPlus;
   return kPlanFree;
+}
+
+/// Plan index 0…2 of an adopter (plan − 1).
+CUTOFF_HD_INLINE int plan_index(std::uint8_t plan) { return plan - 1; }
+
+/// §2.5 user demand at full caps, min(need_u, plancap_u), Mtok, with ζ_c on
+/// tier-1-homed providers: need_u = need0·plan_need·e^(tau_growth·t)·n_u,
+/// plancap_u = plan_cap·need_u/n_u.
+CUTOFF_HD_INLINE double user_cap(const UserConsts& k, const UserView& v, std::uint64_t i) {
+  const int c = v.country[i];
+  const int p = v.provider[i];
+  const double base = k.need_scale * k.plan_need[plan_index(v.plan[i])];
+  const double need = base * static_cast<double>(v.n[i]);
+  const double cap = fp::min(need, k.plan_cap * base);
+  return k.quota_provider[p] ? cap * k.zeta[c] : cap;
+}
+
+/// Step 4 for an adopter: re-pick the generation among its provider's eligible
+/// ones; re-choose the provider with probability p_switch, and when none of its
+/// provider's generations is eligible (then possibly none at all: it uses nothing).
+CUTOFF_HD_INLINE void user_choose(std::uint64_t i, const UserConsts& k, const UserView& v) {
+  if (!(v.flags[i] & user_flag::kAdopter)) return;
+  const int c = v.country[i];
+  Rng draws(k.seed, k.replicate, i, k.tick, Stream::Switch);
+  const bool switching = draws.uniform() < k.p_switch;
+  Rng noise(k.seed, k.replicate, i, k.tick, Stream::ChoiceNoise);
+  std::uint8_t g = kNone;
+  if (!switching && v.provider[i] != kNone) g = choose_user_generation(k.gens, c, k.phi, k.switch_noise, v.provider[i], noise);
+  if (g == kNone) g = choose_user_generation(k.gens, c, k.phi, k.switch_noise, kNone, noise);
+  v.generation[i] = g;
+  v.provider[i] = g == kNone ? kNone : k.gens.provider[g];
 }
 
 /// Adopts user i with probability adopt_rate_c·afford_u: sets plan, generation
@@ -83,6 +123,40 @@ CUTOFF_HD_INLINE void init_user(std::uint64_t i, const UserConsts& k, double inc
   v.n[i] = static_cast<float>(fp::exp(need_sigma * z_n));
   v.use[i] = 0.0f;
   user_try_adopt(i, c, k, u_adopt, -1, v);
+}
+
+/// Step 6(e): user i's part in its provider's water-fill; returns the provider,
+/// or −1 when it uses nothing (not an adopter, or nothing eligible).
+CUTOFF_HD_INLINE int user_bid(std::uint64_t i, const UserConsts& k, const UserView& v, UserBid* b) {
+  const int gen = v.generation[i];
+  if (!(v.flags[i] & user_flag::kAdopter) || gen == kNone) return -1;
+  const int c = v.country[i];
+  const int p = k.gens.provider[gen];
+  b->weight = k.w_user[c];
+  b->cap = user_cap(k, v, i);
+  b->plan_weight = k.plan_weight[plan_index(v.plan[i])];
+  b->cost = k.gens.h[gen];
+  b->host_floor = ((k.deal_mask[c] >> p) & 1u) != 0;
+  return p;
+}
+
+/// Step 6(e) for user i: use_u = min(need_u, plancap_u, λ_p·w_plan) and the
+/// compute-capped flag (λ_p·w_plan below its cap; a plan's own cap is not scarcity).
+CUTOFF_HD_INLINE void user_settle(std::uint64_t i, const UserConsts& k, const WaterLevel* levels, const UserView& v) {
+  UserBid b;
+  const int p = user_bid(i, k, v, &b);
+  const bool capped = p >= 0 && water_capped(b, levels[p]);
+  v.use[i] = p >= 0 ? static_cast<float>(water_use(b, levels[p])) : 0.0f;
+  v.flags[i] = static_cast<std::uint8_t>((v.flags[i] & ~user_flag::kCapped) | (capped ? user_flag::kCapped : 0));
+}
+
+/// Step 9 for user i: a non-adopter adopts with probability adopt_rate_c·afford_u,
+/// then picks a plan by its income and a generation (§2.4); adopters keep their plan.
+CUTOFF_HD_INLINE void user_adopt(std::uint64_t i, const UserConsts& k, const UserView& v) {
+  const int c = v.country[i];
+  if (v.flags[i] & user_flag::kAdopter) return;
+  Rng rng(k.seed, k.replicate, i, k.tick, Stream::Adopt);
+  user_try_adopt(i, c, k, rng.uniform(), k.tick, v);
 }
 
 }  // namespace cutoff

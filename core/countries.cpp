@@ -81,7 +81,10 @@ std::vector<Country> parse_countries(std::string_view text, const std::string& o
   std::vector<std::string> f;
   if (!next_record(text, pos, f, line, origin)) throw InputError(origin + ": empty country table");
   std::map<std::string, std::size_t> col;
-  for (std::size_t i = 0; i < f.size(); ++i) col[f[i]] = i;
+  for (std::size_t i = 0; i < f.size(); ++i) {
+    // A repeated name would make col smaller than a row and its index ambiguous.
+    if (!col.emplace(f[i], i).second) throw InputError(origin + ":1: duplicate column '" + f[i] + "'");
+  }
   std::size_t idx[11];
   for (int k = 0; k < 11; ++k) {
     auto it = col.find(kColumns[k]);

@@ -26,7 +26,7 @@ inline const std::vector<std::string>& income_groups() {
 
 /// Parses the CSV text of a country table. `origin` names the file in errors.
 /// Throws InputError naming the file, line, column and value for a missing
-/// column, a malformed number, a duplicate or malformed ISO3, a tier outside 1–3,
+/// column, a duplicate column, a malformed number, a duplicate or malformed ISO3, a tier outside 1–3,
 /// an unknown income group or a non-positive population or GDP.
 std::vector<Country> parse_countries(std::string_view text, const std::string& origin);
 

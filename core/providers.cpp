@@ -65,6 +65,7 @@ Market::Market(const Params& p, const std::vector<Country>& countries)
     v.cash = 12.0 * v.revenue;
     v.forecast = (1.0 - s) * v.C_home;
     v.price = p_min_;
+    v.price_home = p_min_;
     providers_.push_back(std::move(v));
   }
   for (const Provider& v : providers_)
@@ -196,6 +197,18 @@ std::vector<int> Market::step_training(const Params& p, int t) {
     maybe_release(q);
   }
   return released;
+}
+
+void Market::add_hosted_order(int q, double amount, int t) {
+  providers_[q].arrive_hosted.at(t + lead_) += amount;
+}
+
+void Market::settle(int q, double revenue, double price, double price_home, double demand, double F_smooth) {
+  Provider& v = providers_[q];
+  v.revenue = revenue;
+  v.price = price;
+  v.price_home = price_home;
+  v.forecast += F_smooth * (demand - v.forecast);
 }
 
 void Market::step_serving_cost(const Params& p, int t) {

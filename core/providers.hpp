@@ -36,7 +36,8 @@ struct Provider {
   double cash = 0;                  ///< US$
   double T = 0;                     ///< cumulative training compute, H100e-months
   double K_own = 0, K = 0;          ///< capability
-  double price = 0;                 ///< π_p(t−1), US$ per H100e-month
+  double price = 0;                 ///< π_p(t−1), US$ per H100e-month (π_rest under first-resort)
+  double price_home = 0;            ///< π_home(t−1) under first-resort, else = price
   double forecast = 0;              ///< F_p, H100e of inference demanded
   double revenue = 0;               ///< revenue_p(t−1), US$ a month
   double order = 0;                 ///< home order placed this tick, H100e
@@ -59,6 +60,13 @@ class Market {
   std::vector<int> step_training(const Params& p, int t);
   /// Step 3 of tick t: h_g(t) and stages of every generation.
   void step_serving_cost(const Params& p, int t);
+
+  /// §6 hosted capacity: `amount` H100e ordered at tick t for provider q, arriving
+  /// `lead` ticks later (capex paid by the host, so the provider's cash is untouched).
+  void add_hosted_order(int q, double amount, int t);
+  /// Step 6's provider outcome: revenue_p(t), π_p(t) (and π_home under
+  /// first-resort), and the forecast F_p ← F_p + F_smooth·(demand − F_p), demand in H100e.
+  void settle(int q, double revenue, double price, double price_home, double demand, double F_smooth);
 
   /// The generation table as per-agent code sees it (valid until the next step).
   GenTableView view() const;

@@ -139,6 +139,8 @@ std::string suggestion(const std::string& key, const std::vector<std::string>& k
   std::size_t best = 3;
   std::string pick;
   for (const auto& k : known) {
+    // The length difference bounds the distance from below: skip the hopeless (long keys).
+    if ((key.size() > k.size() ? key.size() - k.size() : k.size() - key.size()) >= best) continue;
     std::size_t d = edit_distance(key, k);
     if (d < best) best = d, pick = k;
   }
@@ -326,7 +328,13 @@ toml::table parse_set(const std::string& set) {
     return toml::parse(std::string_view(toml_key + " = " + text), std::string_view("--set"));
   } catch (const toml::parse_error&) {
   }
-  if (f && f->type == ParamType::String) return toml::parse(std::string_view(toml_key + " = " + quote_key(text)), std::string_view("--set"));
+  if (f && f->type == ParamType::String) {
+    try {
+      return toml::parse(std::string_view(toml_key + " = " + quote_key(text)), std::string_view("--set"));
+    } catch (const toml::parse_error& e) {  // e.g. invalid UTF-8 in the text or the key
+      fail("--set", key, text, std::string(e.description()));
+    }
+  }
   fail("--set", key, text.empty() ? "(nothing)" : text,
        f ? "expected " + describe(*f) : std::string("expected a TOML value"));
 }

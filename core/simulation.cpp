@@ -2,15 +2,41 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
+#include <stdexcept>
 
-#include "agents/firm_kern.hpp"
-#include "agents/user_kern.hpp"
+#include "core/clearing.hpp"
+#include "core/fixed.hpp"
 #include "core/fpmath.hpp"
+#include "core/ranks.hpp"
 #include "core/reduce.hpp"
+#include "core/spillover.hpp"
+#include "core/waterfill.hpp"
 
 namespace cutoff {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+/// OpenMP loop over agents [0, n).
+template <class F>
+void for_agents(std::uint64_t n, const F& f) {
+  const auto m = static_cast<std::int64_t>(n);
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < m; ++i) f(static_cast<std::uint64_t>(i));
+}
+
+double ratio_or(double num, double den, double fallback) { return den > 0 ? num / den : fallback; }
+
+}  // namespace
+
+const std::vector<std::string>& class_names() {
+  static const std::vector<std::string> n{"gov", "trusted", "kyc", "general", "home", "consumer"};
+  return n;
+}
 
 void pool_rates(int n_countries, int n_sectors, const double* Y, const double* Z, const double* gdp, double omega,
                 double* rate) {
@@ -34,6 +60,10 @@ void pool_rates(int n_countries, int n_sectors, const double* Y, const double* Z
     }
 }
 
+// ---------------------------------------------------------------------------
+// §2.0 initial state
+// ---------------------------------------------------------------------------
+
 Simulation::Simulation(Params params, std::vector<Country> countries, RunOptions options)
     : params_(std::move(params)),
       countries_(std::move(countries)),
@@ -43,9 +73,29 @@ Simulation::Simulation(Params params, std::vector<Country> countries, RunOptions
       firms_(layout_.n_firms),
       users_(layout_.n_users) {
   set_threads();
+  const int C = layout_.n_countries;
+  const int P = static_cast<int>(market_.providers().size());
   for (const Country& c : countries_) gdp_prev_.push_back(c.gdp_usd);
+  adoption_prev_.assign(C, 0.0);
+  use_ratio_prev_.assign(C, 1.0);
+  spill_.assign(C, 0.0);
+  quota_demand_prev_.assign(C, 0.0);
+  gap_run_.assign(C, 0);
+  policy_provider_.assign(C, -1);
+  policy_.assign(C, 0);
+  deal_arrival_.assign(C, -1);
+  deal_order_tick_.assign(C, -1);
+  deal_mask_.assign(C, 0);
+  for (const Country& c : countries_) tier_u8_.push_back(static_cast<std::uint8_t>(c.tier));
+  for (const Provider& v : market_.providers()) {
+    price_.push_back(v.price);
+    price_home_.push_back(v.price_home);
+  }
+  (void)P;
   init_firms();
   init_users();
+  derive_tau0();
+  derive_need0();
   define_metrics();
 }
 
@@ -60,6 +110,28 @@ std::vector<std::string> Simulation::provider_names() const {
   return names;
 }
 
+std::vector<double> Simulation::pool_rate_table(std::vector<double>* meanA) {
+  // Step 8 pass 1 sums per (country, sector): Y = Σ w·A·e, Z = Σ w·e·A^σ_c.
+  const Layout& L = layout_;
+  const LayoutView Lv = L.view();
+  const FirmView f = firms_.view();
+  const int C = L.n_countries, S = L.n_sectors;
+  std::vector<Sums<2>> yz(static_cast<std::size_t>(C) * S);
+  segmented_sum<2>(L.seg_begin.data(), C * S,
+                   [&](std::uint64_t i, double* o) { pool_terms(Lv, f, params_.sigma_c, i, o); }, yz.data());
+  std::vector<double> Y(C * S), Z(C * S), rate(C * S);
+  for (int j = 0; j < C * S; ++j) {
+    Y[j] = yz[j][0];
+    Z[j] = yz[j][1];
+  }
+  pool_rates(C, S, Y.data(), Z.data(), gdp_prev_.data(), params_.omega, rate.data());
+  if (meanA) {
+    meanA->resize(C * S);
+    for (int j = 0; j < C * S; ++j) (*meanA)[j] = ratio_or(Y[j], seg_E_[j], 1.0);
+  }
+  return rate;
+}
+
 void Simulation::init_firms() {
   const Params& p = params_;
   const Layout& L = layout_;
@@ -72,20 +144,15 @@ void Simulation::init_firms() {
     world_workers += L.workers[c];
   }
   std::vector<double> A_c(C);
-  std::vector<std::uint8_t> tier(C);
-  for (int c = 0; c < C; ++c) {
+  for (int c = 0; c < C; ++c)
     A_c[c] = fp::pow((countries_[c].gdp_usd / L.workers[c]) / (world_gdp / world_workers), 1.0 / p.sigma_c);
-    tier[c] = static_cast<std::uint8_t>(countries_[c].tier);
-  }
   int defender_sector = -1;
   for (int s = 0; s < S; ++s)
     if (p.sector_names[s] == "ict") defender_sector = s;
-  const FirmInitConsts k{static_cast<std::uint32_t>(p.seed), options_.replicate, Lv, A_c.data(), tier.data(),
+  const FirmInitConsts k{static_cast<std::uint32_t>(p.seed), options_.replicate, Lv, A_c.data(), tier_u8_.data(),
                          p.pareto_alpha, p.size_cap, p.A_sigma0, p.budget_sigma, p.p_defender, defender_sector};
   const FirmView f = firms_.view();
-  const auto n = static_cast<std::int64_t>(L.n_firms);
-#pragma omp parallel for schedule(static)
-  for (std::int64_t i = 0; i < n; ++i) init_firm(static_cast<std::uint64_t>(i), k, f);
+  for_agents(L.n_firms, [&](std::uint64_t i) { init_firm(i, k, f); });
 
   // One factor per country so that weighted employees sum to its workers.
   std::vector<Sums<1>> raw(C);
@@ -94,100 +161,687 @@ void Simulation::init_firms() {
   }, raw.data());
   std::vector<double> scale(C);
   for (int c = 0; c < C; ++c) scale[c] = L.workers[c] / raw[c][0];
-#pragma omp parallel for schedule(static)
-  for (std::int64_t i = 0; i < n; ++i) scale_firm_size(static_cast<std::uint64_t>(i), scale.data(), f);
+  for_agents(L.n_firms, [&](std::uint64_t i) { scale_firm_size(i, scale.data(), f); });
+
+  std::vector<Sums<1>> E(static_cast<std::size_t>(C) * S);
+  segmented_sum<1>(L.seg_begin.data(), C * S, [&](std::uint64_t i, double* o) {
+    o[0] = firm_weight(Lv, f, i) * static_cast<double>(f.employees[i]);
+  }, E.data());
+  for (const auto& e : E) seg_E_.push_back(e[0]);
 
   // revenue(−1) by step 8's pool rule at tick 0, and W = 3·revenue(−1).
-  std::vector<Sums<2>> yz(static_cast<std::size_t>(C) * S);
-  segmented_sum<2>(L.seg_begin.data(), C * S,
-                   [&](std::uint64_t i, double* o) { pool_terms(Lv, f, p.sigma_c, i, o); }, yz.data());
-  std::vector<double> Y(C * S), Z(C * S), rate(C * S);
-  for (int j = 0; j < C * S; ++j) {
-    Y[j] = yz[j][0];
-    Z[j] = yz[j][1];
-  }
-  pool_rates(C, S, Y.data(), Z.data(), gdp_prev_.data(), p.omega, rate.data());
-#pragma omp parallel for schedule(static)
-  for (std::int64_t i = 0; i < n; ++i)
-    init_firm_revenue(static_cast<std::uint64_t>(i), p.sigma_c, rate.data(), S, f);
+  const std::vector<double> rate = pool_rate_table(nullptr);
+  for_agents(L.n_firms, [&](std::uint64_t i) { init_firm_revenue(i, p.sigma_c, rate.data(), S, f); });
+  for (std::uint64_t i = 0; i < L.n_firms; ++i)
+    if (f.flags[i] & firm_flag::kLarge) large_.push_back(i);
 }
 
-void Simulation::init_users() {
+UserConsts Simulation::user_consts(int t) {
   const Params& p = params_;
   const int C = layout_.n_countries;
-  std::vector<double> wage(C), adopt_rate(C);
+  wage_.resize(C);
+  adopt_rate_.resize(C);
   for (int c = 0; c < C; ++c) {
-    wage[c] = p.labour_share * gdp_prev_[c] / (12.0 * layout_.workers[c]);
-    // §2.9 connectivity at GDP per capita_c(−1); 0 where nobody serves at GENERAL or OPEN.
+    wage_[c] = p.labour_share * gdp_prev_[c] / (12.0 * layout_.workers[c]);
+    // §2.9 access_c = conn_c·(use ratio_c(t−1))^ψ_u; conn_c at GDP per capita_c(t−1),
+    // 0 where nobody serves the country at GENERAL or OPEN.
     const double conn = market_.serves_generally(c)
                             ? fp::clamp(fp::pow(gdp_prev_[c] / countries_[c].population / p.conn_ref, p.conn_exp),
                                         p.conn_min, 1.0)
                             : 0.0;
-    adopt_rate[c] = p.adopt0 * conn;  // use ratio 1 at the start
+    const double access = conn * fp::pow(use_ratio_prev_[c], p.psi_u);
+    adopt_rate_[c] = t < 0 ? p.adopt0 * conn : (p.bass_p + p.bass_q * adoption_prev_[c]) * access;
   }
   UserConsts k{};
   k.seed = static_cast<std::uint32_t>(p.seed);
   k.replicate = options_.replicate;
+  k.tick = t;
   k.n_countries = C;
   k.user_begin = layout_.user_begin.data();
-  k.wage = wage.data();
-  k.adopt_rate = adopt_rate.data();
+  k.w_user = layout_.w_user.data();
+  k.wage = wage_.data();
+  k.adopt_rate = adopt_rate_.data();
+  k.zeta = zeta_.empty() ? nullptr : zeta_.data();
+  k.quota_provider = quota_provider_.empty() ? nullptr : quota_provider_.data();
+  k.deal_mask = deal_mask_.data();
   k.omega_inc = p.omega_inc;
   k.omega_plan = p.omega_plan;
   k.f_free = p.f_free;
-  for (int j = 0; j < 3; ++j) k.plan_price[j] = p.plan_price[j];
+  for (int j = 0; j < 3; ++j) {
+    k.plan_price[j] = p.plan_price[j];
+    k.plan_need[j] = p.plan_need[j];
+    k.plan_weight[j] = p.plan_weight[j];
+  }
+  k.plan_cap = p.plan_cap;
+  k.need_scale = need0_ * fp::exp(p.tau_growth * std::max(t, 0));
   k.phi = p.phi;
   k.switch_noise = p.switch_noise;
+  k.p_switch = p.p_switch;
   k.gens = market_.view();
-  const UserView v = users_.view();
-  const auto n = static_cast<std::int64_t>(layout_.n_users);
-#pragma omp parallel for schedule(static)
-  for (std::int64_t i = 0; i < n; ++i) init_user(static_cast<std::uint64_t>(i), k, p.income_sigma, p.need_sigma, v);
+  return k;
 }
 
-void Simulation::define_metrics() {
-  const std::size_t P = market_.providers().size();
-  m_capacity_ = metrics_.define({"capacity", {"provider"}, "H100e", "provider capacity C_p, home plus hosted"}, P);
-  m_capacity_hosted_ =
-      metrics_.define({"capacity_hosted", {"provider"}, "H100e", "hosted part of provider capacity (section 6 deals)"}, P);
-  m_orders_ = metrics_.define({"orders", {"provider"}, "H100e", "home capacity ordered this tick, arriving lead ticks later"}, P);
-  m_frontier_K_ = metrics_.define({"frontier_K", {"provider"}, "K", "provider capability K_p"}, P);
-  m_follower_lag_ = metrics_.define(
-      {"follower_lag", {"provider"}, "ticks",
-       "fast followers: ticks from the last reached leader generation's pipeline entry until K_f reached its K_g (NaN: none yet or not a follower)"},
-      P);
-  m_serving_cost_ = metrics_.define(
-      {"serving_cost", {"provider"}, "H100e per Mtok", "serving cost h_g(t) of the provider's newest generation"}, P);
-  m_K_lead_ = metrics_.define({"K_lead", {}, "K", "best K_g among non-followers' generations at stage KYC or later"}, 1);
-  m_released_frontier_ = metrics_.define(
-      {"released_frontier", {}, "K", "best K_g of any generation at stage TRUSTED or later"}, 1);
+void Simulation::init_users() {
+  const UserConsts k = user_consts(-1);
+  const UserView v = users_.view();
+  for_agents(layout_.n_users, [&](std::uint64_t i) { init_user(i, k, params_.income_sigma, params_.need_sigma, v); });
+  // Lagged adoption share from the initial adopters.
+  const int C = layout_.n_countries;
+  std::vector<Sums<1>> adopters(C);
+  segmented_sum<1>(layout_.user_begin.data(), C, [&](std::uint64_t i, double* o) {
+    o[0] = (v.flags[i] & user_flag::kAdopter) ? 1.0 : 0.0;
+  }, adopters.data());
+  for (int c = 0; c < C; ++c) adoption_prev_[c] = adopters[c][0] * layout_.w_user[c] / countries_[c].population;
 }
+
+FirmTickConsts Simulation::firm_consts(int t) {
+  const Params& p = params_;
+  const int C = layout_.n_countries;
+  const auto& prov = market_.providers();
+  const int P = static_cast<int>(prov.size());
+  const bool levers = t >= p.lever_tick;
+  const int lever_country = find_country(countries_, p.lever_country);
+  tau_s_.resize(p.mult_s.size());
+  for (std::size_t s = 0; s < tau_s_.size(); ++s) tau_s_[s] = tau0_ * p.mult_s[s] * fp::exp(p.tau_growth * std::max(t, 0));
+  kyc_rate_c_.resize(C);
+  zeta_.resize(C);
+  const double quota = p.tier2_quota * fp::pow(1.0 + p.tier2_quota_growth, std::max(t, 0) / 12.0);
+  for (int c = 0; c < C; ++c) {
+    const double raise = (policy_[c] & 4) ? p.kyc_raise : 1.0;
+    kyc_rate_c_[c] = std::min(1.0, p.kyc_rate[countries_[c].tier - 1] * raise);
+    zeta_[c] = countries_[c].tier == 2 && quota_demand_prev_[c] > 0 ? std::min(1.0, quota / quota_demand_prev_[c]) : 1.0;
+    deal_mask_[c] = 0;
+  }
+  for (int c = 0; c < C; ++c)
+    if (deal_arrival_[c] >= 0 && t >= deal_arrival_[c]) deal_mask_[c] |= static_cast<std::uint16_t>(1u << policy_provider_[c]);
+  quota_provider_.resize(P);
+  first_resort_.resize(P);
+  for (int q = 0; q < P; ++q) {
+    quota_provider_[q] = countries_[prov[q].home].tier == 1;
+    first_resort_[q] = p.first_resort && levers && prov[q].home == lever_country;
+    price_[q] = prov[q].price;
+    price_home_[q] = prov[q].price_home;
+  }
+  FirmTickConsts k{};
+  k.seed = static_cast<std::uint32_t>(p.seed);
+  k.replicate = options_.replicate;
+  k.tick = t;
+  k.layout = layout_.view();
+  k.gens = market_.view();
+  k.tier = tier_u8_.data();
+  k.kyc_rate = kyc_rate_c_.data();
+  k.zeta = zeta_.data();
+  k.deal_mask = deal_mask_.data();
+  k.quota_provider = quota_provider_.data();
+  k.first_resort = first_resort_.data();
+  k.lever_country = lever_country;
+  k.price = price_.data();
+  k.price_home = price_home_.data();
+  k.tau = tau_s_.data();
+  k.a_kyc = p.a_kyc;
+  k.p_switch = p.p_switch;
+  k.switch_noise = p.switch_noise;
+  k.phi = p.phi;
+  k.psi = p.psi;
+  k.rho = p.rho;
+  k.sigma_c = p.sigma_c;
+  k.wtp_months = p.wtp_months;
+  k.access_cost = p.access_cost;
+  k.q_min = p.q_min;
+  k.beta_W = p.beta_W;
+  k.beta_R = p.beta_R;
+  return k;
+}
+
+/// Weighted firm demand at p_min, Σ w·x_i(p_min), with step 4's choices at π(−1)
+/// and τ0 = tau (tick 0); nothing is written.
+double Simulation::firm_demand_at_pmin(double tau) {
+  const double saved = tau0_;
+  tau0_ = tau;
+  const FirmTickConsts k = firm_consts(0);
+  tau0_ = saved;
+  const FirmView f = firms_.view();
+  const double p_min = market_.p_min();
+  KeyedFixed sum(1);
+  sum.accumulate(layout_.n_firms, [&](std::uint64_t i, auto& add) {
+    const FirmPick pick = firm_pick(i, k, f);
+    FirmBid bid;
+    if (firm_bid_at(i, k, f, pick.generation, FirmAccess{pick.flags, f.partners[i]}, &bid) >= 0)
+      add(0, bid.w * bid_demand(bid, p_min), kFixedCompute);
+  });
+  return sum.value(0, kFixedCompute);
+}
+
+void Simulation::derive_tau0() {
+  // §2.0: the smallest τ0 at which firm demand at p_min reaches tightness0 × firm
+  // capacity at tick 0 (no unused floor): scan up by ×1.1 from 1e−3, then bisect.
+  const Params& p = params_;
+  double capacity = 0;
+  for (const Provider& v : market_.providers()) {
+    const double inference = (1.0 - p.train_share) * v.capacity();
+    const bool gov = std::find(p.r_gov_homes.begin(), p.r_gov_homes.end(), countries_[v.home].iso3) != p.r_gov_homes.end();
+    capacity += inference * (1.0 - (gov ? p.r_gov : 0.0) - p.r_cons);
+  }
+  const double target = p.tightness0 * capacity;
+  double hi = 1e-3;
+  while (firm_demand_at_pmin(hi) < target) {
+    hi *= 1.1;
+    if (hi > 1e5)
+      throw InputError("key 'tightness0' = " + std::to_string(p.tightness0) +
+                       ": firm demand at p_min cannot reach it with tokens per worker up to 1e5 Mtok a month "
+                       "(derived tau0 out of range; lower tightness0 or raise the firms' budgets)");
+  }
+  double lo = hi / 1.1;
+  for (int k = 0; k < 50; ++k) {
+    const double mid = 0.5 * (lo + hi);
+    if (firm_demand_at_pmin(mid) >= target) hi = mid;
+    else lo = mid;
+  }
+  tau0_ = hi;
+}
+
+void Simulation::derive_need0() {
+  // §2.0: consumer demand at full caps at tick 0, every adopter on its provider's
+  // newest GENERAL generation, equals tightness0_cons × the consumer floor; it is
+  // linear in need0, so need0 = target / (that demand at need0 = 1).
+  const Params& p = params_;
+  const GenTableView g = market_.view();
+  const auto& prov = market_.providers();
+  std::vector<double> h_newest(prov.size(), 0.0);
+  double floor = 0;
+  for (std::size_t q = 0; q < prov.size(); ++q) {
+    for (int gen : prov[q].gens)
+      if (g.stage[gen] >= kStageGeneral) h_newest[q] = g.h[gen];
+    floor += p.r_cons * (1.0 - p.train_share) * prov[q].capacity();
+  }
+  const UserView v = users_.view();
+  const LayoutView L = layout_.view();
+  KeyedFixed sum(1);
+  sum.accumulate(layout_.n_users, [&](std::uint64_t i, auto& add) {
+    if (!(v.flags[i] & user_flag::kAdopter)) return;
+    const double pn = p.plan_need[v.plan[i] - 1];
+    add(0, L.w_user[v.country[i]] * pn * std::min(static_cast<double>(v.n[i]), p.plan_cap) * h_newest[v.provider[i]],
+        kFixedCompute);
+  });
+  const double per_unit = sum.value(0, kFixedCompute);
+  if (!(per_unit > 0))
+    throw InputError("key 'adopt0' = " + std::to_string(p.adopt0) +
+                     ": no initial adopters, so need0 cannot be derived (raise adopt0 or n_users)");
+  need0_ = p.tightness0_cons * floor / per_unit;
+}
+
+// ---------------------------------------------------------------------------
+// One tick
+// ---------------------------------------------------------------------------
 
 void Simulation::step() {
   set_threads();
   const int t = tick_;
-  market_.step_capacity(params_, t);    // §2.1
-  market_.step_training(params_, t);    // §2.2
-  market_.step_serving_cost(params_, t);  // §2.3
-  record();                              // §2.11
+  place_policy_orders(t);
+  market_.step_capacity(params_, t);                                // §2.1
+  const std::vector<int> released = market_.step_training(params_, t);  // §2.2
+  market_.step_serving_cost(params_, t);                            // §2.3
+  const FirmTickConsts fk = firm_consts(t);
+  const UserConsts uk = user_consts(t);
+  if (!released.empty()) choose_partners(released, fk);             // §2.2 trusted partners
+  step_choice(fk, uk);                                              // §2.4
+  step_market(fk, uk);                                              // §2.5–§2.6
+  step_firms(fk);                                                   // §2.7–§2.8
+  step_adoption(uk);                                                // §2.9
+  step_countries();                                                 // §2.10, §6
+  record();                                                         // §2.11
   ++tick_;
+}
+
+void Simulation::place_policy_orders(int t) {
+  // §6 domestic build: build_share·GDP_c(t−1)/12/capex H100e of hosted orders each tick;
+  // compute-for-access: deal_size H100e once.
+  const Params& p = params_;
+  for (int c = 0; c < layout_.n_countries; ++c) {
+    const int q = policy_provider_[c];
+    if (q < 0) continue;
+    if (policy_[c] & 1) market_.add_hosted_order(q, p.build_share * gdp_prev_[c] / 12.0 / p.capex, t);
+    if (deal_order_tick_[c] == t) {
+      market_.add_hosted_order(q, p.deal_size, t);
+      deal_arrival_[c] = t + static_cast<int>(p.lead);
+    }
+  }
+}
+
+void Simulation::choose_partners(const std::vector<int>& released, const FirmTickConsts& k) {
+  // §2.2: each time a generation enters, its provider's trusted partners are
+  // re-chosen among large-stratum firms in countries with align ≥ a_trusted:
+  // defenders first, then the others, each by revenue(t−1), until n_trusted real
+  // firms (weight 1 each) are covered; ties to the lower index.
+  const FirmView f = firms_.view();
+  const GenTableView g = market_.view();
+  for (const int q : released) {
+    std::vector<std::uint64_t> cand;
+    for (const std::uint64_t i : large_) {
+      f.partners[i] = static_cast<std::uint16_t>(f.partners[i] & ~(1u << q));
+      if (align_of(g, f.country[i], q) >= params_.a_trusted) cand.push_back(i);
+    }
+    std::stable_sort(cand.begin(), cand.end(), [&](std::uint64_t a, std::uint64_t b) {
+      const bool da = f.flags[a] & firm_flag::kDefender, db = f.flags[b] & firm_flag::kDefender;
+      if (da != db) return da;
+      return f.revenue[a] > f.revenue[b];
+    });
+    const std::size_t n = std::min<std::size_t>(cand.size(), static_cast<std::size_t>(params_.n_trusted));
+    for (std::size_t j = 0; j < n; ++j) f.partners[cand[j]] = static_cast<std::uint16_t>(f.partners[cand[j]] | (1u << q));
+  }
+  // A chosen firm moves to its partner provider (if several, the one with the
+  // highest noiseless u of step 4); step 4 then picks its generation there.
+  for (const std::uint64_t i : large_) {
+    if (f.partners[i] == 0) continue;
+    const int c = f.country[i];
+    const double budget = firm_budget(k, f, i);
+    const double need = std::max(firm_need(k, f, i), k.q_min);
+    int best = -1;
+    double best_u = 0;
+    const FirmAccess a{f.flags[i], f.partners[i]};
+    for (int gen = 0; gen < g.n_gens; ++gen) {
+      const int q = g.provider[gen];
+      if (!((f.partners[i] >> q) & 1u) || !firm_eligible(k, a, c, gen)) continue;
+      const double u = firm_utility(k, budget, need, c, gen);
+      if (best < 0 || u > best_u) {
+        best = q;
+        best_u = u;
+      }
+    }
+    if (best >= 0 && f.provider[i] != best) {
+      f.provider[i] = static_cast<std::uint8_t>(best);
+      f.generation[i] = kNone;
+    }
+  }
+}
+
+void Simulation::step_choice(const FirmTickConsts& fk, const UserConsts& uk) {
+  const FirmView f = firms_.view();
+  const UserView v = users_.view();
+  for_agents(layout_.n_firms, [&](std::uint64_t i) { firm_choose(i, fk, f); });
+  for_agents(layout_.n_users, [&](std::uint64_t i) { user_choose(i, uk, v); });
+}
+
+void Simulation::step_market(const FirmTickConsts& fk, const UserConsts& uk) {
+  // §2.5–§2.6: per provider (a) the government reserve, (b) consumer demand at
+  // full caps and the consumer floor, (c) the firms' clearing at one price,
+  // (d) what firms did not buy joins (e) the consumers' water-filled caps.
+  const Params& p = params_;
+  const auto& prov = market_.providers();
+  const int P = static_cast<int>(prov.size());
+  const double p_min = market_.p_min();
+  const FirmView f = firms_.view();
+  const UserView v = users_.view();
+  const GenTableView g = market_.view();
+  const LayoutView L = layout_.view();
+
+  // (b) consumer demand at full caps and plan revenue, per provider.
+  enum { kConsDemand, kPlanRevenue, kUserKeys };
+  KeyedFixed cons(P * kUserKeys);
+  cons.accumulate(layout_.n_users, [&](std::uint64_t i, auto& add) {
+    UserBid b;
+    const int q = user_bid(i, uk, v, &b);
+    if (q < 0) return;
+    add(q * kUserKeys + kConsDemand, b.weight * b.cap * b.cost, kFixedCompute);
+    add(q * kUserKeys + kPlanRevenue, b.weight * p.plan_price[v.plan[i] - 1], kFixedMoney);
+  });
+  std::vector<double> inference(P), reserve(P), floor(P), cons_demand(P);
+  std::vector<ProviderSupply> supply(P);
+  for (int q = 0; q < P; ++q) {
+    inference[q] = (1.0 - p.train_share) * prov[q].capacity();
+    const std::string& home = countries_[prov[q].home].iso3;
+    const bool gov = std::find(p.r_gov_homes.begin(), p.r_gov_homes.end(), home) != p.r_gov_homes.end();
+    reserve[q] = gov ? p.r_gov * inference[q] : 0.0;                 // (a)
+    floor[q] = p.r_cons * inference[q];
+    cons_demand[q] = cons.value(q * kUserKeys + kConsDemand, kFixedCompute);
+    const double unused_floor = std::max(floor[q] - cons_demand[q], 0.0);  // (b)
+    supply[q] = ProviderSupply{inference[q] - reserve[q] - floor[q] + unused_floor, p_min, p.p_max,
+                               fk.first_resort[q] != 0};
+  }
+
+  // (c) the firms' clearing, one price per provider (two under first-resort).
+  const std::vector<ProviderClearing> cleared =
+      clear_firms(layout_.n_firms, supply, [&](std::uint64_t i, FirmBid* bid) { return firm_bid(i, fk, f, bid); });
+  for_agents(layout_.n_firms, [&](std::uint64_t i) { firm_settle(i, fk, cleared.data(), f); });
+
+  // Per provider and class: spend, tokens, allocation, rationing; demand at p_min.
+  enum { kSpend, kTokens, kAlloc, kRationed, kFirmKeys };
+  const int kDemandKey = P * kClassCount * kFirmKeys;
+  KeyedFixed firm_sums(kDemandKey + P);
+  firm_sums.accumulate(layout_.n_firms, [&](std::uint64_t i, auto& add) {
+    FirmBid bid;
+    const int q = firm_bid(i, fk, f, &bid);
+    if (q < 0) return;
+    const double x = f.alloc[i];
+    const int cls = bid.home ? kClassHome : kClassTrusted + bid.cls;
+    const int base = (q * kClassCount + cls) * kFirmKeys;
+    const double price = paid_price(bid, cleared[q]);
+    add(base + kSpend, bid.w * price * x, kFixedMoney);
+    add(base + kTokens, bid.w * x / g.h[f.generation[i]], kFixedTokens);
+    add(base + kAlloc, bid.w * x, kFixedCompute);
+    add(base + kRationed, bid.w * bid_rationed(bid, cleared[q]), kFixedCompute);
+    add(kDemandKey + q, bid.w * bid_demand(bid, p_min), kFixedCompute);
+  });
+
+  // (d)+(e) consumers: what firms did not buy, water-filled (deal hosts first on their floor).
+  std::vector<double> cons_capacity(P), cons_floor(P, 0.0);
+  res_.sold.assign(P, 0.0);
+  for (int q = 0; q < P; ++q) {
+    res_.sold[q] = cleared[q].sold;
+    cons_capacity[q] = std::max(inference[q] - reserve[q] - res_.sold[q], 0.0);
+  }
+  for (int c = 0; c < layout_.n_countries; ++c)
+    if (deal_mask_[c]) cons_floor[policy_provider_[c]] += p.deal_cons_floor * p.deal_size;
+  const WaterFill fill = water_fill(
+      layout_.n_users, P, [&](std::uint64_t i, UserBid* b) { return user_bid(i, uk, v, b); }, cons_capacity.data(),
+      cons_floor.data());
+  for_agents(layout_.n_users, [&](std::uint64_t i) { user_settle(i, uk, fill.levels.data(), v); });
+  enum { kUse, kUseCompute, kUseShort, kConsKeys };
+  KeyedFixed use_sums(P * kConsKeys);
+  use_sums.accumulate(layout_.n_users, [&](std::uint64_t i, auto& add) {
+    UserBid b;
+    const int q = user_bid(i, uk, v, &b);
+    if (q < 0) return;
+    add(q * kConsKeys + kUse, b.weight * v.use[i], kFixedTokens);
+    add(q * kConsKeys + kUseCompute, b.weight * v.use[i] * b.cost, kFixedCompute);
+    add(q * kConsKeys + kUseShort, b.weight * (b.cap - v.use[i]) * b.cost, kFixedCompute);
+  });
+
+  // Provider outcomes: revenue, prices, forecast; metrics of the tick.
+  res_.price.assign(P, 0.0);
+  res_.price_home.assign(P, 0.0);
+  res_.revenue.assign(P, 0.0);
+  res_.utilisation.assign(P, 0.0);
+  res_.class_spend.assign(P * kClassCount, 0.0);
+  res_.class_tokens.assign(P * kClassCount, 0.0);
+  res_.rationed.assign(P * kClassCount, 0.0);
+  for (int q = 0; q < P; ++q) {
+    double spend = 0;
+    for (int cls = kClassTrusted; cls <= kClassHome; ++cls) {
+      const int base = (q * kClassCount + cls) * kFirmKeys;
+      res_.class_spend[q * kClassCount + cls] = firm_sums.value(base + kSpend, kFixedMoney);
+      res_.class_tokens[q * kClassCount + cls] = firm_sums.value(base + kTokens, kFixedTokens);
+      res_.rationed[q * kClassCount + cls] = firm_sums.value(base + kRationed, kFixedCompute);
+      spend += res_.class_spend[q * kClassCount + cls];
+    }
+    const double plan_revenue = cons.value(q * kUserKeys + kPlanRevenue, kFixedMoney);
+    const double newest_h = g.h[prov[q].gens.back()];
+    res_.class_spend[q * kClassCount + kClassGov] = p_min * reserve[q];
+    res_.class_tokens[q * kClassCount + kClassGov] = reserve[q] / newest_h;
+    res_.class_spend[q * kClassCount + kClassConsumer] = plan_revenue;
+    res_.class_tokens[q * kClassCount + kClassConsumer] = use_sums.value(q * kConsKeys + kUse, kFixedTokens);
+    res_.rationed[q * kClassCount + kClassConsumer] = use_sums.value(q * kConsKeys + kUseShort, kFixedCompute);
+    res_.price[q] = cleared[q].price;
+    res_.price_home[q] = fk.first_resort[q] ? cleared[q].price_home : cleared[q].price;
+    res_.revenue[q] = spend + p_min * reserve[q] + plan_revenue;
+    const double used = res_.sold[q] + reserve[q] + use_sums.value(q * kConsKeys + kUseCompute, kFixedCompute);
+    res_.utilisation[q] = inference[q] > 0 ? used / inference[q] : 0.0;
+    market_.settle(q, res_.revenue[q], res_.price[q], res_.price_home[q],
+                   firm_sums.value(kDemandKey + q, kFixedCompute) + cons_demand[q], p.F_smooth);
+  }
+}
+
+void Simulation::step_firms(const FirmTickConsts& fk) {
+  // §2.7 productivity, then §2.8 pass 1 (pool sums) and pass 2 (revenue, wealth, exit and entry).
+  const Params& p = params_;
+  const FirmView f = firms_.view();
+  for_agents(layout_.n_firms, [&](std::uint64_t i) { firm_productivity(i, fk, spill_.data(), p.g0, p.sigma_A, f); });
+  std::vector<double> meanA;
+  const std::vector<double> rate = pool_rate_table(&meanA);
+  const int C = layout_.n_countries;
+  std::vector<double> wage(C);
+  for (int c = 0; c < C; ++c) wage[c] = p.labour_share * gdp_prev_[c] / (12.0 * layout_.workers[c]);
+  FirmWealthConsts k{};
+  k.seed = fk.seed;
+  k.replicate = fk.replicate;
+  k.tick = fk.tick;
+  k.n_sectors = layout_.n_sectors;
+  k.seg_rate = rate.data();
+  k.seg_meanA = meanA.data();
+  k.wage = wage.data();
+  k.spend_price = res_.price.data();
+  k.home_price = res_.price_home.data();
+  k.first_resort = fk.first_resort;
+  k.lever_country = fk.lever_country;
+  k.sigma_c = p.sigma_c;
+  k.other_cost = p.other_cost;
+  k.access_cost = p.access_cost;
+  k.exit_months = p.exit_months;
+  k.entrant_sigma = p.entrant_sigma;
+  k.budget_sigma = p.budget_sigma;
+  for_agents(layout_.n_firms, [&](std::uint64_t i) { firm_wealth(i, k, f); });
+}
+
+void Simulation::step_adoption(const UserConsts& uk) {
+  const UserView v = users_.view();
+  for_agents(layout_.n_users, [&](std::uint64_t i) { user_adopt(i, uk, v); });
+}
+
+void Simulation::step_countries() {
+  // §2.10: per-country aggregates as segmented sums over the country-sorted arrays.
+  const Params& p = params_;
+  const int C = layout_.n_countries;
+  const LayoutView L = layout_.view();
+  const FirmView f = firms_.view();
+  const UserView v = users_.view();
+  const GenTableView g = market_.view();
+  const FirmTickConsts fk = firm_consts(tick_);  // this tick's quota tables
+  enum { kY, kEmp, kEmpK, kBuyEmpK, kBuyEmp, kEmpKelig, kEntered, kNegW, kQuotaF, kF };
+  std::vector<Sums<kF>> fs(C);
+  segmented_sum<kF>(layout_.firm_begin.data(), C, [&](std::uint64_t i, double* o) {
+    const double w = firm_weight(L, f, i);
+    const double we = w * static_cast<double>(f.employees[i]);
+    const bool buying = f.flags[i] & firm_flag::kBuying;
+    o[kY] = we * static_cast<double>(f.A[i]);
+    o[kEmp] = we;
+    o[kEmpK] = we * static_cast<double>(f.K[i]);
+    o[kBuyEmpK] = buying ? we * static_cast<double>(f.K[i]) : 0.0;
+    o[kBuyEmp] = buying ? we : 0.0;
+    o[kEmpKelig] = we * static_cast<double>(f.K_elig[i]);
+    o[kEntered] = (f.flags[i] & firm_flag::kEntered) ? w : 0.0;
+    o[kNegW] = f.W[i] < 0.0 ? w : 0.0;
+    // D_c for the tier-2 quota: demand on tier-1-homed providers before ζ.
+    const int gen = f.generation[i];
+    o[kQuotaF] = gen != kNone && fk.quota_provider[g.provider[gen]]
+                     ? w * std::max(firm_need(fk, f, i), p.q_min) * g.h[gen]
+                     : 0.0;
+  }, fs.data());
+  const UserConsts uk = user_consts(tick_);
+  enum { kAdopt, kUse, kCap, kCapped, kUserK, kQuotaU, kU };
+  std::vector<Sums<kU>> us(C);
+  segmented_sum<kU>(layout_.user_begin.data(), C, [&](std::uint64_t i, double* o) {
+    for (int j = 0; j < kU; ++j) o[j] = 0.0;
+    if (!(v.flags[i] & user_flag::kAdopter)) return;
+    o[kAdopt] = 1.0;
+    const int gen = v.generation[i];
+    if (gen == kNone) return;
+    const double cap = user_cap(uk, v, i);
+    o[kUse] = v.use[i];
+    o[kCap] = cap;
+    o[kCapped] = (v.flags[i] & user_flag::kCapped) ? 1.0 : 0.0;
+    o[kUserK] = g.K[gen];
+    if (uk.quota_provider[g.provider[gen]]) o[kQuotaU] = cap / uk.zeta[v.country[i]] * g.h[gen];
+  }, us.data());
+
+  if (tick_ == 0)
+    for (int c = 0; c < C; ++c) Y0_.push_back(fs[c][kY]);
+  const double released = market_.released_frontier();
+  std::vector<double> gdp(C), Kbar(C);
+  std::vector<int> tier(C);
+  res_.adoption.assign(C, 0.0);
+  res_.gap.assign(C, 0.0);
+  res_.K_elig.assign(C, 0.0);
+  double capped = 0, adopters = 0, negative = 0, firms_real = 0;
+  res_.entries = 0;
+  for (int c = 0; c < C; ++c) {
+    const double wu = layout_.w_user[c];
+    gdp[c] = countries_[c].gdp_usd * ratio_or(fs[c][kY], Y0_[c], 1.0);
+    tier[c] = countries_[c].tier;
+    Kbar[c] = ratio_or(fs[c][kEmpK], fs[c][kEmp], 0.0);
+    res_.adoption[c] = us[c][kAdopt] * wu / countries_[c].population;
+    res_.K_elig[c] = ratio_or(fs[c][kEmpKelig], fs[c][kEmp], 0.0);
+    // §6 access gap: best released K minus the K the country's AI users access.
+    const bool has_firms = fs[c][kBuyEmp] > 0, has_users = us[c][kAdopt] > 0 && us[c][kUserK] > 0;
+    const double firm_K = ratio_or(fs[c][kBuyEmpK], fs[c][kBuyEmp], 0.0);
+    const double user_K = ratio_or(us[c][kUserK], us[c][kAdopt], 0.0);
+    double access = 0;
+    if (has_firms && has_users) access = p.w_firm * firm_K + (1.0 - p.w_firm) * user_K;
+    else if (has_firms) access = firm_K;
+    else if (has_users) access = user_K;
+    res_.gap[c] = released - access;
+    adoption_prev_[c] = res_.adoption[c];
+    use_ratio_prev_[c] = us[c][kCap] > 0 ? us[c][kUse] / us[c][kCap] : 1.0;
+    quota_demand_prev_[c] = fs[c][kQuotaF] + us[c][kQuotaU] * wu;
+    capped += us[c][kCapped] * wu;
+    adopters += us[c][kAdopt] * wu;
+    negative += fs[c][kNegW];
+    res_.entries += fs[c][kEntered];
+    firms_real += layout_.real_firms[c];
+  }
+  res_.capped_share = ratio_or(capped, adopters, 0.0);
+  res_.negative_wealth = negative / firms_real;
+  res_.gdp = gdp;
+  gdp_prev_ = gdp;
+  spill_ = spillover(gdp, tier, Kbar, p.tier_sim, p.xi);
+  res_.spill = spill_;
+
+  // §6 policies by rule: a gap above gap_policy for n_policy ticks in a row makes a
+  // country take each enabled lever once, for good, with its most aligned provider.
+  const bool any = p.policy_build || p.policy_deal || p.policy_kyc;
+  const auto& prov = market_.providers();
+  for (int c = 0; c < C; ++c) {
+    gap_run_[c] = res_.gap[c] > p.gap_policy ? gap_run_[c] + 1 : 0;
+    if (!any || tick_ < p.lever_tick || policy_provider_[c] >= 0 || gap_run_[c] < p.n_policy) continue;
+    int best = 0;
+    for (int q = 1; q < static_cast<int>(prov.size()); ++q) {
+      const double a = align_of(g, c, q), b = align_of(g, c, best);
+      if (a > b || (a == b && prov[q].capacity() > prov[best].capacity())) best = q;
+    }
+    policy_provider_[c] = best;
+    if (p.policy_build) policy_[c] |= 1;
+    if (p.policy_deal) {
+      policy_[c] |= 2;
+      deal_order_tick_[c] = tick_ + 1;
+    }
+    if (p.policy_kyc) policy_[c] |= 4;
+  }
+
+  // §7 ranks: the top-20% share of cumulative AI value (over real firms that have
+  // used AI) and the Gini of wealth on max(W, 0), from histograms.
+  const RankStats value = rank_stats(layout_.n_firms, [&](std::uint64_t i, double* w, double* x) {
+    if (!(f.ai_value[i] > 0.0)) return false;
+    *w = firm_weight(L, f, i);
+    *x = f.ai_value[i];
+    return true;
+  });
+  const RankStats wealth = rank_stats(layout_.n_firms, [&](std::uint64_t i, double* w, double* x) {
+    *w = firm_weight(L, f, i);
+    *x = std::max(f.W[i], 0.0);
+    return true;
+  });
+  res_.top20 = value.total_weight > 0 ? value.top_share : kNaN;
+  res_.gini = wealth.gini;
+}
+
+// ---------------------------------------------------------------------------
+// §7 metrics
+// ---------------------------------------------------------------------------
+
+void Simulation::define_metrics() {
+  const std::size_t P = market_.providers().size(), C = countries_.size(), PC = P * kClassCount;
+  auto def = [&](const char* name, std::vector<std::string> dims, const char* units, const char* long_name,
+                 std::size_t n) { return metrics_.define({name, std::move(dims), units, long_name}, n); };
+  m_capacity_ = def("capacity", {"provider"}, "H100e", "provider capacity C_p, home plus hosted", P);
+  m_capacity_hosted_ = def("capacity_hosted", {"provider"}, "H100e", "hosted part of provider capacity (section 6)", P);
+  m_orders_ = def("orders", {"provider"}, "H100e", "home capacity ordered this tick, arriving lead ticks later", P);
+  m_revenue_ = def("revenue", {"provider"}, "USD/month",
+                   "provider revenue: firms' compute spend + p_min x government reserve + plan prices", P);
+  m_utilisation_ = def("utilisation", {"provider"}, "1",
+                       "share of inference capacity used (firms, government reserve, consumers)", P);
+  m_compute_price_ = def("compute_price", {"provider"}, "USD per H100e-month",
+                         "compute price pi_p (pi_rest for non-home firms under first-resort)", P);
+  m_compute_price_home_ = def("compute_price_home", {"provider"}, "USD per H100e-month",
+                              "first-resort home price pi_home (NaN where first-resort does not apply)", P);
+  m_price_ = def("price", {"provider", "class"}, "USD per Mtok",
+                 "effective price: the class's compute spend per Mtok (gov: p_min x h of the newest generation; "
+                 "consumer: plan revenue per Mtok); NaN where the class bought nothing",
+                 PC);
+  m_rationed_ = def("rationed", {"provider", "class"}, "H100e",
+                    "compute rationed: demand at p_min less allocation (consumers: caps less use)", PC);
+  m_frontier_K_ = def("frontier_K", {"provider"}, "K", "provider capability K_p", P);
+  m_follower_lag_ = def("follower_lag", {"provider"}, "ticks",
+                        "fast followers: ticks from the last reached leader generation's pipeline entry until K_f "
+                        "reached its K_g (NaN: none yet or not a follower)",
+                        P);
+  m_serving_cost_ = def("serving_cost", {"provider"}, "H100e per Mtok", "serving cost h_g(t) of the provider's newest generation", P);
+  m_K_lead_ = def("K_lead", {}, "K", "best K_g among non-followers' generations at stage KYC or later", 1);
+  m_released_frontier_ = def("released_frontier", {}, "K", "best K_g of any generation at stage TRUSTED or later", 1);
+  m_top20_ = def("top20_value_share", {}, "1",
+                 "share of cumulative AI value held by the top 20% of firms that have used AI (weighted)", 1);
+  m_gini_ = def("gini_wealth", {}, "1", "Gini coefficient of firm wealth max(W, 0) (weighted)", 1);
+  m_negative_ = def("negative_wealth_share", {}, "1", "weighted share of firms with W < 0", 1);
+  m_capped_ = def("users_capped_share", {}, "1", "share of AI users (people) compute-capped this tick", 1);
+  m_entries_ = def("entries", {}, "firms", "real firms that entered this tick (one per exit)", 1);
+  m_exits_ = def("exits", {}, "firms", "real firms that exited this tick", 1);
+  m_adoption_ = def("adoption_share", {"country"}, "1", "share of people using AI", C);
+  m_gap_ = def("access_gap", {"country"}, "K", "best released K minus the K the country's AI users access", C);
+  m_K_elig_ = def("K_eligible", {"country"}, "K", "employment-weighted best K_g eligible to the country's firms", C);
+  m_gdp_ = def("gdp", {"country"}, "USD per year", "GDP_c(t) = GDP_c0 x Y_c(t) / Y_c(0)", C);
+  m_gdp_dispersion_ = def("gdp_dispersion", {}, "1",
+                          "population-weighted standard deviation of log GDP per capita across countries", 1);
+  m_spill_ = def("spillover", {"country"}, "1", "AI uplift spilling over from other countries (next tick)", C);
+  m_policy_ = def("policy", {"country"}, "1", "policies taken (section 6): 1 domestic build, 2 deal, 4 KYC raise", C);
+  m_tau_ = def("tokens_per_worker", {}, "Mtok per worker-month", "tau(t) = tau0 x exp(tau_growth t), before sector multipliers", 1);
 }
 
 void Simulation::record() {
   const auto& prov = market_.providers();
-  const double nan = std::numeric_limits<double>::quiet_NaN();
   const GenTableView g = market_.view();
-  for (std::size_t q = 0; q < prov.size(); ++q) {
+  const std::size_t P = prov.size();
+  for (std::size_t q = 0; q < P; ++q) {
     const Provider& v = prov[q];
     metrics_[m_capacity_][q] = v.capacity();
     metrics_[m_capacity_hosted_][q] = v.C_hosted;
     metrics_[m_orders_][q] = v.order;
     metrics_[m_frontier_K_][q] = v.K;
-    metrics_[m_follower_lag_][q] = v.follower && v.lag >= 0 ? v.lag : nan;
+    metrics_[m_follower_lag_][q] = v.follower && v.lag >= 0 ? v.lag : kNaN;
     metrics_[m_serving_cost_][q] = g.h[v.gens.back()];
+    metrics_[m_revenue_][q] = res_.revenue[q];
+    metrics_[m_utilisation_][q] = res_.utilisation[q];
+    metrics_[m_compute_price_][q] = res_.price[q];
+    metrics_[m_compute_price_home_][q] = first_resort_[q] ? res_.price_home[q] : kNaN;
+    for (int k = 0; k < kClassCount; ++k) {
+      const std::size_t j = q * kClassCount + k;
+      metrics_[m_price_][j] = res_.class_tokens[j] > 0 ? res_.class_spend[j] / res_.class_tokens[j] : kNaN;
+      metrics_[m_rationed_][j] = res_.rationed[j];
+    }
   }
   metrics_[m_K_lead_][0] = market_.K_lead(tick_);
   metrics_[m_released_frontier_][0] = market_.released_frontier();
+  metrics_[m_top20_][0] = res_.top20;
+  metrics_[m_gini_][0] = res_.gini;
+  metrics_[m_negative_][0] = res_.negative_wealth;
+  metrics_[m_capped_][0] = res_.capped_share;
+  metrics_[m_entries_][0] = res_.entries;
+  metrics_[m_exits_][0] = res_.entries;
+  double pop = 0, mean = 0, var = 0;
+  for (std::size_t c = 0; c < countries_.size(); ++c) {
+    metrics_[m_adoption_][c] = res_.adoption[c];
+    metrics_[m_gap_][c] = res_.gap[c];
+    metrics_[m_K_elig_][c] = res_.K_elig[c];
+    metrics_[m_gdp_][c] = res_.gdp[c];
+    metrics_[m_spill_][c] = res_.spill[c];
+    metrics_[m_policy_][c] = policy_[c];
+    pop += countries_[c].population;
+    mean += countries_[c].population * std::log(res_.gdp[c] / countries_[c].population);
+  }
+  mean /= pop;
+  for (std::size_t c = 0; c < countries_.size(); ++c) {
+    const double d = std::log(res_.gdp[c] / countries_[c].population) - mean;
+    var += countries_[c].population * d * d;
+  }
+  metrics_[m_gdp_dispersion_][0] = std::sqrt(var / pop);
+  metrics_[m_tau_][0] = tau0_ * fp::exp(params_.tau_growth * tick_);
 }
 
 }  // namespace cutoff

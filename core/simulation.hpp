@@ -2,8 +2,9 @@
 /// @file
 /// A Simulation holds one run's whole state and parameters, with no globals,
 /// so one process can run many members (ensembles) side by side. It owns the
-/// agent arrays (core/registry.hpp), the providers (core/providers.hpp) and the
-/// metrics of the current tick; step() advances one month in MODEL.md §2's order.
+/// agent arrays (core/registry.hpp), the providers (core/providers.hpp), the
+/// countries' lagged aggregates and the metrics of the current tick; step()
+/// advances one month in MODEL.md §2's order, each step a member named after it.
 
 #include <cstdint>
 #include <memory>
@@ -11,6 +12,8 @@
 #include <vector>
 
 #include "agents/fields.hpp"
+#include "agents/firm_kern.hpp"
+#include "agents/user_kern.hpp"
 #include "core/countries.hpp"
 #include "core/metrics.hpp"
 #include "core/params.hpp"
@@ -27,9 +30,13 @@ struct RunOptions {
   std::string backend = "cpu";   ///< the backend actually used
 };
 
+/// Classes of the `class` dimension (MODEL.md §9), in this order.
+enum MetricClass { kClassGov = 0, kClassTrusted, kClassKyc, kClassGeneral, kClassHome, kClassConsumer, kClassCount };
+const std::vector<std::string>& class_names();
+
 class Simulation {
  public:
-  /// Builds the layout and the initial state of §2.0 (before tick 0).
+  /// Builds the layout and the initial state of §2.0 (before tick 0), τ0 and need0 included.
   Simulation(Params params, std::vector<Country> countries, RunOptions options);
 
   /// Advances one tick (the next one) and fills metrics().
@@ -45,16 +52,36 @@ class Simulation {
   const HostArrays<Firms>& firms() const { return firms_; }
   const HostArrays<Users>& users() const { return users_; }
   const Metrics& metrics() const { return metrics_; }
+  /// Derived at §2.0: tokens per worker-month at tick 0 (Mtok) and the consumer need scale (Mtok a month).
+  double tau0() const { return tau0_; }
+  double need0() const { return need0_; }
 
   /// Provider names (the `provider` coordinate).
   std::vector<std::string> provider_names() const;
 
+  /// The constants of the firms' and users' per-agent steps at tick t (tables owned by *this).
+  FirmTickConsts firm_consts(int t);
+  UserConsts user_consts(int t);
+
  private:
+  // §2.0
   void init_firms();
   void init_users();
+  void derive_tau0();
+  void derive_need0();
+  double firm_demand_at_pmin(double tau);
+  // §2 steps
+  void place_policy_orders(int t);                                    // §6 hosted orders, before step 1
+  void choose_partners(const std::vector<int>& released, const FirmTickConsts& k);  // §2.2
+  void step_choice(const FirmTickConsts& fk, const UserConsts& uk);   // §2.4
+  void step_market(const FirmTickConsts& fk, const UserConsts& uk);   // §2.5–§2.6
+  void step_firms(const FirmTickConsts& fk);                          // §2.7–§2.8
+  void step_adoption(const UserConsts& uk);                           // §2.9
+  void step_countries();                                              // §2.10, §6
   void define_metrics();
   void record();
   void set_threads() const;
+  std::vector<double> pool_rate_table(std::vector<double>* meanA);
 
   Params params_;
   std::vector<Country> countries_;
@@ -65,18 +92,45 @@ class Simulation {
   HostArrays<Users> users_;
   Metrics metrics_;
   int tick_ = 0;
+  double tau0_ = 0, need0_ = 0;
 
-  // Per-country lagged values (§2.0 "Lagged values").
-  std::vector<double> gdp_prev_;  ///< GDP_c(t−1), US$ a year
+  // Country state: lagged aggregates (t−1), policies (§6).
+  std::vector<double> gdp_prev_;         ///< GDP_c(t−1), US$ a year
+  std::vector<double> Y0_;               ///< Y_c(0)
+  std::vector<double> adoption_prev_, use_ratio_prev_, spill_, quota_demand_prev_;
+  std::vector<double> seg_E_;            ///< Σ w·employees per (country, sector) (constant)
+  std::vector<int> gap_run_;             ///< consecutive ticks with access gap > gap_policy
+  std::vector<int> policy_provider_;     ///< provider of the country's policies, −1 none
+  std::vector<std::uint8_t> policy_;     ///< bits: 1 build, 2 deal, 4 KYC raise
+  std::vector<int> deal_arrival_;        ///< tick the deal's capacity arrives (−1: none)
+  std::vector<int> deal_order_tick_;     ///< tick the deal order is placed (−1: none pending)
+  std::vector<std::uint16_t> deal_mask_; ///< bit p: hosts an arrived deal of p
+  std::vector<std::uint64_t> large_;     ///< indices of large-stratum firms
+
+  // Tables the per-agent constants point into (rebuilt each tick).
+  std::vector<std::uint8_t> tier_u8_, quota_provider_, first_resort_;
+  std::vector<double> kyc_rate_c_, zeta_, tau_s_, price_, price_home_, wage_, adopt_rate_;
+
+  // This tick's results, for the metrics.
+  struct TickResults {
+    std::vector<double> price, price_home, revenue, utilisation, sold, reserve, cons_use;
+    std::vector<double> class_spend, class_tokens, rationed;  ///< provider × class
+    std::vector<double> adoption, gap, K_elig, gdp, spill;
+    double top20 = 0, gini = 0, negative_wealth = 0, capped_share = 0, entries = 0;
+  } res_;
 
   // Metric ids.
   int m_capacity_ = -1, m_capacity_hosted_ = -1, m_orders_ = -1, m_frontier_K_ = -1, m_follower_lag_ = -1,
-      m_serving_cost_ = -1, m_K_lead_ = -1, m_released_frontier_ = -1;
+      m_serving_cost_ = -1, m_K_lead_ = -1, m_released_frontier_ = -1, m_price_ = -1, m_compute_price_ = -1,
+      m_compute_price_home_ = -1, m_revenue_ = -1, m_utilisation_ = -1, m_rationed_ = -1, m_top20_ = -1,
+      m_gini_ = -1, m_negative_ = -1, m_adoption_ = -1, m_gap_ = -1, m_K_elig_ = -1, m_capped_ = -1,
+      m_entries_ = -1, m_exits_ = -1, m_gdp_ = -1, m_gdp_dispersion_ = -1, m_spill_ = -1, m_policy_ = -1,
+      m_tau_ = -1;
 };
 
 /// Step 8's pool rates per (country, sector) segment (also §2.0's revenue(−1)):
 /// rate_cs = (1−ω)·P_cs/Z_cs + ω·Σ_c' P_c's/Z_s with P_cs = GDP_c/12·Y_cs/Y_c.
-/// @param[in] YZ       length n_countries·n_sectors: {Y_cs, Z_cs}
+/// @param[in] Y, Z     length n_countries·n_sectors
 /// @param[in] gdp      length n_countries: GDP_c(t−1), US$ a year
 /// @param[out] rate    length n_countries·n_sectors
 void pool_rates(int n_countries, int n_sectors, const double* Y, const double* Z, const double* gdp, double omega,

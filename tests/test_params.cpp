@@ -281,6 +281,8 @@ TEST(Params, BadSet) {
   expect_all(error_of(path, {"provider.9.cap_share=0.1"}), {"--set: key 'provider.9'", "0 to 4"});
   expect_all(error_of(path, {"provider.1.cap_share=0.9"}), {"--set: key 'provider.*.cap_share'", "at most 1"});
   expect_all(error_of(path, {"inherits=x.toml"}), {"--set: key 'inherits'"});
+  // Found by the fuzzer: invalid UTF-8 in a string value is an InputError, not a parser exception.
+  expect_all(error_of(path, {"description=\xff"}), {"--set: key 'description'"});
 }
 
 TEST(Params, UnknownProviderField) {
