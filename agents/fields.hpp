@@ -23,6 +23,7 @@ inline constexpr std::uint8_t kLarge = 1u << 1;     ///< large stratum: one real
 inline constexpr std::uint8_t kDefender = 1u << 2;  ///< defender (large ICT firm in a tier-1 country)
 inline constexpr std::uint8_t kBuying = 1u << 3;    ///< bought compute this tick
 inline constexpr std::uint8_t kEntered = 1u << 4;   ///< replaced an exiting firm this tick (step 8)
+inline constexpr std::uint8_t kUsedAI = 1u << 5;    ///< has bought compute at least once (§7, §8 "firms that have used AI")
 }  // namespace firm_flag
 
 /// Bits of UserView::flags.
@@ -37,7 +38,7 @@ inline constexpr std::uint8_t kCapped = 1u << 1;   ///< compute-capped this tick
   X(State, std::uint8_t, sector, "1", "sector index")                                              \
   X(State, std::uint8_t, provider, "1", "provider serving the firm, 255 = none")                   \
   X(State, std::uint8_t, generation, "1", "generation used (index into the run's generation table), 255 = none") \
-  X(State, std::uint8_t, flags, "1", "bits: 1 KYC-cleared, 2 large stratum, 4 defender, 8 bought this tick, 16 entered this tick") \
+  X(State, std::uint8_t, flags, "1", "bits: 1 KYC-cleared, 2 large stratum, 4 defender, 8 bought this tick, 16 entered this tick, 32 has ever bought") \
   X(State, std::uint16_t, partners, "1", "bit p set: trusted partner of provider p")                \
   X(State, float, employees, "workers", "employees of the real firm(s) this agent stands for, per real firm") \
   X(State, float, A, "1", "productivity A_i")                                                      \

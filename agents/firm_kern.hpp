@@ -321,7 +321,7 @@ CUTOFF_HD_INLINE void firm_settle(std::uint64_t i, const FirmTickConsts& k, cons
   f.alloc[i] = static_cast<float>(x);
   f.K[i] = x > 0.0 ? static_cast<float>(k.gens.K[f.generation[i]]) : 0.0f;
   f.flags[i] = static_cast<std::uint8_t>((f.flags[i] & ~(firm_flag::kBuying | firm_flag::kEntered)) |
-                                         (x > 0.0 ? firm_flag::kBuying : 0));
+                                         (x > 0.0 ? firm_flag::kBuying | firm_flag::kUsedAI : 0));
 }
 
 /// Step 7: the AI uplift u_i = φ·K_i·min(1, alloc_i/(q_i·h_g))^ψ + spill_c(t−1);

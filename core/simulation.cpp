@@ -544,7 +544,7 @@ void Simulation::step_market(const FirmTickConsts& fk, const UserConsts& uk) {
     if (q < 0) return;
     add(q * kConsKeys + kUse, b.weight * v.use[i], kFixedTokens);
     add(q * kConsKeys + kUseCompute, b.weight * v.use[i] * b.cost, kFixedCompute);
-    add(q * kConsKeys + kUseShort, b.weight * (b.cap - v.use[i]) * b.cost, kFixedCompute);
+    add(q * kConsKeys + kUseShort, b.weight * std::max(b.cap - static_cast<double>(v.use[i]), 0.0) * b.cost, kFixedCompute);
   });
 
   // Provider outcomes: revenue, prices, forecast; metrics of the tick.
@@ -727,9 +727,9 @@ void Simulation::step_countries() {
   }
 
   // §7 ranks: the top-20% share of cumulative AI value (over real firms that have
-  // used AI) and the Gini of wealth on max(W, 0), from histograms.
+  // used AI, i.e. bought compute at least once) and the Gini of wealth on max(W, 0).
   const RankStats value = rank_stats(layout_.n_firms, [&](std::uint64_t i, double* w, double* x) {
-    if (!(f.ai_value[i] > 0.0)) return false;
+    if (!(f.flags[i] & firm_flag::kUsedAI)) return false;
     *w = firm_weight(L, f, i);
     *x = f.ai_value[i];
     return true;
@@ -791,6 +791,7 @@ void Simulation::define_metrics() {
                           "population-weighted standard deviation of log GDP per capita across countries", 1);
   m_spill_ = def("spillover", {"country"}, "1", "AI uplift spilling over from other countries (next tick)", C);
   m_policy_ = def("policy", {"country"}, "1", "policies taken (section 6): 1 domestic build, 2 deal, 4 KYC raise", C);
+  m_partners_ = def("trusted_partners", {"provider"}, "firms", "real firms that are trusted partners of the provider", P);
   m_tau_ = def("tokens_per_worker", {}, "Mtok per worker-month", "tau(t) = tau0 x exp(tau_growth t), before sector multipliers", 1);
 }
 
@@ -816,6 +817,11 @@ void Simulation::record() {
       metrics_[m_rationed_][j] = res_.rationed[j];
     }
   }
+  std::vector<double> partners(P, 0.0);
+  const FirmView f = firms_.view();
+  for (const std::uint64_t i : large_)
+    for (std::size_t q = 0; q < P; ++q) partners[q] += (f.partners[i] >> q) & 1u;  // large firms weigh 1
+  for (std::size_t q = 0; q < P; ++q) metrics_[m_partners_][q] = partners[q];
   metrics_[m_K_lead_][0] = market_.K_lead(tick_);
   metrics_[m_released_frontier_][0] = market_.released_frontier();
   metrics_[m_top20_][0] = res_.top20;

@@ -125,7 +125,7 @@ class Simulation {
       m_compute_price_home_ = -1, m_revenue_ = -1, m_utilisation_ = -1, m_rationed_ = -1, m_top20_ = -1,
       m_gini_ = -1, m_negative_ = -1, m_adoption_ = -1, m_gap_ = -1, m_K_elig_ = -1, m_capped_ = -1,
       m_entries_ = -1, m_exits_ = -1, m_gdp_ = -1, m_gdp_dispersion_ = -1, m_spill_ = -1, m_policy_ = -1,
-      m_tau_ = -1;
+      m_tau_ = -1, m_partners_ = -1;
 };
 
 /// Step 8's pool rates per (country, sector) segment (also §2.0's revenue(−1)):
