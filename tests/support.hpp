@@ -70,13 +70,13 @@ inline CliResult run_cli(const std::string& args) {
 
 /// Small-run overrides: every country keeps its minimum agents.
 inline std::string small_flags(int ticks = 6) {
-  return "--firms 6000 --users 20000 --ticks " + std::to_string(ticks) + " --set n_large=1000 -q";
+  return "--firms 8000 --users 20000 --ticks " + std::to_string(ticks) + " --set n_large=2500 -q";
 }
 
 /// The baseline scenario at a small size.
-inline Params small_params(std::int64_t firms = 6000, std::int64_t users = 20000, std::int64_t ticks = 6) {
+inline Params small_params(std::int64_t firms = 8000, std::int64_t users = 20000, std::int64_t ticks = 6) {
   return load_scenario(baseline_path(), {"n_firms=" + std::to_string(firms), "n_users=" + std::to_string(users),
-                                         "horizon=" + std::to_string(ticks), "n_large=1000"});
+                                         "horizon=" + std::to_string(ticks), "n_large=2500"});
 }
 
 }  // namespace cutoff::test

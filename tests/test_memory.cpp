@@ -44,7 +44,7 @@ TEST(Memory, RunRefusesWhatDoesNotFit) {
   const auto r = test::run_cli("run " + test::baseline_path() + " -o " + out + " " + test::small_flags() +
                                " --max-memory 10M");
   EXPECT_EQ(r.code, 2) << r.err;
-  EXPECT_NE(r.err.find("not enough memory for n_firms = 6000 and n_users = 20000"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("not enough memory for n_firms = 8000 and n_users = 20000"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("needs"), std::string::npos);
   EXPECT_NE(r.err.find("available 10485760 bytes"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("--max-memory"), std::string::npos);

@@ -14,7 +14,7 @@ namespace cutoff {
 namespace {
 
 Params small(std::vector<std::string> sets = {}, std::int64_t ticks = 24) {
-  sets.insert(sets.begin(), {"n_firms=8000", "n_users=30000", "n_large=1500", "horizon=" + std::to_string(ticks)});
+  sets.insert(sets.begin(), {"n_firms=8000", "n_users=30000", "n_large=2500", "horizon=" + std::to_string(ticks)});
   return load_scenario(test::baseline_path(), sets);
 }
 

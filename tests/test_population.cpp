@@ -42,7 +42,7 @@ TEST(Population, LayoutCountsWeightsAndSegments) {
   EXPECT_EQ(L.firm_begin.back(), static_cast<std::uint64_t>(p.n_firms));
   EXPECT_EQ(L.user_begin.back(), static_cast<std::uint64_t>(p.n_users));
   EXPECT_EQ(L.seg_begin.back(), static_cast<std::uint64_t>(p.n_firms));
-  EXPECT_EQ(L.n_large, 1000u);
+  EXPECT_EQ(L.n_large, 2500u);
   double people = 0, firms_real = 0, firms_expected = 0;
   for (int c = 0; c < C; ++c) {
     EXPECT_GE(L.small[c], static_cast<std::uint64_t>(p.min_firms));
@@ -68,7 +68,7 @@ TEST(Population, LayoutCountsWeightsAndSegments) {
 
 TEST(Population, LargeStratumShrinksToFitWithWarning) {
   Params p = test::small_params();
-  p.n_large = 20000;  // more than 6000 firms can hold
+  p.n_large = 20000;  // more than 8000 firms can hold
   const auto cs = load_countries(p.countries);
   const Layout L = make_layout(cs, p);
   ASSERT_EQ(L.warnings.size(), 1u);

@@ -10,7 +10,7 @@ namespace cutoff {
 namespace {
 
 struct Fixture {
-  Params p = test::small_params(6000, 20000, 48);
+  Params p = test::small_params(8000, 20000, 48);
   std::vector<Country> cs = load_countries(p.countries);
 };
 
