@@ -31,6 +31,7 @@ struct UserConsts {
   double plan_need[3], plan_weight[3], plan_cap;
   double need_scale;                ///< need0·exp(tau_growth·t), Mtok a month
   double phi, switch_noise, p_switch;
+  bool plan_repick;                 ///< adopters re-choose their plan each tick (else kept from adoption)
   GenTableView gens;
 };
 
@@ -151,10 +152,14 @@ CUTOFF_HD_INLINE void user_settle(std::uint64_t i, const UserConsts& k, const Wa
 }
 
 /// Step 9 for user i: a non-adopter adopts with probability adopt_rate_c·afford_u,
-/// then picks a plan by its income and a generation (§2.4); adopters keep their plan.
+/// then picks a plan by its income and a generation (§2.4); adopters keep their
+/// plan, or re-choose it by this tick's income under plan_repick.
 CUTOFF_HD_INLINE void user_adopt(std::uint64_t i, const UserConsts& k, const UserView& v) {
   const int c = v.country[i];
-  if (v.flags[i] & user_flag::kAdopter) return;
+  if (v.flags[i] & user_flag::kAdopter) {
+    if (k.plan_repick) v.plan[i] = user_plan(k, static_cast<double>(v.z[i]) * k.wage[c]);
+    return;
+  }
   Rng rng(k.seed, k.replicate, i, k.tick, Stream::Adopt);
   user_try_adopt(i, c, k, rng.uniform(), k.tick, v);
 }

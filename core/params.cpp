@@ -235,6 +235,8 @@ std::vector<Field<Params>> make_params_schema() {
       reals("plan_need", &P::plan_need, "1", kPlans, 0, 1e6, {1, 10, 100},
             "Need multiplier of plans free/plus/pro (§2.5)"),
       real("plan_cap", &P::plan_cap, "times plan need", 0, 1e6, 2, "Plan cap as a multiple of plan need (§2.5)"),
+      flag("plan_repick", &P::plan_repick,
+           "Adopters re-choose their plan by income every tick; false: the plan chosen at adoption is kept (§2.9, a choice MODEL.md leaves open)"),
       // adoption
       real("bass_p", &P::bass_p, "per tick", 0, 1, 0.003, "Bass innovation rate (§2.9)"),
       real("bass_q", &P::bass_q, "per tick", 0, 1, 0.03, "Bass imitation rate (§2.9)"),

@@ -101,6 +101,7 @@ struct Params {
   double income_sigma, tightness0_cons, need_sigma, omega_inc, omega_plan, f_free;
   std::vector<double> plan_price, plan_weight, plan_need;  ///< length kPlans
   double plan_cap;
+  bool plan_repick;
   // adoption (§2.9)
   double bass_p, bass_q, psi_u, adopt0, conn_ref, conn_exp, conn_min;
   // policies by rule (§6)

@@ -217,6 +217,7 @@ UserConsts Simulation::user_consts(int t) {
   k.phi = p.phi;
   k.switch_noise = p.switch_noise;
   k.p_switch = p.p_switch;
+  k.plan_repick = p.plan_repick;
   k.gens = market_.view();
   return k;
 }

@@ -36,6 +36,42 @@ __global__ void k_init_users(std::uint64_t n, UserConsts k, double income_sigma,
   if (i < n) init_user(i, k, income_sigma, need_sigma, v);
 }
 
+__global__ void k_firm_choose(std::uint64_t n, FirmTickConsts k, FirmView f) {
+  const std::uint64_t i = global_index();
+  if (i < n) cutoff::firm_choose(i, k, f);
+}
+
+__global__ void k_firm_settle(std::uint64_t n, FirmTickConsts k, const ProviderClearing* result, FirmView f) {
+  const std::uint64_t i = global_index();
+  if (i < n) cutoff::firm_settle(i, k, result, f);
+}
+
+__global__ void k_firm_productivity(std::uint64_t n, FirmTickConsts k, const double* spill, double g0, double sigma_A,
+                                    FirmView f) {
+  const std::uint64_t i = global_index();
+  if (i < n) cutoff::firm_productivity(i, k, spill, g0, sigma_A, f);
+}
+
+__global__ void k_firm_wealth(std::uint64_t n, FirmWealthConsts k, FirmView f) {
+  const std::uint64_t i = global_index();
+  if (i < n) cutoff::firm_wealth(i, k, f);
+}
+
+__global__ void k_user_choose(std::uint64_t n, UserConsts k, UserView v) {
+  const std::uint64_t i = global_index();
+  if (i < n) cutoff::user_choose(i, k, v);
+}
+
+__global__ void k_user_settle(std::uint64_t n, UserConsts k, const WaterLevel* levels, UserView v) {
+  const std::uint64_t i = global_index();
+  if (i < n) cutoff::user_settle(i, k, levels, v);
+}
+
+__global__ void k_user_adopt(std::uint64_t n, UserConsts k, UserView v) {
+  const std::uint64_t i = global_index();
+  if (i < n) cutoff::user_adopt(i, k, v);
+}
+
 /// Block-level twin of chunk_sum<2>: lane t adds elements t, t+kLanes, … in
 /// order, then the lanes fold by the same tree as fold_lanes.
 __global__ void k_pool_term_chunks(const std::uint64_t* begin, const std::uint64_t* len, LayoutView L, FirmView f,
@@ -89,6 +125,49 @@ void init_users(std::uint64_t n, const UserConsts& k, double income_sigma, doubl
   if (n == 0) return;
   k_init_users<<<grid_for(n), kBlock>>>(n, k, income_sigma, need_sigma, d_v);
   CUTOFF_CUDA_LAUNCHED("k_init_users");
+}
+
+void firm_choose(std::uint64_t n, const FirmTickConsts& k, const FirmView& d_f) {
+  if (n == 0) return;
+  k_firm_choose<<<grid_for(n), kBlock>>>(n, k, d_f);
+  CUTOFF_CUDA_LAUNCHED("k_firm_choose");
+}
+
+void firm_settle(std::uint64_t n, const FirmTickConsts& k, const ProviderClearing* d_result, const FirmView& d_f) {
+  if (n == 0) return;
+  k_firm_settle<<<grid_for(n), kBlock>>>(n, k, d_result, d_f);
+  CUTOFF_CUDA_LAUNCHED("k_firm_settle");
+}
+
+void firm_productivity(std::uint64_t n, const FirmTickConsts& k, const double* d_spill, double g0, double sigma_A,
+                       const FirmView& d_f) {
+  if (n == 0) return;
+  k_firm_productivity<<<grid_for(n), kBlock>>>(n, k, d_spill, g0, sigma_A, d_f);
+  CUTOFF_CUDA_LAUNCHED("k_firm_productivity");
+}
+
+void firm_wealth(std::uint64_t n, const FirmWealthConsts& k, const FirmView& d_f) {
+  if (n == 0) return;
+  k_firm_wealth<<<grid_for(n), kBlock>>>(n, k, d_f);
+  CUTOFF_CUDA_LAUNCHED("k_firm_wealth");
+}
+
+void user_choose(std::uint64_t n, const UserConsts& k, const UserView& d_v) {
+  if (n == 0) return;
+  k_user_choose<<<grid_for(n), kBlock>>>(n, k, d_v);
+  CUTOFF_CUDA_LAUNCHED("k_user_choose");
+}
+
+void user_settle(std::uint64_t n, const UserConsts& k, const WaterLevel* d_levels, const UserView& d_v) {
+  if (n == 0) return;
+  k_user_settle<<<grid_for(n), kBlock>>>(n, k, d_levels, d_v);
+  CUTOFF_CUDA_LAUNCHED("k_user_settle");
+}
+
+void user_adopt(std::uint64_t n, const UserConsts& k, const UserView& d_v) {
+  if (n == 0) return;
+  k_user_adopt<<<grid_for(n), kBlock>>>(n, k, d_v);
+  CUTOFF_CUDA_LAUNCHED("k_user_adopt");
 }
 
 void pool_term_chunks(int n_tasks, const std::uint64_t* d_begin, const std::uint64_t* d_len, const LayoutView& d_L,

@@ -19,6 +19,16 @@ void scale_firm_sizes(std::uint64_t n, const double* d_scale, const FirmView& d_
 void init_firm_revenues(std::uint64_t n, double sigma_c, const double* d_rate, int n_sectors, const FirmView& d_f);
 void init_users(std::uint64_t n, const UserConsts& k, double income_sigma, double need_sigma, const UserView& d_v);
 
+/// Steps 4–9 per agent (the tick's constants point into device memory).
+void firm_choose(std::uint64_t n, const FirmTickConsts& k, const FirmView& d_f);
+void firm_settle(std::uint64_t n, const FirmTickConsts& k, const ProviderClearing* d_result, const FirmView& d_f);
+void firm_productivity(std::uint64_t n, const FirmTickConsts& k, const double* d_spill, double g0, double sigma_A,
+                       const FirmView& d_f);
+void firm_wealth(std::uint64_t n, const FirmWealthConsts& k, const FirmView& d_f);
+void user_choose(std::uint64_t n, const UserConsts& k, const UserView& d_v);
+void user_settle(std::uint64_t n, const UserConsts& k, const WaterLevel* d_levels, const UserView& d_v);
+void user_adopt(std::uint64_t n, const UserConsts& k, const UserView& d_v);
+
 /// Canonical chunk sums of step 8's pool terms {w·A·e, w·e·A^σ} (core/reduce.hpp):
 /// one block of kLanes threads per task; task k sums firms [d_begin[k], d_begin[k] + d_len[k]).
 void pool_term_chunks(int n_tasks, const std::uint64_t* d_begin, const std::uint64_t* d_len, const LayoutView& d_L,

@@ -239,3 +239,43 @@ TEST(Scenarios, FirstResortServesHomeFirmsFirst) {
 
 }  // namespace
 }  // namespace cutoff
+
+namespace cutoff {
+namespace {
+
+TEST(Scenarios, BuildoutOpenWeightsAndDealsDoWhatTheySay) {
+  const int ticks = 36;
+  auto last = [&](const Params& p, const std::string& name) {
+    auto s = make(p);
+    std::vector<std::vector<double>> all;
+    for (int t = 0; t < ticks; ++t) {
+      s->step();
+      all.push_back(metric(*s, name));
+    }
+    return all;
+  };
+  // Build-out: more capacity everywhere by the end.
+  const auto base_cap = last(small({}, ticks), "capacity").back();
+  const auto built = last(small({"bm=2.5"}, ticks), "capacity").back();
+  for (std::size_t q = 0; q < base_cap.size(); ++q) EXPECT_GT(built[q], base_cap[q]) << q;
+  // Open weights: tier-3 firms reach frontier generations they could not before.
+  const Params p = small({}, ticks);
+  const auto cs = load_countries(p.countries);
+  const int rus = find_country(cs, "RUS");
+  const auto base_el = last(small({}, ticks), "K_eligible").back();
+  const auto open_el = last(small({"open_weights=true", "n_open=2"}, ticks), "K_eligible").back();
+  EXPECT_GT(open_el[rus], base_el[rus]);
+  // Compute-for-access: some country with a persistent gap takes a deal and hosts capacity.
+  auto s = make(small({"policy_deal=true", "n_policy=2", "gap_policy=0.3"}, ticks));
+  double hosted = 0, deals = 0;
+  for (int t = 0; t < ticks; ++t) {
+    s->step();
+    for (double v : metric(*s, "policy")) deals += (static_cast<int>(v) & 2) ? 1 : 0;
+    for (double v : metric(*s, "capacity_hosted")) hosted = std::max(hosted, v);
+  }
+  EXPECT_GT(deals, 0.0);
+  EXPECT_GT(hosted, 0.0);
+}
+
+}  // namespace
+}  // namespace cutoff
