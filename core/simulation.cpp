@@ -74,7 +74,6 @@ Simulation::Simulation(Params params, std::vector<Country> countries, RunOptions
       users_(layout_.n_users) {
   set_threads();
   const int C = layout_.n_countries;
-  const int P = static_cast<int>(market_.providers().size());
   for (const Country& c : countries_) gdp_prev_.push_back(c.gdp_usd);
   adoption_prev_.assign(C, 0.0);
   use_ratio_prev_.assign(C, 1.0);
@@ -91,7 +90,6 @@ Simulation::Simulation(Params params, std::vector<Country> countries, RunOptions
     price_.push_back(v.price);
     price_home_.push_back(v.price_home);
   }
-  (void)P;
   init_firms();
   init_users();
   derive_tau0();
@@ -389,7 +387,7 @@ void Simulation::step() {
   step_market(fk, uk);                                              // §2.5–§2.6
   step_firms(fk);                                                   // §2.7–§2.8
   step_adoption(uk);                                                // §2.9
-  step_countries();                                                 // §2.10, §6
+  step_countries(fk, uk);                                           // §2.10, §6
   record();                                                         // §2.11
   ++tick_;
 }
@@ -474,9 +472,7 @@ void Simulation::step_market(const FirmTickConsts& fk, const UserConsts& uk) {
   const FirmView f = firms_.view();
   const UserView v = users_.view();
   const GenTableView g = market_.view();
-  const LayoutView L = layout_.view();
-
-  // (b) consumer demand at full caps and plan revenue, per provider.
+   // (b) consumer demand at full caps and plan revenue, per provider.
   enum { kConsDemand, kPlanRevenue, kUserKeys };
   KeyedFixed cons(P * kUserKeys);
   cons.accumulate(layout_.n_users, [&](std::uint64_t i, auto& add) {
@@ -618,7 +614,7 @@ void Simulation::step_adoption(const UserConsts& uk) {
   for_agents(layout_.n_users, [&](std::uint64_t i) { user_adopt(i, uk, v); });
 }
 
-void Simulation::step_countries() {
+void Simulation::step_countries(const FirmTickConsts& fk, const UserConsts& uk) {
   // §2.10: per-country aggregates as segmented sums over the country-sorted arrays.
   const Params& p = params_;
   const int C = layout_.n_countries;
@@ -626,7 +622,6 @@ void Simulation::step_countries() {
   const FirmView f = firms_.view();
   const UserView v = users_.view();
   const GenTableView g = market_.view();
-  const FirmTickConsts fk = firm_consts(tick_);  // this tick's quota tables
   enum { kY, kEmp, kEmpK, kBuyEmpK, kBuyEmp, kEmpKelig, kEntered, kNegW, kQuotaF, kF };
   std::vector<Sums<kF>> fs(C);
   segmented_sum<kF>(layout_.firm_begin.data(), C, [&](std::uint64_t i, double* o) {
@@ -647,7 +642,6 @@ void Simulation::step_countries() {
                      ? w * std::max(firm_need(fk, f, i), p.q_min) * g.h[gen]
                      : 0.0;
   }, fs.data());
-  const UserConsts uk = user_consts(tick_);
   enum { kAdopt, kUse, kCap, kCapped, kUserK, kQuotaU, kU };
   std::vector<Sums<kU>> us(C);
   segmented_sum<kU>(layout_.user_begin.data(), C, [&](std::uint64_t i, double* o) {

@@ -77,7 +77,7 @@ class Simulation {
   void step_market(const FirmTickConsts& fk, const UserConsts& uk);   // §2.5–§2.6
   void step_firms(const FirmTickConsts& fk);                          // §2.7–§2.8
   void step_adoption(const UserConsts& uk);                           // §2.9
-  void step_countries();                                              // §2.10, §6
+  void step_countries(const FirmTickConsts& fk, const UserConsts& uk);  // §2.10, §6
   void define_metrics();
   void record();
   void set_threads() const;

@@ -32,7 +32,9 @@ TEST_F(Init, FirmsSortedByCountryThenSectorWithStrata) {
   for (std::uint64_t i = 0; i < L.n_firms; ++i) {
     if (i > 0) {
       ASSERT_LE(f.country[i - 1], f.country[i]);
-      if (f.country[i - 1] == f.country[i]) ASSERT_LE(f.sector[i - 1], f.sector[i]);
+      if (f.country[i - 1] == f.country[i]) {
+        ASSERT_LE(f.sector[i - 1], f.sector[i]);
+      }
     }
     const bool is_large = f.flags[i] & firm_flag::kLarge;
     large += is_large;
@@ -91,7 +93,9 @@ TEST_F(Init, UsersAdoptOnlyEligibleGenerations) {
   std::uint64_t adopters = 0;
   double zsum = 0;
   for (std::uint64_t i = 0; i < L.n_users; ++i) {
-    if (i > 0) ASSERT_LE(u.country[i - 1], u.country[i]);
+    if (i > 0) {
+      ASSERT_LE(u.country[i - 1], u.country[i]);
+    }
     zsum += u.z[i];
     EXPECT_GT(u.n[i], 0.0f);
     if (!(u.flags[i] & user_flag::kAdopter)) {
