@@ -373,9 +373,46 @@ void Simulation::derive_need0() {
 // One tick
 // ---------------------------------------------------------------------------
 
+const std::vector<std::string>& Simulation::step_names() {
+  static const std::vector<std::string> n{"providers", "choice", "market", "firms", "adoption", "countries", "record"};
+  return n;
+}
+
+const std::vector<StepAccess>& Simulation::step_accesses() {
+  // Written from the per-agent functions each step calls (agents/*_kern.hpp);
+  // tests/test_bench.cpp checks every name against the registries.
+  static const std::vector<StepAccess> a{
+      {"providers", "firms", {"country", "flags", "partners", "revenue"}, {"partners", "provider", "generation"}, 0},
+      {"choice", "firms",
+       {"country", "sector", "provider", "flags", "partners", "employees", "b", "W", "revenue"},
+       {"flags", "provider", "generation", "K_elig"}, 1},
+      {"choice", "users", {"country", "provider", "flags"}, {"provider", "generation"}, 1},
+      {"market", "firms",
+       {"country", "sector", "generation", "flags", "partners", "employees", "b", "W", "revenue", "alloc"},
+       {"alloc", "K", "flags"}, 5},  // clearing 3 passes, settle, sums
+      {"market", "users", {"country", "provider", "generation", "plan", "flags", "n", "use"}, {"use", "flags"}, 5},
+      {"firms", "firms",
+       {"country", "sector", "flags", "provider", "generation", "employees", "A", "lnA_AI", "alloc", "K", "W",
+        "ai_value"},
+       {"A", "lnA_AI", "W", "revenue", "ai_value"}, 3},  // productivity, pool sums, wealth
+      {"adoption", "users", {"country", "flags", "z"}, {"flags", "plan", "provider", "generation"}, 1},
+      {"countries", "firms",
+       {"country", "sector", "flags", "generation", "employees", "A", "K", "K_elig", "W", "ai_value"}, {}, 5},
+      {"countries", "users", {"country", "flags", "provider", "generation", "plan", "n", "use"}, {}, 1},
+  };
+  return a;
+}
+
 void Simulation::step() {
   set_threads();
   const int t = tick_;
+  step_seconds_.assign(step_names().size(), 0.0);
+  double mark = omp_get_wtime();
+  auto lap = [&](int part) {
+    const double now = omp_get_wtime();
+    step_seconds_[part] += now - mark;
+    mark = now;
+  };
   place_policy_orders(t);
   market_.step_capacity(params_, t);                                // §2.1
   const std::vector<int> released = market_.step_training(params_, t);  // §2.2
@@ -383,12 +420,19 @@ void Simulation::step() {
   const FirmTickConsts fk = firm_consts(t);
   const UserConsts uk = user_consts(t);
   if (!released.empty()) choose_partners(released, fk);             // §2.2 trusted partners
+  lap(0);
   step_choice(fk, uk);                                              // §2.4
+  lap(1);
   step_market(fk, uk);                                              // §2.5–§2.6
+  lap(2);
   step_firms(fk);                                                   // §2.7–§2.8
+  lap(3);
   step_adoption(uk);                                                // §2.9
+  lap(4);
   step_countries(fk, uk);                                           // §2.10, §6
+  lap(5);
   record();                                                         // §2.11
+  lap(6);
   ++tick_;
 }
 

@@ -23,6 +23,16 @@
 
 namespace cutoff {
 
+/// The registry fields one step of the tick reads and writes, for one population,
+/// and how many passes over that population it makes: the benchmark harness counts
+/// a tick's compulsory bytes (each field used read once, each field changed written
+/// once) and the bytes moved (each pass reading the step's fields again) from it.
+struct StepAccess {
+  std::string step, population;
+  std::vector<std::string> read, written;
+  int passes;
+};
+
 /// How a run executes, as opposed to what it models (Params).
 struct RunOptions {
   std::uint32_t replicate = 0;
@@ -55,6 +65,12 @@ class Simulation {
   /// Derived at §2.0: tokens per worker-month at tick 0 (Mtok) and the consumer need scale (Mtok a month).
   double tau0() const { return tau0_; }
   double need0() const { return need0_; }
+
+  /// Names of the timed parts of a tick, in order, and their wall seconds in the last tick.
+  static const std::vector<std::string>& step_names();
+  const std::vector<double>& step_seconds() const { return step_seconds_; }
+  /// What each timed part reads and writes (see StepAccess).
+  static const std::vector<StepAccess>& step_accesses();
 
   /// Provider names (the `provider` coordinate).
   std::vector<std::string> provider_names() const;
@@ -93,6 +109,7 @@ class Simulation {
   Metrics metrics_;
   int tick_ = 0;
   double tau0_ = 0, need0_ = 0;
+  std::vector<double> step_seconds_;
 
   // Country state: lagged aggregates (t−1), policies (§6).
   std::vector<double> gdp_prev_;         ///< GDP_c(t−1), US$ a year

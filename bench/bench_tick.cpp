@@ -1,0 +1,164 @@
+// cutoff_bench: what bench/run measures in-process.
+//   cutoff_bench stream [--mib M] [--threads T]       STREAM triad bandwidth (JSON)
+//   cutoff_bench tick SCENARIO --firms N --users N --ticks T [--warmup W] [--threads T] [--set k=v]...
+// The tick mode times steady-state ticks (initialisation and output excluded),
+// per step, and counts the tick's bytes from the field registries.
+#include <omp.h>
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include "agents/fields.hpp"
+#include "core/params.hpp"
+#include "core/scenario.hpp"
+#include "core/simulation.hpp"
+
+namespace {
+
+using cutoff::Simulation;
+
+/// a[i] = b[i] + s·c[i] over three arrays: 24 bytes per element (STREAM's count).
+int stream(std::size_t mib, int threads) {
+  if (threads > 0) omp_set_num_threads(threads);
+  const std::size_t n = mib * (1u << 20) / sizeof(double);
+  std::vector<double> a(n), b(n), c(n);
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < static_cast<std::int64_t>(n); ++i) {
+    a[i] = 0.0;
+    b[i] = 1.0 + static_cast<double>(i % 7);
+    c[i] = 2.0;
+  }
+  double best = 1e30;
+  const double s = 3.0;
+  for (int rep = 0; rep < 10; ++rep) {
+    const double t0 = omp_get_wtime();
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < static_cast<std::int64_t>(n); ++i) a[i] = b[i] + s * c[i];
+    best = std::min(best, omp_get_wtime() - t0);
+  }
+  double check = 0;
+  for (std::size_t i = 0; i < n; i += 4097) check += a[i];
+  std::printf("{\"stream_GBps\": %.4f, \"stream_array_mib\": %zu, \"threads\": %d, \"check\": %.1f}\n",
+              24.0 * static_cast<double>(n) / best / 1e9, mib, omp_get_max_threads(), check);
+  return 0;
+}
+
+template <class Pop>
+std::map<std::string, std::size_t> field_bytes() {
+  std::map<std::string, std::size_t> m;
+  for (const cutoff::FieldInfo& f : Pop::kFields) m[f.name] = f.bytes;
+  return m;
+}
+
+/// Per-agent bytes of one population in a tick: compulsory (each field used read
+/// once, each field changed written once) and moved (every pass reads again).
+void tick_bytes(const std::string& pop, const std::map<std::string, std::size_t>& bytes, double* compulsory,
+                double* moved) {
+  std::set<std::string> read, written;
+  *moved = 0;
+  for (const cutoff::StepAccess& a : Simulation::step_accesses()) {
+    if (a.population != pop) continue;
+    double r = 0, w = 0;
+    for (const auto& f : a.read) {
+      read.insert(f);
+      r += bytes.at(f);
+    }
+    for (const auto& f : a.written) {
+      written.insert(f);
+      w += bytes.at(f);
+    }
+    *moved += std::max(a.passes, 1) * r + w;
+  }
+  *compulsory = 0;
+  for (const auto& f : read) *compulsory += bytes.at(f);
+  for (const auto& f : written) *compulsory += bytes.at(f);
+}
+
+int tick(const std::string& scenario, std::int64_t firms, std::int64_t users, int ticks, int warmup, int threads,
+         std::vector<std::string> sets) {
+  sets.push_back("n_firms=" + std::to_string(firms));
+  sets.push_back("n_users=" + std::to_string(users));
+  sets.push_back("horizon=" + std::to_string(ticks + warmup));
+  const cutoff::Params p = cutoff::load_scenario(scenario, sets);
+  cutoff::RunOptions o;
+  o.threads = threads;
+  const double t0 = omp_get_wtime();
+  Simulation sim(p, cutoff::load_countries(p.countries), o);
+  const double init = omp_get_wtime() - t0;
+  for (int t = 0; t < warmup; ++t) sim.step();
+  std::vector<double> per_tick;
+  std::vector<double> per_step(Simulation::step_names().size(), 0.0);
+  for (int t = 0; t < ticks; ++t) {
+    const double a = omp_get_wtime();
+    sim.step();
+    per_tick.push_back(omp_get_wtime() - a);
+    for (std::size_t k = 0; k < per_step.size(); ++k) per_step[k] += sim.step_seconds()[k] / ticks;
+  }
+  double cf, mf, cu, mu;
+  tick_bytes("firms", field_bytes<cutoff::Firms>(), &cf, &mf);
+  tick_bytes("users", field_bytes<cutoff::Users>(), &cu, &mu);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  std::vector<double> sorted = per_tick;
+  std::sort(sorted.begin(), sorted.end());
+  const double median = sorted[sorted.size() / 2];
+  std::ostringstream js;
+  js.precision(6);
+  js << "{\"firms\": " << firms << ", \"users\": " << users << ", \"threads\": " << omp_get_max_threads()
+     << ", \"init_seconds\": " << init << ", \"warmup_ticks\": " << warmup << ", \"tick_seconds\": [";
+  for (std::size_t k = 0; k < per_tick.size(); ++k) js << (k ? ", " : "") << per_tick[k];
+  js << "], \"median_tick_seconds\": " << median << ", \"step_seconds\": {";
+  for (std::size_t k = 0; k < per_step.size(); ++k)
+    js << (k ? ", " : "") << "\"" << Simulation::step_names()[k] << "\": " << per_step[k];
+  js << "}, \"bytes_per_firm_tick\": {\"compulsory\": " << cf << ", \"moved\": " << mf << "}"
+     << ", \"bytes_per_user_tick\": {\"compulsory\": " << cu << ", \"moved\": " << mu << "}"
+     << ", \"compulsory_bytes\": " << (cf * firms + cu * users) << ", \"moved_bytes\": " << (mf * firms + mu * users)
+     << ", \"state_bytes_per_firm\": " << cutoff::bytes_per_agent<cutoff::Firms>()
+     << ", \"state_bytes_per_user\": " << cutoff::bytes_per_agent<cutoff::Users>()
+     << ", \"peak_rss_bytes\": " << static_cast<long long>(ru.ru_maxrss) * 1024
+     << ", \"agent_updates_per_s\": " << static_cast<double>(firms + users) / median << "}";
+  std::cout << js.str() << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cutoff_bench: STREAM bandwidth and steady-state tick timings (used by bench/run)"};
+  app.require_subcommand(1);
+  std::size_t mib = 512;
+  int threads = 0;
+  auto* s = app.add_subcommand("stream", "STREAM triad bandwidth");
+  s->add_option("--mib", mib, "MiB per array (three arrays)");
+  s->add_option("--threads", threads, "OpenMP threads (0: all)");
+  std::string scenario;
+  std::int64_t firms = 10000, users = 100000;
+  int ticks = 5, warmup = 2, tthreads = 0;
+  std::vector<std::string> sets;
+  auto* t = app.add_subcommand("tick", "Steady-state tick timings");
+  t->add_option("scenario", scenario)->required();
+  t->add_option("--firms", firms);
+  t->add_option("--users", users);
+  t->add_option("--ticks", ticks, "Measured ticks");
+  t->add_option("--warmup", warmup, "Ticks run before measuring");
+  t->add_option("--threads", tthreads);
+  t->add_option("--set", sets);
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (*s) return stream(mib, threads);
+    return tick(scenario, firms, users, ticks, warmup, tthreads, sets);
+  } catch (const cutoff::InputError& e) {
+    std::cerr << "cutoff_bench: error: " << e.what() << '\n';
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "cutoff_bench: failed: " << e.what() << '\n';
+    return 1;
+  }
+}
