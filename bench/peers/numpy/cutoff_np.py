@@ -1,0 +1,1311 @@
+#!/usr/bin/env python3
+"""A NumPy peer of cutoff: the same agent-based model, vectorised over agents.
+
+This is the model of MODEL.md (/work/shared/MODEL.md in the project) written the
+way a researcher would write it with NumPy: one array per agent attribute,
+whole-array operations over firms and users, Python loops only over the few
+providers, generations and countries, and a sort where the clearing or the
+water-fill needs one. It follows cutoff's tick (core/simulation.cpp,
+Simulation::step) rule by rule and in the same order:
+
+    place_policy_orders   §6 hosted orders of countries that took a policy
+    step_capacity         §2.1 arrivals, home orders, cash
+    step_training         §2.2 training, releases, stages, fast followers
+    step_serving_cost     §2.3 h_g(t), stages of every generation
+    choose_partners       §2.2 trusted partners of a generation entering
+    step_choice           §2.4 KYC draws, eligibility, (provider, generation) choice
+    step_market           §2.5-§2.6 bids, reserve, floor, clearing, water-fill
+    step_firms            §2.7-§2.8 productivity, pool revenue, wealth, exit/entry
+    step_adoption         §2.9 adoption and plans
+    step_countries        §2.10, §6, §7 aggregates, GDP, spillover, policies, ranks
+
+Random numbers come from numpy.random.Generator(PCG64) seeded from (seed,
+replicate), so a run agrees with cutoff statistically, not bit for bit.
+
+Usage:
+  python3 cutoff_np.py SCENARIO --firms N --users N --ticks T --seed S
+          [--replicate R] --out OUT.json [--set key=value]... [--cutoff PATH]
+
+The scenario is resolved by `cutoff validate SCENARIO --set ... --print` (every
+parameter after `inherits` chains and calibrated values), parsed with tomllib.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+
+import numpy as np
+
+# Release stages (MODEL.md §2.2); OPEN follows GENERAL under the open-weights lever.
+GOV, TRUSTED, KYC, GENERAL, OPEN = 0, 1, 2, 3, 4
+# Plans: 0 none, 1 free, 2 plus, 3 pro (index into plan_* arrays is plan - 1).
+PLAN_FREE, PLAN_PLUS, PLAN_PRO = 1, 2, 3
+
+
+# ---------------------------------------------------------------------------
+# Parameters and country table
+# ---------------------------------------------------------------------------
+
+def find_cutoff(explicit: str | None) -> str:
+    """The cutoff binary: --cutoff, else build/cutoff of this checkout, else PATH."""
+    if explicit:
+        return explicit
+    here = os.path.dirname(os.path.abspath(__file__))
+    cand = os.path.normpath(os.path.join(here, "..", "..", "..", "build", "cutoff"))
+    if os.path.exists(cand):
+        return cand
+    found = shutil.which("cutoff")
+    if found:
+        return found
+    raise SystemExit("cannot find the cutoff binary: pass --cutoff PATH")
+
+
+def resolve_params(scenario: str, sets: list[str], cutoff: str) -> dict:
+    """Every parameter of the scenario, resolved by `cutoff validate --print` (TOML)."""
+    cmd = [cutoff, "validate", scenario, "--print"]
+    for s in sets:
+        cmd += ["--set", s]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"cutoff validate failed:\n{out.stderr}")
+    return tomllib.loads(out.stdout)
+
+
+def load_countries(path: str) -> dict:
+    """The country table (data/countries.csv), in file order."""
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return {
+        "iso3": [r["iso3"] for r in rows],
+        "population": np.array([float(r["population"]) for r in rows]),
+        "gdp": np.array([float(r["gdp_usd"]) for r in rows]),
+        "tier": np.array([int(r["tier"]) for r in rows]),
+    }
+
+
+# ---------------------------------------------------------------------------
+# §1 layout: agent counts, weights, strata, sectors
+# ---------------------------------------------------------------------------
+
+def pareto_capped_mean(alpha: float, cap: float) -> float:
+    """E[min(X, cap)] for X Pareto(alpha, minimum 1)."""
+    if abs(alpha - 1.0) < 1e-12:
+        return 1.0 + math.log(cap)
+    return 1.0 + (1.0 - cap ** (1.0 - alpha)) / (alpha - 1.0)
+
+
+def share_largest_remainder(total: int, weight, floor: int) -> list[int]:
+    """Shares `total` units in proportion to `weight`, each at least `floor`
+    (pinning those below it and re-sharing until none is), by largest
+    remainder, ties to the lower index (docs/model.md "Minimum agents")."""
+    n = len(weight)
+    weight = [float(x) for x in weight]
+    out = [0] * n
+    if n == 0:
+        return out
+    pinned = [False] * n
+    f = floor if total >= floor * n else total // n
+    while True:
+        free_total = total
+        wsum = 0.0
+        for i in range(n):
+            if pinned[i]:
+                free_total -= f
+            else:
+                wsum += weight[i]
+        changed = False
+        for i in range(n):
+            if not pinned[i] and (wsum <= 0 or float(free_total) * weight[i] / wsum < float(f)):
+                pinned[i] = True
+                changed = True
+        if changed:
+            continue
+        rem = [-1.0] * n
+        given = 0
+        for i in range(n):
+            if pinned[i]:
+                out[i] = f
+                continue
+            exact = float(free_total) * weight[i] / wsum
+            out[i] = int(math.floor(exact))
+            rem[i] = exact - out[i]
+            given += out[i]
+        order = sorted(range(n), key=lambda i: -rem[i])  # stable: ties to the lower index
+        left = free_total - given
+        for i in order:
+            if left <= 0:
+                break
+            if not pinned[i]:
+                out[i] += 1
+                left -= 1
+        return out
+
+
+class Layout:
+    """MODEL.md §1 "Agent weights and firm sizes" and "Sectors": how many firm and
+    user agents each country gets, their weights, the large stratum, and the
+    (country, sector) segments of the country-sorted firm arrays (large first)."""
+
+    def __init__(self, P: dict, ct: dict):
+        C = len(ct["iso3"])
+        S = len(P["sector_share"])
+        self.C, self.S = C, S
+        n_firms, n_users = int(P["n_firms"]), int(P["n_users"])
+        min_firms, min_users = int(P["min_firms"]), int(P["min_users"])
+        if n_firms < min_firms * C or n_users < min_users * C:
+            raise SystemExit("n_firms or n_users too small for min_firms / min_users per country")
+        mean_size = pareto_capped_mean(P["pareto_alpha"], P["size_cap"])
+        self.workers = P["worker_share"] * ct["population"]
+        self.real_firms = self.workers / mean_size
+        n_large = int(P["n_large"])
+        if n_large > n_firms or n_firms - n_large < min_firms * C:
+            fit = n_firms - min_firms * C
+            print(f"warning: n_large shrunk from {n_large} to {fit}", file=sys.stderr)
+            n_large = fit
+        large = share_largest_remainder(n_large, ct["gdp"], 0)
+        large = [min(large[c], int(math.floor(self.real_firms[c] / 2))) for c in range(C)]
+        small_firms = [self.real_firms[c] - large[c] for c in range(C)]
+        small = share_largest_remainder(n_firms - sum(large), small_firms, min_firms)
+        users = share_largest_remainder(n_users, ct["population"], min_users)
+        self.large = np.array(large)
+        self.small = np.array(small)
+        self.users = np.array(users)
+        self.x_L = np.where(self.large > 0, (self.real_firms / np.maximum(self.large, 1)) ** (1.0 / P["pareto_alpha"]), np.inf)
+        self.w_small = np.array(small_firms) / self.small
+        self.w_user = ct["population"] / self.users
+        # Firm agents, country by country, sector by sector, large first in each segment.
+        country, sector, is_large = [], [], []
+        for c in range(C):
+            ls = share_largest_remainder(large[c], P["sector_share"], 0)
+            ss = share_largest_remainder(small[c], P["sector_share"], 0)
+            for s in range(S):
+                n = ls[s] + ss[s]
+                country.append(np.full(n, c, dtype=np.int32))
+                sector.append(np.full(n, s, dtype=np.int32))
+                is_large.append(np.arange(n) < ls[s])
+        self.firm_country = np.concatenate(country)
+        self.firm_sector = np.concatenate(sector)
+        self.firm_large = np.concatenate(is_large)
+        self.user_country = np.repeat(np.arange(C, dtype=np.int32), self.users)
+        self.n_firms = len(self.firm_country)
+        self.n_users = len(self.user_country)
+
+
+# ---------------------------------------------------------------------------
+# §2.6(c) the firms' clearing, one uniform price per provider (by sorting)
+# ---------------------------------------------------------------------------
+
+def bid_demand(price, need, money, pi_out):
+    """x_i(π) = min(need, money/π) if π ≤ pi_out, else 0 (H100e)."""
+    price = np.asarray(price, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.where(price * need <= money, need, money / price)
+    return np.where(price <= pi_out, x, 0.0)
+
+
+def clear_group(w, need, money, pi_out, min_alloc, cls, K, p_min, p_max, floor_price=None):
+    """One uniform-price clearing of a group of bids on capacity K (§2.6c, and
+    the semantics of core/clearing.hpp): π = inf{π ≥ p_min : D(π) ≤ K}; at a
+    downward jump the marginal buyers (pi_out = π) are rationed pro rata, a
+    share below min_alloc is 0 (unsold); above p_max, classes trusted, kyc,
+    general are served in that order at p_max, the last reached pro rata.
+    `floor_price` (first-resort's rest) lifts the price to max(π, π_home).
+    Returns (price, alloc per bid, binding, unsold)."""
+    n = len(w)
+    x0 = bid_demand(p_min, need, money, pi_out)
+    binding = bool(np.sum(w * x0) > K)
+    kind, price, ratio = "floor", p_min, 1.0
+    marg = None
+    if binding:
+        act = pi_out >= p_min
+        wa, na, ma, oa = w[act], need[act], money[act], pi_out[act]
+        bp = ma / na
+        split = bp < oa                      # budget-bound on (c, o]
+        c = np.where(split, bp, oa)          # demands `need` up to c, money/π on (c, o]
+        wn = wa * na
+        wm = np.where(split, wa * ma, 0.0)
+        keys = np.unique(np.concatenate(([p_min], c[c >= p_min], oa)))
+        # Suffix sums over keys ≥ k: A(k) = Σ_{c≥k} w·need, M(k) = Σ_{o≥k} w·money − Σ_{c≥k} w·money.
+        ci = np.argsort(c, kind="stable")
+        oi = np.argsort(oa, kind="stable")
+        c_s, o_s = c[ci], oa[oi]
+        suf = lambda v: np.concatenate((np.cumsum(v[::-1])[::-1], [0.0]))
+        sA, sMc, sMo = suf(wn[ci]), suf(wm[ci]), suf(wm[oi])
+        jc = np.searchsorted(c_s, keys, "left")
+        jo = np.searchsorted(o_s, keys, "left")
+        A = sA[jc]
+        M = sMo[jo] - sMc[jc]
+        D = A + M / keys
+        ok = D <= K
+        j = int(np.argmax(ok)) if ok.any() else len(keys)
+        if j == 0:
+            kind, price = "floor", p_min     # rounding: D(p_min) meets K
+        else:
+            Aj, Mj = (A[j], M[j]) if j < len(keys) else (0.0, 0.0)
+            kprev = keys[j - 1]
+            right = Aj + Mj / kprev          # D just above kprev
+            if right <= K:
+                kind, price = "jump", kprev
+                mk = act & (pi_out == price)
+                dm = np.sum(w[mk] * bid_demand(price, need[mk], money[mk], pi_out[mk]))
+                ratio = float(np.clip((K - right) / dm, 0.0, 1.0)) if dm > 0 else 1.0
+                marg = mk
+            else:
+                kind = "cont"
+                price = Mj / (K - Aj)
+                price = max(price, kprev)
+                if j < len(keys):
+                    price = min(price, keys[j])
+    if price > p_max:
+        # Price cap binds: classes served in order at p_max, the cut one pro rata.
+        price = p_max
+        x = bid_demand(price, need, money, pi_out)
+        cum, cut = 0.0, 3
+        for k in range(3):
+            dk = np.sum((w * x)[np.minimum(cls, 2) == k])
+            if cum + dk > K:
+                cut = k
+                ratio = float(np.clip((K - cum) / dk, 0.0, 1.0))
+                break
+            cum += dk
+        c3 = np.minimum(cls, 2)
+        alloc = np.where(c3 < cut, x, 0.0)
+        pro = c3 == cut
+        a = x * ratio
+        alloc = np.where(pro, np.where((a < min_alloc) | ~(a > 0), 0.0, a), alloc)
+        unsold = float(np.sum(np.where(pro & (alloc == 0) & (x > 0), w * a, 0.0)))
+        return price, alloc, binding, unsold
+    if floor_price is not None and not (price > floor_price or (kind == "jump" and price == floor_price)):
+        # First-resort's rest: its own price is below π_home; all buy at π_home.
+        price, kind = floor_price, "floor"
+    x = bid_demand(price, need, money, pi_out)
+    alloc = x
+    unsold = 0.0
+    if kind == "jump":
+        a = x * ratio
+        za = np.where((a < min_alloc) | ~(a > 0), 0.0, a)
+        alloc = np.where(marg, za, x)
+        unsold = float(np.sum(np.where(marg & (za == 0) & (x > 0), w * a, 0.0)))
+    return price, alloc, binding, unsold
+
+
+# ---------------------------------------------------------------------------
+# §2.6(e) the consumer water-fill (by sorting the users' breakpoints)
+# ---------------------------------------------------------------------------
+
+def water_level(whc, whp, lam_u, C):
+    """λ = max{λ ≥ 0 : Σ min(w·h·c, λ·w·h·p) ≤ C}; +inf when every cap fits."""
+    total = whc.sum()
+    if total <= C:
+        return math.inf
+    o = np.argsort(lam_u, kind="stable")
+    lam_s, c_s, p_s = lam_u[o], whc[o], whp[o]
+    cum_c = np.cumsum(c_s)                         # saturated load up to and including k
+    rest_p = p_s.sum() - np.cumsum(p_s)            # slope of the users after k
+    S = cum_c + lam_s * rest_p                     # S(λ_k)
+    k = int(np.argmax(S > C))
+    A = cum_c[k] - c_s[k]                          # users before k saturated
+    B = rest_p[k] + p_s[k]                         # users from k on rising
+    lo = lam_s[k - 1] if k > 0 else 0.0
+    return float(min(max((C - A) / B, lo), lam_s[k])) if B > 0 else float(lo)
+
+
+# ---------------------------------------------------------------------------
+# The model
+# ---------------------------------------------------------------------------
+
+class Model:
+    """The state of one run and its tick (Simulation in core/simulation.cpp)."""
+
+    # ---- §2.0 initial state ----------------------------------------------
+
+    def __init__(self, P: dict, ct: dict, seed: int, replicate: int):
+        self.P, self.ct = P, ct
+        self.rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, replicate])))
+        self.L = Layout(P, ct)
+        L = self.L
+        C = L.C
+        self.tick = 0
+        self.iso3 = ct["iso3"]
+        self.tier = ct["tier"]
+        self.pop = ct["population"]
+        self.gdp0 = ct["gdp"].copy()
+        self.lever_country = self.iso3.index(P["lever_country"])
+        self.sector_ict = P["sector_names"].index("ict") if "ict" in P["sector_names"] else -1
+        self.init_market()
+        # Lagged country values.
+        self.gdp_prev = self.gdp0.copy()
+        self.adoption_prev = np.zeros(C)
+        self.use_ratio_prev = np.ones(C)
+        self.spill = np.zeros(C)
+        self.quota_demand_prev = np.zeros(C)
+        self.gap_run = np.zeros(C, dtype=int)
+        self.policy_provider = np.full(C, -1)
+        self.policy = np.zeros(C, dtype=int)
+        self.deal_arrival = np.full(C, -1)
+        self.deal_order_tick = np.full(C, -1)
+        self.Y0 = None
+        self.init_firms()
+        self.init_users()
+        # Step 4's draws of tick 0, shared by the τ0 derivation and tick 0 itself.
+        self.draws0 = self.firm_draws()
+        self.derive_tau0()
+        self.derive_need0()
+
+    def init_market(self):
+        """§2.0 providers: capacity, pipeline of past orders, T_p(0), K_p(0),
+        two generations each (one GENERAL since tick −6, one entering at 0)."""
+        P, ct = self.P, self.ct
+        C = len(self.iso3)
+        provs = P["provider"]
+        self.NP = NPv = len(provs)
+        self.p_min = (1.0 + P["markup"]) * (P["opex"] + P["capex"] / P["life"])
+        # align(c, p): by tier, per-country overrides, 1 at home (§5).
+        self.align = np.zeros((C, NPv))
+        for q, pp in enumerate(provs):
+            self.align[:, q] = np.array(pp["align"])[self.tier - 1]
+            for iso, v in pp.get("align_country", {}).items():
+                self.align[self.iso3.index(iso), q] = v
+            self.align[self.iso3.index(pp["home"]), q] = 1.0
+        self.lead = int(P["lead"])
+        G = P["g_cap"] ** (1.0 / 12.0)
+        s = P["train_share"]
+        n_arrive = int(P["horizon"]) + self.lead + 1
+        self.prov = []
+        for pp in provs:
+            v = dict(name=pp["name"], home=self.iso3.index(pp["home"]), follower=bool(pp["follower"]),
+                     offset=float(pp["offset"]), d_gov=int(pp["d_gov"]), d_trusted=int(pp["d_trusted"]),
+                     d_kyc=int(pp["d_kyc"]), C_home=pp["cap_share"] * P["capacity0"], C_hosted=0.0,
+                     arrive_home=np.zeros(n_arrive), arrive_hosted=np.zeros(n_arrive), T=0.0, order=0.0,
+                     lag=-1, gens=[])
+            for k in range(1, self.lead):
+                v["arrive_home"][k] = v["C_home"] * G ** (k - 1) * (G - 1.0)
+            v["T"] = sum(s * v["C_home"] * G ** (-j) for j in range(1, 25))
+            v["revenue"] = (1.0 - s) * v["C_home"] * self.p_min
+            v["cash"] = 12.0 * v["revenue"]
+            v["forecast"] = (1.0 - s) * v["C_home"]
+            v["price"] = v["price_home"] = self.p_min
+            v["gov"] = self.iso3[v["home"]] in P["r_gov_homes"]
+            self.prov.append(v)
+        self.T_ref = max(v["T"] for v in self.prov if not v["follower"])
+        holder = -1
+        for q, v in enumerate(self.prov):
+            v["K_own"] = P["K_lead0"] + P["beta"] * math.log(v["T"] / self.T_ref) + v["offset"]
+            if not v["follower"]:
+                v["K"] = v["K_own"]
+                if holder < 0 or v["K"] > self.prov[holder]["K"] or (
+                        v["K"] == self.prov[holder]["K"] and self.cap(q) > self.cap(holder)):
+                    holder = q
+        for v in self.prov:
+            if v["follower"]:
+                blocked = self.align[v["home"], holder] < 0
+                crack = P["crackdown"] and 0 >= P["lever_tick"]
+                Lg = int(P["L0"] + (P["dL_cd"] if crack else 0) + (P["dL_api"] if blocked else 0))
+                Kl = self.lead_history(-Lg)
+                v["K"] = Kl + P["chi"] * max(v["K_own"] - Kl, 0.0)
+        self.g_prov, self.g_K, self.g_tg, self.g_general = [], [], [], []
+        self.K_lead_hist = []
+        self.reached = set()
+        for q, v in enumerate(self.prov):
+            self.add_generation(q, v["K"] - P["dK_release"], -6 - (v["d_gov"] + v["d_trusted"] + v["d_kyc"]))
+            self.add_generation(q, v["K"], 0)
+        self.step_serving_cost(0)
+
+    def cap(self, q):
+        return self.prov[q]["C_home"] + self.prov[q]["C_hosted"]
+
+    def add_generation(self, q, K, t_g):
+        v = self.prov[q]
+        v["gens"].append(len(self.g_K))
+        self.g_prov.append(q)
+        self.g_K.append(K)
+        self.g_tg.append(t_g)
+        self.g_general.append(t_g + v["d_gov"] + v["d_trusted"] + v["d_kyc"])
+
+    def lead_history(self, t):
+        """K_lead(t): the released frontier's history formula for t < 0."""
+        P = self.P
+        if t < 0:
+            return P["K_lead0"] - P["dK_release"] + t * P["K_trend"]
+        return self.K_lead_hist[t]
+
+    def stage_of(self, g, t):
+        """§2.2 stage of generation g at tick t: GOV → TRUSTED → KYC → GENERAL (→ OPEN)."""
+        v = self.prov[self.g_prov[g]]
+        age = t - self.g_tg[g]
+        if age < v["d_gov"]:
+            return GOV
+        if age < v["d_gov"] + v["d_trusted"]:
+            return TRUSTED
+        if age < v["d_gov"] + v["d_trusted"] + v["d_kyc"]:
+            return KYC
+        P = self.P
+        if P["open_weights"] and t >= P["lever_tick"] and t >= self.g_general[g] + P["n_open"]:
+            return OPEN
+        return GENERAL
+
+    def init_firms(self):
+        """§2.0 firms: raw Pareto sizes by stratum, scaled per country to its
+        workers; A_i = A_c·lognormal(0, A_sigma0); b_i lognormal mean 1;
+        defenders; revenue(−1) by the pool rule at tick 0; W = 3·revenue(−1)."""
+        P, L, rng = self.P, self.L, self.rng
+        n, C, S = L.n_firms, L.C, L.S
+        c = L.firm_country
+        self.f_country, self.f_sector, self.f_large = c, L.firm_sector, L.firm_large
+        self.f_seg = c * S + self.f_sector
+        self.f_w = np.where(self.f_large, 1.0, L.w_small[c])
+        u_size, u_def = rng.random(n), rng.random(n)
+        z_A, z_b = rng.standard_normal(n), rng.standard_normal(n)
+        alpha = P["pareto_alpha"]
+        xL = L.x_L[c]
+        tail = np.where(np.isfinite(xL), xL ** (-alpha), 0.0)
+        with np.errstate(over="ignore", divide="ignore"):
+            raw = np.where(self.f_large, xL * u_size ** (-1.0 / alpha),
+                           (1.0 - u_size * (1.0 - tail)) ** (-1.0 / alpha))
+        raw = np.minimum(raw, P["size_cap"])
+        scale = L.workers / np.bincount(c, weights=self.f_w * raw, minlength=C)
+        self.f_emp = raw * scale[c]
+        self.seg_E = np.bincount(self.f_seg, weights=self.f_w * self.f_emp, minlength=C * S)
+        world_gdp, world_workers = self.gdp0.sum(), L.workers.sum()
+        A_c = ((self.gdp0 / L.workers) / (world_gdp / world_workers)) ** (1.0 / P["sigma_c"])
+        self.f_A = A_c[c] * np.exp(P["A_sigma0"] * z_A)
+        bs = P["budget_sigma"]
+        self.f_b = np.exp(bs * z_b - 0.5 * bs * bs)
+        self.f_defender = self.f_large & (self.f_sector == self.sector_ict) & (self.tier[c] == 1) & (u_def < P["p_defender"])
+        self.f_kyc = np.zeros(n, bool)
+        self.f_partners = np.zeros(n, np.int64)       # bit p: trusted partner of provider p
+        self.f_provider = np.full(n, -1)
+        self.f_gen = np.full(n, -1)
+        self.f_lnA_AI = np.zeros(n)
+        self.f_alloc = np.zeros(n)
+        self.f_K = np.zeros(n)
+        self.f_K_elig = np.zeros(n)
+        self.f_ai_value = np.zeros(n)
+        self.f_buying = np.zeros(n, bool)
+        self.f_used_ai = np.zeros(n, bool)
+        self.f_entered = np.zeros(n, bool)
+        rate, _ = self.pool_rates()
+        self.f_revenue = self.f_emp * self.f_A ** P["sigma_c"] * rate[self.f_seg]
+        self.f_W = 3.0 * self.f_revenue
+        self.large_idx = np.flatnonzero(self.f_large)
+        self.f_align = self.align[c]                   # (n, providers): align(c_i, p)
+
+    def pool_rates(self):
+        """§2.8 pass 1 and the pool rule per (country, sector):
+        rate = (1−ω)·P_cs/Z_cs + ω·Σ_c' P_c's/Z_s, P_cs = GDP_c(t−1)/12·Y_cs/Y_c.
+        Also the employment-weighted mean A per segment (for entrants)."""
+        P, L = self.P, self.L
+        C, S = L.C, L.S
+        wA = self.f_w * self.f_emp
+        Y = np.bincount(self.f_seg, weights=wA * self.f_A, minlength=C * S).reshape(C, S)
+        Z = np.bincount(self.f_seg, weights=wA * self.f_A ** P["sigma_c"], minlength=C * S).reshape(C, S)
+        Yc = Y.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            Pcs = np.where(Yc[:, None] > 0, self.gdp_prev[:, None] / 12.0 * Y / Yc[:, None], 0.0)
+            Ps, Zs = Pcs.sum(axis=0), Z.sum(axis=0)
+            local = np.where(Z > 0, Pcs / Z, 0.0)
+            traded = np.where(Zs > 0, Ps / Zs, 0.0)
+            meanA = np.where(self.seg_E > 0, Y.ravel() / self.seg_E, 1.0)
+        rate = (1.0 - P["omega"]) * local + P["omega"] * traded[None, :]
+        return rate.ravel(), meanA
+
+    def init_users(self):
+        """§2.0 users: z_u lognormal mean 1, n_u lognormal median 1; adoption with
+        probability adopt0·access_c·afford_u (use ratio 1), then plan and generation."""
+        P, L, rng = self.P, self.L, self.rng
+        n = L.n_users
+        self.u_country = L.user_country
+        s = P["income_sigma"]
+        self.u_z = np.exp(s * rng.standard_normal(n) - 0.5 * s * s)
+        self.u_n = np.exp(P["need_sigma"] * rng.standard_normal(n))
+        self.u_provider = np.full(n, -1)
+        self.u_gen = np.full(n, -1)
+        self.u_plan = np.zeros(n, dtype=int)
+        self.u_adopter = np.zeros(n, bool)
+        self.u_capped = np.zeros(n, bool)
+        self.u_use = np.zeros(n)
+        self.user_consts(-1)
+        self.try_adopt(np.arange(n), rng.random(n))
+        C = L.C
+        ad = np.bincount(self.u_country, weights=self.u_adopter.astype(float), minlength=C)
+        self.adoption_prev = ad * L.w_user / self.pop
+
+    # ---- per-tick constants (firm_consts, user_consts) --------------------
+
+    def firm_consts(self, t):
+        """Per-tick constants of the firms' rules: τ_s(t), KYC rates, the tier-2
+        quota factor ζ_c (§2.4), deal masks (§6), first-resort flags, π(t−1)."""
+        P, C = self.P, self.L.C
+        self.tau_s = self.tau0 * np.array(P["mult_s"]) * math.exp(P["tau_growth"] * max(t, 0)) \
+            if hasattr(self, "tau0") else None
+        raise_ = np.where(self.policy & 4, P["kyc_raise"], 1.0)
+        self.kyc_rate_c = np.minimum(1.0, np.array(P["kyc_rate"])[self.tier - 1] * raise_)
+        quota = P["tier2_quota"] * (1.0 + P["tier2_quota_growth"]) ** (max(t, 0) / 12.0)
+        with np.errstate(divide="ignore"):
+            self.zeta = np.where((self.tier == 2) & (self.quota_demand_prev > 0),
+                                 np.minimum(1.0, quota / np.where(self.quota_demand_prev > 0, self.quota_demand_prev, 1.0)), 1.0)
+        self.deal_mask = np.zeros(C, np.int64)
+        arrived = (self.deal_arrival >= 0) & (t >= self.deal_arrival)
+        self.deal_mask[arrived] |= (1 << self.policy_provider[arrived])
+        levers = t >= P["lever_tick"]
+        self.quota_provider = np.array([self.tier[v["home"]] == 1 for v in self.prov])
+        self.first_resort = np.array([bool(P["first_resort"] and levers and v["home"] == self.lever_country)
+                                      for v in self.prov])
+        self.price = np.array([v["price"] for v in self.prov])
+        self.price_home = np.array([v["price_home"] for v in self.prov])
+
+    def user_consts(self, t):
+        """Per-tick constants of the users' rules (§2.9): wage_c, the adoption
+        rate (bass_p + bass_q·adoption_c(t−1))·conn_c·use_ratio_c(t−1)^ψ_u
+        (adopt0·conn_c at t < 0), need scale need0·e^(tau_growth·t)."""
+        P = self.P
+        self.wage = P["labour_share"] * self.gdp_prev / (12.0 * self.L.workers)
+        serves = self.user_elig_c.any(axis=0)
+        conn = np.where(serves, np.clip((self.gdp_prev / self.pop / P["conn_ref"]) ** P["conn_exp"],
+                                        P["conn_min"], 1.0), 0.0)
+        access = conn * self.use_ratio_prev ** P["psi_u"]
+        if t < 0:
+            self.adopt_rate = P["adopt0"] * conn
+        else:
+            self.adopt_rate = (P["bass_p"] + P["bass_q"] * self.adoption_prev) * access
+        self.need_scale = getattr(self, "need0", 0.0) * math.exp(P["tau_growth"] * max(t, 0))
+
+    # ---- §2.4 firm eligibility, utility, choice --------------------------
+
+    def firm_cleared(self, idx, kyc, p):
+        """Cleared for p: KYC-cleared with align ≥ a_kyc, or hosting an arrived deal of p."""
+        c = self.f_country[idx]
+        return (kyc & (self.f_align[idx, p] >= self.P["a_kyc"])) | (((self.deal_mask[c] >> p) & 1) == 1)
+
+    def firm_eligible(self, g, idx, kyc, partners):
+        """§2.4 eligibility of generation g for firms idx: OPEN; or align ≥ 0 and
+        GENERAL, KYC with cleared or partner, TRUSTED with partner."""
+        st = self.g_stage[g]
+        if st == OPEN:
+            return np.ones(len(idx), bool)
+        p = self.g_prov[g]
+        ok = self.f_align[idx, p] >= 0.0
+        if st == GENERAL:
+            return ok
+        partner = ((partners >> p) & 1) == 1
+        if st == KYC:
+            return ok & (partner | self.firm_cleared(idx, kyc, p))
+        if st == TRUSTED:
+            return ok & partner
+        return np.zeros(len(idx), bool)
+
+    def firm_utility(self, g, idx, budget, need_q1):
+        """§2.4 noiseless u = φ·K_g·min(1, a/q')^ψ, a = ζ(B − F_access)/(π(t−1)·h_g)."""
+        P = self.P
+        p = self.g_prov[g]
+        c = self.f_country[idx]
+        z = self.zeta[c] if self.quota_provider[p] else 1.0
+        money = z * (budget - P["access_cost"])
+        price = np.where(self.first_resort[p] & (c == self.lever_country), self.price_home[p], self.price[p])
+        afford = np.where(money > 0, money / (price * self.g_h[g]), 0.0)
+        ratio = np.minimum(1.0, afford / (z * need_q1))
+        return P["phi"] * self.g_K[g] * np.where(ratio > 0, np.maximum(ratio, 0) ** P["psi"], 0.0)
+
+    def firm_need(self, idx=slice(None)):
+        """§2.5 q_i = employees·τ_s(t), Mtok."""
+        return self.f_emp[idx] * self.tau_s[self.f_sector[idx]]
+
+    def firm_budget(self, idx=slice(None)):
+        """§2.5 B_i = b_i·(β_W·max(W, 0) + β_R·revenue(t−1))."""
+        P = self.P
+        return self.f_b[idx] * (P["beta_W"] * np.maximum(self.f_W[idx], 0.0) + P["beta_R"] * self.f_revenue[idx])
+
+    def firm_draws(self):
+        """Step 4's draws for every firm this tick: KYC and switch uniforms, and
+        a Gumbel per generation (drawn lazily, one array per generation)."""
+        n = self.L.n_firms
+        return {"kyc": self.rng.random(n), "switch": self.rng.random(n), "gumbel": {}}
+
+    def gumbel(self, draws, g, n):
+        if g not in draws["gumbel"]:
+            draws["gumbel"][g] = self.rng.gumbel(size=n)
+        return draws["gumbel"][g]
+
+    def firm_pick(self, draws):
+        """§2.4 for every firm, without writing: the KYC draw, then the choice
+        among eligible (p, g) at π(t−1) with Gumbel noise; a trusted partner keeps
+        its provider, others re-choose it with probability p_switch or when
+        none of its generations is eligible. Returns (kyc, generation, K_elig)."""
+        P = self.P
+        n = self.L.n_firms
+        idx = np.arange(n)
+        kyc = self.f_kyc | (draws["kyc"] < self.kyc_rate_c[self.f_country])
+        partners = self.f_partners
+        budget = self.firm_budget()
+        need_q1 = np.maximum(self.firm_need(), P["q_min"])
+        cur = self.f_provider
+        NG = len(self.g_K)
+        elig = [self.firm_eligible(g, idx, kyc, partners) for g in range(NG)]
+        best_K = np.zeros(n)
+        has_own = np.zeros(n, bool)
+        for g in range(NG):
+            best_K = np.where(elig[g], np.maximum(best_K, self.g_K[g]), best_K)
+            has_own |= elig[g] & (cur == self.g_prov[g])
+        partner_cur = ((partners >> np.maximum(cur, 0)) & 1) == 1
+        keeps = (cur >= 0) & has_own & (partner_cur | ~(draws["switch"] < P["p_switch"]))
+        best = np.full(n, -1)
+        best_u = np.full(n, -np.inf)
+        for g in range(NG):
+            cand = elig[g] & (~keeps | (cur == self.g_prov[g]))
+            if not cand.any():
+                continue
+            u = self.firm_utility(g, idx, budget, need_q1) + P["switch_noise"] * self.gumbel(draws, g, n)
+            upd = cand & (u > best_u)
+            best = np.where(upd, g, best)
+            best_u = np.where(upd, u, best_u)
+        return kyc, best, best_K
+
+    # ---- §2.5 firm bids ----------------------------------------------------
+
+    def firm_bids(self, gen, kyc, partners):
+        """§2.5 bids of every firm on its chosen generation: returns a dict of
+        arrays over the bidding firms (idx, provider, w, need = ζq'h, money =
+        ζ(B − F), pi_out = min(v, money/(ζ q_min h), money/x_F), min_alloc, class, home)."""
+        P = self.P
+        idx = np.flatnonzero(gen >= 0)
+        g = gen[idx]
+        gp = np.array(self.g_prov)[g]
+        h = self.g_h[g]
+        c = self.f_country[idx]
+        z = np.where(self.quota_provider[gp], self.zeta[c], 1.0)
+        q = self.firm_need(idx)
+        need = z * np.maximum(q, P["q_min"]) * h
+        F = P["access_cost"]
+        money = z * (self.firm_budget(idx) - F)
+        v_max = P["wtp_months"] * P["rho"] * P["sigma_c"] * self.f_revenue[idx] * P["phi"] * np.array(self.g_K)[g]
+        ok = (money > 0) & (need > 0) & (q > 0) & ~(v_max < F)
+        idx, g, gp, h, c, z, q, need, money, v_max = (a[ok] for a in (idx, g, gp, h, c, z, q, need, money, v_max))
+        wtp = v_max / need
+        min_alloc = z * P["q_min"] * h
+        x_F = z * q * h * ((F / v_max) ** (1.0 / P["psi"]) if F > 0 else 0.0)
+        pi_out = np.minimum(wtp, money / min_alloc)
+        with np.errstate(divide="ignore"):
+            pi_out = np.where(x_F > 0, np.minimum(pi_out, money / np.where(x_F > 0, x_F, 1.0)), pi_out)
+        partner = ((partners[idx] >> gp) & 1) == 1
+        cleared = (kyc[idx] & (self.f_align[idx, gp] >= P["a_kyc"])) | (((self.deal_mask[c] >> gp) & 1) == 1)
+        cls = np.where(partner, 0, np.where(cleared, 1, 2))
+        home = self.first_resort[gp] & (c == self.lever_country)
+        return dict(idx=idx, p=gp, w=self.f_w[idx], need=need, money=money, pi_out=pi_out,
+                    min_alloc=min_alloc, cls=cls, home=home)
+
+    # ---- §2.0 derived τ0 and need0 ----------------------------------------
+
+    def firm_demand_at_pmin(self, tau):
+        """Σ w·x_i(p_min) at tick 0 with τ0 = tau and step 4's choices at π(−1)."""
+        self.tau0 = tau
+        self.firm_consts(0)
+        kyc, gen, _ = self.firm_pick(self.draws0)
+        b = self.firm_bids(gen, kyc, self.f_partners)
+        return float(np.sum(b["w"] * bid_demand(self.p_min, b["need"], b["money"], b["pi_out"])))
+
+    def derive_tau0(self):
+        """§2.0 τ0: the smallest value at which weighted firm demand at p_min
+        reaches tightness0 × firm capacity at tick 0 (no unused floor): scan up
+        from 1e−3 by ×1.1, bisect the first bracket 50 times."""
+        P = self.P
+        cap = 0.0
+        for q, v in enumerate(self.prov):
+            inference = (1.0 - P["train_share"]) * self.cap(q)
+            cap += inference * (1.0 - (P["r_gov"] if v["gov"] else 0.0) - P["r_cons"])
+        target = P["tightness0"] * cap
+        hi = 1e-3
+        while self.firm_demand_at_pmin(hi) < target:
+            hi *= 1.1
+            if hi > 1e5:
+                raise SystemExit("tightness0: firm demand at p_min cannot reach it (tau0 out of range)")
+        lo = hi / 1.1
+        for _ in range(50):
+            mid = 0.5 * (lo + hi)
+            if self.firm_demand_at_pmin(mid) >= target:
+                hi = mid
+            else:
+                lo = mid
+        self.tau0 = hi
+
+    def derive_need0(self):
+        """§2.0 need0: consumer demand at full caps at tick 0, every adopter on its
+        provider's newest GENERAL generation, equals tightness0_cons × the floor."""
+        P = self.P
+        h_newest = np.zeros(self.NP)
+        floor = 0.0
+        for q, v in enumerate(self.prov):
+            for g in v["gens"]:
+                if self.g_stage[g] >= GENERAL:
+                    h_newest[q] = self.g_h[g]
+            floor += P["r_cons"] * (1.0 - P["train_share"]) * self.cap(q)
+        a = self.u_adopter
+        pn = np.array(P["plan_need"])[self.u_plan[a] - 1]
+        per_unit = np.sum(self.L.w_user[self.u_country[a]] * pn * np.minimum(self.u_n[a], P["plan_cap"])
+                          * h_newest[self.u_provider[a]])
+        if not per_unit > 0:
+            raise SystemExit("adopt0: no initial adopters, need0 cannot be derived")
+        self.need0 = P["tightness0_cons"] * floor / per_unit
+
+    # ---- users: eligibility, choice, adoption ------------------------------
+
+    def choose_user_generation(self, idx, only_own, draws):
+        """§2.4 users' choice: the eligible generation maximising φ·K_g + noise·γ
+        (GENERAL with align ≥ 0, or OPEN); with `only_own`, among the user's
+        provider's generations first, then (if none) among all."""
+        P = self.P
+        c = self.u_country[idx]
+        cur = self.u_provider[idx]
+        n = len(idx)
+        best_own, u_own = np.full(n, -1), np.full(n, -np.inf)
+        best_all, u_all = np.full(n, -1), np.full(n, -np.inf)
+        for g in range(len(self.g_K)):
+            el = self.user_elig_c[g][c]
+            if not el.any():
+                continue
+            u = P["phi"] * self.g_K[g] + P["switch_noise"] * self.rng.gumbel(size=n)
+            up = el & (u > u_all)
+            best_all = np.where(up, g, best_all)
+            u_all = np.where(up, u, u_all)
+            if only_own is not None:
+                uo = el & only_own & (cur == self.g_prov[g]) & (u > u_own)
+                best_own = np.where(uo, g, best_own)
+                u_own = np.where(uo, u, u_own)
+        return np.where(best_own >= 0, best_own, best_all)
+
+    def user_plan(self, income):
+        """§2.9 plan by income: pro if ω_plan·income ≥ its price, else plus, else free."""
+        P = self.P
+        b = P["omega_plan"] * income
+        pp = P["plan_price"]
+        return np.where(b >= pp[2], PLAN_PRO, np.where(b >= pp[1], PLAN_PLUS, PLAN_FREE))
+
+    def try_adopt(self, idx, u):
+        """§2.9 adoption of users idx with probability adopt_rate_c·afford_u,
+        afford = max(f_free, min(1, ω_inc·income/price[plus])); then plan and
+        generation (no eligible generation: no adoption)."""
+        P = self.P
+        c = self.u_country[idx]
+        income = self.u_z[idx] * self.wage[c]
+        afford = np.maximum(P["f_free"], np.minimum(1.0, P["omega_inc"] * income / P["plan_price"][1]))
+        yes = u < self.adopt_rate[c] * afford
+        idx, income = idx[yes], income[yes]
+        gen = self.choose_user_generation(idx, None, None)
+        ok = gen >= 0
+        idx, income, gen = idx[ok], income[ok], gen[ok]
+        self.u_adopter[idx] = True
+        self.u_plan[idx] = self.user_plan(income)
+        self.u_gen[idx] = gen
+        self.u_provider[idx] = np.array(self.g_prov)[gen]
+
+    def user_cap(self, idx):
+        """§2.5 min(need_u, plancap_u) = need0·plan_need·e^(gt)·min(n_u, plan_cap), × ζ_c under the quota."""
+        P = self.P
+        base = self.need_scale * np.array(P["plan_need"])[self.u_plan[idx] - 1]
+        cap = base * np.minimum(self.u_n[idx], P["plan_cap"])
+        q = self.u_provider[idx]
+        return np.where(self.quota_provider[np.maximum(q, 0)], cap * self.zeta[self.u_country[idx]], cap)
+
+    # ---- one tick -----------------------------------------------------------
+
+    def step(self):
+        """One tick, in cutoff's order (Simulation::step)."""
+        t = self.tick
+        self.place_policy_orders(t)
+        self.step_capacity(t)
+        released = self.step_training(t)
+        self.step_serving_cost(t)
+        self.firm_consts(t)
+        self.user_consts(t)
+        if released:
+            self.choose_partners(released)
+        self.step_choice(t)
+        self.step_market()
+        self.step_firms()
+        self.step_adoption()
+        m = self.step_countries()
+        self.tick += 1
+        return m
+
+    def place_policy_orders(self, t):
+        """§6: domestic build orders build_share·GDP_c(t−1)/12/capex H100e a tick
+        (hosted); a deal orders deal_size H100e once, arriving `lead` ticks later."""
+        P = self.P
+        for c in np.flatnonzero(self.policy_provider >= 0):
+            q = self.policy_provider[c]
+            if self.policy[c] & 1:
+                self.prov[q]["arrive_hosted"][t + self.lead] += P["build_share"] * self.gdp_prev[c] / 12.0 / P["capex"]
+            if self.deal_order_tick[c] == t:
+                self.prov[q]["arrive_hosted"][t + self.lead] += P["deal_size"]
+                self.deal_arrival[c] = t + self.lead
+
+    def step_capacity(self, t):
+        """§2.1 capacity: arrivals; home orders min(plan − C − pipeline, cash/capex,
+        bm·x_max·C)⁺ (x_max_t3 for tier-3 homes, none under a moratorium); cash."""
+        P = self.P
+        plan = P["bm"] * P["g_cap"] ** (P["lead"] / 12.0)
+        for v in self.prov:
+            v["C_home"] += v["arrive_home"][t]
+            v["C_hosted"] += v["arrive_hosted"][t]
+            pipeline = v["arrive_home"][t + 1:].sum() + v["arrive_hosted"][t + 1:].sum()
+            C = v["C_home"] + v["C_hosted"]
+            x_cap = P["x_max_t3"] if self.tier[v["home"]] == 3 else P["x_max"]
+            order = max(0.0, min(plan * v["forecast"] / (1.0 - P["train_share"]) - C - pipeline,
+                                 max(v["cash"], 0.0) / P["capex"], P["bm"] * x_cap * C))
+            if P["moratorium"] and t >= P["lever_tick"] and v["home"] == self.lever_country:
+                order = 0.0
+            v["order"] = order
+            v["cash"] += (1.0 + P["bm"] * P["outside_finance"]) * v["revenue"] - P["opex"] * C - P["capex"] * order
+            v["arrive_home"][t + self.lead] += order
+
+    def step_training(self, t):
+        """§2.2 training T += s·C, K_own = K_lead0 + β·ln(T/T_ref) + offset; a new
+        generation enters at K ≥ newest K + ΔK_release; K_lead(t); followers
+        distil K_f = K_lead(t−L) + χ·(K_own − K_lead(t−L))⁺. Returns releasers."""
+        P = self.P
+        released = []
+
+        def maybe_release(q):
+            v = self.prov[q]
+            if v["K"] >= self.g_K[v["gens"][-1]] + P["dK_release"]:
+                self.add_generation(q, v["K"], t)
+                released.append(q)
+
+        for q, v in enumerate(self.prov):
+            v["T"] += P["train_share"] * self.cap(q)
+            v["K_own"] = P["K_lead0"] + P["beta"] * math.log(v["T"] / self.T_ref) + v["offset"]
+            if v["follower"]:
+                continue
+            v["K"] = v["K_own"]
+            maybe_release(q)
+        best, holder = -math.inf, -1
+        for g in range(len(self.g_K)):
+            q = self.g_prov[g]
+            if self.prov[q]["follower"] or self.stage_of(g, t) < KYC:
+                continue
+            if holder < 0 or self.g_K[g] > best or (self.g_K[g] == best and self.cap(q) > self.cap(holder)):
+                best, holder = self.g_K[g], q
+        if holder < 0:
+            best = self.lead_history(t)
+        self.K_lead_hist.append(best)
+        for q, v in enumerate(self.prov):
+            if not v["follower"]:
+                continue
+            blocked = holder >= 0 and self.align[v["home"], holder] < 0
+            crack = P["crackdown"] and t >= P["lever_tick"]
+            Lg = int(P["L0"] + (P["dL_cd"] if crack else 0) + (P["dL_api"] if blocked else 0))
+            Kl = self.lead_history(t - Lg)
+            v["K"] = Kl + P["chi"] * max(v["K_own"] - Kl, 0.0)
+            maybe_release(q)
+        return released
+
+    def step_serving_cost(self, t):
+        """§2.3 h_g(t) = h0·e^(−δt)·e^(κ(K_g − K_ref))·e^(−η(t − t_g)); stages;
+        the users' eligibility by (generation, country)."""
+        P = self.P
+        K = np.array(self.g_K)
+        tg = np.array(self.g_tg)
+        self.g_stage = np.array([self.stage_of(g, t) for g in range(len(K))])
+        self.g_h = P["h0"] * np.exp(-P["delta"] * t) * np.exp(P["kappa"] * (K - P["K_ref"])) * np.exp(-P["eta"] * (t - tg))
+        gp = np.array(self.g_prov)
+        self.user_elig_c = (self.g_stage[:, None] == OPEN) | (
+            (self.g_stage[:, None] == GENERAL) & (self.align[:, gp].T >= 0.0))
+
+    def choose_partners(self, released):
+        """§2.2 trusted partners of each provider whose generation entered:
+        large-stratum firms with align ≥ a_trusted, defenders first, then by
+        revenue(t−1), n_trusted of them; a partner moves to the partner provider
+        with the highest noiseless u (if several)."""
+        P = self.P
+        L = self.large_idx
+        for q in released:
+            self.f_partners[L] &= ~(1 << q)
+            cand = L[self.f_align[L, q] >= P["a_trusted"]]
+            order = np.lexsort((cand, -self.f_revenue[cand], ~self.f_defender[cand]))
+            chosen = cand[order[:int(P["n_trusted"])]]
+            self.f_partners[chosen] |= (1 << q)
+        idx = L[self.f_partners[L] != 0]
+        if len(idx) == 0:
+            return
+        budget = self.firm_budget(idx)
+        need_q1 = np.maximum(self.firm_need(idx), P["q_min"])
+        best = np.full(len(idx), -1)
+        best_u = np.full(len(idx), -np.inf)
+        for g in range(len(self.g_K)):
+            q = self.g_prov[g]
+            ok = (((self.f_partners[idx] >> q) & 1) == 1) & self.firm_eligible(g, idx, self.f_kyc[idx], self.f_partners[idx])
+            if not ok.any():
+                continue
+            u = self.firm_utility(g, idx, budget, need_q1)
+            upd = ok & (u > best_u)
+            best = np.where(upd, q, best)
+            best_u = np.where(upd, u, best_u)
+        move = (best >= 0) & (self.f_provider[idx] != best)
+        self.f_provider[idx[move]] = best[move]
+        self.f_gen[idx[move]] = -1
+
+    def step_choice(self, t):
+        """§2.4 choice: firms (KYC draw, then (p, g)), and adopters re-pick the
+        generation among their provider's eligible ones, re-choosing the provider
+        with probability p_switch or when none is eligible."""
+        draws = self.draws0 if t == 0 else self.firm_draws()
+        kyc, gen, best_K = self.firm_pick(draws)
+        self.f_kyc = kyc
+        self.f_gen = gen
+        self.f_provider = np.where(gen >= 0, np.array(self.g_prov)[np.maximum(gen, 0)], -1)
+        self.f_K_elig = best_K
+        a = np.flatnonzero(self.u_adopter)
+        switching = self.rng.random(len(a)) < self.P["p_switch"]
+        own = ~switching & (self.u_provider[a] >= 0)
+        g = self.choose_user_generation(a, own, None)
+        self.u_gen[a] = g
+        self.u_provider[a] = np.where(g >= 0, np.array(self.g_prov)[np.maximum(g, 0)], -1)
+
+    def user_bids(self):
+        """Users' part in the consumer layer: adopters with a generation."""
+        a = np.flatnonzero(self.u_adopter & (self.u_gen >= 0))
+        g = self.u_gen[a]
+        p = np.array(self.g_prov)[g]
+        c = self.u_country[a]
+        return dict(idx=a, p=p, w=self.L.w_user[c], cap=self.user_cap(a),
+                    pw=np.array(self.P["plan_weight"])[self.u_plan[a] - 1], h=self.g_h[g],
+                    host=((self.deal_mask[c] >> p) & 1) == 1)
+
+    def step_market(self):
+        """§2.5-§2.6 per provider: (a) government reserve, (b) consumer demand at
+        full caps and the unused floor, (c) the firms' clearing at one price
+        (two under first-resort), (d) what firms left joins (e) the consumers'
+        water-filled caps; revenue, π_p and the forecast F_p."""
+        P = self.P
+        NP = self.NP
+        ub = self.user_bids()
+        cons_demand = np.bincount(ub["p"], weights=ub["w"] * ub["cap"] * ub["h"], minlength=NP)
+        plan_rev = np.bincount(ub["p"], weights=ub["w"] * np.array(P["plan_price"])[self.u_plan[ub["idx"]] - 1], minlength=NP)
+        inference = np.array([(1.0 - P["train_share"]) * self.cap(q) for q in range(NP)])
+        reserve = np.array([P["r_gov"] * inference[q] if v["gov"] else 0.0 for q, v in enumerate(self.prov)])
+        floor = P["r_cons"] * inference
+        firm_cap = inference - reserve - floor + np.maximum(floor - cons_demand, 0.0)
+
+        b = self.firm_bids(self.f_gen, self.f_kyc, self.f_partners)
+        alloc = np.zeros(len(b["idx"]))
+        paid = np.zeros(len(b["idx"]))
+        sold = np.zeros(NP)
+        price = np.zeros(NP)
+        price_home = np.zeros(NP)
+        for q in range(NP):
+            on = b["p"] == q
+            args = lambda m: (b["w"][m], b["need"][m], b["money"][m], b["pi_out"][m], b["min_alloc"][m], b["cls"][m])
+            if self.first_resort[q]:
+                hm, rm = on & b["home"], on & ~b["home"]
+                ph, ah, binding, unsold = clear_group(*args(hm), firm_cap[q], self.p_min, P["p_max"])
+                k_rest = min(unsold, firm_cap[q]) if binding else max(firm_cap[q] - np.sum(b["w"][hm] * ah), 0.0)
+                pr, ar, _, _ = clear_group(*args(rm), k_rest, self.p_min, P["p_max"], floor_price=ph)
+                alloc[hm], paid[hm], alloc[rm], paid[rm] = ah, ph, ar, pr
+                price[q], price_home[q] = pr, ph
+            else:
+                pq, aq, _, _ = clear_group(*args(on), firm_cap[q], self.p_min, P["p_max"])
+                alloc[on], paid[on] = aq, pq
+                price[q] = price_home[q] = pq
+            sold[q] = np.sum(b["w"][on] * alloc[on])
+        n = self.L.n_firms
+        self.f_alloc = np.zeros(n)
+        self.f_alloc[b["idx"]] = alloc
+        self.f_paid = np.zeros(n)
+        self.f_paid[b["idx"]] = paid
+        buying = self.f_alloc > 0
+        self.f_K = np.where(buying, np.array(self.g_K + [0.0])[self.f_gen], 0.0)
+        self.f_buying = buying
+        self.f_used_ai |= buying
+        self.f_entered[:] = False
+        spend = np.bincount(b["p"], weights=b["w"] * paid * alloc, minlength=NP)
+        demand_pmin = np.bincount(b["p"], weights=b["w"] * bid_demand(self.p_min, b["need"], b["money"], b["pi_out"]),
+                                  minlength=NP)
+
+        # (d)+(e) consumers: what firms did not buy, water-filled (deal hosts first on their floor).
+        cons_cap = np.maximum(inference - reserve - sold, 0.0)
+        cons_floor = np.zeros(NP)
+        for c in np.flatnonzero(self.deal_mask):
+            cons_floor[self.policy_provider[c]] += P["deal_cons_floor"] * P["deal_size"]
+        whc = ub["w"] * ub["h"] * ub["cap"]
+        whp = ub["w"] * ub["h"] * ub["pw"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lam_u = ub["cap"] / ub["pw"]
+        level = np.zeros(len(ub["idx"]))
+        for q in range(NP):
+            on = (ub["p"] == q) & (whc > 0)
+            host = on & ub["host"]
+            stage1 = cons_floor[q] > 0 and whc[host].sum() > 0
+            lamJ = water_level(whc[on], whp[on], lam_u[on], cons_cap[q])
+            lam, lam1 = lamJ, 0.0
+            if stage1:
+                F1 = min(cons_floor[q], cons_cap[q])
+                lam1 = water_level(whc[host], whp[host], lam_u[host], F1)
+                if lamJ < lam1:
+                    used1 = min(F1, whc[host].sum())
+                    oth = on & ~ub["host"]
+                    lam = min(water_level(whc[oth], whp[oth], lam_u[oth], cons_cap[q] - used1), lam1)
+            level[ub["p"] == q] = lam
+            level[(ub["p"] == q) & ub["host"] & (lam1 > lam)] = lam1
+        with np.errstate(invalid="ignore"):
+            reach = level * ub["pw"]
+        use = np.minimum(ub["cap"], reach)
+        self.u_use = np.zeros(self.L.n_users)
+        self.u_use[ub["idx"]] = use
+        self.u_capped = np.zeros(self.L.n_users, bool)
+        self.u_capped[ub["idx"]] = reach < ub["cap"]
+        use_compute = np.bincount(ub["p"], weights=ub["w"] * use * ub["h"], minlength=NP)
+
+        self.res_price = price
+        self.res_revenue = spend + self.p_min * reserve + plan_rev
+        self.res_utilisation = np.where(inference > 0, (sold + reserve + use_compute) / np.where(inference > 0, inference, 1), 0.0)
+        for q, v in enumerate(self.prov):
+            v["revenue"] = self.res_revenue[q]
+            v["price"] = price[q]
+            v["price_home"] = price_home[q]
+            v["forecast"] += P["F_smooth"] * (demand_pmin[q] + cons_demand[q] - v["forecast"])
+
+    def step_firms(self):
+        """§2.7 productivity A ← A·(1 + g0 + ρ·u + σ_A·ε)⁺, lnA_AI += ln(1 + ρu),
+        u = φ·K·min(1, alloc/(q·h))^ψ + spill_c(t−1); §2.8 pool revenue, wages,
+        other costs, compute and F_access into wealth, AI value, exit and entry."""
+        P = self.P
+        n = self.L.n_firms
+        c = self.f_country
+        u = self.spill[c].copy()
+        b = self.f_buying
+        qh = self.firm_need(b) * self.g_h[self.f_gen[b]]
+        u[b] += P["phi"] * self.f_K[b] * np.minimum(1.0, self.f_alloc[b] / qh) ** P["psi"]
+        eps = self.rng.standard_normal(n)
+        self.f_A = self.f_A * np.maximum(1.0 + P["g0"] + P["rho"] * u + P["sigma_A"] * eps, 0.0)
+        self.f_lnA_AI = self.f_lnA_AI + np.log(1.0 + P["rho"] * u)
+        rate, meanA = self.pool_rates()
+        rate_i = rate[self.f_seg]
+        wage = P["labour_share"] * self.gdp_prev / (12.0 * self.L.workers)
+        sig = P["sigma_c"]
+        revenue = self.f_emp * self.f_A ** sig * rate_i
+        wages = self.f_emp * wage[c]
+        compute = np.where(b, self.f_paid * self.f_alloc + P["access_cost"], 0.0)
+        W = self.f_W + revenue - wages - P["other_cost"] * revenue - compute
+        ai = revenue * (1.0 - np.exp(-sig * self.f_lnA_AI))
+        stay = W >= -P["exit_months"] * wages
+        self.f_W = np.where(stay, W, self.f_W)
+        self.f_revenue = np.where(stay, revenue, self.f_revenue)
+        self.f_ai_value = np.where(stay, self.f_ai_value + ai, self.f_ai_value)
+        # Entrants in place of the exits: same country, sector, size, weight, strata.
+        e = np.flatnonzero(~stay)
+        if len(e):
+            z_A = self.rng.standard_normal(len(e))
+            z_b = self.rng.standard_normal(len(e))
+            bs = P["budget_sigma"]
+            self.f_A[e] = meanA[self.f_seg[e]] * np.exp(P["entrant_sigma"] * z_A)
+            self.f_b[e] = np.exp(bs * z_b - 0.5 * bs * bs)
+            earn = self.f_emp[e] * self.f_A[e] ** sig * rate_i[e]
+            self.f_revenue[e] = earn
+            self.f_W[e] = 3.0 * earn
+            self.f_kyc[e] = False
+            self.f_buying[e] = False
+            self.f_used_ai[e] = False
+            self.f_entered[e] = True
+            self.f_partners[e] = 0
+            self.f_provider[e] = -1
+            self.f_gen[e] = -1
+            self.f_lnA_AI[e] = 0.0
+            self.f_ai_value[e] = 0.0
+            self.f_alloc[e] = 0.0
+            self.f_K[e] = 0.0
+
+    def step_adoption(self):
+        """§2.9 a non-adopter adopts with probability (bass_p + bass_q·share_c(t−1))
+        ·access_c·afford_u; adopters keep their plan (or re-pick under plan_repick)."""
+        a = self.u_adopter
+        if self.P["plan_repick"]:
+            idx = np.flatnonzero(a)
+            self.u_plan[idx] = self.user_plan(self.u_z[idx] * self.wage[self.u_country[idx]])
+        idx = np.flatnonzero(~a)
+        self.try_adopt(idx, self.rng.random(len(idx)))
+
+    def step_countries(self):
+        """§2.10 country aggregates, GDP_c = GDP_c0·Y_c/Y_c(0), adoption, use
+        ratio, D_c for the quota, spillover; §6 access gap and policies by rule;
+        §7 the recorded metrics."""
+        P, L = self.P, self.L
+        C = L.C
+        c = self.f_country
+        w = self.f_w
+        we = w * self.f_emp
+        bc = lambda x, wts: np.bincount(x, weights=wts, minlength=C)
+        Y = bc(c, we * self.f_A)
+        Emp = bc(c, we)
+        EmpK = bc(c, we * self.f_K)
+        BuyEmpK = bc(c, np.where(self.f_buying, we * self.f_K, 0.0))
+        BuyEmp = bc(c, np.where(self.f_buying, we, 0.0))
+        has_gen = self.f_gen >= 0
+        gq = np.array(self.g_prov + [0])[self.f_gen]
+        quotaF = bc(c, np.where(has_gen & self.quota_provider[gq],
+                                w * np.maximum(self.firm_need(), P["q_min"]) * np.append(self.g_h, 0.0)[self.f_gen], 0.0))
+        uc = self.u_country
+        ad = self.u_adopter
+        Adopt = bc(uc, ad.astype(float))
+        ug = ad & (self.u_gen >= 0)
+        i = np.flatnonzero(ug)
+        cap = self.user_cap(i)
+        gi = self.u_gen[i]
+        Use = bc(uc[i], self.u_use[i])
+        Cap = bc(uc[i], cap)
+        Capped = bc(uc[i], self.u_capped[i].astype(float))
+        UserK = bc(uc[i], np.array(self.g_K)[gi])
+        pi = np.array(self.g_prov)[gi]
+        quotaU = bc(uc[i], np.where(self.quota_provider[pi], cap / self.zeta[uc[i]] * self.g_h[gi], 0.0))
+        if self.Y0 is None:
+            self.Y0 = Y.copy()
+        ratio = lambda a, b, fb: np.where(b > 0, a / np.where(b > 0, b, 1.0), fb)
+        gdp = self.gdp0 * ratio(Y, self.Y0, 1.0)
+        Kbar = ratio(EmpK, Emp, 0.0)
+        wu = L.w_user
+        adoption = Adopt * wu / self.pop
+        released = max([self.g_K[g] for g in range(len(self.g_K)) if self.g_stage[g] >= TRUSTED], default=0.0)
+        released = max(released, 0.0)
+        has_f = BuyEmp > 0
+        has_u = (Adopt > 0) & (UserK > 0)
+        firm_K = ratio(BuyEmpK, BuyEmp, 0.0)
+        user_K = ratio(UserK, Adopt, 0.0)
+        access = np.where(has_f & has_u, P["w_firm"] * firm_K + (1 - P["w_firm"]) * user_K,
+                          np.where(has_f, firm_K, np.where(has_u, user_K, 0.0)))
+        gap = released - access
+        self.adoption_prev = adoption
+        self.use_ratio_prev = ratio(Use, Cap, 1.0)
+        self.quota_demand_prev = quotaF + quotaU * wu
+        capped_share = (Capped * wu).sum() / (Adopt * wu).sum() if (Adopt * wu).sum() > 0 else 0.0
+        self.gdp_prev = gdp
+        # Spillover: ξ·(Σ_j a_cj K̄_j / Σ_j a_cj − K̄_c)⁺, a_cj = GDP_j·tier_sim(|tier_c − tier_j|), j ≠ c.
+        sim = np.array(P["tier_sim"])[np.abs(self.tier[:, None] - self.tier[None, :])]
+        a = gdp[None, :] * sim
+        np.fill_diagonal(a, 0.0)
+        num, den = a @ Kbar, a.sum(axis=1)
+        self.spill = np.where(den > 0, P["xi"] * np.maximum(ratio(num, den, 0.0) - Kbar, 0.0), 0.0)
+        # §6 policies by rule.
+        any_lever = P["policy_build"] or P["policy_deal"] or P["policy_kyc"]
+        self.gap_run = np.where(gap > P["gap_policy"], self.gap_run + 1, 0)
+        if any_lever and self.tick >= P["lever_tick"]:
+            for cc in np.flatnonzero((self.policy_provider < 0) & (self.gap_run >= P["n_policy"])):
+                best = 0
+                for q in range(1, self.NP):
+                    x, y = self.align[cc, q], self.align[cc, best]
+                    if x > y or (x == y and self.cap(q) > self.cap(best)):
+                        best = q
+                self.policy_provider[cc] = best
+                if P["policy_build"]:
+                    self.policy[cc] |= 1
+                if P["policy_deal"]:
+                    self.policy[cc] |= 2
+                    self.deal_order_tick[cc] = self.tick + 1
+                if P["policy_kyc"]:
+                    self.policy[cc] |= 4
+        # §7 top-20% share of cumulative AI value over firms that have bought compute (weighted).
+        top20 = top_share(w[self.f_used_ai], self.f_ai_value[self.f_used_ai], 0.2)
+        return {
+            "compute_price": self.res_price.copy(),
+            "top20_value_share": top20,
+            "adoption_world": float((adoption * self.pop).sum() / self.pop.sum()),
+            "users_capped_share": float(capped_share),
+            # diagnostics
+            "tokens_per_worker": self.tau0 * math.exp(P["tau_growth"] * self.tick),
+            "capacity": np.array([self.cap(q) for q in range(self.NP)]),
+            "frontier_K": np.array([v["K"] for v in self.prov]),
+            "revenue": self.res_revenue.copy(),
+            "utilisation": self.res_utilisation.copy(),
+            "K_eligible_world": float((ratio(bc(c, we * self.f_K_elig), Emp, 0.0) * Emp).sum() / Emp.sum()),
+            "entries": float(w[self.f_entered].sum()),
+            "trusted_partners": np.array([((self.f_partners[self.large_idx] >> q) & 1).sum() for q in range(self.NP)]),
+        }
+
+
+def top_share(w, x, f):
+    """Share of Σ w·x held by the top f of the weight, ranked by x descending,
+    the element straddling the cut counting with the part inside it; NaN if empty."""
+    W = w.sum()
+    if not W > 0:
+        return math.nan
+    X = float(np.sum(w * x))
+    if not X > 0:
+        return f
+    o = np.argsort(-x, kind="stable")
+    ws, xs = w[o], x[o]
+    cw = np.cumsum(ws)
+    k = int(np.searchsorted(cw, f * W, "left"))      # first element whose cumulative weight reaches fW
+    k = min(k, len(ws) - 1)
+    before = cw[k] - ws[k]
+    top = np.sum(ws[:k] * xs[:k]) + (f * W - before) * xs[k]
+    return float(min(max(top / X, f), 1.0))
+
+
+# ---------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("scenario")
+    ap.add_argument("--firms", type=int)
+    ap.add_argument("--users", type=int)
+    ap.add_argument("--ticks", type=int)
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--replicate", type=int, default=0)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--set", action="append", default=[], dest="sets")
+    ap.add_argument("--cutoff")
+    ap.add_argument("--diagnostics", action="store_true", help="add per-tick intermediate quantities to the JSON")
+    a = ap.parse_args(argv)
+    P = resolve_params(a.scenario, a.sets, find_cutoff(a.cutoff))
+    if a.firms is not None:
+        P["n_firms"] = a.firms
+    if a.users is not None:
+        P["n_users"] = a.users
+    if a.ticks is not None:
+        P["horizon"] = a.ticks
+    if a.seed is not None:
+        P["seed"] = a.seed
+    ct = load_countries(P["countries"])
+    t0 = time.perf_counter()
+    model = Model(P, ct, int(P["seed"]), a.replicate)
+    init_seconds = time.perf_counter() - t0
+    tick_seconds = []
+    series = []
+    for _ in range(int(P["horizon"])):
+        t1 = time.perf_counter()
+        series.append(model.step())
+        tick_seconds.append(time.perf_counter() - t1)
+    nanfix = lambda x: None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+    out = {
+        "peer": "numpy",
+        "firms": int(P["n_firms"]),
+        "users": int(P["n_users"]),
+        "ticks": int(P["horizon"]),
+        "seed": int(P["seed"]),
+        "init_seconds": init_seconds,
+        "tick_seconds": tick_seconds,
+        "metrics": {
+            "mean_price": [float(np.mean(m["compute_price"])) for m in series],
+            "top20_value_share": [nanfix(float(m["top20_value_share"])) for m in series],
+            "adoption_share": [m["adoption_world"] for m in series],
+            "users_capped_share": [m["users_capped_share"] for m in series],
+        },
+    }
+    if a.diagnostics:
+        keys = ["compute_price", "tokens_per_worker", "capacity", "frontier_K", "revenue", "utilisation",
+                "K_eligible_world", "entries", "trusted_partners"]
+        out["diagnostics"] = {k: [np.asarray(m[k]).tolist() for m in series] for k in keys}
+    with open(a.out, "w") as fh:
+        json.dump(out, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
