@@ -415,7 +415,10 @@ void Simulation::step() {
   };
   place_policy_orders(t);
   market_.step_capacity(params_, t);                                // §2.1
-  const std::vector<int> released = market_.step_training(params_, t);  // §2.2
+  std::vector<int> released = market_.step_training(params_, t);    // §2.2
+  if (t == 0)  // §2.0: every lab's generation entering at t_g = 0 chooses its partners in step 2 of tick 0
+    for (int q = 0; q < static_cast<int>(market_.providers().size()); ++q)
+      if (std::find(released.begin(), released.end(), q) == released.end()) released.push_back(q);
   market_.step_serving_cost(params_, t);                            // §2.3
   const FirmTickConsts fk = firm_consts(t);
   const UserConsts uk = user_consts(t);
@@ -573,6 +576,7 @@ void Simulation::step_market(const FirmTickConsts& fk, const UserConsts& uk) {
   }
   for (int c = 0; c < layout_.n_countries; ++c)
     if (deal_mask_[c]) cons_floor[policy_provider_[c]] += p.deal_cons_floor * p.deal_size;
+  for (int q = 0; q < P; ++q) cons_floor[q] = std::min(cons_floor[q], cons_capacity[q]);  // a floor within what there is
   const WaterFill fill = water_fill(
       layout_.n_users, P, [&](std::uint64_t i, UserBid* b) { return user_bid(i, uk, v, b); }, cons_capacity.data(),
       cons_floor.data());

@@ -743,6 +743,7 @@ class FirmAgent(mesa.Agent):
         if self.pending_draws is not None:
             u_kyc, u_switch, noise = self.pending_draws
             self.pending_draws = None
+            noise += [gumbel(self.random) for _ in range(len(gens) - len(noise))]  # a release at tick 0
         else:
             u_kyc, u_switch, noise = self.draw_choice(len(gens))
         if not self.kyc and u_kyc < m.kyc_rate[self.country]:
@@ -1162,8 +1163,30 @@ class CutoffModel(mesa.Model):
     def derive_tau0(self) -> None:
         """§2.0: τ0 is the smallest value at which weighted firm demand at p_min (step 5,
         with step 4's choices at π(−1)) reaches tightness0 × firm capacity at tick 0.
-        Scan up from 1e−3 by ×1.1, then bisect 50 times. Vectorised with numpy over
-        the firms' state and the very draws they will use at tick 0."""
+        Scan up from 1e−3 by ×1.1, then bisect 50 times."""
+        demand, target = self.tick0_demand()
+        hi = 1e-3
+        while demand(hi) < target:
+            hi *= 1.1
+            if hi > 1e5:
+                print(f"cutoff_mesa: error: key 'tightness0' = {self.p.tightness0}: firm demand at p_min cannot "
+                      "reach it with tokens per worker up to 1e5 Mtok a month (derived tau0 out of range)",
+                      file=sys.stderr)
+                raise SystemExit(2)  # cutoff's exit status for the same input error
+        lo = hi / 1.1
+        for _ in range(50):
+            mid = 0.5 * (lo + hi)
+            if demand(mid) >= target:
+                hi = mid
+            else:
+                lo = mid
+        self.tau0 = hi
+        self.tau0_target = target
+
+    def tick0_demand(self):
+        """Weighted firm demand at p_min at tick 0 as a function of τ0, and its target
+        tightness0 × firm capacity (§2.0). Vectorised with numpy over the firms'
+        state and the very draws they will use in tick 0's step 4 (drawn here)."""
         p, mk = self.p, self.market
         self.firm_consts(0, tau0=1.0)
         capacity = 0.0
@@ -1214,20 +1237,7 @@ class CutoffModel(mesa.Model):
             x = np.where(ok & (pi_out > 0) & (p_min <= pi_out), x, 0.0)
             return float(np.dot(w, x))
 
-        hi = 1e-3
-        while demand(hi) < target:
-            hi *= 1.1
-            if hi > 1e5:
-                raise SystemExit("tightness0: firm demand at p_min cannot reach it with tau0 up to 1e5")
-        lo = hi / 1.1
-        for _ in range(50):
-            mid = 0.5 * (lo + hi)
-            if demand(mid) >= target:
-                hi = mid
-            else:
-                lo = mid
-        self.tau0 = hi
-        self.tau0_target = target
+        return demand, target
 
     def derive_need0(self) -> None:
         """§2.0: consumer demand at full caps at tick 0, every adopter on its provider's
@@ -1243,7 +1253,9 @@ class CutoffModel(mesa.Model):
         per_unit = sum(self.countries[u.country].w_user * p.plan_need[u.plan - 1] * min(u.n, p.plan_cap)
                        * h_newest[u.provider] for u in self.users if u.adopter)
         if not per_unit > 0:
-            raise SystemExit("adopt0: no initial adopters, so need0 cannot be derived")
+            print("cutoff_mesa: error: key 'adopt0': no initial adopters, so need0 cannot be derived",
+                  file=sys.stderr)
+            raise SystemExit(2)
         self.need0 = p.tightness0_cons * floor / per_unit
 
     # -- one tick ------------------------------------------------------------
@@ -1254,6 +1266,8 @@ class CutoffModel(mesa.Model):
         self.place_policy_orders(t)                      # §6
         self.market.step_capacity(t)                     # §2.1
         released = self.market.step_training(t)          # §2.2
+        if t == 0:  # §2.0: the generation entering at t_g = 0 chooses its partners in step 2 of tick 0
+            released = released + [q for q in range(len(self.market.providers)) if q not in released]
         self.market.step_serving_cost(t)                 # §2.3
         self.firm_consts(t)
         self.user_consts(t)

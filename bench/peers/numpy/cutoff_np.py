@@ -354,6 +354,7 @@ class Model:
         self.deal_arrival = np.full(C, -1)
         self.deal_order_tick = np.full(C, -1)
         self.Y0 = None
+        self.tau0 = self.need0 = 0.0     # derived below (§2.0)
         self.init_firms()
         self.init_users()
         # Step 4's draws of tick 0, shared by the τ0 derivation and tick 0 itself.
@@ -386,7 +387,7 @@ class Model:
                      offset=float(pp["offset"]), d_gov=int(pp["d_gov"]), d_trusted=int(pp["d_trusted"]),
                      d_kyc=int(pp["d_kyc"]), C_home=pp["cap_share"] * P["capacity0"], C_hosted=0.0,
                      arrive_home=np.zeros(n_arrive), arrive_hosted=np.zeros(n_arrive), T=0.0, order=0.0,
-                     lag=-1, gens=[])
+                     gens=[])
             for k in range(1, self.lead):
                 v["arrive_home"][k] = v["C_home"] * G ** (k - 1) * (G - 1.0)
             v["T"] = sum(s * v["C_home"] * G ** (-j) for j in range(1, 25))
@@ -414,7 +415,6 @@ class Model:
                 v["K"] = Kl + P["chi"] * max(v["K_own"] - Kl, 0.0)
         self.g_prov, self.g_K, self.g_tg, self.g_general = [], [], [], []
         self.K_lead_hist = []
-        self.reached = set()
         for q, v in enumerate(self.prov):
             self.add_generation(q, v["K"] - P["dK_release"], -6 - (v["d_gov"] + v["d_trusted"] + v["d_kyc"]))
             self.add_generation(q, v["K"], 0)
@@ -545,8 +545,7 @@ class Model:
         """Per-tick constants of the firms' rules: τ_s(t), KYC rates, the tier-2
         quota factor ζ_c (§2.4), deal masks (§6), first-resort flags, π(t−1)."""
         P, C = self.P, self.L.C
-        self.tau_s = self.tau0 * np.array(P["mult_s"]) * math.exp(P["tau_growth"] * max(t, 0)) \
-            if hasattr(self, "tau0") else None
+        self.tau_s = self.tau0 * np.array(P["mult_s"]) * math.exp(P["tau_growth"] * max(t, 0))
         raise_ = np.where(self.policy & 4, P["kyc_raise"], 1.0)
         self.kyc_rate_c = np.minimum(1.0, np.array(P["kyc_rate"])[self.tier - 1] * raise_)
         quota = P["tier2_quota"] * (1.0 + P["tier2_quota_growth"]) ** (max(t, 0) / 12.0)
@@ -577,7 +576,7 @@ class Model:
             self.adopt_rate = P["adopt0"] * conn
         else:
             self.adopt_rate = (P["bass_p"] + P["bass_q"] * self.adoption_prev) * access
-        self.need_scale = getattr(self, "need0", 0.0) * math.exp(P["tau_growth"] * max(t, 0))
+        self.need_scale = self.need0 * math.exp(P["tau_growth"] * max(t, 0))
 
     # ---- §2.4 firm eligibility, utility, choice --------------------------
 
@@ -726,7 +725,9 @@ class Model:
         while self.firm_demand_at_pmin(hi) < target:
             hi *= 1.1
             if hi > 1e5:
-                raise SystemExit("tightness0: firm demand at p_min cannot reach it (tau0 out of range)")
+                print(f"cutoff_np: error: key 'tightness0' = {P['tightness0']}: firm demand at p_min cannot reach it "
+                      "with tokens per worker up to 1e5 Mtok a month (derived tau0 out of range)", file=sys.stderr)
+                raise SystemExit(2)
         lo = hi / 1.1
         for _ in range(50):
             mid = 0.5 * (lo + hi)
@@ -757,7 +758,7 @@ class Model:
 
     # ---- users: eligibility, choice, adoption ------------------------------
 
-    def choose_user_generation(self, idx, only_own, draws):
+    def choose_user_generation(self, idx, only_own):
         """§2.4 users' choice: the eligible generation maximising φ·K_g + noise·γ
         (GENERAL with align ≥ 0, or OPEN); with `only_own`, among the user's
         provider's generations first, then (if none) among all."""
@@ -798,7 +799,7 @@ class Model:
         afford = np.maximum(P["f_free"], np.minimum(1.0, P["omega_inc"] * income / P["plan_price"][1]))
         yes = u < self.adopt_rate[c] * afford
         idx, income = idx[yes], income[yes]
-        gen = self.choose_user_generation(idx, None, None)
+        gen = self.choose_user_generation(idx, None)
         ok = gen >= 0
         idx, income, gen = idx[ok], income[ok], gen[ok]
         self.u_adopter[idx] = True
@@ -822,6 +823,8 @@ class Model:
         self.place_policy_orders(t)
         self.step_capacity(t)
         released = self.step_training(t)
+        if t == 0:  # §2.0: the generation entering at t_g = 0 chooses its partners in step 2 of tick 0
+            released = released + [q for q in range(self.NP) if q not in released]
         self.step_serving_cost(t)
         self.firm_consts(t)
         self.user_consts(t)
@@ -965,7 +968,7 @@ class Model:
         a = np.flatnonzero(self.u_adopter)
         switching = self.rng.random(len(a)) < self.P["p_switch"]
         own = ~switching & (self.u_provider[a] >= 0)
-        g = self.choose_user_generation(a, own, None)
+        g = self.choose_user_generation(a, own)
         self.u_gen[a] = g
         self.u_provider[a] = np.where(g >= 0, np.array(self.g_prov)[np.maximum(g, 0)], -1)
 

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Compares the Mesa peer (JSON from cutoff_mesa.py) with cutoff (HDF5 from
+``cutoff run``) on the four peer metrics and, with --diagnostics, on
+intermediate quantities; prints means and seed-to-seed standard errors.
+
+    python3 bench/peers/mesa/compare.py --peer P1.json P2.json ... \\
+        --ref R1.h5 R2.h5 ... [--ticks 12 23] [--diagnostics]
+
+Agreement rule (per metric and tick): |mean_peer − mean_ref| ≤
+max(3·sqrt(se_peer² + se_ref²), 0.02·|mean_ref|).
+"""
+
+import argparse
+import json
+import math
+
+import h5py
+import numpy as np
+
+METRICS = ["mean_price", "top20_value_share", "adoption_share", "users_capped_share"]
+
+
+def ref_series(path: str) -> dict:
+    """The peer's metrics and diagnostics, computed from a cutoff HDF5 file."""
+    m = h5py.File(path, "r")["metrics"]
+    pop = m["population"][:]
+    cap = m["capacity"][:]
+    out = {
+        "mean_price": m["compute_price"][:].mean(axis=1),
+        "top20_value_share": m["top20_value_share"][:],
+        "adoption_share": (m["adoption_share"][:] * pop).sum(axis=1) / pop.sum(),
+        "users_capped_share": m["users_capped_share"][:],
+        # diagnostics
+        "tokens_per_worker": m["tokens_per_worker"][:],
+        "capacity_total": cap.sum(axis=1),
+        "revenue_total": m["revenue"][:].sum(axis=1),
+        "utilisation_mean": m["utilisation"][:].mean(axis=1),
+        "frontier_K_mean": m["frontier_K"][:].mean(axis=1),
+        "K_lead": m["K_lead"][:],
+        "released_frontier": m["released_frontier"][:],
+        "gini_wealth": m["gini_wealth"][:],
+        "negative_wealth_share": m["negative_wealth_share"][:],
+        "entries": m["entries"][:],
+        "price_US-A": m["compute_price"][:, 0],
+        "price_FR-E": m["compute_price"][:, -1],
+        "partners_total": m["trusted_partners"][:].sum(axis=1),
+    }
+    return out
+
+
+def peer_series(path: str) -> dict:
+    d = json.load(open(path))
+    out = {k: np.array(v) for k, v in d["metrics"].items()}
+    g = d.get("diagnostics")
+    if g:
+        out["tokens_per_worker"] = np.array(g["tokens_per_worker"])
+        out["capacity_total"] = np.array(g["capacity"]).sum(axis=1)
+        out["revenue_total"] = np.array(g["revenue"]).sum(axis=1)
+        out["utilisation_mean"] = np.array(g["utilisation"]).mean(axis=1)
+        out["frontier_K_mean"] = np.array(g["frontier_K"]).mean(axis=1)
+        out["K_lead"] = np.array(g["K_lead"])
+        out["released_frontier"] = np.array(g["released_frontier"])
+        out["gini_wealth"] = np.array(g["gini_wealth"])
+        out["negative_wealth_share"] = np.array(g["negative_wealth_share"])
+        out["entries"] = np.array(g["entries"])
+        out["price_US-A"] = np.array(g["compute_price"])[:, 0]
+        out["price_FR-E"] = np.array(g["compute_price"])[:, -1]
+        out["partners_total"] = np.array(g["trusted_partners"]).sum(axis=1)
+    out["_tick_seconds"] = np.array(d["tick_seconds"])
+    return out
+
+
+def stats(xs):
+    xs = np.asarray(xs, dtype=float)
+    mean = xs.mean()
+    se = xs.std(ddof=1) / math.sqrt(len(xs)) if len(xs) > 1 else math.nan
+    return mean, se
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--peer", nargs="+", required=True)
+    ap.add_argument("--ref", nargs="+", required=True)
+    ap.add_argument("--ticks", nargs="+", type=int, default=[12, 23])
+    ap.add_argument("--diagnostics", action="store_true")
+    a = ap.parse_args()
+    peers = [peer_series(p) for p in a.peer]
+    refs = [ref_series(r) for r in a.ref]
+    names = list(METRICS)
+    if a.diagnostics:
+        names += [k for k in refs[0] if k not in METRICS and all(k in p for p in peers)]
+    print(f"peer: {len(peers)} seeds, cutoff: {len(refs)} seeds")
+    print(f"{'metric':24s} {'tick':>4s} {'mesa mean':>13s} {'± se':>10s} {'cutoff mean':>13s} {'± se':>10s}"
+          f" {'diff/comb.se':>12s} {'rel':>8s}  verdict")
+    ok_all = True
+    for name in names:
+        for t in a.ticks:
+            mp, sp = stats([p[name][t] for p in peers])
+            mr, sr = stats([r[name][t] for r in refs])
+            comb = math.sqrt(sp ** 2 + sr ** 2)
+            diff = mp - mr
+            rel = diff / abs(mr) if mr != 0 else math.nan
+            ok = abs(diff) <= max(3 * comb, 0.02 * abs(mr))
+            if name in METRICS:
+                ok_all &= ok
+            z = diff / comb if comb > 0 else math.inf * (diff != 0)
+            print(f"{name:24s} {t:4d} {mp:13.6g} {sp:10.3g} {mr:13.6g} {sr:10.3g} {z:12.2f} {rel:8.3%}  "
+                  f"{'agree' if ok else 'DIFFER'}")
+    ts = np.concatenate([p["_tick_seconds"] for p in peers])
+    print(f"peer seconds per tick: mean {ts.mean():.3f}, median {np.median(ts):.3f}")
+    print("all four metrics agree" if ok_all else "SOME METRICS DIFFER")
+
+
+if __name__ == "__main__":
+    main()
