@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <sstream>
 
 #include "core/simulation.hpp"
 #include "support.hpp"
@@ -154,8 +155,10 @@ TEST(Scenarios, EveryLeverChangesSomeOutput) {
   const std::map<std::string, std::string> levers = {
       {"moratorium", "moratorium=true"},       {"first_resort", "first_resort=true"},
       {"crackdown", "crackdown=true"},         {"open_weights", "open_weights=true"},
-      {"policy_build", "policy_build=true"},   {"policy_deal", "policy_deal=true"},
-      {"policy_kyc", "policy_kyc=true"},       {"bm", "bm=2.5"}};
+      {"policy_build", "policy_build=true gap_policy=0.5 n_policy=2"},
+      {"policy_deal", "policy_deal=true gap_policy=0.5 n_policy=2"},
+      {"policy_kyc", "policy_kyc=true gap_policy=0.5 n_policy=2"},
+      {"bm", "bm=2.5"}};
   const int ticks = 30;
   // Every metric of every tick, for one run.
   auto everything = [&](const Params& p) {
@@ -172,7 +175,10 @@ TEST(Scenarios, EveryLeverChangesSomeOutput) {
   };
   const auto base = everything(small({}, ticks));
   for (const auto& [name, set] : levers) {
-    const auto changed = everything(small({set}, ticks));
+    std::vector<std::string> sets;  // space-separated key=value pairs
+    std::istringstream words(set);
+    for (std::string w; words >> w;) sets.push_back(w);
+    const auto changed = everything(small(sets, ticks));
     ASSERT_EQ(changed.size(), base.size());
     bool differs = false;
     for (std::size_t j = 0; j < base.size() && !differs; ++j)
@@ -258,13 +264,19 @@ TEST(Scenarios, BuildoutOpenWeightsAndDealsDoWhatTheySay) {
   const auto base_cap = last(small({}, ticks), "capacity").back();
   const auto built = last(small({"bm=2.5"}, ticks), "capacity").back();
   for (std::size_t q = 0; q < base_cap.size(); ++q) EXPECT_GT(built[q], base_cap[q]) << q;
-  // Open weights: tier-3 firms reach frontier generations they could not before.
-  const Params p = small({}, ticks);
-  const auto cs = load_countries(p.countries);
-  const int rus = find_country(cs, "RUS");
-  const auto base_el = last(small({}, ticks), "K_eligible").back();
-  const auto open_el = last(small({"open_weights=true", "n_open=2"}, ticks), "K_eligible").back();
-  EXPECT_GT(open_el[rus], base_el[rus]);
+  // Open weights: an OPEN generation is eligible to every firm, whatever its tier and
+  // alignment: Russia's firms (align −1 with the US labs) reach the best OPEN US model.
+  {
+    auto o = make(small({"open_weights=true", "n_open=2"}, ticks));
+    for (int t = 0; t < ticks; ++t) o->step();
+    const GenTableView g = o->market().view();
+    double best_open_us = 0;
+    for (int k = 0; k < g.n_gens; ++k)
+      if (g.stage[k] == kStageOpen && g.provider[k] < 3) best_open_us = std::max(best_open_us, g.K[k]);
+    ASSERT_GT(best_open_us, 0.0) << "no US generation became OPEN";
+    const int rus = find_country(o->countries(), "RUS");
+    EXPECT_GE(metric(*o, "K_eligible")[rus], best_open_us - 1e-9);
+  }
   // Compute-for-access: some country with a persistent gap takes a deal and hosts capacity.
   auto s = make(small({"policy_deal=true", "n_policy=2", "gap_policy=0.3"}, ticks));
   double hosted = 0, deals = 0;
