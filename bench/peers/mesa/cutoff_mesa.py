@@ -50,6 +50,9 @@ from itertools import accumulate
 import mesa
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from common import pareto_capped_mean, share_largest_remainder  # noqa: E402  (bench/peers/common.py)
+
 INF = math.inf
 
 # Release stages (§2.2); OPEN follows GENERAL under the open-weights lever.
@@ -110,52 +113,6 @@ def load_countries(path: str) -> list[Country]:
 # ---------------------------------------------------------------------------
 # §1 agent weights, strata and sectors (core/population.cpp)
 # ---------------------------------------------------------------------------
-
-
-def pareto_capped_mean(alpha: float, cap: float) -> float:
-    """E[min(X, cap)] for X Pareto(alpha) with minimum 1."""
-    if abs(alpha - 1.0) < 1e-12:
-        return 1.0 + math.log(cap)
-    return 1.0 + (1.0 - math.pow(cap, 1.0 - alpha)) / (alpha - 1.0)
-
-
-def share_largest_remainder(total: int, weight: list[float], floor: int) -> list[int]:
-    """Shares ``total`` units in proportion to ``weight``, each at least ``floor``
-    (when total allows), by largest remainder; ties to the lower index (§1)."""
-    n = len(weight)
-    out = [0] * n
-    if n == 0:
-        return out
-    pinned = [False] * n
-    f = floor if total >= floor * n else total // n
-    while True:
-        free_total = total - f * sum(pinned)
-        wsum = sum(w for w, pin in zip(weight, pinned) if not pin)
-        changed = False
-        for i in range(n):
-            if not pinned[i] and (wsum <= 0 or float(free_total) * weight[i] / wsum < float(f)):
-                pinned[i] = True
-                changed = True
-        if changed:
-            continue
-        rem = [-1.0] * n
-        given = 0
-        for i in range(n):
-            if pinned[i]:
-                out[i] = f
-                continue
-            exact = float(free_total) * weight[i] / wsum
-            out[i] = int(math.floor(exact))
-            rem[i] = exact - out[i]
-            given += out[i]
-        left = free_total - given
-        for i in sorted(range(n), key=lambda j: -rem[j]):  # stable: ties to the lower index
-            if left <= 0:
-                break
-            if not pinned[i]:
-                out[i] += 1
-                left -= 1
-        return out
 
 
 def make_layout(countries: list[Country], p: Params) -> list[str]:

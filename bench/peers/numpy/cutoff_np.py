@@ -45,6 +45,9 @@ import tomllib
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from common import pareto_capped_mean, share_largest_remainder  # noqa: E402  (bench/peers/common.py)
+
 # Release stages (MODEL.md §2.2); OPEN follows GENERAL under the open-weights lever.
 GOV, TRUSTED, KYC, GENERAL, OPEN = 0, 1, 2, 3, 4
 # Plans: 0 none, 1 free, 2 plus, 3 pro (index into plan_* arrays is plan - 1).
@@ -95,60 +98,6 @@ def load_countries(path: str) -> dict:
 # ---------------------------------------------------------------------------
 # §1 layout: agent counts, weights, strata, sectors
 # ---------------------------------------------------------------------------
-
-def pareto_capped_mean(alpha: float, cap: float) -> float:
-    """E[min(X, cap)] for X Pareto(alpha, minimum 1)."""
-    if abs(alpha - 1.0) < 1e-12:
-        return 1.0 + math.log(cap)
-    return 1.0 + (1.0 - cap ** (1.0 - alpha)) / (alpha - 1.0)
-
-
-def share_largest_remainder(total: int, weight, floor: int) -> list[int]:
-    """Shares `total` units in proportion to `weight`, each at least `floor`
-    (pinning those below it and re-sharing until none is), by largest
-    remainder, ties to the lower index (docs/model.md "Minimum agents")."""
-    n = len(weight)
-    weight = [float(x) for x in weight]
-    out = [0] * n
-    if n == 0:
-        return out
-    pinned = [False] * n
-    f = floor if total >= floor * n else total // n
-    while True:
-        free_total = total
-        wsum = 0.0
-        for i in range(n):
-            if pinned[i]:
-                free_total -= f
-            else:
-                wsum += weight[i]
-        changed = False
-        for i in range(n):
-            if not pinned[i] and (wsum <= 0 or float(free_total) * weight[i] / wsum < float(f)):
-                pinned[i] = True
-                changed = True
-        if changed:
-            continue
-        rem = [-1.0] * n
-        given = 0
-        for i in range(n):
-            if pinned[i]:
-                out[i] = f
-                continue
-            exact = float(free_total) * weight[i] / wsum
-            out[i] = int(math.floor(exact))
-            rem[i] = exact - out[i]
-            given += out[i]
-        order = sorted(range(n), key=lambda i: -rem[i])  # stable: ties to the lower index
-        left = free_total - given
-        for i in order:
-            if left <= 0:
-                break
-            if not pinned[i]:
-                out[i] += 1
-                left -= 1
-        return out
-
 
 class Layout:
     """MODEL.md §1 "Agent weights and firm sizes" and "Sectors": how many firm and
@@ -220,7 +169,6 @@ def clear_group(w, need, money, pi_out, min_alloc, cls, K, p_min, p_max, floor_p
     general are served in that order at p_max, the last reached pro rata.
     `floor_price` (first-resort's rest) lifts the price to max(π, π_home).
     Returns (price, alloc per bid, binding, unsold)."""
-    n = len(w)
     x0 = bid_demand(p_min, need, money, pi_out)
     binding = bool(np.sum(w * x0) > K)
     kind, price, ratio = "floor", p_min, 1.0
@@ -365,7 +313,7 @@ class Model:
     def init_market(self):
         """§2.0 providers: capacity, pipeline of past orders, T_p(0), K_p(0),
         two generations each (one GENERAL since tick −6, one entering at 0)."""
-        P, ct = self.P, self.ct
+        P = self.P
         C = len(self.iso3)
         provs = P["provider"]
         self.NP = NPv = len(provs)
