@@ -146,9 +146,12 @@ struct FirmTickConsts {
   double a_kyc, p_switch, switch_noise, phi, psi, rho, sigma_c, wtp_months, access_cost, q_min, beta_W, beta_R;
 };
 
-/// Whether firm i's compute from provider p counts under the first-resort home class.
+/// Whether a firm of country c buying from provider p is in first-resort's home class.
+CUTOFF_HD_INLINE bool first_resort_home(const std::uint8_t* first_resort, int lever_country, int c, int p) {
+  return first_resort[p] && c == lever_country;
+}
 CUTOFF_HD_INLINE bool firm_is_home(const FirmTickConsts& k, int c, int p) {
-  return k.first_resort[p] && c == k.lever_country;
+  return first_resort_home(k.first_resort, k.lever_country, c, p);
 }
 
 /// The price firm i faces at provider p in step 4's choice: π_p(t−1) of its class.
@@ -367,7 +370,7 @@ CUTOFF_HD_INLINE bool firm_wealth(std::uint64_t i, const FirmWealthConsts& k, co
   double compute = 0.0;
   if (f.flags[i] & firm_flag::kBuying) {
     const int p = f.provider[i];
-    const double price = (k.first_resort[p] && c == k.lever_country) ? k.home_price[p] : k.spend_price[p];
+    const double price = first_resort_home(k.first_resort, k.lever_country, c, p) ? k.home_price[p] : k.spend_price[p];
     compute = price * static_cast<double>(f.alloc[i]) + k.access_cost;
   }
   const double W = f.W[i] + revenue - wages - k.other_cost * revenue - compute;

@@ -92,11 +92,11 @@ CUTOFF_HD_INLINE void user_choose(std::uint64_t i, const UserConsts& k, const Us
 
 /// Adopts user i with probability adopt_rate_c·afford_u: sets plan, generation
 /// and provider (kNone if no generation is eligible, in which case it does not adopt).
-CUTOFF_HD_INLINE void user_try_adopt(std::uint64_t i, int c, const UserConsts& k, double u_adopt, int tick,
+CUTOFF_HD_INLINE void user_try_adopt(std::uint64_t i, int c, const UserConsts& k, double u_adopt,
                                      const UserView& v) {
   const double income = static_cast<double>(v.z[i]) * k.wage[c];
   if (!(u_adopt < k.adopt_rate[c] * user_afford(k, income))) return;
-  Rng noise(k.seed, k.replicate, i, tick, Stream::ChoiceNoise);
+  Rng noise(k.seed, k.replicate, i, k.tick, Stream::ChoiceNoise);
   const std::uint8_t gen = choose_user_generation(k.gens, c, k.phi, k.switch_noise, kNone, noise);
   if (gen == kNone) return;
   v.flags[i] |= user_flag::kAdopter;
@@ -123,7 +123,7 @@ CUTOFF_HD_INLINE void init_user(std::uint64_t i, const UserConsts& k, double inc
   v.z[i] = static_cast<float>(fp::exp(income_sigma * z_z - 0.5 * income_sigma * income_sigma));
   v.n[i] = static_cast<float>(fp::exp(need_sigma * z_n));
   v.use[i] = 0.0f;
-  user_try_adopt(i, c, k, u_adopt, -1, v);
+  user_try_adopt(i, c, k, u_adopt, v);
 }
 
 /// Step 6(e): user i's part in its provider's water-fill; returns the provider,
@@ -161,7 +161,7 @@ CUTOFF_HD_INLINE void user_adopt(std::uint64_t i, const UserConsts& k, const Use
     return;
   }
   Rng rng(k.seed, k.replicate, i, k.tick, Stream::Adopt);
-  user_try_adopt(i, c, k, rng.uniform(), k.tick, v);
+  user_try_adopt(i, c, k, rng.uniform(), v);
 }
 
 }  // namespace cutoff

@@ -133,6 +133,7 @@ TEST_F(GpuCompare, UserInitAndChoice) {
   UserConsts hk{};
   hk.seed = 11;
   hk.replicate = 2;
+  hk.tick = -1;  // the initial state
   hk.n_countries = C;
   hk.user_begin = L.user_begin.data();
   hk.wage = wage.data();

@@ -197,7 +197,9 @@ TEST(Scenarios, MoratoriumStopsCapacityOfTheFlaggedHome) {
     cap.push_back(metric(*s, "capacity"));
     const auto& orders = metric(*s, "orders");
     for (std::size_t q = 0; q < orders.size(); ++q)
-      if (t >= lever && s->countries()[s->market().providers()[q].home].iso3 == "USA") EXPECT_EQ(orders[q], 0.0);
+      if (t >= lever && s->countries()[s->market().providers()[q].home].iso3 == "USA") {
+        EXPECT_EQ(orders[q], 0.0);
+      }
   }
   // Once the pipeline has drained (lead ticks after the switch) US capacity is flat.
   for (std::size_t q = 0; q < 3; ++q)
