@@ -9,9 +9,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 
 #include "core/backend.hpp"
+#include "core/comm.hpp"
+#include "core/ensemble.hpp"
 #include "core/info.hpp"
 #include "core/memory.hpp"
 #include "core/params.hpp"
@@ -46,6 +49,32 @@ class Progress {
   bool on_;
   int ticks_;
   double agents_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+/// A progress line on a terminal for ensembles: members done/total, members per hour, ETA.
+class MemberProgress {
+ public:
+  explicit MemberProgress(bool enabled) : on_(enabled) {}
+  void update(std::int64_t done, std::int64_t total) {
+    if (!on_) return;
+    if (first_ < 0) first_ = done;  // members finished by an earlier invocation
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double fresh = static_cast<double>(done - first_);
+    const double per_hour = s > 0 ? fresh * 3600 / s : 0;
+    const double eta = fresh > 0 ? s / fresh * static_cast<double>(total - done) : 0;
+    std::fprintf(stderr, "\rmembers %lld/%lld  %.3g members/h  ETA %02d:%02d:%02d ", static_cast<long long>(done),
+                 static_cast<long long>(total), per_hour, static_cast<int>(eta) / 3600,
+                 static_cast<int>(eta) / 60 % 60, static_cast<int>(eta) % 60);
+    std::fflush(stderr);
+  }
+  void finish() {
+    if (on_) std::fputc('\n', stderr);
+  }
+
+ private:
+  bool on_;
+  std::int64_t first_ = -1;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
@@ -93,6 +122,51 @@ int cmd_run(const RunFlags& f, const std::string& command_line) {
   return 0;
 }
 
+struct EnsembleFlags {
+  RunFlags run;
+  std::vector<std::string> sweeps;
+  std::int64_t replicates = 1;
+  int jobs = 1;
+};
+
+int cmd_ensemble(const EnsembleFlags& f, const std::string& command_line, int* argc, char*** argv) {
+  Comm comm(argc, argv);
+  EnsembleRequest req;
+  req.scenario = f.run.scenario;
+  req.outdir = f.run.out;
+  req.command_line = command_line;
+  // The same overrides, in the same order, as `cutoff run` applies them.
+  std::vector<std::string> sets = f.run.sets;
+  if (f.run.firms >= 0) sets.push_back("n_firms=" + std::to_string(f.run.firms));
+  if (f.run.users >= 0) sets.push_back("n_users=" + std::to_string(f.run.users));
+  if (f.run.ticks >= 0) sets.push_back("horizon=" + std::to_string(f.run.ticks));
+  if (f.run.seed >= 0) sets.push_back("seed=" + std::to_string(f.run.seed));
+  req.sets = sets;
+  for (const std::string& s : f.sweeps) req.sweeps.push_back(parse_sweep(s));
+  req.replicates = f.replicates;
+  req.jobs = f.jobs;
+  req.threads = f.run.threads;
+  req.backend = choose_backend(f.run.backend, f.run.quiet || comm.rank() != 0);
+  req.max_memory = f.run.max_memory.empty() ? 0 : parse_bytes(f.run.max_memory, "--max-memory");
+  req.stop_signal = &g_signal;
+  const bool tty = !f.run.quiet && comm.rank() == 0 && isatty(STDERR_FILENO);
+  MemberProgress progress(tty);
+  std::mutex progress_mu;
+  req.on_member = [&](std::int64_t done, std::int64_t total) {
+    std::lock_guard<std::mutex> lk(progress_mu);
+    progress.update(done, total);
+  };
+  const int rank = comm.rank();
+  req.log = [&f, rank](const std::string& line) {
+    if (!f.run.quiet) std::cerr << "cutoff: " << (rank ? "rank " + std::to_string(rank) + ": " : "") << line << '\n';
+  };
+  const int status = run_ensemble(req, comm);
+  progress.finish();
+  if (status == 130) throw Interrupted("interrupted; finished members are kept, the same command resumes");
+  if (status == 1) throw std::runtime_error("a member failed (see above); the same command resumes");
+  return status;
+}
+
 int cmd_validate(const std::string& scenario, const std::vector<std::string>& sets, bool doc, bool print) {
   if (doc) {
     write_parameters_doc(std::cout);
@@ -132,6 +206,24 @@ int cli_main(int argc, char** argv) {
   run->add_option("--set", rf.sets, "Override a scenario key: key=value (TOML value), repeatable");
   run->add_flag("-q,--quiet", rf.quiet, "No progress line or messages on stderr");
 
+  EnsembleFlags ef;
+  CLI::App* ens = app.add_subcommand("ensemble", "Run replicates and parameter sweeps of one scenario (docs/ensembles.md)");
+  ens->add_option("scenario", ef.run.scenario, "Scenario TOML file")->required();
+  ens->add_option("-o,--out", ef.run.out, "Output directory (members/, ensemble.h5, summary.h5)")->required();
+  ens->add_option("--replicates", ef.replicates, "Replicates per sweep point (replicate indices 0..N-1)")
+      ->required()->check(CLI::Range(std::int64_t{1}, std::int64_t{4294967295}));
+  ens->add_option("--sweep", ef.sweeps, "key=v1,v2,... or key=lo:hi:n (inclusive); repeatable, the last varies fastest");
+  ens->add_option("--firms", ef.run.firms, "Firm agents (scenario key n_firms)")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
+  ens->add_option("--users", ef.run.users, "User agents (scenario key n_users)")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
+  ens->add_option("--ticks", ef.run.ticks, "Ticks (months) to run (scenario key horizon)")->check(CLI::Range(std::int64_t{1}, std::int64_t{100000}));
+  ens->add_option("--seed", ef.run.seed, "Random seed, 0 to 2^32-1 (scenario key seed)")->check(CLI::Range(std::int64_t{0}, std::int64_t{4294967295}));
+  ens->add_option("--jobs", ef.jobs, "Members run at once in this process (each with its own threads)")->check(CLI::Range(1, 4096));
+  ens->add_option("--threads", ef.run.threads, "OpenMP threads per member (0: cores / jobs)")->check(CLI::Range(0, 4096));
+  ens->add_option("--backend", ef.run.backend, "auto (the GPU when usable, else the CPU) or cpu")->check(CLI::IsMember(backend_names()));
+  ens->add_option("--max-memory", ef.run.max_memory, "Refuse to run above this many bytes (all jobs together, e.g. 8G)");
+  ens->add_option("--set", ef.run.sets, "Override a scenario key of every member: key=value, repeatable");
+  ens->add_flag("-q,--quiet", ef.run.quiet, "No progress line or messages on stderr");
+
   std::string v_scenario;
   std::vector<std::string> v_sets;
   bool v_doc = false, v_print = false;
@@ -154,9 +246,9 @@ int cli_main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "run" && std::string(argv[1]) != "validate" &&
+    if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "run" && std::string(argv[1]) != "validate" && std::string(argv[1]) != "ensemble" &&
         std::string(argv[1]) != "info") {
-      std::cerr << "cutoff: error: unknown command '" << argv[1] << "'; allowed: run, validate, info (see cutoff --help)\n";
+      std::cerr << "cutoff: error: unknown command '" << argv[1] << "'; allowed: run, ensemble, validate, info (see cutoff --help)\n";
       return 2;
     }
     std::cerr << "cutoff: error: " << e.what() << " (see cutoff --help)\n";
@@ -169,6 +261,7 @@ int cli_main(int argc, char** argv) {
   std::signal(SIGTERM, on_signal);
   try {
     if (*run) return cmd_run(rf, command_line);
+    if (*ens) return cmd_ensemble(ef, command_line, &argc, &argv);
     if (*validate) {
       if (v_scenario.empty() && !v_doc) {
         std::cerr << "cutoff: error: validate: a SCENARIO is required (or --doc-params)\n";

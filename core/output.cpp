@@ -304,6 +304,7 @@ struct H5State {
   std::map<std::string, Hid> scales;                         ///< /metrics dimension coordinates
   std::vector<std::pair<std::string, std::string>> coords;  ///< (aux coordinate, its dim), in order
   std::vector<Metric> metric;
+  std::vector<Metric> arrays;  ///< array(): fixed-shape variables
   std::map<std::string, Population> pops;
   hsize_t ticks = 0;
   int gzip = 0;
@@ -328,6 +329,7 @@ struct OutputWriter::Impl {
   std::map<std::string, hsize_t> dims;
   std::set<std::string> names{"tick", "date"};  ///< variables in /metrics
   std::vector<hsize_t> metric_cells;
+  std::vector<std::vector<hsize_t>> array_shapes;
   std::map<std::string, PopInfo> pops;
   int open_tick = 0;
   bool closed = false, committed = false;
@@ -416,11 +418,52 @@ struct OutputWriter::Impl {
                 hsize_t n, const std::string& units, const std::string& long_name);
   void do_metric(const std::string& name, const std::vector<std::string>& dims, const std::string& units,
                  const std::string& long_name, DType type);
+  void do_array(const std::string& name, const std::vector<std::string>& dims, const std::string& units,
+                const std::string& long_name, DType type);
   void do_end_tick(int tick);
   void do_population(const std::string& pop, hsize_t n);
   void do_snapshot(const std::string& pop, const std::string& field, DType type, const std::string& units,
                    const std::string& long_name, hsize_t index, int tick, const void* data);
   void do_finish();
+
+  /// write_block(): the block of array @p id at @p lead (validated here, copied).
+  template <class T>
+  void write_array_block(int id, const std::vector<std::uint64_t>& lead, const T* values, DType mtype) {
+    ensure_open();
+    rethrow();
+    if (id < 0 || static_cast<std::size_t>(id) >= array_shapes.size())
+      throw std::invalid_argument("cutoff::OutputWriter::write_block: unknown array id " + std::to_string(id));
+    const std::vector<hsize_t>& shape = array_shapes[static_cast<std::size_t>(id)];
+    if (lead.size() > shape.size())
+      throw std::invalid_argument("cutoff::OutputWriter::write_block: more indices than dimensions");
+    std::size_t n = 1;
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+      if (i < lead.size() && lead[i] >= shape[i])
+        throw std::invalid_argument("cutoff::OutputWriter::write_block: index " + std::to_string(lead[i]) +
+                                    " beyond dimension " + std::to_string(i) + " of length " +
+                                    std::to_string(shape[i]));
+      if (i >= lead.size()) n *= static_cast<std::size_t>(shape[i]);
+    }
+    enqueue(n * sizeof(T), [&] {
+      return [this, id, lead, mtype, v = std::vector<T>(values, values + n)] {
+        const H5State::Metric& a = h5->arrays.at(static_cast<std::size_t>(id));
+        Hid fspace = own(H5Dget_space(a.ds), "H5Dget_space", a.path);
+        hsize_t dims[H5S_MAX_RANK];
+        const int rank = H5Sget_simple_extent_dims(fspace, dims, nullptr);
+        check(rank, "H5Sget_simple_extent_dims", a.path);
+        hsize_t start[H5S_MAX_RANK] = {};
+        for (std::size_t i = 0; i < lead.size(); ++i) {
+          start[i] = lead[i];
+          dims[i] = 1;
+        }
+        check(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, nullptr, dims, nullptr), "H5Sselect_hyperslab",
+              a.path);
+        const hsize_t count = v.size();
+        Hid mspace = own(H5Screate_simple(1, &count, nullptr), "H5Screate_simple", a.path);
+        check(H5Dwrite(a.ds, mem_type(mtype), mspace, fspace, H5P_DEFAULT, v.data()), "H5Dwrite", a.path);
+      };
+    });
+  }
 
   /// write(): @p values (metric_cells[metric] of them) are copied; @p mtype names their
   /// C type. (HDF5 type ids are looked up on the writer thread only: even H5T_NATIVE_*
@@ -582,6 +625,35 @@ void OutputWriter::Impl::do_metric(const std::string& name, const std::vector<st
   h5->metric.push_back(std::move(m));
 }
 
+void OutputWriter::Impl::do_array(const std::string& name, const std::vector<std::string>& dim_names,
+                                  const std::string& units, const std::string& long_name, DType type) {
+  H5State::Metric a;
+  a.path = "/metrics/" + name;
+  a.dims = dim_names;
+  Layout l;
+  for (const std::string& d : dim_names) l.dims.push_back(d == "tick" ? h5->ticks : rows(h5->scales.at(d), a.path));
+  // Chunks: whole trailing dims, leading dims cut to 1 until a chunk fits the target size.
+  l.chunk = l.dims;
+  auto bytes = [&] {
+    hsize_t b = dtype_size(type);
+    for (hsize_t c : l.chunk) b *= c;
+    return b;
+  };
+  for (std::size_t i = 0; i + 1 < l.chunk.size() && bytes() > kTargetChunkBytes; ++i) l.chunk[i] = 1;
+  while (bytes() > kMaxChunkBytes) {
+    hsize_t& big = *std::max_element(l.chunk.begin(), l.chunk.end());
+    big = (big + 1) / 2;
+  }
+  l.gzip = h5->gzip;
+  l.nan_fill = type == DType::F32 || type == DType::F64;
+  a.ds = create_dataset(h5->metrics, name, a.path, file_type(type), l);
+  describe(a.ds, a.path, units, long_name);
+  for (std::size_t i = 0; i < dim_names.size(); ++i)
+    attach(a.ds, dim_names[i] == "tick" ? hid_t(h5->tick) : hid_t(h5->scales.at(dim_names[i])),
+           static_cast<unsigned>(i), a.path);
+  h5->arrays.push_back(std::move(a));
+}
+
 void OutputWriter::Impl::do_end_tick(int tick) {
   const hsize_t t = static_cast<hsize_t>(tick);
   const std::int32_t date = days_since_2025(tick), value = tick;
@@ -667,6 +739,14 @@ void OutputWriter::Impl::do_finish() {
     for (const auto& [coord, dim] : h5->coords)
       if (std::find(m.dims.begin(), m.dims.end(), dim) != m.dims.end()) list += " " + coord;
     put_attr(m.ds, m.path, "coordinates", list);
+  }
+  for (H5State::Metric& a : h5->arrays) {
+    std::string list;
+    const bool ticked = std::find(a.dims.begin(), a.dims.end(), "tick") != a.dims.end();
+    if (ticked && h5->ticks > 0) list = "date";
+    for (const auto& [coord, dim] : h5->coords)
+      if (std::find(a.dims.begin(), a.dims.end(), dim) != a.dims.end()) list += (list.empty() ? "" : " ") + coord;
+    if (!list.empty()) put_attr(a.ds, a.path, "coordinates", list);
   }
 }
 
@@ -776,6 +856,20 @@ void OutputWriter::dim(const std::string& name, const std::vector<std::int32_t>&
   im->names.insert(name);
 }
 
+void OutputWriter::dim(const std::string& name, const std::vector<double>& values, const std::string& units,
+                       const std::string& long_name) {
+  Impl* im = impl_.get();
+  im->new_name(name);
+  if (values.empty()) throw std::invalid_argument("cutoff::OutputWriter: dimension '" + name + "' is empty");
+  im->enqueue(values.size() * 8, [&] {
+    return [im, name, values, units, long_name] {
+      im->do_dim(name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, values.data(), values.size(), units, long_name);
+    };
+  });
+  im->dims[name] = values.size();
+  im->names.insert(name);
+}
+
 namespace {
 void check_coord_len(std::size_t n, hsize_t dim_len, const std::string& name) {
   if (n != dim_len)
@@ -846,6 +940,35 @@ int OutputWriter::metric(const std::string& name, const std::vector<std::string>
   im->names.insert(name);
   im->metric_cells.push_back(cells);
   return static_cast<int>(im->metric_cells.size() - 1);
+}
+
+int OutputWriter::array(const std::string& name, const std::vector<std::string>& dims, const std::string& units,
+                        const std::string& long_name, DType type) {
+  Impl* im = impl_.get();
+  im->new_name(name);
+  if (dims.empty()) throw std::invalid_argument("cutoff::OutputWriter: array '" + name + "' has no dimensions");
+  std::vector<hsize_t> shape;
+  for (std::size_t i = 0; i < dims.size(); ++i) {
+    if (std::find(dims.begin(), dims.begin() + i, dims[i]) != dims.begin() + i)
+      throw std::invalid_argument("cutoff::OutputWriter: array '" + name + "' repeats dimension " + dims[i]);
+    if (dims[i] == "tick" && im->open_tick == 0)
+      throw std::invalid_argument("cutoff::OutputWriter: array '" + name + "' spans tick before any end_tick()");
+    shape.push_back(dims[i] == "tick" ? static_cast<hsize_t>(im->open_tick) : im->dim_len(dims[i]));
+  }
+  im->enqueue(0, [&] {
+    return [im, name, dims, units, long_name, type] { im->do_array(name, dims, units, long_name, type); };
+  });
+  im->names.insert(name);
+  im->array_shapes.push_back(shape);
+  return static_cast<int>(im->array_shapes.size() - 1);
+}
+
+void OutputWriter::write_block(int array, const std::vector<std::uint64_t>& lead, const double* values) {
+  impl_->write_array_block(array, lead, values, DType::F64);
+}
+
+void OutputWriter::write_block(int array, const std::vector<std::uint64_t>& lead, const std::int64_t* values) {
+  impl_->write_array_block(array, lead, values, DType::I64);
 }
 
 void OutputWriter::write(int metric, int tick, const double* values) {

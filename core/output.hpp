@@ -85,6 +85,10 @@ class OutputWriter {
   void dim(const std::string& name, const std::vector<std::int32_t>& values, const std::string& units,
            const std::string& long_name);
 
+  /// A fixed dimension with float64 coordinate values (e.g. the values of a swept parameter).
+  void dim(const std::string& name, const std::vector<double>& values, const std::string& units,
+           const std::string& long_name);
+
   /// Auxiliary coordinate variable `name(dim)` in /metrics, e.g. population(country).
   void coord(const std::string& name, const std::string& dim, const std::vector<double>& v,
              const std::string& units, const std::string& long_name);
@@ -106,6 +110,18 @@ class OutputWriter {
   /// Closes tick @p tick (= 0, 1, 2 ...): extends `tick`, `date` and every metric, then
   /// flushes the file so a killed run keeps it.
   void end_tick(int tick);
+
+  /// Declares a fixed-shape variable `name(dims...)` in /metrics, for files that are not one
+  /// run (ensembles, summaries). Every dim must have been declared with dim(), or be `tick`
+  /// (its length is then the number of end_tick() calls so far; close the ticks first).
+  /// Floats never written read NaN. Written in blocks with write_block().
+  /// @return the id to pass to write_block().
+  int array(const std::string& name, const std::vector<std::string>& dims, const std::string& units,
+            const std::string& long_name, DType type = DType::F64);
+  /// One block of an array: the leading `lead.size()` indices fixed to @p lead, every
+  /// element of the remaining dims (C order) from @p values, which is copied.
+  void write_block(int array, const std::vector<std::uint64_t>& lead, const double* values);
+  void write_block(int array, const std::vector<std::uint64_t>& lead, const std::int64_t* values);
 
   /// Declares population @p population (e.g. "firms") with @p n_agents > 0 agents.
   void snapshot_population(const std::string& population, std::uint64_t n_agents);

@@ -152,6 +152,7 @@ void run_to_file(const RunRequest& req) {
 
   OutputWriter w(req.out, req.snapshot_in_flight);
   const std::vector<int> ids = write_header(w, sim, req);
+  if (req.extra_header) req.extra_header(w);
   const int ticks = static_cast<int>(req.params.horizon);
   int snapshots = 0;
   for (int t = 0; t < ticks; ++t) {

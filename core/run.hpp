@@ -14,6 +14,8 @@
 
 namespace cutoff {
 
+class OutputWriter;
+
 /// Thrown when SIGINT or SIGTERM stops a run (the .part file is removed).
 class Interrupted : public std::runtime_error {
  public:
@@ -30,6 +32,8 @@ struct RunRequest {
   std::uint64_t max_memory = 0;  ///< --max-memory; 0: none
   std::uint64_t snapshot_in_flight = 1ull << 30;  ///< bytes the writer may hold
   std::function<void(int ticks_done)> on_tick;
+  /// Adds root attributes after the run's own header (ensembles: member, sweep values).
+  std::function<void(OutputWriter&)> extra_header;
   std::function<void(const std::string&)> log;
   const std::atomic<int>* stop_signal = nullptr;  ///< non-zero: stop
 };
