@@ -81,7 +81,7 @@ class MemberProgress {
 struct RunFlags {
   std::string scenario, out, backend = "auto", max_memory;
   std::vector<std::string> sets;
-  std::int64_t firms = -1, users = -1, ticks = -1, seed = -1, replicate = 0, snapshot_every = 0;
+  std::int64_t firms = -1, users = -1, ticks = -1, seed = -1, replicate = 0, snapshot_every = 0, checkpoint_every = 0;
   int threads = 0;
   bool quiet = false;
 };
@@ -106,6 +106,7 @@ int cmd_run(const RunFlags& f, const std::string& command_line) {
   req.options.threads = f.threads;
   req.options.backend = choose_backend(f.backend, f.quiet);
   req.snapshot_every = static_cast<int>(f.snapshot_every);
+  req.checkpoint_every = static_cast<int>(f.checkpoint_every);
   req.max_memory = f.max_memory.empty() ? 0 : parse_bytes(f.max_memory, "--max-memory");
   req.command_line = command_line;
   req.stop_signal = &g_signal;
@@ -198,6 +199,9 @@ int cli_main(int argc, char** argv) {
   run->add_option("--replicate", rf.replicate, "Replicate index, 0 to 2^32-1 (keys the random numbers with the seed)")
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{4294967295}));
   run->add_option("--snapshot-every", rf.snapshot_every, "Write every agent field each K ticks (0: never)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{100000}));
+  run->add_option("--checkpoint-every", rf.checkpoint_every,
+                  "Save OUT.checkpoint each K ticks; the same command resumes from it (0: never)")
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{100000}));
   run->add_option("--threads", rf.threads, "OpenMP threads (0: all cores)")->check(CLI::Range(0, 4096));
   run->add_option("--backend", rf.backend, "auto (the GPU when usable, else the CPU) or cpu")

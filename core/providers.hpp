@@ -81,6 +81,10 @@ class Market {
   /// Whether some provider serves country c at GENERAL or OPEN this tick (§2.9 conn_c).
   bool serves_generally(int c) const;
 
+  /// Visits every member that changes during a run (checkpoints: core/checkpoint.cpp).
+  template <class Archive>
+  void checkpoint_io(Archive& ar);
+
  private:
   Stage stage_of(const Params& p, const Generation& g, int t) const;
   void add_generation(int provider, double K, int t_g);

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/checkpoint.hpp"
 #include "core/memory.hpp"
 #include "core/output.hpp"
 #include "cutoff_version.hpp"
@@ -140,8 +141,13 @@ void check_memory(const Params& p, std::uint64_t snapshot_in_flight, std::uint64
   }
 }
 
+std::string checkpoint_path(const std::string& out) { return out + ".checkpoint"; }
+
 void run_to_file(const RunRequest& req) {
   check_output_path(req.out);
+  if (req.checkpoint_every > 0 && req.snapshot_every > 0)
+    throw InputError("--checkpoint-every " + std::to_string(req.checkpoint_every) + " with --snapshot-every " +
+                     std::to_string(req.snapshot_every) + ": snapshots are not checkpointed; allowed: one of the two");
   const std::uint64_t in_flight = req.snapshot_every > 0 ? req.snapshot_in_flight : 0;
   check_memory(req.params, in_flight, req.max_memory);
   auto countries = load_countries(req.params.countries);
@@ -150,18 +156,48 @@ void run_to_file(const RunRequest& req) {
   if (req.log)
     for (const std::string& w : sim.layout().warnings) req.log("warning: " + w);
 
+  // Resume: the checkpoint restores the state after its tick and the metric rows so far,
+  // which are written again below so the file is the one an uninterrupted run writes.
+  const std::string ck = checkpoint_path(req.out);
+  MetricRows rows;
+  if (req.checkpoint_every > 0) {
+    rows.resize(sim.metrics().specs().size());
+    std::error_code ec;
+    if (std::filesystem::exists(ck, ec)) {
+      load_checkpoint(ck, sim, rows);
+      bool fits = rows.size() == sim.metrics().specs().size();
+      for (std::size_t k = 0; fits && k < rows.size(); ++k)
+        fits = rows[k].size() == static_cast<std::size_t>(sim.tick()) * sim.metrics()[static_cast<int>(k)].size();
+      if (!fits) throw InputError("checkpoint '" + ck + "' holds metrics of another shape; delete it to start over");
+      if (req.log) req.log("resuming from " + ck + " after tick " + std::to_string(sim.tick() - 1));
+    }
+  }
+
   OutputWriter w(req.out, req.snapshot_in_flight);
   const std::vector<int> ids = write_header(w, sim, req);
   if (req.extra_header) req.extra_header(w);
   const int ticks = static_cast<int>(req.params.horizon);
   int snapshots = 0;
-  for (int t = 0; t < ticks; ++t) {
+  for (int t = 0; t < sim.tick(); ++t) {
+    for (std::size_t k = 0; k < ids.size(); ++k) {
+      const std::size_t cells = sim.metrics()[static_cast<int>(k)].size();
+      w.write(ids[k], t, rows[k].data() + static_cast<std::size_t>(t) * cells);
+    }
+    w.end_tick(t);
+    if (req.on_tick) req.on_tick(t + 1);
+  }
+  for (int t = sim.tick(); t < ticks; ++t) {
     if (req.stop_signal && req.stop_signal->load() != 0)
       throw Interrupted("interrupted by signal " + std::to_string(req.stop_signal->load()) + "; no output written");
     sim.step();
     const Metrics& m = sim.metrics();
     for (std::size_t k = 0; k < ids.size(); ++k) w.write(ids[k], t, m[static_cast<int>(k)].data());
     w.end_tick(t);
+    if (req.checkpoint_every > 0) {
+      for (std::size_t k = 0; k < ids.size(); ++k)
+        rows[k].insert(rows[k].end(), m[static_cast<int>(k)].begin(), m[static_cast<int>(k)].end());
+      if ((t + 1) % req.checkpoint_every == 0 && t + 1 < ticks) save_checkpoint(ck, sim, rows);
+    }
     if (req.snapshot_every > 0 && t % req.snapshot_every == 0) {
       snapshot_all(w, sim.firms(), snapshots, t);
       snapshot_all(w, sim.users(), snapshots, t);
@@ -170,6 +206,11 @@ void run_to_file(const RunRequest& req) {
     if (req.on_tick) req.on_tick(t + 1);
   }
   w.commit();
+  if (req.checkpoint_every > 0) {
+    std::error_code ec;
+    std::filesystem::remove(ck, ec);
+    std::filesystem::remove(ck + ".tmp", ec);  // from a run killed while saving
+  }
 }
 
 }  // namespace cutoff

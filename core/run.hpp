@@ -29,6 +29,9 @@ struct RunRequest {
   std::string out;            ///< final output path
   std::string command_line;   ///< for provenance only
   int snapshot_every = 0;     ///< 0: no snapshots
+  /// > 0: save `out + ".checkpoint"` every K ticks and resume from it when present
+  /// (core/checkpoint.hpp); removed once the output is committed.
+  int checkpoint_every = 0;
   std::uint64_t max_memory = 0;  ///< --max-memory; 0: none
   std::uint64_t snapshot_in_flight = 1ull << 30;  ///< bytes the writer may hold
   std::function<void(int ticks_done)> on_tick;
@@ -37,6 +40,9 @@ struct RunRequest {
   std::function<void(const std::string&)> log;
   const std::atomic<int>* stop_signal = nullptr;  ///< non-zero: stop
 };
+
+/// The checkpoint file of a run writing @p out.
+std::string checkpoint_path(const std::string& out);
 
 /// Runs and writes req.out. Throws InputError (bad input, not enough memory;
 /// nothing written), Interrupted, or another exception on failure; in every

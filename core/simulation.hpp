@@ -79,6 +79,13 @@ class Simulation {
   FirmTickConsts firm_consts(int t);
   UserConsts user_consts(int t);
 
+  /// Visits every member that carries state from one tick to the next (checkpoints:
+  /// core/checkpoint.cpp defines it for its archives). Agent arrays are not included.
+  template <class Archive>
+  void checkpoint_io(Archive& ar);
+  HostArrays<Firms>& mutable_firms() { return firms_; }
+  HostArrays<Users>& mutable_users() { return users_; }
+
  private:
   // §2.0
   void init_firms();

@@ -1,12 +1,16 @@
-// Ensemble pieces with known answers: sweep parsing, the summary statistics, SHA-256.
+// Ensemble pieces with known answers: sweep parsing, the summary statistics, SHA-256;
+// checkpoints resume to the same state and refuse other runs' checkpoints.
 // (Whole ensembles, kills, resumes and MPI: tests/test_ensemble.py.)
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
+#include "core/checkpoint.hpp"
 #include "core/ensemble.hpp"
 #include "core/sha256.hpp"
+#include "support.hpp"
 
 namespace cutoff {
 namespace {
@@ -78,6 +82,65 @@ TEST(Ensemble, Sha256KnownAnswers) {
   const std::string a(1000, 'a');
   for (int i = 0; i < 1000; ++i) s.update(a.data(), a.size());
   EXPECT_EQ(s.hex(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+}  // namespace
+}  // namespace cutoff
+
+namespace cutoff {
+namespace {
+
+TEST(Checkpoint, ResumesToTheSameStateAndRefusesOtherRuns) {
+  test::TempDir tmp;
+  const std::string ck = tmp / "run.checkpoint";
+  const Params p = test::small_params(8000, 20000, 6);
+  auto make = [](const Params& q, std::uint32_t replicate = 0) {
+    RunOptions o;
+    o.replicate = replicate;
+    return Simulation(q, load_countries(q.countries), o);
+  };
+  Simulation a = make(p);
+  for (int t = 0; t < 3; ++t) a.step();
+  const MetricRows rows{{1.0, 2.0, 3.0}};
+  save_checkpoint(ck, a, rows);
+
+  Simulation b = make(p);
+  MetricRows back;
+  load_checkpoint(ck, b, back);
+  EXPECT_EQ(b.tick(), 3);
+  EXPECT_EQ(back, rows);
+  for (int t = 3; t < 6; ++t) {
+    a.step();
+    b.step();
+    for (std::size_t k = 0; k < a.metrics().specs().size(); ++k) {
+      const auto& x = a.metrics()[static_cast<int>(k)];
+      const auto& y = b.metrics()[static_cast<int>(k)];
+      ASSERT_EQ(x.size(), y.size());
+      for (std::size_t i = 0; i < x.size(); ++i)  // bitwise, NaN included
+        ASSERT_EQ(std::memcmp(&x[i], &y[i], sizeof(double)), 0)
+            << a.metrics().specs()[k].name << "[" << i << "] at tick " << t;
+    }
+  }
+
+  auto refused = [&](Simulation s, const std::string& needle) {
+    MetricRows r;
+    try {
+      load_checkpoint(ck, s, r);
+      ADD_FAILURE() << "accepted a checkpoint of another run (" << needle << ")";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(ck), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  refused(make(test::small_params(8000, 20001, 6)), "n_users");
+  refused(make(p, 1), "replicate");
+  Params other = p;
+  other.bm = 2.5;
+  refused(make(other), "scenario");
+  std::string bytes = test::read_file(ck);
+  bytes[bytes.size() / 2] ^= 1;
+  test::write_file(ck, bytes);
+  refused(make(p), "damaged");
 }
 
 }  // namespace
