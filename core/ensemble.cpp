@@ -359,6 +359,8 @@ int run_ensemble(const EnsembleRequest& req, const Comm& comm) {
 
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int jobs = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(req.jobs), std::max<std::size_t>(todo.size(), 1)));
+  // From --jobs, not from the members left: the `threads` attribute of a member file is
+  // then the same in every invocation, so a resumed ensemble is byte-identical.
   const int threads = req.threads > 0 ? req.threads : std::max(1, hw / req.jobs);
 
   std::atomic<std::size_t> next{0};

@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 using test::run_cli;
 
 TEST(Cli, HelpEverywhere) {
-  for (const char* sub : {"", "run ", "validate ", "info "}) {
+  for (const char* sub : {"", "run ", "ensemble ", "validate ", "info "}) {
     const auto r = run_cli(std::string(sub) + "--help");
     EXPECT_EQ(r.code, 0) << sub;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << sub;
@@ -44,6 +44,19 @@ TEST(Cli, BadFlagsNameTheFlag) {
   expect_bad("run " + b + " -o x.h5 --set nonsense", {"--set", "nonsense"});
   expect_bad("run " + b + " -o x.h5 --set bm=-1", {"--set", "bm", "-1"});
   expect_bad("frobnicate", {"frobnicate"});
+}
+
+TEST(Cli, BadEnsemblesNameTheFlagAndRunNothing) {
+  const std::string b = test::baseline_path();
+  test::TempDir tmp;
+  const std::string out = tmp / "ens";
+  expect_bad("ensemble " + b + " -o " + out, {"--replicates"});
+  expect_bad("ensemble " + b + " -o " + out + " --replicates 2 --jobs 0", {"--jobs"});
+  expect_bad("ensemble " + b + " -o " + out + " --replicates 2 --sweep bmm=1,2", {"--sweep", "bmm", "unknown key"});
+  expect_bad("ensemble " + b + " -o " + out + " --replicates 2 --sweep bm=1,-1", {"--sweep", "bm", "-1", "allowed"});
+  expect_bad("ensemble " + b + " -o " + out + " --replicates 2 --sweep bm=", {"--sweep", "empty"});
+  expect_bad("ensemble " + b + " -o " + out + " --replicates 2 --sweep bm=1:2:x", {"--sweep", "1:2:x"});
+  EXPECT_FALSE(fs::exists(out)) << "a bad ensemble created its directory";
 }
 
 TEST(Cli, BadScenariosNameFileKeyAndValue) {

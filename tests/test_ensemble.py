@@ -109,6 +109,20 @@ def member_is_run(cutoff, tmp):
     e = h5py.File(os.path.join(d, "ens", "ensemble.h5"))
     if e["metrics/member"][1, 1] != 4 or not np.array_equal(e["metrics/capacity"][1, 1], r["metrics/capacity"][()]):
         sys.exit("FAIL: ensemble.h5 does not hold member 4 at (bm=3, replicate=1)")
+    try:
+        import xarray as xr
+    except ImportError:
+        xr = None
+    if xr is not None:  # named dims in xarray, both files
+        x = xr.open_dataset(os.path.join(d, "ens", "ensemble.h5"), group="metrics", engine="h5netcdf")
+        y = xr.open_dataset(os.path.join(d, "ens", "summary.h5"), group="metrics", engine="h5netcdf")
+        if x.capacity.dims != ("bm", "replicate", "tick", "provider") or list(x.bm.values) != [2.0, 3.0]:
+            sys.exit(f"FAIL: ensemble.h5 dims {x.capacity.dims}")
+        if y.capacity.dims != ("stat", "bm", "tick", "provider") or list(y.stat.values)[:2] != ["mean", "std"]:
+            sys.exit(f"FAIL: summary.h5 dims {y.capacity.dims}")
+        q = np.nanquantile(x.capacity.values, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
+        if not np.array_equal(q, y.capacity.values[2:], equal_nan=True):
+            sys.exit("FAIL: summary quantiles differ from numpy's")
     print(f"ok: member 4 equals the run ({checked} datasets, attributes but {sorted(provenance)})")
 
 
