@@ -27,7 +27,9 @@ constexpr std::uint32_t kFormat = 1;
 struct Writer {
   std::string bytes;
   static constexpr bool kLoading = false;
-  void raw(const void* p, std::size_t n) { bytes.append(static_cast<const char*>(p), n); }
+  void raw(const void* p, std::size_t n) {
+    if (n > 0) bytes.append(static_cast<const char*>(p), n);  // an empty vector's data() may be null
+  }
   template <class T>
   void operator()(T& v) {
     if constexpr (std::is_arithmetic_v<T>) {
@@ -66,6 +68,7 @@ struct Reader {
   static constexpr bool kLoading = true;
   void raw(void* p, std::size_t n) {
     if (n > bytes.size() - at) throw InputError("checkpoint '" + path + "' is truncated or damaged; delete it to start over");
+    if (n == 0) return;  // an empty vector's data() may be null
     std::memcpy(p, bytes.data() + at, n);
     at += n;
   }
