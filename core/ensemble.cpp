@@ -279,6 +279,12 @@ bool member_finished(const std::string& outdir, std::int64_t member) {
 
 namespace {
 
+/// Scenario keys a run file already holds as root attributes of its own (int64; n_large
+/// as laid out): a member keeps those rather than overwrite them with the swept double.
+bool run_records(const std::string& key) {
+  return key == "seed" || key == "n_firms" || key == "n_users" || key == "n_large";
+}
+
 /// Removes whatever a killed or corrupted attempt at @p member left.
 void clear_member(const std::string& outdir, std::int64_t member) {
   const std::string file = member_path(outdir, member);
@@ -302,7 +308,7 @@ void run_member(const EnsembleRequest& req, const EnsemblePlan& plan, std::int64
     w.attr("member", member);
     w.attr("ensemble_point", static_cast<std::int64_t>(point));
     for (std::size_t k = 0; k < plan.sweeps.size(); ++k)
-      w.attr(plan.sweeps[k].key, plan.sweeps[k].values[plan.point_index[point][k]]);
+      if (!run_records(plan.sweeps[k].key)) w.attr(plan.sweeps[k].key, plan.sweeps[k].values[plan.point_index[point][k]]);
   };
   run_to_file(r);
   write_atomically(done_path(req.outdir, member), done_record(member, r.out));
