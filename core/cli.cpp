@@ -57,8 +57,9 @@ class MemberProgress {
  public:
   explicit MemberProgress(bool enabled) : on_(enabled) {}
   void update(std::int64_t done, std::int64_t total) {
-    if (!on_) return;
     if (first_ < 0) first_ = done;  // members finished by an earlier invocation
+    last_ = done;
+    if (!on_) return;
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     const double fresh = static_cast<double>(done - first_);
     const double per_hour = s > 0 ? fresh * 3600 / s : 0;
@@ -71,10 +72,19 @@ class MemberProgress {
   void finish() {
     if (on_) std::fputc('\n', stderr);
   }
+  /// "N members in S s: X members per hour" for this invocation's members.
+  std::string summary() const {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const std::int64_t n = last_ - std::max<std::int64_t>(first_, 0);
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "%lld members in %.1f s: %.3g members per hour", static_cast<long long>(n), s,
+                  s > 0 ? static_cast<double>(n) * 3600 / s : 0.0);
+    return buf;
+  }
 
  private:
   bool on_;
-  std::int64_t first_ = -1;
+  std::int64_t first_ = -1, last_ = 0;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
@@ -163,6 +173,8 @@ int cmd_ensemble(const EnsembleFlags& f, const std::string& command_line, int* a
   };
   const int status = run_ensemble(req, comm);
   progress.finish();
+  if (status == 0 && comm.rank() == 0) req.log("ran " + progress.summary() + (comm.size() > 1 ? " on rank 0" : "") + "; wrote " +
+                           req.outdir + "/ensemble.h5 and summary.h5");
   if (status == 130) throw Interrupted("interrupted; finished members are kept, the same command resumes");
   if (status == 1) throw std::runtime_error("a member failed (see above); the same command resumes");
   return status;
