@@ -83,8 +83,6 @@ class Simulation {
   /// core/checkpoint.cpp defines it for its archives). Agent arrays are not included.
   template <class Archive>
   void checkpoint_io(Archive& ar);
-  HostArrays<Firms>& mutable_firms() { return firms_; }
-  HostArrays<Users>& mutable_users() { return users_; }
 
  private:
   // §2.0
