@@ -11,3 +11,11 @@
 #define CUTOFF_HD
 #define CUTOFF_HD_INLINE inline
 #endif
+
+/// Put before a CUTOFF_HD template that calls a functor argument: the functor
+/// may be host-only (the OpenMP instantiation), which nvcc would otherwise warn about.
+#if defined(__CUDACC__)
+#define CUTOFF_HD_TEMPLATE _Pragma("nv_exec_check_disable")
+#else
+#define CUTOFF_HD_TEMPLATE
+#endif
