@@ -126,7 +126,7 @@ int cli_main(int argc, char** argv) {
   run->add_option("--snapshot-every", rf.snapshot_every, "Write every agent field each K ticks (0: never)")
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{100000}));
   run->add_option("--threads", rf.threads, "OpenMP threads (0: all cores)")->check(CLI::Range(0, 4096));
-  run->add_option("--backend", rf.backend, "auto (the GPU when usable, else the CPU) or cpu")
+  run->add_option("--backend", rf.backend, "auto (the GPU when usable, else the CPU), cpu or cuda")
       ->check(CLI::IsMember(backend_names()));
   run->add_option("--max-memory", rf.max_memory, "Refuse to run above this many bytes (e.g. 8G)");
   run->add_option("--set", rf.sets, "Override a scenario key: key=value (TOML value), repeatable");
