@@ -34,24 +34,26 @@ class Exec {
   virtual ~Exec() = default;
   /// "cpu" or "cuda".
   virtual std::string name() const = 0;
-  /// One line for the log: the device and what was allocated.
-  virtual std::string describe() const = 0;
 
   /// The agent arrays as the per-agent functions see them (device pointers on CUDA).
   virtual FirmView firms() = 0;
   virtual UserView users() = 0;
 
   /// A pointer the per-agent functions can read for `bytes` bytes of host data:
-  /// the data itself on the CPU; on CUDA a device copy, uploaded in stream order
-  /// (so later passes see it, earlier ones the previous contents). One device
-  /// buffer per distinct host address.
+  /// the data itself on the CPU; on CUDA a device copy, uploaded in stream order,
+  /// valid until the next begin_tick() (so a tick's tables cost no allocation).
   virtual const void* table(const void* host, std::size_t bytes) = 0;
+  /// As table(), for data that stays the same for the whole run (the layout):
+  /// uploaded once, valid for the Exec's life.
+  virtual const void* constant(const void* host, std::size_t bytes) = 0;
   template <class T>
   const T* table(const std::vector<T>& v) {
     return static_cast<const T*>(table(v.data(), v.size() * sizeof(T)));
   }
-  /// Views whose pointers the per-agent functions can read.
-  LayoutView tables(const LayoutView& L, const Layout& layout);
+  /// Marks the start of a tick: tables of earlier ticks may be reused.
+  virtual void begin_tick() {}
+  /// Views whose pointers the per-agent functions can read (the layout's are constants).
+  LayoutView constants(const Layout& layout);
   GenTableView tables(const GenTableView& g, int n_countries);
 
 #define CUTOFF_EXEC_LOOP(F) virtual void loop(std::uint64_t n, const F& f) = 0;

@@ -50,14 +50,10 @@ class CpuExec final : public Exec {
   CpuExec(std::uint64_t n_firms, std::uint64_t n_users) : firms_(n_firms), users_(n_users) {}
 
   std::string name() const override { return "cpu"; }
-  std::string describe() const override {
-    std::ostringstream s;
-    s << "cpu backend: " << omp_get_max_threads() << " OpenMP threads";
-    return s.str();
-  }
   FirmView firms() override { return firms_.view(); }
   UserView users() override { return users_.view(); }
   const void* table(const void* host, std::size_t) override { return host; }
+  const void* constant(const void* host, std::size_t) override { return host; }
 
 #define CUTOFF_CPU_LOOP(F) \
   void loop(std::uint64_t n, const F& f) override { for_each(n, f); }
@@ -121,14 +117,18 @@ class CpuExec final : public Exec {
 
 }  // namespace
 
-LayoutView Exec::tables(const LayoutView& L, const Layout& layout) {
-  LayoutView d = L;
-  d.seg_begin = table(layout.seg_begin);
-  d.seg_large = table(layout.seg_large);
-  d.user_begin = table(layout.user_begin);
-  d.x_L = table(layout.x_L);
-  d.w_small = table(layout.w_small);
-  d.w_user = table(layout.w_user);
+LayoutView Exec::constants(const Layout& layout) {
+  auto put = [&](const auto& v) {
+    using T = typename std::decay_t<decltype(v)>::value_type;
+    return static_cast<const T*>(constant(v.data(), v.size() * sizeof(T)));
+  };
+  LayoutView d = layout.view();
+  d.seg_begin = put(layout.seg_begin);
+  d.seg_large = put(layout.seg_large);
+  d.user_begin = put(layout.user_begin);
+  d.x_L = put(layout.x_L);
+  d.w_small = put(layout.w_small);
+  d.w_user = put(layout.w_user);
   return d;
 }
 

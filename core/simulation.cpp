@@ -60,6 +60,7 @@ Simulation::Simulation(Params params, std::vector<Country> countries, RunOptions
       market_(params_, countries_),
       exec_(make_exec(options_.backend, layout_.n_firms, layout_.n_users)) {
   set_threads();
+  layout_x_ = exec_->constants(layout_);
   const int C = layout_.n_countries;
   for (const Country& c : countries_) gdp_prev_.push_back(c.gdp_usd);
   adoption_prev_.assign(C, 0.0);
@@ -154,7 +155,7 @@ void Simulation::init_firms() {
   large_firms_ = HostArrays<Firms>(large_.size());
 }
 
-LayoutView Simulation::exec_layout() { return exec_->tables(layout_.view(), layout_); }
+LayoutView Simulation::exec_layout() { return layout_x_; }
 
 FirmTickConsts Simulation::on_exec(FirmTickConsts k) {
   const int C = layout_.n_countries;
@@ -175,8 +176,8 @@ FirmTickConsts Simulation::on_exec(FirmTickConsts k) {
 
 UserConsts Simulation::on_exec(UserConsts k) {
   const std::size_t C = static_cast<std::size_t>(layout_.n_countries), P = market_.providers().size();
-  k.user_begin = exec_->table(layout_.user_begin);
-  k.w_user = exec_->table(layout_.w_user);
+  k.user_begin = layout_x_.user_begin;
+  k.w_user = layout_x_.w_user;
   k.wage = exec_->table(wage_);
   k.adopt_rate = exec_->table(adopt_rate_);
   if (k.zeta) k.zeta = static_cast<const double*>(exec_->table(k.zeta, C * sizeof(double)));
@@ -400,6 +401,7 @@ const std::vector<StepAccess>& Simulation::step_accesses() {
 
 void Simulation::step() {
   set_threads();
+  exec_->begin_tick();
   const int t = tick_;
   step_seconds_.assign(step_names().size(), 0.0);
   double mark = omp_get_wtime();

@@ -113,6 +113,7 @@ class Simulation {
   Layout layout_;
   Market market_;
   std::unique_ptr<Exec> exec_;
+  LayoutView layout_x_{};                ///< the layout as the backend's passes read it
   Metrics metrics_;
   int tick_ = 0;
   double tau0_ = 0, need0_ = 0;

@@ -18,6 +18,7 @@
 
 #include <memory>
 #include <sstream>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -34,6 +35,7 @@ namespace {
 using ull = unsigned long long;
 using u128 = unsigned __int128;
 constexpr int kBlock = 256;
+constexpr unsigned kKeyedBlocks = 4096;
 static_assert(kBlock == kLanes, "a segment-sum block is one canonical chunk's lanes");
 
 unsigned grid_for(std::uint64_t n) {
@@ -67,6 +69,8 @@ class Buffer {
   T* as(std::size_t n) {
     return static_cast<T*>(reserve(n * sizeof(T) + 16));
   }
+  void* data() const { return p_; }
+  std::size_t bytes() const { return bytes_; }
 
  private:
   void* p_ = nullptr;
@@ -185,6 +189,14 @@ __global__ void k_chunks(const std::uint64_t* begin, const std::uint64_t* len, G
     for (int k = 0; k < K; ++k) out[static_cast<std::uint64_t>(blockIdx.x) * K + k] = lane[k][0];
 }
 
+/// Each segment's total (its last partial; 0 for an empty segment).
+template <int K>
+__global__ void k_pick(const double* partials, const std::int64_t* result, int n_seg, double* out) {
+  const int s = blockIdx.x * blockDim.x + threadIdx.x;
+  if (s >= n_seg) return;
+  for (int k = 0; k < K; ++k) out[s * K + k] = result[s] >= 0 ? partials[result[s] * K + k] : 0.0;
+}
+
 template <class T>
 __global__ void k_gather(const T* src, const std::uint64_t* idx, std::uint64_t n, T* dst, bool back) {
   const std::uint64_t j = blockIdx.x * static_cast<std::uint64_t>(blockDim.x) + threadIdx.x;
@@ -209,7 +221,8 @@ struct ClearSink {
   const std::uint64_t* hist_off;
   ull* scalars;               ///< kClearScalars × 2 words per market
   ull* counts;                ///< kClearCounts per market
-  clearing_detail::KeyEvent* ev;  ///< ev_cap per market
+  clearing_detail::KeyEvent* ev;  ///< ev_cap per gathering market
+  const int* ev_slot;             ///< per market: its slot in ev, −1 when it does not gather
   ull* ev_count;
   std::uint64_t ev_cap;
   ull* first_bad;
@@ -230,7 +243,7 @@ struct ClearSink {
   }
   __device__ void gather(int m, const clearing_detail::KeyEvent& e) {
     const ull j = atomicAdd(ev_count + m, 1ULL);
-    if (j < ev_cap) ev[static_cast<std::size_t>(m) * ev_cap + j] = e;
+    if (j < ev_cap) ev[static_cast<std::size_t>(ev_slot[m]) * ev_cap + j] = e;
   }
   __device__ void key(int m, u128 dA, u128 dM, u128 mA, u128 mM) {
     if (dA) atomic_add_u128(scalar(m, kKeyA), dA);
@@ -335,6 +348,7 @@ struct SegmentPlan {
   std::vector<std::unique_ptr<Level>> levels;
   std::uint64_t n_partials = 0;
   std::vector<std::int64_t> result;
+  Buffer d_result;  ///< result on the device
 };
 
 class CudaExec final : public Exec {
@@ -357,21 +371,42 @@ class CudaExec final : public Exec {
   }
 
   std::string name() const override { return "cuda"; }
-  std::string describe() const override {
-    std::ostringstream s;
-    s << "cuda backend: " << device_ << ", " << (n_firms_ * bytes_per_agent<Firms>() + n_users_ * bytes_per_agent<Users>())
-      << " bytes of agent arrays";
-    return s.str();
-  }
   FirmView firms() override { return firms_.view(); }
   UserView users() override { return users_.view(); }
 
   const void* table(const void* host, std::size_t bytes) override {
-    std::unique_ptr<Buffer>& b = tables_[host];
-    if (!b) b = std::make_unique<Buffer>();
-    void* d = b->reserve(bytes + 16);
+    // Bump allocation in the tick's arena; a full chunk is followed by a bigger one.
+    const std::size_t size = (bytes + 255) / 256 * 256 + 256;
+    if (arena_.empty() || arena_used_ + size > arena_.back()->bytes()) {
+      arena_.push_back(std::make_unique<Buffer>());
+      const std::size_t want = arena_.size() > 1 ? 2 * arena_[arena_.size() - 2]->bytes() : (4u << 20);
+      arena_.back()->reserve(want > size ? want : size);
+      arena_used_ = 0;
+    }
+    char* d = static_cast<char*>(arena_.back()->data()) + arena_used_;
+    arena_used_ += size;
     if (bytes) CUTOFF_CUDA(cudaMemcpyAsync(d, host, bytes, cudaMemcpyHostToDevice, stream_));
     return d;
+  }
+
+  const void* constant(const void* host, std::size_t bytes) override {
+    constants_.push_back(std::make_unique<Buffer>());
+    void* d = constants_.back()->reserve(bytes + 16);
+    if (bytes) CUTOFF_CUDA(cudaMemcpy(d, host, bytes, cudaMemcpyHostToDevice));
+    return d;
+  }
+
+  void begin_tick() override {
+    // Every pass of the last tick has finished reading its tables: each tick ends
+    // with the host reading a pass's result (the stream is synchronised).
+    if (arena_.size() > 1) {  // keep one chunk as big as the last tick needed
+      std::size_t total = 0;
+      for (const auto& b : arena_) total += b->bytes();
+      arena_.clear();
+      arena_.push_back(std::make_unique<Buffer>());
+      arena_.back()->reserve(total);
+    }
+    arena_used_ = 0;
   }
 
 #define CUTOFF_CUDA_LOOP(F) \
@@ -420,13 +455,32 @@ class CudaExec final : public Exec {
   }
 
   void snapshot_begin() override {
-    // The copy stream waits for the tick's passes; the next passes wait for the copy.
+    // With room for a device copy of the State fields: copy them device to device in
+    // stream order (~1 ms at 1e9 users), then to pinned host buffers on the copy
+    // stream while the next ticks run. Without: the copy stream reads the agent
+    // arrays themselves and the next passes wait for it.
+    if (!staging_tried_) {
+      staging_tried_ = true;
+      staging_firms_ = try_staging<Firms>(n_firms_);
+      staging_users_ = staging_firms_ ? try_staging<Users>(n_users_) : nullptr;
+      if (!staging_users_) staging_firms_.reset();
+    }
+    CUTOFF_CUDA(cudaStreamWaitEvent(stream_, copied_, 0));  // the last snapshot has left the staging
+    if (staging_firms_) {
+      stage(firms_, *staging_firms_, n_firms_);
+      stage(users_, *staging_users_, n_users_);
+    }
     CUTOFF_CUDA(cudaEventRecord(ready_, stream_));
     CUTOFF_CUDA(cudaStreamWaitEvent(copy_stream_, ready_, 0));
-    copy_all(firms_, snap_firms_, copy_stream_, true);
-    copy_all(users_, snap_users_, copy_stream_, true);
+    if (staging_firms_) {
+      copy_all(*staging_firms_, snap_firms_, copy_stream_, true);
+      copy_all(*staging_users_, snap_users_, copy_stream_, true);
+    } else {
+      copy_all(firms_, snap_firms_, copy_stream_, true);
+      copy_all(users_, snap_users_, copy_stream_, true);
+    }
     CUTOFF_CUDA(cudaEventRecord(copied_, copy_stream_));
-    CUTOFF_CUDA(cudaStreamWaitEvent(stream_, copied_, 0));
+    if (!staging_firms_) CUTOFF_CUDA(cudaStreamWaitEvent(stream_, copied_, 0));
   }
   const HostArrays<Firms>& snapshot_firms() override {
     CUTOFF_CUDA(cudaEventSynchronize(copied_));
@@ -472,7 +526,9 @@ class CudaExec final : public Exec {
     ull* d = zeroed<ull>(keyed_buf_, 2 * static_cast<std::size_t>(K));
     int* over = zeroed<int>(flag_buf_, 1);
     if (n) {
-      k_keyed<<<grid_for(n), kBlock, 2 * K * sizeof(ull), stream_>>>(n, f, K, d, over);
+      // A bounded grid: each block adds its shared sums to the K global keys once.
+      const unsigned grid = grid_for(n) < kKeyedBlocks ? grid_for(n) : kKeyedBlocks;
+      k_keyed<<<grid, kBlock, 2 * K * sizeof(ull), stream_>>>(n, f, K, d, over);
       CUTOFF_CUDA_LAUNCHED("k_keyed");
     }
     std::vector<ull> h(2 * static_cast<std::size_t>(K));
@@ -526,6 +582,8 @@ class CudaExec final : public Exec {
     plan.result.assign(n_seg, -1);
     for (int s = 0; s < n_seg; ++s)
       if (count[s] == 1) plan.result[s] = static_cast<std::int64_t>(first[s]);
+    CUTOFF_CUDA(cudaMemcpy(plan.d_result.as<std::int64_t>(n_seg), plan.result.data(), n_seg * sizeof(std::int64_t),
+                           cudaMemcpyHostToDevice));
     return plan;
   }
 
@@ -574,10 +632,33 @@ class CudaExec final : public Exec {
     sync();
   }
 
+  /// Device arrays for a staging copy, or null when the device lacks the memory.
+  template <class Pop>
+  std::unique_ptr<DeviceArrays<Pop>> try_staging(std::uint64_t n) {
+    std::size_t free = 0, total = 0;
+    CUTOFF_CUDA(cudaMemGetInfo(&free, &total));
+    if (n * bytes_per_agent<Pop>() + (256u << 20) > free) return nullptr;
+    return std::make_unique<DeviceArrays<Pop>>(n);
+  }
+
+  /// Device-to-device copy of the State fields, in stream order.
+  template <class Pop>
+  void stage(const DeviceArrays<Pop>& from, DeviceArrays<Pop>& to, std::uint64_t n) {
+    typename Pop::View a = from.view(), b = to.view();
+    std::vector<void*> dst;
+    Pop::for_each(b, [&](const FieldInfo&, auto*& p) { dst.push_back(p); });
+    int k = 0;
+    Pop::for_each(a, [&](const FieldInfo& f, auto*& p) {
+      void* d = dst[k++];
+      if (n && f.role == FieldRole::State)
+        CUTOFF_CUDA(cudaMemcpyAsync(d, p, n * f.bytes, cudaMemcpyDeviceToDevice, stream_));
+    });
+  }
+
   /// Copies every field (State only when `state_only`) to host arrays, allocated and pinned on first use.
   template <class Pop>
   void copy_all(const DeviceArrays<Pop>& dev, std::unique_ptr<HostArrays<Pop>>& host, cudaStream_t s, bool state_only) {
-    const std::uint64_t n = Pop::kName == Firms::kName ? n_firms_ : n_users_;
+    const std::uint64_t n = std::is_same_v<Pop, Firms> ? n_firms_ : n_users_;
     if (!host) {
       host = std::make_unique<HostArrays<Pop>>(n);
       typename Pop::View hv = host->view();
@@ -604,13 +685,18 @@ class CudaExec final : public Exec {
   DeviceArrays<Users> users_;
   cudaStream_t stream_ = nullptr, copy_stream_ = nullptr;
   cudaEvent_t ready_ = nullptr, copied_ = nullptr;
-  std::unordered_map<const void*, std::unique_ptr<Buffer>> tables_;
+  std::vector<std::unique_ptr<Buffer>> arena_;  ///< this tick's tables (table())
+  std::vector<std::unique_ptr<Buffer>> constants_;  ///< the run's constant tables (constant())
+  std::size_t arena_used_ = 0;
   std::unordered_map<const void*, std::unique_ptr<SegmentPlan>> plans_;
   Buffer keyed_buf_, flag_buf_, partial_buf_, result_buf_;
   Buffer hist_a_, hist_m_, hist_cnt_, hist_off_, scalars_, counts_, events_, event_count_, bad_buf_;
   Buffer level0_buf_, bins_buf_, items_buf_, item_count_, max_key_buf_, over_buf_;
   Buffer small_buf_[Firms::kFieldCount];
   std::unique_ptr<HostArrays<Firms>> host_firms_, snap_firms_;
+  bool staging_tried_ = false;
+  std::unique_ptr<DeviceArrays<Firms>> staging_firms_;
+  std::unique_ptr<DeviceArrays<Users>> staging_users_;
   std::unique_ptr<HostArrays<Users>> host_users_, snap_users_;
   std::vector<void*> pinned_;
 };
@@ -623,21 +709,23 @@ void CudaExec::segments(const std::vector<std::uint64_t>& begin, const F& f, std
   double* partials = partial_buf_.as<double>(plan.n_partials * K);
   for (std::size_t L = 0; L < plan.levels.size(); ++L) {
     const SegmentPlan::Level& level = *plan.levels[L];
-    const auto* b = static_cast<const std::uint64_t*>(const_cast<Buffer&>(level.begin).reserve(0));
-    const auto* n = static_cast<const std::uint64_t*>(const_cast<Buffer&>(level.len).reserve(0));
+    const auto* b = static_cast<const std::uint64_t*>(level.begin.data());
+    const auto* n = static_cast<const std::uint64_t*>(level.len.data());
     double* dst = partials + level.first * K;
     if (L == 0) k_chunks<K><<<static_cast<unsigned>(level.n), kLanes, 0, stream_>>>(b, n, f, dst);
     else k_chunks<K><<<static_cast<unsigned>(level.n), kLanes, 0, stream_>>>(b, n, PartialGet<K>{partials}, dst);
     CUTOFF_CUDA_LAUNCHED("k_chunks");
   }
-  std::vector<double> all(plan.n_partials * K);
-  to_host(all.data(), partials, all.size());
+  const int n_seg = static_cast<int>(plan.result.size());
+  double* totals = result_buf_.as<double>(static_cast<std::size_t>(n_seg) * K);
+  if (n_seg) {
+    k_pick<K><<<grid_for(n_seg), kBlock, 0, stream_>>>(partials, static_cast<const std::int64_t*>(plan.d_result.data()),
+                                                        n_seg, totals);
+    CUTOFF_CUDA_LAUNCHED("k_pick");
+  }
+  out.assign(static_cast<std::size_t>(n_seg) * K, 0.0);
+  to_host(out.data(), totals, out.size());
   sync();
-  const std::size_t n_seg = plan.result.size();
-  out.assign(n_seg * K, 0.0);
-  for (std::size_t s = 0; s < n_seg; ++s)
-    if (plan.result[s] >= 0)
-      for (int k = 0; k < K; ++k) out[s * K + k] = all[static_cast<std::size_t>(plan.result[s]) * K + k];
 }
 
 template <class F>
@@ -695,10 +783,11 @@ std::vector<ProviderClearing> CudaExec::clear_firms(std::uint64_t n, const std::
     v.task = static_cast<const Task*>(table(host.task, tasks.size() * sizeof(Task)));
     v.res = static_cast<const ProviderClearing*>(table(host.res, supply.size() * sizeof(ProviderClearing)));
     std::vector<std::uint64_t> off(M + 1, 0);
-    bool gathers = false;
+    std::vector<int> slot(M, -1);
+    int gathering = 0;
     for (int m = 0; m < M; ++m) {
       off[m + 1] = off[m] + (tasks[m].kind == kTaskHist ? tasks[m].n_bins + 1 : 0);
-      gathers |= tasks[m].kind == kTaskGather;
+      if (tasks[m].kind == kTaskGather) slot[m] = gathering++;
     }
     ClearSink sink{};
     sink.A = zeroed<ull>(hist_a_, 2 * off[M]);
@@ -707,8 +796,9 @@ std::vector<ProviderClearing> CudaExec::clear_firms(std::uint64_t n, const std::
     sink.hist_off = static_cast<const std::uint64_t*>(table(off.data(), off.size() * 8));
     sink.scalars = zeroed<ull>(scalars_, 2 * static_cast<std::size_t>(M) * kClearScalars);
     sink.counts = zeroed<ull>(counts_, static_cast<std::size_t>(M) * kClearCounts);
-    sink.ev_cap = gathers ? ev_cap : 0;
-    sink.ev = events_.as<KeyEvent>(static_cast<std::size_t>(M) * sink.ev_cap);
+    sink.ev_cap = gathering ? ev_cap : 0;
+    sink.ev = events_.as<KeyEvent>(static_cast<std::size_t>(gathering) * sink.ev_cap);
+    sink.ev_slot = static_cast<const int*>(table(slot.data(), slot.size() * sizeof(int)));
     sink.ev_count = zeroed<ull>(event_count_, M);
     sink.first_bad = bad_buf_.as<ull>(1);
     CUTOFF_CUDA(cudaMemsetAsync(sink.first_bad, 0xff, sizeof(ull), stream_));
@@ -764,7 +854,7 @@ std::vector<ProviderClearing> CudaExec::clear_firms(std::uint64_t n, const std::
         throw std::logic_error("clearing: more gathered keys than gather_max");
       if (tasks[m].kind == kTaskGather && ev_count[m]) {
         lm.ev.resize(ev_count[m]);
-        to_host(lm.ev.data(), sink.ev + static_cast<std::size_t>(m) * sink.ev_cap, ev_count[m]);
+        to_host(lm.ev.data(), sink.ev + static_cast<std::size_t>(slot[m]) * sink.ev_cap, ev_count[m]);
       }
     }
     sync();
