@@ -8,6 +8,8 @@ Results carry ``units`` and ``long_name`` attributes for the plots.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -155,6 +157,8 @@ def bands(da: xr.DataArray, dim: str = "replicate") -> xr.DataArray:
     ``quantile`` dimension; ``da`` itself if it has no such dimension."""
     if dim not in da.dims:
         return da
-    q = da.quantile(list(QUANTILES), dim=dim, skipna=True)
+    with warnings.catch_warnings():  # a quantity NaN in every replicate (a class that bought nothing)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        q = da.quantile(list(QUANTILES), dim=dim, skipna=True)
     q.attrs = da.attrs
     return q

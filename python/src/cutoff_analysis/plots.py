@@ -20,6 +20,7 @@ from . import analysis as an
 from .io import calib_tick
 
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+LINESTYLES = ("-", "--", ":", "-.")
 
 
 def _as_mapping(data) -> dict:
@@ -41,7 +42,7 @@ def _xlabel(ds: xr.Dataset) -> str:
     return "tick [months]"
 
 
-def _series(da: xr.DataArray, keep):
+def series(da: xr.DataArray, keep):
     """(label, part) for each combination of the dims of ``da`` outside ``keep``."""
     other = [d for d in da.dims if d not in keep]
     if not other:
@@ -53,18 +54,19 @@ def _series(da: xr.DataArray, keep):
 
 
 def _draw(ax, da: xr.DataArray, x: str, label: str, color, **kw):
-    """A line over ``x``; with a ``replicate`` dim the median and its bands."""
-    for suffix, part in _series(da, (x, "replicate")):
+    """A line over ``x``; with a ``replicate`` dim the median and its bands. Dims beyond
+    those (an ensemble's swept keys) give one line each, told apart by line style."""
+    for k, (suffix, part) in enumerate(series(da, (x, "replicate"))):
         name = ", ".join(s for s in (label, suffix) if s) or None
+        style = {"ls": LINESTYLES[k % len(LINESTYLES)], **kw} if suffix else kw
         xs = part[x].values
         if "replicate" in part.dims:
             q = an.bands(part)
             ax.fill_between(xs, q.sel(quantile=0.05), q.sel(quantile=0.95), color=color, alpha=0.12, lw=0)
             ax.fill_between(xs, q.sel(quantile=0.25), q.sel(quantile=0.75), color=color, alpha=0.25, lw=0)
-            ax.plot(xs, q.sel(quantile=0.5), color=color, label=name, **kw)
+            ax.plot(xs, q.sel(quantile=0.5), color=color, label=name, **style)
         else:
-            ax.plot(xs, part.values, color=color, label=name, **kw)
-        color = None if suffix else color  # sweep values: let the cycle pick colours
+            ax.plot(xs, part.values, color=color, label=name, **style)
 
 
 def _band_note(results) -> str:
@@ -184,17 +186,19 @@ def plot_prices(data) -> plt.Figure:
                             "Clearing compute price by provider", _ylabel("π_p", ds["compute_price"].attrs))
     prices = an.clearing_prices(ds)
     classes = list(ds["class"].values)
-    fig, grid = plt.subplots(2, 4, figsize=(15, 6.5), sharex=True)
     panels = [("compute price π_p", prices["compute_price"], prices["compute_price"].attrs)]
     panels += [(f"class {k}", prices["price"].sel({"class": k}), prices["price"].attrs) for k in classes]
+    rows = (len(panels) + 3) // 4
+    fig, grid = plt.subplots(rows, 4, figsize=(15, 3.3 * rows), squeeze=False)
     for ax, (title, da, attrs) in zip(grid.flat, panels):
         for i, p in enumerate(ds["provider"].values):
             _draw(ax, da.sel(provider=p), "tick", str(p), COLORS[i % len(COLORS)])
         ax.set_title(title, fontsize=9)
         ax.set_ylabel(_ylabel("price", attrs), fontsize=8)
-        ax.grid(alpha=0.3)
-    for ax in grid[-1]:
+        if da.isnull().all():
+            ax.text(0.5, 0.5, "nothing bought (NaN)", transform=ax.transAxes, ha="center", color="0.4")
         ax.set_xlabel(_xlabel(ds), fontsize=8)
+        ax.grid(alpha=0.3)
     for ax in list(grid.flat)[len(panels):]:
         ax.set_visible(False)
     grid.flat[0].legend(fontsize=8, title="provider", title_fontsize=8)
