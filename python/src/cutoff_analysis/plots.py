@@ -96,7 +96,7 @@ def _by_category(data, helper: Callable, cat: str | None, title: str, ylabel: st
         axes = {c: ax for c in cats}
     else:
         n = len(cats)
-        cols = min(n, 3)
+        cols = 2 if n == 4 else min(n, 3)
         fig, grid = plt.subplots((n + cols - 1) // cols, cols, figsize=(4.2 * cols, 3.4 * ((n + cols - 1) // cols)),
                                  sharex=True, sharey=True, squeeze=False)
         axes = dict(zip(cats, grid.flat))
