@@ -96,7 +96,8 @@ def plot_calibration(ds: xr.Dataset, calib: int = CALIB_TICK, growth_from: int =
     the median, 25-75% and 5-95%) at tick ``calib`` against the target ±10% or the band."""
     m = measures(ds, calib, growth_from=growth_from)
     names = list(TARGETS) + list(BANDS) + ["users_capped_share"]
-    fig, axes = plt.subplots(1, len(names), figsize=(2.0 * len(names), 3.6))
+    fig, grid = plt.subplots(3, 3, figsize=(9.5, 9.5))
+    axes = grid.flat
     for ax, name in zip(axes, names):
         v = m[name].values.ravel()
         if name in TARGETS:
@@ -119,11 +120,11 @@ def plot_calibration(ds: xr.Dataset, calib: int = CALIB_TICK, growth_from: int =
                 alpha=0.8, label="replicates" if v.size > 1 else "run")
         ax.set_xlim(-0.6, 0.6)
         ax.set_xticks([])
-        ax.set_title(LABELS[name].split(" [")[0], fontsize=8, wrap=True)
-        ax.set_ylabel(LABELS[name], fontsize=7)
-        ax.tick_params(labelsize=7)
-    axes[0].legend(fontsize=6, loc="lower left")
-    axes[3].legend(fontsize=6, loc="lower left")
+        ax.set_title(LABELS[name].split(" [")[0], fontsize=9)
+        ax.set_ylabel(LABELS[name], fontsize=8)
+        ax.tick_params(labelsize=8)
+    grid[0, 0].legend(fontsize=7, loc="lower left")
+    grid[1, 0].legend(fontsize=7, loc="lower left")
     fig.suptitle(f"Baseline against MODEL.md §8 at calibration tick {calib}", fontsize=10)
     fig.tight_layout()
     return fig

@@ -78,7 +78,7 @@ def _mark_calib(ax, data: dict):
     ticks = {calib_tick(ds) for ds in data.values()} - {None}
     for t in ticks:
         ax.axvline(t, color="0.5", ls=":", lw=1)
-        ax.annotate("calibration tick", (t, 1), xycoords=("data", "axes fraction"), va="top", ha="left",
+        ax.annotate(" calibration tick", (t, 0), xycoords=("data", "axes fraction"), va="bottom", ha="right",
                     fontsize=7, color="0.4", rotation=90)
 
 
@@ -109,13 +109,14 @@ def _by_category(data, helper: Callable, cat: str | None, title: str, ylabel: st
             name = str(c) if single and cat else label
             kw = styles(c) if styles else {}
             _draw(axes[c], part, "tick", name, color, **kw)
+    used = list(dict.fromkeys(axes.values()))
     for c, ax in axes.items():
         if not single and cat:
             ax.set_title(f"{cat.replace('_', ' ')} {c}", fontsize=9)
+    for ax in used:
         ax.grid(alpha=0.3)
         if calib:
             _mark_calib(ax, data)
-    used = list(dict.fromkeys(axes.values()))
     for ax in used:
         if ax.get_subplotspec().is_last_row() or len(used) == 1:
             ax.set_xlabel(_xlabel(first_ds))

@@ -80,6 +80,9 @@ def summary_markdown(ds: xr.Dataset, source: str, figures: list[tuple[str, str]]
             lines.append(f"| {label} | " + " | ".join(_fmt(part.sel(tick=t)) for t in ticks) + " |")
     lines += ["", "## Figures"]
     lines += [f"\n### {caption}\n\n![{caption}]({name})" for name, caption in figures]
+    missing = [caption for stem, _, caption in FIGURES if f"{stem}.png" not in dict(figures)]
+    if missing:
+        lines += ["", "Not drawn: " + "; ".join(missing) + " (needs firm snapshots: `cutoff run --snapshot-every K`)."]
     return "\n".join(lines) + "\n"
 
 
