@@ -6,7 +6,6 @@ import shutil
 import h5py
 import numpy as np
 import pytest
-import xarray as xr
 
 import cutoff_analysis as ca
 from conftest import REPLICATES, ROOT, SWEEP, TICKS
