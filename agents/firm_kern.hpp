@@ -2,7 +2,7 @@
 /// @file
 /// Per-firm functions (MODEL.md §1, §2.0, §2.8). Each is a pure function of
 /// (agent index, the SoA view, a small constants struct), called by the OpenMP
-/// loops in core/ and by the kernels in cuda/kernels.cu.
+/// loops in core/ and by the kernels in cuda/exec.cu (through core/passes.hpp).
 
 #include <cstdint>
 

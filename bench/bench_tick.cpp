@@ -1,6 +1,7 @@
 // cutoff_bench: what bench/run measures in-process.
 //   cutoff_bench stream [--mib M] [--threads T]       STREAM triad bandwidth (JSON)
-//   cutoff_bench tick SCENARIO --firms N --users N --ticks T [--warmup W] [--threads T] [--set k=v]...
+//   cutoff_bench devcopy [--mib M]                    GPU device-to-device copy bandwidth (JSON)
+//   cutoff_bench tick SCENARIO --firms N --users N --ticks T [--warmup W] [--threads T] [--backend B] [--set k=v]...
 // The tick mode times steady-state ticks (initialisation and output excluded),
 // per step, and counts the tick's bytes from the field registries.
 #include <omp.h>
@@ -17,8 +18,12 @@
 
 #include "agents/fields.hpp"
 #include "core/params.hpp"
+#include "core/backend.hpp"
 #include "core/scenario.hpp"
 #include "core/simulation.hpp"
+#if defined(CUTOFF_WITH_CUDA)
+#include "cuda/device.hpp"
+#endif
 
 namespace {
 
@@ -81,14 +86,28 @@ void tick_bytes(const std::string& pop, const std::map<std::string, std::size_t>
   for (const auto& f : written) *compulsory += bytes.at(f);
 }
 
+/// The GPU's copy bandwidth, or exit 2 where no GPU is usable.
+int devcopy(std::size_t mib) {
+  std::string why;
+  if (!cutoff::gpu_usable(&why)) throw cutoff::InputError("devcopy: no usable GPU (" + why + ")");
+#if defined(CUTOFF_WITH_CUDA)
+  std::size_t free = 0;
+  const double gbps = cutoff::device_copy_GBps(mib, &free);
+  std::printf("{\"device_copy_GBps\": %.4f, \"device_copy_mib\": %zu, \"device\": \"%s\", \"free_bytes\": %zu}\n", gbps,
+              mib, why.c_str(), free);
+#endif
+  return 0;
+}
+
 int tick(const std::string& scenario, std::int64_t firms, std::int64_t users, int ticks, int warmup, int threads,
-         std::vector<std::string> sets) {
+         const std::string& backend, std::vector<std::string> sets) {
   sets.push_back("n_firms=" + std::to_string(firms));
   sets.push_back("n_users=" + std::to_string(users));
   sets.push_back("horizon=" + std::to_string(ticks + warmup));
   const cutoff::Params p = cutoff::load_scenario(scenario, sets);
   cutoff::RunOptions o;
   o.threads = threads;
+  o.backend = cutoff::choose_backend(backend, true);
   const double t0 = omp_get_wtime();
   Simulation sim(p, cutoff::load_countries(p.countries), o);
   const double init = omp_get_wtime() - t0;
@@ -111,7 +130,8 @@ int tick(const std::string& scenario, std::int64_t firms, std::int64_t users, in
   const double median = sorted[sorted.size() / 2];
   std::ostringstream js;
   js.precision(6);
-  js << "{\"firms\": " << firms << ", \"users\": " << users << ", \"threads\": " << omp_get_max_threads()
+  js << "{\"firms\": " << firms << ", \"users\": " << users << ", \"backend\": \"" << o.backend
+     << "\", \"threads\": " << omp_get_max_threads()
      << ", \"init_seconds\": " << init << ", \"warmup_ticks\": " << warmup << ", \"tick_seconds\": [";
   for (std::size_t k = 0; k < per_tick.size(); ++k) js << (k ? ", " : "") << per_tick[k];
   js << "], \"median_tick_seconds\": " << median << ", \"step_seconds\": {";
@@ -138,7 +158,10 @@ int main(int argc, char** argv) {
   auto* s = app.add_subcommand("stream", "STREAM triad bandwidth");
   s->add_option("--mib", mib, "MiB per array (three arrays)");
   s->add_option("--threads", threads, "OpenMP threads (0: all)");
-  std::string scenario;
+  auto* d = app.add_subcommand("devcopy", "GPU device-to-device copy bandwidth");
+  std::size_t dmib = 1024;
+  d->add_option("--mib", dmib, "MiB copied");
+  std::string scenario, backend = "cpu";
   std::int64_t firms = 10000, users = 100000;
   int ticks = 5, warmup = 2, tthreads = 0;
   std::vector<std::string> sets;
@@ -149,11 +172,13 @@ int main(int argc, char** argv) {
   t->add_option("--ticks", ticks, "Measured ticks");
   t->add_option("--warmup", warmup, "Ticks run before measuring");
   t->add_option("--threads", tthreads);
+  t->add_option("--backend", backend, "cpu, cuda or auto")->check(CLI::IsMember(cutoff::backend_names()));
   t->add_option("--set", sets);
   CLI11_PARSE(app, argc, argv);
   try {
     if (*s) return stream(mib, threads);
-    return tick(scenario, firms, users, ticks, warmup, tthreads, sets);
+    if (*d) return devcopy(dmib);
+    return tick(scenario, firms, users, ticks, warmup, tthreads, backend, sets);
   } catch (const cutoff::InputError& e) {
     std::cerr << "cutoff_bench: error: " << e.what() << '\n';
     return 2;

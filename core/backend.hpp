@@ -10,8 +10,9 @@ namespace cutoff {
 /// Values --backend accepts.
 std::vector<std::string> backend_names();
 
-/// Resolves --backend: "cpu" stays; "auto" is the CPU until the CUDA backend
-/// lands. Says on stderr what was chosen and why, unless quiet.
+/// Resolves --backend: "cpu" stays; "cuda" needs a usable GPU (InputError saying
+/// why not); "auto" is "cuda" when a GPU is usable, else "cpu". Says on stderr
+/// what was chosen and why, unless quiet.
 std::string choose_backend(const std::string& requested, bool quiet);
 
 /// Whether a CUDA device is usable by this binary, and why not.

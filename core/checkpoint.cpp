@@ -126,15 +126,25 @@ void io(Ar& ar, Provider& v) {
   ar(v.gens);
 }
 
-template <class Ar, class Pop>
-void io_agents(Ar& ar, HostArrays<Pop>& arrays) {
+/// The State fields of a population (Scratch is recomputed every tick, never saved).
+template <class Pop>
+void io_agents(Writer& ar, const HostArrays<Pop>& arrays) {
   std::uint64_t n = arrays.size();
   ar(n);
-  if (n != arrays.size()) throw InputError("checkpoint: " + std::string(Pop::kName) + " count differs");
   typename Pop::View v = arrays.view();
   Pop::for_each(v, [&](const FieldInfo& f, auto*& ptr) {
-    if (f.role != FieldRole::State) return;  // Scratch is recomputed every tick
-    ar.raw(ptr, static_cast<std::size_t>(n) * f.bytes);
+    if (f.role == FieldRole::State) ar.raw(ptr, static_cast<std::size_t>(n) * f.bytes);
+  });
+}
+
+template <class Pop>
+void io_agents(Reader& ar, HostArrays<Pop>& arrays) {
+  std::uint64_t n = 0;
+  ar(n);
+  if (n != arrays.size()) throw InputError("checkpoint '" + ar.path + "': " + Pop::kName + " count differs");
+  typename Pop::View v = arrays.view();
+  Pop::for_each(v, [&](const FieldInfo& f, auto*& ptr) {
+    if (f.role == FieldRole::State) ar.raw(ptr, static_cast<std::size_t>(n) * f.bytes);
   });
 }
 
@@ -226,8 +236,19 @@ void Simulation::checkpoint_io(Ar& ar) {
   ar(tau0_);
   ar(need0_);
   market_.checkpoint_io(ar);
-  io_agents(ar, firms_);
-  io_agents(ar, users_);
+  // The agents go through the backend: host copies out (on CUDA from the device), loaded back in.
+  if constexpr (Ar::kLoading) {
+    HostArrays<Firms> firms(layout_.n_firms);
+    HostArrays<Users> users(layout_.n_users);
+    io_agents(ar, firms);
+    io_agents(ar, users);
+    exec_->load_firms(firms);
+    exec_->load_users(users);
+  } else {
+    io_agents(ar, exec_->host_firms());
+    io_agents(ar, exec_->host_users());
+  }
+  io_agents(ar, large_firms_);
   for (auto* v : {&gdp_prev_, &Y0_, &adoption_prev_, &use_ratio_prev_, &spill_, &quota_demand_prev_, &seg_E_,
                   &kyc_rate_c_, &zeta_, &tau_s_, &price_, &price_home_, &wage_, &adopt_rate_})
     ar(*v);

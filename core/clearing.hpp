@@ -263,7 +263,7 @@ namespace clearing_detail {
 
 using u128 = unsigned __int128;
 
-inline u128 to_u128(Fix128 f) { return (static_cast<u128>(f.hi) << 64) | f.lo; }
+CUTOFF_HD_INLINE u128 to_u128(Fix128 f) { return (static_cast<u128>(f.hi) << 64) | f.lo; }
 
 /// Sums at one key value (gathered), all in fixed point; dM is modular.
 struct KeyEvent {
@@ -328,6 +328,15 @@ struct Market {
   bool binding = false;         ///< D(p_min) > K: all of K is sold but the zeroed shares
 };
 
+/// What a pass reads for each bid: the markets' tasks and the providers' supply
+/// and (stats pass) results; host vectors, or their device copies.
+struct PassView {
+  int n_providers;
+  const ProviderSupply* supply;
+  const Task* task;  ///< 2 per provider: [2p] home, [2p+1] rest / all
+  const ProviderClearing* res;
+};
+
 class Engine {
  public:
   Engine(std::uint64_t n_firms, const std::vector<ProviderSupply>& supply, const ClearingOptions& opt);
@@ -344,6 +353,12 @@ class Engine {
   void end_pass();
   std::vector<ProviderClearing> results() const { return res_; }
   int passes() const { return passes_; }
+  /// What the current pass reads (pointers into *this).
+  PassView view() const {
+    return PassView{static_cast<int>(supply_.size()), supply_.data(), task_.data(), res_.data()};
+  }
+  const std::vector<Task>& tasks() const { return task_; }
+  const ClearingOptions& options() const { return opt_; }
 
  private:
   void search(Market& mk);
@@ -362,44 +377,44 @@ class Engine {
   int passes_ = 0;
 };
 
-inline void Engine::visit(std::uint64_t i, int p, const FirmBid& b, Local& L) const {
+/// The work of one pass for bid i (provider p, or p < 0: none), shared by the
+/// OpenMP loop and the CUDA kernel. The sink receives integer terms (summed in
+/// any order: modular 128-bit additions) and gathered events:
+///   bad(i), overflow(), hist(m, bin, dA, dM), cls(m, c, dA, dM), gather(m, event),
+///   key(m, dA, dM, mA, mM), stats(m, c, dem, sold, unsold, bid, rationed, zeroed, w).
+CUTOFF_HD_TEMPLATE
+template <class Sink>
+CUTOFF_HD_INLINE void clearing_visit(const PassView& v, std::uint64_t i, int p, const FirmBid& b, Sink& sink) {
   if (p < 0 || !(b.pi_out > 0.0)) return;  // no bid
-  const bool ok = p < static_cast<int>(supply_.size()) && b.w > 0.0 && b.need > 0.0 && b.money > 0.0 &&
-                  b.w < fp::kInf && b.need < fp::kInf && b.money < fp::kInf && b.pi_out < fp::kInf &&
-                  b.min_alloc >= 0.0 && b.min_alloc < fp::kInf;
+  const bool ok = p < v.n_providers && b.w > 0.0 && b.need > 0.0 && b.money > 0.0 && b.w < fp::kInf &&
+                  b.need < fp::kInf && b.money < fp::kInf && b.pi_out < fp::kInf && b.min_alloc >= 0.0 &&
+                  b.min_alloc < fp::kInf;
   if (!ok) {
-    if (i < L.bad) L.bad = i;
+    sink.bad(i);
     return;
   }
-  const int m = 2 * p + ((supply_[p].first_resort && b.home) ? 0 : 1);
-  const Task& t = task_[m];
+  const int m = 2 * p + ((v.supply[p].first_resort && b.home) ? 0 : 1);
+  const Task& t = v.task[m];
   if (t.kind == kTaskIdle) return;
-  LocalMarket& lm = L.m[m];
   const int cls = b.cls < kClearClasses ? b.cls : kClearClasses - 1;
   bool ovf = false;
   if (t.kind == kTaskStats) {
-    const ProviderClearing& pc = res_[p];
+    const ProviderClearing& pc = v.res[p];
     const double x0 = bid_demand(b, t.p_min);
     const double xg = bid_demand(b, clearing_group(b, pc).price);
     const double a = allocate(b, pc);
-    lm.dem[cls] += to_u128(clearing_to_fixed(b.w * x0, kClearComputeBits, &ovf));
-    lm.sold[cls] += to_u128(clearing_to_fixed(b.w * a, kClearComputeBits, &ovf));
-    if (x0 > 0.0) ++lm.n_bid;
+    u128 unsold = 0;
     if (a == 0.0 && xg > 0.0) {  // a pro-rata share zeroed by min_alloc stays unsold
       const ClearingGroup& g = clearing_group(b, pc);
       const bool pro_rata = (g.mode == kClearMarginal && b.pi_out == g.price) ||
                             (g.mode == kClearClassCap && cls == g.cut_class);
-      if (pro_rata) lm.unsold += to_u128(clearing_to_fixed(b.w * (xg * g.ratio), kClearComputeBits, &ovf));
+      if (pro_rata) unsold = to_u128(clearing_to_fixed(b.w * (xg * g.ratio), kClearComputeBits, &ovf));
     }
-    if (a < xg) {
-      ++lm.n_rat;
-      lm.w_rat += to_u128(clearing_to_fixed(b.w, kClearWeightBits, &ovf));
-      if (a == 0.0) {
-        ++lm.n_zero;
-        lm.w_zero += to_u128(clearing_to_fixed(b.w, kClearWeightBits, &ovf));
-      }
-    }
-    if (ovf) L.overflow = true;
+    const bool rationed = a < xg;
+    sink.stats(m, cls, to_u128(clearing_to_fixed(b.w * x0, kClearComputeBits, &ovf)),
+               to_u128(clearing_to_fixed(b.w * a, kClearComputeBits, &ovf)), unsold, x0 > 0.0, rationed,
+               rationed && a == 0.0, rationed ? to_u128(clearing_to_fixed(b.w, kClearWeightBits, &ovf)) : u128(0));
+    if (ovf) sink.overflow();
     return;
   }
   const double o = b.pi_out;
@@ -409,25 +424,18 @@ inline void Engine::visit(std::uint64_t i, int p, const FirmBid& b, Local& L) co
   const double c = split ? bp : o;
   const u128 wn = to_u128(clearing_to_fixed(b.w * b.need, kClearComputeBits, &ovf));
   const u128 wm = split ? to_u128(clearing_to_fixed(b.w * b.money, kClearMoneyBits, &ovf)) : 0;
-  if (ovf) L.overflow = true;
+  if (ovf) sink.overflow();
   switch (t.kind) {
     case kTaskHist: {
       const std::int64_t bc = clearing_bin(c, t.klo, t.khi, t.shift);
-      if (bc >= 0) {
-        lm.A[bc] += wn;
-        lm.M[bc] -= wm;
-        ++lm.cnt[bc];
-      }
+      if (bc >= 0) sink.hist(m, bc, wn, u128(0) - wm);
       if (split) {
         const std::int64_t bo = clearing_bin(o, t.klo, t.khi, t.shift);
-        if (bo >= 0) {
-          lm.M[bo] += wm;
-          ++lm.cnt[bo];
-        }
+        if (bo >= 0) sink.hist(m, bo, u128(0), wm);
       }
       if (t.coarse && o >= t.p_max) {
-        if (c >= t.p_max) lm.clsA[cls] += wn;
-        else lm.clsM[cls] += wm;
+        if (c >= t.p_max) sink.cls(m, cls, wn, u128(0));
+        else sink.cls(m, cls, u128(0), wm);
       }
       break;
     }
@@ -435,29 +443,69 @@ inline void Engine::visit(std::uint64_t i, int p, const FirmBid& b, Local& L) co
       const std::uint64_t kc = fp::bits(c), ko = fp::bits(o);
       const bool in_c = kc >= t.klo && kc < t.khi, in_o = ko >= t.klo && ko < t.khi;
       if (!split) {
-        if (in_c) lm.ev.push_back(KeyEvent{c, wn, 0, wn, 0});
+        if (in_c) sink.gather(m, KeyEvent{c, wn, 0, wn, 0});
       } else {
-        if (in_c) lm.ev.push_back(KeyEvent{c, wn, u128(0) - wm, 0, 0});
-        if (in_o) lm.ev.push_back(KeyEvent{o, 0, wm, 0, wm});
+        if (in_c) sink.gather(m, KeyEvent{c, wn, u128(0) - wm, 0, 0});
+        if (in_o) sink.gather(m, KeyEvent{o, 0, wm, 0, wm});
       }
       break;
     }
     case kTaskKey: {
       const double k = fp::from_bits(t.klo);
-      if (c == k) {
-        lm.key.dA += wn;
-        if (split) lm.key.dM -= wm;
-        else lm.key.mA += wn;
-      }
-      if (split && o == k) {
-        lm.key.dM += wm;
-        lm.key.mM += wm;
-      }
+      if (c == k) sink.key(m, wn, split ? u128(0) - wm : u128(0), split ? u128(0) : wn, u128(0));
+      if (split && o == k) sink.key(m, u128(0), wm, u128(0), wm);
       break;
     }
     default:
       break;
   }
+}
+
+/// The host sink: one thread's partial results (Local).
+struct LocalSink {
+  Local& L;
+  void bad(std::uint64_t i) {
+    if (i < L.bad) L.bad = i;
+  }
+  void overflow() { L.overflow = true; }
+  void hist(int m, std::int64_t bin, u128 dA, u128 dM) {
+    LocalMarket& lm = L.m[m];
+    lm.A[bin] += dA;
+    lm.M[bin] += dM;
+    ++lm.cnt[bin];
+  }
+  void cls(int m, int c, u128 dA, u128 dM) {
+    L.m[m].clsA[c] += dA;
+    L.m[m].clsM[c] += dM;
+  }
+  void gather(int m, const KeyEvent& e) { L.m[m].ev.push_back(e); }
+  void key(int m, u128 dA, u128 dM, u128 mA, u128 mM) {
+    KeyEvent& k = L.m[m].key;
+    k.dA += dA;
+    k.dM += dM;
+    k.mA += mA;
+    k.mM += mM;
+  }
+  void stats(int m, int c, u128 dem, u128 sold, u128 unsold, bool bid, bool rationed, bool zeroed, u128 w) {
+    LocalMarket& lm = L.m[m];
+    lm.dem[c] += dem;
+    lm.sold[c] += sold;
+    lm.unsold += unsold;
+    lm.n_bid += bid;
+    if (rationed) {
+      ++lm.n_rat;
+      lm.w_rat += w;
+    }
+    if (zeroed) {
+      ++lm.n_zero;
+      lm.w_zero += w;
+    }
+  }
+};
+
+inline void Engine::visit(std::uint64_t i, int p, const FirmBid& b, Local& L) const {
+  LocalSink sink{L};
+  clearing_visit(view(), i, p, b, sink);
 }
 
 }  // namespace clearing_detail

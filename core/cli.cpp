@@ -216,7 +216,7 @@ int cli_main(int argc, char** argv) {
                   "Save OUT.checkpoint each K ticks; the same command resumes from it (0: never)")
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{100000}));
   run->add_option("--threads", rf.threads, "OpenMP threads (0: all cores)")->check(CLI::Range(0, 4096));
-  run->add_option("--backend", rf.backend, "auto (the GPU when usable, else the CPU) or cpu")
+  run->add_option("--backend", rf.backend, "auto (the GPU when usable, else the CPU), cpu or cuda")
       ->check(CLI::IsMember(backend_names()));
   run->add_option("--max-memory", rf.max_memory, "Refuse to run above this many bytes (e.g. 8G)");
   run->add_option("--set", rf.sets, "Override a scenario key: key=value (TOML value), repeatable");
@@ -235,7 +235,7 @@ int cli_main(int argc, char** argv) {
   ens->add_option("--seed", ef.run.seed, "Random seed, 0 to 2^32-1 (scenario key seed)")->check(CLI::Range(std::int64_t{0}, std::int64_t{4294967295}));
   ens->add_option("--jobs", ef.jobs, "Members run at once in this process (each with its own threads)")->check(CLI::Range(1, 4096));
   ens->add_option("--threads", ef.run.threads, "OpenMP threads per member (0: cores / jobs)")->check(CLI::Range(0, 4096));
-  ens->add_option("--backend", ef.run.backend, "auto (the GPU when usable, else the CPU) or cpu")->check(CLI::IsMember(backend_names()));
+  ens->add_option("--backend", ef.run.backend, "auto (the GPU when usable, else the CPU), cpu or cuda; every member")->check(CLI::IsMember(backend_names()));
   ens->add_option("--max-memory", ef.run.max_memory, "Refuse to run above this many bytes (all jobs together, e.g. 8G)");
   ens->add_option("--set", ef.run.sets, "Override a scenario key of every member: key=value, repeatable");
   ens->add_flag("-q,--quiet", ef.run.quiet, "No progress line or messages on stderr");

@@ -49,7 +49,14 @@ class KeyedFixed {
         overflow |= over;
       }
     }
-    if (overflow) throw std::overflow_error("a keyed fixed-point sum term is not finite or exceeds 2^96 units");
+    if (overflow) throw_overflow();
+  }
+
+  int keys() const { return static_cast<int>(sums_.size()); }
+  /// Adds a 128-bit partial sum (lo, hi words) to key `key` (a device pass's merged sums).
+  void add_raw(int key, std::uint64_t lo, std::uint64_t hi) { sums_[key] += (static_cast<u128>(hi) << 64) | lo; }
+  [[noreturn]] static void throw_overflow() {
+    throw std::overflow_error("a keyed fixed-point sum term is not finite or exceeds 2^96 units");
   }
 
   /// The sum of key `key`, in the unit of the quantity (bits as given to add).

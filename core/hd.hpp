@@ -11,3 +11,17 @@
 #define CUTOFF_HD
 #define CUTOFF_HD_INLINE inline
 #endif
+
+/// Put before a CUTOFF_HD template that calls a functor argument: the functor
+/// may be host-only (the OpenMP instantiation), which nvcc would otherwise warn about.
+/// Compile cuda/ with -DCUTOFF_CHECK_HD to see every such call: only host
+/// instantiations may appear (a device one would call host code).
+#if defined(__CUDACC__)
+#if defined(CUTOFF_CHECK_HD)
+#define CUTOFF_HD_TEMPLATE
+#else
+#define CUTOFF_HD_TEMPLATE _Pragma("nv_exec_check_disable")
+#endif
+#else
+#define CUTOFF_HD_TEMPLATE
+#endif

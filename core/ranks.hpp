@@ -300,23 +300,67 @@ struct RankPassData {
   bool overflow = false;
 };
 
+/// Adds one element to a bin: plain on the host; the CUDA backend passes an
+/// atomic twin (the same integer sums in any order).
+struct BinAdd {
+  CUTOFF_HD_INLINE bool operator()(FixedBin& bin, std::uint64_t key, const U128& a, const U128& b) const {
+    return fixed_bin_add(bin, key, a, b);
+  }
+};
+
 /// Per-element work of a pass (host and device): adds (w, x) with w > 0, x ≥ 0
 /// finite to the zero bin or its histogram bin, and reports whether the element is
 /// to be gathered. Returns true on overflow.
+CUTOFF_HD_TEMPLATE
+template <class Add = BinAdd>
 CUTOFF_HD_INLINE bool rank_accumulate(const RankPass& pass, FixedBin* bins, FixedBin& zero, double w, double x,
-                                      bool* gather) {
+                                      bool* gather, const Add& add = Add{}) {
   bool o = false;
   const U128 wf = to_u128(w, 64, &o);
   const std::uint64_t key = value_key(x);
   *gather = pass.gather && key >= pass.glo && key <= pass.ghi && key != 0;
-  if (key == 0) return fixed_bin_add(zero, 0, wf, u128_zero()) || o;
+  if (key == 0) return add(zero, 0, wf, u128_zero()) || o;
   const int j = pass.hist.bin(key);
   if (j >= 0) {
     const U128 xf = to_u128(w * x, 64 - pass.hist.top_exponent(j), &o);
-    o = fixed_bin_add(bins[j], key, wf, xf) || o;
+    o = add(bins[j], key, wf, xf) || o;
   }
   return o;
 }
+
+/// One element of a rank pass (host and device): get(i, &w, &x) → false skips it.
+/// The sink takes bad(i), overflow(), gather(item) and holds bins(), zero(), adder().
+CUTOFF_HD_TEMPLATE
+template <class Get, class Sink>
+CUTOFF_HD_INLINE void rank_visit(const RankPass& pass, std::uint64_t i, const Get& get, Sink& sink) {
+  double w = 0, x = 0;
+  if (!get(i, &w, &x)) return;
+  if (!(w >= 0.0 && w < fp::kInf && x >= 0.0 && x < fp::kInf)) {
+    sink.bad(i);
+    return;
+  }
+  if (w == 0.0) return;
+  bool g = false;
+  if (rank_accumulate(pass, sink.bins(), sink.zero(), w, x, &g, sink.adder())) sink.overflow();
+  if (g) sink.gather(RankItem{value_key(x), w});
+}
+
+/// One thread's partial results of a rank pass: the host sink of rank_visit.
+struct RankLocal {
+  std::vector<FixedBin> b;
+  FixedBin z = fixed_bin_empty();
+  std::vector<RankItem> items;
+  std::uint64_t first_bad = ~std::uint64_t{0};
+  bool over = false;
+  FixedBin* bins() { return b.data(); }
+  FixedBin& zero() { return z; }
+  BinAdd adder() const { return BinAdd{}; }
+  void bad(std::uint64_t i) {
+    if (i < first_bad) first_bad = i;
+  }
+  void overflow() { over = true; }
+  void gather(const RankItem& r) { items.push_back(r); }
+};
 
 /// Host-side state machine of rank_stats (see the file comment).
 class RankSolver {
@@ -371,32 +415,18 @@ RankPassData rank_pass(std::uint64_t n, const Get& get, const RankPass& pass) {
   bool overflow = false;
 #pragma omp parallel
   {
-    std::vector<FixedBin> bins(static_cast<std::size_t>(nb), fixed_bin_empty());
-    FixedBin zero = fixed_bin_empty();
-    std::vector<RankItem> items;
-    std::uint64_t my_bad = ~std::uint64_t{0};
-    bool my_over = false;
+    RankLocal local;
+    local.b.assign(static_cast<std::size_t>(nb), fixed_bin_empty());
 #pragma omp for schedule(static) nowait
-    for (std::int64_t si = 0; si < static_cast<std::int64_t>(n); ++si) {
-      const auto i = static_cast<std::uint64_t>(si);
-      double w = 0, x = 0;
-      if (!get(i, &w, &x)) continue;
-      if (!(w >= 0.0 && w < fp::kInf && x >= 0.0 && x < fp::kInf)) {
-        if (i < my_bad) my_bad = i;
-        continue;
-      }
-      if (w == 0.0) continue;
-      bool g = false;
-      my_over = rank_accumulate(pass, bins.data(), zero, w, x, &g) || my_over;
-      if (g) items.push_back(RankItem{value_key(x), w});
-    }
+    for (std::int64_t si = 0; si < static_cast<std::int64_t>(n); ++si)
+      rank_visit(pass, static_cast<std::uint64_t>(si), get, local);
 #pragma omp critical(cutoff_rank_pass)
     {
-      for (int j = 0; j < nb; ++j) overflow = fixed_bin_merge(out.bins[j], bins[j]) || overflow;
-      overflow = fixed_bin_merge(out.zero, zero) || overflow;
-      out.items.insert(out.items.end(), items.begin(), items.end());
-      overflow = overflow || my_over;
-      if (my_bad < bad) bad = my_bad;
+      for (int j = 0; j < nb; ++j) overflow = fixed_bin_merge(out.bins[j], local.b[j]) || overflow;
+      overflow = fixed_bin_merge(out.zero, local.z) || overflow;
+      out.items.insert(out.items.end(), local.items.begin(), local.items.end());
+      overflow = overflow || local.over;
+      if (local.first_bad < bad) bad = local.first_bad;
     }
   }
   out.overflow = overflow;

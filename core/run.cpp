@@ -177,7 +177,19 @@ void run_to_file(const RunRequest& req) {
   const std::vector<int> ids = write_header(w, sim, req);
   if (req.extra_header) req.extra_header(w);
   const int ticks = static_cast<int>(req.params.horizon);
-  int snapshots = 0;
+  // Snapshots: the backend copies the State fields out (on CUDA asynchronously, into
+  // pinned buffers on its own stream); the writer takes them once the copy is done
+  // (on CUDA after the next tick has been computed) and writes while later ticks run.
+  Exec& exec = sim.exec();
+  int snapshots = 0, pending = -1;
+  auto hand_over = [&]() {
+    if (pending < 0) return;
+    snapshot_all(w, exec.snapshot_firms(), snapshots, pending);
+    snapshot_all(w, exec.snapshot_users(), snapshots, pending);
+    ++snapshots;
+    pending = -1;
+  };
+  // A resumed run writes the checkpoint's rows again (no snapshots: refused above).
   for (int t = 0; t < sim.tick(); ++t) {
     for (std::size_t k = 0; k < ids.size(); ++k) {
       const std::size_t cells = sim.metrics()[static_cast<int>(k)].size();
@@ -190,6 +202,7 @@ void run_to_file(const RunRequest& req) {
     if (req.stop_signal && req.stop_signal->load() != 0)
       throw Interrupted("interrupted by signal " + std::to_string(req.stop_signal->load()) + "; no output written");
     sim.step();
+    hand_over();
     const Metrics& m = sim.metrics();
     for (std::size_t k = 0; k < ids.size(); ++k) w.write(ids[k], t, m[static_cast<int>(k)].data());
     w.end_tick(t);
@@ -199,12 +212,13 @@ void run_to_file(const RunRequest& req) {
       if ((t + 1) % req.checkpoint_every == 0 && t + 1 < ticks) save_checkpoint(ck, sim, rows);
     }
     if (req.snapshot_every > 0 && t % req.snapshot_every == 0) {
-      snapshot_all(w, sim.firms(), snapshots, t);
-      snapshot_all(w, sim.users(), snapshots, t);
-      ++snapshots;
+      exec.snapshot_begin();
+      pending = t;
+      if (!exec.snapshots_detached()) hand_over();
     }
     if (req.on_tick) req.on_tick(t + 1);
   }
+  hand_over();
   w.commit();
   if (req.checkpoint_every > 0) {
     std::error_code ec;

@@ -8,26 +8,14 @@
 #include <numeric>
 #include <stdexcept>
 
-#include "core/clearing.hpp"
-#include "core/fixed.hpp"
 #include "core/fpmath.hpp"
-#include "core/ranks.hpp"
-#include "core/reduce.hpp"
+#include "core/passes.hpp"
 #include "core/spillover.hpp"
-#include "core/waterfill.hpp"
 
 namespace cutoff {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-/// OpenMP loop over agents [0, n).
-template <class F>
-void for_agents(std::uint64_t n, const F& f) {
-  const auto m = static_cast<std::int64_t>(n);
-#pragma omp parallel for schedule(static)
-  for (std::int64_t i = 0; i < m; ++i) f(static_cast<std::uint64_t>(i));
-}
 
 double ratio_or(double num, double den, double fallback) { return den > 0 ? num / den : fallback; }
 
@@ -70,9 +58,9 @@ Simulation::Simulation(Params params, std::vector<Country> countries, RunOptions
       options_(std::move(options)),
       layout_(make_layout(countries_, params_)),
       market_(params_, countries_),
-      firms_(layout_.n_firms),
-      users_(layout_.n_users) {
+      exec_(make_exec(options_.backend, layout_.n_firms, layout_.n_users)) {
   set_threads();
+  layout_x_ = exec_->constants(layout_);
   const int C = layout_.n_countries;
   for (const Country& c : countries_) gdp_prev_.push_back(c.gdp_usd);
   adoption_prev_.assign(C, 0.0);
@@ -111,16 +99,13 @@ std::vector<std::string> Simulation::provider_names() const {
 std::vector<double> Simulation::pool_rate_table(std::vector<double>* meanA) {
   // Step 8 pass 1 sums per (country, sector): Y = Σ w·A·e, Z = Σ w·e·A^σ_c.
   const Layout& L = layout_;
-  const LayoutView Lv = L.view();
-  const FirmView f = firms_.view();
   const int C = L.n_countries, S = L.n_sectors;
-  std::vector<Sums<2>> yz(static_cast<std::size_t>(C) * S);
-  segmented_sum<2>(L.seg_begin.data(), C * S,
-                   [&](std::uint64_t i, double* o) { pool_terms(Lv, f, params_.sigma_c, i, o); }, yz.data());
+  std::vector<double> yz;
+  exec_->segment_sums(L.seg_begin, PoolSum{exec_layout(), exec_->firms(), params_.sigma_c}, yz);
   std::vector<double> Y(C * S), Z(C * S), rate(C * S);
   for (int j = 0; j < C * S; ++j) {
-    Y[j] = yz[j][0];
-    Z[j] = yz[j][1];
+    Y[j] = yz[2 * j];
+    Z[j] = yz[2 * j + 1];
   }
   pool_rates(C, S, Y.data(), Z.data(), gdp_prev_.data(), params_.omega, rate.data());
   if (meanA) {
@@ -133,7 +118,6 @@ std::vector<double> Simulation::pool_rate_table(std::vector<double>* meanA) {
 void Simulation::init_firms() {
   const Params& p = params_;
   const Layout& L = layout_;
-  const LayoutView Lv = L.view();
   const int C = L.n_countries, S = L.n_sectors;
   // A_c = (GDP per worker_c / world GDP per worker)^(1/σ_c).
   double world_gdp = 0, world_workers = 0;
@@ -147,31 +131,60 @@ void Simulation::init_firms() {
   int defender_sector = -1;
   for (int s = 0; s < S; ++s)
     if (p.sector_names[s] == "ict") defender_sector = s;
-  const FirmInitConsts k{static_cast<std::uint32_t>(p.seed), options_.replicate, Lv, A_c.data(), tier_u8_.data(),
-                         p.pareto_alpha, p.size_cap, p.A_sigma0, p.budget_sigma, p.p_defender, defender_sector};
-  const FirmView f = firms_.view();
-  for_agents(L.n_firms, [&](std::uint64_t i) { init_firm(i, k, f); });
+  const LayoutView Ld = exec_layout();
+  const FirmInitConsts k{static_cast<std::uint32_t>(p.seed), options_.replicate, Ld, exec_->table(A_c),
+                         exec_->table(tier_u8_), p.pareto_alpha, p.size_cap, p.A_sigma0, p.budget_sigma,
+                         p.p_defender, defender_sector};
+  const FirmView f = exec_->firms();
+  exec_->loop(L.n_firms, InitFirmLoop{k, f});
 
   // One factor per country so that weighted employees sum to its workers.
-  std::vector<Sums<1>> raw(C);
-  segmented_sum<1>(L.firm_begin.data(), C, [&](std::uint64_t i, double* o) {
-    o[0] = firm_weight(Lv, f, i) * static_cast<double>(f.employees[i]);
-  }, raw.data());
+  std::vector<double> raw;
+  exec_->segment_sums(L.firm_begin, EmployeesSum{Ld, f}, raw);
   std::vector<double> scale(C);
-  for (int c = 0; c < C; ++c) scale[c] = L.workers[c] / raw[c][0];
-  for_agents(L.n_firms, [&](std::uint64_t i) { scale_firm_size(i, scale.data(), f); });
-
-  std::vector<Sums<1>> E(static_cast<std::size_t>(C) * S);
-  segmented_sum<1>(L.seg_begin.data(), C * S, [&](std::uint64_t i, double* o) {
-    o[0] = firm_weight(Lv, f, i) * static_cast<double>(f.employees[i]);
-  }, E.data());
-  for (const auto& e : E) seg_E_.push_back(e[0]);
+  for (int c = 0; c < C; ++c) scale[c] = L.workers[c] / raw[c];
+  exec_->loop(L.n_firms, ScaleFirmSizeLoop{exec_->table(scale), f});
+  exec_->segment_sums(L.seg_begin, EmployeesSum{Ld, f}, seg_E_);
 
   // revenue(−1) by step 8's pool rule at tick 0, and W = 3·revenue(−1).
   const std::vector<double> rate = pool_rate_table(nullptr);
-  for_agents(L.n_firms, [&](std::uint64_t i) { init_firm_revenue(i, p.sigma_c, rate.data(), S, f); });
-  for (std::uint64_t i = 0; i < L.n_firms; ++i)
-    if (f.flags[i] & firm_flag::kLarge) large_.push_back(i);
+  exec_->loop(L.n_firms, InitFirmRevenueLoop{p.sigma_c, exec_->table(rate), S, f});
+  // The large stratum: the first seg_large agents of each (country, sector) segment.
+  for (int seg = 0; seg < C * S; ++seg)
+    for (std::uint64_t j = 0; j < L.seg_large[seg]; ++j) large_.push_back(L.seg_begin[seg] + j);
+  large_firms_ = HostArrays<Firms>(large_.size());
+}
+
+LayoutView Simulation::exec_layout() { return layout_x_; }
+
+FirmTickConsts Simulation::on_exec(FirmTickConsts k) {
+  const int C = layout_.n_countries;
+  const std::size_t P = market_.providers().size();
+  k.layout = exec_layout();
+  k.gens = exec_->tables(k.gens, C);
+  k.tier = exec_->table(tier_u8_);
+  k.kyc_rate = exec_->table(kyc_rate_c_);
+  k.zeta = exec_->table(zeta_);
+  k.deal_mask = exec_->table(deal_mask_);
+  k.quota_provider = static_cast<const std::uint8_t*>(exec_->table(k.quota_provider, P));
+  k.first_resort = static_cast<const std::uint8_t*>(exec_->table(k.first_resort, P));
+  k.price = exec_->table(price_);
+  k.price_home = exec_->table(price_home_);
+  k.tau = exec_->table(tau_s_);
+  return k;
+}
+
+UserConsts Simulation::on_exec(UserConsts k) {
+  const std::size_t C = static_cast<std::size_t>(layout_.n_countries), P = market_.providers().size();
+  k.user_begin = layout_x_.user_begin;
+  k.w_user = layout_x_.w_user;
+  k.wage = exec_->table(wage_);
+  k.adopt_rate = exec_->table(adopt_rate_);
+  if (k.zeta) k.zeta = static_cast<const double*>(exec_->table(k.zeta, C * sizeof(double)));
+  if (k.quota_provider) k.quota_provider = static_cast<const std::uint8_t*>(exec_->table(k.quota_provider, P));
+  k.deal_mask = exec_->table(deal_mask_);
+  k.gens = exec_->tables(k.gens, layout_.n_countries);
+  return k;
 }
 
 UserConsts Simulation::user_consts(int t) {
@@ -221,16 +234,13 @@ UserConsts Simulation::user_consts(int t) {
 }
 
 void Simulation::init_users() {
-  const UserConsts k = user_consts(-1);
-  const UserView v = users_.view();
-  for_agents(layout_.n_users, [&](std::uint64_t i) { init_user(i, k, params_.income_sigma, params_.need_sigma, v); });
+  const UserView v = exec_->users();
+  exec_->loop(layout_.n_users, InitUserLoop{on_exec(user_consts(-1)), params_.income_sigma, params_.need_sigma, v});
   // Lagged adoption share from the initial adopters.
   const int C = layout_.n_countries;
-  std::vector<Sums<1>> adopters(C);
-  segmented_sum<1>(layout_.user_begin.data(), C, [&](std::uint64_t i, double* o) {
-    o[0] = (v.flags[i] & user_flag::kAdopter) ? 1.0 : 0.0;
-  }, adopters.data());
-  for (int c = 0; c < C; ++c) adoption_prev_[c] = adopters[c][0] * layout_.w_user[c] / countries_[c].population;
+  std::vector<double> adopters;
+  exec_->segment_sums(layout_.user_begin, AdoptersSum{v}, adopters);
+  for (int c = 0; c < C; ++c) adoption_prev_[c] = adopters[c] * layout_.w_user[c] / countries_[c].population;
 }
 
 FirmTickConsts Simulation::firm_consts(int t) {
@@ -297,17 +307,10 @@ FirmTickConsts Simulation::firm_consts(int t) {
 double Simulation::firm_demand_at_pmin(double tau) {
   const double saved = tau0_;
   tau0_ = tau;
-  const FirmTickConsts k = firm_consts(0);
+  const FirmTickConsts k = on_exec(firm_consts(0));
   tau0_ = saved;
-  const FirmView f = firms_.view();
-  const double p_min = market_.p_min();
-  KeyedFixed sum(1);
-  sum.accumulate(layout_.n_firms, [&](std::uint64_t i, auto& add) {
-    const FirmPick pick = firm_pick(i, k, f);
-    FirmBid bid;
-    if (firm_bid_at(i, k, f, pick.generation, FirmAccess{pick.flags, f.partners[i]}, &bid) >= 0)
-      add(0, bid.w * bid_demand(bid, p_min), kFixedCompute);
-  });
+  KeyedFixed sum(TauDemandSum::kKeys);
+  exec_->sum(layout_.n_firms, TauDemandSum{k, exec_->firms(), market_.p_min()}, sum);
   return sum.value(0, kFixedCompute);
 }
 
@@ -353,15 +356,8 @@ void Simulation::derive_need0() {
       if (g.stage[gen] >= kStageGeneral) h_newest[q] = g.h[gen];
     floor += p.r_cons * (1.0 - p.train_share) * prov[q].capacity();
   }
-  const UserView v = users_.view();
-  const LayoutView L = layout_.view();
-  KeyedFixed sum(1);
-  sum.accumulate(layout_.n_users, [&](std::uint64_t i, auto& add) {
-    if (!(v.flags[i] & user_flag::kAdopter)) return;
-    const double pn = p.plan_need[v.plan[i] - 1];
-    add(0, L.w_user[v.country[i]] * pn * std::min(static_cast<double>(v.n[i]), p.plan_cap) * h_newest[v.provider[i]],
-        kFixedCompute);
-  });
+  KeyedFixed sum(NeedUnitSum::kKeys);
+  exec_->sum(layout_.n_users, NeedUnitSum{on_exec(user_consts(-1)), exec_->users(), exec_->table(h_newest)}, sum);
   const double per_unit = sum.value(0, kFixedCompute);
   if (!(per_unit > 0))
     throw InputError("key 'adopt0' = " + std::to_string(p.adopt0) +
@@ -405,6 +401,7 @@ const std::vector<StepAccess>& Simulation::step_accesses() {
 
 void Simulation::step() {
   set_threads();
+  exec_->begin_tick();
   const int t = tick_;
   step_seconds_.assign(step_names().size(), 0.0);
   double mark = omp_get_wtime();
@@ -420,9 +417,10 @@ void Simulation::step() {
     for (int q = 0; q < static_cast<int>(market_.providers().size()); ++q)
       if (std::find(released.begin(), released.end(), q) == released.end()) released.push_back(q);
   market_.step_serving_cost(params_, t);                            // §2.3
-  const FirmTickConsts fk = firm_consts(t);
-  const UserConsts uk = user_consts(t);
-  if (!released.empty()) choose_partners(released, fk);             // §2.2 trusted partners
+  const FirmTickConsts fk_host = firm_consts(t);
+  const FirmTickConsts fk = on_exec(fk_host);                       // the same, readable by the passes
+  const UserConsts uk = on_exec(user_consts(t));
+  if (!released.empty()) choose_partners(released, fk_host);        // §2.2 trusted partners
   lap(0);
   step_choice(fk, uk);                                              // §2.4
   lap(1);
@@ -459,11 +457,14 @@ void Simulation::choose_partners(const std::vector<int>& released, const FirmTic
   // re-chosen among large-stratum firms in countries with align ≥ a_trusted:
   // defenders first, then the others, each by revenue(t−1), until n_trusted real
   // firms (weight 1 each) are covered; ties to the lower index.
-  const FirmView f = firms_.view();
+  // The large stratum is a few thousand firms: its copy is updated on the host and written back.
+  exec_->gather_firms(large_, large_firms_);
+  const FirmView f = large_firms_.view();
   const GenTableView g = market_.view();
+  const std::uint64_t n_large = large_.size();
   for (const int q : released) {
-    std::vector<std::uint64_t> cand;
-    for (const std::uint64_t i : large_) {
+    std::vector<std::uint64_t> cand;  // positions in the copy (the same order as the firm indices)
+    for (std::uint64_t i = 0; i < n_large; ++i) {
       f.partners[i] = static_cast<std::uint16_t>(f.partners[i] & ~(1u << q));
       if (align_of(g, f.country[i], q) >= params_.a_trusted) cand.push_back(i);
     }
@@ -477,7 +478,7 @@ void Simulation::choose_partners(const std::vector<int>& released, const FirmTic
   }
   // A chosen firm moves to its partner provider (if several, the one with the
   // highest noiseless u of step 4); step 4 then picks its generation there.
-  for (const std::uint64_t i : large_) {
+  for (std::uint64_t i = 0; i < n_large; ++i) {
     if (f.partners[i] == 0) continue;
     const int c = f.country[i];
     const double budget = firm_budget(k, f, i);
@@ -499,13 +500,12 @@ void Simulation::choose_partners(const std::vector<int>& released, const FirmTic
       f.generation[i] = kNone;
     }
   }
+  exec_->scatter_firms(large_, large_firms_);
 }
 
 void Simulation::step_choice(const FirmTickConsts& fk, const UserConsts& uk) {
-  const FirmView f = firms_.view();
-  const UserView v = users_.view();
-  for_agents(layout_.n_firms, [&](std::uint64_t i) { firm_choose(i, fk, f); });
-  for_agents(layout_.n_users, [&](std::uint64_t i) { user_choose(i, uk, v); });
+  exec_->loop(layout_.n_firms, FirmChooseLoop{fk, exec_->firms()});
+  exec_->loop(layout_.n_users, UserChooseLoop{uk, exec_->users()});
 }
 
 void Simulation::step_market(const FirmTickConsts& fk, const UserConsts& uk) {
@@ -516,19 +516,12 @@ void Simulation::step_market(const FirmTickConsts& fk, const UserConsts& uk) {
   const auto& prov = market_.providers();
   const int P = static_cast<int>(prov.size());
   const double p_min = market_.p_min();
-  const FirmView f = firms_.view();
-  const UserView v = users_.view();
+  const FirmView f = exec_->firms();
+  const UserView v = exec_->users();
   const GenTableView g = market_.view();
-   // (b) consumer demand at full caps and plan revenue, per provider.
-  enum { kConsDemand, kPlanRevenue, kUserKeys };
-  KeyedFixed cons(P * kUserKeys);
-  cons.accumulate(layout_.n_users, [&](std::uint64_t i, auto& add) {
-    UserBid b;
-    const int q = user_bid(i, uk, v, &b);
-    if (q < 0) return;
-    add(q * kUserKeys + kConsDemand, b.weight * b.cap * b.cost, kFixedCompute);
-    add(q * kUserKeys + kPlanRevenue, b.weight * p.plan_price[v.plan[i] - 1], kFixedMoney);
-  });
+  // (b) consumer demand at full caps and plan revenue, per provider.
+  KeyedFixed cons(P * ConsumerSum::kPerProvider);
+  exec_->sum(layout_.n_users, ConsumerSum{uk, v}, cons);
   std::vector<double> inference(P), reserve(P), floor(P), cons_demand(P);
   std::vector<ProviderSupply> supply(P);
   for (int q = 0; q < P; ++q) {
@@ -537,35 +530,22 @@ void Simulation::step_market(const FirmTickConsts& fk, const UserConsts& uk) {
     const bool gov = std::find(p.r_gov_homes.begin(), p.r_gov_homes.end(), home) != p.r_gov_homes.end();
     reserve[q] = gov ? p.r_gov * inference[q] : 0.0;                 // (a)
     floor[q] = p.r_cons * inference[q];
-    cons_demand[q] = cons.value(q * kUserKeys + kConsDemand, kFixedCompute);
+    cons_demand[q] = cons.value(q * ConsumerSum::kPerProvider + ConsumerSum::kDemand, kFixedCompute);
     const double unused_floor = std::max(floor[q] - cons_demand[q], 0.0);  // (b)
     supply[q] = ProviderSupply{inference[q] - reserve[q] - floor[q] + unused_floor, p_min, p.p_max,
-                               fk.first_resort[q] != 0};
+                               first_resort_[q] != 0};
   }
 
   // (c) the firms' clearing, one price per provider (two under first-resort).
-  const std::vector<ProviderClearing> cleared =
-      clear_firms(layout_.n_firms, supply, [&](std::uint64_t i, FirmBid* bid) { return firm_bid(i, fk, f, bid); });
-  for_agents(layout_.n_firms, [&](std::uint64_t i) { firm_settle(i, fk, cleared.data(), f); });
+  const std::vector<ProviderClearing> cleared = exec_->clear_firms(layout_.n_firms, supply, FirmBids{fk, f});
+  const ProviderClearing* cleared_x = static_cast<const ProviderClearing*>(
+      exec_->table(cleared.data(), cleared.size() * sizeof(ProviderClearing)));
+  exec_->loop(layout_.n_firms, FirmSettleLoop{fk, cleared_x, f});
 
   // Per provider and class: spend, tokens, allocation, rationing; demand at p_min.
-  enum { kSpend, kTokens, kAlloc, kRationed, kFirmKeys };
-  const int kDemandKey = P * kClassCount * kFirmKeys;
-  KeyedFixed firm_sums(kDemandKey + P);
-  firm_sums.accumulate(layout_.n_firms, [&](std::uint64_t i, auto& add) {
-    FirmBid bid;
-    const int q = firm_bid(i, fk, f, &bid);
-    if (q < 0) return;
-    const double x = f.alloc[i];
-    const int cls = bid.home ? kClassHome : kClassTrusted + bid.cls;
-    const int base = (q * kClassCount + cls) * kFirmKeys;
-    const double price = paid_price(bid, cleared[q]);
-    add(base + kSpend, bid.w * price * x, kFixedMoney);
-    add(base + kTokens, bid.w * x / g.h[f.generation[i]], kFixedTokens);
-    add(base + kAlloc, bid.w * x, kFixedCompute);
-    add(base + kRationed, bid.w * bid_rationed(bid, cleared[q]), kFixedCompute);
-    add(kDemandKey + q, bid.w * bid_demand(bid, p_min), kFixedCompute);
-  });
+  const FirmMarketSum market_sum{fk, f, cleared_x, p_min, P};
+  KeyedFixed firm_sums(market_sum.demand_key(P));
+  exec_->sum(layout_.n_firms, market_sum, firm_sums);
 
   // (d)+(e) consumers: what firms did not buy, water-filled (deal hosts first on their floor).
   std::vector<double> cons_capacity(P), cons_floor(P, 0.0);
@@ -577,20 +557,12 @@ void Simulation::step_market(const FirmTickConsts& fk, const UserConsts& uk) {
   for (int c = 0; c < layout_.n_countries; ++c)
     if (deal_mask_[c]) cons_floor[policy_provider_[c]] += p.deal_cons_floor * p.deal_size;
   for (int q = 0; q < P; ++q) cons_floor[q] = std::min(cons_floor[q], cons_capacity[q]);  // a floor within what there is
-  const WaterFill fill = water_fill(
-      layout_.n_users, P, [&](std::uint64_t i, UserBid* b) { return user_bid(i, uk, v, b); }, cons_capacity.data(),
-      cons_floor.data());
-  for_agents(layout_.n_users, [&](std::uint64_t i) { user_settle(i, uk, fill.levels.data(), v); });
-  enum { kUse, kUseCompute, kUseShort, kConsKeys };
-  KeyedFixed use_sums(P * kConsKeys);
-  use_sums.accumulate(layout_.n_users, [&](std::uint64_t i, auto& add) {
-    UserBid b;
-    const int q = user_bid(i, uk, v, &b);
-    if (q < 0) return;
-    add(q * kConsKeys + kUse, b.weight * v.use[i], kFixedTokens);
-    add(q * kConsKeys + kUseCompute, b.weight * v.use[i] * b.cost, kFixedCompute);
-    add(q * kConsKeys + kUseShort, b.weight * std::max(b.cap - static_cast<double>(v.use[i]), 0.0) * b.cost, kFixedCompute);
-  });
+  const WaterFill fill = exec_->water_fill(layout_.n_users, P, UserBids{uk, v}, cons_capacity.data(), cons_floor.data());
+  const WaterLevel* levels = static_cast<const WaterLevel*>(
+      exec_->table(fill.levels.data(), fill.levels.size() * sizeof(WaterLevel)));
+  exec_->loop(layout_.n_users, UserSettleLoop{uk, levels, v});
+  KeyedFixed use_sums(P * ConsumerUseSum::kPerProvider);
+  exec_->sum(layout_.n_users, ConsumerUseSum{uk, v}, use_sums);
 
   // Provider outcomes: revenue, prices, forecast; metrics of the tick.
   res_.price.assign(P, 0.0);
@@ -603,34 +575,36 @@ void Simulation::step_market(const FirmTickConsts& fk, const UserConsts& uk) {
   for (int q = 0; q < P; ++q) {
     double spend = 0;
     for (int cls = kClassTrusted; cls <= kClassHome; ++cls) {
-      const int base = (q * kClassCount + cls) * kFirmKeys;
-      res_.class_spend[q * kClassCount + cls] = firm_sums.value(base + kSpend, kFixedMoney);
-      res_.class_tokens[q * kClassCount + cls] = firm_sums.value(base + kTokens, kFixedTokens);
-      res_.rationed[q * kClassCount + cls] = firm_sums.value(base + kRationed, kFixedCompute);
+      using M = FirmMarketSum;
+      res_.class_spend[q * kClassCount + cls] = firm_sums.value(M::key(q, cls, M::kSpend), kFixedMoney);
+      res_.class_tokens[q * kClassCount + cls] = firm_sums.value(M::key(q, cls, M::kTokens), kFixedTokens);
+      res_.rationed[q * kClassCount + cls] = firm_sums.value(M::key(q, cls, M::kRationed), kFixedCompute);
       spend += res_.class_spend[q * kClassCount + cls];
     }
-    const double plan_revenue = cons.value(q * kUserKeys + kPlanRevenue, kFixedMoney);
+    const double plan_revenue = cons.value(q * ConsumerSum::kPerProvider + ConsumerSum::kPlanRevenue, kFixedMoney);
     const double newest_h = g.h[prov[q].gens.back()];
     res_.class_spend[q * kClassCount + kClassGov] = p_min * reserve[q];
     res_.class_tokens[q * kClassCount + kClassGov] = reserve[q] / newest_h;
     res_.class_spend[q * kClassCount + kClassConsumer] = plan_revenue;
-    res_.class_tokens[q * kClassCount + kClassConsumer] = use_sums.value(q * kConsKeys + kUse, kFixedTokens);
-    res_.rationed[q * kClassCount + kClassConsumer] = use_sums.value(q * kConsKeys + kUseShort, kFixedCompute);
+    using U = ConsumerUseSum;
+    res_.class_tokens[q * kClassCount + kClassConsumer] = use_sums.value(q * U::kPerProvider + U::kUse, kFixedTokens);
+    res_.rationed[q * kClassCount + kClassConsumer] =
+        use_sums.value(q * U::kPerProvider + U::kUseShort, kFixedCompute);
     res_.price[q] = cleared[q].price;
     res_.price_home[q] = fk.first_resort[q] ? cleared[q].price_home : cleared[q].price;
     res_.revenue[q] = spend + p_min * reserve[q] + plan_revenue;
-    const double used = res_.sold[q] + reserve[q] + use_sums.value(q * kConsKeys + kUseCompute, kFixedCompute);
+    const double used = res_.sold[q] + reserve[q] + use_sums.value(q * U::kPerProvider + U::kUseCompute, kFixedCompute);
     res_.utilisation[q] = inference[q] > 0 ? used / inference[q] : 0.0;
     market_.settle(q, res_.revenue[q], res_.price[q], res_.price_home[q],
-                   firm_sums.value(kDemandKey + q, kFixedCompute) + cons_demand[q], p.F_smooth);
+                   firm_sums.value(market_sum.demand_key(q), kFixedCompute) + cons_demand[q], p.F_smooth);
   }
 }
 
 void Simulation::step_firms(const FirmTickConsts& fk) {
   // §2.7 productivity, then §2.8 pass 1 (pool sums) and pass 2 (revenue, wealth, exit and entry).
   const Params& p = params_;
-  const FirmView f = firms_.view();
-  for_agents(layout_.n_firms, [&](std::uint64_t i) { firm_productivity(i, fk, spill_.data(), p.g0, p.sigma_A, f); });
+  const FirmView f = exec_->firms();
+  exec_->loop(layout_.n_firms, FirmProductivityLoop{fk, exec_->table(spill_), p.g0, p.sigma_A, f});
   std::vector<double> meanA;
   const std::vector<double> rate = pool_rate_table(&meanA);
   const int C = layout_.n_countries;
@@ -641,11 +615,11 @@ void Simulation::step_firms(const FirmTickConsts& fk) {
   k.replicate = fk.replicate;
   k.tick = fk.tick;
   k.n_sectors = layout_.n_sectors;
-  k.seg_rate = rate.data();
-  k.seg_meanA = meanA.data();
-  k.wage = wage.data();
-  k.spend_price = res_.price.data();
-  k.home_price = res_.price_home.data();
+  k.seg_rate = exec_->table(rate);
+  k.seg_meanA = exec_->table(meanA);
+  k.wage = exec_->table(wage);
+  k.spend_price = exec_->table(res_.price);
+  k.home_price = exec_->table(res_.price_home);
   k.first_resort = fk.first_resort;
   k.lever_country = fk.lever_country;
   k.sigma_c = p.sigma_c;
@@ -654,60 +628,30 @@ void Simulation::step_firms(const FirmTickConsts& fk) {
   k.exit_months = p.exit_months;
   k.entrant_sigma = p.entrant_sigma;
   k.budget_sigma = p.budget_sigma;
-  for_agents(layout_.n_firms, [&](std::uint64_t i) { firm_wealth(i, k, f); });
+  exec_->loop(layout_.n_firms, FirmWealthLoop{k, f});
 }
 
 void Simulation::step_adoption(const UserConsts& uk) {
-  const UserView v = users_.view();
-  for_agents(layout_.n_users, [&](std::uint64_t i) { user_adopt(i, uk, v); });
+  exec_->loop(layout_.n_users, UserAdoptLoop{uk, exec_->users()});
 }
 
 void Simulation::step_countries(const FirmTickConsts& fk, const UserConsts& uk) {
   // §2.10: per-country aggregates as segmented sums over the country-sorted arrays.
   const Params& p = params_;
   const int C = layout_.n_countries;
-  const LayoutView L = layout_.view();
-  const FirmView f = firms_.view();
-  const UserView v = users_.view();
+  const FirmView f = exec_->firms();
+  const UserView v = exec_->users();
   const GenTableView g = market_.view();
-  enum { kY, kEmp, kEmpK, kBuyEmpK, kBuyEmp, kEmpKelig, kEntered, kNegW, kQuotaF, kF };
-  std::vector<Sums<kF>> fs(C);
-  segmented_sum<kF>(layout_.firm_begin.data(), C, [&](std::uint64_t i, double* o) {
-    const double w = firm_weight(L, f, i);
-    const double we = w * static_cast<double>(f.employees[i]);
-    const bool buying = f.flags[i] & firm_flag::kBuying;
-    o[kY] = we * static_cast<double>(f.A[i]);
-    o[kEmp] = we;
-    o[kEmpK] = we * static_cast<double>(f.K[i]);
-    o[kBuyEmpK] = buying ? we * static_cast<double>(f.K[i]) : 0.0;
-    o[kBuyEmp] = buying ? we : 0.0;
-    o[kEmpKelig] = we * static_cast<double>(f.K_elig[i]);
-    o[kEntered] = (f.flags[i] & firm_flag::kEntered) ? w : 0.0;
-    o[kNegW] = f.W[i] < 0.0 ? w : 0.0;
-    // D_c for the tier-2 quota: demand on tier-1-homed providers before ζ.
-    const int gen = f.generation[i];
-    o[kQuotaF] = gen != kNone && fk.quota_provider[g.provider[gen]]
-                     ? w * std::max(firm_need(fk, f, i), p.q_min) * g.h[gen]
-                     : 0.0;
-  }, fs.data());
-  enum { kAdopt, kUse, kCap, kCapped, kUserK, kQuotaU, kU };
-  std::vector<Sums<kU>> us(C);
-  segmented_sum<kU>(layout_.user_begin.data(), C, [&](std::uint64_t i, double* o) {
-    for (int j = 0; j < kU; ++j) o[j] = 0.0;
-    if (!(v.flags[i] & user_flag::kAdopter)) return;
-    o[kAdopt] = 1.0;
-    const int gen = v.generation[i];
-    if (gen == kNone) return;
-    const double cap = user_cap(uk, v, i);
-    o[kUse] = v.use[i];
-    o[kCap] = cap;
-    o[kCapped] = (v.flags[i] & user_flag::kCapped) ? 1.0 : 0.0;
-    o[kUserK] = g.K[gen];
-    if (uk.quota_provider[g.provider[gen]]) o[kQuotaU] = cap / uk.zeta[v.country[i]] * g.h[gen];
-  }, us.data());
+  using F = CountryFirmSum;
+  using U = CountryUserSum;
+  std::vector<double> fsum, usum;
+  exec_->segment_sums(layout_.firm_begin, CountryFirmSum{fk, f, p.q_min}, fsum);
+  exec_->segment_sums(layout_.user_begin, CountryUserSum{uk, v}, usum);
+  auto fs = [&](int c, int k) { return fsum[static_cast<std::size_t>(c) * F::kOut + k]; };
+  auto us = [&](int c, int k) { return usum[static_cast<std::size_t>(c) * U::kOut + k]; };
 
   if (tick_ == 0)
-    for (int c = 0; c < C; ++c) Y0_.push_back(fs[c][kY]);
+    for (int c = 0; c < C; ++c) Y0_.push_back(fs(c, F::kY));
   const double released = market_.released_frontier();
   std::vector<double> gdp(C), Kbar(C);
   std::vector<int> tier(C);
@@ -718,27 +662,27 @@ void Simulation::step_countries(const FirmTickConsts& fk, const UserConsts& uk) 
   res_.entries = 0;
   for (int c = 0; c < C; ++c) {
     const double wu = layout_.w_user[c];
-    gdp[c] = countries_[c].gdp_usd * ratio_or(fs[c][kY], Y0_[c], 1.0);
+    gdp[c] = countries_[c].gdp_usd * ratio_or(fs(c, F::kY), Y0_[c], 1.0);
     tier[c] = countries_[c].tier;
-    Kbar[c] = ratio_or(fs[c][kEmpK], fs[c][kEmp], 0.0);
-    res_.adoption[c] = us[c][kAdopt] * wu / countries_[c].population;
-    res_.K_elig[c] = ratio_or(fs[c][kEmpKelig], fs[c][kEmp], 0.0);
+    Kbar[c] = ratio_or(fs(c, F::kEmpK), fs(c, F::kEmp), 0.0);
+    res_.adoption[c] = us(c, U::kAdopt) * wu / countries_[c].population;
+    res_.K_elig[c] = ratio_or(fs(c, F::kEmpKelig), fs(c, F::kEmp), 0.0);
     // §6 access gap: best released K minus the K the country's AI users access.
-    const bool has_firms = fs[c][kBuyEmp] > 0, has_users = us[c][kAdopt] > 0 && us[c][kUserK] > 0;
-    const double firm_K = ratio_or(fs[c][kBuyEmpK], fs[c][kBuyEmp], 0.0);
-    const double user_K = ratio_or(us[c][kUserK], us[c][kAdopt], 0.0);
+    const bool has_firms = fs(c, F::kBuyEmp) > 0, has_users = us(c, U::kAdopt) > 0 && us(c, U::kUserK) > 0;
+    const double firm_K = ratio_or(fs(c, F::kBuyEmpK), fs(c, F::kBuyEmp), 0.0);
+    const double user_K = ratio_or(us(c, U::kUserK), us(c, U::kAdopt), 0.0);
     double access = 0;
     if (has_firms && has_users) access = p.w_firm * firm_K + (1.0 - p.w_firm) * user_K;
     else if (has_firms) access = firm_K;
     else if (has_users) access = user_K;
     res_.gap[c] = released - access;
     adoption_prev_[c] = res_.adoption[c];
-    use_ratio_prev_[c] = us[c][kCap] > 0 ? us[c][kUse] / us[c][kCap] : 1.0;
-    quota_demand_prev_[c] = fs[c][kQuotaF] + us[c][kQuotaU] * wu;
-    capped += us[c][kCapped] * wu;
-    adopters += us[c][kAdopt] * wu;
-    negative += fs[c][kNegW];
-    res_.entries += fs[c][kEntered];
+    use_ratio_prev_[c] = us(c, U::kCap) > 0 ? us(c, U::kUse) / us(c, U::kCap) : 1.0;
+    quota_demand_prev_[c] = fs(c, F::kQuota) + us(c, U::kQuota) * wu;
+    capped += us(c, U::kCapped) * wu;
+    adopters += us(c, U::kAdopt) * wu;
+    negative += fs(c, F::kNegW);
+    res_.entries += fs(c, F::kEntered);
     firms_real += layout_.real_firms[c];
   }
   res_.capped_share = ratio_or(capped, adopters, 0.0);
@@ -771,17 +715,9 @@ void Simulation::step_countries(const FirmTickConsts& fk, const UserConsts& uk) 
 
   // §7 ranks: the top-20% share of cumulative AI value (over real firms that have
   // used AI, i.e. bought compute at least once) and the Gini of wealth on max(W, 0).
-  const RankStats value = rank_stats(layout_.n_firms, [&](std::uint64_t i, double* w, double* x) {
-    if (!(f.flags[i] & firm_flag::kUsedAI)) return false;
-    *w = firm_weight(L, f, i);
-    *x = f.ai_value[i];
-    return true;
-  });
-  const RankStats wealth = rank_stats(layout_.n_firms, [&](std::uint64_t i, double* w, double* x) {
-    *w = firm_weight(L, f, i);
-    *x = std::max(f.W[i], 0.0);
-    return true;
-  });
+  const LayoutView L = exec_layout();
+  const RankStats value = exec_->rank_stats(layout_.n_firms, AiValueRank{L, f});
+  const RankStats wealth = exec_->rank_stats(layout_.n_firms, WealthRank{L, f});
   res_.top20 = value.total_weight > 0 ? value.top_share : kNaN;
   res_.gini = wealth.gini;
 }
@@ -861,8 +797,9 @@ void Simulation::record() {
     }
   }
   std::vector<double> partners(P, 0.0);
-  const FirmView f = firms_.view();
-  for (const std::uint64_t i : large_)
+  exec_->gather_firms(large_, large_firms_);
+  const FirmView f = large_firms_.view();
+  for (std::uint64_t i = 0; i < large_.size(); ++i)
     for (std::size_t q = 0; q < P; ++q) partners[q] += (f.partners[i] >> q) & 1u;  // large firms weigh 1
   for (std::size_t q = 0; q < P; ++q) metrics_[m_partners_][q] = partners[q];
   metrics_[m_K_lead_][0] = market_.K_lead(tick_);

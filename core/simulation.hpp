@@ -15,6 +15,7 @@
 #include "agents/firm_kern.hpp"
 #include "agents/user_kern.hpp"
 #include "core/countries.hpp"
+#include "core/exec.hpp"
 #include "core/metrics.hpp"
 #include "core/params.hpp"
 #include "core/population.hpp"
@@ -37,11 +38,10 @@ struct StepAccess {
 struct RunOptions {
   std::uint32_t replicate = 0;
   int threads = 0;               ///< OpenMP threads; 0 = the OpenMP default
-  std::string backend = "cpu";   ///< the backend actually used
+  std::string backend = "cpu";   ///< the backend that runs it: "cpu" or "cuda" (core/exec.hpp)
 };
 
-/// Classes of the `class` dimension (MODEL.md §9), in this order.
-enum MetricClass { kClassGov = 0, kClassTrusted, kClassKyc, kClassGeneral, kClassHome, kClassConsumer, kClassCount };
+/// Names of the `class` dimension (MetricClass, core/passes.hpp), in order.
 const std::vector<std::string>& class_names();
 
 class Simulation {
@@ -59,8 +59,11 @@ class Simulation {
   const std::vector<Country>& countries() const { return countries_; }
   const Layout& layout() const { return layout_; }
   const Market& market() const { return market_; }
-  const HostArrays<Firms>& firms() const { return firms_; }
-  const HostArrays<Users>& users() const { return users_; }
+  /// Host copies of the agents, current (on CUDA: copied from the device at each call).
+  const HostArrays<Firms>& firms() const { return exec_->host_firms(); }
+  const HostArrays<Users>& users() const { return exec_->host_users(); }
+  /// The backend: snapshots (core/run.cpp) and per-pass access (tests).
+  Exec& exec() const { return *exec_; }
   const Metrics& metrics() const { return metrics_; }
   /// Derived at §2.0: tokens per worker-month at tick 0 (Mtok) and the consumer need scale (Mtok a month).
   double tau0() const { return tau0_; }
@@ -78,6 +81,11 @@ class Simulation {
   /// The constants of the firms' and users' per-agent steps at tick t (tables owned by *this).
   FirmTickConsts firm_consts(int t);
   UserConsts user_consts(int t);
+  /// The same constants (and the layout) with pointers the backend's passes read
+  /// (device copies on CUDA): what Simulation hands to exec() each tick.
+  FirmTickConsts on_exec(FirmTickConsts k);
+  UserConsts on_exec(UserConsts k);
+  LayoutView exec_layout();
 
   /// Visits every member that carries state from one tick to the next (checkpoints:
   /// core/checkpoint.cpp defines it for its archives). Agent arrays are not included.
@@ -109,8 +117,8 @@ class Simulation {
   RunOptions options_;
   Layout layout_;
   Market market_;
-  HostArrays<Firms> firms_;
-  HostArrays<Users> users_;
+  std::unique_ptr<Exec> exec_;
+  LayoutView layout_x_{};                ///< the layout as the backend's passes read it
   Metrics metrics_;
   int tick_ = 0;
   double tau0_ = 0, need0_ = 0;
@@ -127,7 +135,8 @@ class Simulation {
   std::vector<int> deal_arrival_;        ///< tick the deal's capacity arrives (−1: none)
   std::vector<int> deal_order_tick_;     ///< tick the deal order is placed (−1: none pending)
   std::vector<std::uint16_t> deal_mask_; ///< bit p: hosts an arrived deal of p
-  std::vector<std::uint64_t> large_;     ///< indices of large-stratum firms
+  std::vector<std::uint64_t> large_;     ///< indices of large-stratum firms (from the layout)
+  HostArrays<Firms> large_firms_;        ///< their copy for the host steps (§2.2 partners, metrics)
 
   // Tables the per-agent constants point into (rebuilt each tick).
   std::vector<std::uint8_t> tier_u8_, quota_provider_, first_resort_;

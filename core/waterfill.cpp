@@ -42,6 +42,44 @@ void water_throw_invalid(std::uint64_t u) {
                               "field, or a positive cap with plan weight ≤ 0)");
 }
 
+WaterPassData water_pass_empty(const WaterPass& pass, int n_providers) {
+  const std::size_t J = pass.jobs.size();
+  WaterPassData out;
+  out.level0.assign(pass.level0 ? static_cast<std::size_t>(n_providers) * 2 * kExponentBins : 0, fixed_bin_empty());
+  out.hist.resize(J);
+  out.items.resize(J);
+  for (std::size_t k = 0; k < J; ++k)
+    out.hist[k].assign(static_cast<std::size_t>(pass.jobs[k].hist.nbins > 0 ? pass.jobs[k].hist.nbins : 0),
+                       fixed_bin_empty());
+  out.max_whc_key.assign(n_providers, 0);
+  out.overflow.assign(n_providers, 0);
+  return out;
+}
+
+WaterLocal::WaterLocal(const WaterPassData& shape)
+    : level0_bins(shape.level0.size(), fixed_bin_empty()),
+      bins(shape.hist.size()),
+      items(shape.hist.size()),
+      max_whc_key(shape.max_whc_key.size(), 0),
+      over(shape.overflow.size(), 0) {
+  for (std::size_t k = 0; k < bins.size(); ++k) bins[k].assign(shape.hist[k].size(), fixed_bin_empty());
+}
+
+void WaterLocal::merge_into(WaterPassData& out, const WaterPass& pass, std::uint64_t* bad) const {
+  for (std::size_t i = 0; i < level0_bins.size(); ++i)
+    if (fixed_bin_merge(out.level0[i], level0_bins[i])) out.overflow[i / (2 * kExponentBins)] = 1;
+  for (std::size_t k = 0; k < bins.size(); ++k) {
+    for (std::size_t i = 0; i < bins[k].size(); ++i)
+      if (fixed_bin_merge(out.hist[k][i], bins[k][i])) out.overflow[pass.jobs[k].provider] = 1;
+    out.items[k].insert(out.items[k].end(), items[k].begin(), items[k].end());
+  }
+  for (std::size_t p = 0; p < max_whc_key.size(); ++p) {
+    if (max_whc_key[p] > out.max_whc_key[p]) out.max_whc_key[p] = max_whc_key[p];
+    if (over[p]) out.overflow[p] = 1;
+  }
+  if (first_bad < *bad) *bad = first_bad;
+}
+
 WaterSolver::WaterSolver(int n_providers, const double* capacity, const double* floor,
                          const WaterfillOptions& options)
     : P_(n_providers), opt_(options) {

@@ -148,11 +148,23 @@ struct WaterJob {
   int s_c, s_p;            ///< fixed-point scales: Σ whc·2^s_c, Σ whp·2^s_p
 };
 
+/// What a pass reads per user: the WaterPass's arrays (host, or device copies).
+struct WaterPassView {
+  int n_providers;
+  bool level0;
+  const int* scale;      ///< per provider
+  const WaterJob* jobs;
+  const int* job_begin;  ///< n_providers + 1
+};
+
 struct WaterPass {
   bool level0 = false;         ///< build the exponent histograms per (provider, class)
   std::vector<int> scale;      ///< per provider: s_p (level 0: whc·2^s, whp·2^(s+E_bin))
   std::vector<WaterJob> jobs;  ///< ordered by provider
   std::vector<int> job_begin;  ///< jobs of provider p: [job_begin[p], job_begin[p+1])
+  WaterPassView view(int n_providers) const {
+    return WaterPassView{n_providers, level0, scale.data(), jobs.data(), job_begin.data()};
+  }
 };
 
 struct WaterItem {
@@ -172,16 +184,21 @@ struct WaterPassData {
 CUTOFF_HD_INLINE int water_bin_exponent(int j) { return (j == 0 ? 1 : j) - 1023; }
 
 /// Level-0 work for one user (host and device); bins = its (provider, class) histogram.
-CUTOFF_HD_INLINE bool water_add_level0(FixedBin* bins, const BidTerms& t, int s) {
+CUTOFF_HD_TEMPLATE
+template <class Add = BinAdd>
+CUTOFF_HD_INLINE bool water_add_level0(FixedBin* bins, const BidTerms& t, int s, const Add& add = Add{}) {
   const int j = static_cast<int>(t.key >> 52);
   bool o = false;
   const U128 c = to_u128(t.whc, s, &o);
   const U128 p = to_u128(t.whp, s + water_bin_exponent(j), &o);
-  return fixed_bin_add(bins[j], t.key, c, p) || o;
+  return add(bins[j], t.key, c, p) || o;
 }
 
 /// Job work for one user of the job's provider and class: histogram or gather flag.
-CUTOFF_HD_INLINE bool water_add_job(const WaterJob& job, FixedBin* bins, const BidTerms& t, bool* gather) {
+CUTOFF_HD_TEMPLATE
+template <class Add = BinAdd>
+CUTOFF_HD_INLINE bool water_add_job(const WaterJob& job, FixedBin* bins, const BidTerms& t, bool* gather,
+                                    const Add& add = Add{}) {
   *gather = false;
   if (job.hist.nbins <= 0) {
     *gather = t.key >= job.glo && t.key <= job.ghi;
@@ -192,7 +209,39 @@ CUTOFF_HD_INLINE bool water_add_job(const WaterJob& job, FixedBin* bins, const B
   bool o = false;
   const U128 c = to_u128(t.whc, job.s_c, &o);
   const U128 p = to_u128(t.whp, job.s_p, &o);
-  return fixed_bin_add(bins[j], t.key, c, p) || o;
+  return add(bins[j], t.key, c, p) || o;
+}
+
+/// One user of a water pass (host and device). get(u, &bid) gives its provider
+/// (−1: skip). The sink takes bad(u), overflow(p), max_key(p, key), gather(job, item)
+/// and holds level0(p, class), hist(job) (bin arrays) and adder().
+CUTOFF_HD_TEMPLATE
+template <class Get, class Sink>
+CUTOFF_HD_INLINE void water_visit(const WaterPassView& v, std::uint64_t u, const Get& get, Sink& sink) {
+  UserBid b{};
+  const int p = get(u, &b);
+  if (p < 0) return;
+  BidTerms t{};
+  const int st = p < v.n_providers ? bid_terms(b, &t) : -1;
+  if (st < 0) {
+    sink.bad(u);
+    return;
+  }
+  if (st == 0) return;
+  const int cls = b.host_floor ? 1 : 0;
+  bool o = false;
+  if (v.level0) {
+    o = water_add_level0(sink.level0(p, cls), t, v.scale[p], sink.adder());
+    sink.max_key(p, fp::bits(t.whc));
+  }
+  for (int k = v.job_begin[p]; k < v.job_begin[p + 1]; ++k) {
+    const WaterJob& job = v.jobs[k];
+    if (!((job.mask >> cls) & 1u)) continue;
+    bool g = false;
+    o = water_add_job(job, sink.hist(k), t, &g, sink.adder()) || o;
+    if (g) sink.gather(k, WaterItem{t.key, t.whc, t.whp});
+  }
+  if (o) sink.overflow(p);
 }
 
 /// Host-side state machine of water_fill (see the file comment).
@@ -242,6 +291,34 @@ class WaterSolver {
   int passes_ = 0;
 };
 
+/// The merged data of a pass before any user is added (zero sums, empty bins).
+WaterPassData water_pass_empty(const WaterPass& pass, int n_providers);
+
+/// One thread's partial results of a water pass: the host sink of water_visit.
+struct WaterLocal {
+  explicit WaterLocal(const WaterPassData& shape);
+  std::vector<FixedBin> level0_bins;
+  std::vector<std::vector<FixedBin>> bins;
+  std::vector<std::vector<WaterItem>> items;
+  std::vector<std::uint64_t> max_whc_key;
+  std::vector<char> over;
+  std::uint64_t first_bad = ~std::uint64_t{0};
+
+  FixedBin* level0(int p, int cls) { return &level0_bins[(static_cast<std::size_t>(p) * 2 + cls) * kExponentBins]; }
+  FixedBin* hist(int job) { return bins[job].data(); }
+  BinAdd adder() const { return BinAdd{}; }
+  void bad(std::uint64_t u) {
+    if (u < first_bad) first_bad = u;
+  }
+  void overflow(int p) { over[p] = 1; }
+  void max_key(int p, std::uint64_t key) {
+    if (key > max_whc_key[p]) max_whc_key[p] = key;
+  }
+  void gather(int job, const WaterItem& item) { items[job].push_back(item); }
+  /// Adds these partial results to `out` (integer sums: any order); *bad keeps the lowest bad user.
+  void merge_into(WaterPassData& out, const WaterPass& pass, std::uint64_t* bad) const;
+};
+
 /// Throws std::invalid_argument naming user u (an invalid bid or provider index).
 [[noreturn]] void water_throw_invalid(std::uint64_t u);
 
@@ -250,71 +327,17 @@ class WaterSolver {
 template <class Get>
 WaterPassData water_pass(std::uint64_t n, int n_providers, const Get& get, const WaterPass& pass) {
   const int P = n_providers;
-  const std::size_t J = pass.jobs.size();
-  const std::size_t L0 = pass.level0 ? static_cast<std::size_t>(P) * 2 * kExponentBins : 0;
-  WaterPassData out;
-  out.level0.assign(L0, fixed_bin_empty());
-  out.hist.resize(J);
-  out.items.resize(J);
-  for (std::size_t k = 0; k < J; ++k)
-    out.hist[k].assign(static_cast<std::size_t>(pass.jobs[k].hist.nbins > 0 ? pass.jobs[k].hist.nbins : 0),
-                       fixed_bin_empty());
-  out.max_whc_key.assign(P, 0);
-  out.overflow.assign(P, 0);
+  WaterPassData out = water_pass_empty(pass, P);
   std::uint64_t bad = ~std::uint64_t{0};
+  const WaterPassView view = pass.view(P);
 #pragma omp parallel
   {
-    std::vector<FixedBin> level0(L0, fixed_bin_empty());
-    std::vector<std::vector<FixedBin>> hist(J);
-    std::vector<std::vector<WaterItem>> items(J);
-    for (std::size_t k = 0; k < J; ++k) hist[k].assign(out.hist[k].size(), fixed_bin_empty());
-    std::vector<std::uint64_t> max_key(P, 0);
-    std::vector<char> over(P, 0);
-    std::uint64_t my_bad = ~std::uint64_t{0};
+    WaterLocal local(out);
 #pragma omp for schedule(static) nowait
-    for (std::int64_t si = 0; si < static_cast<std::int64_t>(n); ++si) {
-      const auto u = static_cast<std::uint64_t>(si);
-      UserBid b{};
-      const int p = get(u, &b);
-      if (p < 0) continue;
-      BidTerms t{};
-      const int st = p < P ? bid_terms(b, &t) : -1;
-      if (st < 0) {
-        if (u < my_bad) my_bad = u;
-        continue;
-      }
-      if (st == 0) continue;
-      const int cls = b.host_floor ? 1 : 0;
-      bool o = false;
-      if (L0) {
-        o = water_add_level0(&level0[(static_cast<std::size_t>(p) * 2 + cls) * kExponentBins], t, pass.scale[p]);
-        const std::uint64_t ck = fp::bits(t.whc);
-        if (ck > max_key[p]) max_key[p] = ck;
-      }
-      for (int k = pass.job_begin[p]; k < pass.job_begin[p + 1]; ++k) {
-        const WaterJob& job = pass.jobs[k];
-        if (!((job.mask >> cls) & 1u)) continue;
-        bool g = false;
-        o = water_add_job(job, hist[k].data(), t, &g) || o;
-        if (g) items[k].push_back(WaterItem{t.key, t.whc, t.whp});
-      }
-      if (o) over[p] = 1;
-    }
+    for (std::int64_t si = 0; si < static_cast<std::int64_t>(n); ++si)
+      water_visit(view, static_cast<std::uint64_t>(si), get, local);
 #pragma omp critical(cutoff_water_pass)
-    {
-      for (std::size_t i = 0; i < L0; ++i)
-        if (fixed_bin_merge(out.level0[i], level0[i])) out.overflow[i / (2 * kExponentBins)] = 1;
-      for (std::size_t k = 0; k < J; ++k) {
-        for (std::size_t i = 0; i < hist[k].size(); ++i)
-          if (fixed_bin_merge(out.hist[k][i], hist[k][i])) out.overflow[pass.jobs[k].provider] = 1;
-        out.items[k].insert(out.items[k].end(), items[k].begin(), items[k].end());
-      }
-      for (int p = 0; p < P; ++p) {
-        if (max_key[p] > out.max_whc_key[p]) out.max_whc_key[p] = max_key[p];
-        if (over[p]) out.overflow[p] = 1;
-      }
-      if (my_bad < bad) bad = my_bad;
-    }
+    local.merge_into(out, pass, &bad);
   }
   if (bad != ~std::uint64_t{0}) water_throw_invalid(bad);
   return out;

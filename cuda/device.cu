@@ -35,3 +35,35 @@ bool cuda_probe(std::string* why) {
 }
 
 }  // namespace cutoff
+
+namespace cutoff {
+
+double device_copy_GBps(std::size_t mib, std::size_t* free_bytes) {
+  const std::size_t bytes = mib << 20;
+  void *a = nullptr, *b = nullptr;
+  CUTOFF_CUDA(cudaMalloc(&a, bytes));
+  CUTOFF_CUDA(cudaMalloc(&b, bytes));
+  CUTOFF_CUDA(cudaMemset(a, 1, bytes));
+  cudaEvent_t t0, t1;
+  CUTOFF_CUDA(cudaEventCreate(&t0));
+  CUTOFF_CUDA(cudaEventCreate(&t1));
+  float best = 1e30f;
+  for (int rep = 0; rep < 10; ++rep) {
+    CUTOFF_CUDA(cudaEventRecord(t0));
+    CUTOFF_CUDA(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice));
+    CUTOFF_CUDA(cudaEventRecord(t1));
+    CUTOFF_CUDA(cudaEventSynchronize(t1));
+    float ms = 0;
+    CUTOFF_CUDA(cudaEventElapsedTime(&ms, t0, t1));
+    if (ms < best) best = ms;
+  }
+  cudaEventDestroy(t0);
+  cudaEventDestroy(t1);
+  cudaFree(a);
+  cudaFree(b);
+  std::size_t total = 0;
+  CUTOFF_CUDA(cudaMemGetInfo(free_bytes, &total));
+  return 2.0 * static_cast<double>(bytes) / (best * 1e-3) / 1e9;
+}
+
+}  // namespace cutoff

@@ -1,47 +1,43 @@
-// GPU against CPU (HOOMD-blue's *_compare pattern): each per-agent kernel and the
-// canonical block reduction give the same bits as the host on the same inputs.
-// Skips, saying why, where no GPU is usable.
+// GPU against CPU (HOOMD-blue's *_compare pattern) through the backend seam
+// (core/exec.hpp): every pass of a tick, run by both backends on the same
+// randomised populations, gives the same bits; so do whole runs. Skips, saying
+// why, where no GPU is usable (CI has none; docs/backends.md).
 #include <gtest/gtest.h>
+#include <hdf5.h>
 
 #include <cstring>
+#include <filesystem>
+#include <map>
+#include <random>
 #include <vector>
 
-#include "agents/firm_kern.hpp"
-#include "agents/user_kern.hpp"
 #include "core/backend.hpp"
+#include "core/run.hpp"
+#include "core/scenario.hpp"
 #include "core/simulation.hpp"
-#include "cuda/kernels.hpp"
 #include "support.hpp"
 
 namespace cutoff {
 namespace {
 
-/// A device copy of a small host vector.
-template <class T>
-struct DeviceVector {
-  explicit DeviceVector(const std::vector<T>& h) : n(h.size()), d(static_cast<T*>(cuda::device_alloc(h.size() * sizeof(T) + 8))) {
-    cuda::copy_to_device(d, h.data(), h.size() * sizeof(T));
-  }
-  ~DeviceVector() { cuda::device_free(d); }
-  std::vector<T> host() const {
-    std::vector<T> h(n);
-    cuda::copy_to_host(h.data(), d, n * sizeof(T));
-    return h;
-  }
-  std::size_t n;
-  T* d;
-};
+namespace fs = std::filesystem;
 
 template <class Pop>
-void expect_same_bits(const typename Pop::View& a, const typename Pop::View& b, std::uint64_t n) {
-  typename Pop::View x = a, y = b;
+::testing::AssertionResult same_bits(const HostArrays<Pop>& a, const HostArrays<Pop>& b) {
+  if (a.size() != b.size()) return ::testing::AssertionFailure() << "sizes differ";
+  typename Pop::View x = a.view(), y = b.view();
   std::vector<const void*> ys;
   Pop::for_each(y, [&](const FieldInfo&, auto*& p) { ys.push_back(p); });
+  std::string bad;
   int k = 0;
   Pop::for_each(x, [&](const FieldInfo& f, auto*& p) {
-    EXPECT_EQ(std::memcmp(p, ys[k++], n * f.bytes), 0) << Pop::kName << "." << f.name << " differs";
+    if (std::memcmp(p, ys[k++], a.size() * f.bytes) != 0) bad += std::string(" ") + Pop::kName + "." + f.name;
   });
+  if (bad.empty()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "fields differ:" << bad;
 }
+
+bool same_double(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
 class GpuCompare : public ::testing::Test {
  protected:
@@ -51,117 +47,249 @@ class GpuCompare : public ::testing::Test {
   }
 };
 
-TEST_F(GpuCompare, InitialStateKernels) {
-  const Params p = test::small_params(20000, 60000);
-  const Simulation sim(p, load_countries(p.countries), RunOptions{});
-  const Layout& L = sim.layout();
-  const int C = L.n_countries, S = L.n_sectors;
-
-  DeviceVector<std::uint64_t> seg_begin(L.seg_begin), user_begin(L.user_begin);
-  DeviceVector<std::uint32_t> seg_large(L.seg_large);
-  DeviceVector<double> x_L(L.x_L), w_small(L.w_small), w_user(L.w_user);
-  LayoutView dL{C, S, seg_begin.d, seg_large.d, user_begin.d, x_L.d, w_small.d, w_user.d};
-
-  // Firms: raw draws on both, from the same constants.
-  std::vector<double> A_c(C, 0.0);
-  std::vector<std::uint8_t> tier(C);
-  for (int c = 0; c < C; ++c) {
-    A_c[c] = 0.5 + 0.01 * c;
-    tier[c] = static_cast<std::uint8_t>(sim.countries()[c].tier);
+/// Two simulations of the same scenario, one per backend.
+struct Pair {
+  Pair(const std::string& scenario, std::vector<std::string> sets) {
+    sets.push_back("n_firms=20000");
+    sets.push_back("n_users=60000");
+    sets.push_back("n_large=2500");
+    const Params p = load_scenario(test::source_dir() + "/data/scenarios/" + scenario, sets);
+    RunOptions c, g;
+    c.backend = "cpu";
+    g.backend = "cuda";
+    cpu = std::make_unique<Simulation>(p, load_countries(p.countries), c);
+    gpu = std::make_unique<Simulation>(p, load_countries(p.countries), g);
   }
-  DeviceVector<double> dA(A_c);
-  DeviceVector<std::uint8_t> dtier(tier);
-  FirmInitConsts hk{7, 3, L.view(), A_c.data(), tier.data(), p.pareto_alpha, p.size_cap, p.A_sigma0, p.budget_sigma,
-                    p.p_defender, 5};
-  FirmInitConsts dk = hk;
-  dk.layout = dL;
-  dk.A_c = dA.d;
-  dk.tier = dtier.d;
-  HostArrays<Firms> host(L.n_firms), back(L.n_firms);
-  for (std::uint64_t i = 0; i < L.n_firms; ++i) init_firm(i, hk, host.view());
-  cuda::DeviceArrays<Firms> dev(L.n_firms);
-  cuda::init_firms(L.n_firms, dk, dev.view());
-  dev.to_host(back.view());
-  expect_same_bits<Firms>(host.view(), back.view(), L.n_firms);
+  std::unique_ptr<Simulation> cpu, gpu;
+};
 
-  // The canonical block reduction of the pool terms, chunk by chunk.
-  std::vector<std::uint64_t> begin, len;
-  for (int s = 0; s < C * S; ++s)
-    for (std::uint64_t b = L.seg_begin[s]; b < L.seg_begin[s + 1]; b += kChunk) {
-      begin.push_back(b);
-      len.push_back(std::min<std::uint64_t>(kChunk, L.seg_begin[s + 1] - b));
-    }
-  DeviceVector<std::uint64_t> dbegin(begin), dlen(len);
-  DeviceVector<Sums<2>> dout(std::vector<Sums<2>>(begin.size()));
-  cuda::pool_term_chunks(static_cast<int>(begin.size()), dbegin.d, dlen.d, dL, dev.view(), p.sigma_c, dout.d);
-  const auto got = dout.host();
-  const LayoutView hL = L.view();
-  const FirmView hf = host.view();
-  for (std::size_t k = 0; k < begin.size(); ++k) {
-    const Sums<2> want = chunk_sum<2>([&](std::uint64_t i, double* o) { pool_terms(hL, hf, p.sigma_c, i, o); },
-                                      begin[k], len[k]);
-    EXPECT_EQ(got[k][0], want[0]) << "chunk " << k;
-    EXPECT_EQ(got[k][1], want[1]) << "chunk " << k;
+/// Randomises the state fields the passes read (the same draws for both backends).
+void randomise(Pair& s, unsigned seed) {
+  // On the CPU backend the host arrays are the state itself.
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> scale(0.3, 3.0);
+  std::bernoulli_distribution coin(0.3);
+  const FirmView cf = s.cpu->firms().view();
+  for (std::uint64_t i = 0; i < s.cpu->layout().n_firms; ++i) {
+    cf.W[i] *= scale(rng);
+    if (coin(rng)) cf.W[i] = -cf.W[i];
+    cf.revenue[i] = static_cast<float>(cf.revenue[i] * scale(rng));
+    cf.A[i] = static_cast<float>(cf.A[i] * scale(rng));
+    cf.b[i] = static_cast<float>(cf.b[i] * scale(rng));
+    cf.ai_value[i] = coin(rng) ? 0.0 : scale(rng) * 1e5;
+    if (coin(rng)) cf.flags[i] |= firm_flag::kUsedAI;
   }
-
-  // Size scaling and revenue from the same per-country and per-segment numbers.
-  std::vector<double> scale(C), rate(C * S);
-  for (int c = 0; c < C; ++c) scale[c] = 1.0 + 0.001 * c;
-  for (int k = 0; k < C * S; ++k) rate[k] = 100.0 + k;
-  DeviceVector<double> dscale(scale), drate(rate);
-  for (std::uint64_t i = 0; i < L.n_firms; ++i) {
-    scale_firm_size(i, scale.data(), host.view());
-    init_firm_revenue(i, p.sigma_c, rate.data(), S, host.view());
+  const UserView cu = s.cpu->users().view();
+  for (std::uint64_t i = 0; i < s.cpu->layout().n_users; ++i) {
+    cu.z[i] = static_cast<float>(cu.z[i] * scale(rng));
+    cu.n[i] = static_cast<float>(cu.n[i] * scale(rng));
   }
-  cuda::scale_firm_sizes(L.n_firms, dscale.d, dev.view());
-  cuda::init_firm_revenues(L.n_firms, p.sigma_c, drate.d, S, dev.view());
-  dev.to_host(back.view());
-  expect_same_bits<Firms>(host.view(), back.view(), L.n_firms);
+  s.gpu->exec().load_firms(s.cpu->firms());
+  s.gpu->exec().load_users(s.cpu->users());
 }
 
-TEST_F(GpuCompare, UserInitAndChoice) {
-  const Params p = test::small_params(20000, 60000);
-  const Simulation sim(p, load_countries(p.countries), RunOptions{});
-  const Layout& L = sim.layout();
-  const int C = L.n_countries;
-  const GenTableView g = sim.market().view();
-  std::vector<double> wage(C), rate(C);
-  for (int c = 0; c < C; ++c) {
-    wage[c] = 50.0 + 40.0 * c;
-    rate[c] = 0.9;  // most adopt, so the choice runs often
+TEST_F(GpuCompare, EveryPassOnRandomisedPopulations) {
+  for (const char* scenario : {"baseline.toml", "first-resort.toml"}) {
+    SCOPED_TRACE(scenario);
+    Pair s(scenario, {"horizon=12", "lever_tick=1"});
+    for (int t = 0; t < 3; ++t) {  // advance both (a few generations, partners, prices)
+      s.cpu->step();
+      s.gpu->step();
+    }
+    randomise(s, 17);
+    const int t = s.cpu->tick();
+    const std::uint64_t nf = s.cpu->layout().n_firms, nu = s.cpu->layout().n_users;
+    Exec& ce = s.cpu->exec();
+    Exec& ge = s.gpu->exec();
+    const FirmTickConsts cfk = s.cpu->on_exec(s.cpu->firm_consts(t)), gfk = s.gpu->on_exec(s.gpu->firm_consts(t));
+    const UserConsts cuk = s.cpu->on_exec(s.cpu->user_consts(t)), guk = s.gpu->on_exec(s.gpu->user_consts(t));
+
+    // §2.4 choice.
+    ce.loop(nf, FirmChooseLoop{cfk, ce.firms()});
+    ge.loop(nf, FirmChooseLoop{gfk, ge.firms()});
+    ce.loop(nu, UserChooseLoop{cuk, ce.users()});
+    ge.loop(nu, UserChooseLoop{guk, ge.users()});
+    ASSERT_TRUE(same_bits(ce.host_firms(), ge.host_firms())) << "after firm_choose";
+    ASSERT_TRUE(same_bits(ce.host_users(), ge.host_users())) << "after user_choose";
+
+    // §2.6(c) the clearing on these bids, tight and loose.
+    for (double cap : {1e3, 1e5, 1e9}) {
+      std::vector<ProviderSupply> supply;
+      for (std::size_t q = 0; q < s.cpu->market().providers().size(); ++q)
+        supply.push_back(ProviderSupply{cap * (q + 1), 0.5, 3.0, q == 0});
+      const auto a = ce.clear_firms(nf, supply, FirmBids{cfk, ce.firms()});
+      const auto b = ge.clear_firms(nf, supply, FirmBids{gfk, ge.firms()});
+      ASSERT_EQ(a.size(), b.size());
+      for (std::size_t q = 0; q < a.size(); ++q) {
+        SCOPED_TRACE("capacity " + std::to_string(cap) + ", provider " + std::to_string(q));
+        EXPECT_TRUE(same_double(a[q].price, b[q].price));
+        EXPECT_TRUE(same_double(a[q].price_home, b[q].price_home));
+        EXPECT_TRUE(same_double(a[q].sold, b[q].sold));
+        EXPECT_TRUE(same_double(a[q].revenue, b[q].revenue));
+        using Member = double ClearingGroup::*;
+        for (const Member g : {&ClearingGroup::price, &ClearingGroup::ratio, &ClearingGroup::sold, &ClearingGroup::w_rationed})
+          EXPECT_TRUE(same_double(a[q].rest.*g, b[q].rest.*g) && same_double(a[q].home.*g, b[q].home.*g));
+        EXPECT_EQ(a[q].rest.mode, b[q].rest.mode);
+        EXPECT_EQ(a[q].rest.n_rationed, b[q].rest.n_rationed);
+        EXPECT_EQ(a[q].home.n_zeroed, b[q].home.n_zeroed);
+      }
+      // Settle on each backend's own result, then the class sums.
+      const auto* ca = static_cast<const ProviderClearing*>(ce.table(a.data(), a.size() * sizeof(ProviderClearing)));
+      const auto* gb = static_cast<const ProviderClearing*>(ge.table(b.data(), b.size() * sizeof(ProviderClearing)));
+      ce.loop(nf, FirmSettleLoop{cfk, ca, ce.firms()});
+      ge.loop(nf, FirmSettleLoop{gfk, gb, ge.firms()});
+      ASSERT_TRUE(same_bits(ce.host_firms(), ge.host_firms())) << "after firm_settle, capacity " << cap;
+      const int P = static_cast<int>(a.size());
+      const FirmMarketSum cm{cfk, ce.firms(), ca, 0.5, P}, gm{gfk, ge.firms(), gb, 0.5, P};
+      KeyedFixed x(cm.demand_key(P)), y(gm.demand_key(P));
+      ce.sum(nf, cm, x);
+      ge.sum(nf, gm, y);
+      for (int k = 0; k < x.keys(); ++k) EXPECT_TRUE(same_double(x.value(k, 40), y.value(k, 40))) << "key " << k;
+    }
+
+    // §2.6(e) the water-fill, tight and loose, then settle and the use sums.
+    const int P = static_cast<int>(s.cpu->market().providers().size());
+    for (double cap : {1e-3, 1.0, 1e6}) {
+      std::vector<double> capacity(P, cap), floor(P, 0.0);
+      floor[0] = cap / 3;
+      const WaterFill a = ce.water_fill(nu, P, UserBids{cuk, ce.users()}, capacity.data(), floor.data());
+      const WaterFill b = ge.water_fill(nu, P, UserBids{guk, ge.users()}, capacity.data(), floor.data());
+      for (int q = 0; q < P; ++q) {
+        EXPECT_TRUE(same_double(a.levels[q].lambda, b.levels[q].lambda)) << "provider " << q << " capacity " << cap;
+        EXPECT_TRUE(same_double(a.levels[q].lambda_floor, b.levels[q].lambda_floor));
+        EXPECT_TRUE(same_double(a.levels[q].demand, b.levels[q].demand));
+      }
+      EXPECT_EQ(a.passes, b.passes);
+      const auto* la = static_cast<const WaterLevel*>(ce.table(a.levels.data(), P * sizeof(WaterLevel)));
+      const auto* lb = static_cast<const WaterLevel*>(ge.table(b.levels.data(), P * sizeof(WaterLevel)));
+      ce.loop(nu, UserSettleLoop{cuk, la, ce.users()});
+      ge.loop(nu, UserSettleLoop{guk, lb, ge.users()});
+      ASSERT_TRUE(same_bits(ce.host_users(), ge.host_users())) << "after user_settle, capacity " << cap;
+      KeyedFixed x(P * ConsumerUseSum::kPerProvider), y(P * ConsumerUseSum::kPerProvider);
+      ce.sum(nu, ConsumerUseSum{cuk, ce.users()}, x);
+      ge.sum(nu, ConsumerUseSum{guk, ge.users()}, y);
+      for (int k = 0; k < x.keys(); ++k) EXPECT_TRUE(same_double(x.value(k, 32), y.value(k, 32))) << "key " << k;
+    }
+
+    // §2.7 productivity, §2.9 adoption.
+    std::vector<double> spill(s.cpu->layout().n_countries, 0.01);
+    ce.loop(nf, FirmProductivityLoop{cfk, ce.table(spill), 0.001, 0.05, ce.firms()});
+    ge.loop(nf, FirmProductivityLoop{gfk, ge.table(spill), 0.001, 0.05, ge.firms()});
+    ce.loop(nu, UserAdoptLoop{cuk, ce.users()});
+    ge.loop(nu, UserAdoptLoop{guk, ge.users()});
+    ASSERT_TRUE(same_bits(ce.host_firms(), ge.host_firms())) << "after firm_productivity";
+    ASSERT_TRUE(same_bits(ce.host_users(), ge.host_users())) << "after user_adopt";
+
+    // §2.8 and §2.10 segment sums, §7 ranks.
+    const Layout& L = s.cpu->layout();
+    std::vector<double> xa, xb;
+    ce.segment_sums(L.seg_begin, PoolSum{s.cpu->exec_layout(), ce.firms(), 0.6}, xa);
+    ge.segment_sums(L.seg_begin, PoolSum{s.gpu->exec_layout(), ge.firms(), 0.6}, xb);
+    ASSERT_EQ(xa.size(), xb.size());
+    EXPECT_EQ(std::memcmp(xa.data(), xb.data(), xa.size() * 8), 0) << "pool sums";
+    ce.segment_sums(L.firm_begin, CountryFirmSum{cfk, ce.firms(), 0.1}, xa);
+    ge.segment_sums(L.firm_begin, CountryFirmSum{gfk, ge.firms(), 0.1}, xb);
+    EXPECT_EQ(std::memcmp(xa.data(), xb.data(), xa.size() * 8), 0) << "country firm sums";
+    ce.segment_sums(L.user_begin, CountryUserSum{cuk, ce.users()}, xa);
+    ge.segment_sums(L.user_begin, CountryUserSum{guk, ge.users()}, xb);
+    EXPECT_EQ(std::memcmp(xa.data(), xb.data(), xa.size() * 8), 0) << "country user sums";
+    const RankStats ra = ce.rank_stats(nf, AiValueRank{s.cpu->exec_layout(), ce.firms()});
+    const RankStats rb = ge.rank_stats(nf, AiValueRank{s.gpu->exec_layout(), ge.firms()});
+    EXPECT_TRUE(same_double(ra.top_share, rb.top_share) && same_double(ra.gini, rb.gini));
+    const RankStats wa = ce.rank_stats(nf, WealthRank{s.cpu->exec_layout(), ce.firms()});
+    const RankStats wb = ge.rank_stats(nf, WealthRank{s.gpu->exec_layout(), ge.firms()});
+    EXPECT_TRUE(same_double(wa.top_share, wb.top_share) && same_double(wa.gini, wb.gini));
   }
-  UserConsts hk{};
-  hk.seed = 11;
-  hk.replicate = 2;
-  hk.tick = -1;  // the initial state
-  hk.n_countries = C;
-  hk.user_begin = L.user_begin.data();
-  hk.wage = wage.data();
-  hk.adopt_rate = rate.data();
-  hk.omega_inc = p.omega_inc;
-  hk.omega_plan = p.omega_plan;
-  hk.f_free = p.f_free;
-  for (int j = 0; j < 3; ++j) hk.plan_price[j] = p.plan_price[j];
-  hk.phi = p.phi;
-  hk.switch_noise = p.switch_noise;
-  hk.gens = g;
-  DeviceVector<std::uint64_t> ub(L.user_begin);
-  DeviceVector<double> dwage(wage), drate(rate), dK(std::vector<double>(g.K, g.K + g.n_gens)),
-      dh(std::vector<double>(g.h, g.h + g.n_gens)),
-      dalign(std::vector<double>(g.align, g.align + static_cast<std::size_t>(C) * g.n_providers));
-  DeviceVector<std::uint8_t> dprov(std::vector<std::uint8_t>(g.provider, g.provider + g.n_gens)),
-      dstage(std::vector<std::uint8_t>(g.stage, g.stage + g.n_gens));
-  UserConsts dk = hk;
-  dk.user_begin = ub.d;
-  dk.wage = dwage.d;
-  dk.adopt_rate = drate.d;
-  dk.gens = GenTableView{g.n_gens, g.n_providers, dprov.d, dK.d, dstage.d, dh.d, dalign.d};
-  HostArrays<Users> host(L.n_users), back(L.n_users);
-  for (std::uint64_t i = 0; i < L.n_users; ++i) init_user(i, hk, p.income_sigma, p.need_sigma, host.view());
-  cuda::DeviceArrays<Users> dev(L.n_users);
-  cuda::init_users(L.n_users, dk, p.income_sigma, p.need_sigma, dev.view());
-  dev.to_host(back.view());
-  expect_same_bits<Users>(host.view(), back.view(), L.n_users);
+}
+
+TEST_F(GpuCompare, WholeTicksOfThreeScenariosAndSeeds) {
+  for (const char* scenario : {"baseline.toml", "first-resort.toml", "compute-for-access.toml"})
+    for (int seed : {1, 2}) {
+      SCOPED_TRACE(std::string(scenario) + " seed " + std::to_string(seed));
+      Pair s(scenario, {"horizon=10", "lever_tick=2", "seed=" + std::to_string(seed)});
+      EXPECT_TRUE(same_double(s.cpu->tau0(), s.gpu->tau0()));
+      EXPECT_TRUE(same_double(s.cpu->need0(), s.gpu->need0()));
+      ASSERT_TRUE(same_bits(s.cpu->firms(), s.gpu->firms())) << "initial state";
+      ASSERT_TRUE(same_bits(s.cpu->users(), s.gpu->users())) << "initial state";
+      for (int t = 0; t < 10; ++t) {
+        s.cpu->step();
+        s.gpu->step();
+        ASSERT_TRUE(same_bits(s.cpu->firms(), s.gpu->firms())) << "tick " << t;
+        ASSERT_TRUE(same_bits(s.cpu->users(), s.gpu->users())) << "tick " << t;
+        const Metrics& a = s.cpu->metrics();
+        const Metrics& b = s.gpu->metrics();
+        for (std::size_t m = 0; m < a.specs().size(); ++m) {
+          const auto& x = a[static_cast<int>(m)];
+          const auto& y = b[static_cast<int>(m)];
+          ASSERT_EQ(std::memcmp(x.data(), y.data(), x.size() * sizeof(double)), 0)
+              << "metric " << a.specs()[m].name << " at tick " << t;
+        }
+      }
+    }
+}
+
+/// Every numeric dataset of an HDF5 file, as bytes (native types).
+std::map<std::string, std::string> numeric_datasets(const fs::path& path) {
+  std::map<std::string, std::string> out;
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) throw std::runtime_error("cannot open " + path.string());
+  H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC,
+           [](hid_t root, const char* name, const H5O_info_t* info, void* d) -> herr_t {
+             if (info->type != H5O_TYPE_DATASET) return 0;
+             const hid_t ds = H5Dopen2(root, name, H5P_DEFAULT);
+             const hid_t type = H5Dget_type(ds);
+             const H5T_class_t cls = H5Tget_class(type);
+             if (cls == H5T_INTEGER || cls == H5T_FLOAT) {
+               const hid_t native = H5Tget_native_type(type, H5T_DIR_ASCEND);
+               const hid_t space = H5Dget_space(ds);
+               std::string buf(static_cast<std::size_t>(H5Sget_simple_extent_npoints(space)) * H5Tget_size(native), '\0');
+               H5Dread(ds, native, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data());
+               (*static_cast<std::map<std::string, std::string>*>(d))[name] = buf;
+               H5Sclose(space);
+               H5Tclose(native);
+             }
+             H5Tclose(type);
+             H5Dclose(ds);
+             return 0;
+           },
+           &out);
+  H5Fclose(f);
+  return out;
+}
+
+TEST_F(GpuCompare, WholeBaselineRunGivesTheSameDatasets) {
+  // MODEL core's acceptance size: 24 ticks of the baseline at 1e5 firms and 1e6 users,
+  // with snapshots (the asynchronous copies) at ticks 0, 12.
+  test::TempDir dir;
+  std::map<std::string, std::string> files[2];
+  int k = 0;
+  for (const char* backend : {"cpu", "cuda"}) {
+    RunRequest req;
+    req.params = load_scenario(test::baseline_path(), {"n_firms=100000", "n_users=1000000", "horizon=24"});
+    req.options.backend = backend;
+    req.out = (dir.path() / (std::string(backend) + ".h5")).string();
+    req.snapshot_every = 12;
+    run_to_file(req);
+    files[k++] = numeric_datasets(req.out);
+  }
+  ASSERT_EQ(files[0].size(), files[1].size());
+  for (const auto& [name, bytes] : files[0]) {
+    ASSERT_TRUE(files[1].count(name)) << name;
+    EXPECT_TRUE(bytes == files[1][name]) << "dataset " << name << " differs between the CPU and the GPU";
+  }
+}
+
+TEST(GpuBackend, CudaWithoutAUsableGpuIsABadInputNamingWhy) {
+  std::string why;
+  if (gpu_usable(&why)) GTEST_SKIP() << "a GPU is usable here (" << why << ")";
+  try {
+    choose_backend("cuda", true);
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--backend 'cuda'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(choose_backend("auto", true), "cpu");
 }
 
 }  // namespace

@@ -1,0 +1,115 @@
+#pragma once
+/// @file
+/// Where a run's agents live and how passes over them execute: the seam between
+/// the model (core/simulation.cpp, written once) and a backend. The CPU backend
+/// (core/exec_cpu.cpp) keeps the agents in host arrays and runs each pass with
+/// OpenMP; the CUDA backend (cuda/exec.cu) keeps them in device arrays and runs
+/// the same functors of core/passes.hpp from kernels. Only provider- and
+/// country-level results come back (docs/backends.md lists what crosses).
+///
+/// Every pass is deterministic and backend-independent by construction: loops
+/// write one agent each; keyed sums are 128-bit integer sums; segment sums use
+/// the canonical order of core/reduce.hpp; the clearing, water-fill and ranks
+/// merge integer histograms and feed the same host solver.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agents/choice.hpp"
+#include "agents/fields.hpp"
+#include "core/fixed.hpp"
+#include "core/passes.hpp"
+#include "core/population.hpp"
+#include "core/ranks.hpp"
+#include "core/reduce.hpp"
+#include "core/registry.hpp"
+#include "core/waterfill.hpp"
+
+namespace cutoff {
+
+class Exec {
+ public:
+  virtual ~Exec() = default;
+  /// "cpu" or "cuda".
+  virtual std::string name() const = 0;
+
+  /// The agent arrays as the per-agent functions see them (device pointers on CUDA).
+  virtual FirmView firms() = 0;
+  virtual UserView users() = 0;
+
+  /// A pointer the per-agent functions can read for `bytes` bytes of host data:
+  /// the data itself on the CPU; on CUDA a device copy, uploaded in stream order,
+  /// valid until the next begin_tick() (so a tick's tables cost no allocation).
+  virtual const void* table(const void* host, std::size_t bytes) = 0;
+  /// As table(), for data that stays the same for the whole run (the layout):
+  /// uploaded once, valid for the Exec's life.
+  virtual const void* constant(const void* host, std::size_t bytes) = 0;
+  template <class T>
+  const T* table(const std::vector<T>& v) {
+    return static_cast<const T*>(table(v.data(), v.size() * sizeof(T)));
+  }
+  /// Marks the start of a tick: tables of earlier ticks may be reused.
+  virtual void begin_tick() {}
+  /// Views whose pointers the per-agent functions can read (the layout's are constants).
+  LayoutView constants(const Layout& layout);
+  GenTableView tables(const GenTableView& g, int n_countries);
+
+#define CUTOFF_EXEC_LOOP(F) virtual void loop(std::uint64_t n, const F& f) = 0;
+  CUTOFF_LOOPS(CUTOFF_EXEC_LOOP)
+#undef CUTOFF_EXEC_LOOP
+  /// Keyed fixed-point sums over agents [0, n), added into `out` (F's keys < out.keys()).
+#define CUTOFF_EXEC_KEYED(F) virtual void sum(std::uint64_t n, const F& f, KeyedFixed& out) = 0;
+  CUTOFF_KEYED_SUMS(CUTOFF_EXEC_KEYED)
+#undef CUTOFF_EXEC_KEYED
+  /// Canonical sums over segments [begin[s], begin[s+1]) (begin: host, length n_seg + 1, the
+  /// same array each call for a given segmentation); out: F::kOut doubles per segment.
+#define CUTOFF_EXEC_SEGMENTS(F) \
+  virtual void segment_sums(const std::vector<std::uint64_t>& begin, const F& f, std::vector<double>& out) = 0;
+  CUTOFF_SEGMENT_SUMS(CUTOFF_EXEC_SEGMENTS)
+#undef CUTOFF_EXEC_SEGMENTS
+#define CUTOFF_EXEC_RANK(F) virtual RankStats rank_stats(std::uint64_t n, const F& f) = 0;
+  CUTOFF_RANKS(CUTOFF_EXEC_RANK)
+#undef CUTOFF_EXEC_RANK
+  /// §2.6(c): clears every provider's firm market (core/clearing.hpp); results on the host.
+  virtual std::vector<ProviderClearing> clear_firms(std::uint64_t n, const std::vector<ProviderSupply>& supply,
+                                                    const FirmBids& bids) = 0;
+  /// §2.6(e): the consumer water levels (core/waterfill.hpp); results on the host.
+  virtual WaterFill water_fill(std::uint64_t n, int n_providers, const UserBids& bids, const double* capacity,
+                               const double* floor) = 0;
+
+  /// Copies firms `idx` (ascending) into `out` (sized idx.size()), and back.
+  virtual void gather_firms(const std::vector<std::uint64_t>& idx, HostArrays<Firms>& out) = 0;
+  virtual void scatter_firms(const std::vector<std::uint64_t>& idx, const HostArrays<Firms>& in) = 0;
+
+  /// Host copies of the agent arrays, current after the last pass (the arrays
+  /// themselves on the CPU; on CUDA a synchronous device→host copy).
+  virtual const HostArrays<Firms>& host_firms() = 0;
+  virtual const HostArrays<Users>& host_users() = 0;
+
+  /// Replaces every agent's fields with `from` (same size): checkpoints, tests.
+  virtual void load_firms(const HostArrays<Firms>& from) = 0;
+  virtual void load_users(const HostArrays<Users>& from) = 0;
+
+  /// Snapshots: snapshot_begin() starts copying the State fields to host buffers
+  /// (on CUDA: pinned buffers, on their own stream, ordered before the next pass
+  /// that writes them); snapshot_firms()/snapshot_users() wait for the copy and
+  /// return them. On the CPU both return the live arrays (take them before the next step).
+  virtual void snapshot_begin() {}
+  virtual const HostArrays<Firms>& snapshot_firms() { return host_firms(); }
+  virtual const HostArrays<Users>& snapshot_users() { return host_users(); }
+  /// True when snapshot buffers stay valid while later ticks run.
+  virtual bool snapshots_detached() const { return false; }
+};
+
+/// The backend named `backend` ("cpu" or "cuda") for n_firms and n_users agents.
+/// "cuda" checks free device memory first and throws InputError naming the
+/// counts, the bytes needed and the bytes free; also when no GPU is usable.
+std::unique_ptr<Exec> make_exec(const std::string& backend, std::uint64_t n_firms, std::uint64_t n_users);
+
+/// Device bytes the CUDA backend allocates for n_firms and n_users agents
+/// (registry bytes plus pass buffers), before any snapshot buffer.
+std::uint64_t device_bytes_needed(std::uint64_t n_firms, std::uint64_t n_users);
+
+}  // namespace cutoff

@@ -1,0 +1,166 @@
+/// @file
+/// The CPU backend: agents in host arrays, each pass an OpenMP loop over the
+/// functors of core/passes.hpp (the same bits at any thread count).
+
+#include <omp.h>
+
+#include <cstring>
+#include <sstream>
+#include <stdexcept>
+
+#include "core/clearing.hpp"
+#include "core/exec.hpp"
+#include "core/params.hpp"
+
+#if defined(CUTOFF_WITH_CUDA)
+#include "cuda/exec.hpp"
+#endif
+
+namespace cutoff {
+namespace {
+
+template <class Pop>
+void gather(const HostArrays<Pop>& from, const std::vector<std::uint64_t>& idx, HostArrays<Pop>& to, bool back) {
+  typename Pop::View a = from.view(), b = to.view();
+  std::vector<char*> dst;
+  Pop::for_each(b, [&](const FieldInfo&, auto*& p) { dst.push_back(reinterpret_cast<char*>(p)); });
+  int k = 0;
+  Pop::for_each(a, [&](const FieldInfo&, auto*& p) {
+    using T = std::remove_reference_t<decltype(*p)>;
+    T* small = reinterpret_cast<T*>(dst[k++]);
+    for (std::size_t j = 0; j < idx.size(); ++j) {
+      if (back) p[idx[j]] = small[j];
+      else small[j] = p[idx[j]];
+    }
+  });
+}
+
+template <class Pop>
+void copy_arrays(const HostArrays<Pop>& from, HostArrays<Pop>& to) {
+  if (from.size() != to.size()) throw std::invalid_argument(std::string("load: wrong number of ") + Pop::kName);
+  typename Pop::View a = from.view(), b = to.view();
+  std::vector<void*> dst;
+  Pop::for_each(b, [&](const FieldInfo&, auto*& p) { dst.push_back(p); });
+  int k = 0;
+  Pop::for_each(a, [&](const FieldInfo& f, auto*& p) { std::memcpy(dst[k++], p, from.size() * f.bytes); });
+}
+
+class CpuExec final : public Exec {
+ public:
+  CpuExec(std::uint64_t n_firms, std::uint64_t n_users) : firms_(n_firms), users_(n_users) {}
+
+  std::string name() const override { return "cpu"; }
+  FirmView firms() override { return firms_.view(); }
+  UserView users() override { return users_.view(); }
+  const void* table(const void* host, std::size_t) override { return host; }
+  const void* constant(const void* host, std::size_t) override { return host; }
+
+#define CUTOFF_CPU_LOOP(F) \
+  void loop(std::uint64_t n, const F& f) override { for_each(n, f); }
+  CUTOFF_LOOPS(CUTOFF_CPU_LOOP)
+#undef CUTOFF_CPU_LOOP
+#define CUTOFF_CPU_KEYED(F) \
+  void sum(std::uint64_t n, const F& f, KeyedFixed& out) override { out.accumulate(n, f); }
+  CUTOFF_KEYED_SUMS(CUTOFF_CPU_KEYED)
+#undef CUTOFF_CPU_KEYED
+#define CUTOFF_CPU_SEGMENTS(F)                                                                              \
+  void segment_sums(const std::vector<std::uint64_t>& begin, const F& f, std::vector<double>& out) override { \
+    segments(begin, f, out);                                                                                 \
+  }
+  CUTOFF_SEGMENT_SUMS(CUTOFF_CPU_SEGMENTS)
+#undef CUTOFF_CPU_SEGMENTS
+#define CUTOFF_CPU_RANK(F) \
+  RankStats rank_stats(std::uint64_t n, const F& f) override { return cutoff::rank_stats(n, f); }
+  CUTOFF_RANKS(CUTOFF_CPU_RANK)
+#undef CUTOFF_CPU_RANK
+
+  std::vector<ProviderClearing> clear_firms(std::uint64_t n, const std::vector<ProviderSupply>& supply,
+                                            const FirmBids& bids) override {
+    return cutoff::clear_firms(n, supply, bids);
+  }
+  WaterFill water_fill(std::uint64_t n, int n_providers, const UserBids& bids, const double* capacity,
+                       const double* floor) override {
+    return cutoff::water_fill(n, n_providers, bids, capacity, floor);
+  }
+  void gather_firms(const std::vector<std::uint64_t>& idx, HostArrays<Firms>& out) override {
+    gather(firms_, idx, out, false);
+  }
+  void scatter_firms(const std::vector<std::uint64_t>& idx, const HostArrays<Firms>& in) override {
+    gather(firms_, idx, const_cast<HostArrays<Firms>&>(in), true);
+  }
+  void load_firms(const HostArrays<Firms>& from) override { copy_arrays(from, firms_); }
+  void load_users(const HostArrays<Users>& from) override { copy_arrays(from, users_); }
+  const HostArrays<Firms>& host_firms() override { return firms_; }
+  const HostArrays<Users>& host_users() override { return users_; }
+
+ private:
+  template <class F>
+  static void for_each(std::uint64_t n, const F& f) {
+    const auto m = static_cast<std::int64_t>(n);
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < m; ++i) f(static_cast<std::uint64_t>(i));
+  }
+  template <class F>
+  static void segments(const std::vector<std::uint64_t>& begin, const F& f, std::vector<double>& out) {
+    constexpr int K = F::kOut;
+    const int n_seg = static_cast<int>(begin.size()) - 1;
+    std::vector<Sums<K>> s(n_seg);
+    segmented_sum<K>(begin.data(), n_seg, f, s.data());
+    out.resize(static_cast<std::size_t>(n_seg) * K);
+    for (int j = 0; j < n_seg; ++j)
+      for (int k = 0; k < K; ++k) out[static_cast<std::size_t>(j) * K + k] = s[j][k];
+  }
+
+  HostArrays<Firms> firms_;
+  HostArrays<Users> users_;
+};
+
+}  // namespace
+
+LayoutView Exec::constants(const Layout& layout) {
+  auto put = [&](const auto& v) {
+    using T = typename std::decay_t<decltype(v)>::value_type;
+    return static_cast<const T*>(constant(v.data(), v.size() * sizeof(T)));
+  };
+  LayoutView d = layout.view();
+  d.seg_begin = put(layout.seg_begin);
+  d.seg_large = put(layout.seg_large);
+  d.user_begin = put(layout.user_begin);
+  d.x_L = put(layout.x_L);
+  d.w_small = put(layout.w_small);
+  d.w_user = put(layout.w_user);
+  return d;
+}
+
+GenTableView Exec::tables(const GenTableView& g, int n_countries) {
+  GenTableView d = g;
+  const auto n = static_cast<std::size_t>(g.n_gens);
+  d.provider = static_cast<const std::uint8_t*>(table(g.provider, n));
+  d.K = static_cast<const double*>(table(g.K, n * sizeof(double)));
+  d.stage = static_cast<const std::uint8_t*>(table(g.stage, n));
+  d.h = static_cast<const double*>(table(g.h, n * sizeof(double)));
+  d.align = static_cast<const double*>(
+      table(g.align, static_cast<std::size_t>(n_countries) * g.n_providers * sizeof(double)));
+  return d;
+}
+
+std::uint64_t device_bytes_needed(std::uint64_t n_firms, std::uint64_t n_users) {
+  // The registries' arrays plus the pass buffers: histograms (≤ 2 × 16 markets ×
+  // 65,537 bins × 40 B), gathered keys, keyed sums, segment partials, tables.
+  constexpr std::uint64_t kPassBuffers = 256ull << 20;
+  return n_firms * bytes_per_agent<Firms>() + n_users * bytes_per_agent<Users>() + kPassBuffers;
+}
+
+std::unique_ptr<Exec> make_exec(const std::string& backend, std::uint64_t n_firms, std::uint64_t n_users) {
+  if (backend == "cpu") return std::make_unique<CpuExec>(n_firms, n_users);
+  if (backend == "cuda") {
+#if defined(CUTOFF_WITH_CUDA)
+    return cuda::make_exec(n_firms, n_users);
+#else
+    throw InputError("--backend 'cuda': this binary was built without CUDA; allowed: cpu, auto");
+#endif
+  }
+  throw InputError("--backend '" + backend + "': unknown backend; allowed: auto, cpu, cuda");
+}
+
+}  // namespace cutoff

@@ -1,0 +1,16 @@
+#pragma once
+/// @file
+/// The CUDA backend's factory, as plain C++ (core/exec_cpu.cpp calls it).
+
+#include <cstdint>
+#include <memory>
+
+#include "core/exec.hpp"
+
+namespace cutoff::cuda {
+
+/// Checks that a GPU is usable and has the memory, then allocates the agents on
+/// it (throws InputError otherwise, naming the counts and bytes).
+std::unique_ptr<Exec> make_exec(std::uint64_t n_firms, std::uint64_t n_users);
+
+}  // namespace cutoff::cuda

@@ -1,0 +1,164 @@
+"""Answers to the seeds' questions from a run's or an ensemble's metrics.
+
+Every helper takes the Dataset of :func:`~cutoff_analysis.io.open_run` or
+:func:`~cutoff_analysis.io.open_ensemble` and keeps whatever dimensions it does not
+reduce (``tick``, and an ensemble's ``replicate`` and swept keys), so one helper
+serves a run and an ensemble alike; :func:`bands` turns the replicates into quantiles.
+Results carry ``units`` and ``long_name`` attributes for the plots.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .io import followers, open_run, open_snapshots, run_files
+
+#: World Bank income groups as the country table spells them, poorest first.
+INCOME_GROUPS = ("low", "lower_middle", "upper_middle", "high")
+#: Export-control tiers (MODEL.md §3).
+TIERS = (1, 2, 3)
+#: Quantiles of the ensemble bands: 5-95% and 25-75% around the median.
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+# Bits of the firms' snapshot field ``flags`` (agents/fields.hpp).
+FIRM_LARGE = 1 << 1
+FIRM_USED_AI = 1 << 5
+
+
+def _named(da: xr.DataArray, units: str, long_name: str) -> xr.DataArray:
+    da.attrs = {"units": units, "long_name": long_name}
+    return da
+
+
+def weighted_mean_by(da: xr.DataArray, weight: xr.DataArray, labels: xr.DataArray, groups, name: str) -> xr.DataArray:
+    """Mean of ``da`` over ``country`` weighted by ``weight`` within each group of
+    ``labels`` (a ``country`` coordinate), as a new dimension ``name``; countries where
+    ``da`` is NaN carry no weight. A group with no weight gives NaN."""
+    out = []
+    for g in groups:
+        w = weight.where((labels == g) & da.notnull(), 0.0)
+        out.append((da.fillna(0.0) * w).sum("country") / w.sum("country").where(lambda s: s > 0))
+    return xr.concat(out, dim=pd.Index(list(groups), name=name))
+
+
+def adoption_by(ds: xr.Dataset, by: str = "income_group") -> xr.DataArray:
+    """Share of people using AI (``adoption_share``) by income group or by tier over
+    time, population-weighted across the group's countries."""
+    groups = {"income_group": INCOME_GROUPS, "tier": TIERS}[by]
+    da = weighted_mean_by(ds["adoption_share"], ds["population"], ds[by], groups, by)
+    return _named(da, ds["adoption_share"].attrs.get("units", "1"), f"share of people using AI, by {by.replace('_', ' ')}")
+
+
+def access_gap_by_tier(ds: xr.Dataset) -> xr.DataArray:
+    """Access gap (best released K less the K a country's AI users access), mean over
+    each tier's countries weighted by population."""
+    da = weighted_mean_by(ds["access_gap"], ds["population"], ds["tier"], TIERS, "tier")
+    return _named(da, ds["access_gap"].attrs.get("units", "K"), "access gap by tier (population-weighted)")
+
+
+def clearing_prices(ds: xr.Dataset) -> xr.Dataset:
+    """The clearing compute price per provider (``compute_price``, π_p) and the
+    effective price per provider and class (``price``, NaN where a class bought nothing)."""
+    return ds[["compute_price", "price"]]
+
+
+def users_capped(ds: xr.Dataset) -> xr.DataArray:
+    """Share of AI users (people) compute-capped each tick."""
+    return ds["users_capped_share"]
+
+
+def top20_share(ds: xr.Dataset) -> xr.DataArray:
+    """Share of cumulative AI value held by the top 20% of firms that have used AI
+    (weighted), as the run records it each tick."""
+    return ds["top20_value_share"]
+
+
+def capability(ds: xr.Dataset) -> xr.Dataset:
+    """Frontier capability ``frontier_K`` per provider (with a boolean ``follower``
+    coordinate from the scenario), the leaders' best ``K_lead`` and the best released
+    ``released_frontier``; ``follower_gap`` is K_lead less the best follower's K."""
+    f = followers(ds)
+    out = ds[["frontier_K", "K_lead", "released_frontier"]]
+    out = out.assign_coords(follower=("provider", [p in f for p in ds["provider"].values]))
+    if f:
+        gap = ds["K_lead"] - ds["frontier_K"].sel(provider=f).max("provider")
+        out["follower_gap"] = _named(gap, ds["K_lead"].attrs.get("units", "K"), "K_lead less the best follower's K")
+    return out
+
+
+def lorenz_curve(value, weight, points: int = 101) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted Lorenz curve of ``value``: the share of the total held by the poorest
+    share ``x`` of the weight, at ``points`` evenly spaced ``x`` in [0, 1] (linear
+    within each element, so it is exact at every element's edge)."""
+    value, weight = np.asarray(value, float), np.asarray(weight, float)
+    order = np.argsort(value, kind="stable")
+    cw = np.concatenate([[0.0], np.cumsum(weight[order])])
+    cv = np.concatenate([[0.0], np.cumsum(weight[order] * value[order])])
+    x = np.linspace(0.0, 1.0, points)
+    if cw[-1] <= 0 or cv[-1] <= 0:
+        return x, np.full(points, np.nan)
+    return x, np.interp(x, cw / cw[-1], cv / cv[-1])
+
+
+def top_share(value, weight, fraction: float = 0.2) -> float:
+    """Share of the weighted total held by the top ``fraction`` of the weight (the
+    Lorenz curve's complement at 1 − fraction)."""
+    value, weight = np.asarray(value, float), np.asarray(weight, float)
+    order = np.argsort(value, kind="stable")
+    cw = np.concatenate([[0.0], np.cumsum(weight[order])])
+    cv = np.concatenate([[0.0], np.cumsum(weight[order] * value[order])])
+    if cw[-1] <= 0 or cv[-1] <= 0:
+        return float("nan")
+    return float(1.0 - np.interp(1.0 - fraction, cw / cw[-1], cv / cv[-1]))
+
+
+def firm_value_and_weight(path: str, snapshot: int = -1):
+    """Cumulative AI value and weight (real firms per agent) of the firms that have used
+    AI, from one run file's firm snapshot, and the snapshot's tick; ``None`` if the run
+    wrote no snapshots."""
+    snaps = open_snapshots(path, "firms")
+    if snaps is None:
+        return None
+    with snaps, open_run(path) as m:
+        s = snaps.isel(snapshot=snapshot)
+        flags = s["flags"].values.astype(np.int64)
+        country = s["country"].values.astype(np.int64)
+        small_weight = m["firms_per_small_agent"].values[country]
+        weight = np.where(flags & FIRM_LARGE, 1.0, small_weight)
+        used = (flags & FIRM_USED_AI) != 0
+        return s["ai_value"].values[used], weight[used], int(s["snapshot_tick"])
+
+
+def lorenz(ds: xr.Dataset, snapshot: int = -1, points: int = 101) -> xr.DataArray | None:
+    """Lorenz curve of cumulative AI value over the firms that have used AI (weighted),
+    from each run's firm snapshot ``snapshot`` (default the last), on ``points`` shares
+    of firms: dims ``population_share`` and an ensemble's swept keys and ``replicate``.
+    ``None`` if the output has no firm snapshots (``--snapshot-every 0``)."""
+    files = run_files(ds)
+    curves, ticks = np.empty(files.shape + (points,)), set()
+    for idx in np.ndindex(files.shape):
+        got = firm_value_and_weight(str(files.values[idx]), snapshot)
+        if got is None:
+            return None
+        x, curves[idx] = lorenz_curve(got[0], got[1], points)
+        ticks.add(got[2])
+    da = xr.DataArray(curves, dims=files.dims + ("population_share",),
+                      coords={**{d: files[d] for d in files.dims}, "population_share": x})
+    da = _named(da, "1", "share of cumulative AI value held by the poorest share of firms that have used AI")
+    da.attrs["tick"] = min(ticks)
+    return da
+
+
+def bands(da: xr.DataArray, dim: str = "replicate") -> xr.DataArray:
+    """Quantiles :data:`QUANTILES` of ``da`` over ``dim`` (NaNs skipped), as a
+    ``quantile`` dimension; ``da`` itself if it has no such dimension."""
+    if dim not in da.dims:
+        return da
+    with warnings.catch_warnings():  # a quantity NaN in every replicate (a class that bought nothing)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        q = da.quantile(list(QUANTILES), dim=dim, skipna=True)
+    q.attrs = da.attrs
+    return q

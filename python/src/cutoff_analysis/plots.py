@@ -1,0 +1,236 @@
+"""Figures for the helpers of :mod:`cutoff_analysis.analysis`.
+
+Each ``plot_*`` takes one Dataset (a run or an ensemble) or a mapping ``{label:
+Dataset}`` to compare scenarios, and returns a matplotlib Figure with labelled axes and
+units. One Dataset: one axes, a line per category (income group, tier, provider).
+Several: a panel per category, a line per scenario. Where the input is an ensemble the
+line is the median over replicates with 25-75% and 5-95% bands; an ensemble's swept
+keys give one line per swept value.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Callable
+
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+
+from . import analysis as an
+from .io import calib_tick
+
+COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+LINESTYLES = ("-", "--", ":", "-.")
+
+
+def _as_mapping(data) -> dict:
+    return {None: data} if isinstance(data, xr.Dataset) else dict(data)
+
+
+def _units(attrs) -> str:
+    u = attrs.get("units", "")
+    return "share, 0-1" if u == "1" else u
+
+
+def _ylabel(name: str, attrs) -> str:
+    return f"{name} [{_units(attrs)}]"
+
+
+def _xlabel(ds: xr.Dataset) -> str:
+    if "date" in ds.coords and ds.sizes.get("tick", 0):
+        return f"tick [months from {np.datetime_as_string(ds['date'].values[0], unit='M')}]"
+    return "tick [months]"
+
+
+def series(da: xr.DataArray, keep):
+    """(label, part) for each combination of the dims of ``da`` outside ``keep``."""
+    other = [d for d in da.dims if d not in keep]
+    if not other:
+        yield "", da
+        return
+    for values in itertools.product(*(da[d].values for d in other)):
+        sel = dict(zip(other, values))
+        yield ", ".join(f"{d}={v:g}" if isinstance(v, (float, np.floating)) else f"{d}={v}" for d, v in sel.items()), da.sel(sel)
+
+
+def _draw(ax, da: xr.DataArray, x: str, label: str, color, **kw):
+    """A line over ``x``; with a ``replicate`` dim the median and its bands. Dims beyond
+    those (an ensemble's swept keys) give one line each, told apart by line style."""
+    for k, (suffix, part) in enumerate(series(da, (x, "replicate"))):
+        name = ", ".join(s for s in (label, suffix) if s) or None
+        style = {"ls": LINESTYLES[k % len(LINESTYLES)], **kw} if suffix else kw
+        xs = part[x].values
+        if "replicate" in part.dims:
+            q = an.bands(part)
+            ax.fill_between(xs, q.sel(quantile=0.05), q.sel(quantile=0.95), color=color, alpha=0.12, lw=0)
+            ax.fill_between(xs, q.sel(quantile=0.25), q.sel(quantile=0.75), color=color, alpha=0.25, lw=0)
+            ax.plot(xs, q.sel(quantile=0.5), color=color, label=name, **style)
+        else:
+            ax.plot(xs, part.values, color=color, label=name, **style)
+
+
+def _band_note(results) -> str:
+    ens = any("replicate" in r.dims and r.sizes["replicate"] > 1 for r in results.values())
+    return " (median, 25-75% and 5-95% of replicates)" if ens else ""
+
+
+def _mark_calib(ax, data: dict):
+    ticks = {calib_tick(ds) for ds in data.values()} - {None}
+    for t in ticks:
+        ax.axvline(t, color="0.5", ls=":", lw=1)
+        ax.annotate(" calibration tick", (t, 0), xycoords=("data", "axes fraction"), va="bottom", ha="right",
+                    fontsize=7, color="0.4", rotation=90)
+
+
+def _by_category(data, helper: Callable, cat: str | None, title: str, ylabel: str, calib: bool = False,
+                 styles: Callable = None) -> plt.Figure:
+    """One axes with a line per ``cat`` value (one Dataset) or a panel per ``cat``
+    value with a line per scenario (several); ``cat=None``: one axes, a line per scenario."""
+    data = _as_mapping(data)
+    results = {k: helper(ds) for k, ds in data.items()}
+    first_ds, first = next(iter(data.values())), next(iter(results.values()))
+    cats = list(first[cat].values) if cat else [None]
+    single = list(data) == [None]
+    if single or cat is None:
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        axes = {c: ax for c in cats}
+    else:
+        n = len(cats)
+        cols = 2 if n == 4 else min(n, 3)
+        fig, grid = plt.subplots((n + cols - 1) // cols, cols, figsize=(4.2 * cols, 3.4 * ((n + cols - 1) // cols)),
+                                 sharex=True, sharey=True, squeeze=False)
+        axes = dict(zip(cats, grid.flat))
+        for ax in list(grid.flat)[n:]:
+            ax.set_visible(False)
+    for j, (label, r) in enumerate(results.items()):
+        for i, c in enumerate(cats):
+            part = r.sel({cat: c}) if cat else r
+            color = COLORS[(i if single else j) % len(COLORS)]
+            name = str(c) if single and cat else label
+            kw = styles(c) if styles else {}
+            _draw(axes[c], part, "tick", name, color, **kw)
+    used = list(dict.fromkeys(axes.values()))
+    for c, ax in axes.items():
+        if not single and cat:
+            ax.set_title(f"{cat.replace('_', ' ')} {c}", fontsize=9)
+    for ax in used:
+        ax.grid(alpha=0.3)
+        if calib:
+            _mark_calib(ax, data)
+    for ax in used:
+        if ax.get_subplotspec().is_last_row() or len(used) == 1:
+            ax.set_xlabel(_xlabel(first_ds))
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel(ylabel)
+    if used[0].get_legend_handles_labels()[1]:
+        used[0].legend(fontsize=8, title=(cat.replace("_", " ") if single and cat else None), title_fontsize=8)
+    fig.suptitle(title + _band_note(results), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_adoption(data, by: str = "income_group") -> plt.Figure:
+    """Population-weighted share of people using AI by income group or tier over time."""
+    ds = next(iter(_as_mapping(data).values()))
+    return _by_category(data, lambda d: an.adoption_by(d, by), by,
+                        f"AI adoption by {by.replace('_', ' ')} (population-weighted)",
+                        _ylabel("share of people using AI", ds["adoption_share"].attrs), calib=True)
+
+
+def plot_access_gap(data) -> plt.Figure:
+    """Population-weighted access gap by tier over time."""
+    ds = next(iter(_as_mapping(data).values()))
+    return _by_category(data, an.access_gap_by_tier, "tier", "Access gap by tier (population-weighted)",
+                        _ylabel("best released K less K accessed", ds["access_gap"].attrs))
+
+
+def plot_users_capped(data) -> plt.Figure:
+    """Share of AI users compute-capped over time."""
+    ds = next(iter(_as_mapping(data).values()))
+    return _by_category(data, an.users_capped, None, "AI users compute-capped",
+                        _ylabel("share of AI users capped", ds["users_capped_share"].attrs), calib=True)
+
+
+def plot_top20(data) -> plt.Figure:
+    """Top-20% share of cumulative AI value over time (the run's metric)."""
+    ds = next(iter(_as_mapping(data).values()))
+    return _by_category(data, an.top20_share, None, "AI value held by the top 20% of firms that have used AI",
+                        _ylabel("top-20% share of AI value", ds["top20_value_share"].attrs), calib=True)
+
+
+def plot_capability(data) -> plt.Figure:
+    """Frontier capability K per provider (followers dashed) and the leaders' K_lead."""
+    mapping = _as_mapping(data)
+    ds = next(iter(mapping.values()))
+    units = ds["frontier_K"].attrs
+    if list(mapping) != [None]:
+        return _by_category(data, lambda d: an.capability(d)["frontier_K"], "provider",
+                            "Frontier capability K by provider", _ylabel("capability K", units))
+    cap = an.capability(ds)
+    fig = _by_category(ds, lambda d: cap["frontier_K"], "provider", "Frontier and follower capability",
+                       _ylabel("capability K", units),
+                       styles=lambda p: {"ls": "--"} if bool(cap["follower"].sel(provider=p)) else {})
+    ax = fig.axes[0]
+    _draw(ax, cap["K_lead"], "tick", "K_lead (leaders' best)", "k", lw=1)
+    _draw(ax, cap["released_frontier"], "tick", "released frontier", "0.6", lw=1, ls=":")
+    ax.legend(fontsize=8, title="provider (dashed: follower)", title_fontsize=8)
+    return fig
+
+
+def plot_prices(data) -> plt.Figure:
+    """Clearing compute price per provider and, for one Dataset, the effective price per
+    provider in each class; for several, the compute price per provider by scenario."""
+    mapping = _as_mapping(data)
+    ds = next(iter(mapping.values()))
+    if list(mapping) != [None]:
+        return _by_category(data, lambda d: an.clearing_prices(d)["compute_price"], "provider",
+                            "Clearing compute price by provider", _ylabel("π_p", ds["compute_price"].attrs))
+    prices = an.clearing_prices(ds)
+    classes = list(ds["class"].values)
+    panels = [("compute price π_p", prices["compute_price"], prices["compute_price"].attrs)]
+    panels += [(f"class {k}", prices["price"].sel({"class": k}), prices["price"].attrs) for k in classes]
+    rows = (len(panels) + 3) // 4
+    fig, grid = plt.subplots(rows, 4, figsize=(15, 3.3 * rows), squeeze=False)
+    for ax, (title, da, attrs) in zip(grid.flat, panels):
+        for i, p in enumerate(ds["provider"].values):
+            _draw(ax, da.sel(provider=p), "tick", str(p), COLORS[i % len(COLORS)])
+        ax.set_title(title, fontsize=9)
+        ax.set_ylabel(_ylabel("price", attrs), fontsize=8)
+        if da.isnull().all():
+            ax.text(0.5, 0.5, "nothing bought (NaN)", transform=ax.transAxes, ha="center", color="0.4")
+        ax.set_xlabel(_xlabel(ds), fontsize=8)
+        ax.grid(alpha=0.3)
+    for ax in list(grid.flat)[len(panels):]:
+        ax.set_visible(False)
+    grid.flat[0].legend(fontsize=8, title="provider", title_fontsize=8)
+    fig.suptitle("Clearing prices by provider and class" + _band_note({0: prices["price"]}), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_lorenz(data, snapshot: int = -1) -> plt.Figure | None:
+    """Lorenz curve of cumulative AI value over the firms that have used AI, at a firm
+    snapshot, with the top-20% share marked; ``None`` if no input has snapshots."""
+    curves = {k: an.lorenz(ds, snapshot) for k, ds in _as_mapping(data).items()}
+    curves = {k: c for k, c in curves.items() if c is not None}
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls=":", label="equality")
+    for j, (label, c) in enumerate(curves.items()):
+        med = an.bands(c).sel(quantile=0.5, drop=True) if "replicate" in c.dims else c
+        name = label or ""
+        if med.dims == ("population_share",):
+            top = 1 - float(med.interp(population_share=0.8))
+            name = f"{name + ': ' if name else ''}top 20% hold {top:.0%}"
+        _draw(ax, c, "population_share", f"{name} (tick {c.attrs['tick']})", COLORS[j % len(COLORS)])
+    ax.axvline(0.8, color="0.5", lw=0.8, ls="--")
+    ax.set_xlabel("share of firms that have used AI, poorest first [share, 0-1, weighted]")
+    ax.set_ylabel("share of cumulative AI value [share, 0-1]")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Lorenz curve of AI value" + _band_note(curves), fontsize=10)
+    fig.tight_layout()
+    return fig

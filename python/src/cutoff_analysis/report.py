@@ -1,0 +1,126 @@
+"""``cutoff-report OUT.h5|OUTDIR -o DIR``: the package's figures as PNG and a short
+markdown summary (key numbers at the calibration tick and the last tick).
+
+Exit status: 0 written; 2 bad input (not a cutoff output, unknown schema version),
+with one line naming the path.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from . import analysis as an  # noqa: E402
+from . import plots  # noqa: E402
+from .io import CutoffFormatError, calib_tick, open_output, scenario_params, sweep_keys  # noqa: E402
+
+#: (file stem, plot function, caption) of each figure in the report.
+FIGURES = [
+    ("adoption-income", lambda d: plots.plot_adoption(d, "income_group"), "Adoption by income group"),
+    ("adoption-tier", lambda d: plots.plot_adoption(d, "tier"), "Adoption by tier"),
+    ("access-gap", plots.plot_access_gap, "Access gap by tier"),
+    ("prices", plots.plot_prices, "Clearing prices by provider and class"),
+    ("users-capped", plots.plot_users_capped, "Share of users capped"),
+    ("capability", plots.plot_capability, "Frontier and follower capability"),
+    ("top20", plots.plot_top20, "Top-20% share of AI value"),
+    ("lorenz", plots.plot_lorenz, "Lorenz curve of AI value (last firm snapshot)"),
+]
+
+
+def _fmt(da: xr.DataArray) -> str:
+    """A value, or an ensemble's median with its 5-95% range."""
+    if "replicate" in da.dims:
+        q = an.bands(da).values
+        return f"{q[2]:.3g} ({q[0]:.3g}-{q[4]:.3g})"
+    return f"{float(da):.3g}"
+
+
+def key_numbers(ds: xr.Dataset) -> list[tuple[str, xr.DataArray]]:
+    """(row name, value over ``tick`` and any ensemble dims) for the summary table."""
+    by_income, by_tier, gap = an.adoption_by(ds, "income_group"), an.adoption_by(ds, "tier"), an.access_gap_by_tier(ds)
+    rows = [(f"adoption, {g.replace('_', ' ')} income [share]", by_income.sel(income_group=g)) for g in an.INCOME_GROUPS]
+    rows += [(f"adoption, tier {t} [share]", by_tier.sel(tier=t)) for t in an.TIERS]
+    rows += [(f"access gap, tier {t} [K]", gap.sel(tier=t)) for t in an.TIERS]
+    rows += [("top-20% share of AI value [share]", an.top20_share(ds)),
+             ("users compute-capped [share]", an.users_capped(ds))]
+    cap = an.capability(ds)
+    rows += [(f"compute price {p} [{ds['compute_price'].attrs.get('units', '')}]", ds["compute_price"].sel(provider=p))
+             for p in ds["provider"].values]
+    rows += [(f"frontier K {p}{' (follower)' if bool(cap['follower'].sel(provider=p)) else ''} [K]",
+              cap["frontier_K"].sel(provider=p)) for p in ds["provider"].values]
+    return rows
+
+
+def summary_markdown(ds: xr.Dataset, source: str, figures: list[tuple[str, str]]) -> str:
+    params = scenario_params(ds)
+    ticks = [int(t) for t in (calib_tick(ds), int(ds["tick"].values[-1])) if t is not None]
+    ticks = list(dict.fromkeys(ticks))
+    kind = ds.attrs.get("cutoff_kind")
+    lines = [f"# cutoff report: {os.path.basename(os.path.normpath(source))}", ""]
+    if params.get("description"):
+        lines += [f"Scenario: {params['description']}.", ""]
+    what = f"one run (seed {ds.attrs.get('seed')}, replicate {ds.attrs.get('replicate')})" if kind == "run" else \
+        f"an ensemble of {ds.sizes.get('replicate', 1)} replicates" + \
+        (f" swept over {', '.join(sweep_keys(ds))}" if sweep_keys(ds) else "") + \
+        "; values are medians with the 5-95% range over replicates"
+    lines += [f"Source `{source}`: {what}; {ds.sizes['tick']} ticks"
+              + (f", calibration tick {calib_tick(ds)}" if calib_tick(ds) is not None else "") + ".", ""]
+    header = "| quantity | " + " | ".join(f"tick {t}" for t in ticks) + " |"
+    lines += [header, "|---" * (len(ticks) + 1) + "|"]
+    for name, da in key_numbers(ds):
+        for suffix, part in plots.series(da, ("tick", "replicate")):
+            label = f"{name} ({suffix})" if suffix else name
+            lines.append(f"| {label} | " + " | ".join(_fmt(part.sel(tick=t)) for t in ticks) + " |")
+    lines += ["", "## Figures"]
+    lines += [f"\n### {caption}\n\n![{caption}]({name})" for name, caption in figures]
+    missing = [caption for stem, _, caption in FIGURES if f"{stem}.png" not in dict(figures)]
+    if missing:
+        lines += ["", "Not drawn: " + "; ".join(missing) + " (needs firm snapshots: `cutoff run --snapshot-every K`)."]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(source: str, outdir: str, dpi: int = 110) -> list[str]:
+    """Writes each figure of :data:`FIGURES` as PNG and ``summary.md`` into ``outdir``;
+    returns the files written. Raises :class:`CutoffFormatError` on bad input."""
+    ds = open_output(source)
+    os.makedirs(outdir, exist_ok=True)
+    written, figures = [], []
+    for stem, plot, caption in FIGURES:
+        fig = plot(ds)
+        if fig is None:  # e.g. no snapshots for the Lorenz curve
+            continue
+        name = f"{stem}.png"
+        fig.savefig(os.path.join(outdir, name), dpi=dpi)
+        plt.close(fig)
+        written.append(os.path.join(outdir, name))
+        figures.append((name, caption))
+    path = os.path.join(outdir, "summary.md")
+    with open(path, "w") as f:
+        f.write(summary_markdown(ds, source, figures))
+    written.append(path)
+    return written
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="cutoff-report", description=__doc__.splitlines()[0].split(": ", 1)[-1])
+    ap.add_argument("source", metavar="OUT.h5|OUTDIR", help="a cutoff run file or an ensemble directory")
+    ap.add_argument("-o", "--output", required=True, metavar="DIR", help="directory for the PNGs and summary.md")
+    ap.add_argument("--dpi", type=int, default=110)
+    args = ap.parse_args(argv)
+    try:
+        written = write_report(args.source, args.output, args.dpi)
+    except CutoffFormatError as e:
+        print(f"cutoff-report: {e}", file=sys.stderr)
+        return 2
+    print(f"cutoff-report: wrote {len(written)} files to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

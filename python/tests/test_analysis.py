@@ -1,0 +1,115 @@
+"""Each helper against values computed by hand on the tiny dataset of conftest.py:
+countries AAA (population 1, high income, tier 1), BBB (3, high, tier 2) and
+CCC (4, low, tier 2); providers A and B (B a follower); ticks 0 and 1."""
+import matplotlib.figure
+import numpy as np
+import pytest
+import xarray as xr
+
+import cutoff_analysis as ca
+from cutoff_analysis import calibration as cal
+
+
+def test_adoption_by_income_group(tiny):
+    a = ca.adoption_by(tiny, "income_group")
+    assert a.dims == ("income_group", "tick")
+    # high: (0.5·1 + 0.1·3)/4 and (0.6·1 + 0.3·3)/4; low: CCC alone.
+    np.testing.assert_allclose(a.sel(income_group="high"), [0.2, 0.375])
+    np.testing.assert_allclose(a.sel(income_group="low"), [0.2, 0.4])
+    assert a.sel(income_group="upper_middle").isnull().all()  # no such country
+
+
+def test_adoption_by_tier(tiny):
+    a = ca.adoption_by(tiny, "tier")
+    np.testing.assert_allclose(a.sel(tier=1), [0.5, 0.6])
+    np.testing.assert_allclose(a.sel(tier=2), [(0.3 + 0.8) / 7, (0.9 + 1.6) / 7])
+    assert a.sel(tier=3).isnull().all()
+
+
+def test_access_gap_by_tier_skips_nan_countries(tiny):
+    g = ca.access_gap_by_tier(tiny)
+    np.testing.assert_allclose(g.sel(tier=1), [1.0, 0.5])
+    # tick 0: BBB's gap is NaN, so tier 2 is CCC's; tick 1: (3·1 + 4·3)/7.
+    np.testing.assert_allclose(g.sel(tier=2), [2.0, 15 / 7])
+    assert g.attrs["units"] == "K"
+
+
+def test_capability_marks_followers_and_their_gap(tiny):
+    c = ca.capability(tiny)
+    assert list(c["follower"].values) == [False, True]
+    np.testing.assert_allclose(c["follower_gap"], [3.0 - 2.0, 3.5 - 3.2])
+
+
+def test_prices_capped_and_top20_pass_the_metrics_through(tiny):
+    p = ca.clearing_prices(tiny)
+    assert p["price"].dims == ("tick", "provider", "class")
+    assert float(p["price"].sel(tick=1, provider="A", **{"class": "consumer"})) == 5.0
+    np.testing.assert_array_equal(ca.users_capped(tiny), [0.1, 0.2])
+    np.testing.assert_array_equal(ca.top20_share(tiny), [0.7, 0.8])
+
+
+def test_lorenz_curve_and_top_share():
+    # Sorted: 0 (weight 1), 1 (weight 1), 3 (weight 2); total value 0 + 1 + 6 = 7.
+    x, y = ca.lorenz_curve([3.0, 0.0, 1.0], [2.0, 1.0, 1.0], points=5)
+    np.testing.assert_allclose(x, [0, 0.25, 0.5, 0.75, 1])
+    np.testing.assert_allclose(y, [0, 0, 1 / 7, 1 / 7 + 0.5 * 6 / 7, 1])
+    # The top 20% of weight (0.8) lies inside the firm of value 3: it holds 0.8·3 of 7.
+    assert ca.top_share([3.0, 0.0, 1.0], [2.0, 1.0, 1.0]) == pytest.approx(2.4 / 7)
+    assert ca.top_share(np.ones(10), np.ones(10)) == pytest.approx(0.2)
+    assert np.isnan(ca.top_share([0.0, 0.0], [1.0, 1.0]))
+
+
+def test_bands_are_quantiles_over_replicates():
+    da = xr.DataArray([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0], [4.0, 40.0], [5.0, np.nan]], dims=("replicate", "tick"))
+    q = ca.bands(da)
+    np.testing.assert_allclose(q.sel(tick=0), [1.2, 2.0, 3.0, 4.0, 4.8])
+    np.testing.assert_allclose(q.sel(tick=1, quantile=0.5), 25.0)  # NaN skipped
+    assert ca.bands(da.isel(replicate=0)) is not None
+
+
+def test_calibration_measures(tiny):
+    ds = tiny.assign(
+        revenue=(("tick", "provider"), [[1e9, 2e9], [3e9, 4e9]]),
+        trusted_partners=(("tick", "provider"), [[0.0, 0.0], [50.0, 0.0]]),
+    )
+    m = {k: float(v) for k, v in cal.measures(ds, calib=1, pmin=1.0, growth_from=0).items()}
+    assert m["adoption_high"] == pytest.approx(0.375)
+    assert m["adoption_rest"] == pytest.approx(0.4)
+    assert m["growth_ratio"] == pytest.approx((0.375 - 0.2) / (0.4 - 0.2))
+    assert m["revenue_0_11_bn"] == pytest.approx(10.0)
+    assert (m["price_min_ratio"], m["price_max_ratio"]) == (1.0, 4.0)
+    assert m["partners_per_release"] == 50.0  # providers with none are not releases
+    assert (m["top20_value_share"], m["users_capped_share"]) == (0.8, 0.2)
+    assert cal.target_hit("adoption_high", 0.275 * 1.09) and not cal.target_hit("adoption_high", 0.275 * 1.11)
+    assert cal.band_hit("price_max_ratio", [4.0, 4.9]) and not cal.band_hit("price_max_ratio", [1.0, 5.1])
+    assert cal.p_min() == pytest.approx(1.3 * (600 + 30000 / 36))
+
+
+def ensemble_of(ds, n=5):
+    """``ds`` stacked over ``replicate`` with a different offset in each replicate."""
+    reps = [ds + 0.01 * r for r in range(n)]
+    return xr.concat(reps, dim="replicate").assign_coords(replicate=np.arange(n)).assign_attrs(ds.attrs)
+
+
+PLOTS = [ca.plot_adoption, lambda d: ca.plot_adoption(d, "tier"), ca.plot_access_gap, ca.plot_prices,
+         ca.plot_users_capped, ca.plot_top20, ca.plot_capability]
+
+
+@pytest.mark.parametrize("plot", PLOTS)
+def test_plots_label_axes_with_units(tiny, plot):
+    for data in (tiny, ensemble_of(tiny), {"one": tiny, "two": ensemble_of(tiny)}):
+        fig = plot(data)
+        assert isinstance(fig, matplotlib.figure.Figure)
+        visible = [ax for ax in fig.axes if ax.get_visible()]
+        assert any("[" in ax.get_ylabel() and "]" in ax.get_ylabel() for ax in visible)
+        assert any("tick [months" in ax.get_xlabel() for ax in visible)
+        bands = sum(len(ax.collections) for ax in visible)
+        assert (bands > 0) == (data is not tiny), "bands drawn exactly where there are replicates"
+        matplotlib.pyplot.close(fig)
+
+
+def test_comparison_plots_have_a_panel_per_category(tiny):
+    fig = ca.plot_adoption({"one": tiny, "two": tiny}, "tier")
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert titles == ["tier 1", "tier 2", "tier 3"]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["one", "two"]

@@ -1,0 +1,150 @@
+"""Loaders on small real outputs: dims, coordinates, metadata, and clear errors."""
+import csv
+import os
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+
+import cutoff_analysis as ca
+from conftest import REPLICATES, ROOT, SWEEP, TICKS
+
+
+def country_table():
+    with open(os.path.join(ROOT, "data", "countries.csv")) as f:
+        return {r["iso3"]: r for r in csv.DictReader(row for row in f if not row.startswith("#"))}
+
+
+def test_open_run_dims_and_coords(run_file):
+    ds = ca.open_run(run_file)
+    params = ca.scenario_params(ds)
+    assert list(ds["tick"].values) == list(range(TICKS))
+    assert list(ds["provider"].values) == [p["name"] for p in params["provider"]]
+    assert sorted(ds["country"].values) == sorted(country_table())
+    assert ds["class"].size == 6 and "consumer" in ds["class"].values
+    assert ds["adoption_share"].dims == ("tick", "country")
+    assert ds["price"].dims == ("tick", "provider", "class")
+    assert ds["K_lead"].dims == ("tick",)
+    assert ds.attrs["seed"] == 3 and ds.attrs["replicate"] == 1
+    assert ds.attrs["cutoff_path"] == os.path.abspath(run_file)
+    assert set(ds["income_group"].values) <= set(ca.INCOME_GROUPS)
+    assert set(ds["tier"].values) <= set(ca.TIERS)
+    assert (ds["population"] > 0).all()
+    assert ca.followers(ds) == [p["name"] for p in params["provider"] if p["follower"]]
+    assert ca.calib_tick(ds) == params["calib_tick"]
+
+
+def test_country_metadata_matches_the_table(run_file):
+    ds = ca.open_run(run_file)
+    table = country_table()
+    for iso in ds["country"].values[:20]:
+        row, c = table[iso], ds.sel(country=iso)
+        assert str(c["income_group"].values) == row["income_group"]
+        assert int(c["tier"]) == int(row["tier"])
+
+
+def test_lorenz_from_snapshots_agrees_with_the_recorded_top20(run_file):
+    ds = ca.open_run(run_file)
+    curve = ca.lorenz(ds, points=1001)
+    assert curve.dims == ("population_share",)
+    tick = curve.attrs["tick"]
+    # The curve is linear within each firm, so a fine grid reproduces the C++ rank statistic.
+    top = 1 - float(curve.interp(population_share=0.8))
+    assert top == pytest.approx(float(ds["top20_value_share"].sel(tick=tick)), abs=2e-3)
+    exact = ca.analysis.firm_value_and_weight(run_file)
+    assert ca.top_share(exact[0], exact[1]) == pytest.approx(float(ds["top20_value_share"].sel(tick=tick)), rel=1e-9)
+
+
+def test_open_ensemble_dims_coords_and_members(fake_ensemble_dir):
+    key, values = SWEEP
+    ds = ca.open_ensemble(fake_ensemble_dir)
+    assert ca.sweep_keys(ds) == [key]
+    assert ds["adoption_share"].dims == (key, "replicate", "tick", "country")
+    assert list(ds[key].values) == values
+    assert list(ds["replicate"].values) == list(range(REPLICATES))
+    assert ds["member"].dims == (key, "replicate")
+    # Country metadata come from a member where ensemble.h5 lacks them.
+    assert {"population", "income_group", "tier"} <= set(ds["country"].coords)
+    files = ca.io.run_files(ds)
+    m = ca.open_run(str(files.sel({key: values[1], "replicate": 1}).values))
+    assert m.attrs["member"] == int(ds["member"].sel({key: values[1], "replicate": 1}))
+    assert m.attrs[key] == values[1]
+    np.testing.assert_array_equal(m["adoption_share"].values,
+                                  ds["adoption_share"].sel({key: values[1], "replicate": 1}).values)
+    np.testing.assert_array_equal(m["population"].values, ds["population"].values)
+    assert ca.calib_tick(ds) == 14
+
+
+def test_open_summary(fake_ensemble_dir):
+    s = ca.open_summary(fake_ensemble_dir)
+    assert list(s["stat"].values) == ["mean", "std", "q05", "q25", "q50", "q75", "q95"]
+    assert s["adoption_share"].dims[:3] == ("stat", SWEEP[0], "tick")
+    ens = ca.open_ensemble(fake_ensemble_dir)
+    np.testing.assert_allclose(s["frontier_K"].sel(stat="mean"), ens["frontier_K"].mean("replicate"))
+
+
+def test_helpers_keep_the_ensemble_dims(fake_ensemble_dir):
+    ds = ca.open_ensemble(fake_ensemble_dir)
+    key = SWEEP[0]
+    assert ca.adoption_by(ds).dims == ("income_group", key, "replicate", "tick")
+    assert ca.lorenz(ds).dims == (key, "replicate", "population_share")
+    q = ca.bands(ca.users_capped(ds))
+    assert q.dims == ("quantile", key, "tick")
+
+
+@pytest.fixture
+def bad_files(tmp_path, run_file):
+    text = tmp_path / "notes.h5"
+    text.write_text("not hdf5")
+    plain = tmp_path / "plain.h5"
+    with h5py.File(plain, "w") as f:
+        f["x"] = [1, 2]
+    future = tmp_path / "future.h5"
+    shutil.copy(run_file, future)
+    with h5py.File(future, "a") as f:
+        f.attrs["schema_version"] = 99
+    bare = tmp_path / "bare.h5"
+    with h5py.File(bare, "w") as f:
+        f.attrs["schema_version"] = 1
+    return {"not an HDF5 file": text, "no schema_version": plain, "schema_version 99": future,
+            "no /metrics group": bare}
+
+
+def test_clear_errors_name_the_file(bad_files):
+    for why, path in bad_files.items():
+        with pytest.raises(ca.CutoffFormatError, match=why) as e:
+            ca.open_run(str(path))
+        assert str(path) in str(e.value)
+
+
+def test_ensemble_errors(tmp_path, fake_ensemble_dir):
+    with pytest.raises(ca.CutoffFormatError, match="no ensemble.h5") as e:
+        ca.open_ensemble(str(tmp_path))
+    assert str(tmp_path) in str(e.value)
+    with pytest.raises(ca.CutoffFormatError, match="open_ensemble"):
+        ca.open_run(os.path.join(fake_ensemble_dir, "ensemble.h5"))
+    with pytest.raises(ca.CutoffFormatError, match="no such file"):
+        ca.open_run(str(tmp_path / "missing.h5"))
+
+
+def test_report_writes_figures_and_summary(tmp_path, run_file, fake_ensemble_dir):
+    from cutoff_analysis.report import FIGURES, main
+    for src, name in ((run_file, "run"), (fake_ensemble_dir, "ens")):
+        out = tmp_path / name
+        assert main([src, "-o", str(out)]) == 0
+        pngs = sorted(p.name for p in out.glob("*.png"))
+        assert pngs == sorted(f"{stem}.png" for stem, _, _ in FIGURES)
+        text = (out / "summary.md").read_text()
+        assert "tick 14" in text and f"tick {TICKS - 1}" in text
+        for png in pngs:
+            assert f"]({png})" in text
+
+
+def test_report_bad_input_exits_2(tmp_path, capsys, bad_files):
+    from cutoff_analysis.report import main
+    path = bad_files["schema_version 99"]
+    assert main([str(path), "-o", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "schema_version 99" in err
+    assert main([str(tmp_path), "-o", str(tmp_path / "r")]) == 2
