@@ -1,27 +1,29 @@
 #pragma once
 /// @file
-/// SHA-256 (FIPS 180-4) of byte strings and files: the ensemble's completeness records
-/// hold the digest of each finished member file, so a changed byte is detected.
+/// SHA-256 of byte strings and files, through OpenSSL's EVP interface: the
+/// ensemble's completeness records and the checkpoints hold digests, so a changed
+/// byte is detected.
 
 #include <cstddef>
-#include <cstdint>
+#include <memory>
 #include <string>
 
 namespace cutoff {
 
+/// An incremental SHA-256.
 class Sha256 {
  public:
   Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
   void update(const void* data, std::size_t n);
   /// The digest as 64 lowercase hex digits; the object is spent afterwards.
   std::string hex();
 
  private:
-  void block(const unsigned char* p);
-  std::uint32_t h_[8];
-  unsigned char buf_[64];
-  std::size_t used_ = 0;
-  std::uint64_t bytes_ = 0;
+  struct Ctx;
+  std::unique_ptr<Ctx> ctx_;
 };
 
 /// SHA-256 of a string, as hex.
