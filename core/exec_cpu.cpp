@@ -19,18 +19,18 @@
 namespace cutoff {
 namespace {
 
+/// Rows idx of `all` to rows 0, 1, … of `small`, or back (views: raw pointers).
 template <class Pop>
-void gather(const HostArrays<Pop>& from, const std::vector<std::uint64_t>& idx, HostArrays<Pop>& to, bool back) {
-  typename Pop::View a = from.view(), b = to.view();
+void move_rows(typename Pop::View all, typename Pop::View small, const std::vector<std::uint64_t>& idx, bool back) {
   std::vector<char*> dst;
-  Pop::for_each(b, [&](const FieldInfo&, auto*& p) { dst.push_back(reinterpret_cast<char*>(p)); });
+  Pop::for_each(small, [&](const FieldInfo&, auto*& p) { dst.push_back(reinterpret_cast<char*>(p)); });
   int k = 0;
-  Pop::for_each(a, [&](const FieldInfo&, auto*& p) {
+  Pop::for_each(all, [&](const FieldInfo&, auto*& p) {
     using T = std::remove_reference_t<decltype(*p)>;
-    T* small = reinterpret_cast<T*>(dst[k++]);
+    T* rows = reinterpret_cast<T*>(dst[k++]);
     for (std::size_t j = 0; j < idx.size(); ++j) {
-      if (back) p[idx[j]] = small[j];
-      else small[j] = p[idx[j]];
+      if (back) p[idx[j]] = rows[j];
+      else rows[j] = p[idx[j]];
     }
   });
 }
@@ -83,10 +83,10 @@ class CpuExec final : public Exec {
     return cutoff::water_fill(n, n_providers, bids, capacity, floor);
   }
   void gather_firms(const std::vector<std::uint64_t>& idx, HostArrays<Firms>& out) override {
-    gather(firms_, idx, out, false);
+    move_rows<Firms>(firms_.view(), out.view(), idx, false);
   }
   void scatter_firms(const std::vector<std::uint64_t>& idx, const HostArrays<Firms>& in) override {
-    gather(firms_, idx, const_cast<HostArrays<Firms>&>(in), true);
+    move_rows<Firms>(firms_.view(), in.view(), idx, true);
   }
   void load_firms(const HostArrays<Firms>& from) override { copy_arrays(from, firms_); }
   void load_users(const HostArrays<Users>& from) override { copy_arrays(from, users_); }

@@ -434,10 +434,10 @@ class CudaExec final : public Exec {
                        const double* floor) override;
 
   void gather_firms(const std::vector<std::uint64_t>& idx, HostArrays<Firms>& out) override {
-    move_firms(idx, out, false);
+    move_firms(idx, out.view(), false);
   }
   void scatter_firms(const std::vector<std::uint64_t>& idx, const HostArrays<Firms>& in) override {
-    move_firms(idx, const_cast<HostArrays<Firms>&>(in), true);
+    move_firms(idx, in.view(), true);
   }
 
   void load_firms(const HostArrays<Firms>& from) override { load(from, firms_, n_firms_); }
@@ -593,11 +593,11 @@ class CudaExec final : public Exec {
   template <class F>
   RankStats ranks(std::uint64_t n, const F& f);
 
-  void move_firms(const std::vector<std::uint64_t>& idx, HostArrays<Firms>& host, bool back) {
+  void move_firms(const std::vector<std::uint64_t>& idx, FirmView h, bool back) {
     const std::size_t m = idx.size();
     if (m == 0) return;
     const std::uint64_t* d_idx = static_cast<const std::uint64_t*>(table(idx.data(), m * 8));
-    FirmView d = firms_.view(), h = host.view();
+    FirmView d = firms_.view();
     std::vector<char*> hp;
     Firms::for_each(h, [&](const FieldInfo&, auto*& p) { hp.push_back(reinterpret_cast<char*>(p)); });
     int k = 0;
