@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "core/atomic_file.hpp"
 #include "core/sha256.hpp"
 #include "cutoff_version.hpp"
 
@@ -186,32 +187,6 @@ Identity identity_of(const Simulation& sim) {
   return id;
 }
 
-void write_file_atomically(const std::string& path, const std::string& a, const std::string& b) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw std::runtime_error("cannot create checkpoint " + tmp + ": " + std::strerror(errno));
-  for (const std::string* s : {&a, &b}) {
-    std::size_t done = 0;
-    while (done < s->size()) {
-      const ssize_t n = ::write(fd, s->data() + done, s->size() - done);
-      if (n < 0) {
-        const int err = errno;
-        ::close(fd);
-        throw std::runtime_error("cannot write checkpoint " + tmp + ": " + std::strerror(err));
-      }
-      done += static_cast<std::size_t>(n);
-    }
-  }
-  if (::fsync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    throw std::runtime_error("cannot fsync checkpoint " + tmp + ": " + std::strerror(err));
-  }
-  ::close(fd);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("cannot rename " + tmp + " to " + path + ": " + std::strerror(errno));
-}
-
 }  // namespace
 
 template <class Ar>
@@ -276,7 +251,7 @@ void save_checkpoint(const std::string& path, Simulation& sim, const MetricRows&
   std::uint32_t format = kFormat;
   head(format);
   head(id);
-  write_file_atomically(path, head.bytes, body.bytes);
+  write_atomically(path, {head.bytes, body.bytes});
 }
 
 void load_checkpoint(const std::string& path, Simulation& sim, MetricRows& rows) {

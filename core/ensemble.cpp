@@ -32,6 +32,7 @@
 #include <thread>
 #include <utility>
 
+#include "core/atomic_file.hpp"
 #include "core/comm.hpp"
 #include "core/memory.hpp"
 #include "core/output.hpp"
@@ -82,37 +83,6 @@ std::string sweep_text(const Sweep& s) {
   std::string t = s.key + "=";
   for (std::size_t i = 0; i < s.texts.size(); ++i) t += (i ? "," : "") + s.texts[i];
   return t;
-}
-
-/// Writes @p text to @p path atomically: a temporary beside it, fsync, rename, fsync of the directory.
-void write_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw std::runtime_error("cannot create " + tmp + ": " + std::strerror(errno));
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(err));
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    throw std::runtime_error("cannot fsync " + tmp + ": " + std::strerror(err));
-  }
-  ::close(fd);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("cannot rename " + tmp + " to " + path + ": " + std::strerror(errno));
-  const std::string dir = fs::path(path).parent_path().string();
-  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
 }
 
 std::string read_text(const std::string& path) {
@@ -311,7 +281,7 @@ void run_member(const EnsembleRequest& req, const EnsemblePlan& plan, std::int64
       if (!run_records(plan.sweeps[k].key)) w.attr(plan.sweeps[k].key, plan.sweeps[k].values[plan.point_index[point][k]]);
   };
   run_to_file(r);
-  write_atomically(done_path(req.outdir, member), done_record(member, r.out));
+  write_atomically(done_path(req.outdir, member), {done_record(member, r.out)});
 }
 
 }  // namespace
@@ -338,7 +308,7 @@ int run_ensemble(const EnsembleRequest& req, const Comm& comm) {
                 " differs: other scenario, sweeps, replicates or version); allowed: the same command, or a new directory";
     } else {
       try {
-        write_atomically(plan_file, plan.fingerprint);
+        write_atomically(plan_file, {plan.fingerprint});
       } catch (const std::exception& e) {
         problem = "-o/--out '" + req.outdir + "': " + e.what();
       }
@@ -351,27 +321,28 @@ int run_ensemble(const EnsembleRequest& req, const Comm& comm) {
   }
 
   // This rank's members: member % size == rank. Finished ones are kept, the rest redone.
-  std::vector<std::int64_t> todo;
+  std::vector<std::int64_t> pending;  // this rank's members still to run
   std::int64_t mine = 0;
   for (std::int64_t m = comm.rank(); m < plan.members(); m += comm.size()) {
     ++mine;
     if (member_finished(req.outdir, m)) continue;
     clear_member(req.outdir, m);
-    todo.push_back(m);
+    pending.push_back(m);
   }
-  if (todo.size() != static_cast<std::size_t>(mine) && todo.size() > 0)
-    log("resuming: " + std::to_string(mine - static_cast<std::int64_t>(todo.size())) + " of " +
-        std::to_string(mine) + " members already finished");
+  const auto n_pending = static_cast<std::int64_t>(pending.size());
+  if (n_pending > 0 && n_pending < mine)
+    log("resuming: " + std::to_string(mine - n_pending) + " of " + std::to_string(mine) +
+        " members already finished");
 
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int jobs = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(req.jobs), std::max<std::size_t>(todo.size(), 1)));
+  const int jobs = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(req.jobs, n_pending)));
   // From --jobs, not from the members left: the `threads` attribute of a member file is
   // then the same in every invocation, so a resumed ensemble is byte-identical.
   const int threads = req.threads > 0 ? req.threads : std::max(1, hw / req.jobs);
 
   std::atomic<std::size_t> next{0};
   std::atomic<bool> stop{false};
-  std::int64_t done = mine - static_cast<std::int64_t>(todo.size());
+  std::int64_t done = mine - n_pending;
   std::mutex mu;
   std::string failure;
   bool interrupted = false;
@@ -380,9 +351,9 @@ int run_ensemble(const EnsembleRequest& req, const Comm& comm) {
     for (;;) {
       if (stop.load()) return;
       const std::size_t i = next.fetch_add(1);
-      if (i >= todo.size()) return;
+      if (i >= pending.size()) return;
       try {
-        run_member(req, plan, todo[i], threads);
+        run_member(req, plan, pending[i], threads);
         std::lock_guard<std::mutex> lk(mu);
         ++done;
         if (req.on_member) req.on_member(done, mine);
@@ -392,7 +363,7 @@ int run_ensemble(const EnsembleRequest& req, const Comm& comm) {
         stop = true;
       } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lk(mu);
-        if (failure.empty()) failure = "member " + std::to_string(todo[i]) + ": " + e.what();
+        if (failure.empty()) failure = "member " + std::to_string(pending[i]) + ": " + e.what();
         stop = true;
       }
     }

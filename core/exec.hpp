@@ -32,8 +32,6 @@ namespace cutoff {
 class Exec {
  public:
   virtual ~Exec() = default;
-  /// "cpu" or "cuda".
-  virtual std::string name() const = 0;
 
   /// The agent arrays as the per-agent functions see them (device pointers on CUDA).
   virtual FirmView firms() = 0;

@@ -49,7 +49,6 @@ class CpuExec final : public Exec {
  public:
   CpuExec(std::uint64_t n_firms, std::uint64_t n_users) : firms_(n_firms), users_(n_users) {}
 
-  std::string name() const override { return "cpu"; }
   FirmView firms() override { return firms_.view(); }
   UserView users() override { return users_.view(); }
   const void* table(const void* host, std::size_t) override { return host; }

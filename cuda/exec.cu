@@ -370,7 +370,6 @@ class CudaExec final : public Exec {
     cudaStreamDestroy(copy_stream_);
   }
 
-  std::string name() const override { return "cuda"; }
   FirmView firms() override { return firms_.view(); }
   UserView users() override { return users_.view(); }
 
@@ -502,6 +501,12 @@ class CudaExec final : public Exec {
   T* zeroed(Buffer& b, std::size_t n) {
     T* p = b.as<T>(n);
     CUTOFF_CUDA(cudaMemsetAsync(p, 0, n * sizeof(T) + 16, stream_));
+    return p;
+  }
+  /// The lowest invalid agent of a pass (atomicMin), starting at "none" (all ones).
+  ull* no_bad_yet() {
+    ull* p = bad_buf_.as<ull>(1);
+    CUTOFF_CUDA(cudaMemsetAsync(p, 0xff, sizeof(ull), stream_));
     return p;
   }
   FixedBin* empty_bins(Buffer& b, std::size_t n) {
@@ -741,8 +746,7 @@ RankStats CudaExec::ranks(std::uint64_t n, const F& f) {
     sink.item_cap = pass.gather ? options.gather_limit : 0;
     sink.items = items_buf_.as<RankItem>(sink.item_cap);
     sink.item_count = zeroed<ull>(item_count_, 1);
-    sink.first_bad = bad_buf_.as<ull>(1);
-    CUTOFF_CUDA(cudaMemsetAsync(sink.first_bad, 0xff, sizeof(ull), stream_));
+    sink.first_bad = no_bad_yet();
     sink.over = zeroed<int>(over_buf_, 1);
     if (n) {
       k_rank<<<grid_for(n), kBlock, 0, stream_>>>(n, pass, f, sink);
@@ -800,8 +804,7 @@ std::vector<ProviderClearing> CudaExec::clear_firms(std::uint64_t n, const std::
     sink.ev = events_.as<KeyEvent>(static_cast<std::size_t>(gathering) * sink.ev_cap);
     sink.ev_slot = static_cast<const int*>(table(slot.data(), slot.size() * sizeof(int)));
     sink.ev_count = zeroed<ull>(event_count_, M);
-    sink.first_bad = bad_buf_.as<ull>(1);
-    CUTOFF_CUDA(cudaMemsetAsync(sink.first_bad, 0xff, sizeof(ull), stream_));
+    sink.first_bad = no_bad_yet();
     sink.over = zeroed<int>(over_buf_, 1);
     if (n) {
       k_clear<<<grid_for(n), kBlock, 0, stream_>>>(n, v, bids, sink);
@@ -888,8 +891,7 @@ WaterFill CudaExec::water_fill(std::uint64_t n, int n_providers, const UserBids&
     sink.item_count = zeroed<ull>(item_count_, J);
     sink.max_whc_key = zeroed<ull>(max_key_buf_, P);
     sink.over = zeroed<int>(over_buf_, P);
-    sink.first_bad = bad_buf_.as<ull>(1);
-    CUTOFF_CUDA(cudaMemsetAsync(sink.first_bad, 0xff, sizeof(ull), stream_));
+    sink.first_bad = no_bad_yet();
     if (n) {
       k_water<<<grid_for(n), kBlock, 0, stream_>>>(n, v, bids, sink);
       CUTOFF_CUDA_LAUNCHED("k_water");
