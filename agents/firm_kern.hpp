@@ -16,14 +16,18 @@
 
 namespace cutoff {
 
+#define CUTOFF_FIRM_INIT_TABLES(X)                                                                    \
+  X(double, A_c, "length n_countries: (GDP per worker_c / world GDP per worker)^(1/sigma_c)")          \
+  X(std::uint8_t, tier, "length n_countries: export tier 1/2/3")
+
 /// Constants of the firms' initial draws (§1, §2.0).
 struct FirmInitConsts {
   std::uint32_t seed, replicate;
   LayoutView layout;
-  const double* A_c;          ///< length n_countries: (GDP per worker_c / world GDP per worker)^(1/σ_c)
-  const std::uint8_t* tier;   ///< length n_countries
+  CUTOFF_FIRM_INIT_TABLES(CUTOFF_TABLE_MEMBER)
   double pareto_alpha, size_cap, A_sigma0, budget_sigma, p_defender;
   int defender_sector;        ///< sector whose large tier-1 firms may be defenders (−1: none)
+  CUTOFF_TABLES_OF(CUTOFF_FIRM_INIT_TABLES, layout.tables(v);)
 };
 
 /// The (country, sector) segment holding firm i: the last s with seg_begin[s] ≤ i.
@@ -84,6 +88,7 @@ CUTOFF_HD_INLINE void init_firm(std::uint64_t i, const FirmInitConsts& k, const 
   f.alloc[i] = 0.0f;
   f.K[i] = 0.0f;
   f.ai_value[i] = 0.0;
+  f.K_elig[i] = 0.0f;
 }
 
 /// Weight of firm i in real firms: 1 in the large stratum, else the country's small-stratum weight.
@@ -92,7 +97,7 @@ CUTOFF_HD_INLINE double firm_weight(const LayoutView& L, const FirmView& f, std:
 }
 
 /// Scales firm i's raw size so that its country's weighted employees sum to its workers.
-CUTOFF_HD_INLINE void scale_firm_size(std::uint64_t i, const double* scale, const FirmView& f) {
+CUTOFF_HD_INLINE void scale_firm_size(std::uint64_t i, const Table<double>& scale, const FirmView& f) {
   f.employees[i] = static_cast<float>(static_cast<double>(f.employees[i]) * scale[f.country[i]]);
 }
 
@@ -108,14 +113,14 @@ CUTOFF_HD_INLINE void pool_terms(const LayoutView& L, const FirmView& f, double 
 
 /// Step 8, pass 2 pool rule: revenue_i = employees·A^σ_c·rate_(c,s), where
 /// rate_(c,s) = (1−ω)·P_cs/Z_cs + ω·Σ_c' P_c's/Z_s (computed per segment on the host).
-CUTOFF_HD_INLINE double pool_revenue(const FirmView& f, double sigma_c, const double* seg_rate, int n_sectors,
+CUTOFF_HD_INLINE double pool_revenue(const FirmView& f, double sigma_c, const Table<double>& seg_rate, int n_sectors,
                                      std::uint64_t i) {
   const double rate = seg_rate[static_cast<int>(f.country[i]) * n_sectors + f.sector[i]];
   return static_cast<double>(f.employees[i]) * fp::pow(f.A[i], sigma_c) * rate;
 }
 
 /// §2.0: revenue(−1) by the pool rule and W = 3·revenue(−1).
-CUTOFF_HD_INLINE void init_firm_revenue(std::uint64_t i, double sigma_c, const double* seg_rate, int n_sectors,
+CUTOFF_HD_INLINE void init_firm_revenue(std::uint64_t i, double sigma_c, const Table<double>& seg_rate, int n_sectors,
                                         const FirmView& f) {
   const double r = pool_revenue(f, sigma_c, seg_rate, n_sectors, i);
   f.revenue[i] = static_cast<float>(r);
@@ -126,28 +131,32 @@ CUTOFF_HD_INLINE void init_firm_revenue(std::uint64_t i, double sigma_c, const d
 // Steps 4–8 of a tick
 // ---------------------------------------------------------------------------
 
-/// Per-tick constants of the firms' steps. Pointers are to small per-country,
-/// per-provider or per-sector tables (host or device memory, as the caller runs).
+#define CUTOFF_FIRM_TICK_TABLES(X)                                                                           \
+  X(std::uint8_t, tier, "per country: export tier 1/2/3")                                                     \
+  X(double, kyc_rate, "per country: KYC clearance probability this tick (section 2.4, section 6 raise applied)") \
+  X(double, zeta, "per country: tier-2 quota factor zeta_c on tier-1-homed providers (1: none)")              \
+  X(std::uint16_t, deal_mask, "per country: bit p set when the country hosts an arrived deal of p (section 6)") \
+  X(std::uint8_t, quota_provider, "per provider: 1 if homed in a tier-1 country (the quota applies)")         \
+  X(std::uint8_t, first_resort, "per provider: 1 if first-resort splits its clearing this tick")              \
+  X(double, price, "per provider: pi_p(t-1) (pi_rest(t-1) for non-home firms under first-resort)")            \
+  X(double, price_home, "per provider: pi_home(t-1) under first-resort")                                      \
+  X(double, tau, "per sector: tau_s(t), Mtok per worker-month")
+
+/// Per-tick constants of the firms' steps; the tables are small per-country,
+/// per-provider or per-sector arrays (host or device memory, as the holder says).
 struct FirmTickConsts {
   std::uint32_t seed, replicate;
   int tick;
   LayoutView layout;
   GenTableView gens;
-  const std::uint8_t* tier;          ///< per country: export tier 1/2/3
-  const double* kyc_rate;            ///< per country: KYC clearance probability this tick (§2.4, §6 raise applied)
-  const double* zeta;                ///< per country: tier-2 quota factor ζ_c on tier-1-homed providers (1: none)
-  const std::uint16_t* deal_mask;    ///< per country: bit p set when the country hosts an arrived deal of p (§6)
-  const std::uint8_t* quota_provider;///< per provider: 1 if homed in a tier-1 country (the quota applies)
-  const std::uint8_t* first_resort;  ///< per provider: 1 if first-resort splits its clearing this tick
+  CUTOFF_FIRM_TICK_TABLES(CUTOFF_TABLE_MEMBER)
   int lever_country;                 ///< the first-resort home country
-  const double* price;               ///< per provider: π_p(t−1) (π_rest(t−1) for non-home firms under first-resort)
-  const double* price_home;          ///< per provider: π_home(t−1) under first-resort
-  const double* tau;                 ///< per sector: τ_s(t), Mtok per worker-month
   double a_kyc, p_switch, switch_noise, phi, psi, rho, sigma_c, wtp_months, access_cost, q_min, beta_W, beta_R;
+  CUTOFF_TABLES_OF(CUTOFF_FIRM_TICK_TABLES, layout.tables(v); gens.tables(v);)
 };
 
 /// Whether a firm of country c buying from provider p is in first-resort's home class.
-CUTOFF_HD_INLINE bool first_resort_home(const std::uint8_t* first_resort, int lever_country, int c, int p) {
+CUTOFF_HD_INLINE bool first_resort_home(const Table<std::uint8_t>& first_resort, int lever_country, int c, int p) {
   return first_resort[p] && c == lever_country;
 }
 CUTOFF_HD_INLINE bool firm_is_home(const FirmTickConsts& k, int c, int p) {
@@ -316,7 +325,7 @@ CUTOFF_HD_INLINE int firm_bid(std::uint64_t i, const FirmTickConsts& k, const Fi
 }
 
 /// After the clearing: firm i's allocation, capability and buying flag (§2.6c).
-CUTOFF_HD_INLINE void firm_settle(std::uint64_t i, const FirmTickConsts& k, const ProviderClearing* result,
+CUTOFF_HD_INLINE void firm_settle(std::uint64_t i, const FirmTickConsts& k, const Table<ProviderClearing>& result,
                                   const FirmView& f) {
   FirmBid bid;
   const int p = firm_bid(i, k, f, &bid);
@@ -329,7 +338,7 @@ CUTOFF_HD_INLINE void firm_settle(std::uint64_t i, const FirmTickConsts& k, cons
 
 /// Step 7: the AI uplift u_i = φ·K_i·min(1, alloc_i/(q_i·h_g))^ψ + spill_c(t−1);
 /// A ← A·(1 + g0 + ρ·u_i + σ_A·ε); lnA_AI += ln(1 + ρ·u_i).
-CUTOFF_HD_INLINE void firm_productivity(std::uint64_t i, const FirmTickConsts& k, const double* spill, double g0,
+CUTOFF_HD_INLINE void firm_productivity(std::uint64_t i, const FirmTickConsts& k, const Table<double>& spill, double g0,
                                         double sigma_A, const FirmView& f) {
   const int c = f.country[i];
   double u = spill[c];
@@ -345,18 +354,22 @@ CUTOFF_HD_INLINE void firm_productivity(std::uint64_t i, const FirmTickConsts& k
   f.lnA_AI[i] = static_cast<float>(static_cast<double>(f.lnA_AI[i]) + fp::log(1.0 + k.rho * u));
 }
 
+#define CUTOFF_FIRM_WEALTH_TABLES(X)                                                            \
+  X(double, seg_rate, "per (country, sector): pool rate of section 2.8")                          \
+  X(double, seg_meanA, "per (country, sector): employment-weighted mean A (entrants)")            \
+  X(double, wage, "per country: wage_c, US$ per worker-month")                                   \
+  X(double, spend_price, "per provider: the price the firm pays (pi_p, or pi_rest)")              \
+  X(double, home_price, "per provider: pi_home under first-resort")                               \
+  X(std::uint8_t, first_resort, "per provider: 1 if first-resort splits its clearing this tick")
+
 /// Constants of step 8's second pass.
 struct FirmWealthConsts {
   std::uint32_t seed, replicate;
   int tick, n_sectors;
-  const double* seg_rate;   ///< per (country, sector): pool rate of §2.8
-  const double* seg_meanA;  ///< per (country, sector): employment-weighted mean A (entrants)
-  const double* wage;       ///< per country: wage_c, US$ per worker-month
-  const double* spend_price;///< per provider: the price the firm pays (π_p, or π_rest)
-  const double* home_price; ///< per provider: π_home under first-resort
-  const std::uint8_t* first_resort;
+  CUTOFF_FIRM_WEALTH_TABLES(CUTOFF_TABLE_MEMBER)
   int lever_country;
   double sigma_c, other_cost, access_cost, exit_months, entrant_sigma, budget_sigma;
+  CUTOFF_TABLES_OF(CUTOFF_FIRM_WEALTH_TABLES)
 };
 
 /// Step 8 pass 2 for firm i: revenue by the pool rule, costs (wages, other

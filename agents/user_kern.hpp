@@ -13,19 +13,22 @@
 
 namespace cutoff {
 
+#define CUTOFF_USER_TABLES(X)                                                                           \
+  X(std::uint64_t, user_begin, "length n_countries + 1")                                                 \
+  X(double, w_user, "length n_countries: people per user agent")                                         \
+  X(double, wage, "length n_countries: labour_share GDP_c(t-1)/(12 workers_c), US$ a month")             \
+  X(double, adopt_rate, "length n_countries: adoption rate before afford_u (section 2.0: adopt0 access_c)") \
+  X(double, zeta, "length n_countries: tier-2 quota factor (1: none)")                                   \
+  X(std::uint8_t, quota_provider, "per provider: 1 if the quota applies (homed in tier 1)")              \
+  X(std::uint16_t, deal_mask, "length n_countries: bit p set when it hosts an arrived deal of p (section 6)")
+
 /// Constants of the users' rules (§2.4 choice, §2.5 demand, §2.6e use, §2.9
 /// adoption and plans) for one tick; §2.0 uses them with tick −1.
 struct UserConsts {
   std::uint32_t seed, replicate;
   int tick;
   int n_countries;
-  const std::uint64_t* user_begin;  ///< length n_countries + 1
-  const double* w_user;             ///< length n_countries: people per user agent
-  const double* wage;               ///< length n_countries: labour_share·GDP_c(t−1)/(12·workers_c), US$ a month
-  const double* adopt_rate;         ///< length n_countries: adoption rate before afford_u (§2.0: adopt0·access_c)
-  const double* zeta;               ///< length n_countries: tier-2 quota factor (1: none)
-  const std::uint8_t* quota_provider;  ///< per provider: 1 if the quota applies (homed in tier 1)
-  const std::uint16_t* deal_mask;   ///< length n_countries: bit p set when it hosts an arrived deal of p (§6)
+  CUTOFF_USER_TABLES(CUTOFF_TABLE_MEMBER)
   double omega_inc, omega_plan, f_free;
   double plan_price[3];             ///< free, plus, pro, US$ a month
   double plan_need[3], plan_weight[3], plan_cap;
@@ -33,10 +36,11 @@ struct UserConsts {
   double phi, switch_noise, p_switch;
   bool plan_repick;                 ///< adopters re-choose their plan each tick (else kept from adoption)
   GenTableView gens;
+  CUTOFF_TABLES_OF(CUTOFF_USER_TABLES, gens.tables(v);)
 };
 
 /// Country of user i: the last c with user_begin[c] ≤ i.
-CUTOFF_HD_INLINE int user_country(const std::uint64_t* user_begin, int n_countries, std::uint64_t i) {
+CUTOFF_HD_INLINE int user_country(const Table<std::uint64_t>& user_begin, int n_countries, std::uint64_t i) {
   int lo = 0, hi = n_countries;
   while (hi - lo > 1) {
     const int mid = (lo + hi) / 2;
@@ -143,7 +147,8 @@ CUTOFF_HD_INLINE int user_bid(std::uint64_t i, const UserConsts& k, const UserVi
 
 /// Step 6(e) for user i: use_u = min(need_u, plancap_u, λ_p·w_plan) and the
 /// compute-capped flag (λ_p·w_plan below its cap; a plan's own cap is not scarcity).
-CUTOFF_HD_INLINE void user_settle(std::uint64_t i, const UserConsts& k, const WaterLevel* levels, const UserView& v) {
+CUTOFF_HD_INLINE void user_settle(std::uint64_t i, const UserConsts& k, const Table<WaterLevel>& levels,
+                                  const UserView& v) {
   UserBid b;
   const int p = user_bid(i, k, v, &b);
   const bool capped = p >= 0 && water_capped(b, levels[p]);

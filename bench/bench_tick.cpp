@@ -114,12 +114,14 @@ int tick(const std::string& scenario, std::int64_t firms, std::int64_t users, in
   for (int t = 0; t < warmup; ++t) sim.step();
   std::vector<double> per_tick;
   std::vector<double> per_step(Simulation::step_names().size(), 0.0);
+  const std::uint64_t waits0 = sim.exec().host_waits();
   for (int t = 0; t < ticks; ++t) {
     const double a = omp_get_wtime();
     sim.step();
     per_tick.push_back(omp_get_wtime() - a);
     for (std::size_t k = 0; k < per_step.size(); ++k) per_step[k] += sim.step_seconds()[k] / ticks;
   }
+  const double waits = static_cast<double>(sim.exec().host_waits() - waits0) / ticks;
   double cf, mf, cu, mu;
   tick_bytes("firms", field_bytes<cutoff::Firms>(), &cf, &mf);
   tick_bytes("users", field_bytes<cutoff::Users>(), &cu, &mu);
@@ -143,7 +145,8 @@ int tick(const std::string& scenario, std::int64_t firms, std::int64_t users, in
      << ", \"state_bytes_per_firm\": " << cutoff::bytes_per_agent<cutoff::Firms>()
      << ", \"state_bytes_per_user\": " << cutoff::bytes_per_agent<cutoff::Users>()
      << ", \"peak_rss_bytes\": " << static_cast<long long>(ru.ru_maxrss) * 1024
-     << ", \"agent_updates_per_s\": " << static_cast<double>(firms + users) / median << "}";
+     << ", \"agent_updates_per_s\": " << static_cast<double>(firms + users) / median
+     << ", \"host_waits_per_tick\": " << waits << "}";
   std::cout << js.str() << std::endl;
   return 0;
 }

@@ -171,6 +171,9 @@ int cmd_ensemble(const EnsembleFlags& f, const std::string& command_line, int* a
   req.log = [&f, rank](const std::string& line) {
     if (!f.run.quiet) std::cerr << "cutoff: " << (rank ? "rank " + std::to_string(rank) + ": " : "") << line << '\n';
   };
+  req.error = [rank](const std::string& line) {  // "see above" must hold under --quiet too
+    std::cerr << "cutoff: " << (rank ? "rank " + std::to_string(rank) + ": " : "") << line << '\n';
+  };
   const int status = run_ensemble(req, comm);
   progress.finish();
   if (status == 0 && comm.rank() == 0) req.log("ran " + progress.summary() + (comm.size() > 1 ? " on rank 0" : "") + "; wrote " +

@@ -375,7 +375,10 @@ int run_ensemble(const EnsembleRequest& req, const Comm& comm) {
 
   int local = 0;
   if (!failure.empty()) {
-    log("failed: " + failure);
+    if (req.error)
+      req.error("failed: " + failure);
+    else
+      log("failed: " + failure);
     local = 1;
   } else if (interrupted) {
     local = 130;

@@ -38,6 +38,7 @@ struct EnsembleRequest {
   std::uint64_t max_memory = 0;
   std::function<void(std::int64_t done, std::int64_t total)> on_member;  ///< this rank's members
   std::function<void(const std::string&)> log;
+  std::function<void(const std::string&)> error;  ///< a member's failure (shown even when quiet); else log
   const std::atomic<int>* stop_signal = nullptr;
 };
 

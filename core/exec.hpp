@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "agents/choice.hpp"
@@ -25,34 +26,45 @@
 #include "core/ranks.hpp"
 #include "core/reduce.hpp"
 #include "core/registry.hpp"
+#include "core/tables.hpp"
 #include "core/waterfill.hpp"
 
 namespace cutoff {
+
+/// Options of the clearing, the water-fill and the ranks (the defaults are the model's).
+struct SolverOptions {
+  ClearingOptions clearing;
+  WaterfillOptions water;
+  RankOptions ranks;
+};
 
 class Exec {
  public:
   virtual ~Exec() = default;
 
-  /// The agent arrays as the per-agent functions see them (device pointers on CUDA).
-  virtual FirmView firms() = 0;
-  virtual UserView users() = 0;
+  /// The agent arrays as the passes read them (device memory on CUDA).
+  virtual OnExec<FirmView> firms() = 0;
+  virtual OnExec<UserView> users() = 0;
 
-  /// A pointer the per-agent functions can read for `bytes` bytes of host data:
-  /// the data itself on the CPU; on CUDA a device copy, uploaded in stream order,
-  /// valid until the next begin_tick() (so a tick's tables cost no allocation).
-  virtual const void* table(const void* host, std::size_t bytes) = 0;
-  /// As table(), for data that stays the same for the whole run (the layout):
-  /// uploaded once, valid for the Exec's life.
-  virtual const void* constant(const void* host, std::size_t bytes) = 0;
-  template <class T>
-  const T* table(const std::vector<T>& v) {
-    return static_cast<const T*>(table(v.data(), v.size() * sizeof(T)));
+  /// The per-tick table registry (core/tables.hpp): every table K lists in its
+  /// `tables()` where the passes read it, valid until the next begin_tick().
+  /// The CPU reads the host data in place; CUDA stages the tables of one put in
+  /// pinned memory and uploads them with one copy, in stream order. Tables that
+  /// are constants of the run (put_constant) are not uploaded again.
+  template <class K>
+  OnExec<K> put(K k) {
+    return OnExec<K>(moved(k, false));
+  }
+  /// As put(), for tables that stay the same for the whole run (the layout):
+  /// uploaded once, valid for the Exec's life, and reused by later puts that list them.
+  template <class K>
+  OnExec<K> put_constant(K k) {
+    return OnExec<K>(moved(k, true));
   }
   /// Marks the start of a tick: tables of earlier ticks may be reused.
   virtual void begin_tick() {}
-  /// Views whose pointers the per-agent functions can read (the layout's are constants).
-  LayoutView constants(const Layout& layout);
-  GenTableView tables(const GenTableView& g, int n_countries);
+  /// Fills every agent array with `byte` (tests: initialisation writes every field).
+  virtual void fill(std::uint8_t byte) = 0;
 
 #define CUTOFF_EXEC_LOOP(F) virtual void loop(std::uint64_t n, const F& f) = 0;
   CUTOFF_LOOPS(CUTOFF_EXEC_LOOP)
@@ -99,6 +111,41 @@ class Exec {
   virtual const HostArrays<Users>& snapshot_users() { return host_users(); }
   /// True when snapshot buffers stay valid while later ticks run.
   virtual bool snapshots_detached() const { return false; }
+  /// Times the host has waited for the device so far (0 on the CPU): round trips.
+  virtual std::uint64_t host_waits() const { return 0; }
+
+  /// The histogram solvers' options (tests force their refinement passes at small sizes).
+  void set_solver_options(const SolverOptions& o) { solver_options_ = o; }
+  const SolverOptions& solver_options() const { return solver_options_; }
+
+ protected:
+  /// One table of a put: its host data and bytes; the backend sets `device`.
+  struct Upload {
+    const void* host;
+    std::size_t bytes;
+    const void* device;
+  };
+  virtual void upload(Upload* tables, std::size_t n, bool constant) = 0;
+  /// The agent arrays' views as passes read them (the backends' own arrays).
+  template <class V>
+  static OnExec<V> wrap(const V& v) {
+    return OnExec<V>(v);
+  }
+
+ private:
+  template <class K>
+  K moved(K k, bool constant) {
+    std::vector<Upload> u;
+    visit_tables(k, [&](auto& t) { u.push_back(Upload{t.ptr, t.bytes(), nullptr}); });
+    upload(u.data(), u.size(), constant);
+    std::size_t j = 0;
+    visit_tables(k, [&](auto& t) {
+      using T = typename std::decay_t<decltype(t)>::value_type;
+      t.ptr = static_cast<const T*>(u[j++].device);
+    });
+    return k;
+  }
+  SolverOptions solver_options_{};
 };
 
 /// The backend named `backend` ("cpu" or "cuda") for n_firms and n_users agents.

@@ -36,6 +36,12 @@ void move_rows(typename Pop::View all, typename Pop::View small, const std::vect
 }
 
 template <class Pop>
+void fill_arrays(HostArrays<Pop>& a, std::uint8_t byte) {
+  typename Pop::View v = a.view();
+  Pop::for_each(v, [&](const FieldInfo& f, auto*& p) { std::memset(p, byte, a.size() * f.bytes); });
+}
+
+template <class Pop>
 void copy_arrays(const HostArrays<Pop>& from, HostArrays<Pop>& to) {
   if (from.size() != to.size()) throw std::invalid_argument(std::string("load: wrong number of ") + Pop::kName);
   typename Pop::View a = from.view(), b = to.view();
@@ -49,10 +55,12 @@ class CpuExec final : public Exec {
  public:
   CpuExec(std::uint64_t n_firms, std::uint64_t n_users) : firms_(n_firms), users_(n_users) {}
 
-  FirmView firms() override { return firms_.view(); }
-  UserView users() override { return users_.view(); }
-  const void* table(const void* host, std::size_t) override { return host; }
-  const void* constant(const void* host, std::size_t) override { return host; }
+  OnExec<FirmView> firms() override { return wrap(firms_.view()); }
+  OnExec<UserView> users() override { return wrap(users_.view()); }
+  void fill(std::uint8_t byte) override {
+    fill_arrays(firms_, byte);
+    fill_arrays(users_, byte);
+  }
 
 #define CUTOFF_CPU_LOOP(F) \
   void loop(std::uint64_t n, const F& f) override { for_each(n, f); }
@@ -69,17 +77,19 @@ class CpuExec final : public Exec {
   CUTOFF_SEGMENT_SUMS(CUTOFF_CPU_SEGMENTS)
 #undef CUTOFF_CPU_SEGMENTS
 #define CUTOFF_CPU_RANK(F) \
-  RankStats rank_stats(std::uint64_t n, const F& f) override { return cutoff::rank_stats(n, f); }
+  RankStats rank_stats(std::uint64_t n, const F& f) override {                    \
+    return cutoff::rank_stats(n, f, 0.2, solver_options().ranks);                 \
+  }
   CUTOFF_RANKS(CUTOFF_CPU_RANK)
 #undef CUTOFF_CPU_RANK
 
   std::vector<ProviderClearing> clear_firms(std::uint64_t n, const std::vector<ProviderSupply>& supply,
                                             const FirmBids& bids) override {
-    return cutoff::clear_firms(n, supply, bids);
+    return cutoff::clear_firms(n, supply, bids, solver_options().clearing);
   }
   WaterFill water_fill(std::uint64_t n, int n_providers, const UserBids& bids, const double* capacity,
                        const double* floor) override {
-    return cutoff::water_fill(n, n_providers, bids, capacity, floor);
+    return cutoff::water_fill(n, n_providers, bids, capacity, floor, solver_options().water);
   }
   void gather_firms(const std::vector<std::uint64_t>& idx, HostArrays<Firms>& out) override {
     move_rows<Firms>(firms_.view(), out.view(), idx, false);
@@ -91,6 +101,12 @@ class CpuExec final : public Exec {
   void load_users(const HostArrays<Users>& from) override { copy_arrays(from, users_); }
   const HostArrays<Firms>& host_firms() override { return firms_; }
   const HostArrays<Users>& host_users() override { return users_; }
+
+ protected:
+  /// The host data is what the passes read.
+  void upload(Upload* tables, std::size_t n, bool) override {
+    for (std::size_t j = 0; j < n; ++j) tables[j].device = tables[j].host;
+  }
 
  private:
   template <class F>
@@ -115,33 +131,6 @@ class CpuExec final : public Exec {
 };
 
 }  // namespace
-
-LayoutView Exec::constants(const Layout& layout) {
-  auto put = [&](const auto& v) {
-    using T = typename std::decay_t<decltype(v)>::value_type;
-    return static_cast<const T*>(constant(v.data(), v.size() * sizeof(T)));
-  };
-  LayoutView d = layout.view();
-  d.seg_begin = put(layout.seg_begin);
-  d.seg_large = put(layout.seg_large);
-  d.user_begin = put(layout.user_begin);
-  d.x_L = put(layout.x_L);
-  d.w_small = put(layout.w_small);
-  d.w_user = put(layout.w_user);
-  return d;
-}
-
-GenTableView Exec::tables(const GenTableView& g, int n_countries) {
-  GenTableView d = g;
-  const auto n = static_cast<std::size_t>(g.n_gens);
-  d.provider = static_cast<const std::uint8_t*>(table(g.provider, n));
-  d.K = static_cast<const double*>(table(g.K, n * sizeof(double)));
-  d.stage = static_cast<const std::uint8_t*>(table(g.stage, n));
-  d.h = static_cast<const double*>(table(g.h, n * sizeof(double)));
-  d.align = static_cast<const double*>(
-      table(g.align, static_cast<std::size_t>(n_countries) * g.n_providers * sizeof(double)));
-  return d;
-}
 
 std::uint64_t device_bytes_needed(std::uint64_t n_firms, std::uint64_t n_users) {
   // The registries' arrays plus the pass buffers: histograms (≤ 2 × 16 markets ×

@@ -59,6 +59,8 @@ class KeyedFixed {
     throw std::overflow_error("a keyed fixed-point sum term is not finite or exceeds 2^96 units");
   }
 
+  /// The exact 128-bit sum of key `key` (what two backends must agree on bit for bit).
+  u128 raw(int key) const { return sums_[key]; }
   /// The sum of key `key`, in the unit of the quantity (bits as given to add).
   double value(int key, int bits) const {
     const u128 s = sums_[key];

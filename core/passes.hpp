@@ -15,6 +15,10 @@
 ///                (core/reduce.hpp);
 ///  - ranks:      `bool operator()(i, double* w, double* x)` (core/ranks.hpp);
 /// plus the firms' bids (core/clearing.hpp) and the users' bids (core/waterfill.hpp).
+///
+/// Every table and agent array a functor reads is an `OnExec<...>` view from
+/// its Exec (`put`, `firms()`, `users()`; core/tables.hpp): the functors are the
+/// only code that opens one, so host code cannot read a device address.
 
 #include <cstdint>
 
@@ -24,6 +28,7 @@
 #include "core/clearing.hpp"
 #include "core/fixed.hpp"
 #include "core/hd.hpp"
+#include "core/tables.hpp"
 #include "core/waterfill.hpp"
 
 namespace cutoff {
@@ -36,81 +41,82 @@ enum MetricClass { kClassGov = 0, kClassTrusted, kClassKyc, kClassGeneral, kClas
 // ---------------------------------------------------------------------------
 
 struct InitFirmLoop {
-  FirmInitConsts k;
-  FirmView f;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { init_firm(i, k, f); }
+  OnExec<FirmInitConsts> k;
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { init_firm(i, *k, *f); }
 };
 
 struct ScaleFirmSizeLoop {
-  const double* scale;  ///< per country
-  FirmView f;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { scale_firm_size(i, scale, f); }
+  OnExec<Table<double>> scale;  ///< per country
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { scale_firm_size(i, *scale, *f); }
 };
 
 struct InitFirmRevenueLoop {
   double sigma_c;
-  const double* seg_rate;
+  OnExec<Table<double>> seg_rate;
   int n_sectors;
-  FirmView f;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { init_firm_revenue(i, sigma_c, seg_rate, n_sectors, f); }
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { init_firm_revenue(i, sigma_c, *seg_rate, n_sectors, *f); }
 };
 
 struct InitUserLoop {
-  UserConsts k;
+  OnExec<UserConsts> k;
   double income_sigma, need_sigma;
-  UserView v;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { init_user(i, k, income_sigma, need_sigma, v); }
+  OnExec<UserView> v;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { init_user(i, *k, income_sigma, need_sigma, *v); }
 };
 
 struct FirmChooseLoop {
-  FirmTickConsts k;
-  FirmView f;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_choose(i, k, f); }
+  OnExec<FirmTickConsts> k;
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_choose(i, *k, *f); }
 };
 
 struct UserChooseLoop {
-  UserConsts k;
-  UserView v;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { user_choose(i, k, v); }
+  OnExec<UserConsts> k;
+  OnExec<UserView> v;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { user_choose(i, *k, *v); }
 };
 
 struct FirmSettleLoop {
-  FirmTickConsts k;
-  const ProviderClearing* cleared;  ///< per provider
-  FirmView f;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_settle(i, k, cleared, f); }
+  OnExec<FirmTickConsts> k;
+  OnExec<Table<ProviderClearing>> cleared;  ///< per provider
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_settle(i, *k, *cleared, *f); }
 };
 
 struct UserSettleLoop {
-  UserConsts k;
-  const WaterLevel* levels;  ///< per provider
-  UserView v;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { user_settle(i, k, levels, v); }
+  OnExec<UserConsts> k;
+  OnExec<Table<WaterLevel>> levels;  ///< per provider
+  OnExec<UserView> v;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { user_settle(i, *k, *levels, *v); }
 };
 
 struct FirmProductivityLoop {
-  FirmTickConsts k;
-  const double* spill;  ///< per country
+  OnExec<FirmTickConsts> k;
+  OnExec<Table<double>> spill;  ///< per country
   double g0, sigma_A;
-  FirmView f;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_productivity(i, k, spill, g0, sigma_A, f); }
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_productivity(i, *k, *spill, g0, sigma_A, *f); }
 };
 
 struct FirmWealthLoop {
-  FirmWealthConsts k;
-  FirmView f;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_wealth(i, k, f); }
+  OnExec<FirmWealthConsts> k;
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_wealth(i, *k, *f); }
 };
 
 struct UserAdoptLoop {
-  UserConsts k;
-  UserView v;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { user_adopt(i, k, v); }
+  OnExec<UserConsts> k;
+  OnExec<UserView> v;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { user_adopt(i, *k, *v); }
 };
 
 #define CUTOFF_LOOPS(X)                                                                                          \
   X(InitFirmLoop) X(ScaleFirmSizeLoop) X(InitFirmRevenueLoop) X(InitUserLoop) X(FirmChooseLoop) X(UserChooseLoop) \
   X(FirmSettleLoop) X(UserSettleLoop) X(FirmProductivityLoop) X(FirmWealthLoop) X(UserAdoptLoop)
+// CUTOFF_PASS_NAMES (core/tables.hpp) lists every functor of this file: the friends of OnExec.
 
 // ---------------------------------------------------------------------------
 // Keyed fixed-point sums
@@ -119,12 +125,14 @@ struct UserAdoptLoop {
 /// §2.0: weighted firm demand at p_min with step 4's choices (nothing written). One key.
 struct TauDemandSum {
   static constexpr int kKeys = 1;
-  FirmTickConsts k;
-  FirmView f;
+  OnExec<FirmTickConsts> kx;
+  OnExec<FirmView> fx;
   double p_min;
   CUTOFF_HD_TEMPLATE
   template <class Add>
   CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
+    const FirmTickConsts& k = *kx;
+    const FirmView& f = *fx;
     const FirmPick pick = firm_pick(i, k, f);
     FirmBid bid;
     if (firm_bid_at(i, k, f, pick.generation, FirmAccess{pick.flags, f.partners[i]}, &bid) >= 0)
@@ -135,12 +143,15 @@ struct TauDemandSum {
 /// §2.0: consumer demand at full caps per unit need0, adopters on their provider's newest GENERAL generation.
 struct NeedUnitSum {
   static constexpr int kKeys = 1;
-  UserConsts k;
-  UserView v;
-  const double* h_newest;  ///< per provider
+  OnExec<UserConsts> kx;
+  OnExec<UserView> vx;
+  OnExec<Table<double>> h_newest_x;  ///< per provider
   CUTOFF_HD_TEMPLATE
   template <class Add>
   CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
+    const UserConsts& k = *kx;
+    const UserView& v = *vx;
+    const Table<double>& h_newest = *h_newest_x;
     if (!(v.flags[i] & user_flag::kAdopter)) return;
     const double pn = k.plan_need[v.plan[i] - 1];
     const double n = static_cast<double>(v.n[i]);
@@ -151,11 +162,13 @@ struct NeedUnitSum {
 /// §2.6(b): per provider, consumer demand at full caps (H100e) and plan revenue ($).
 struct ConsumerSum {
   enum { kDemand, kPlanRevenue, kPerProvider };
-  UserConsts k;
-  UserView v;
+  OnExec<UserConsts> kx;
+  OnExec<UserView> vx;
   CUTOFF_HD_TEMPLATE
   template <class Add>
   CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
+    const UserConsts& k = *kx;
+    const UserView& v = *vx;
     UserBid b;
     const int q = user_bid(i, k, v, &b);
     if (q < 0) return;
@@ -168,9 +181,9 @@ struct ConsumerSum {
 /// then per provider the demand at p_min (keys after the class block).
 struct FirmMarketSum {
   enum { kSpend, kTokens, kAlloc, kRationed, kPerClass };
-  FirmTickConsts k;
-  FirmView f;
-  const ProviderClearing* cleared;  ///< per provider
+  OnExec<FirmTickConsts> kx;
+  OnExec<FirmView> fx;
+  OnExec<Table<ProviderClearing>> cleared_x;  ///< per provider
   double p_min;
   int n_providers;
   CUTOFF_HD_INLINE static int key(int q, int cls, int j) { return (q * kClassCount + cls) * kPerClass + j; }
@@ -178,6 +191,9 @@ struct FirmMarketSum {
   CUTOFF_HD_TEMPLATE
   template <class Add>
   CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
+    const FirmTickConsts& k = *kx;
+    const FirmView& f = *fx;
+    const Table<ProviderClearing>& cleared = *cleared_x;
     FirmBid bid;
     const int q = firm_bid(i, k, f, &bid);
     if (q < 0) return;
@@ -195,11 +211,13 @@ struct FirmMarketSum {
 /// §2.6(e) outcomes per provider: tokens used, their compute, and compute short of the caps.
 struct ConsumerUseSum {
   enum { kUse, kUseCompute, kUseShort, kPerProvider };
-  UserConsts k;
-  UserView v;
+  OnExec<UserConsts> kx;
+  OnExec<UserView> vx;
   CUTOFF_HD_TEMPLATE
   template <class Add>
   CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
+    const UserConsts& k = *kx;
+    const UserView& v = *vx;
     UserBid b;
     const int q = user_bid(i, k, v, &b);
     if (q < 0) return;
@@ -219,28 +237,28 @@ struct ConsumerUseSum {
 /// Σ w·employees (per country at §2.0, per (country, sector) for step 8's entrants).
 struct EmployeesSum {
   static constexpr int kOut = 1;
-  LayoutView L;
-  FirmView f;
+  OnExec<LayoutView> L;
+  OnExec<FirmView> f;
   CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const {
-    o[0] = firm_weight(L, f, i) * static_cast<double>(f.employees[i]);
+    o[0] = firm_weight(*L, *f, i) * static_cast<double>(f->employees[i]);
   }
 };
 
 /// Step 8 pass 1 per (country, sector): Y = Σ w·A·e, Z = Σ w·e·A^σ_c.
 struct PoolSum {
   static constexpr int kOut = 2;
-  LayoutView L;
-  FirmView f;
+  OnExec<LayoutView> L;
+  OnExec<FirmView> f;
   double sigma_c;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const { pool_terms(L, f, sigma_c, i, o); }
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const { pool_terms(*L, *f, sigma_c, i, o); }
 };
 
 /// Adopter agents per country (§2.0's lagged adoption).
 struct AdoptersSum {
   static constexpr int kOut = 1;
-  UserView v;
+  OnExec<UserView> v;
   CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const {
-    o[0] = (v.flags[i] & user_flag::kAdopter) ? 1.0 : 0.0;
+    o[0] = (v->flags[i] & user_flag::kAdopter) ? 1.0 : 0.0;
   }
 };
 
@@ -248,10 +266,12 @@ struct AdoptersSum {
 struct CountryFirmSum {
   enum { kY, kEmp, kEmpK, kBuyEmpK, kBuyEmp, kEmpKelig, kEntered, kNegW, kQuota, kOutCount };
   static constexpr int kOut = kOutCount;
-  FirmTickConsts k;
-  FirmView f;
+  OnExec<FirmTickConsts> kx;
+  OnExec<FirmView> fx;
   double q_min;
   CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const {
+    const FirmTickConsts& k = *kx;
+    const FirmView& f = *fx;
     const double w = firm_weight(k.layout, f, i);
     const double we = w * static_cast<double>(f.employees[i]);
     const bool buying = f.flags[i] & firm_flag::kBuying;
@@ -275,9 +295,11 @@ struct CountryFirmSum {
 struct CountryUserSum {
   enum { kAdopt, kUse, kCap, kCapped, kUserK, kQuota, kOutCount };
   static constexpr int kOut = kOutCount;
-  UserConsts k;
-  UserView v;
+  OnExec<UserConsts> kx;
+  OnExec<UserView> vx;
   CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const {
+    const UserConsts& k = *kx;
+    const UserView& v = *vx;
     for (int j = 0; j < kOut; ++j) o[j] = 0.0;
     if (!(v.flags[i] & user_flag::kAdopter)) return;
     o[kAdopt] = 1.0;
@@ -300,23 +322,23 @@ struct CountryUserSum {
 
 /// §7: cumulative AI value of the real firms that have used AI.
 struct AiValueRank {
-  LayoutView L;
-  FirmView f;
+  OnExec<LayoutView> L;
+  OnExec<FirmView> f;
   CUTOFF_HD_INLINE bool operator()(std::uint64_t i, double* w, double* x) const {
-    if (!(f.flags[i] & firm_flag::kUsedAI)) return false;
-    *w = firm_weight(L, f, i);
-    *x = f.ai_value[i];
+    if (!(f->flags[i] & firm_flag::kUsedAI)) return false;
+    *w = firm_weight(*L, *f, i);
+    *x = f->ai_value[i];
     return true;
   }
 };
 
 /// §7: wealth, max(W, 0).
 struct WealthRank {
-  LayoutView L;
-  FirmView f;
+  OnExec<LayoutView> L;
+  OnExec<FirmView> f;
   CUTOFF_HD_INLINE bool operator()(std::uint64_t i, double* w, double* x) const {
-    *w = firm_weight(L, f, i);
-    *x = fp::max(f.W[i], 0.0);
+    *w = firm_weight(*L, *f, i);
+    *x = fp::max(f->W[i], 0.0);
     return true;
   }
 };
@@ -325,16 +347,16 @@ struct WealthRank {
 
 /// §2.6(c): firm i's bid on the provider it chose (−1: none).
 struct FirmBids {
-  FirmTickConsts k;
-  FirmView f;
-  CUTOFF_HD_INLINE int operator()(std::uint64_t i, FirmBid* bid) const { return firm_bid(i, k, f, bid); }
+  OnExec<FirmTickConsts> k;
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE int operator()(std::uint64_t i, FirmBid* bid) const { return firm_bid(i, *k, *f, bid); }
 };
 
 /// §2.6(e): user i's bid in the consumer layer (−1: none).
 struct UserBids {
-  UserConsts k;
-  UserView v;
-  CUTOFF_HD_INLINE int operator()(std::uint64_t i, UserBid* bid) const { return user_bid(i, k, v, bid); }
+  OnExec<UserConsts> k;
+  OnExec<UserView> v;
+  CUTOFF_HD_INLINE int operator()(std::uint64_t i, UserBid* bid) const { return user_bid(i, *k, *v, bid); }
 };
 
 }  // namespace cutoff

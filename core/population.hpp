@@ -11,21 +11,27 @@
 #include <vector>
 
 #include "core/countries.hpp"
+#include "core/tables.hpp"
 
 namespace cutoff {
 
 struct Params;
 
-/// Read-only pointers into a Layout, for per-agent functions on either backend.
+#define CUTOFF_LAYOUT_TABLES(X)                                                                        \
+  X(std::uint64_t, seg_begin, "length n_countries·n_sectors + 1: firm segments (c, s) in order")      \
+  X(std::uint32_t, seg_large, "length n_countries·n_sectors: large-stratum agents at each segment's start") \
+  X(std::uint64_t, user_begin, "length n_countries + 1")                                              \
+  X(double, x_L, "length n_countries: Pareto threshold of the large stratum (inf if none)")           \
+  X(double, w_small, "length n_countries: real firms per small-stratum agent")                        \
+  X(double, w_user, "length n_countries: people per user agent")
+
+/// Read-only tables of a Layout, for per-agent functions on either backend
+/// (constant for a run: the CUDA backend uploads them once).
 struct LayoutView {
   int n_countries;
   int n_sectors;
-  const std::uint64_t* seg_begin;  ///< length n_countries·n_sectors + 1: firm segments (c, s) in order
-  const std::uint32_t* seg_large;  ///< length n_countries·n_sectors: large-stratum agents at each segment's start
-  const std::uint64_t* user_begin; ///< length n_countries + 1
-  const double* x_L;               ///< length n_countries: Pareto threshold of the large stratum (inf if none)
-  const double* w_small;           ///< length n_countries: real firms per small-stratum agent
-  const double* w_user;            ///< length n_countries: people per user agent
+  CUTOFF_LAYOUT_TABLES(CUTOFF_TABLE_MEMBER)
+  CUTOFF_TABLES_OF(CUTOFF_LAYOUT_TABLES)
 };
 
 struct Layout {
@@ -44,8 +50,8 @@ struct Layout {
   std::vector<std::string> warnings;    ///< e.g. n_large shrunk to fit
 
   LayoutView view() const {
-    return {n_countries, n_sectors, seg_begin.data(), seg_large.data(), user_begin.data(),
-            x_L.data(), w_small.data(), w_user.data()};
+    return {n_countries,         n_sectors,          table_of(seg_begin), table_of(seg_large),
+            table_of(user_begin), table_of(x_L), table_of(w_small), table_of(w_user)};
   }
 };
 

@@ -227,8 +227,8 @@ void Market::step_serving_cost(const Params& p, int t) {
 }
 
 GenTableView Market::view() const {
-  return {static_cast<int>(gens_.size()), static_cast<int>(providers_.size()), gen_provider_.data(),
-          gen_K_.data(), gen_stage_.data(), gen_h_.data(), align_.data()};
+  return {static_cast<int>(gens_.size()), static_cast<int>(providers_.size()), table_of(gen_provider_),
+          table_of(gen_K_), table_of(gen_stage_), table_of(gen_h_), table_of(align_)};
 }
 
 double Market::K_lead(int t) const { return K_lead_hist_.at(t); }

@@ -46,7 +46,11 @@ constexpr std::size_t bytes_per_agent() {
   return b;
 }
 
-/// Host storage for one population: one 64-byte-aligned array per registry
+/// Alignment and size granule of host agent arrays: a page, so no two arrays
+/// share one and the CUDA backend can pin each with cudaHostRegister.
+inline constexpr std::size_t kHostArrayAlign = 4096;
+
+/// Host storage for one population: one page-aligned array per registry
 /// field, sized once. The view (raw pointers) is what per-agent functions see.
 template <class Pop>
 class HostArrays {
@@ -58,8 +62,8 @@ class HostArrays {
     int i = 0;
     Pop::for_each(view_, [&](const FieldInfo& f, auto*& ptr) {
       using T = std::remove_reference_t<decltype(*ptr)>;
-      const std::size_t bytes = ((n * sizeof(T) + 63) / 64) * 64 + 64;
-      void* p = std::aligned_alloc(64, bytes);
+      const std::size_t bytes = ((n * sizeof(T) + 64) / kHostArrayAlign + 1) * kHostArrayAlign;
+      void* p = std::aligned_alloc(kHostArrayAlign, bytes);
       if (p == nullptr) throw std::bad_alloc();
       blocks_[i++].reset(p);
       ptr = static_cast<T*>(p);

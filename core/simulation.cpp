@@ -60,7 +60,8 @@ Simulation::Simulation(Params params, std::vector<Country> countries, RunOptions
       market_(params_, countries_),
       exec_(make_exec(options_.backend, layout_.n_firms, layout_.n_users)) {
   set_threads();
-  layout_x_ = exec_->constants(layout_);
+  layout_x_ = exec_->put_constant(layout_.view());
+  if (options_.canary >= 0) exec_->fill(static_cast<std::uint8_t>(options_.canary));
   const int C = layout_.n_countries;
   for (const Country& c : countries_) gdp_prev_.push_back(c.gdp_usd);
   adoption_prev_.assign(C, 0.0);
@@ -131,60 +132,28 @@ void Simulation::init_firms() {
   int defender_sector = -1;
   for (int s = 0; s < S; ++s)
     if (p.sector_names[s] == "ict") defender_sector = s;
-  const LayoutView Ld = exec_layout();
-  const FirmInitConsts k{static_cast<std::uint32_t>(p.seed), options_.replicate, Ld, exec_->table(A_c),
-                         exec_->table(tier_u8_), p.pareto_alpha, p.size_cap, p.A_sigma0, p.budget_sigma,
+  const OnExec<LayoutView> Ld = exec_layout();
+  const FirmInitConsts k{static_cast<std::uint32_t>(p.seed), options_.replicate, L.view(), table_of(A_c),
+                         table_of(tier_u8_), p.pareto_alpha, p.size_cap, p.A_sigma0, p.budget_sigma,
                          p.p_defender, defender_sector};
-  const FirmView f = exec_->firms();
-  exec_->loop(L.n_firms, InitFirmLoop{k, f});
+  const OnExec<FirmView> f = exec_->firms();
+  exec_->loop(L.n_firms, InitFirmLoop{exec_->put(k), f});
 
   // One factor per country so that weighted employees sum to its workers.
   std::vector<double> raw;
   exec_->segment_sums(L.firm_begin, EmployeesSum{Ld, f}, raw);
   std::vector<double> scale(C);
   for (int c = 0; c < C; ++c) scale[c] = L.workers[c] / raw[c];
-  exec_->loop(L.n_firms, ScaleFirmSizeLoop{exec_->table(scale), f});
+  exec_->loop(L.n_firms, ScaleFirmSizeLoop{exec_->put(table_of(scale)), f});
   exec_->segment_sums(L.seg_begin, EmployeesSum{Ld, f}, seg_E_);
 
   // revenue(−1) by step 8's pool rule at tick 0, and W = 3·revenue(−1).
   const std::vector<double> rate = pool_rate_table(nullptr);
-  exec_->loop(L.n_firms, InitFirmRevenueLoop{p.sigma_c, exec_->table(rate), S, f});
+  exec_->loop(L.n_firms, InitFirmRevenueLoop{p.sigma_c, exec_->put(table_of(rate)), S, f});
   // The large stratum: the first seg_large agents of each (country, sector) segment.
   for (int seg = 0; seg < C * S; ++seg)
     for (std::uint64_t j = 0; j < L.seg_large[seg]; ++j) large_.push_back(L.seg_begin[seg] + j);
   large_firms_ = HostArrays<Firms>(large_.size());
-}
-
-LayoutView Simulation::exec_layout() { return layout_x_; }
-
-FirmTickConsts Simulation::on_exec(FirmTickConsts k) {
-  const int C = layout_.n_countries;
-  const std::size_t P = market_.providers().size();
-  k.layout = exec_layout();
-  k.gens = exec_->tables(k.gens, C);
-  k.tier = exec_->table(tier_u8_);
-  k.kyc_rate = exec_->table(kyc_rate_c_);
-  k.zeta = exec_->table(zeta_);
-  k.deal_mask = exec_->table(deal_mask_);
-  k.quota_provider = static_cast<const std::uint8_t*>(exec_->table(k.quota_provider, P));
-  k.first_resort = static_cast<const std::uint8_t*>(exec_->table(k.first_resort, P));
-  k.price = exec_->table(price_);
-  k.price_home = exec_->table(price_home_);
-  k.tau = exec_->table(tau_s_);
-  return k;
-}
-
-UserConsts Simulation::on_exec(UserConsts k) {
-  const std::size_t C = static_cast<std::size_t>(layout_.n_countries), P = market_.providers().size();
-  k.user_begin = layout_x_.user_begin;
-  k.w_user = layout_x_.w_user;
-  k.wage = exec_->table(wage_);
-  k.adopt_rate = exec_->table(adopt_rate_);
-  if (k.zeta) k.zeta = static_cast<const double*>(exec_->table(k.zeta, C * sizeof(double)));
-  if (k.quota_provider) k.quota_provider = static_cast<const std::uint8_t*>(exec_->table(k.quota_provider, P));
-  k.deal_mask = exec_->table(deal_mask_);
-  k.gens = exec_->tables(k.gens, layout_.n_countries);
-  return k;
 }
 
 UserConsts Simulation::user_consts(int t) {
@@ -208,13 +177,13 @@ UserConsts Simulation::user_consts(int t) {
   k.replicate = options_.replicate;
   k.tick = t;
   k.n_countries = C;
-  k.user_begin = layout_.user_begin.data();
-  k.w_user = layout_.w_user.data();
-  k.wage = wage_.data();
-  k.adopt_rate = adopt_rate_.data();
-  k.zeta = zeta_.empty() ? nullptr : zeta_.data();
-  k.quota_provider = quota_provider_.empty() ? nullptr : quota_provider_.data();
-  k.deal_mask = deal_mask_.data();
+  k.user_begin = table_of(layout_.user_begin);
+  k.w_user = table_of(layout_.w_user);
+  k.wage = table_of(wage_);
+  k.adopt_rate = table_of(adopt_rate_);
+  k.zeta = table_of(zeta_);  // empty before tick 0's firm_consts (unused at §2.0)
+  k.quota_provider = table_of(quota_provider_);
+  k.deal_mask = table_of(deal_mask_);
   k.omega_inc = p.omega_inc;
   k.omega_plan = p.omega_plan;
   k.f_free = p.f_free;
@@ -234,8 +203,8 @@ UserConsts Simulation::user_consts(int t) {
 }
 
 void Simulation::init_users() {
-  const UserView v = exec_->users();
-  exec_->loop(layout_.n_users, InitUserLoop{on_exec(user_consts(-1)), params_.income_sigma, params_.need_sigma, v});
+  const OnExec<UserView> v = exec_->users();
+  exec_->loop(layout_.n_users, InitUserLoop{exec_->put(user_consts(-1)), params_.income_sigma, params_.need_sigma, v});
   // Lagged adoption share from the initial adopters.
   const int C = layout_.n_countries;
   std::vector<double> adopters;
@@ -277,16 +246,16 @@ FirmTickConsts Simulation::firm_consts(int t) {
   k.tick = t;
   k.layout = layout_.view();
   k.gens = market_.view();
-  k.tier = tier_u8_.data();
-  k.kyc_rate = kyc_rate_c_.data();
-  k.zeta = zeta_.data();
-  k.deal_mask = deal_mask_.data();
-  k.quota_provider = quota_provider_.data();
-  k.first_resort = first_resort_.data();
+  k.tier = table_of(tier_u8_);
+  k.kyc_rate = table_of(kyc_rate_c_);
+  k.zeta = table_of(zeta_);
+  k.deal_mask = table_of(deal_mask_);
+  k.quota_provider = table_of(quota_provider_);
+  k.first_resort = table_of(first_resort_);
   k.lever_country = lever_country;
-  k.price = price_.data();
-  k.price_home = price_home_.data();
-  k.tau = tau_s_.data();
+  k.price = table_of(price_);
+  k.price_home = table_of(price_home_);
+  k.tau = table_of(tau_s_);
   k.a_kyc = p.a_kyc;
   k.p_switch = p.p_switch;
   k.switch_noise = p.switch_noise;
@@ -307,7 +276,7 @@ FirmTickConsts Simulation::firm_consts(int t) {
 double Simulation::firm_demand_at_pmin(double tau) {
   const double saved = tau0_;
   tau0_ = tau;
-  const FirmTickConsts k = on_exec(firm_consts(0));
+  const OnExec<FirmTickConsts> k = exec_->put(firm_consts(0));
   tau0_ = saved;
   KeyedFixed sum(TauDemandSum::kKeys);
   exec_->sum(layout_.n_firms, TauDemandSum{k, exec_->firms(), market_.p_min()}, sum);
@@ -357,7 +326,8 @@ void Simulation::derive_need0() {
     floor += p.r_cons * (1.0 - p.train_share) * prov[q].capacity();
   }
   KeyedFixed sum(NeedUnitSum::kKeys);
-  exec_->sum(layout_.n_users, NeedUnitSum{on_exec(user_consts(-1)), exec_->users(), exec_->table(h_newest)}, sum);
+  exec_->sum(layout_.n_users, NeedUnitSum{exec_->put(user_consts(-1)), exec_->users(), exec_->put(table_of(h_newest))},
+             sum);
   const double per_unit = sum.value(0, kFixedCompute);
   if (!(per_unit > 0))
     throw InputError("key 'adopt0' = " + std::to_string(p.adopt0) +
@@ -418,15 +388,15 @@ void Simulation::step() {
       if (std::find(released.begin(), released.end(), q) == released.end()) released.push_back(q);
   market_.step_serving_cost(params_, t);                            // §2.3
   const FirmTickConsts fk_host = firm_consts(t);
-  const FirmTickConsts fk = on_exec(fk_host);                       // the same, readable by the passes
-  const UserConsts uk = on_exec(user_consts(t));
+  const OnExec<FirmTickConsts> fk = exec_->put(fk_host);           // the same, as the passes read it
+  const OnExec<UserConsts> uk = exec_->put(user_consts(t));
   if (!released.empty()) choose_partners(released, fk_host);        // §2.2 trusted partners
   lap(0);
   step_choice(fk, uk);                                              // §2.4
   lap(1);
   step_market(fk, uk);                                              // §2.5–§2.6
   lap(2);
-  step_firms(fk);                                                   // §2.7–§2.8
+  step_firms(fk_host, fk);                                          // §2.7–§2.8
   lap(3);
   step_adoption(uk);                                                // §2.9
   lap(4);
@@ -453,6 +423,7 @@ void Simulation::place_policy_orders(int t) {
 }
 
 void Simulation::choose_partners(const std::vector<int>& released, const FirmTickConsts& k) {
+  // k: the host constants (this copy of the large stratum is host memory).
   // §2.2: each time a generation enters, its provider's trusted partners are
   // re-chosen among large-stratum firms in countries with align ≥ a_trusted:
   // defenders first, then the others, each by revenue(t−1), until n_trusted real
@@ -503,12 +474,12 @@ void Simulation::choose_partners(const std::vector<int>& released, const FirmTic
   exec_->scatter_firms(large_, large_firms_);
 }
 
-void Simulation::step_choice(const FirmTickConsts& fk, const UserConsts& uk) {
+void Simulation::step_choice(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk) {
   exec_->loop(layout_.n_firms, FirmChooseLoop{fk, exec_->firms()});
   exec_->loop(layout_.n_users, UserChooseLoop{uk, exec_->users()});
 }
 
-void Simulation::step_market(const FirmTickConsts& fk, const UserConsts& uk) {
+void Simulation::step_market(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk) {
   // §2.5–§2.6: per provider (a) the government reserve, (b) consumer demand at
   // full caps and the consumer floor, (c) the firms' clearing at one price,
   // (d) what firms did not buy joins (e) the consumers' water-filled caps.
@@ -516,8 +487,8 @@ void Simulation::step_market(const FirmTickConsts& fk, const UserConsts& uk) {
   const auto& prov = market_.providers();
   const int P = static_cast<int>(prov.size());
   const double p_min = market_.p_min();
-  const FirmView f = exec_->firms();
-  const UserView v = exec_->users();
+  const OnExec<FirmView> f = exec_->firms();
+  const OnExec<UserView> v = exec_->users();
   const GenTableView g = market_.view();
   // (b) consumer demand at full caps and plan revenue, per provider.
   KeyedFixed cons(P * ConsumerSum::kPerProvider);
@@ -538,8 +509,7 @@ void Simulation::step_market(const FirmTickConsts& fk, const UserConsts& uk) {
 
   // (c) the firms' clearing, one price per provider (two under first-resort).
   const std::vector<ProviderClearing> cleared = exec_->clear_firms(layout_.n_firms, supply, FirmBids{fk, f});
-  const ProviderClearing* cleared_x = static_cast<const ProviderClearing*>(
-      exec_->table(cleared.data(), cleared.size() * sizeof(ProviderClearing)));
+  const OnExec<Table<ProviderClearing>> cleared_x = exec_->put(table_of(cleared));
   exec_->loop(layout_.n_firms, FirmSettleLoop{fk, cleared_x, f});
 
   // Per provider and class: spend, tokens, allocation, rationing; demand at p_min.
@@ -558,8 +528,7 @@ void Simulation::step_market(const FirmTickConsts& fk, const UserConsts& uk) {
     if (deal_mask_[c]) cons_floor[policy_provider_[c]] += p.deal_cons_floor * p.deal_size;
   for (int q = 0; q < P; ++q) cons_floor[q] = std::min(cons_floor[q], cons_capacity[q]);  // a floor within what there is
   const WaterFill fill = exec_->water_fill(layout_.n_users, P, UserBids{uk, v}, cons_capacity.data(), cons_floor.data());
-  const WaterLevel* levels = static_cast<const WaterLevel*>(
-      exec_->table(fill.levels.data(), fill.levels.size() * sizeof(WaterLevel)));
+  const OnExec<Table<WaterLevel>> levels = exec_->put(table_of(fill.levels));
   exec_->loop(layout_.n_users, UserSettleLoop{uk, levels, v});
   KeyedFixed use_sums(P * ConsumerUseSum::kPerProvider);
   exec_->sum(layout_.n_users, ConsumerUseSum{uk, v}, use_sums);
@@ -591,7 +560,7 @@ void Simulation::step_market(const FirmTickConsts& fk, const UserConsts& uk) {
     res_.rationed[q * kClassCount + kClassConsumer] =
         use_sums.value(q * U::kPerProvider + U::kUseShort, kFixedCompute);
     res_.price[q] = cleared[q].price;
-    res_.price_home[q] = fk.first_resort[q] ? cleared[q].price_home : cleared[q].price;
+    res_.price_home[q] = first_resort_[q] ? cleared[q].price_home : cleared[q].price;
     res_.revenue[q] = spend + p_min * reserve[q] + plan_revenue;
     const double used = res_.sold[q] + reserve[q] + use_sums.value(q * U::kPerProvider + U::kUseCompute, kFixedCompute);
     res_.utilisation[q] = inference[q] > 0 ? used / inference[q] : 0.0;
@@ -600,47 +569,47 @@ void Simulation::step_market(const FirmTickConsts& fk, const UserConsts& uk) {
   }
 }
 
-void Simulation::step_firms(const FirmTickConsts& fk) {
+void Simulation::step_firms(const FirmTickConsts& fk_host, const OnExec<FirmTickConsts>& fk) {
   // §2.7 productivity, then §2.8 pass 1 (pool sums) and pass 2 (revenue, wealth, exit and entry).
   const Params& p = params_;
-  const FirmView f = exec_->firms();
-  exec_->loop(layout_.n_firms, FirmProductivityLoop{fk, exec_->table(spill_), p.g0, p.sigma_A, f});
+  const OnExec<FirmView> f = exec_->firms();
+  exec_->loop(layout_.n_firms, FirmProductivityLoop{fk, exec_->put(table_of(spill_)), p.g0, p.sigma_A, f});
   std::vector<double> meanA;
   const std::vector<double> rate = pool_rate_table(&meanA);
   const int C = layout_.n_countries;
   std::vector<double> wage(C);
   for (int c = 0; c < C; ++c) wage[c] = p.labour_share * gdp_prev_[c] / (12.0 * layout_.workers[c]);
   FirmWealthConsts k{};
-  k.seed = fk.seed;
-  k.replicate = fk.replicate;
-  k.tick = fk.tick;
+  k.seed = fk_host.seed;
+  k.replicate = fk_host.replicate;
+  k.tick = fk_host.tick;
   k.n_sectors = layout_.n_sectors;
-  k.seg_rate = exec_->table(rate);
-  k.seg_meanA = exec_->table(meanA);
-  k.wage = exec_->table(wage);
-  k.spend_price = exec_->table(res_.price);
-  k.home_price = exec_->table(res_.price_home);
-  k.first_resort = fk.first_resort;
-  k.lever_country = fk.lever_country;
+  k.seg_rate = table_of(rate);
+  k.seg_meanA = table_of(meanA);
+  k.wage = table_of(wage);
+  k.spend_price = table_of(res_.price);
+  k.home_price = table_of(res_.price_home);
+  k.first_resort = fk_host.first_resort;
+  k.lever_country = fk_host.lever_country;
   k.sigma_c = p.sigma_c;
   k.other_cost = p.other_cost;
   k.access_cost = p.access_cost;
   k.exit_months = p.exit_months;
   k.entrant_sigma = p.entrant_sigma;
   k.budget_sigma = p.budget_sigma;
-  exec_->loop(layout_.n_firms, FirmWealthLoop{k, f});
+  exec_->loop(layout_.n_firms, FirmWealthLoop{exec_->put(k), f});
 }
 
-void Simulation::step_adoption(const UserConsts& uk) {
+void Simulation::step_adoption(const OnExec<UserConsts>& uk) {
   exec_->loop(layout_.n_users, UserAdoptLoop{uk, exec_->users()});
 }
 
-void Simulation::step_countries(const FirmTickConsts& fk, const UserConsts& uk) {
+void Simulation::step_countries(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk) {
   // §2.10: per-country aggregates as segmented sums over the country-sorted arrays.
   const Params& p = params_;
   const int C = layout_.n_countries;
-  const FirmView f = exec_->firms();
-  const UserView v = exec_->users();
+  const OnExec<FirmView> f = exec_->firms();
+  const OnExec<UserView> v = exec_->users();
   const GenTableView g = market_.view();
   using F = CountryFirmSum;
   using U = CountryUserSum;
@@ -715,7 +684,7 @@ void Simulation::step_countries(const FirmTickConsts& fk, const UserConsts& uk) 
 
   // §7 ranks: the top-20% share of cumulative AI value (over real firms that have
   // used AI, i.e. bought compute at least once) and the Gini of wealth on max(W, 0).
-  const LayoutView L = exec_layout();
+  const OnExec<LayoutView> L = exec_layout();
   const RankStats value = exec_->rank_stats(layout_.n_firms, AiValueRank{L, f});
   const RankStats wealth = exec_->rank_stats(layout_.n_firms, WealthRank{L, f});
   res_.top20 = value.total_weight > 0 ? value.top_share : kNaN;

@@ -39,6 +39,7 @@ struct RunOptions {
   std::uint32_t replicate = 0;
   int threads = 0;               ///< OpenMP threads; 0 = the OpenMP default
   std::string backend = "cpu";   ///< the backend that runs it: "cpu" or "cuda" (core/exec.hpp)
+  int canary = -1;               ///< 0…255: fill the agent arrays with this byte before §2.0 (tests)
 };
 
 /// Names of the `class` dimension (MetricClass, core/passes.hpp), in order.
@@ -78,14 +79,12 @@ class Simulation {
   /// Provider names (the `provider` coordinate).
   std::vector<std::string> provider_names() const;
 
-  /// The constants of the firms' and users' per-agent steps at tick t (tables owned by *this).
+  /// The constants of the firms' and users' per-agent steps at tick t, on the
+  /// host (tables owned by *this); exec().put(k) gives them as the passes read them.
   FirmTickConsts firm_consts(int t);
   UserConsts user_consts(int t);
-  /// The same constants (and the layout) with pointers the backend's passes read
-  /// (device copies on CUDA): what Simulation hands to exec() each tick.
-  FirmTickConsts on_exec(FirmTickConsts k);
-  UserConsts on_exec(UserConsts k);
-  LayoutView exec_layout();
+  /// The layout as the backend's passes read it (uploaded once).
+  OnExec<LayoutView> exec_layout() const { return layout_x_; }
 
   /// Visits every member that carries state from one tick to the next (checkpoints:
   /// core/checkpoint.cpp defines it for its archives). Agent arrays are not included.
@@ -101,12 +100,13 @@ class Simulation {
   double firm_demand_at_pmin(double tau);
   // §2 steps
   void place_policy_orders(int t);                                    // §6 hosted orders, before step 1
-  void choose_partners(const std::vector<int>& released, const FirmTickConsts& k);  // §2.2
-  void step_choice(const FirmTickConsts& fk, const UserConsts& uk);   // §2.4
-  void step_market(const FirmTickConsts& fk, const UserConsts& uk);   // §2.5–§2.6
-  void step_firms(const FirmTickConsts& fk);                          // §2.7–§2.8
-  void step_adoption(const UserConsts& uk);                           // §2.9
-  void step_countries(const FirmTickConsts& fk, const UserConsts& uk);  // §2.10, §6
+  // fk, uk: this tick's constants as the passes read them; fk_host: the same on the host.
+  void choose_partners(const std::vector<int>& released, const FirmTickConsts& fk_host);  // §2.2
+  void step_choice(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk);       // §2.4
+  void step_market(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk);       // §2.5–§2.6
+  void step_firms(const FirmTickConsts& fk_host, const OnExec<FirmTickConsts>& fk);       // §2.7–§2.8
+  void step_adoption(const OnExec<UserConsts>& uk);                                       // §2.9
+  void step_countries(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk);    // §2.10, §6
   void define_metrics();
   void record();
   void set_threads() const;
@@ -118,7 +118,7 @@ class Simulation {
   Layout layout_;
   Market market_;
   std::unique_ptr<Exec> exec_;
-  LayoutView layout_x_{};                ///< the layout as the backend's passes read it
+  OnExec<LayoutView> layout_x_;          ///< the layout as the backend's passes read it
   Metrics metrics_;
   int tick_ = 0;
   double tau0_ = 0, need0_ = 0;

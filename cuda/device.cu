@@ -13,8 +13,11 @@ bool cuda_probe(std::string* why) {
   int runtime = 0;
   cudaRuntimeGetVersion(&runtime);
   if (driver < runtime) {
+    // CUDA encodes versions as 1000·major + 10·minor; CUDA 13 needs NVIDIA driver 580 or newer.
+    const auto version = [](int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); };
     if (why)
-      *why = "CUDA driver " + std::to_string(driver) + " is older than the runtime " + std::to_string(runtime);
+      *why = "the NVIDIA driver supports CUDA " + version(driver) + ", older than the CUDA " + version(runtime) +
+             " runtime this build uses" + (runtime >= 13000 ? " (CUDA 13 needs driver 580 or newer)" : "");
     return false;
   }
   int n = 0;

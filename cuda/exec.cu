@@ -10,12 +10,18 @@
 ///  - clearing, water-fill, ranks: the per-element work of core/ (clearing_visit,
 ///    water_visit, rank_visit) adds into device histograms with atomic integer
 ///    adds and atomic min/max; the merged histograms go to the same host solver.
+/// Every atomic is warp-aggregated first: the lanes that add into one address
+/// (a provider's scalars, a crowded histogram bin) combine their terms and one
+/// lane adds the total, so a hot address takes one atomic per warp, not per agent.
 /// Only results the host solvers need come back inside a tick (the list is in
 /// docs/backends.md). All work of one Exec is ordered on its own stream, so
 /// several runs (ensemble members) can share a device.
 
+#include <cooperative_groups.h>
+#include <cooperative_groups/reduce.h>
 #include <cuda_runtime.h>
 
+#include <cstring>
 #include <memory>
 #include <sstream>
 #include <type_traits>
@@ -47,20 +53,31 @@ unsigned grid_for(std::uint64_t n) {
 // Device buffers
 // ---------------------------------------------------------------------------
 
-/// A growable device allocation.
-class Buffer {
+/// Device memory (cudaMalloc) and pinned host memory (cudaMallocHost).
+struct DeviceMemory {
+  static void allocate(void** p, std::size_t bytes) { CUTOFF_CUDA(cudaMalloc(p, bytes)); }
+  static void release(void* p) { cudaFree(p); }
+};
+struct PinnedMemory {
+  static void allocate(void** p, std::size_t bytes) { CUTOFF_CUDA(cudaMallocHost(p, bytes)); }
+  static void release(void* p) { cudaFreeHost(p); }
+};
+
+/// A growable allocation of M's memory, freed with its owner.
+template <class M>
+class Growable {
  public:
-  Buffer() = default;
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  ~Buffer() {
-    if (p_) cudaFree(p_);
+  Growable() = default;
+  Growable(const Growable&) = delete;
+  Growable& operator=(const Growable&) = delete;
+  ~Growable() {
+    if (p_) M::release(p_);
   }
   void* reserve(std::size_t bytes) {
     if (bytes > bytes_) {
-      if (p_) CUTOFF_CUDA(cudaFree(p_));
+      if (p_) M::release(p_);
       p_ = nullptr;
-      CUTOFF_CUDA(cudaMalloc(&p_, bytes));
+      M::allocate(&p_, bytes);
       bytes_ = bytes;
     }
     return p_;
@@ -70,16 +87,97 @@ class Buffer {
     return static_cast<T*>(reserve(n * sizeof(T) + 16));
   }
   void* data() const { return p_; }
+  char* chars() const { return static_cast<char*>(p_); }
   std::size_t bytes() const { return bytes_; }
 
  private:
   void* p_ = nullptr;
   std::size_t bytes_ = 0;
 };
+using Buffer = Growable<DeviceMemory>;
+using Pinned = Growable<PinnedMemory>;
+
+/// A tick's tables: bump-allocated ranges of paired pinned-host and device
+/// chunks (a full chunk is followed by one twice its size). Reset at
+/// begin_tick(), after the stream is synchronised; the chunks are then merged.
+class Arena {
+ public:
+  struct Range {
+    char* host;
+    char* device;
+  };
+  static std::size_t round(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
+  Range take(std::size_t bytes) {
+    if (chunks_.empty() || used_ + bytes > chunks_.back()->host.bytes()) {
+      const std::size_t last = chunks_.empty() ? 0 : chunks_.back()->host.bytes();
+      std::size_t want = last ? 2 * last : (1u << 20);
+      if (want < bytes) want = bytes;
+      chunks_.push_back(std::make_unique<Chunk>());
+      chunks_.back()->host.reserve(want);
+      chunks_.back()->device.reserve(want);
+      used_ = 0;
+    }
+    Chunk& c = *chunks_.back();
+    const Range r{c.host.chars() + used_, c.device.chars() + used_};
+    used_ += bytes;
+    return r;
+  }
+  void reset() {
+    if (chunks_.size() > 1) {  // one chunk as big as the last tick needed
+      std::size_t total = 0;
+      for (const auto& c : chunks_) total += c->host.bytes();
+      chunks_.clear();
+      chunks_.push_back(std::make_unique<Chunk>());
+      chunks_.back()->host.reserve(total);
+      chunks_.back()->device.reserve(total);
+    }
+    used_ = 0;
+  }
+
+ private:
+  struct Chunk {
+    Pinned host;
+    Buffer device;
+  };
+  std::vector<std::unique_ptr<Chunk>> chunks_;
+  std::size_t used_ = 0;
+};
+
+/// Results on their way to the host: device-to-host copies land in pinned
+/// memory (a true asynchronous copy) and are delivered to their destinations
+/// when the stream has been synchronised.
+class Mailbox {
+ public:
+  bool fits(std::size_t bytes) const { return used_ + Arena::round(bytes) <= box_.bytes() || pending_.empty(); }
+  /// Where the copy for `dst` lands; grows the box only when nothing is pending.
+  void* slot(void* dst, std::size_t bytes) {
+    if (used_ + Arena::round(bytes) > box_.bytes()) box_.reserve(2 * (used_ + Arena::round(bytes)) + (64u << 10));
+    char* at = box_.chars() + used_;
+    pending_.push_back({dst, used_, bytes});
+    used_ += Arena::round(bytes);
+    return at;
+  }
+  void deliver() {
+    for (const Letter& l : pending_) std::memcpy(l.dst, box_.chars() + l.offset, l.bytes);
+    pending_.clear();
+    used_ = 0;
+  }
+
+ private:
+  struct Letter {
+    void* dst;
+    std::size_t offset, bytes;
+  };
+  Pinned box_;
+  std::vector<Letter> pending_;
+  std::size_t used_ = 0;
+};
 
 // ---------------------------------------------------------------------------
 // Atomic integer sums (the same totals as the host's in any order)
 // ---------------------------------------------------------------------------
+
+namespace cg = cooperative_groups;
 
 /// (lo, hi) += x modulo 2^128; returns true when the high word wrapped (the
 /// total reached 2^128: only possible for sums of non-negative terms that overflow).
@@ -92,19 +190,79 @@ __device__ bool atomic_add_u128(ull* lo, ull* hi, std::uint64_t xlo, std::uint64
   return (xhi == ~0ULL && carry) || old_hi + add < old_hi;
 }
 
-__device__ void atomic_add_u128(ull* lohi, u128 x) {
-  atomic_add_u128(lohi, lohi + 1, static_cast<std::uint64_t>(x), static_cast<std::uint64_t>(x >> 64));
+/// The lanes of this warp, among those here together, that name the same address.
+__device__ cg::coalesced_group same_address(const void* p) {
+  return cg::labeled_partition(cg::coalesced_threads(), reinterpret_cast<ull>(p));
 }
 
-/// The atomic twin of BinAdd (core/ranks.hpp).
+/// Σ x over group g at every lane, and whether it reached 2^128. The 32-bit limbs
+/// are summed in 64 bits (at most 32 lanes: no limb sum overflows), then joined.
+__device__ u128 group_sum_u128(const cg::coalesced_group& g, u128 x, bool* over) {
+  ull l[4];
+  for (int k = 0; k < 4; ++k) l[k] = cg::reduce(g, static_cast<ull>(static_cast<std::uint32_t>(x >> (32 * k))), cg::plus<ull>());
+  const u128 low = static_cast<u128>(l[0]) + (static_cast<u128>(l[1]) << 32) + (static_cast<u128>(l[2]) << 64);
+  const u128 top = static_cast<u128>(l[3] & 0xffffffffULL) << 96;
+  const u128 total = low + top;
+  *over = (l[3] >> 32) != 0 || total < low;
+  return total;
+}
+
+/// Warp-aggregated (lo, hi) += x (lo and hi adjacent words): true on overflow (at the lane that added).
+__device__ bool agg_add_u128(ull* lohi, u128 x) {
+  const cg::coalesced_group g = same_address(lohi);
+  if (g.size() == 1) return atomic_add_u128(lohi, lohi + 1, static_cast<std::uint64_t>(x), static_cast<std::uint64_t>(x >> 64));
+  bool over = false;
+  const u128 total = group_sum_u128(g, x, &over);
+  if (g.thread_rank() != 0) return false;
+  return atomic_add_u128(lohi, lohi + 1, static_cast<std::uint64_t>(total), static_cast<std::uint64_t>(total >> 64)) ||
+         over;
+}
+
+/// Warp-aggregated *p += 1 (a count).
+__device__ void agg_count(ull* p) {
+  const cg::coalesced_group g = same_address(p);
+  if (g.thread_rank() == 0) atomicAdd(p, static_cast<ull>(g.size()));
+}
+
+/// Warp-aggregated atomicMax.
+__device__ void agg_max(ull* p, ull v) {
+  const cg::coalesced_group g = same_address(p);
+  const ull m = g.size() == 1 ? v : cg::reduce(g, v, cg::greater<ull>());
+  if (g.thread_rank() == 0) atomicMax(p, m);
+}
+
+/// A slot in an append-only array whose length is *count: one atomic per warp
+/// (slot order is any order; the host solvers sort what they gather).
+__device__ ull agg_slot(ull* count) {
+  const cg::coalesced_group g = same_address(count);
+  ull base = 0;
+  if (g.thread_rank() == 0) base = atomicAdd(count, static_cast<ull>(g.size()));
+  return g.shfl(base, 0) + g.thread_rank();
+}
+
+/// The atomic twin of BinAdd (core/ranks.hpp), aggregated over the lanes adding into one bin.
 struct AtomicBinAdd {
   __device__ bool operator()(FixedBin& bin, std::uint64_t key, const U128& a, const U128& b) const {
-    atomicAdd(reinterpret_cast<ull*>(&bin.count), 1ULL);
-    bool o = false;
-    if (a.lo | a.hi) o |= atomic_add_u128(reinterpret_cast<ull*>(&bin.a.lo), reinterpret_cast<ull*>(&bin.a.hi), a.lo, a.hi);
-    if (b.lo | b.hi) o |= atomic_add_u128(reinterpret_cast<ull*>(&bin.b.lo), reinterpret_cast<ull*>(&bin.b.hi), b.lo, b.hi);
-    atomicMin(reinterpret_cast<ull*>(&bin.kmin), static_cast<ull>(key));
-    atomicMax(reinterpret_cast<ull*>(&bin.kmax), static_cast<ull>(key));
+    const cg::coalesced_group g = same_address(&bin);
+    const u128 xa = (static_cast<u128>(a.hi) << 64) | a.lo, xb = (static_cast<u128>(b.hi) << 64) | b.lo;
+    bool oa = false, ob = false;
+    u128 sa = xa, sb = xb;
+    ull kmin = key, kmax = key;
+    if (g.size() > 1) {
+      sa = group_sum_u128(g, xa, &oa);
+      sb = group_sum_u128(g, xb, &ob);
+      kmin = cg::reduce(g, static_cast<ull>(key), cg::less<ull>());
+      kmax = cg::reduce(g, static_cast<ull>(key), cg::greater<ull>());
+    }
+    if (g.thread_rank() != 0) return false;
+    atomicAdd(reinterpret_cast<ull*>(&bin.count), static_cast<ull>(g.size()));
+    bool o = oa || ob;
+    if (sa) o |= atomic_add_u128(reinterpret_cast<ull*>(&bin.a.lo), reinterpret_cast<ull*>(&bin.a.hi),
+                                 static_cast<std::uint64_t>(sa), static_cast<std::uint64_t>(sa >> 64));
+    if (sb) o |= atomic_add_u128(reinterpret_cast<ull*>(&bin.b.lo), reinterpret_cast<ull*>(&bin.b.hi),
+                                 static_cast<std::uint64_t>(sb), static_cast<std::uint64_t>(sb >> 64));
+    atomicMin(reinterpret_cast<ull*>(&bin.kmin), kmin);
+    atomicMax(reinterpret_cast<ull*>(&bin.kmax), kmax);
     return o;
   }
 };
@@ -134,7 +292,8 @@ struct SharedAdd {
     bool o = false;
     const Fix128 x = clearing_to_fixed(value, bits, &o);
     if (o) *overflow = 1;
-    if (x.lo | x.hi) atomic_add_u128(sums + 2 * key, sums + 2 * key + 1, x.lo, x.hi);
+    // As the host's KeyedFixed: only a term out of range is an overflow, not the sum's wrap.
+    if (x.lo | x.hi) agg_add_u128(sums + 2 * key, (static_cast<u128>(x.hi) << 64) | x.lo);
   }
 };
 
@@ -232,38 +391,38 @@ struct ClearSink {
   __device__ void overflow() { *over = 1; }
   __device__ void hist(int m, std::int64_t bin, u128 dA, u128 dM) {
     const std::uint64_t j = hist_off[m] + static_cast<std::uint64_t>(bin);
-    if (dA) atomic_add_u128(A + 2 * j, dA);
-    if (dM) atomic_add_u128(M + 2 * j, dM);
-    atomicAdd(cnt + j, 1ULL);
+    if (dA) agg_add_u128(A + 2 * j, dA);
+    if (dM) agg_add_u128(M + 2 * j, dM);
+    agg_count(cnt + j);
   }
   __device__ ull* scalar(int m, int s) { return scalars + 2 * (static_cast<std::size_t>(m) * kClearScalars + s); }
   __device__ void cls(int m, int c, u128 dA, u128 dM) {
-    if (dA) atomic_add_u128(scalar(m, kClsA + c), dA);
-    if (dM) atomic_add_u128(scalar(m, kClsM + c), dM);
+    if (dA) agg_add_u128(scalar(m, kClsA + c), dA);
+    if (dM) agg_add_u128(scalar(m, kClsM + c), dM);
   }
   __device__ void gather(int m, const clearing_detail::KeyEvent& e) {
-    const ull j = atomicAdd(ev_count + m, 1ULL);
+    const ull j = agg_slot(ev_count + m);
     if (j < ev_cap) ev[static_cast<std::size_t>(ev_slot[m]) * ev_cap + j] = e;
   }
   __device__ void key(int m, u128 dA, u128 dM, u128 mA, u128 mM) {
-    if (dA) atomic_add_u128(scalar(m, kKeyA), dA);
-    if (dM) atomic_add_u128(scalar(m, kKeyDM), dM);
-    if (mA) atomic_add_u128(scalar(m, kKeyMA), mA);
-    if (mM) atomic_add_u128(scalar(m, kKeyMM), mM);
+    if (dA) agg_add_u128(scalar(m, kKeyA), dA);
+    if (dM) agg_add_u128(scalar(m, kKeyDM), dM);
+    if (mA) agg_add_u128(scalar(m, kKeyMA), mA);
+    if (mM) agg_add_u128(scalar(m, kKeyMM), mM);
   }
   __device__ void stats(int m, int c, u128 dem, u128 sold, u128 unsold, bool bid, bool rationed, bool zeroed, u128 w) {
-    if (dem) atomic_add_u128(scalar(m, kDem + c), dem);
-    if (sold) atomic_add_u128(scalar(m, kSold + c), sold);
-    if (unsold) atomic_add_u128(scalar(m, kUnsold), unsold);
+    if (dem) agg_add_u128(scalar(m, kDem + c), dem);
+    if (sold) agg_add_u128(scalar(m, kSold + c), sold);
+    if (unsold) agg_add_u128(scalar(m, kUnsold), unsold);
     ull* n = counts + static_cast<std::size_t>(m) * kClearCounts;
-    if (bid) atomicAdd(n + kNBid, 1ULL);
+    if (bid) agg_count(n + kNBid);
     if (rationed) {
-      atomicAdd(n + kNRat, 1ULL);
-      if (w) atomic_add_u128(scalar(m, kWRat), w);
+      agg_count(n + kNRat);
+      if (w) agg_add_u128(scalar(m, kWRat), w);
     }
     if (zeroed) {
-      atomicAdd(n + kNZero, 1ULL);
-      if (w) atomic_add_u128(scalar(m, kWZero), w);
+      agg_count(n + kNZero);
+      if (w) agg_add_u128(scalar(m, kWZero), w);
     }
   }
 };
@@ -293,9 +452,9 @@ struct WaterSink {
   __device__ AtomicBinAdd adder() const { return AtomicBinAdd{}; }
   __device__ void bad(std::uint64_t u) { atomicMin(first_bad, static_cast<ull>(u)); }
   __device__ void overflow(int p) { over[p] = 1; }
-  __device__ void max_key(int p, std::uint64_t key) { atomicMax(max_whc_key + p, static_cast<ull>(key)); }
+  __device__ void max_key(int p, std::uint64_t key) { agg_max(max_whc_key + p, static_cast<ull>(key)); }
   __device__ void gather(int job, const WaterItem& item) {
-    const ull j = atomicAdd(item_count + job, 1ULL);
+    const ull j = agg_slot(item_count + job);
     if (j < item_cap) items[static_cast<std::size_t>(job) * item_cap + j] = item;
   }
 };
@@ -320,7 +479,7 @@ struct RankSink {
   __device__ void bad(std::uint64_t i) { atomicMin(first_bad, static_cast<ull>(i)); }
   __device__ void overflow() { *over = 1; }
   __device__ void gather(const RankItem& r) {
-    const ull j = atomicAdd(item_count, 1ULL);
+    const ull j = agg_slot(item_count);
     if (j < item_cap) items[j] = r;
   }
 };
@@ -370,44 +529,53 @@ class CudaExec final : public Exec {
     cudaStreamDestroy(copy_stream_);
   }
 
-  FirmView firms() override { return firms_.view(); }
-  UserView users() override { return users_.view(); }
-
-  const void* table(const void* host, std::size_t bytes) override {
-    // Bump allocation in the tick's arena; a full chunk is followed by a bigger one.
-    const std::size_t size = (bytes + 255) / 256 * 256 + 256;
-    if (arena_.empty() || arena_used_ + size > arena_.back()->bytes()) {
-      arena_.push_back(std::make_unique<Buffer>());
-      const std::size_t want = arena_.size() > 1 ? 2 * arena_[arena_.size() - 2]->bytes() : (4u << 20);
-      arena_.back()->reserve(want > size ? want : size);
-      arena_used_ = 0;
-    }
-    char* d = static_cast<char*>(arena_.back()->data()) + arena_used_;
-    arena_used_ += size;
-    if (bytes) CUTOFF_CUDA(cudaMemcpyAsync(d, host, bytes, cudaMemcpyHostToDevice, stream_));
-    return d;
-  }
-
-  const void* constant(const void* host, std::size_t bytes) override {
-    constants_.push_back(std::make_unique<Buffer>());
-    void* d = constants_.back()->reserve(bytes + 16);
-    if (bytes) CUTOFF_CUDA(cudaMemcpy(d, host, bytes, cudaMemcpyHostToDevice));
-    return d;
-  }
+  OnExec<FirmView> firms() override { return wrap(firms_.view()); }
+  OnExec<UserView> users() override { return wrap(users_.view()); }
 
   void begin_tick() override {
-    // Every pass of the last tick has finished reading its tables: each tick ends
-    // with the host reading a pass's result (the stream is synchronised).
-    if (arena_.size() > 1) {  // keep one chunk as big as the last tick needed
-      std::size_t total = 0;
-      for (const auto& b : arena_) total += b->bytes();
-      arena_.clear();
-      arena_.push_back(std::make_unique<Buffer>());
-      arena_.back()->reserve(total);
-    }
-    arena_used_ = 0;
+    // The last tick's copies and passes are done before its staging is reused.
+    sync();
+    arena_.reset();
   }
 
+  void fill(std::uint8_t byte) override {
+    fill_arrays(firms_, n_firms_, byte);
+    fill_arrays(users_, n_users_, byte);
+    sync();
+  }
+
+ protected:
+  void upload(Upload* t, std::size_t n, bool constant) override {
+    if (constant) {
+      // Once per run: a buffer of its own, copied in stream order, then kept for reuse by later puts.
+      for (std::size_t j = 0; j < n; ++j) {
+        if (t[j].bytes == 0) continue;
+        constants_.push_back(std::make_unique<Buffer>());
+        void* d = constants_.back()->reserve(t[j].bytes);
+        CUTOFF_CUDA(cudaMemcpyAsync(d, t[j].host, t[j].bytes, cudaMemcpyHostToDevice, stream_));
+        constant_of_[t[j].host] = {t[j].bytes, d};
+        t[j].device = d;
+      }
+      sync();
+      return;
+    }
+    // One pinned staging range and one copy for every table not already a constant.
+    std::size_t total = 0;
+    for (std::size_t j = 0; j < n; ++j)
+      if (!as_constant(t[j]) && t[j].bytes) total += Arena::round(t[j].bytes);
+    if (total == 0) return;
+    Arena::Range r = arena_.take(total);
+    std::size_t off = 0;
+    for (std::size_t j = 0; j < n; ++j) {
+      if (t[j].device || !t[j].bytes) continue;
+      std::memcpy(r.host + off, t[j].host, t[j].bytes);
+      t[j].device = r.device + off;
+      off += Arena::round(t[j].bytes);
+    }
+    CUTOFF_CUDA(cudaMemcpyAsync(r.device, r.host, total, cudaMemcpyHostToDevice, stream_));
+  }
+
+ public:
 #define CUTOFF_CUDA_LOOP(F) \
   void loop(std::uint64_t n, const F& f) override { launch_loop(n, f); }
   CUTOFF_LOOPS(CUTOFF_CUDA_LOOP)
@@ -490,12 +658,46 @@ class CudaExec final : public Exec {
     return *snap_users_;
   }
   bool snapshots_detached() const override { return true; }
+  std::uint64_t host_waits() const override { return syncs_; }
 
  private:
-  void sync() { CUTOFF_CUDA(cudaStreamSynchronize(stream_)); }
+  /// The host waits for the stream; results requested by to_host() are then in place.
+  void sync() {
+    CUTOFF_CUDA(cudaStreamSynchronize(stream_));
+    ++syncs_;
+    mailbox_.deliver();
+  }
+  /// Copies n elements at device address src to host dst, delivered at the next sync().
   template <class T>
   void to_host(T* dst, const void* src, std::size_t n) {
-    if (n) CUTOFF_CUDA(cudaMemcpyAsync(dst, src, n * sizeof(T), cudaMemcpyDeviceToHost, stream_));
+    if (n == 0) return;
+    if (!mailbox_.fits(n * sizeof(T))) sync();  // deliver what is pending before the box grows
+    CUTOFF_CUDA(cudaMemcpyAsync(mailbox_.slot(dst, n * sizeof(T)), src, n * sizeof(T), cudaMemcpyDeviceToHost, stream_));
+  }
+  /// A table for this backend's own kernels (in stream order, valid until the next begin_tick()).
+  template <class T>
+  const T* device_table(const T* host, std::size_t n) {
+    Upload u{host, n * sizeof(T), nullptr};
+    upload(&u, 1, false);
+    return static_cast<const T*>(u.device);
+  }
+  template <class T>
+  const T* device_table(const std::vector<T>& v) {
+    return device_table(v.data(), v.size());
+  }
+  /// A table already on the device as a run constant (the layout): its device copy.
+  bool as_constant(Upload& u) const {
+    const auto it = constant_of_.find(u.host);
+    if (it == constant_of_.end() || it->second.first != u.bytes) return false;
+    u.device = it->second.second;
+    return true;
+  }
+  template <class Pop>
+  void fill_arrays(const DeviceArrays<Pop>& dev, std::uint64_t n, std::uint8_t byte) {
+    typename Pop::View d = dev.view();
+    Pop::for_each(d, [&](const FieldInfo& f, auto*& p) {
+      if (n) CUTOFF_CUDA(cudaMemsetAsync(p, byte, n * f.bytes, stream_));
+    });
   }
   template <class T>
   T* zeroed(Buffer& b, std::size_t n) {
@@ -566,8 +768,11 @@ class CudaExec final : public Exec {
       auto level = std::make_unique<SegmentPlan::Level>();
       level->first = plan.n_partials;
       level->n = tb.size();
-      CUTOFF_CUDA(cudaMemcpy(level->begin.as<std::uint64_t>(tb.size()), tb.data(), tb.size() * 8, cudaMemcpyHostToDevice));
-      CUTOFF_CUDA(cudaMemcpy(level->len.as<std::uint64_t>(tl.size()), tl.data(), tl.size() * 8, cudaMemcpyHostToDevice));
+      // Stream-ordered (a pageable source is staged before the call returns).
+      CUTOFF_CUDA(cudaMemcpyAsync(level->begin.as<std::uint64_t>(tb.size()), tb.data(), tb.size() * 8,
+                                  cudaMemcpyHostToDevice, stream_));
+      CUTOFF_CUDA(cudaMemcpyAsync(level->len.as<std::uint64_t>(tl.size()), tl.data(), tl.size() * 8,
+                                  cudaMemcpyHostToDevice, stream_));
       plan.n_partials += level->n;
       plan.levels.push_back(std::move(level));
       // fold_partials: a segment with several partials folds kChunk of them a task.
@@ -587,8 +792,8 @@ class CudaExec final : public Exec {
     plan.result.assign(n_seg, -1);
     for (int s = 0; s < n_seg; ++s)
       if (count[s] == 1) plan.result[s] = static_cast<std::int64_t>(first[s]);
-    CUTOFF_CUDA(cudaMemcpy(plan.d_result.as<std::int64_t>(n_seg), plan.result.data(), n_seg * sizeof(std::int64_t),
-                           cudaMemcpyHostToDevice));
+    CUTOFF_CUDA(cudaMemcpyAsync(plan.d_result.as<std::int64_t>(n_seg), plan.result.data(),
+                                n_seg * sizeof(std::int64_t), cudaMemcpyHostToDevice, stream_));
     return plan;
   }
 
@@ -601,7 +806,7 @@ class CudaExec final : public Exec {
   void move_firms(const std::vector<std::uint64_t>& idx, FirmView h, bool back) {
     const std::size_t m = idx.size();
     if (m == 0) return;
-    const std::uint64_t* d_idx = static_cast<const std::uint64_t*>(table(idx.data(), m * 8));
+    const std::uint64_t* d_idx = device_table(idx);
     FirmView d = firms_.view();
     std::vector<char*> hp;
     Firms::for_each(h, [&](const FieldInfo&, auto*& p) { hp.push_back(reinterpret_cast<char*>(p)); });
@@ -690,9 +895,11 @@ class CudaExec final : public Exec {
   DeviceArrays<Users> users_;
   cudaStream_t stream_ = nullptr, copy_stream_ = nullptr;
   cudaEvent_t ready_ = nullptr, copied_ = nullptr;
-  std::vector<std::unique_ptr<Buffer>> arena_;  ///< this tick's tables (table())
-  std::vector<std::unique_ptr<Buffer>> constants_;  ///< the run's constant tables (constant())
-  std::size_t arena_used_ = 0;
+  Arena arena_;                                     ///< this tick's tables (put())
+  std::vector<std::unique_ptr<Buffer>> constants_;  ///< the run's constant tables (put_constant())
+  std::unordered_map<const void*, std::pair<std::size_t, const void*>> constant_of_;  ///< host → (bytes, device)
+  Mailbox mailbox_;                                 ///< results on their way to the host
+  std::uint64_t syncs_ = 0;
   std::unordered_map<const void*, std::unique_ptr<SegmentPlan>> plans_;
   Buffer keyed_buf_, flag_buf_, partial_buf_, result_buf_;
   Buffer hist_a_, hist_m_, hist_cnt_, hist_off_, scalars_, counts_, events_, event_count_, bad_buf_;
@@ -735,7 +942,7 @@ void CudaExec::segments(const std::vector<std::uint64_t>& begin, const F& f, std
 
 template <class F>
 RankStats CudaExec::ranks(std::uint64_t n, const F& f) {
-  const RankOptions options;
+  const RankOptions& options = solver_options().ranks;
   RankSolver solver(0.2, options);
   RankPass pass;
   while (solver.next(&pass)) {
@@ -776,16 +983,16 @@ RankStats CudaExec::ranks(std::uint64_t n, const F& f) {
 std::vector<ProviderClearing> CudaExec::clear_firms(std::uint64_t n, const std::vector<ProviderSupply>& supply,
                                                     const FirmBids& bids) {
   using namespace clearing_detail;
-  Engine eng(n, supply, ClearingOptions{});
+  Engine eng(n, supply, solver_options().clearing);
   const std::uint64_t ev_cap = eng.options().gather_max;
   while (eng.next_pass()) {
     const std::vector<Task>& tasks = eng.tasks();
     const int M = static_cast<int>(tasks.size());
     const PassView host = eng.view();
     PassView v = host;
-    v.supply = static_cast<const ProviderSupply*>(table(host.supply, supply.size() * sizeof(ProviderSupply)));
-    v.task = static_cast<const Task*>(table(host.task, tasks.size() * sizeof(Task)));
-    v.res = static_cast<const ProviderClearing*>(table(host.res, supply.size() * sizeof(ProviderClearing)));
+    v.supply = device_table(host.supply, supply.size());
+    v.task = device_table(host.task, tasks.size());
+    v.res = device_table(host.res, supply.size());
     std::vector<std::uint64_t> off(M + 1, 0);
     std::vector<int> slot(M, -1);
     int gathering = 0;
@@ -797,12 +1004,12 @@ std::vector<ProviderClearing> CudaExec::clear_firms(std::uint64_t n, const std::
     sink.A = zeroed<ull>(hist_a_, 2 * off[M]);
     sink.M = zeroed<ull>(hist_m_, 2 * off[M]);
     sink.cnt = zeroed<ull>(hist_cnt_, off[M]);
-    sink.hist_off = static_cast<const std::uint64_t*>(table(off.data(), off.size() * 8));
+    sink.hist_off = device_table(off);
     sink.scalars = zeroed<ull>(scalars_, 2 * static_cast<std::size_t>(M) * kClearScalars);
     sink.counts = zeroed<ull>(counts_, static_cast<std::size_t>(M) * kClearCounts);
     sink.ev_cap = gathering ? ev_cap : 0;
     sink.ev = events_.as<KeyEvent>(static_cast<std::size_t>(gathering) * sink.ev_cap);
-    sink.ev_slot = static_cast<const int*>(table(slot.data(), slot.size() * sizeof(int)));
+    sink.ev_slot = device_table(slot);
     sink.ev_count = zeroed<ull>(event_count_, M);
     sink.first_bad = no_bad_yet();
     sink.over = zeroed<int>(over_buf_, 1);
@@ -869,7 +1076,7 @@ std::vector<ProviderClearing> CudaExec::clear_firms(std::uint64_t n, const std::
 
 WaterFill CudaExec::water_fill(std::uint64_t n, int n_providers, const UserBids& bids, const double* capacity,
                                const double* floor) {
-  const WaterfillOptions options;
+  const WaterfillOptions& options = solver_options().water;
   WaterSolver solver(n_providers, capacity, floor, options);
   WaterPass pass;
   const int P = n_providers;
@@ -877,15 +1084,15 @@ WaterFill CudaExec::water_fill(std::uint64_t n, int n_providers, const UserBids&
     WaterPassData data = water_pass_empty(pass, P);
     const std::size_t J = pass.jobs.size();
     WaterPassView v = pass.view(P);
-    v.scale = static_cast<const int*>(table(pass.scale.data(), pass.scale.size() * sizeof(int)));
-    v.jobs = static_cast<const WaterJob*>(table(pass.jobs.data(), J * sizeof(WaterJob)));
-    v.job_begin = static_cast<const int*>(table(pass.job_begin.data(), pass.job_begin.size() * sizeof(int)));
+    v.scale = device_table(pass.scale);
+    v.jobs = device_table(pass.jobs);
+    v.job_begin = device_table(pass.job_begin);
     std::vector<std::uint64_t> off(J + 1, 0);
     for (std::size_t k = 0; k < J; ++k) off[k + 1] = off[k] + data.hist[k].size();
     WaterSink sink{};
     sink.level0_bins = empty_bins(level0_buf_, data.level0.size());
     sink.hist_bins = empty_bins(bins_buf_, off[J]);
-    sink.hist_off = static_cast<const std::uint64_t*>(table(off.data(), off.size() * 8));
+    sink.hist_off = device_table(off);
     sink.item_cap = options.gather_limit;
     sink.items = items_buf_.as<WaterItem>(J * sink.item_cap);
     sink.item_count = zeroed<ull>(item_count_, J);

@@ -4,21 +4,40 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <string>
 
+#include "core/backend.hpp"
 #include "core/countries.hpp"
 #include "core/params.hpp"
+#include "core/exec.hpp"
+#include "core/metrics.hpp"
+#include "core/registry.hpp"
 #include "core/scenario.hpp"
 
 namespace cutoff::test {
 
-inline std::string source_dir() { return CUTOFF_SOURCE_DIR; }
+/// CUTOFF_REQUIRE_GPU=1 (the device check): a GPU test without a usable GPU fails instead of skipping.
+inline bool gpu_required() {
+  const char* v = std::getenv("CUTOFF_REQUIRE_GPU");
+  return v && std::string(v) == "1";
+}
+
+/// The source tree (data/, tests/): CUTOFF_SOURCE_DIR from the environment where set
+/// (binaries packed for another machine, bench/device-check), else the build's.
+inline std::string source_dir() {
+  const char* v = std::getenv("CUTOFF_SOURCE_DIR");
+  return v && *v ? v : CUTOFF_SOURCE_DIR;
+}
 inline std::string baseline_path() { return source_dir() + "/data/scenarios/baseline.toml"; }
 
 /// A fresh directory under the system temp dir, removed at scope exit.
@@ -79,4 +98,65 @@ inline Params small_params(std::int64_t firms = 8000, std::int64_t users = 20000
                                          "horizon=" + std::to_string(ticks), "n_large=2500"});
 }
 
+/// Every field of every agent of `a` and `b` is the same bytes (names the fields that differ).
+template <class Pop>
+::testing::AssertionResult same_bits(const HostArrays<Pop>& a, const HostArrays<Pop>& b) {
+  if (a.size() != b.size()) return ::testing::AssertionFailure() << "sizes differ";
+  typename Pop::View x = a.view(), y = b.view();
+  std::vector<const void*> ys;
+  Pop::for_each(y, [&](const FieldInfo&, auto*& p) { ys.push_back(p); });
+  std::string bad;
+  std::size_t k = 0;
+  Pop::for_each(x, [&](const FieldInfo& f, auto*& p) {
+    if (std::memcmp(p, ys[k++], a.size() * f.bytes) != 0) bad += std::string(" ") + Pop::kName + "." + f.name;
+  });
+  if (bad.empty()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "fields differ:" << bad;
+}
+
+/// The same double, bit for bit.
+inline bool same_double(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+/// Every metric of a tick is the same bits, or within `rel` of each other
+/// (relative to the larger magnitude); names the first that differs.
+inline ::testing::AssertionResult same_metrics(const Metrics& a, const Metrics& b, double rel = 0.0) {
+  if (a.specs().size() != b.specs().size()) return ::testing::AssertionFailure() << "metric counts differ";
+  for (std::size_t m = 0; m < a.specs().size(); ++m) {
+    const std::vector<double>& x = a[static_cast<int>(m)];
+    const std::vector<double>& y = b[static_cast<int>(m)];
+    if (x.size() != y.size()) return ::testing::AssertionFailure() << "metric " << a.specs()[m].name << " sizes differ";
+    for (std::size_t j = 0; j < x.size(); ++j) {
+      const bool same = std::memcmp(&x[j], &y[j], sizeof(double)) == 0 ||
+                        std::abs(x[j] - y[j]) <= rel * std::max(std::abs(x[j]), std::abs(y[j]));
+      if (!same)
+        return ::testing::AssertionFailure() << "metric " << a.specs()[m].name << "[" << j << "] differs: " << x[j]
+                                             << " vs " << y[j];
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+/// Solver options that force every refinement and key pass of the clearing, the
+/// water-fill and the ranks at test sizes (the defaults gather the crossing bin
+/// directly below ~10^5 agents, so those passes would never run).
+inline SolverOptions forced_refinement() {
+  SolverOptions o;
+  o.clearing.gather_max = 0;
+  o.water.gather_limit = 2;
+  o.water.refine_bits = 4;
+  o.ranks.gather_limit = 2;
+  o.ranks.refine_bits = 4;
+  return o;
+}
+
 }  // namespace cutoff::test
+
+/// In a GPU test: skips (saying why) where no GPU is usable, or fails under CUTOFF_REQUIRE_GPU=1.
+#define CUTOFF_NEED_GPU()                                                                      \
+  do {                                                                                         \
+    std::string why_;                                                                          \
+    if (!::cutoff::gpu_usable(&why_)) {                                                        \
+      if (::cutoff::test::gpu_required()) FAIL() << "no usable GPU (CUTOFF_REQUIRE_GPU=1): " << why_; \
+      GTEST_SKIP() << "no usable GPU: " << why_;                                              \
+    }                                                                                          \
+  } while (0)

@@ -25,11 +25,11 @@ struct World {
   double one[1] = {1.0};
   FirmTickConsts k{};
   World() {
-    k.gens = GenTableView{1, 1, provider, K, stage, h, align};
-    k.deal_mask = deal;
-    k.quota_provider = zero8;
-    k.first_resort = zero8;
-    k.zeta = one;
+    k.gens = GenTableView{1, 1, table_of(provider), table_of(K), table_of(stage), table_of(h), table_of(align)};
+    k.deal_mask = table_of(deal);
+    k.quota_provider = table_of(zero8);
+    k.first_resort = table_of(zero8);
+    k.zeta = table_of(one);
     k.a_kyc = 0.3;
   }
 };
@@ -90,11 +90,11 @@ TEST(Eligibility, KycRaisePolicyRaisesTheDrawRate) {
   std::uint8_t tier[1] = {1};
   double tau[1] = {1.0};
   double price[1] = {2000.0};
-  w.k.kyc_rate = rate;
-  w.k.tier = tier;
-  w.k.tau = tau;
-  w.k.price = price;
-  w.k.price_home = price;
+  w.k.kyc_rate = table_of(rate);
+  w.k.tier = table_of(tier);
+  w.k.tau = table_of(tau);
+  w.k.price = table_of(price);
+  w.k.price_home = table_of(price);
   w.k.seed = 5;
   w.k.q_min = 10;
   w.k.phi = 1;
