@@ -30,6 +30,7 @@ inline constexpr std::uint8_t kUsedAI = 1u << 5;    ///< has bought compute at l
 namespace user_flag {
 inline constexpr std::uint8_t kAdopter = 1u << 0;  ///< uses AI
 inline constexpr std::uint8_t kCapped = 1u << 1;   ///< compute-capped this tick (step 6e)
+inline constexpr std::uint8_t kNew = 1u << 2;      ///< adopted this tick (step 9): not in this tick's market
 }  // namespace user_flag
 
 // X(role, type, name, unit, description)
@@ -49,14 +50,15 @@ inline constexpr std::uint8_t kCapped = 1u << 1;   ///< compute-capped this tick
   X(State, float, alloc, "H100e", "compute allocated this tick")                                   \
   X(State, float, K, "K", "capability accessed: K_g of the generation bought, 0 if none")          \
   X(State, double, ai_value, "USD", "cumulative AI value")                                       \
-  X(Scratch, float, K_elig, "K", "best K_g eligible to the firm this tick (step 4)")
+  X(Scratch, float, K_elig, "K", "best K_g eligible to the firm this tick (step 4)")                \
+  X(Scratch, std::uint8_t, status, "1", "who is cut off (section 7): 0 no_access, 1 no_budget, 2 priced_out, 3 rationed, 4 budget_bound, 5 served")
 
 #define CUTOFF_USER_FIELDS(X)                                                                       \
   X(State, std::uint16_t, country, "1", "index into the country table; agents sorted by country")  \
   X(State, std::uint8_t, provider, "1", "provider used, 255 = none")                               \
   X(State, std::uint8_t, generation, "1", "generation used (index into the run's generation table), 255 = none") \
   X(State, std::uint8_t, plan, "1", "plan: 0 none, 1 free, 2 plus, 3 pro")                         \
-  X(State, std::uint8_t, flags, "1", "bits: 1 adopter, 2 compute-capped this tick")                \
+  X(State, std::uint8_t, flags, "1", "bits: 1 adopter, 2 compute-capped this tick, 4 adopted this tick")                \
   X(State, float, z, "1", "income multiplier z_u (lognormal, mean 1)")                             \
   X(State, float, n, "1", "need multiplier n_u (lognormal, median 1)")                             \
   X(State, float, use, "Mtok/month", "tokens used this tick")

@@ -89,6 +89,7 @@ CUTOFF_HD_INLINE void init_firm(std::uint64_t i, const FirmInitConsts& k, const 
   f.K[i] = 0.0f;
   f.ai_value[i] = 0.0;
   f.K_elig[i] = 0.0f;
+  f.status[i] = 0;  // kNoAccess (FirmStatus is declared below): nothing chosen yet
 }
 
 /// Weight of firm i in real firms: 1 in the large stratum, else the country's small-stratum weight.
@@ -152,8 +153,26 @@ struct FirmTickConsts {
   CUTOFF_FIRM_TICK_TABLES(CUTOFF_TABLE_MEMBER)
   int lever_country;                 ///< the first-resort home country
   double a_kyc, p_switch, switch_noise, phi, psi, rho, sigma_c, wtp_months, access_cost, q_min, beta_W, beta_R;
+  double b_adapt, b_max, b_floor, b_up;  ///< §2.5 budget adaptation (v4)
   CUTOFF_TABLES_OF(CUTOFF_FIRM_TICK_TABLES, layout.tables(v); gens.tables(v);)
 };
+
+/// §7 (v4) who is cut off: each tick every firm falls in exactly one, decided in steps 4–6.
+enum FirmStatus : std::uint8_t {
+  kNoAccess = 0,  ///< no generation eligible
+  kNoBudget,      ///< eligible, but B − F_access ≤ 0 or V(q'·h) < F_access: no bid
+  kPricedOut,     ///< bid, but the price is above its drop-out price
+  kRationed,      ///< got less than x_i(π) (zeroed below q_min·h included)
+  kBudgetBound,   ///< got x_i(π) < q'·h: all its budget buys
+  kServed,        ///< got its whole need
+  kStatusCount
+};
+
+/// §7 size classes by employees per real firm (the OECD's): 1–9, 10–49, 50–249, 250+.
+enum { kSizeClassCount = 4 };
+CUTOFF_HD_INLINE int size_class(float employees) {
+  return employees < 10.0f ? 0 : employees < 50.0f ? 1 : employees < 250.0f ? 2 : 3;
+}
 
 /// Whether a firm of country c buying from provider p is in first-resort's home class.
 CUTOFF_HD_INLINE bool first_resort_home(const Table<std::uint8_t>& first_resort, int lever_country, int c, int p) {
@@ -324,7 +343,17 @@ CUTOFF_HD_INLINE int firm_bid(std::uint64_t i, const FirmTickConsts& k, const Fi
   return firm_bid_at(i, k, f, f.generation[i], FirmAccess{f.flags[i], f.partners[i]}, bid);
 }
 
-/// After the clearing: firm i's allocation, capability and buying flag (§2.6c).
+/// §7 the status of a firm with generation g that bid on p (p < 0: no bid) and got x.
+CUTOFF_HD_INLINE FirmStatus firm_status(int g, int p, const FirmBid& bid, const ProviderClearing* cleared, double x) {
+  if (g == kNone) return kNoAccess;
+  if (p < 0) return kNoBudget;
+  const double wanted = bid_demand(bid, paid_price(bid, *cleared));
+  if (!(wanted > 0.0)) return kPricedOut;
+  if (x < wanted) return kRationed;
+  return wanted < bid.need ? kBudgetBound : kServed;
+}
+
+/// After the clearing: firm i's allocation, capability, buying flag and status (§2.6c, §7).
 CUTOFF_HD_INLINE void firm_settle(std::uint64_t i, const FirmTickConsts& k, const Table<ProviderClearing>& result,
                                   const FirmView& f) {
   FirmBid bid;
@@ -334,6 +363,37 @@ CUTOFF_HD_INLINE void firm_settle(std::uint64_t i, const FirmTickConsts& k, cons
   f.K[i] = x > 0.0 ? static_cast<float>(k.gens.K[f.generation[i]]) : 0.0f;
   f.flags[i] = static_cast<std::uint8_t>((f.flags[i] & ~(firm_flag::kBuying | firm_flag::kEntered)) |
                                          (x > 0.0 ? firm_flag::kBuying | firm_flag::kUsedAI : 0));
+  f.status[i] = firm_status(f.generation[i], p, bid, p < 0 ? nullptr : &result[p], x);
+}
+
+/// §2.5 (v4) the budget signal ℓ_i of a firm after the clearing, before the clip:
+/// ln(v_i/π) if it bid (at most 0 if it got its whole need), ℓ_up if it could not
+/// bid for want of money although V(q'·h) ≥ F_access, else 0 (no generation, or AI
+/// not worth its access cost).
+CUTOFF_HD_INLINE double budget_signal(std::uint64_t i, const FirmTickConsts& k, const Table<ProviderClearing>& result,
+                                      const FirmView& f) {
+  const int g = f.generation[i];
+  if (g == kNone) return 0.0;
+  FirmBid bid;
+  const int p = firm_bid(i, k, f, &bid);
+  if (p >= 0) {
+    const double worth = firm_value_max(k, f, i, g) / bid.need;  // v_i = V(q'·h)/(q'·h), as the bid
+    const double l = fp::log(worth / paid_price(bid, result[p]));
+    return f.status[i] == kServed ? fp::min(l, 0.0) : l;
+  }
+  const bool for_want_of_money = !(firm_budget(k, f, i) - k.access_cost > 0.0) && firm_need(k, f, i) > 0.0 &&
+                                 firm_value_max(k, f, i, g) >= k.access_cost;
+  return for_want_of_money ? k.b_up : 0.0;
+}
+
+/// §2.5 (v4) budgets adapt: b_i ← clip(b_i·exp(b_adapt·clip(ℓ_i, −1, 1)), b_floor, b_max),
+/// after this tick's bids have been summed (they are read at the old b_i).
+CUTOFF_HD_INLINE void firm_adapt_budget(std::uint64_t i, const FirmTickConsts& k, const Table<ProviderClearing>& result,
+                                        const FirmView& f) {
+  if (f.generation[i] == kNone) return;
+  const double l = fp::max(-1.0, fp::min(1.0, budget_signal(i, k, result, f)));
+  const double b = static_cast<double>(f.b[i]) * fp::exp(k.b_adapt * l);
+  f.b[i] = static_cast<float>(fp::max(k.b_floor, fp::min(k.b_max, b)));
 }
 
 /// Step 7: the AI uplift u_i = φ·K_i·min(1, alloc_i/(q_i·h_g))^ψ + spill_c(t−1);

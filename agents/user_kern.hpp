@@ -153,7 +153,8 @@ CUTOFF_HD_INLINE void user_settle(std::uint64_t i, const UserConsts& k, const Ta
   const int p = user_bid(i, k, v, &b);
   const bool capped = p >= 0 && water_capped(b, levels[p]);
   v.use[i] = p >= 0 ? static_cast<float>(water_use(b, levels[p])) : 0.0f;
-  v.flags[i] = static_cast<std::uint8_t>((v.flags[i] & ~user_flag::kCapped) | (capped ? user_flag::kCapped : 0));
+  v.flags[i] = static_cast<std::uint8_t>((v.flags[i] & ~(user_flag::kCapped | user_flag::kNew)) |
+                                         (capped ? user_flag::kCapped : 0));
 }
 
 /// Step 9 for user i: a non-adopter adopts with probability adopt_rate_c·afford_u,
@@ -167,6 +168,7 @@ CUTOFF_HD_INLINE void user_adopt(std::uint64_t i, const UserConsts& k, const Use
   }
   Rng rng(k.seed, k.replicate, i, k.tick, Stream::Adopt);
   user_try_adopt(i, c, k, rng.uniform(), v);
+  if (v.flags[i] & user_flag::kAdopter) v.flags[i] |= user_flag::kNew;  // in the market from the next tick
 }
 
 }  // namespace cutoff

@@ -1,69 +1,162 @@
 #!/usr/bin/env python3
-"""Calibration check of the baseline (MODEL.md §8; docs/model.md "Calibration").
+"""Calibration and plausibility of the baseline (MODEL.md §8; docs/model.md "Calibration").
 
-Runs the baseline at 1e5 firms and 1e6 users for several seeds up to the
-calibration tick and prints each target and plausibility band beside the
-model's mean and seed-to-seed standard deviation. Exit status 1 if a target
-misses by more than 10% or a band is violated.
+Runs the baseline as an ensemble (`cutoff ensemble`, --seeds replicates, 1e5 firms,
+1e6 users, 120 ticks by default) and prints every §8 target at the calibration tick,
+every band up to it and every v4 band over the horizon, beside the ensemble mean, its
+95% interval over replicates (Student t) and a verdict: a target within 10%, a band
+holding the ensemble mean. Exit status 1 on any miss.
 
-    python3 bench/calibration.py [--seeds 5] [--cutoff build/cutoff] [--set key=value]...
+With --sizes it runs the same ensemble at other agent counts and prints the
+convergence table: every figure's mean at each size, the difference to the first
+size and whether it lies within two combined standard errors (MODEL.md §8).
+
+    python3 bench/calibration.py [--seeds 5] [--firms N --users N] [--ticks 120] [--jobs 2]
+        [--sizes 5e4/5e5,2e5/2e6] [--set key=value]... [--keep DIR] [--json FILE]
 """
 import argparse
+import json
+import math
 import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
-import xarray as xr
+from scipy import stats
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 sys.path.insert(0, os.path.join(ROOT, "python", "src"))  # the cutoff_analysis package, installed or not
-from cutoff_analysis.calibration import BANDS, TARGETS, band_hit, measures, p_min, target_hit  # noqa: E402
+from cutoff_analysis.calibration import (BANDS, HORIZON_BANDS, HORIZON_LABELS, LABELS, TARGETS, TOLERANCE,  # noqa: E402
+                                         horizon_measures, measures, p_min)
+from cutoff_analysis.io import open_ensemble  # noqa: E402
 
 
-def run(binary, scenario, seed, ticks, sets, out):
-    cmd = [binary, "run", scenario, "-o", out, "--seed", str(seed), "--ticks", str(ticks), "-q"]
+def ensemble(binary, scenario, outdir, seeds, firms, users, ticks, jobs, sets):
+    """Runs (or resumes) the ensemble into outdir; returns its Dataset and wall seconds."""
+    cmd = [binary, "ensemble", scenario, "-o", outdir, "--replicates", str(seeds), "--firms", str(firms),
+           "--users", str(users), "--ticks", str(ticks), "--jobs", str(jobs), "-q"]
     for s in sets:
         cmd += ["--set", s]
+    t0 = time.time()
     subprocess.run(cmd, check=True)
-    return xr.open_dataset(out, group="metrics", engine="h5netcdf")
+    return open_ensemble(outdir), time.time() - t0
+
+
+def values(ds, calib, growth_from):
+    """Every figure as one value per replicate (numpy arrays)."""
+    pm = p_min(ds)
+    out = {k: np.asarray(v.values, dtype=float).ravel() for k, v in measures(ds, calib, pm, growth_from).items()}
+    if ds.sizes["tick"] >= 24:
+        out.update({k: np.asarray(v.values, dtype=float).ravel() for k, v in horizon_measures(ds, calib, pm).items()})
+    return out
+
+
+def interval(x):
+    """Mean, 95% half-width (Student t over replicates) and standard error."""
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return math.nan, math.nan, math.nan
+    m = float(np.mean(x))
+    if x.size < 2:
+        return m, math.nan, math.nan
+    se = float(np.std(x, ddof=1) / math.sqrt(x.size))
+    return m, float(stats.t.ppf(0.975, x.size - 1) * se), se
+
+
+def verdict(name, mean):
+    if name in TARGETS:
+        return "within 10%" if abs(mean - TARGETS[name]) <= TOLERANCE * TARGETS[name] else "MISS"
+    band = BANDS.get(name) or HORIZON_BANDS.get(name)
+    if band is None:
+        return ""
+    lo, hi = band[0], band[1]
+    return "inside" if lo - 1e-12 <= mean <= hi + 1e-12 else "OUTSIDE"
+
+
+def wanted(name):
+    if name in TARGETS:
+        return f"{TARGETS[name]:.3f}"
+    if name in BANDS:
+        return BANDS[name][3]
+    if name in HORIZON_BANDS:
+        return HORIZON_BANDS[name][2]
+    return "(no band)"
+
+
+def table(vals, title, calib, growth_from):
+    lines = [title, f"{'figure':30s} {'target or band':>34s} {'mean':>10s} {'95% CI':>21s}  verdict"]
+    ok = True
+    for name, x in vals.items():
+        m, hw, _ = interval(x)
+        v = verdict(name, m)
+        ok &= v not in ("MISS", "OUTSIDE")
+        ci = f"[{m - hw:.4g}, {m + hw:.4g}]" if math.isfinite(hw) else ""
+        band = wanted(name).format(growth_from=growth_from, calib=calib)
+        lines.append(f"{name:30s} {band:>34s} {m:10.4g} {ci:>21s}  {v}")
+    return "\n".join(lines), ok
+
+
+def parse_size(text):
+    f, u = text.split("/")
+    return int(float(f)), int(float(u))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seeds", type=int, default=5, help="replicates of the ensemble")
+    ap.add_argument("--firms", type=float, default=1e5)
+    ap.add_argument("--users", type=float, default=1e6)
+    ap.add_argument("--ticks", type=int, default=120)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--sizes", default="", help="other agent counts for the convergence table, e.g. 5e4/5e5,2e5/2e6")
     ap.add_argument("--cutoff", default=os.path.join(ROOT, "build", "cutoff"))
     ap.add_argument("--scenario", default=os.path.join(ROOT, "data", "scenarios", "baseline.toml"))
     ap.add_argument("--calib-tick", type=int, default=14)
     ap.add_argument("--growth-from", type=int, default=8,
                     help="tick from which the growth in percentage points is measured (H2 2025 -> Q1 2026)")
     ap.add_argument("--set", action="append", default=[])
+    ap.add_argument("--keep", help="directory for the ensembles (kept, and resumed when run again)")
+    ap.add_argument("--json", help="write every figure's replicate values here")
     args = ap.parse_args()
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(1, args.seeds + 1):
-            ds = run(args.cutoff, args.scenario, seed, args.calib_tick + 1, args.set, os.path.join(tmp, f"s{seed}.h5"))
-            rows.append({k: float(v) for k, v in measures(ds, args.calib_tick, p_min(ds), args.growth_from).items()})
-            ds.close()
-    keys = rows[0].keys()
-    mean = {k: np.mean([r[k] for r in rows]) for k in keys}
-    sd = {k: np.std([r[k] for r in rows], ddof=1) if len(rows) > 1 else 0.0 for k in keys}
-    ok = True
-    print(f"baseline at tick {args.calib_tick}, {args.seeds} seeds, 1e5 firms, 1e6 users; sets: {args.set or 'none'}")
-    print(f"{'measure':26s} {'target':>14s} {'model mean':>11s} {'seed sd':>9s}  verdict")
-    for k, target in TARGETS.items():
-        hit = target_hit(k, mean[k])
-        ok &= hit
-        print(f"{k:26s} {target:14.3f} {mean[k]:11.4f} {sd[k]:9.4f}  {'within 10%' if hit else 'MISS'}")
-    for k, (_, _, _, band) in BANDS.items():
-        hit = band_hit(k, [r[k] for r in rows])
-        ok &= hit
-        band = band.format(growth_from=args.growth_from, calib=args.calib_tick)
-        print(f"{k:26s} {band:>14s} {mean[k]:11.4f} {sd[k]:9.4f}  {'inside' if hit else 'OUTSIDE'}")
-    print(f"{'users_capped_share':26s} {'(no target)':>14s} {mean['users_capped_share']:11.4f} {sd['users_capped_share']:9.4f}")
+    sizes = [(int(args.firms), int(args.users))] + [parse_size(s) for s in args.sizes.split(",") if s]
+    base = args.keep or tempfile.mkdtemp(prefix="calibration-")
+    results, ok = {}, True
+    for firms, users in sizes:
+        out = os.path.join(base, f"baseline-{firms:.0e}-{users:.0e}".replace("+", ""))
+        ds, secs = ensemble(args.cutoff, args.scenario, out, args.seeds, firms, users, args.ticks, args.jobs, args.set)
+        vals = values(ds, args.calib_tick, args.growth_from)
+        results[(firms, users)] = vals
+        text, hit = table(vals, f"\nbaseline, {args.seeds} replicates, {firms:.0e} firms, {users:.0e} users, "
+                                f"{args.ticks} ticks ({secs:.0f} s); sets: {args.set or 'none'}",
+                          args.calib_tick, args.growth_from)
+        print(text, flush=True)
+        ok &= hit if (firms, users) == sizes[0] else True
+    if len(sizes) > 1:
+        ref = results[sizes[0]]
+        head = f"\nconvergence against {sizes[0][0]:.0e}/{sizes[0][1]:.0e} (agree: |difference| <= 2 combined SE)"
+        print(head)
+        print(f"{'figure':30s} " + " ".join(f"{f'{f:.0e}/{u:.0e}':>12s}" for f, u in sizes) + "  agree")
+        for name in ref:
+            cells, agree = [], []
+            m0, _, se0 = interval(ref[name])
+            for size in sizes:
+                m, _, se = interval(results[size][name])
+                cells.append(f"{m:12.4g}")
+                if size != sizes[0]:
+                    diff = abs(m - m0)
+                    tol = 2 * math.sqrt((se0 if math.isfinite(se0) else 0) ** 2 + (se if math.isfinite(se) else 0) ** 2)
+                    agree.append("yes" if diff <= tol or (diff == 0) else "NO")
+            print(f"{name:30s} " + " ".join(cells) + "  " + " ".join(agree))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({f"{k[0]}/{k[1]}": {n: list(map(float, v)) for n, v in vals.items()}
+                       for k, vals in results.items()}, f, indent=1)
+    labels = {**LABELS, **HORIZON_LABELS}
+    print("\nfigures: " + "; ".join(f"{k}: {v}" for k, v in labels.items()))
     return 0 if ok else 1
 
 

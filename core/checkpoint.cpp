@@ -195,7 +195,6 @@ void Market::checkpoint_io(Ar& ar) {
   ar(n);
   if (n != providers_.size()) throw InputError("checkpoint: provider count differs");
   for (Provider& v : providers_) io(ar, v);
-  ar(reached_);
   ar(gens_);
   ar(gen_provider_);
   ar(gen_stage_);

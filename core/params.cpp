@@ -207,6 +207,14 @@ std::vector<Field<Params>> make_params_schema() {
       real("access_cost", &P::access_cost, "USD per month", 0, 1e9, 500,
            "Fixed monthly access cost F_access of a buying firm (§2.5)"),
       real("q_min", &P::q_min, "Mtok per month", 0, 1e9, 10, "Minimum commitment of a buying firm (§2.5)"),
+      real("b_adapt", &P::b_adapt, "per tick", 0, 10, 0.05,
+           "Budget adaptation: b_i <- clip(b_i·exp(b_adapt·clip(l_i, -1, 1)), b_floor, b_max) after the clearing, "
+           "l_i = ln(worth/price) (§2.5, v4); 0 keeps budgets fixed"),
+      real("b_max", &P::b_max, "1", 0, 1e9, 30, "Largest budget multiplier b_i under adaptation (§2.5)"),
+      real("b_floor", &P::b_floor, "1", 0, 1e9, 0.01, "Smallest budget multiplier b_i under adaptation (§2.5)"),
+      real("b_up", &P::b_up, "1", -1, 1, 0.5,
+           "l_up: the adaptation signal of a firm that could not bid for want of money although AI would pay "
+           "its access cost (§2.5)"),
       // competition, wealth, entry and exit
       real("labour_share", &P::labour_share, "of GDP", 0, 1, 0.6, "Labour share of GDP; sets wages (§2.8)"),
       real("other_cost", &P::other_cost, "of revenue", 0, 1, 0.3, "Non-wage, non-compute costs (§2.8)"),
@@ -267,6 +275,9 @@ std::vector<Field<Params>> make_params_schema() {
       flag("policy_build", &P::policy_build, "Countries may take the domestic-build policy (§6)"),
       flag("policy_deal", &P::policy_deal, "Countries may take compute-for-access deals (§6)"),
       flag("policy_kyc", &P::policy_kyc, "Countries may raise their KYC rate (§6)"),
+      flag("diffusion_rule", &P::diffusion_rule,
+           "The January 2025 framework's tier-2 quota on tier-1-homed providers, from lever_tick (§2.4, v4; off "
+           "in the baseline: rescinded in May 2025)"),
       text("lever_country", &P::lever_country, TextRule::Iso3, "USA",
            "Country flagged by moratorium and first_resort (§4)"),
   };
@@ -561,7 +572,7 @@ std::vector<ProviderParams> default_providers() {
   };
   return {make("US-A", "USA", 0.28, false, 0), make("US-B", "USA", 0.25, false, 0),
           make("US-C", "USA", 0.22, false, 0), make("CN-F", "CHN", 0.15, true, 0.4),
-          make("FR-E", "FRA", 0.05, false, 1.2)};
+          make("FR-E", "FRA", 0.05, false, 0.5)};
 }
 
 bool operator==(const ProviderParams& a, const ProviderParams& b) {
@@ -656,6 +667,10 @@ void validate(const Params& p, const OriginFn& origin) {
   if (std::fabs(sum - 1) > 1e-9) {
     fail({"sector_share"}, "sector_share", num_list(p.sector_share),
          "expected shares summing to 1 within 1e-9 (sum is " + fmt_real(sum) + ")");
+  }
+  if (p.b_floor > p.b_max) {
+    fail({"b_floor", "b_max"}, "b_floor", fmt_real(p.b_floor),
+         "out of range, allowed 0 to b_max = " + fmt_real(p.b_max));
   }
   if (p.r_gov + p.r_cons > 1) {
     fail({"r_gov", "r_cons"}, "r_cons", fmt_real(p.r_cons),

@@ -91,6 +91,7 @@ struct Params {
   double phi, rho, psi, g0, sigma_A, sigma_c, A_sigma0;
   // budgets and demand (§2.5)
   double budget_sigma, beta_W, beta_R, wtp_months, access_cost, q_min;
+  double b_adapt, b_max, b_floor, b_up;  ///< budget adaptation (§2.5, v4)
   // competition, wealth, entry and exit (§2.8)
   double labour_share, other_cost, exit_months, entrant_sigma;
   // spillover and trade (§2.8, §2.10)
@@ -109,7 +110,7 @@ struct Params {
   std::int64_t n_policy;
   double w_firm, deal_size, deal_cons_floor, build_share, kyc_raise;
   // levers (§4, §6)
-  bool moratorium, first_resort, crackdown, open_weights, policy_build, policy_deal, policy_kyc;
+  bool moratorium, first_resort, crackdown, open_weights, policy_build, policy_deal, policy_kyc, diffusion_rule;
   std::string lever_country;
 
   std::vector<ProviderParams> provider;  ///< 1 … kMaxProviders

@@ -93,6 +93,13 @@ struct UserSettleLoop {
   CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { user_settle(i, *k, *levels, *v); }
 };
 
+struct FirmAdaptLoop {
+  OnExec<FirmTickConsts> k;
+  OnExec<Table<ProviderClearing>> cleared;  ///< per provider
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_adapt_budget(i, *k, *cleared, *f); }
+};
+
 struct FirmProductivityLoop {
   OnExec<FirmTickConsts> k;
   OnExec<Table<double>> spill;  ///< per country
@@ -115,7 +122,7 @@ struct UserAdoptLoop {
 
 #define CUTOFF_LOOPS(X)                                                                                          \
   X(InitFirmLoop) X(ScaleFirmSizeLoop) X(InitFirmRevenueLoop) X(InitUserLoop) X(FirmChooseLoop) X(UserChooseLoop) \
-  X(FirmSettleLoop) X(UserSettleLoop) X(FirmProductivityLoop) X(FirmWealthLoop) X(UserAdoptLoop)
+  X(FirmSettleLoop) X(FirmAdaptLoop) X(UserSettleLoop) X(FirmProductivityLoop) X(FirmWealthLoop) X(UserAdoptLoop)
 // CUTOFF_PASS_NAMES (core/tables.hpp) lists every functor of this file: the friends of OnExec.
 
 // ---------------------------------------------------------------------------
@@ -178,16 +185,20 @@ struct ConsumerSum {
 };
 
 /// §2.6(c) outcomes per provider and class: spend, tokens, allocation, rationing;
-/// then per provider the demand at p_min (keys after the class block).
+/// then per provider the demand at p_min (keys after the class block); then per
+/// country D_c (§2.4, v4): its bidding firms' x_i(π) at the price they cleared at
+/// on tier-1-homed providers, before the quota factor.
 struct FirmMarketSum {
   enum { kSpend, kTokens, kAlloc, kRationed, kPerClass };
   OnExec<FirmTickConsts> kx;
   OnExec<FirmView> fx;
   OnExec<Table<ProviderClearing>> cleared_x;  ///< per provider
   double p_min;
-  int n_providers;
+  int n_providers, n_countries;
   CUTOFF_HD_INLINE static int key(int q, int cls, int j) { return (q * kClassCount + cls) * kPerClass + j; }
   CUTOFF_HD_INLINE int demand_key(int q) const { return n_providers * kClassCount * kPerClass + q; }
+  CUTOFF_HD_INLINE int quota_key(int c) const { return demand_key(n_providers) + c; }
+  CUTOFF_HD_INLINE int keys() const { return quota_key(n_countries); }
   CUTOFF_HD_TEMPLATE
   template <class Add>
   CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
@@ -205,6 +216,10 @@ struct FirmMarketSum {
     add(key(q, cls, kAlloc), bid.w * x, kFixedCompute);
     add(key(q, cls, kRationed), bid.w * bid_rationed(bid, cleared[q]), kFixedCompute);
     add(demand_key(q), bid.w * bid_demand(bid, p_min), kFixedCompute);
+    if (k.quota_provider[q]) {
+      const int c = f.country[i];
+      add(quota_key(c), bid.w * bid_demand(bid, paid_price(bid, cleared[q])) / firm_zeta(k, c, q), kFixedCompute);
+    }
   }
 };
 
@@ -264,11 +279,10 @@ struct AdoptersSum {
 
 /// §2.10 firm aggregates per country.
 struct CountryFirmSum {
-  enum { kY, kEmp, kEmpK, kBuyEmpK, kBuyEmp, kEmpKelig, kEntered, kNegW, kQuota, kOutCount };
+  enum { kY, kEmp, kEmpK, kBuyEmpK, kBuyEmp, kEmpKelig, kEntered, kNegW, kOutCount };
   static constexpr int kOut = kOutCount;
   OnExec<FirmTickConsts> kx;
   OnExec<FirmView> fx;
-  double q_min;
   CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const {
     const FirmTickConsts& k = *kx;
     const FirmView& f = *fx;
@@ -283,17 +297,32 @@ struct CountryFirmSum {
     o[kEmpKelig] = we * static_cast<double>(f.K_elig[i]);
     o[kEntered] = (f.flags[i] & firm_flag::kEntered) ? w : 0.0;
     o[kNegW] = f.W[i] < 0.0 ? w : 0.0;
-    // D_c for the tier-2 quota: demand on tier-1-homed providers before ζ.
-    const int gen = f.generation[i];
-    o[kQuota] = gen != kNone && k.quota_provider[k.gens.provider[gen]]
-                    ? w * fp::max(firm_need(k, f, i), q_min) * k.gens.h[gen]
-                    : 0.0;
+  }
+};
+
+/// §7 (v4) who is cut off, per country, for the firms of one size class: real firms
+/// and employment by status, and employment-weighted K accessed (0 if nothing bought).
+struct StatusSum {
+  enum { kFirms = 0, kEmp = kStatusCount, kEmpK = 2 * kStatusCount, kOutCount };
+  static constexpr int kOut = kOutCount;
+  OnExec<LayoutView> L;
+  OnExec<FirmView> fx;
+  int size;  ///< the size class summed
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const {
+    const FirmView& f = *fx;
+    for (int j = 0; j < kOut; ++j) o[j] = 0.0;
+    if (size_class(f.employees[i]) != size) return;
+    const double w = firm_weight(*L, f, i);
+    const double we = w * static_cast<double>(f.employees[i]);
+    o[kFirms + f.status[i]] = w;
+    o[kEmp + f.status[i]] = we;
+    o[kEmpK] = we * static_cast<double>(f.K[i]);
   }
 };
 
 /// §2.10 user aggregates per country (per agent; the caller weighs by w_user).
 struct CountryUserSum {
-  enum { kAdopt, kUse, kCap, kCapped, kUserK, kQuota, kOutCount };
+  enum { kAdopt, kUse, kCap, kCapped, kUserK, kQuota, kMarket, kPlan, kOutCount = kPlan + 3 };
   static constexpr int kOut = kOutCount;
   OnExec<UserConsts> kx;
   OnExec<UserView> vx;
@@ -303,18 +332,24 @@ struct CountryUserSum {
     for (int j = 0; j < kOut; ++j) o[j] = 0.0;
     if (!(v.flags[i] & user_flag::kAdopter)) return;
     o[kAdopt] = 1.0;
+    if (v.plan[i] > kPlanNone) o[kPlan + plan_index(v.plan[i])] = 1.0;
     const int gen = v.generation[i];
     if (gen == kNone) return;
     const double cap = user_cap(k, v, i);
+    o[kUserK] = k.gens.K[gen];
+    if (k.quota_provider[k.gens.provider[gen]]) o[kQuota] = cap / k.zeta[v.country[i]] * k.gens.h[gen];
+    // Use, caps and compute-capping over the adopters that were in this tick's market
+    // (an adopter of step 9 has used nothing yet: it would count as unserved).
+    if (v.flags[i] & user_flag::kNew) return;
+    o[kMarket] = 1.0;
     o[kUse] = v.use[i];
     o[kCap] = cap;
     o[kCapped] = (v.flags[i] & user_flag::kCapped) ? 1.0 : 0.0;
-    o[kUserK] = k.gens.K[gen];
-    if (k.quota_provider[k.gens.provider[gen]]) o[kQuota] = cap / k.zeta[v.country[i]] * k.gens.h[gen];
   }
 };
 
-#define CUTOFF_SEGMENT_SUMS(X) X(EmployeesSum) X(PoolSum) X(AdoptersSum) X(CountryFirmSum) X(CountryUserSum)
+#define CUTOFF_SEGMENT_SUMS(X) \
+  X(EmployeesSum) X(PoolSum) X(AdoptersSum) X(CountryFirmSum) X(StatusSum) X(CountryUserSum)
 
 // ---------------------------------------------------------------------------
 // Ranks, bids

@@ -119,6 +119,16 @@ double Market::lead_history(const Params& p, int t) const {
   return K_lead_hist_.at(t);
 }
 
+int Market::follower_lag(const Params& p, int t, double K_f) const {
+  // §7 (v4): how many months ago the leaders' released frontier stood where the
+  // follower stands now, t − min{t' ≤ t : K_lead(t') ≥ K_f}; 0 at or ahead of it.
+  // K_lead never falls (released generations stay), so walk back while it holds;
+  // before tick 0 it is §2.0's trend (at most 10^4 ticks back, where K_trend = 0).
+  int from = t;
+  while (from > t - 10000 && lead_history(p, from - 1) >= K_f) --from;
+  return t - from;
+}
+
 Stage Market::stage_of(const Params& p, const Generation& g, int t) const {
   const Provider& v = providers_[g.provider];
   const int age = t - g.t_g;
@@ -187,13 +197,7 @@ std::vector<int> Market::step_training(const Params& p, int t) {
     const int L = static_cast<int>(p.L0 + (crack ? p.dL_cd : 0) + (blocked ? p.dL_api : 0));
     const double Kl = lead_history(p, t - L);
     v.K = Kl + p.chi * fp::max(v.K_own - Kl, 0.0);
-    // Follower lag: ticks from a leader generation's entry (within the run) until K_f reaches its K_g.
-    for (const Generation& g : gens_) {
-      if (providers_[g.provider].follower || g.t_g < 0 || g.t_g > t || g.K > v.K) continue;
-      const std::pair<int, int> key{q, static_cast<int>(&g - gens_.data())};
-      if (!reached_.insert(key).second) continue;
-      v.lag = t - g.t_g;
-    }
+    v.lag = follower_lag(p, t, v.K);
     maybe_release(q);
   }
   return released;

@@ -41,7 +41,7 @@ struct Provider {
   double forecast = 0;              ///< F_p, H100e of inference demanded
   double revenue = 0;               ///< revenue_p(t−1), US$ a month
   double order = 0;                 ///< home order placed this tick, H100e
-  double lag = -1;                  ///< follower lag of the last leader generation reached, ticks (−1: none yet)
+  double lag = -1;                  ///< followers: t − min{t' ≤ t : K_lead(t') ≥ K_f(t)}, ticks (§7, v4); −1 otherwise
   std::vector<double> arrive_home, arrive_hosted;  ///< arrivals by absolute tick (index t + lead)
   std::vector<int> gens;            ///< indices into the generation table, oldest first
 
@@ -89,12 +89,12 @@ class Market {
   Stage stage_of(const Params& p, const Generation& g, int t) const;
   void add_generation(int provider, double K, int t_g);
   double lead_history(const Params& p, int t) const;
+  int follower_lag(const Params& p, int t, double K_f) const;
   int home_tier(int c) const { return tier_[c]; }
 
   int n_countries_ = 0, lead_ = 0;
   int lever_country_ = -1;              ///< country index of lever_country
   std::vector<int> tier_;               ///< export tier of each country
-  std::set<std::pair<int, int>> reached_;  ///< (follower, leader generation) pairs already reached
   double p_min_ = 0, T_ref_ = 0;
   std::vector<Provider> providers_;
   std::vector<Generation> gens_;

@@ -43,6 +43,41 @@ void snapshot_all(OutputWriter& w, const HostArrays<Pop>& arrays, int index, int
   });
 }
 
+/// §7 (v4) the run's generation table, so that snapshots' generation indices can be
+/// read: its provider, K_g and the tick it enters each stage (a tick past the horizon
+/// where it had not yet got there; open: −1 without the open-weights lever).
+void write_generations(OutputWriter& w, const Simulation& sim) {
+  const Params& p = sim.params();
+  const auto& prov = sim.market().providers();
+  const auto& gens = sim.market().generations();
+  std::vector<std::int32_t> index;
+  std::vector<std::int64_t> provider, entry, trusted, kyc, general, open;
+  std::vector<double> K;
+  for (std::size_t k = 0; k < gens.size(); ++k) {
+    const Generation& g = gens[k];
+    const Provider& v = prov[g.provider];
+    index.push_back(static_cast<std::int32_t>(k));
+    provider.push_back(g.provider);
+    K.push_back(g.K);
+    entry.push_back(g.t_g);
+    trusted.push_back(g.t_g + v.d_gov);
+    kyc.push_back(g.t_g + v.d_gov + v.d_trusted);
+    general.push_back(g.general);
+    open.push_back(p.open_weights ? std::max<std::int64_t>(g.general + p.n_open, p.lever_tick) : -1);
+  }
+  w.dim("generation", index, "1", "generation index (snapshots' generation field; 255 = none)");
+  auto put = [&](const char* name, const std::vector<std::int64_t>& v, const char* units, const char* long_name) {
+    w.write_block(w.array(name, {"generation"}, units, long_name, DType::I64), {}, v.data());
+  };
+  put("generation_provider", provider, "1", "index of the provider that trained it (the provider dimension)");
+  w.write_block(w.array("generation_K", {"generation"}, "K", "capability K_g"), {}, K.data());
+  put("generation_entry", entry, "tick", "tick it entered the release pipeline (GOV), t_g");
+  put("generation_trusted", trusted, "tick", "tick it reaches TRUSTED");
+  put("generation_kyc", kyc, "tick", "tick it reaches KYC");
+  put("generation_general", general, "tick", "tick it reaches GENERAL");
+  put("generation_open", open, "tick", "tick it becomes OPEN (-1: never, open_weights off)");
+}
+
 /// Root attributes, coordinates and metric datasets of the output.
 std::vector<int> write_header(OutputWriter& w, const Simulation& sim, const RunRequest& req) {
   const Params& p = sim.params();
@@ -56,6 +91,9 @@ std::vector<int> write_header(OutputWriter& w, const Simulation& sim, const RunR
   w.attr("ticks", static_cast<std::int64_t>(p.horizon));
   w.attr("snapshot_every", static_cast<std::int64_t>(req.snapshot_every));
   w.attr("backend", req.options.backend);
+  w.attr("tau0", sim.tau0());
+  w.attr("need0", sim.need0());
+  w.attr("tightness0_reached", sim.tightness0_reached());
   w.attr("schema_version", static_cast<std::int64_t>(kSchemaVersion));
   // Provenance: may differ between otherwise identical runs.
   w.attr("version", kVersion);
@@ -101,6 +139,11 @@ std::vector<int> write_header(OutputWriter& w, const Simulation& sim, const RunR
   w.coord("provider_home", "provider", homes, "1", "home country of the provider (ISO3)");
   w.dim("class", std::vector<std::string>{"gov", "trusted", "kyc", "general", "home", "consumer"},
         "priority class of compute");
+  w.dim("size_class", std::vector<std::string>{"1-9", "10-49", "50-249", "250+"},
+        "firm size class by employees per real firm (OECD)");
+  w.dim("status", std::vector<std::string>{"no_access", "no_budget", "priced_out", "rationed", "budget_bound", "served"},
+        "access status of a firm this tick (MODEL.md section 7)");
+  w.dim("plan", std::vector<std::string>{"free", "plus", "pro"}, "consumer plan");
 
   std::vector<int> ids;
   for (const MetricSpec& m : sim.metrics().specs()) ids.push_back(w.metric(m.name, m.dims, m.units, m.long_name));
@@ -154,7 +197,8 @@ void run_to_file(const RunRequest& req) {
 
   Simulation sim(req.params, std::move(countries), req.options);
   if (req.log)
-    for (const std::string& w : sim.layout().warnings) req.log("warning: " + w);
+    for (const auto* list : {&sim.layout().warnings, &sim.warnings()})
+      for (const std::string& w : *list) req.log("warning: " + w);
 
   // Resume: the checkpoint restores the state after its tick and the metric rows so far,
   // which are written again below so the file is the one an uninterrupted run writes.
@@ -219,6 +263,7 @@ void run_to_file(const RunRequest& req) {
     if (req.on_tick) req.on_tick(t + 1);
   }
   hand_over();
+  write_generations(w, sim);
   w.commit();
   if (req.checkpoint_every > 0) {
     std::error_code ec;

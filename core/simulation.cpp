@@ -79,10 +79,20 @@ Simulation::Simulation(Params params, std::vector<Country> countries, RunOptions
     price_.push_back(v.price);
     price_home_.push_back(v.price_home);
   }
+  // §2.0 (v4): τ0 and need0 are constants of the scenario and the agent counts,
+  // derived on the population of seed 0, replicate 0, whatever this run's own.
+  draw_seed_ = 0;
+  draw_replicate_ = 0;
   init_firms();
   init_users();
   derive_tau0();
   derive_need0();
+  draw_seed_ = static_cast<std::uint32_t>(params_.seed);
+  draw_replicate_ = options_.replicate;
+  if (draw_seed_ != 0 || draw_replicate_ != 0) {
+    init_firms();
+    init_users();
+  }
   define_metrics();
 }
 
@@ -133,7 +143,7 @@ void Simulation::init_firms() {
   for (int s = 0; s < S; ++s)
     if (p.sector_names[s] == "ict") defender_sector = s;
   const OnExec<LayoutView> Ld = exec_layout();
-  const FirmInitConsts k{static_cast<std::uint32_t>(p.seed), options_.replicate, L.view(), table_of(A_c),
+  const FirmInitConsts k{draw_seed_, draw_replicate_, L.view(), table_of(A_c),
                          table_of(tier_u8_), p.pareto_alpha, p.size_cap, p.A_sigma0, p.budget_sigma,
                          p.p_defender, defender_sector};
   const OnExec<FirmView> f = exec_->firms();
@@ -151,6 +161,7 @@ void Simulation::init_firms() {
   const std::vector<double> rate = pool_rate_table(nullptr);
   exec_->loop(L.n_firms, InitFirmRevenueLoop{p.sigma_c, exec_->put(table_of(rate)), S, f});
   // The large stratum: the first seg_large agents of each (country, sector) segment.
+  large_.clear();
   for (int seg = 0; seg < C * S; ++seg)
     for (std::uint64_t j = 0; j < L.seg_large[seg]; ++j) large_.push_back(L.seg_begin[seg] + j);
   large_firms_ = HostArrays<Firms>(large_.size());
@@ -173,8 +184,8 @@ UserConsts Simulation::user_consts(int t) {
     adopt_rate_[c] = t < 0 ? p.adopt0 * conn : (p.bass_p + p.bass_q * adoption_prev_[c]) * access;
   }
   UserConsts k{};
-  k.seed = static_cast<std::uint32_t>(p.seed);
-  k.replicate = options_.replicate;
+  k.seed = draw_seed_;
+  k.replicate = draw_replicate_;
   k.tick = t;
   k.n_countries = C;
   k.user_begin = table_of(layout_.user_begin);
@@ -227,7 +238,8 @@ FirmTickConsts Simulation::firm_consts(int t) {
   for (int c = 0; c < C; ++c) {
     const double raise = (policy_[c] & 4) ? p.kyc_raise : 1.0;
     kyc_rate_c_[c] = std::min(1.0, p.kyc_rate[countries_[c].tier - 1] * raise);
-    zeta_[c] = countries_[c].tier == 2 && quota_demand_prev_[c] > 0 ? std::min(1.0, quota / quota_demand_prev_[c]) : 1.0;
+    const bool quota_applies = p.diffusion_rule && levers && countries_[c].tier == 2 && quota_demand_prev_[c] > 0;
+    zeta_[c] = quota_applies ? std::min(1.0, quota / quota_demand_prev_[c]) : 1.0;
     deal_mask_[c] = 0;
   }
   for (int c = 0; c < C; ++c)
@@ -241,8 +253,8 @@ FirmTickConsts Simulation::firm_consts(int t) {
     price_home_[q] = prov[q].price_home;
   }
   FirmTickConsts k{};
-  k.seed = static_cast<std::uint32_t>(p.seed);
-  k.replicate = options_.replicate;
+  k.seed = draw_seed_;
+  k.replicate = draw_replicate_;
   k.tick = t;
   k.layout = layout_.view();
   k.gens = market_.view();
@@ -268,6 +280,10 @@ FirmTickConsts Simulation::firm_consts(int t) {
   k.q_min = p.q_min;
   k.beta_W = p.beta_W;
   k.beta_R = p.beta_R;
+  k.b_adapt = p.b_adapt;
+  k.b_max = p.b_max;
+  k.b_floor = p.b_floor;
+  k.b_up = p.b_up;
   return k;
 }
 
@@ -293,16 +309,32 @@ void Simulation::derive_tau0() {
     const bool gov = std::find(p.r_gov_homes.begin(), p.r_gov_homes.end(), countries_[v.home].iso3) != p.r_gov_homes.end();
     capacity += inference * (1.0 - (gov ? p.r_gov : 0.0) - p.r_cons);
   }
-  const double target = p.tightness0 * capacity;
-  double hi = 1e-3;
-  while (firm_demand_at_pmin(hi) < target) {
-    hi *= 1.1;
-    if (hi > 1e5)
-      throw InputError("key 'tightness0' = " + std::to_string(p.tightness0) +
-                       ": firm demand at p_min cannot reach it with tokens per worker up to 1e5 Mtok a month "
-                       "(derived tau0 out of range; lower tightness0 or raise the firms' budgets)");
+  double target = p.tightness0 * capacity;
+  // Scan up to 1e5 Mtok per worker-month; demand saturates where budgets bind.
+  std::vector<double> taus, demand;
+  for (double tau = 1e-3; tau <= 1e5; tau *= 1.1) {
+    taus.push_back(tau);
+    demand.push_back(firm_demand_at_pmin(tau));
+    if (demand.back() >= target) break;
   }
-  double lo = hi / 1.1;
+  tightness0_reached_ = p.tightness0;
+  if (demand.back() < target) {
+    // (v4) Budgets bind before the target: the smallest τ0 reaching 99% of the
+    // largest demand over the scan; the run warns and records what it reached.
+    const double most = *std::max_element(demand.begin(), demand.end());
+    if (!(most > 0))
+      throw InputError("key 'tightness0' = " + std::to_string(p.tightness0) +
+                       ": no firm demands compute at p_min at any tokens per worker up to 1e5 Mtok a month "
+                       "(every firm's budget is below its access cost; raise beta_R or beta_W, or lower access_cost)");
+    target = 0.99 * most;
+    tightness0_reached_ = target / capacity;
+    warnings_.push_back("tightness0 = " + std::to_string(p.tightness0) + " is out of reach (budgets bind): tau0 " +
+                        "derived at 99% of the largest firm demand at p_min, tightness " +
+                        std::to_string(tightness0_reached_));
+  }
+  std::size_t j = 0;
+  while (demand[j] < target) ++j;
+  double hi = taus[j], lo = j > 0 ? taus[j - 1] : hi / 1.1;
   for (int k = 0; k < 50; ++k) {
     const double mid = 0.5 * (lo + hi);
     if (firm_demand_at_pmin(mid) >= target) hi = mid;
@@ -354,8 +386,9 @@ const std::vector<StepAccess>& Simulation::step_accesses() {
        {"flags", "provider", "generation", "K_elig"}, 1},
       {"choice", "users", {"country", "provider", "flags"}, {"provider", "generation"}, 1},
       {"market", "firms",
-       {"country", "sector", "generation", "flags", "partners", "employees", "b", "W", "revenue", "alloc"},
-       {"alloc", "K", "flags"}, 5},  // clearing 3 passes, settle, sums
+       {"country", "sector", "generation", "flags", "partners", "employees", "b", "W", "revenue", "alloc", "K",
+        "status"},
+       {"alloc", "K", "flags", "status", "b"}, 10},  // clearing 3 passes, settle, sums, 4 status sums, budgets
       {"market", "users", {"country", "provider", "generation", "plan", "flags", "n", "use"}, {"use", "flags"}, 5},
       {"firms", "firms",
        {"country", "sector", "flags", "provider", "generation", "employees", "A", "lnA_AI", "alloc", "K", "W",
@@ -433,6 +466,7 @@ void Simulation::choose_partners(const std::vector<int>& released, const FirmTic
   const FirmView f = large_firms_.view();
   const GenTableView g = market_.view();
   const std::uint64_t n_large = large_.size();
+  std::vector<char> chosen(n_large, 0);  // chosen by one of these releases: only they move
   for (const int q : released) {
     std::vector<std::uint64_t> cand;  // positions in the copy (the same order as the firm indices)
     for (std::uint64_t i = 0; i < n_large; ++i) {
@@ -445,12 +479,15 @@ void Simulation::choose_partners(const std::vector<int>& released, const FirmTic
       return f.revenue[a] > f.revenue[b];
     });
     const std::size_t n = std::min<std::size_t>(cand.size(), static_cast<std::size_t>(params_.n_trusted));
-    for (std::size_t j = 0; j < n; ++j) f.partners[cand[j]] = static_cast<std::uint16_t>(f.partners[cand[j]] | (1u << q));
+    for (std::size_t j = 0; j < n; ++j) {
+      f.partners[cand[j]] = static_cast<std::uint16_t>(f.partners[cand[j]] | (1u << q));
+      chosen[cand[j]] = 1;
+    }
   }
   // A chosen firm moves to its partner provider (if several, the one with the
   // highest noiseless u of step 4); step 4 then picks its generation there.
   for (std::uint64_t i = 0; i < n_large; ++i) {
-    if (f.partners[i] == 0) continue;
+    if (!chosen[i]) continue;
     const int c = f.country[i];
     const double budget = firm_budget(k, f, i);
     const double need = std::max(firm_need(k, f, i), k.q_min);
@@ -512,10 +549,35 @@ void Simulation::step_market(const OnExec<FirmTickConsts>& fk, const OnExec<User
   const OnExec<Table<ProviderClearing>> cleared_x = exec_->put(table_of(cleared));
   exec_->loop(layout_.n_firms, FirmSettleLoop{fk, cleared_x, f});
 
-  // Per provider and class: spend, tokens, allocation, rationing; demand at p_min.
-  const FirmMarketSum market_sum{fk, f, cleared_x, p_min, P};
-  KeyedFixed firm_sums(market_sum.demand_key(P));
+  // Per provider and class: spend, tokens, allocation, rationing; demand at p_min; D_c.
+  const int C = layout_.n_countries;
+  const FirmMarketSum market_sum{fk, f, cleared_x, p_min, P, C};
+  KeyedFixed firm_sums(market_sum.keys());
   exec_->sum(layout_.n_firms, market_sum, firm_sums);
+  quota_firm_demand_.resize(C);
+  for (int c = 0; c < C; ++c) quota_firm_demand_[c] = firm_sums.value(market_sum.quota_key(c), kFixedCompute);
+
+  // §7 who is cut off, per country and size class (before budgets adapt to this tick).
+  res_.status_firms.assign(static_cast<std::size_t>(C) * kSizeClassCount * kStatusCount, 0.0);
+  res_.status_emp.assign(res_.status_firms.size(), 0.0);
+  res_.class_emp_K.assign(static_cast<std::size_t>(C) * kSizeClassCount, 0.0);
+  res_.class_emp.assign(res_.class_emp_K.size(), 0.0);
+  std::vector<double> st;
+  for (int sc = 0; sc < kSizeClassCount; ++sc) {
+    exec_->segment_sums(layout_.firm_begin, StatusSum{exec_layout(), f, sc}, st);
+    for (int c = 0; c < C; ++c) {
+      const double* o = &st[static_cast<std::size_t>(c) * StatusSum::kOut];
+      const std::size_t cs = static_cast<std::size_t>(c) * kSizeClassCount + sc;
+      for (int j = 0; j < kStatusCount; ++j) {
+        res_.status_firms[cs * kStatusCount + j] = o[StatusSum::kFirms + j];
+        res_.status_emp[cs * kStatusCount + j] = o[StatusSum::kEmp + j];
+        res_.class_emp[cs] += o[StatusSum::kEmp + j];
+      }
+      res_.class_emp_K[cs] = o[StatusSum::kEmpK];
+    }
+  }
+  // §2.5 (v4): budgets adapt to what a unit of compute was worth against its price.
+  if (p.b_adapt > 0) exec_->loop(layout_.n_firms, FirmAdaptLoop{fk, cleared_x, f});
 
   // (d)+(e) consumers: what firms did not buy, water-filled (deal hosts first on their floor).
   std::vector<double> cons_capacity(P), cons_floor(P, 0.0);
@@ -614,7 +676,7 @@ void Simulation::step_countries(const OnExec<FirmTickConsts>& fk, const OnExec<U
   using F = CountryFirmSum;
   using U = CountryUserSum;
   std::vector<double> fsum, usum;
-  exec_->segment_sums(layout_.firm_begin, CountryFirmSum{fk, f, p.q_min}, fsum);
+  exec_->segment_sums(layout_.firm_begin, CountryFirmSum{fk, f}, fsum);
   exec_->segment_sums(layout_.user_begin, CountryUserSum{uk, v}, usum);
   auto fs = [&](int c, int k) { return fsum[static_cast<std::size_t>(c) * F::kOut + k]; };
   auto us = [&](int c, int k) { return usum[static_cast<std::size_t>(c) * U::kOut + k]; };
@@ -627,8 +689,11 @@ void Simulation::step_countries(const OnExec<FirmTickConsts>& fk, const OnExec<U
   res_.adoption.assign(C, 0.0);
   res_.gap.assign(C, 0.0);
   res_.K_elig.assign(C, 0.0);
-  double capped = 0, adopters = 0, negative = 0, firms_real = 0;
+  double capped = 0, in_market = 0, negative = 0, firms_real = 0;
   res_.entries = 0;
+  res_.capped_c.assign(C, kNaN);
+  res_.tokens_per_adopter.assign(C, kNaN);
+  res_.plan_share.assign(static_cast<std::size_t>(C) * 3, kNaN);
   for (int c = 0; c < C; ++c) {
     const double wu = layout_.w_user[c];
     gdp[c] = countries_[c].gdp_usd * ratio_or(fs(c, F::kY), Y0_[c], 1.0);
@@ -647,14 +712,20 @@ void Simulation::step_countries(const OnExec<FirmTickConsts>& fk, const OnExec<U
     res_.gap[c] = released - access;
     adoption_prev_[c] = res_.adoption[c];
     use_ratio_prev_[c] = us(c, U::kCap) > 0 ? us(c, U::kUse) / us(c, U::kCap) : 1.0;
-    quota_demand_prev_[c] = fs(c, F::kQuota) + us(c, U::kQuota) * wu;
+    quota_demand_prev_[c] = quota_firm_demand_[c] + us(c, U::kQuota) * wu;
     capped += us(c, U::kCapped) * wu;
-    adopters += us(c, U::kAdopt) * wu;
+    in_market += us(c, U::kMarket) * wu;
+    if (us(c, U::kMarket) > 0) {
+      res_.capped_c[c] = us(c, U::kCapped) / us(c, U::kMarket);
+      res_.tokens_per_adopter[c] = us(c, U::kUse) / us(c, U::kMarket);
+    }
+    if (us(c, U::kAdopt) > 0)
+      for (int j = 0; j < 3; ++j) res_.plan_share[c * 3 + j] = us(c, U::kPlan + j) / us(c, U::kAdopt);
     negative += fs(c, F::kNegW);
     res_.entries += fs(c, F::kEntered);
     firms_real += layout_.real_firms[c];
   }
-  res_.capped_share = ratio_or(capped, adopters, 0.0);
+  res_.capped_share = ratio_or(capped, in_market, 0.0);
   res_.negative_wealth = negative / firms_real;
   res_.gdp = gdp;
   gdp_prev_ = gdp;
@@ -718,8 +789,8 @@ void Simulation::define_metrics() {
                     "compute rationed: demand at p_min less allocation (consumers: caps less use)", PC);
   m_frontier_K_ = def("frontier_K", {"provider"}, "K", "provider capability K_p", P);
   m_follower_lag_ = def("follower_lag", {"provider"}, "ticks",
-                        "fast followers: ticks from the last reached leader generation's pipeline entry until K_f "
-                        "reached its K_g (NaN: none yet or not a follower)",
+                        "fast followers: how many ticks ago the leaders' released frontier K_lead stood where K_f "
+                        "stands now, t - min{t' <= t : K_lead(t') >= K_f(t)}; 0 at or ahead (NaN: not a follower)",
                         P);
   m_serving_cost_ = def("serving_cost", {"provider"}, "H100e per Mtok", "serving cost h_g(t) of the provider's newest generation", P);
   m_K_lead_ = def("K_lead", {}, "K", "best K_g among non-followers' generations at stage KYC or later", 1);
@@ -728,7 +799,10 @@ void Simulation::define_metrics() {
                  "share of cumulative AI value held by the top 20% of firms that have used AI (weighted)", 1);
   m_gini_ = def("gini_wealth", {}, "1", "Gini coefficient of firm wealth max(W, 0) (weighted)", 1);
   m_negative_ = def("negative_wealth_share", {}, "1", "weighted share of firms with W < 0", 1);
-  m_capped_ = def("users_capped_share", {}, "1", "share of AI users (people) compute-capped this tick", 1);
+  m_capped_ = def("users_capped_share", {}, "1",
+                  "share of AI users (people) in this tick's market compute-capped (this tick's new adopters "
+                  "enter the market next tick)",
+                  1);
   m_entries_ = def("entries", {}, "firms", "real firms that entered this tick (one per exit)", 1);
   m_exits_ = def("exits", {}, "firms", "real firms that exited this tick", 1);
   m_adoption_ = def("adoption_share", {"country"}, "1", "share of people using AI", C);
@@ -741,6 +815,30 @@ void Simulation::define_metrics() {
   m_policy_ = def("policy", {"country"}, "1", "policies taken (section 6): 1 domestic build, 2 deal, 4 KYC raise", C);
   m_partners_ = def("trusted_partners", {"provider"}, "firms", "real firms that are trusted partners of the provider", P);
   m_tau_ = def("tokens_per_worker", {}, "Mtok per worker-month", "tau(t) = tau0 x exp(tau_growth t), before sector multipliers", 1);
+  // §7 (v4) who is cut off, and why.
+  const std::size_t CS = C * kSizeClassCount;
+  m_status_firms_ = def("firms_by_status", {"country", "size_class", "status"}, "firms",
+                        "real firms by size class and access status this tick (steps 4-6)", CS * kStatusCount);
+  m_status_emp_ = def("employment_by_status", {"country", "size_class", "status"}, "workers",
+                      "employment of the real firms by size class and access status this tick", CS * kStatusCount);
+  m_K_accessed_ = def("K_accessed", {"country", "size_class"}, "K",
+                      "employment-weighted K bought by the size class's firms (0 for firms that bought nothing); "
+                      "NaN where the class has no firms", CS);
+  m_K_gap_ = def("K_gap", {"country", "size_class"}, "K",
+                 "best released K (stage TRUSTED or later) minus K_accessed", CS);
+  m_capped_c_ = def("capped_share", {"country"}, "1",
+                    "share of the country's adopters in this tick's market that are compute-capped", C);
+  m_tokens_adopter_ = def("tokens_per_adopter", {"country"}, "Mtok per month",
+                          "tokens used per adopter in this tick's market", C);
+  m_plan_share_ = def("plan_share", {"country", "plan"}, "1", "share of the country's adopters on each plan", C * 3);
+  m_quota_demand_ = def("quota_demand", {"country"}, "H100e",
+                        "D_c: demand on tier-1-homed providers before the quota factor, its bidding firms' x_i at "
+                        "the price they cleared at plus its users' capped need (section 2.4; sets next tick's zeta)",
+                        C);
+  m_zeta_ = def("zeta", {"country"}, "1",
+                "tier-2 quota factor zeta_c on tier-1-homed providers this tick (1 where no quota applies; "
+                "diffusion_rule)",
+                C);
 }
 
 void Simulation::record() {
@@ -796,6 +894,23 @@ void Simulation::record() {
     var += countries_[c].population * d * d;
   }
   metrics_[m_gdp_dispersion_][0] = std::sqrt(var / pop);
+  const double released = market_.released_frontier();
+  for (std::size_t j = 0; j < res_.status_firms.size(); ++j) {
+    metrics_[m_status_firms_][j] = res_.status_firms[j];
+    metrics_[m_status_emp_][j] = res_.status_emp[j];
+  }
+  for (std::size_t j = 0; j < res_.class_emp.size(); ++j) {
+    const double K = res_.class_emp[j] > 0 ? res_.class_emp_K[j] / res_.class_emp[j] : kNaN;
+    metrics_[m_K_accessed_][j] = K;
+    metrics_[m_K_gap_][j] = released - K;
+  }
+  for (std::size_t c = 0; c < countries_.size(); ++c) {
+    metrics_[m_capped_c_][c] = res_.capped_c[c];
+    metrics_[m_tokens_adopter_][c] = res_.tokens_per_adopter[c];
+    metrics_[m_zeta_][c] = zeta_[c];
+    metrics_[m_quota_demand_][c] = quota_demand_prev_[c];
+    for (int j = 0; j < 3; ++j) metrics_[m_plan_share_][c * 3 + j] = res_.plan_share[c * 3 + j];
+  }
   metrics_[m_tau_][0] = tau0_ * fp::exp(params_.tau_growth * tick_);
 }
 

@@ -69,6 +69,11 @@ class Simulation {
   /// Derived at §2.0: tokens per worker-month at tick 0 (Mtok) and the consumer need scale (Mtok a month).
   double tau0() const { return tau0_; }
   double need0() const { return need0_; }
+  /// Firm demand at p_min over firm capacity at tick 0 that τ0 reaches: tightness0,
+  /// or less where budgets bind (then a warning says so).
+  double tightness0_reached() const { return tightness0_reached_; }
+  /// Warnings of the initial state (the layout's are in layout().warnings).
+  const std::vector<std::string>& warnings() const { return warnings_; }
 
   /// Names of the timed parts of a tick, in order, and their wall seconds in the last tick.
   static const std::vector<std::string>& step_names();
@@ -121,7 +126,9 @@ class Simulation {
   OnExec<LayoutView> layout_x_;          ///< the layout as the backend's passes read it
   Metrics metrics_;
   int tick_ = 0;
-  double tau0_ = 0, need0_ = 0;
+  double tau0_ = 0, need0_ = 0, tightness0_reached_ = 0;
+  std::uint32_t draw_seed_ = 0, draw_replicate_ = 0;  ///< keys of the draws (seed 0, replicate 0 while deriving τ0)
+  std::vector<std::string> warnings_;
   std::vector<double> step_seconds_;
 
   // Country state: lagged aggregates (t−1), policies (§6).
@@ -148,7 +155,11 @@ class Simulation {
     std::vector<double> class_spend, class_tokens, rationed;  ///< provider × class
     std::vector<double> adoption, gap, K_elig, gdp, spill;
     double top20 = 0, gini = 0, negative_wealth = 0, capped_share = 0, entries = 0;
+    std::vector<double> status_firms, status_emp;  ///< country × size class × status
+    std::vector<double> class_emp, class_emp_K;    ///< country × size class
+    std::vector<double> capped_c, tokens_per_adopter, plan_share;  ///< per country (plan_share: × 3 plans)
   } res_;
+  std::vector<double> quota_firm_demand_;  ///< D_c's firm part this tick (§2.4), before ζ
 
   // Metric ids.
   int m_capacity_ = -1, m_capacity_hosted_ = -1, m_orders_ = -1, m_frontier_K_ = -1, m_follower_lag_ = -1,
@@ -156,7 +167,8 @@ class Simulation {
       m_compute_price_home_ = -1, m_revenue_ = -1, m_utilisation_ = -1, m_rationed_ = -1, m_top20_ = -1,
       m_gini_ = -1, m_negative_ = -1, m_adoption_ = -1, m_gap_ = -1, m_K_elig_ = -1, m_capped_ = -1,
       m_entries_ = -1, m_exits_ = -1, m_gdp_ = -1, m_gdp_dispersion_ = -1, m_spill_ = -1, m_policy_ = -1,
-      m_tau_ = -1, m_partners_ = -1;
+      m_tau_ = -1, m_partners_ = -1, m_status_firms_ = -1, m_status_emp_ = -1, m_K_accessed_ = -1, m_K_gap_ = -1,
+      m_capped_c_ = -1, m_tokens_adopter_ = -1, m_plan_share_ = -1, m_zeta_ = -1, m_quota_demand_ = -1;
 };
 
 /// Step 8's pool rates per (country, sector) segment (also §2.0's revenue(−1)):

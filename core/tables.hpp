@@ -71,9 +71,9 @@ auto visit_tables(K& k, V&& v) -> decltype(k.tables(v), void()) {
 /// The pass functors of core/passes.hpp: the only code that opens an OnExec view.
 #define CUTOFF_PASS_NAMES(X)                                                                                      \
   X(InitFirmLoop) X(ScaleFirmSizeLoop) X(InitFirmRevenueLoop) X(InitUserLoop) X(FirmChooseLoop) X(UserChooseLoop) \
-  X(FirmSettleLoop) X(UserSettleLoop) X(FirmProductivityLoop) X(FirmWealthLoop) X(UserAdoptLoop)                 \
+  X(FirmSettleLoop) X(FirmAdaptLoop) X(UserSettleLoop) X(FirmProductivityLoop) X(FirmWealthLoop) X(UserAdoptLoop) \
   X(TauDemandSum) X(NeedUnitSum) X(ConsumerSum) X(FirmMarketSum) X(ConsumerUseSum)                                \
-  X(EmployeesSum) X(PoolSum) X(AdoptersSum) X(CountryFirmSum) X(CountryUserSum)                                   \
+  X(EmployeesSum) X(PoolSum) X(AdoptersSum) X(CountryFirmSum) X(StatusSum) X(CountryUserSum)                      \
   X(AiValueRank) X(WealthRank) X(FirmBids) X(UserBids)
 
 namespace cutoff {

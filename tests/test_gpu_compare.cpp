@@ -135,11 +135,23 @@ void every_pass(const char* scenario, const SolverOptions& options) {
     ge.loop(nf, FirmSettleLoop{gfk, gb, ge.firms()});
     ASSERT_TRUE(same_bits(ce.host_firms(), ge.host_firms())) << "after firm_settle, capacity " << cap;
     const int P = static_cast<int>(a.size());
-    const FirmMarketSum cm{cfk, ce.firms(), ca, 0.5, P}, gm{gfk, ge.firms(), gb, 0.5, P};
-    KeyedFixed x(cm.demand_key(P)), y(gm.demand_key(P));
+    const int C = s.cpu->layout().n_countries;
+    const FirmMarketSum cm{cfk, ce.firms(), ca, 0.5, P, C}, gm{gfk, ge.firms(), gb, 0.5, P, C};
+    KeyedFixed x(cm.keys()), y(gm.keys());
     ce.sum(nf, cm, x);
     ge.sum(nf, gm, y);
     EXPECT_TRUE(same_keyed(x, y)) << "firm market sums, capacity " << cap;
+    // §7 who is cut off, then §2.5 the budgets adapt.
+    std::vector<double> sa, sb;
+    for (int sc = 0; sc < kSizeClassCount; ++sc) {
+      ce.segment_sums(s.cpu->layout().firm_begin, StatusSum{s.cpu->exec_layout(), ce.firms(), sc}, sa);
+      ge.segment_sums(s.gpu->layout().firm_begin, StatusSum{s.gpu->exec_layout(), ge.firms(), sc}, sb);
+      ASSERT_EQ(sa.size(), sb.size());
+      EXPECT_EQ(std::memcmp(sa.data(), sb.data(), sa.size() * 8), 0) << "status sums, size class " << sc;
+    }
+    ce.loop(nf, FirmAdaptLoop{cfk, ca, ce.firms()});
+    ge.loop(nf, FirmAdaptLoop{gfk, gb, ge.firms()});
+    ASSERT_TRUE(same_bits(ce.host_firms(), ge.host_firms())) << "after the budget adaptation, capacity " << cap;
   }
 
   // §2.6(e) the water-fill, tight and loose, then settle and the use sums.
@@ -181,8 +193,8 @@ void every_pass(const char* scenario, const SolverOptions& options) {
   ge.segment_sums(L.seg_begin, PoolSum{s.gpu->exec_layout(), ge.firms(), 0.6}, xb);
   ASSERT_EQ(xa.size(), xb.size());
   EXPECT_EQ(std::memcmp(xa.data(), xb.data(), xa.size() * 8), 0) << "pool sums";
-  ce.segment_sums(L.firm_begin, CountryFirmSum{cfk, ce.firms(), 0.1}, xa);
-  ge.segment_sums(L.firm_begin, CountryFirmSum{gfk, ge.firms(), 0.1}, xb);
+  ce.segment_sums(L.firm_begin, CountryFirmSum{cfk, ce.firms()}, xa);
+  ge.segment_sums(L.firm_begin, CountryFirmSum{gfk, ge.firms()}, xb);
   EXPECT_EQ(std::memcmp(xa.data(), xb.data(), xa.size() * 8), 0) << "country firm sums";
   ce.segment_sums(L.user_begin, CountryUserSum{cuk, ce.users()}, xa);
   ge.segment_sums(L.user_begin, CountryUserSum{guk, ge.users()}, xb);

@@ -86,6 +86,15 @@ def fake_ensemble_dir(cutoff_bin, tmp_path_factory):
     return str(out)
 
 
+def _statuses():
+    a = np.zeros((2, 3, 4, 6))
+    a[:, 0, :, 5] = 2.0                      # AAA: 2 served firms in every size class
+    a[:, 1, :, 1] = 1.0                      # BBB: 1 without budget ...
+    a[:, 2, :, 2] = 1.0                      # CCC: 1 priced out ...
+    a[1, 2, 0, 3] = 4.0                      # ... and at tick 1, 4 small rationed firms
+    return a
+
+
 @pytest.fixture
 def tiny():
     """Three countries, two providers (B a follower), two ticks, by hand."""
@@ -102,9 +111,16 @@ def tiny():
             "price": (("tick", "provider", "class"), np.arange(8.0).reshape(2, 2, 2), {"units": "USD per Mtok"}),
             "users_capped_share": (("tick",), [0.1, 0.2], {"units": "1"}),
             "top20_value_share": (("tick",), [0.7, 0.8], {"units": "1"}),
+            # tick × country × size class × status: country AAA's firms all served, the
+            # others split; employment 10 per firm.
+            "firms_by_status": (("tick", "country", "size_class", "status"), _statuses(), {"units": "firms"}),
+            "employment_by_status": (("tick", "country", "size_class", "status"), 10 * _statuses(),
+                                     {"units": "workers"}),
         },
         coords={
             "tick": [0, 1], "provider": ["A", "B"], "class": ["gov", "consumer"], "country": ["AAA", "BBB", "CCC"],
+            "size_class": ["1-9", "10-49", "50-249", "250+"],
+            "status": ["no_access", "no_budget", "priced_out", "rationed", "budget_bound", "served"],
             "population": ("country", [1.0, 3.0, 4.0]),
             "income_group": ("country", ["high", "high", "low"]),
             "tier": ("country", [1, 2, 2]),

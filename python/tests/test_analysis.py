@@ -48,6 +48,19 @@ def test_prices_capped_and_top20_pass_the_metrics_through(tiny):
     np.testing.assert_array_equal(ca.top20_share(tiny), [0.7, 0.8])
 
 
+def test_status_shares_and_cut_off(tiny):
+    shares = ca.status_shares(tiny)
+    np.testing.assert_allclose(shares.sum("status"), 1.0)
+    # tick 0, every size class: 2 served, 1 no budget, 1 priced out of 4 firms.
+    np.testing.assert_allclose(shares.sel(tick=0, size_class="10-49", status="served"), 0.5)
+    cut = ca.cut_off_share(tiny)
+    np.testing.assert_allclose(cut.sel(tick=0), 0.5)
+    # tick 1, 1-9 employees: 4 rationed more, so (1 + 1 + 4) of 8 cut off.
+    np.testing.assert_allclose(cut.sel(tick=1, size_class="1-9"), 6 / 8)
+    np.testing.assert_allclose(ca.cut_off_share(tiny, "employment"), cut)  # 10 workers per firm
+    assert set(ca.CUT_OFF) <= set(tiny["status"].values)
+
+
 def test_lorenz_curve_and_top_share():
     # Sorted: 0 (weight 1), 1 (weight 1), 3 (weight 2); total value 0 + 1 + 6 = 7.
     x, y = ca.lorenz_curve([3.0, 0.0, 1.0], [2.0, 1.0, 1.0], points=5)
@@ -92,7 +105,7 @@ def ensemble_of(ds, n=5):
 
 
 PLOTS = [ca.plot_adoption, lambda d: ca.plot_adoption(d, "tier"), ca.plot_access_gap, ca.plot_prices,
-         ca.plot_users_capped, ca.plot_top20, ca.plot_capability]
+         ca.plot_users_capped, ca.plot_top20, ca.plot_capability, ca.plot_cut_off]
 
 
 @pytest.mark.parametrize("plot", PLOTS)

@@ -59,6 +59,27 @@ def access_gap_by_tier(ds: xr.Dataset) -> xr.DataArray:
     return _named(da, ds["access_gap"].attrs.get("units", "K"), "access gap by tier (population-weighted)")
 
 
+#: Firm statuses of MODEL.md §7 (v4), in the order of the ``status`` dimension.
+STATUSES = ("no_access", "no_budget", "priced_out", "rationed", "budget_bound", "served")
+#: The statuses that count a firm as cut off by scarcity or price (the issue's "cut off").
+CUT_OFF = ("no_budget", "priced_out", "rationed")
+
+
+def status_shares(ds: xr.Dataset, weight: str = "firms") -> xr.DataArray:
+    """Share of the world's real firms (``weight="firms"``) or of their employment
+    (``"employment"``) in each status, within each size class, over time."""
+    da = ds[{"firms": "firms_by_status", "employment": "employment_by_status"}[weight]].sum("country")
+    out = da / da.sum("status").where(lambda t: t > 0)
+    return _named(out, "1", f"share of {'real firms' if weight == 'firms' else 'employment'} by access status")
+
+
+def cut_off_share(ds: xr.Dataset, weight: str = "firms") -> xr.DataArray:
+    """Share of each size class cut off: ``no_budget`` + ``priced_out`` + ``rationed``
+    (MODEL.md §7: eligible for a generation, but not buying all it would at the price)."""
+    out = status_shares(ds, weight).sel(status=list(CUT_OFF)).sum("status")
+    return _named(out, "1", "share of real firms cut off (no budget, priced out or rationed)")
+
+
 def clearing_prices(ds: xr.Dataset) -> xr.Dataset:
     """The clearing compute price per provider (``compute_price``, π_p) and the
     effective price per provider and class (``price``, NaN where a class bought nothing)."""

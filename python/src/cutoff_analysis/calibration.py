@@ -39,6 +39,28 @@ LABELS = {
 }
 #: The default calibration tick (14, March 2026) and the tick the growth is measured from.
 CALIB_TICK, GROWTH_FROM = 14, 8
+#: (v4) §8 bands over the whole horizon, for the ensemble mean: (low, high, text).
+HORIZON_BANDS = {
+    "revenue_growth_min_to_2030": (1.0, np.inf, "> 1 (each year 2026-2030 over the last)"),
+    "revenue_2026_over_2025": (1.3, 3.0, "1.3 to 3"),
+    "us_capacity_share_min_to_2030": (0.6, 1.0, ">= 0.6 (ticks 0-71)"),
+    "us_capacity_share_horizon": (0.5, 1.0, ">= 0.5 (last tick)"),
+    "us_lead_share_of_ticks": (1.0, 1.0, "1 (every tick)"),
+    "follower_lag_mean": (4.0, 12.0, "4 to 12 ticks"),
+    "us_price_above_floor_share": (0.1, 1.0, ">= 0.1 of ticks > calib"),
+    "price_max_annual_ratio": (0.0, 20.0, "<= 20 x p_min"),
+}
+HORIZON_LABELS = {
+    "revenue_growth_min_to_2030": "least yearly revenue growth to 2030 [ratio]",
+    "revenue_2026_over_2025": "provider revenue 2026 over 2025 [ratio]",
+    "us_capacity_share_2025": "US-homed share of capacity, 2025 mean [share] (about 0.75)",
+    "us_capacity_share_min_to_2030": "least US-homed share of capacity to 2030 [share]",
+    "us_capacity_share_horizon": "US-homed share of capacity at the horizon [share]",
+    "us_lead_share_of_ticks": "ticks with a US-homed lab at the highest K [share]",
+    "follower_lag_mean": "follower lag, mean over ticks [ticks]",
+    "us_price_above_floor_share": "US labs' ticks above 1.05 p_min after calib [share]",
+    "price_max_annual_ratio": "highest provider's yearly mean price [x p_min]",
+}
 
 
 def p_min(ds: xr.Dataset | None = None) -> float:
@@ -76,6 +98,40 @@ def measures(ds: xr.Dataset, calib: int = CALIB_TICK, pmin: float | None = None,
         "price_max_ratio": price.max(("tick", "provider")),
         "partners_per_release": partners.where(partners > 0).mean("provider").drop_vars("tick", errors="ignore"),
         "users_capped_share": ds["users_capped_share"].isel(tick=calib, drop=True),
+    }
+
+
+def horizon_measures(ds: xr.Dataset, calib: int = CALIB_TICK, pmin: float | None = None) -> dict[str, xr.DataArray]:
+    """(v4) The quantities of §8's bands over the whole horizon (:data:`HORIZON_BANDS`),
+    one value per run or replicate. Years are 12-tick blocks from tick 0 (January 2025)."""
+    pmin = p_min(ds) if pmin is None else pmin
+    us = ds["provider_home"] == "USA"
+    n = ds.sizes["tick"]
+    years = n // 12
+    rev = ds["revenue"].sum("provider")
+    annual = xr.concat([rev.isel(tick=slice(12 * y, 12 * y + 12)).sum("tick") for y in range(years)], dim="year")
+    to_2030 = min(years, 6)
+    growth = xr.concat([annual.isel(year=y) / annual.isel(year=y - 1) for y in range(1, to_2030)], dim="year")
+    cap = ds["capacity"]
+    share = cap.where(us, 0.0).sum("provider") / cap.sum("provider")
+    K = ds["frontier_K"]
+    us_best = K.where(us).max("provider")
+    other_best = K.where(~us).max("provider")
+    lag = ds["follower_lag"].where(~us).mean("provider")  # NaN for non-followers
+    price = ds["compute_price"] / pmin
+    after = price.isel(tick=slice(calib + 1, None))
+    yearly = xr.concat([price.isel(tick=slice(12 * y, 12 * y + 12)).mean("tick") for y in range(years)], dim="year")
+    return {
+        "revenue_growth_min_to_2030": growth.min("year"),
+        "revenue_2026_over_2025": annual.isel(year=1) / annual.isel(year=0),
+        "us_capacity_share_2025": share.isel(tick=slice(0, 12)).mean("tick"),
+        "us_capacity_share_min_to_2030": share.isel(tick=slice(0, 72)).min("tick"),
+        "us_capacity_share_horizon": share.isel(tick=-1, drop=True),
+        "us_lead_share_of_ticks": (us_best >= other_best).mean("tick"),
+        "follower_lag_mean": lag.mean("tick"),
+        "us_price_above_floor_share": (after.where(us) > 1.05).sum(("tick", "provider"))
+        / (after.sizes["tick"] * int(us.sum())),
+        "price_max_annual_ratio": yearly.max(("year", "provider")),
     }
 
 

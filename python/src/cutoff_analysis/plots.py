@@ -208,6 +208,34 @@ def plot_prices(data) -> plt.Figure:
     return fig
 
 
+def plot_cut_off(data, weight: str = "firms") -> plt.Figure:
+    """Who is cut off (MODEL.md §7): for one Dataset, the share of real firms in each
+    access status over time, one panel per size class; for several, the share cut off
+    (no budget, priced out or rationed) by size class, a line per scenario."""
+    mapping = _as_mapping(data)
+    ds = next(iter(mapping.values()))
+    if list(mapping) != [None]:
+        return _by_category(data, lambda d: an.cut_off_share(d, weight), "size_class",
+                            "Firms cut off (no budget, priced out or rationed), by size class",
+                            "share of real firms [share, 0-1]")
+    shares = an.status_shares(ds, weight)
+    classes = list(shares["size_class"].values)
+    fig, grid = plt.subplots(2, 2, figsize=(9.5, 6.4), sharex=True, sharey=True)
+    for ax, sc in zip(grid.flat, classes):
+        for i, st in enumerate(shares["status"].values):
+            _draw(ax, shares.sel(size_class=sc, status=st), "tick", str(st), COLORS[i % len(COLORS)])
+        ax.set_title(f"{sc} employees", fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in grid[-1]:
+        ax.set_xlabel(_xlabel(ds))
+    for ax in grid[:, 0]:
+        ax.set_ylabel(f"share of {'real firms' if weight == 'firms' else 'employment'} [share, 0-1]")
+    grid.flat[0].legend(fontsize=7, title="status", title_fontsize=7)
+    fig.suptitle("Who is cut off: access status by firm size" + _band_note({0: shares}), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def plot_lorenz(data, snapshot: int = -1) -> plt.Figure | None:
     """Lorenz curve of cumulative AI value over the firms that have used AI, at a firm
     snapshot, with the top-20% share marked; ``None`` if no input has snapshots."""

@@ -29,6 +29,7 @@ FIGURES = [
     ("users-capped", plots.plot_users_capped, "Share of users capped"),
     ("capability", plots.plot_capability, "Frontier and follower capability"),
     ("top20", plots.plot_top20, "Top-20% share of AI value"),
+    ("cut-off", plots.plot_cut_off, "Who is cut off: access status by firm size"),
     ("lorenz", plots.plot_lorenz, "Lorenz curve of AI value (last firm snapshot)"),
 ]
 
@@ -49,6 +50,9 @@ def key_numbers(ds: xr.Dataset) -> list[tuple[str, xr.DataArray]]:
     rows += [(f"access gap, tier {t} [K]", gap.sel(tier=t)) for t in an.TIERS]
     rows += [("top-20% share of AI value [share]", an.top20_share(ds)),
              ("users compute-capped [share]", an.users_capped(ds))]
+    if "firms_by_status" in ds:
+        cut = an.cut_off_share(ds)
+        rows += [(f"firms cut off, {sc} employees [share]", cut.sel(size_class=sc)) for sc in cut["size_class"].values]
     cap = an.capability(ds)
     rows += [(f"compute price {p} [{ds['compute_price'].attrs.get('units', '')}]", ds["compute_price"].sel(provider=p))
              for p in ds["provider"].values]
