@@ -35,12 +35,14 @@ from cutoff_analysis.calibration import (BANDS, HORIZON_BANDS, HORIZON_LABELS, L
 from cutoff_analysis.io import open_ensemble  # noqa: E402
 
 
-def ensemble(binary, scenario, outdir, seeds, firms, users, ticks, jobs, sets):
+def ensemble(binary, scenario, outdir, seeds, firms, users, ticks, jobs, sets, sweeps=()):
     """Runs (or resumes) the ensemble into outdir; returns its Dataset and wall seconds."""
     cmd = [binary, "ensemble", scenario, "-o", outdir, "--replicates", str(seeds), "--firms", str(firms),
            "--users", str(users), "--ticks", str(ticks), "--jobs", str(jobs), "-q"]
     for s in sets:
         cmd += ["--set", s]
+    for s in sweeps:
+        cmd += ["--sweep", s]
     t0 = time.time()
     subprocess.run(cmd, check=True)
     return open_ensemble(outdir), time.time() - t0

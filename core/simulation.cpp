@@ -789,8 +789,9 @@ void Simulation::define_metrics() {
                     "compute rationed: demand at p_min less allocation (consumers: caps less use)", PC);
   m_frontier_K_ = def("frontier_K", {"provider"}, "K", "provider capability K_p", P);
   m_follower_lag_ = def("follower_lag", {"provider"}, "ticks",
-                        "fast followers: how many ticks ago the leaders' released frontier K_lead stood where K_f "
-                        "stands now, t - min{t' <= t : K_lead(t') >= K_f(t)}; 0 at or ahead (NaN: not a follower)",
+                        "fast followers: how many ticks ago K_lead (the leaders' best generation at KYC or later) "
+                        "stood where K_f stands now, t - min{t' <= t : K_lead(t') >= K_f(t)}; 0 ahead of it "
+                        "(NaN: not a follower)",
                         P);
   m_serving_cost_ = def("serving_cost", {"provider"}, "H100e per Mtok", "serving cost h_g(t) of the provider's newest generation", P);
   m_K_lead_ = def("K_lead", {}, "K", "best K_g among non-followers' generations at stage KYC or later", 1);

@@ -35,6 +35,29 @@ def test_open_run_dims_and_coords(run_file):
     assert ca.calib_tick(ds) == params["calib_tick"]
 
 
+def test_open_run_who_is_cut_off_and_the_generation_table(run_file):
+    # MODEL.md v4 §7: statuses by country and size class, users per country, ζ, the generations.
+    ds = ca.open_run(run_file)
+    assert ds["firms_by_status"].dims == ("tick", "country", "size_class", "status")
+    assert list(ds["status"].values) == list(ca.STATUSES)
+    assert list(ds["size_class"].values) == ["1-9", "10-49", "50-249", "250+"]
+    assert ds["firms_by_status"].attrs["units"] == "firms"
+    assert ds["K_gap"].dims == ("tick", "country", "size_class")
+    assert ds["plan_share"].dims == ("tick", "country", "plan")
+    for name in ("capped_share", "tokens_per_adopter", "zeta", "quota_demand"):
+        assert ds[name].dims == ("tick", "country"), name
+    assert (ds["zeta"] == 1).all()  # the baseline has no tier-2 quota
+    gens = ds["generation_K"]
+    assert gens.dims == ("generation",) and gens.size >= 2 * ds.sizes["provider"]
+    assert (ds["generation_general"] >= ds["generation_entry"]).all()
+    # Snapshot generation indices point into the table.
+    snap = ca.open_snapshots(run_file)
+    used = np.unique(snap["generation"].values)
+    assert (used[used != 255] < gens.size).all()
+    shares = ca.cut_off_share(ds)
+    assert ((shares >= 0) & (shares <= 1)).all()
+
+
 def test_country_metadata_matches_the_table(run_file):
     ds = ca.open_run(run_file)
     table = country_table()

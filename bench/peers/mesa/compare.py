@@ -25,6 +25,7 @@ def ref_series(path: str) -> dict:
     m = h5py.File(path, "r")["metrics"]
     pop = m["population"][:]
     cap = m["capacity"][:]
+    tier2 = m["tier"][:] == 2
     out = {
         "mean_price": m["compute_price"][:].mean(axis=1),
         "top20_value_share": m["top20_value_share"][:],
@@ -44,11 +45,16 @@ def ref_series(path: str) -> dict:
         "price_US-A": m["compute_price"][:, 0],
         "price_FR-E": m["compute_price"][:, -1],
         "partners_total": m["trusted_partners"][:].sum(axis=1),
+        "follower_lag_mean": np.nanmean(m["follower_lag"][:], axis=1),
+        "zeta_tier2_mean": m["zeta"][:][:, tier2].mean(axis=1),
+        "quota_demand_tier2": m["quota_demand"][:][:, tier2].sum(axis=1),
     }
     return out
 
 
-def peer_series(path: str) -> dict:
+def peer_series(path: str, tier2=None) -> dict:
+    """The peer's metrics and diagnostics; tier2 (a boolean mask over the countries,
+    from the reference file) selects the tier-2 countries for the quota diagnostics."""
     d = json.load(open(path))
     out = {k: np.array(v) for k, v in d["metrics"].items()}
     g = d.get("diagnostics")
@@ -66,6 +72,11 @@ def peer_series(path: str) -> dict:
         out["price_US-A"] = np.array(g["compute_price"])[:, 0]
         out["price_FR-E"] = np.array(g["compute_price"])[:, -1]
         out["partners_total"] = np.array(g["trusted_partners"]).sum(axis=1)
+        if "follower_lag" in g:
+            out["follower_lag_mean"] = np.nanmean(np.array(g["follower_lag"], dtype=float), axis=1)
+        if "zeta" in g and tier2 is not None:
+            out["zeta_tier2_mean"] = np.array(g["zeta"])[:, tier2].mean(axis=1)
+            out["quota_demand_tier2"] = np.array(g["quota_demand"])[:, tier2].sum(axis=1)
     out["_tick_seconds"] = np.array(d["tick_seconds"])
     return out
 
@@ -84,7 +95,8 @@ def main():
     ap.add_argument("--ticks", nargs="+", type=int, default=[12, 23])
     ap.add_argument("--diagnostics", action="store_true")
     a = ap.parse_args()
-    peers = [peer_series(p) for p in a.peer]
+    tier2 = h5py.File(a.ref[0], "r")["metrics"]["tier"][:] == 2
+    peers = [peer_series(p, tier2) for p in a.peer]
     refs = [ref_series(r) for r in a.ref]
     names = list(METRICS)
     if a.diagnostics:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The cutoff model written the way researchers write it in Mesa 3.
 
-A peer implementation of /work/shared/MODEL.md that ports the C++ reference
+A peer implementation of /work/shared/MODEL.md (v4) that ports the C++ reference
 (core/simulation.cpp, agents/*.hpp, core/providers.cpp, core/population.cpp,
 core/spillover.cpp) rule by rule, for comparison of results and of speed:
 
@@ -21,7 +21,9 @@ core/spillover.cpp) rule by rule, for comparison of results and of speed:
 
 The only vectorised piece is the derivation of τ0 (§2.0, scan and bisect),
 which evaluates the firms' tick-0 choice and bid ~150 times; it uses numpy on
-arrays taken from the agents and the same draws the agents use at tick 0.
+arrays taken from the agents and the same draws the agents use at tick 0. As in
+cutoff (v4), τ0 and need0 are derived on the agents of seed 0, replicate 0; a run
+with another seed or replicate then draws its own agents afresh.
 
 Usage::
 
@@ -61,6 +63,13 @@ GOV, TRUSTED, KYC, GENERAL, OPEN = range(5)
 NO_PLAN, FREE, PLUS, PRO = range(4)
 # Firms' classes with a provider (§2.4).
 CLS_TRUSTED, CLS_KYC, CLS_GENERAL = range(3)
+# §7 (v4) who is cut off: a firm's status each tick (agents/firm_kern.hpp FirmStatus).
+NO_ACCESS, NO_BUDGET, PRICED_OUT, RATIONED, BUDGET_BOUND, SERVED = range(6)
+
+
+def f32(x: float) -> float:
+    """x rounded to float32, as cutoff stores it (the firm field ``b``)."""
+    return float(np.float32(x))
 
 
 def gumbel(rng) -> float:
@@ -188,7 +197,7 @@ class Provider:
         self.C_home = self.C_hosted = 0.0
         self.cash = self.T = self.K_own = self.K = 0.0
         self.price = self.price_home = self.forecast = self.revenue = self.order = 0.0
-        self.lag = -1.0
+        self.lag = -1.0              # followers: §7 follower lag (Market.follower_lag); −1 otherwise
         self.gens: list[int] = []
 
     @property
@@ -212,7 +221,6 @@ class Market:
         self.providers: list[Provider] = []
         self.gens: list[Generation] = []
         self.K_lead_hist: list[float] = []
-        self.reached: set = set()
         for pp in p.provider:
             home = index[pp["home"]]
             v = Provider(pp, home, countries[home].tier)
@@ -261,6 +269,15 @@ class Market:
         v = self.providers[q]
         v.gens.append(len(self.gens))
         self.gens.append(Generation(q, K, t_g, t_g + v.d_gov + v.d_trusted + v.d_kyc))
+
+    def follower_lag(self, t: int, K_f: float) -> int:
+        """§7 (v4) follower lag, as Market::follower_lag: t − min{t' ≤ t : K_lead(t') ≥ K_f},
+        0 at or ahead of the leaders; K_lead never falls, so walk back while it holds
+        (before tick 0 the §2.0 trend, at most 10^4 ticks back)."""
+        start = t
+        while start > t - 10000 and self.lead_history(start - 1) >= K_f:
+            start -= 1
+        return t - start
 
     def lead_history(self, t: int) -> float:
         """K_lead(t); for t < 0 the released frontier's trend K_lead0 − ΔK_release + t·K_trend."""
@@ -336,12 +353,7 @@ class Market:
                 continue
             Kl = self.lead_history(t - self.follower_lag_ticks(v, holder, t))
             v.K = Kl + p.chi * max(v.K_own - Kl, 0.0)
-            for k, g in enumerate(self.gens):  # follower lag (§7)
-                if self.providers[g.provider].follower or g.t_g < 0 or g.t_g > t or g.K > v.K:
-                    continue
-                if (q, k) not in self.reached:
-                    self.reached.add((q, k))
-                    v.lag = t - g.t_g
+            v.lag = self.follower_lag(t, v.K)  # §7 (v4)
             maybe_release(q)
         return released
 
@@ -620,6 +632,7 @@ class FirmAgent(mesa.Agent):
         self.K_elig = 0.0
         self.ai_value = 0.0
         self.buying = self.entered = self.used_ai = False
+        self.status = NO_ACCESS      # §7 (v4), set in settle
         self.bid = None
         self.pending_draws = None    # tick-0 draws shared with the τ0 derivation
 
@@ -749,14 +762,56 @@ class FirmAgent(mesa.Agent):
             pi_out = min(pi_out, money / x_F)          # V(x_F) = F_access
         self.bid = Bid(q, self.weight, need, money, pi_out, min_alloc, self.firm_class(q), self.is_home(q))
 
+    def paid_price(self) -> float:
+        """The price this firm's bid clears at: π_home for first-resort home firms, else
+        π_rest / π_p (core/clearing.hpp paid_price)."""
+        return self.model.clearing[self.bid.provider].group(self.bid).price
+
     def settle(self) -> None:
-        """§2.6(c) after the clearing: allocation, capability accessed, buying flags."""
+        """§2.6(c) after the clearing: allocation, capability accessed, buying flags, and
+        the §7 status (firm_settle, firm_status)."""
         x = allocate(self.bid, self.model.clearing[self.bid.provider]) if self.bid is not None else 0.0
         self.alloc = x
         self.K = self.model.market.gens[self.generation].K if x > 0.0 else 0.0
         self.buying = x > 0.0
         self.used_ai = self.used_ai or self.buying
         self.entered = False
+        if self.generation is None:
+            self.status = NO_ACCESS
+        elif self.bid is None:
+            self.status = NO_BUDGET
+        else:
+            wanted = bid_demand(self.bid, self.paid_price())
+            if not wanted > 0.0:
+                self.status = PRICED_OUT
+            elif x < wanted:
+                self.status = RATIONED
+            else:
+                self.status = BUDGET_BOUND if wanted < self.bid.need else SERVED
+
+    def budget_signal(self) -> float:
+        """§2.5 (v4) the signal ℓ_i before the clip (budget_signal): ln(v_i/π) if it bid,
+        v_i = V(q'·h)/(q'·h) per the bid's own need and π the price it cleared at (at most 0
+        if served); ℓ_up if it could not bid for want of money although V(q'·h) ≥ F_access;
+        else 0."""
+        m, p = self.model, self.model.p
+        g = m.market.gens[self.generation]
+        v_max = p.wtp_months * p.rho * p.sigma_c * self.revenue * p.phi * g.K  # V_i at saturation
+        if self.bid is not None:
+            ratio = v_max / self.bid.need / self.paid_price()
+            l = math.log(ratio) if ratio > 0.0 else -INF  # fp::log(0) = −inf, clipped to −1 below
+            return min(l, 0.0) if self.status == SERVED else l
+        want_of_money = not self.budget() - p.access_cost > 0.0 and self.need() > 0.0 and v_max >= p.access_cost
+        return p.b_up if want_of_money else 0.0
+
+    def adapt_budget(self) -> None:
+        """§2.5 (v4) budgets adapt after this tick's bids were summed (firm_adapt_budget):
+        b ← clip(b·exp(b_adapt·clip(ℓ, −1, 1)), b_floor, b_max), stored as float32."""
+        if self.generation is None:
+            return
+        p = self.model.p
+        l = max(-1.0, min(1.0, self.budget_signal()))
+        self.b = f32(max(p.b_floor, min(p.b_max, self.b * math.exp(p.b_adapt * l))))
 
     # -- §2.7 productivity and §2.8 wealth ----------------------------------
 
@@ -818,6 +873,7 @@ class UserAgent(mesa.Agent):
         self.plan = NO_PLAN
         self.adopter = False
         self.capped = False
+        self.new = False             # adopted in this tick's step 9: in the market from the next tick
         self.z = math.exp(p.income_sigma * z_z - 0.5 * p.income_sigma ** 2)  # income, mean 1
         self.n = math.exp(p.need_sigma * z_n)                                  # need, median 1
         self.use = 0.0
@@ -894,7 +950,9 @@ class UserAgent(mesa.Agent):
                     m.market.gens[self.generation].h, bool((m.deal_mask[self.country] >> q) & 1))
 
     def settle(self) -> None:
-        """Step 6(e): use = min(cap, Λ·w_plan); compute-capped when Λ·w_plan < cap."""
+        """Step 6(e): use = min(cap, Λ·w_plan); compute-capped when Λ·w_plan < cap; the
+        "new" flag of last tick's adoption clears (user_settle)."""
+        self.new = False
         if self.bid is None:
             self.use, self.capped = 0.0, False
             return
@@ -906,12 +964,14 @@ class UserAgent(mesa.Agent):
 
     def adopt(self) -> None:
         """Step 9: a non-adopter adopts with probability (bass_p + bass_q·share(t−1))·
-        access_c·afford_u; adopters keep their plan (or re-pick under plan_repick)."""
+        access_c·afford_u; adopters keep their plan (or re-pick under plan_repick). A new
+        adopter is flagged "new": it joins the market next tick (user_adopt, v4)."""
         if self.adopter:
             if self.model.p.plan_repick:
                 self.plan = self.plan_for(self.z * self.model.countries[self.country].wage)
             return
         self.try_adopt(self.random.random())
+        self.new = self.adopter
 
 
 # ---------------------------------------------------------------------------
@@ -1004,14 +1064,20 @@ class CutoffModel(mesa.Model):
         self.price_home = [v.price_home for v in self.market.providers]
         self.tau0 = 0.0
         self.need0 = 0.0
+        self.tightness0_reached = p.tightness0
         self.Y0 = None
         self.out = {}
-        self.init_firms()
-        self.firms = self.agents_by_type[FirmAgent]
-        self.init_users()
-        self.users = self.agents_by_type[UserAgent]
+        # §2.0 (v4): τ0 and need0 are constants of the scenario and the agent counts,
+        # derived on the population of seed 0, replicate 0, whatever this run's own
+        # (Simulation's constructor); then the run's own agents are drawn.
+        self.random.seed(0)
+        self.init_agents()
         self.derive_tau0()
         self.derive_need0()
+        if seed != 0:
+            self.remove_all_agents()
+            self.random.seed(seed)
+            self.init_agents()
         self.datacollector = mesa.DataCollector(model_reporters={
             "mean_price": lambda m: float(np.mean(m.out["price"])),
             "top20_value_share": lambda m: m.out["top20"],
@@ -1026,13 +1092,24 @@ class CutoffModel(mesa.Model):
             "revenue": lambda m: list(m.out["revenue"]),
             "utilisation": lambda m: list(m.out["utilisation"]),
             "frontier_K": lambda m: [v.K for v in m.market.providers],
+            "follower_lag": lambda m: [float(v.lag) if v.follower and v.lag >= 0 else math.nan
+                                       for v in m.market.providers],
             "K_lead": lambda m: m.market.K_lead_hist[m.tick],
             "released_frontier": lambda m: m.market.released_frontier(),
             "K_eligible_world": lambda m: m.out["K_elig_world"],
+            "zeta": lambda m: list(m.zeta),
+            "quota_demand": lambda m: [c.quota_demand_prev for c in m.countries],
             "trusted_partners": lambda m: [sum((f.partners >> q) & 1 for f in m.large_firms) for q in range(P)],
         })
 
     # -- §2.0 initial state --------------------------------------------------
+
+    def init_agents(self) -> None:
+        """§2.0 firms, then users, drawn from the model's generator as it stands."""
+        self.init_firms()
+        self.firms = self.agents_by_type[FirmAgent]
+        self.init_users()
+        self.users = self.agents_by_type[UserAgent]
 
     def init_firms(self) -> None:
         """Firms sorted by country, then sector (large first): sizes, A, b; the
@@ -1089,8 +1166,9 @@ class CutoffModel(mesa.Model):
         self.need_scale = self.need0 * math.exp(p.tau_growth * max(t, 0))
 
     def firm_consts(self, t: int, tau0: float | None = None) -> None:
-        """Per-tick tables the firms read: τ_s(t), KYC rates, ζ_c, deal masks, quota and
-        first-resort providers, prices π(t−1) (§2.4, §2.5)."""
+        """Per-tick tables the firms read: τ_s(t), KYC rates, ζ_c (under the lever
+        diffusion_rule from lever_tick, v4), deal masks, quota and first-resort providers,
+        prices π(t−1) (§2.4, §2.5)."""
         p, mk = self.p, self.market
         tau0 = self.tau0 if tau0 is None else tau0
         self.tau_s = [tau0 * m * math.exp(p.tau_growth * max(t, 0)) for m in p.mult_s]
@@ -1098,8 +1176,8 @@ class CutoffModel(mesa.Model):
         for k, c in enumerate(self.countries):
             raise_ = p.kyc_raise if c.policy & 4 else 1.0
             self.kyc_rate[k] = min(1.0, p.kyc_rate[c.tier - 1] * raise_)
-            self.zeta[k] = (min(1.0, quota / c.quota_demand_prev)
-                            if c.tier == 2 and c.quota_demand_prev > 0 else 1.0)
+            quota_applies = p.diffusion_rule and t >= p.lever_tick and c.tier == 2 and c.quota_demand_prev > 0
+            self.zeta[k] = min(1.0, quota / c.quota_demand_prev) if quota_applies else 1.0
             self.deal_mask[k] = (1 << c.policy_provider) if 0 <= c.deal_arrival <= t else 0
         for q, v in enumerate(mk.providers):
             self.first_resort[q] = bool(p.first_resort and t >= p.lever_tick and v.home == mk.lever_country)
@@ -1120,17 +1198,37 @@ class CutoffModel(mesa.Model):
     def derive_tau0(self) -> None:
         """§2.0: τ0 is the smallest value at which weighted firm demand at p_min (step 5,
         with step 4's choices at π(−1)) reaches tightness0 × firm capacity at tick 0.
-        Scan up from 1e−3 by ×1.1, then bisect 50 times."""
-        demand, target = self.tick0_demand()
-        hi = 1e-3
-        while demand(hi) < target:
-            hi *= 1.1
-            if hi > 1e5:
-                print(f"cutoff_mesa: error: key 'tightness0' = {self.p.tightness0}: firm demand at p_min cannot "
-                      "reach it with tokens per worker up to 1e5 Mtok a month (derived tau0 out of range)",
-                      file=sys.stderr)
+        Scan τ = 1e−3, ×1.1, … ≤ 1e5 up to the first reaching the target, then bisect
+        50 times below it. (v4) If none reaches it, the target is 99% of the largest
+        demand over the scan (a warning, tightness0_reached); only no demand at all
+        is an error (Simulation::derive_tau0)."""
+        p = self.p
+        demand, capacity = self.tick0_demand()
+        target = p.tightness0 * capacity
+        taus, demands = [], []
+        tau = 1e-3
+        while tau <= 1e5:
+            taus.append(tau)
+            demands.append(demand(tau))
+            if demands[-1] >= target:
+                break
+            tau *= 1.1
+        if demands[-1] < target:
+            most = max(demands)
+            if not most > 0:
+                print(f"cutoff_mesa: error: key 'tightness0' = {p.tightness0}: no firm demands compute at p_min "
+                      "at any tokens per worker up to 1e5 Mtok a month", file=sys.stderr)
                 raise SystemExit(2)  # cutoff's exit status for the same input error
-        lo = hi / 1.1
+            target = 0.99 * most
+            self.tightness0_reached = target / capacity
+            print(f"cutoff_mesa: warning: tightness0 = {p.tightness0} is out of reach (budgets bind): tau0 derived "
+                  f"at 99% of the largest firm demand at p_min, tightness {self.tightness0_reached:g}",
+                  file=sys.stderr)
+        j = 0
+        while demands[j] < target:
+            j += 1
+        hi = taus[j]
+        lo = taus[j - 1] if j > 0 else hi / 1.1
         for _ in range(50):
             mid = 0.5 * (lo + hi)
             if demand(mid) >= target:
@@ -1141,8 +1239,8 @@ class CutoffModel(mesa.Model):
         self.tau0_target = target
 
     def tick0_demand(self):
-        """Weighted firm demand at p_min at tick 0 as a function of τ0, and its target
-        tightness0 × firm capacity (§2.0). Vectorised with numpy over the firms'
+        """Weighted firm demand at p_min at tick 0 as a function of τ0, and step 6's firm
+        capacity at tick 0 with no unused floor (§2.0). Vectorised with numpy over the firms'
         state and the very draws they will use in tick 0's step 4 (drawn here)."""
         p, mk = self.p, self.market
         self.firm_consts(0, tau0=1.0)
@@ -1150,7 +1248,6 @@ class CutoffModel(mesa.Model):
         for v in mk.providers:
             gov = self.countries[v.home].iso3 in p.r_gov_homes
             capacity += (1.0 - p.train_share) * v.capacity * (1.0 - (p.r_gov if gov else 0.0) - p.r_cons)
-        target = p.tightness0 * capacity
         firms = list(self.firms)
         gens = mk.gens
         n_gens = len(gens)
@@ -1194,7 +1291,7 @@ class CutoffModel(mesa.Model):
             x = np.where(ok & (pi_out > 0) & (p_min <= pi_out), x, 0.0)
             return float(np.dot(w, x))
 
-        return demand, target
+        return demand, capacity
 
     def derive_need0(self) -> None:
         """§2.0: consumer demand at full caps at tick 0, every adopter on its provider's
@@ -1256,9 +1353,10 @@ class CutoffModel(mesa.Model):
     def choose_partners(self, released: list[int]) -> None:
         """§2.2: a releasing provider re-chooses its trusted partners among large firms
         in countries with align ≥ a_trusted (defenders first, then by revenue(t−1));
-        a partner moves to the partner provider whose eligible generation gives the
-        highest noiseless u."""
+        a firm chosen by one of this tick's releases (only those, v4) moves to the
+        partner provider whose eligible generation gives the highest noiseless u."""
         p, mk = self.p, self.market
+        chosen = set()  # unique_ids of the firms chosen by these releases
         for q in released:
             cand = []
             for f in self.large_firms:
@@ -1268,8 +1366,9 @@ class CutoffModel(mesa.Model):
             cand.sort(key=lambda f: (not f.defender, -f.revenue))  # stable: ties keep index order
             for f in cand[:int(p.n_trusted)]:
                 f.partners |= 1 << q
+                chosen.add(f.unique_id)
         for f in self.large_firms:
-            if not f.partners:
+            if f.unique_id not in chosen:
                 continue
             budget, need = f.budget(), max(f.need(), p.q_min)
             best, best_u = None, 0.0
@@ -1284,8 +1383,9 @@ class CutoffModel(mesa.Model):
 
     def step_market(self) -> None:
         """§2.5–§2.6 per provider: (a) government reserve, (b) consumer demand at full
-        caps and the consumer floor, (c) the firms' clearing, (d) what firms did not
-        buy joins (e) the consumers' water-filled caps; revenue and forecast."""
+        caps and the consumer floor, (c) the firms' clearing, then the firms' part of
+        D_c and (v4) the budgets' adaptation, (d) what firms did not buy joins (e) the
+        consumers' water-filled caps; revenue and forecast."""
         p, mk = self.p, self.market
         P = len(mk.providers)
         p_min = mk.p_min
@@ -1317,15 +1417,21 @@ class CutoffModel(mesa.Model):
         self.clearing = [clear_provider(bids[q], supply[q], p_min, p.p_max, self.first_resort[q]) for q in range(P)]
         self.firms.do("settle")
         spend, sold, demand_pmin = [0.0] * P, [0.0] * P, [0.0] * P
+        self.quota_firm_demand = [0.0] * len(self.countries)
         for f in self.firms:
             b = f.bid
             if b is None:
                 continue
-            spend[b.provider] += b.w * self.clearing[b.provider].group(b).price * f.alloc
+            price = f.paid_price()
+            spend[b.provider] += b.w * price * f.alloc
             sold[b.provider] += b.w * f.alloc
             demand_pmin[b.provider] += b.w * bid_demand(b, p_min)
+            if self.quota_provider[b.provider]:  # D_c (§2.4, v4): x_i(π) at its price, before ζ_c
+                self.quota_firm_demand[f.country] += b.w * bid_demand(b, price) / self.zeta[f.country]
         if self.tick == 0:
             self.tau0_check = sum(demand_pmin) / self.tau0_target
+        if p.b_adapt > 0:  # §2.5 (v4), after every sum that reads the bids
+            self.firms.do("adapt_budget")
         # (d)+(e) consumers: what firms did not buy, water-filled (deal hosts first).
         cons_capacity = [max(inference[q] - reserve[q] - sold[q], 0.0) for q in range(P)]
         cons_floor = [0.0] * P
@@ -1354,7 +1460,7 @@ class CutoffModel(mesa.Model):
         p, mk = self.p, self.market
         cs = self.countries
         C = len(cs)
-        Y, Emp, EmpK, BuyEmpK, BuyEmp, EmpKelig, QuotaF = ([0.0] * C for _ in range(7))
+        Y, Emp, EmpK, BuyEmpK, BuyEmp, EmpKelig = ([0.0] * C for _ in range(6))
         entries = negative = 0.0
         gens = mk.gens
         for f in self.firms:
@@ -1371,10 +1477,8 @@ class CutoffModel(mesa.Model):
                 entries += f.weight
             if f.W < 0.0:
                 negative += f.weight
-            if f.generation is not None and self.quota_provider[gens[f.generation].provider]:
-                QuotaF[k] += f.weight * max(f.need(), p.q_min) * gens[f.generation].h
-        Adopt, Use, Cap, Capped, UserK, QuotaU = ([0.0] * C for _ in range(6))
-        for u in self.users:
+        Adopt, Use, Cap, Capped, UserK, QuotaU, InMarket = ([0.0] * C for _ in range(7))
+        for u in self.users:  # CountryUserSum
             if not u.adopter:
                 continue
             k = u.country
@@ -1382,16 +1486,19 @@ class CutoffModel(mesa.Model):
             if u.generation is None:
                 continue
             cap = u.cap()
-            Use[k] += u.use
-            Cap[k] += cap
-            Capped[k] += u.capped
             UserK[k] += gens[u.generation].K
             if self.quota_provider[u.provider]:
                 QuotaU[k] += cap / self.zeta[k] * gens[u.generation].h
+            if u.new:  # adopted in this tick's step 9: not in this tick's market (v4)
+                continue
+            InMarket[k] += 1.0
+            Use[k] += u.use
+            Cap[k] += cap
+            Capped[k] += u.capped
         if self.Y0 is None:
             self.Y0 = list(Y)
         released = mk.released_frontier()
-        capped = adopters = adopt_people = pop = 0.0
+        capped = in_market = adopt_people = pop = 0.0
         Kbar, gdp = [0.0] * C, [0.0] * C
         for k, c in enumerate(cs):
             gdp[k] = c.gdp0 * (Y[k] / self.Y0[k] if self.Y0[k] > 0 else 1.0)
@@ -1407,9 +1514,9 @@ class CutoffModel(mesa.Model):
             c.gap = released - access
             c.adoption_prev = c.adoption
             c.use_ratio_prev = Use[k] / Cap[k] if Cap[k] > 0 else 1.0
-            c.quota_demand_prev = QuotaF[k] + QuotaU[k] * c.w_user
+            c.quota_demand_prev = self.quota_firm_demand[k] + QuotaU[k] * c.w_user
             capped += Capped[k] * c.w_user
-            adopters += Adopt[k] * c.w_user
+            in_market += InMarket[k] * c.w_user
             adopt_people += c.adoption * c.population
             pop += c.population
         # Spillover for the next tick: ξ·(Σ_j a_cj·K̄_j / Σ_j a_cj − K̄_c)⁺, a_cj = GDP_j·tier_sim.
@@ -1447,7 +1554,7 @@ class CutoffModel(mesa.Model):
             top20=top_share(wv[:, 0], wv[:, 1], 0.2),
             gini=gini(ww[:, 0], ww[:, 1]),
             adoption_world=adopt_people / pop,
-            capped_share=capped / adopters if adopters > 0 else 0.0,
+            capped_share=capped / in_market if in_market > 0 else 0.0,
             negative_wealth=negative / sum(c.real_firms for c in cs),
             entries=entries,
             K_elig_world=sum(EmpKelig) / sum(Emp),
@@ -1500,6 +1607,7 @@ def main(argv=None) -> int:
         out["diagnostics"]["tau0"] = model.tau0
         out["diagnostics"]["need0"] = model.need0
         out["diagnostics"]["tau0_demand_ratio_tick0"] = model.tau0_check
+        out["diagnostics"]["tightness0_reached"] = model.tightness0_reached
     with open(a.out, "w") as fh:
         json.dump(out, fh, indent=1)
     return 0

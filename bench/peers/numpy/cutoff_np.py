@@ -14,13 +14,17 @@ Simulation::step) rule by rule and in the same order:
     step_serving_cost     §2.3 h_g(t), stages of every generation
     choose_partners       §2.2 trusted partners of a generation entering
     step_choice           §2.4 KYC draws, eligibility, (provider, generation) choice
-    step_market           §2.5-§2.6 bids, reserve, floor, clearing, water-fill
+    step_market           §2.5-§2.6 bids, reserve, floor, clearing, budgets adapt, water-fill
     step_firms            §2.7-§2.8 productivity, pool revenue, wealth, exit/entry
     step_adoption         §2.9 adoption and plans
     step_countries        §2.10, §6, §7 aggregates, GDP, spillover, policies, ranks
 
 Random numbers come from numpy.random.Generator(PCG64) seeded from (seed,
-replicate), so a run agrees with cutoff statistically, not bit for bit.
+replicate), so a run agrees with cutoff statistically, not bit for bit. The one
+exception is §2.0's (v4) population of seed 0, replicate 0 on which τ0 and need0
+are derived: a constant of the scenario, so it is drawn with MODEL.md §3's own
+counter-based draws (Philox-4x32-10 as core/rng.hpp packs them), the same
+population as cutoff's; the run's own agents are then drawn with PCG64.
 
 Usage:
   python3 cutoff_np.py SCENARIO --firms N --users N --ticks T --seed S
@@ -260,11 +264,67 @@ def water_level(whc, whp, lam_u, C):
     cum_c = np.cumsum(c_s)                         # saturated load up to and including k
     rest_p = p_s.sum() - np.cumsum(p_s)            # slope of the users after k
     S = cum_c + lam_s * rest_p                     # S(λ_k)
-    k = int(np.argmax(S > C))
+    over = S > C
+    if not over.any():
+        return math.inf                            # every cap fits after all (the sums' rounding)
+    k = int(np.argmax(over))
     A = cum_c[k] - c_s[k]                          # users before k saturated
     B = rest_p[k] + p_s[k]                         # users from k on rising
     lo = lam_s[k - 1] if k > 0 else 0.0
     return float(min(max((C - A) / B, lo), lam_s[k])) if B > 0 else float(lo)
+
+
+# ---------------------------------------------------------------------------
+# §3 cutoff's counter-based draws (core/rng.hpp), for §2.0's seed-0 population
+# ---------------------------------------------------------------------------
+
+STREAM_FIRM_INIT, STREAM_USER_INIT, STREAM_KYC, STREAM_CHOICE_NOISE = 1, 2, 3, 5   # enum class Stream
+_M32 = np.uint64(0xFFFFFFFF)
+
+
+def philox4x32(ctr, key):
+    """Philox-4x32-10 (Random123) over arrays: `ctr` four arrays of 32-bit words
+    (held in uint64), `key` two ints. Returns the four output words."""
+    c0, c1, c2, c3 = (np.asarray(x, dtype=np.uint64) for x in ctr)
+    k0, k1 = int(key[0]) & 0xFFFFFFFF, int(key[1]) & 0xFFFFFFFF
+    m0, m1, sh = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57), np.uint64(32)
+    for r in range(10):
+        if r:
+            k0, k1 = (k0 + 0x9E3779B9) & 0xFFFFFFFF, (k1 + 0xBB67AE85) & 0xFFFFFFFF
+        p0, p1 = c0 * m0, c2 * m1                     # 32 × 32 bits: exact in 64
+        c0, c1, c2, c3 = (p1 >> sh) ^ c1 ^ np.uint64(k0), p1 & _M32, (p0 >> sh) ^ c3 ^ np.uint64(k1), p0 & _M32
+    return c0, c1, c2, c3
+
+
+def cutoff_uniform(seed, replicate, agents, tick, stream, k):
+    """Draw k (an int, or one per agent) of Rng(seed, replicate, agent, tick,
+    stream).uniform() for each agent: key (seed, replicate), counter (agent low,
+    agent high, tick as uint32, stream << 16 | block); uniform k is words 2k, 2k+1
+    of the stream (block k/2), (53 bits of hi·2^32 + lo, + 0.5)/2^53."""
+    agents = np.asarray(agents, dtype=np.uint64)
+    k = np.broadcast_to(np.asarray(k, dtype=np.uint64), agents.shape)
+    one, sh = np.uint64(1), np.uint64(32)
+    w = philox4x32((agents & _M32, agents >> sh, np.full(agents.shape, tick & 0xFFFFFFFF, dtype=np.uint64),
+                    np.uint64(stream << 16) | (k >> one)), (seed, replicate))
+    odd = (k & one) == one
+    m = ((np.where(odd, w[2], w[0]) << sh) | np.where(odd, w[3], w[1])) >> np.uint64(11)
+    return (m.astype(float) + 0.5) * (1.0 / 9007199254740992.0)
+
+
+def cutoff_uniforms(seed, replicate, agents, tick, stream, n):
+    """The first n uniforms of each agent's stream, shape (agents, n)."""
+    return np.stack([cutoff_uniform(seed, replicate, agents, tick, stream, k) for k in range(n)], axis=1)
+
+
+def box_muller(u1, u2):
+    """Rng::normal's pair: √(−2 ln u1)·(cos 2πu2, sin 2πu2), the cosine drawn first."""
+    rad = np.sqrt(-2.0 * np.log(u1))
+    return rad * np.cos(2.0 * np.pi * u2), rad * np.sin(2.0 * np.pi * u2)
+
+
+def gumbel_of(u):
+    """Rng::gumbel: −ln(−ln u)."""
+    return -np.log(-np.log(u))
 
 
 # ---------------------------------------------------------------------------
@@ -278,7 +338,6 @@ class Model:
 
     def __init__(self, P: dict, ct: dict, seed: int, replicate: int):
         self.P, self.ct = P, ct
-        self.rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, replicate])))
         self.L = Layout(P, ct)
         L = self.L
         C = L.C
@@ -303,12 +362,42 @@ class Model:
         self.deal_order_tick = np.full(C, -1)
         self.Y0 = None
         self.tau0 = self.need0 = 0.0     # derived below (§2.0)
-        self.init_firms()
-        self.init_users()
-        # Step 4's draws of tick 0, shared by the τ0 derivation and tick 0 itself.
-        self.draws0 = self.firm_draws()
+        self.quota_firm_demand = np.zeros(C)
+        # §2.0 (v4): τ0 and need0 are constants of the scenario and the agent counts,
+        # derived on the population of seed 0, replicate 0, whatever this run's own
+        # (the Simulation constructor); then the run's own agents are drawn.
+        self.draw_seed0_agents()
         self.derive_tau0()
         self.derive_need0()
+        self.draw_agents(seed, replicate)
+
+    def draw_agents(self, seed: int, replicate: int):
+        """§2.0 the run's own firms and users (init_firms, init_users) and step 4's
+        draws of tick 0, from PCG64 keyed by (seed, replicate)."""
+        self.rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, replicate])))
+        self.init_firms()
+        self.init_users()
+        self.draws0 = self.firm_draws()
+
+    def draw_seed0_agents(self):
+        """§2.0 (v4) the population of seed 0, replicate 0 that τ0 and need0 are
+        derived on, with cutoff's own draws (§3): init_firm's FirmInit stream (u_size,
+        u_defender, z_A, z_b), init_user's UserInit stream (z_z, z_n, u_adopt) and
+        ChoiceNoise at tick −1, and firm_pick's Kyc and ChoiceNoise streams at tick 0."""
+        L = self.L
+        self.rng = None                                # every draw below is cutoff's
+        i = np.arange(L.n_firms)
+        u = cutoff_uniforms(0, 0, i, -1, STREAM_FIRM_INIT, 4)
+        z_A, z_b = box_muller(u[:, 2], u[:, 3])
+        self.init_firms(dict(u_size=u[:, 0], u_def=u[:, 1], z_A=z_A, z_b=z_b))
+        j = np.arange(L.n_users)
+        u = cutoff_uniforms(0, 0, j, -1, STREAM_USER_INIT, 3)
+        z_z, z_n = box_muller(u[:, 0], u[:, 1])
+        noise = lambda idx, rank: gumbel_of(cutoff_uniform(0, 0, idx, -1, STREAM_CHOICE_NOISE, rank))
+        self.init_users(dict(z_z=z_z, z_n=z_n, u_adopt=u[:, 2], noise=noise))
+        u = cutoff_uniforms(0, 0, i, 0, STREAM_KYC, 2)
+        G = gumbel_of(cutoff_uniforms(0, 0, i, 0, STREAM_CHOICE_NOISE, len(self.g_K)))
+        self.draws0 = {"kyc": u[:, 0], "switch": u[:, 1], "gumbel_k": G}
 
     def init_market(self):
         """§2.0 providers: capacity, pipeline of past orders, T_p(0), K_p(0),
@@ -361,6 +450,7 @@ class Model:
                 Lg = int(P["L0"] + (P["dL_cd"] if crack else 0) + (P["dL_api"] if blocked else 0))
                 Kl = self.lead_history(-Lg)
                 v["K"] = Kl + P["chi"] * max(v["K_own"] - Kl, 0.0)
+            v["lag"] = math.nan
         self.g_prov, self.g_K, self.g_tg, self.g_general = [], [], [], []
         self.K_lead_hist = []
         for q, v in enumerate(self.prov):
@@ -386,6 +476,16 @@ class Model:
             return P["K_lead0"] - P["dK_release"] + t * P["K_trend"]
         return self.K_lead_hist[t]
 
+    def follower_lag(self, t, K_f):
+        """§7 (v4) follower lag (Market::follower_lag): how many ticks ago the leaders'
+        released frontier stood where the follower stands now, t − min{t' ≤ t :
+        K_lead(t') ≥ K_f}; 0 at or ahead of it. Walks back while K_lead(t'−1) ≥ K_f,
+        before tick 0 on §2.0's trend, at most 10^4 ticks."""
+        frm = t
+        while frm > t - 10000 and self.lead_history(frm - 1) >= K_f:
+            frm -= 1
+        return t - frm
+
     def stage_of(self, g, t):
         """§2.2 stage of generation g at tick t: GOV → TRUSTED → KYC → GENERAL (→ OPEN)."""
         v = self.prov[self.g_prov[g]]
@@ -401,18 +501,22 @@ class Model:
             return OPEN
         return GENERAL
 
-    def init_firms(self):
+    def init_firms(self, draws=None):
         """§2.0 firms: raw Pareto sizes by stratum, scaled per country to its
         workers; A_i = A_c·lognormal(0, A_sigma0); b_i lognormal mean 1;
-        defenders; revenue(−1) by the pool rule at tick 0; W = 3·revenue(−1)."""
+        defenders; revenue(−1) by the pool rule at tick 0; W = 3·revenue(−1).
+        `draws` (u_size, u_def, z_A, z_b per firm) replaces self.rng's."""
         P, L, rng = self.P, self.L, self.rng
         n, C, S = L.n_firms, L.C, L.S
         c = L.firm_country
         self.f_country, self.f_sector, self.f_large = c, L.firm_sector, L.firm_large
         self.f_seg = c * S + self.f_sector
         self.f_w = np.where(self.f_large, 1.0, L.w_small[c])
-        u_size, u_def = rng.random(n), rng.random(n)
-        z_A, z_b = rng.standard_normal(n), rng.standard_normal(n)
+        if draws is None:
+            u_size, u_def = rng.random(n), rng.random(n)
+            z_A, z_b = rng.standard_normal(n), rng.standard_normal(n)
+        else:
+            u_size, u_def, z_A, z_b = draws["u_size"], draws["u_def"], draws["z_A"], draws["z_b"]
         alpha = P["pareto_alpha"]
         xL = L.x_L[c]
         tail = np.where(np.isfinite(xL), xL ** (-alpha), 0.0)
@@ -466,23 +570,32 @@ class Model:
         rate = (1.0 - P["omega"]) * local + P["omega"] * traded[None, :]
         return rate.ravel(), meanA
 
-    def init_users(self):
+    def init_users(self, draws=None):
         """§2.0 users: z_u lognormal mean 1, n_u lognormal median 1; adoption with
-        probability adopt0·access_c·afford_u (use ratio 1), then plan and generation."""
+        probability adopt0·access_c·afford_u (use ratio 1), then plan and generation.
+        `draws` (z_z, z_n, u_adopt per user, and the choice noise) replaces self.rng's."""
         P, L, rng = self.P, self.L, self.rng
         n = L.n_users
         self.u_country = L.user_country
         s = P["income_sigma"]
-        self.u_z = np.exp(s * rng.standard_normal(n) - 0.5 * s * s)
-        self.u_n = np.exp(P["need_sigma"] * rng.standard_normal(n))
+        if draws is None:
+            z_z, z_n = rng.standard_normal(n), rng.standard_normal(n)
+        else:
+            z_z, z_n = draws["z_z"], draws["z_n"]
+        self.u_z = np.exp(s * z_z - 0.5 * s * s)
+        self.u_n = np.exp(P["need_sigma"] * z_n)
         self.u_provider = np.full(n, -1)
         self.u_gen = np.full(n, -1)
         self.u_plan = np.zeros(n, dtype=int)
         self.u_adopter = np.zeros(n, bool)
         self.u_capped = np.zeros(n, bool)
+        self.u_new = np.zeros(n, bool)                 # (v4) adopted this tick: not in this tick's market
         self.u_use = np.zeros(n)
         self.user_consts(-1)
-        self.try_adopt(np.arange(n), rng.random(n))
+        if draws is None:
+            self.try_adopt(np.arange(n), rng.random(n))
+        else:
+            self.try_adopt(np.arange(n), draws["u_adopt"], draws["noise"])
         C = L.C
         ad = np.bincount(self.u_country, weights=self.u_adopter.astype(float), minlength=C)
         self.adoption_prev = ad * L.w_user / self.pop
@@ -491,19 +604,21 @@ class Model:
 
     def firm_consts(self, t):
         """Per-tick constants of the firms' rules: τ_s(t), KYC rates, the tier-2
-        quota factor ζ_c (§2.4), deal masks (§6), first-resort flags, π(t−1)."""
+        quota factor ζ_c (§2.4, under diffusion_rule), deal masks (§6), first-resort flags, π(t−1)."""
         P, C = self.P, self.L.C
         self.tau_s = self.tau0 * np.array(P["mult_s"]) * math.exp(P["tau_growth"] * max(t, 0))
         raise_ = np.where(self.policy & 4, P["kyc_raise"], 1.0)
         self.kyc_rate_c = np.minimum(1.0, np.array(P["kyc_rate"])[self.tier - 1] * raise_)
+        levers = t >= P["lever_tick"]
         quota = P["tier2_quota"] * (1.0 + P["tier2_quota_growth"]) ** (max(t, 0) / 12.0)
+        # (v4) the quota is the lever diffusion_rule, from lever_tick.
+        applies = bool(P["diffusion_rule"]) and levers
         with np.errstate(divide="ignore"):
-            self.zeta = np.where((self.tier == 2) & (self.quota_demand_prev > 0),
+            self.zeta = np.where(applies & (self.tier == 2) & (self.quota_demand_prev > 0),
                                  np.minimum(1.0, quota / np.where(self.quota_demand_prev > 0, self.quota_demand_prev, 1.0)), 1.0)
         self.deal_mask = np.zeros(C, np.int64)
         arrived = (self.deal_arrival >= 0) & (t >= self.deal_arrival)
         self.deal_mask[arrived] |= (1 << self.policy_provider[arrived])
-        levers = t >= P["lever_tick"]
         self.quota_provider = np.array([self.tier[v["home"]] == 1 for v in self.prov])
         self.first_resort = np.array([bool(P["first_resort"] and levers and v["home"] == self.lever_country)
                                       for v in self.prov])
@@ -577,7 +692,11 @@ class Model:
         n = self.L.n_firms
         return {"kyc": self.rng.random(n), "switch": self.rng.random(n), "gumbel": {}}
 
-    def gumbel(self, draws, g, n):
+    def gumbel(self, draws, g, n, rank):
+        """The Gumbel of generation g for every firm; with cutoff's draws
+        (`gumbel_k`), the firm's rank-th one (one per candidate, in generation order)."""
+        if "gumbel_k" in draws:
+            return draws["gumbel_k"][np.arange(n), rank]
         if g not in draws["gumbel"]:
             draws["gumbel"][g] = self.rng.gumbel(size=n)
         return draws["gumbel"][g]
@@ -606,14 +725,16 @@ class Model:
         keeps = (cur >= 0) & has_own & (partner_cur | ~(draws["switch"] < P["p_switch"]))
         best = np.full(n, -1)
         best_u = np.full(n, -np.inf)
+        rank = np.zeros(n, dtype=int)                 # candidates so far (draws so far)
         for g in range(NG):
             cand = elig[g] & (~keeps | (cur == self.g_prov[g]))
             if not cand.any():
                 continue
-            u = self.firm_utility(g, idx, budget, need_q1) + P["switch_noise"] * self.gumbel(draws, g, n)
+            u = self.firm_utility(g, idx, budget, need_q1) + P["switch_noise"] * self.gumbel(draws, g, n, rank)
             upd = cand & (u > best_u)
             best = np.where(upd, g, best)
             best_u = np.where(upd, u, best_u)
+            rank += cand
         return kyc, best, best_K
 
     # ---- §2.5 firm bids ----------------------------------------------------
@@ -621,7 +742,8 @@ class Model:
     def firm_bids(self, gen, kyc, partners):
         """§2.5 bids of every firm on its chosen generation: returns a dict of
         arrays over the bidding firms (idx, provider, w, need = ζq'h, money =
-        ζ(B − F), pi_out = min(v, money/(ζ q_min h), money/x_F), min_alloc, class, home)."""
+        ζ(B − F), pi_out = min(v, money/(ζ q_min h), money/x_F), min_alloc, class, home;
+        z = ζ, wtp = v = V(q'h)/need, the bid's worth per H100e)."""
         P = self.P
         idx = np.flatnonzero(gen >= 0)
         g = gen[idx]
@@ -647,7 +769,7 @@ class Model:
         cls = np.where(partner, 0, np.where(cleared, 1, 2))
         home = self.first_resort[gp] & (c == self.lever_country)
         return dict(idx=idx, p=gp, w=self.f_w[idx], need=need, money=money, pi_out=pi_out,
-                    min_alloc=min_alloc, cls=cls, home=home)
+                    min_alloc=min_alloc, cls=cls, home=home, z=z, wtp=wtp)
 
     # ---- §2.0 derived τ0 and need0 ----------------------------------------
 
@@ -662,21 +784,37 @@ class Model:
     def derive_tau0(self):
         """§2.0 τ0: the smallest value at which weighted firm demand at p_min
         reaches tightness0 × firm capacity at tick 0 (no unused floor): scan up
-        from 1e−3 by ×1.1, bisect the first bracket 50 times."""
+        from 1e−3 by ×1.1 to 1e5, bisect the first bracket 50 times. (v4) Where
+        budgets bind and the scan never reaches it, the target is 99% of the
+        largest demand over the scan; only no demand at all is an error."""
         P = self.P
         cap = 0.0
         for q, v in enumerate(self.prov):
             inference = (1.0 - P["train_share"]) * self.cap(q)
             cap += inference * (1.0 - (P["r_gov"] if v["gov"] else 0.0) - P["r_cons"])
         target = P["tightness0"] * cap
-        hi = 1e-3
-        while self.firm_demand_at_pmin(hi) < target:
-            hi *= 1.1
-            if hi > 1e5:
-                print(f"cutoff_np: error: key 'tightness0' = {P['tightness0']}: firm demand at p_min cannot reach it "
-                      "with tokens per worker up to 1e5 Mtok a month (derived tau0 out of range)", file=sys.stderr)
+        taus, demand = [], []
+        tau = 1e-3
+        while tau <= 1e5:
+            taus.append(tau)
+            demand.append(self.firm_demand_at_pmin(tau))
+            if demand[-1] >= target:
+                break
+            tau *= 1.1
+        self.tightness0_reached = P["tightness0"]
+        if demand[-1] < target:
+            most = max(demand)
+            if not most > 0:
+                print(f"cutoff_np: error: key 'tightness0' = {P['tightness0']}: no firm demands compute at p_min at any "
+                      "tokens per worker up to 1e5 Mtok a month", file=sys.stderr)
                 raise SystemExit(2)
-        lo = hi / 1.1
+            target = 0.99 * most
+            self.tightness0_reached = target / cap
+            print(f"cutoff_np: warning: tightness0 = {P['tightness0']} is out of reach (budgets bind): tau0 derived "
+                  f"at 99% of the largest firm demand at p_min, tightness {self.tightness0_reached}", file=sys.stderr)
+        j = next(k for k, d in enumerate(demand) if d >= target)
+        hi = taus[j]
+        lo = taus[j - 1] if j > 0 else hi / 1.1
         for _ in range(50):
             mid = 0.5 * (lo + hi)
             if self.firm_demand_at_pmin(mid) >= target:
@@ -706,21 +844,25 @@ class Model:
 
     # ---- users: eligibility, choice, adoption ------------------------------
 
-    def choose_user_generation(self, idx, only_own):
+    def choose_user_generation(self, idx, only_own, noise=None):
         """§2.4 users' choice: the eligible generation maximising φ·K_g + noise·γ
         (GENERAL with align ≥ 0, or OPEN); with `only_own`, among the user's
-        provider's generations first, then (if none) among all."""
+        provider's generations first, then (if none) among all. `noise(idx, rank)`
+        (cutoff's draws, only_own None): the rank-th Gumbel of each user."""
         P = self.P
         c = self.u_country[idx]
         cur = self.u_provider[idx]
         n = len(idx)
         best_own, u_own = np.full(n, -1), np.full(n, -np.inf)
         best_all, u_all = np.full(n, -1), np.full(n, -np.inf)
+        rank = np.zeros(n, dtype=int)
         for g in range(len(self.g_K)):
             el = self.user_elig_c[g][c]
             if not el.any():
                 continue
-            u = P["phi"] * self.g_K[g] + P["switch_noise"] * self.rng.gumbel(size=n)
+            gam = self.rng.gumbel(size=n) if noise is None else noise(idx, rank)
+            rank += el
+            u = P["phi"] * self.g_K[g] + P["switch_noise"] * gam
             up = el & (u > u_all)
             best_all = np.where(up, g, best_all)
             u_all = np.where(up, u, u_all)
@@ -737,23 +879,24 @@ class Model:
         pp = P["plan_price"]
         return np.where(b >= pp[2], PLAN_PRO, np.where(b >= pp[1], PLAN_PLUS, PLAN_FREE))
 
-    def try_adopt(self, idx, u):
+    def try_adopt(self, idx, u, noise=None):
         """§2.9 adoption of users idx with probability adopt_rate_c·afford_u,
         afford = max(f_free, min(1, ω_inc·income/price[plus])); then plan and
-        generation (no eligible generation: no adoption)."""
+        generation (no eligible generation: no adoption). Returns the adopters."""
         P = self.P
         c = self.u_country[idx]
         income = self.u_z[idx] * self.wage[c]
         afford = np.maximum(P["f_free"], np.minimum(1.0, P["omega_inc"] * income / P["plan_price"][1]))
         yes = u < self.adopt_rate[c] * afford
         idx, income = idx[yes], income[yes]
-        gen = self.choose_user_generation(idx, None)
+        gen = self.choose_user_generation(idx, None, noise)
         ok = gen >= 0
         idx, income, gen = idx[ok], income[ok], gen[ok]
         self.u_adopter[idx] = True
         self.u_plan[idx] = self.user_plan(income)
         self.u_gen[idx] = gen
         self.u_provider[idx] = np.array(self.g_prov)[gen]
+        return idx
 
     def user_cap(self, idx):
         """§2.5 min(need_u, plancap_u) = need0·plan_need·e^(gt)·min(n_u, plan_cap), × ζ_c under the quota."""
@@ -820,7 +963,8 @@ class Model:
     def step_training(self, t):
         """§2.2 training T += s·C, K_own = K_lead0 + β·ln(T/T_ref) + offset; a new
         generation enters at K ≥ newest K + ΔK_release; K_lead(t); followers
-        distil K_f = K_lead(t−L) + χ·(K_own − K_lead(t−L))⁺. Returns releasers."""
+        distil K_f = K_lead(t−L) + χ·(K_own − K_lead(t−L))⁺ and get their lag (§7).
+        Returns releasers."""
         P = self.P
         released = []
 
@@ -855,6 +999,7 @@ class Model:
             Lg = int(P["L0"] + (P["dL_cd"] if crack else 0) + (P["dL_api"] if blocked else 0))
             Kl = self.lead_history(t - Lg)
             v["K"] = Kl + P["chi"] * max(v["K_own"] - Kl, 0.0)
+            v["lag"] = self.follower_lag(t, v["K"])
             maybe_release(q)
         return released
 
@@ -873,17 +1018,20 @@ class Model:
     def choose_partners(self, released):
         """§2.2 trusted partners of each provider whose generation entered:
         large-stratum firms with align ≥ a_trusted, defenders first, then by
-        revenue(t−1), n_trusted of them; a partner moves to the partner provider
-        with the highest noiseless u (if several)."""
+        revenue(t−1), n_trusted of them; (v4) a firm chosen by one of these releases
+        (only those) moves to its partner provider with the highest noiseless u
+        (if several)."""
         P = self.P
         L = self.large_idx
+        chosen = np.zeros(self.L.n_firms, bool)
         for q in released:
             self.f_partners[L] &= ~(1 << q)
             cand = L[self.f_align[L, q] >= P["a_trusted"]]
             order = np.lexsort((cand, -self.f_revenue[cand], ~self.f_defender[cand]))
-            chosen = cand[order[:int(P["n_trusted"])]]
-            self.f_partners[chosen] |= (1 << q)
-        idx = L[self.f_partners[L] != 0]
+            chosen_q = cand[order[:int(P["n_trusted"])]]
+            self.f_partners[chosen_q] |= (1 << q)
+            chosen[chosen_q] = True
+        idx = L[chosen[L]]
         if len(idx) == 0:
             return
         budget = self.firm_budget(idx)
@@ -933,8 +1081,9 @@ class Model:
     def step_market(self):
         """§2.5-§2.6 per provider: (a) government reserve, (b) consumer demand at
         full caps and the unused floor, (c) the firms' clearing at one price
-        (two under first-resort), (d) what firms left joins (e) the consumers'
-        water-filled caps; revenue, π_p and the forecast F_p."""
+        (two under first-resort); D_c's firm part; (v4) budgets adapt; (d) what
+        firms left joins (e) the consumers' water-filled caps; revenue, π_p and
+        the forecast F_p."""
         P = self.P
         NP = self.NP
         ub = self.user_bids()
@@ -979,6 +1128,15 @@ class Model:
         spend = np.bincount(b["p"], weights=b["w"] * paid * alloc, minlength=NP)
         demand_pmin = np.bincount(b["p"], weights=b["w"] * bid_demand(self.p_min, b["need"], b["money"], b["pi_out"]),
                                   minlength=NP)
+        # (v4) D_c's firm part (FirmMarketSum quota_key): the bidding firms' x_i at the
+        # price they cleared at on tier-1-homed providers, before the quota factor.
+        wanted = bid_demand(paid, b["need"], b["money"], b["pi_out"])
+        on_quota = self.quota_provider[b["p"]]
+        self.quota_firm_demand = np.bincount(self.f_country[b["idx"]][on_quota],
+                                             weights=(b["w"] * wanted / b["z"])[on_quota], minlength=self.L.C)
+        # §2.5 (v4): budgets adapt, after this tick's bids have been summed.
+        if P["b_adapt"] > 0:
+            self.firm_adapt_budget(b, alloc, paid, wanted)
 
         # (d)+(e) consumers: what firms did not buy, water-filled (deal hosts first on their floor).
         cons_cap = np.maximum(inference - reserve - sold, 0.0)
@@ -1012,6 +1170,7 @@ class Model:
         self.u_use[ub["idx"]] = use
         self.u_capped = np.zeros(self.L.n_users, bool)
         self.u_capped[ub["idx"]] = reach < ub["cap"]
+        self.u_new[:] = False                          # (v4) user_settle clears the new flag of every user
         use_compute = np.bincount(ub["p"], weights=ub["w"] * use * ub["h"], minlength=NP)
 
         self.res_price = price
@@ -1022,6 +1181,27 @@ class Model:
             v["price"] = price[q]
             v["price_home"] = price_home[q]
             v["forecast"] += P["F_smooth"] * (demand_pmin[q] + cons_demand[q] - v["forecast"])
+
+    def firm_adapt_budget(self, b, alloc, paid, wanted):
+        """§2.5 (v4) budgets adapt (firm_adapt_budget, budget_signal, firm_status in
+        agents/firm_kern.hpp): every firm with a chosen generation moves
+        b ← clip(b·exp(b_adapt·clip(ℓ, −1, 1)), b_floor, b_max), stored as float32;
+        ℓ = ln(v/π) if it bid (v = V(q'h)/need of its bid, π the price its class paid),
+        at most 0 if it was served (got x_i(π) = need, not rationed); ℓ = ℓ_up if it
+        could not bid for want of money (B − F_access ≤ 0) although q > 0 and
+        V(q'h) ≥ F_access; else 0. `wanted` is x_i(π) of each bid."""
+        P = self.P
+        has_gen = self.f_gen >= 0
+        K = np.append(self.g_K, 0.0)[self.f_gen]
+        F = P["access_cost"]
+        v_max = P["wtp_months"] * P["rho"] * P["sigma_c"] * self.f_revenue * P["phi"] * K
+        short = has_gen & ~(self.firm_budget() - F > 0.0) & (self.firm_need() > 0.0) & (v_max >= F)
+        l = np.where(short, P["b_up"], 0.0)
+        served = (wanted > 0) & ~(alloc < wanted) & ~(wanted < b["need"])
+        lb = np.log(b["wtp"] / paid)
+        l[b["idx"]] = np.where(served, np.minimum(lb, 0.0), lb)
+        nb = np.clip(self.f_b * np.exp(P["b_adapt"] * np.clip(l, -1.0, 1.0)), P["b_floor"], P["b_max"])
+        self.f_b = np.where(has_gen, nb.astype(np.float32).astype(float), self.f_b)
 
     def step_firms(self):
         """§2.7 productivity A ← A·(1 + g0 + ρ·u + σ_A·ε)⁺, lnA_AI += ln(1 + ρu),
@@ -1075,17 +1255,19 @@ class Model:
 
     def step_adoption(self):
         """§2.9 a non-adopter adopts with probability (bass_p + bass_q·share_c(t−1))
-        ·access_c·afford_u; adopters keep their plan (or re-pick under plan_repick)."""
+        ·access_c·afford_u; adopters keep their plan (or re-pick under plan_repick).
+        (v4) A new adopter is flagged new: it joins the market next tick (user_adopt)."""
         a = self.u_adopter
         if self.P["plan_repick"]:
             idx = np.flatnonzero(a)
             self.u_plan[idx] = self.user_plan(self.u_z[idx] * self.wage[self.u_country[idx]])
         idx = np.flatnonzero(~a)
-        self.try_adopt(idx, self.rng.random(len(idx)))
+        self.u_new[self.try_adopt(idx, self.rng.random(len(idx)))] = True
 
     def step_countries(self):
         """§2.10 country aggregates, GDP_c = GDP_c0·Y_c/Y_c(0), adoption, use
-        ratio, D_c for the quota, spillover; §6 access gap and policies by rule;
+        ratio and capped share over the adopters in this tick's market (v4), D_c
+        for the quota, spillover; §6 access gap and policies by rule;
         §7 the recorded metrics."""
         P, L = self.P, self.L
         C = L.C
@@ -1098,10 +1280,6 @@ class Model:
         EmpK = bc(c, we * self.f_K)
         BuyEmpK = bc(c, np.where(self.f_buying, we * self.f_K, 0.0))
         BuyEmp = bc(c, np.where(self.f_buying, we, 0.0))
-        has_gen = self.f_gen >= 0
-        gq = np.array(self.g_prov + [0])[self.f_gen]
-        quotaF = bc(c, np.where(has_gen & self.quota_provider[gq],
-                                w * np.maximum(self.firm_need(), P["q_min"]) * np.append(self.g_h, 0.0)[self.f_gen], 0.0))
         uc = self.u_country
         ad = self.u_adopter
         Adopt = bc(uc, ad.astype(float))
@@ -1109,9 +1287,12 @@ class Model:
         i = np.flatnonzero(ug)
         cap = self.user_cap(i)
         gi = self.u_gen[i]
-        Use = bc(uc[i], self.u_use[i])
-        Cap = bc(uc[i], cap)
-        Capped = bc(uc[i], self.u_capped[i].astype(float))
+        # (v4) use, caps and capping over the adopters in this tick's market (not new).
+        mk = ~self.u_new[i]
+        Market = bc(uc[i], mk.astype(float))
+        Use = bc(uc[i], np.where(mk, self.u_use[i], 0.0))
+        Cap = bc(uc[i], np.where(mk, cap, 0.0))
+        Capped = bc(uc[i], (mk & self.u_capped[i]).astype(float))
         UserK = bc(uc[i], np.array(self.g_K)[gi])
         pi = np.array(self.g_prov)[gi]
         quotaU = bc(uc[i], np.where(self.quota_provider[pi], cap / self.zeta[uc[i]] * self.g_h[gi], 0.0))
@@ -1133,8 +1314,10 @@ class Model:
         gap = released - access
         self.adoption_prev = adoption
         self.use_ratio_prev = ratio(Use, Cap, 1.0)
-        self.quota_demand_prev = quotaF + quotaU * wu
-        capped_share = (Capped * wu).sum() / (Adopt * wu).sum() if (Adopt * wu).sum() > 0 else 0.0
+        self.quota_demand_prev = self.quota_firm_demand + quotaU * wu
+        in_market = (Market * wu).sum()
+        capped_share = (Capped * wu).sum() / in_market if in_market > 0 else 0.0
+        capped_c = ratio(Capped, Market, math.nan)
         self.gdp_prev = gdp
         # Spillover: ξ·(Σ_j a_cj K̄_j / Σ_j a_cj − K̄_c)⁺, a_cj = GDP_j·tier_sim(|tier_c − tier_j|), j ≠ c.
         sim = np.array(P["tier_sim"])[np.abs(self.tier[:, None] - self.tier[None, :])]
@@ -1176,6 +1359,10 @@ class Model:
             "K_eligible_world": float((ratio(bc(c, we * self.f_K_elig), Emp, 0.0) * Emp).sum() / Emp.sum()),
             "entries": float(w[self.f_entered].sum()),
             "trusted_partners": np.array([((self.f_partners[self.large_idx] >> q) & 1).sum() for q in range(self.NP)]),
+            "follower_lag": np.array([v["lag"] for v in self.prov], dtype=float),
+            "capped_share": capped_c,
+            "zeta": self.zeta.copy(),
+            "quota_demand": self.quota_demand_prev.copy(),
         }
 
 
@@ -1252,8 +1439,12 @@ def main(argv=None):
     }
     if a.diagnostics:
         keys = ["compute_price", "tokens_per_worker", "capacity", "frontier_K", "revenue", "utilisation",
-                "K_eligible_world", "entries", "trusted_partners"]
-        out["diagnostics"] = {k: [np.asarray(m[k]).tolist() for m in series] for k in keys}
+                "K_eligible_world", "entries", "trusted_partners", "follower_lag", "capped_share", "zeta",
+                "quota_demand"]
+        nan_none = lambda x: [nan_none(y) for y in x] if isinstance(x, list) else nanfix(x)
+        out["diagnostics"] = {k: [nan_none(np.asarray(m[k]).tolist()) for m in series] for k in keys}
+        out["diagnostics"]["tau0"] = model.tau0
+        out["diagnostics"]["need0"] = model.need0
     with open(a.out, "w") as fh:
         json.dump(out, fh, indent=1)
 

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""The scenarios' effects against the baseline (MODEL.md §4), and the κ sweep of §9.
+
+    python3 bench/scenarios.py table [--seeds 5] [--ticks 120] [--firms 1e5 --users 1e6] [--keep DIR]
+    python3 bench/scenarios.py kappa [--seeds 3] [--points 5] [--scenarios baseline,buildout] [--keep DIR]
+
+`table` runs every shipped scenario as an ensemble with the same replicates as the
+baseline (paired: the same seed and replicate indices, so the same random numbers
+wherever the scenario does not change them, and the same τ0 and need0), and prints,
+at ticks 59 and 119, each measure's mean effect (scenario − baseline, per replicate)
+with its 95% interval (Student t over the pairs), beside the baseline's level:
+
+  us_price        US-homed labs' compute price, mean over the labs [× p_min]
+  users_capped    share of AI users compute-capped
+  tier3_gap       access gap of tier-3 countries, population-weighted [K]
+  follower_lag    the followers' lag, mean over the 12 ticks to the tick [ticks]
+  small_cut_off   share of real firms with 1–49 employees cut off (no budget, priced out, rationed)
+  large_cut_off   the same for firms with 250 or more employees
+  hosts_K         K accessed, employment-weighted, in the countries that host a deal under
+                  compute-for-access at that tick (the same countries in every scenario) [K]
+
+`kappa` sweeps κ (serving cost per unit of capability) from ln 1.5 to ln 2.5 on each
+scenario and prints the users capped and the US labs' price (means over the last 12
+ticks) with their 95% intervals.
+"""
+import argparse
+import math
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from calibration import ensemble, interval  # noqa: E402
+
+sys.path.insert(0, os.path.join(ROOT, "python", "src"))
+import cutoff_analysis as ca  # noqa: E402
+from cutoff_analysis.calibration import p_min  # noqa: E402
+
+SCENARIOS = ["buildout", "moratorium", "first-resort", "compute-for-access", "crackdown", "open-weights",
+             "diffusion-rule"]
+MEASURES = ["us_price", "users_capped", "tier3_gap", "follower_lag", "small_cut_off", "large_cut_off", "hosts_K"]
+
+
+def scenario_path(name):
+    return os.path.join(ROOT, "data", "scenarios", f"{name}.toml")
+
+
+def cut_off(ds, classes, t):
+    """Share of the real firms of the given size classes cut off, at tick t (per replicate)."""
+    f = ds["firms_by_status"].isel(tick=t).sum("country").sel(size_class=classes).sum("size_class")
+    return (f.sel(status=list(ca.CUT_OFF)).sum("status") / f.sum("status")).values
+
+
+def hosts_K(ds, hosts, t):
+    """Employment-weighted K accessed over the countries flagged in hosts (replicate × country)."""
+    emp = ds["employment_by_status"].isel(tick=t).sum("status")
+    K = ds["K_accessed"].isel(tick=t).fillna(0.0)
+    w = (emp * hosts).sum("size_class")
+    return ((K * emp * hosts).sum(("size_class", "country")) / w.sum("country").where(lambda x: x > 0)).values
+
+
+def measures(ds, t, hosts):
+    us = ds["provider_home"] == "USA"
+    gap = ca.access_gap_by_tier(ds).sel(tier=3).isel(tick=t)
+    lag = ds["follower_lag"].isel(tick=slice(max(0, t - 11), t + 1)).mean(("tick", "provider"))
+    return {
+        "us_price": (ds["compute_price"].isel(tick=t).where(us).mean("provider") / p_min(ds)).values,
+        "users_capped": ds["users_capped_share"].isel(tick=t).values,
+        "tier3_gap": gap.values,
+        "follower_lag": lag.values,
+        "small_cut_off": cut_off(ds, ["1-9", "10-49"], t),
+        "large_cut_off": cut_off(ds, ["250+"], t),
+        "hosts_K": hosts_K(ds, hosts, t),
+    }
+
+
+def run_table(args):
+    ticks = [59, args.ticks - 1]
+    runs = {}
+    for name in ["baseline"] + SCENARIOS:
+        out = os.path.join(args.keep, f"{name}-{args.firms:.0e}-{args.users:.0e}".replace("+", ""))
+        runs[name], secs = ensemble(args.cutoff, scenario_path(name), out, args.seeds, int(args.firms), int(args.users),
+                                    args.ticks, args.jobs, [])
+        print(f"{name}: {args.seeds} replicates in {secs:.0f} s", flush=True)
+    base = runs["baseline"]
+    for t in ticks:
+        hosts = (runs["compute-for-access"]["policy"].isel(tick=t).astype(int) & 2) > 0
+        n_hosts = hosts.sum("country").values
+        b = measures(base, t, hosts)
+        print(f"\ntick {t}: effect = scenario - baseline, mean [95% CI] over {args.seeds} paired replicates "
+              f"({int(np.min(n_hosts))}-{int(np.max(n_hosts))} deal hosts)")
+        print(f"{'measure':14s} {'baseline':>10s} " + " ".join(f"{s:>24s}" for s in SCENARIOS))
+        ms = {s: measures(runs[s], t, hosts) for s in SCENARIOS}
+        for m in MEASURES:
+            lvl, _, _ = interval(np.asarray(b[m], float))
+            cells = []
+            for s in SCENARIOS:
+                mean, hw, _ = interval(np.asarray(ms[s][m], float) - np.asarray(b[m], float))
+                cells.append(f"{mean:+.3g} [{mean - hw:+.2g},{mean + hw:+.2g}]" if math.isfinite(hw) else f"{mean:+.3g}")
+            print(f"{m:14s} {lvl:10.4g} " + " ".join(f"{c:>24s}" for c in cells))
+
+
+def run_kappa(args):
+    lo, hi = math.log(1.5), math.log(2.5)
+    for name in args.scenarios.split(","):
+        out = os.path.join(args.keep, f"kappa-{name}-{args.firms:.0e}-{args.users:.0e}".replace("+", ""))
+        ds, secs = ensemble(args.cutoff, scenario_path(name), out, args.seeds, int(args.firms), int(args.users),
+                            args.ticks, args.jobs, [], [f"kappa={lo}:{hi}:{args.points}"])
+        us = ds["provider_home"] == "USA"
+        last = slice(args.ticks - 12, args.ticks)
+        capped = ds["users_capped_share"].isel(tick=last).mean("tick")
+        price = (ds["compute_price"].isel(tick=last).where(us).mean(("tick", "provider"))) / p_min(ds)
+        mid = ds["users_capped_share"].isel(tick=59)
+        print(f"\n{name}: kappa sweep, {args.seeds} replicates per point ({secs:.0f} s); means over ticks "
+              f"{args.ticks - 12}-{args.ticks - 1} [95% CI]")
+        print(f"{'kappa':>8s} {'ln of':>6s} {'users capped':>24s} {'capped at tick 59':>24s} {'US price x p_min':>24s}")
+        for k in ds["kappa"].values:
+            row = []
+            for da in (capped, mid, price):
+                m, hw, _ = interval(np.asarray(da.sel(kappa=k).values, float))
+                row.append(f"{m:.4g} [{m - hw:.4g}, {m + hw:.4g}]")
+            print(f"{k:8.4f} {math.exp(k):6.3f} " + " ".join(f"{c:>24s}" for c in row))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("what", choices=["table", "kappa"])
+    ap.add_argument("--seeds", type=int, default=None, help="replicates (default 5 for table, 3 for kappa)")
+    ap.add_argument("--firms", type=float, default=1e5)
+    ap.add_argument("--users", type=float, default=1e6)
+    ap.add_argument("--ticks", type=int, default=120)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--points", type=int, default=5)
+    ap.add_argument("--scenarios", default="baseline,buildout")
+    ap.add_argument("--cutoff", default=os.path.join(ROOT, "build", "cutoff"))
+    ap.add_argument("--keep", default=None, help="directory for the ensembles (kept and resumed)")
+    args = ap.parse_args()
+    args.seeds = args.seeds or (5 if args.what == "table" else 3)
+    if args.keep is None:
+        import tempfile
+        args.keep = tempfile.mkdtemp(prefix="scenarios-")
+    os.makedirs(args.keep, exist_ok=True)
+    (run_table if args.what == "table" else run_kappa)(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
