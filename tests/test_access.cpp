@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "agents/firm_kern.hpp"
+#include "core/exec.hpp"
 #include "core/simulation.hpp"
 #include "support.hpp"
 
@@ -126,10 +127,13 @@ TEST(Access, StatusesSumToEveryCountrysRealFirms) {
 }
 
 /// §2.5 written out: x_i(π) for a firm that bids, from the formulas, not the code.
-double spec_demand(double B, double F, double q, double q_min, double h, double Vmax, double psi, double pi) {
+/// Under the tier-2 quota (ζ < 1) need and money are scaled by ζ; this returns the
+/// demand before the factor, whose worth per H100e is then V(q'·h)/(ζ·q'·h) (docs/model.md).
+double spec_demand(double B, double F, double q, double q_min, double h, double Vmax, double psi, double pi,
+                   double zeta = 1) {
   const double q1 = std::max(q, q_min), need = q1 * h;
   if (!(B - F > 0) || !(q > 0) || Vmax < F) return 0;
-  const double v = Vmax / need;
+  const double v = Vmax / (zeta * need);
   if (pi > v) return 0;
   const double x = std::min(need, (B - F) / pi);
   if (x < q_min * h) return 0;
@@ -187,6 +191,49 @@ TEST(Access, BidsAndBudgetAdaptationFollowSection2_5OnRandomFirms) {
   EXPECT_EQ(checked, 3 * n);
   EXPECT_GT(adapted_up, 100);    // the random firms cover both directions
   EXPECT_GT(adapted_down, 100);
+}
+
+TEST(Access, QuotaDemandIsTheBiddersDemandAtTheirPriceBeforeTheFactor) {
+  // §2.4 (v4): D_c counts the bidding firms' x_i(π) at the price they cleared at, before
+  // ζ_c, on tier-1-homed providers (v3.2 counted every firm's full need, bidding or not).
+  World w;
+  std::uint8_t quota[1] = {1};  // the provider is tier-1-homed
+  double zeta[1] = {0.5};       // last tick's factor
+  w.k.quota_provider = table_of(quota);
+  w.k.zeta = table_of(zeta);
+  const int n = 400;
+  HostArrays<Firms> a(n);
+  const FirmView f = a.view();
+  std::mt19937_64 rng(3);
+  std::lognormal_distribution<double> logn(0.0, 2.0);
+  for (int i = 0; i < n; ++i) set_firm(f, i, 1 + 20 * (i % 7), 1e6 * logn(rng), 3e5 * logn(rng), 1, true);
+  const double pi = 2500;
+  ProviderClearing pc{};
+  pc.price = pc.price_home = pc.rest.price = pi;
+  pc.p_min = 1863;
+  pc.rest.mode = kClearAll;
+  double want = 0, full_need = 0;
+  int bidders = 0;
+  for (int i = 0; i < n; ++i) {
+    const double B = f.b[i] * (w.k.beta_W * std::max(f.W[i], 0.0) + w.k.beta_R * f.revenue[i]);
+    const double q = f.employees[i] * w.tau[0], F = w.k.access_cost;
+    const double Vmax = w.k.wtp_months * w.k.rho * w.k.sigma_c * f.revenue[i] * w.k.phi * w.K[0];
+    // x_i(π) at the quota-scaled need and money (π·x ≤ ζ·(B − F)), the factor taken out again.
+    const double x = spec_demand(B, F, q, w.k.q_min, w.h[0], Vmax, w.k.psi, pi, 0.5);
+    want += x;
+    bidders += x > 0;
+    full_need += std::max(q, w.k.q_min) * w.h[0];
+  }
+  ASSERT_GT(bidders, 20);
+  ASSERT_LT(bidders, n);
+  auto exec = make_exec("cpu", n, 1);
+  exec->load_firms(a);
+  const FirmMarketSum sum{exec->put(w.k), exec->firms(), exec->put(Table<ProviderClearing>{&pc, 1}), pc.p_min, 1, 1};
+  KeyedFixed out(sum.keys());
+  exec->sum(n, sum, out);
+  const double D = out.value(sum.quota_key(0), kFixedCompute);
+  EXPECT_NEAR(D, want, 1e-9 * want);
+  EXPECT_LT(D, 0.9 * full_need);  // not every firm's full need
 }
 
 TEST(Access, Tau0AndNeed0AreConstantsOfTheScenario) {
