@@ -6,10 +6,10 @@
 #include <cstdint>
 
 #include "agents/fields.hpp"
-#include "core/fpmath.hpp"
-#include "core/hd.hpp"
-#include "core/rng.hpp"
-#include "core/tables.hpp"
+#include "core/hd/fpmath.hpp"
+#include "core/hd/hd.hpp"
+#include "core/hd/rng.hpp"
+#include "core/hd/tables.hpp"
 
 namespace cutoff {
 

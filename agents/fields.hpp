@@ -2,14 +2,14 @@
 /// @file
 /// The field registries of the two large populations (MODEL.md §1). Everything
 /// per agent lives here: one line per array. Providers and countries are few and
-/// live on the host (core/providers.hpp, core/population.hpp).
+/// live on the host (core/model/providers.hpp, core/model/population.hpp).
 ///
 /// Budget (docs/memory.md): at most 64 bytes per firm and 24 per user, state
 /// plus per-tick scratch; the static_asserts below hold the line.
 
 #include <cstdint>
 
-#include "core/registry.hpp"
+#include "core/hd/registry.hpp"
 
 namespace cutoff {
 

@@ -2,17 +2,17 @@
 /// @file
 /// Per-firm functions (MODEL.md §1, §2.0, §2.8). Each is a pure function of
 /// (agent index, the SoA view, a small constants struct), called by the OpenMP
-/// loops in core/ and by the kernels in cuda/exec.cu (through core/passes.hpp).
+/// loops in core/ and by the kernels in cuda/exec.cu (through core/sim/passes.hpp).
 
 #include <cstdint>
 
 #include "agents/choice.hpp"
 #include "agents/fields.hpp"
-#include "core/clearing.hpp"
-#include "core/fpmath.hpp"
-#include "core/hd.hpp"
-#include "core/population.hpp"
-#include "core/rng.hpp"
+#include "core/market/clearing.hpp"
+#include "core/hd/fpmath.hpp"
+#include "core/hd/hd.hpp"
+#include "agents/layout.hpp"
+#include "core/hd/rng.hpp"
 
 namespace cutoff {
 

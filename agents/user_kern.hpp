@@ -6,10 +6,10 @@
 
 #include "agents/choice.hpp"
 #include "agents/fields.hpp"
-#include "core/fpmath.hpp"
-#include "core/hd.hpp"
-#include "core/rng.hpp"
-#include "core/waterfill.hpp"
+#include "core/hd/fpmath.hpp"
+#include "core/hd/hd.hpp"
+#include "core/hd/rng.hpp"
+#include "core/market/waterfill.hpp"
 
 namespace cutoff {
 

@@ -17,10 +17,10 @@
 #include <vector>
 
 #include "agents/fields.hpp"
-#include "core/params.hpp"
-#include "core/backend.hpp"
-#include "core/scenario.hpp"
-#include "core/simulation.hpp"
+#include "core/model/params.hpp"
+#include "core/app/backend.hpp"
+#include "core/model/scenario.hpp"
+#include "core/sim/simulation.hpp"
 #if defined(CUTOFF_WITH_CUDA)
 #include "cuda/device.hpp"
 #endif
@@ -104,7 +104,7 @@ int tick(const std::string& scenario, std::int64_t firms, std::int64_t users, in
   sets.push_back("n_firms=" + std::to_string(firms));
   sets.push_back("n_users=" + std::to_string(users));
   sets.push_back("horizon=" + std::to_string(ticks + warmup));
-  const cutoff::Params p = cutoff::load_scenario(scenario, sets);
+  const cutoff::Params p = cutoff::load_scenario(scenario, sets, "--set");
   cutoff::RunOptions o;
   o.threads = threads;
   o.backend = cutoff::choose_backend(backend, true);
@@ -132,7 +132,7 @@ int tick(const std::string& scenario, std::int64_t firms, std::int64_t users, in
   const double median = sorted[sorted.size() / 2];
   std::ostringstream js;
   js.precision(6);
-  js << "{\"firms\": " << firms << ", \"users\": " << users << ", \"backend\": \"" << o.backend
+  js << "{\"firms\": " << firms << ", \"users\": " << users << ", \"backend\": \"" << o.backend.name
      << "\", \"threads\": " << omp_get_max_threads()
      << ", \"init_seconds\": " << init << ", \"warmup_ticks\": " << warmup << ", \"tick_seconds\": [";
   for (std::size_t k = 0; k < per_tick.size(); ++k) js << (k ? ", " : "") << per_tick[k];

@@ -7,7 +7,7 @@
 #include <type_traits>
 
 #include "agents/fields.hpp"
-#include "core/registry.hpp"
+#include "core/hd/registry.hpp"
 
 namespace cutoff::cuda {
 

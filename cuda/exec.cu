@@ -1,6 +1,6 @@
 /// @file
-/// The CUDA backend (core/exec.hpp): the agents in device arrays, every pass a
-/// kernel over the functors of core/passes.hpp, each reduction built so that it
+/// The CUDA backend (core/sim/exec.hpp): the agents in device arrays, every pass a
+/// kernel over the functors of core/sim/passes.hpp, each reduction built so that it
 /// gives the host's bits (docs/backends.md, docs/determinism.md):
 ///  - loops: one thread per agent;
 ///  - keyed sums: 128-bit integer sums, per block in shared memory, then global
@@ -28,8 +28,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/clearing.hpp"
-#include "core/params.hpp"
+#include "core/market/clearing.hpp"
+#include "core/model/params.hpp"
 #include "cuda/check.cuh"
 #include "cuda/device.hpp"
 #include "cuda/exec.hpp"
@@ -240,9 +240,9 @@ __device__ ull agg_slot(ull* count) {
   return g.shfl(base, 0) + g.thread_rank();
 }
 
-/// The atomic twin of BinAdd (core/ranks.hpp), aggregated over the lanes adding into one bin.
+/// The atomic twin of BinAdd (core/market/ranks.hpp), aggregated over the lanes adding into one bin.
 struct AtomicBinAdd {
-  __device__ bool operator()(FixedBin& bin, std::uint64_t key, const U128& a, const U128& b) const {
+  __device__ bool operator()(FixedBin& bin, std::uint64_t key, const Fix128& a, const Fix128& b) const {
     const cg::coalesced_group g = same_address(&bin);
     const u128 xa = (static_cast<u128>(a.hi) << 64) | a.lo, xb = (static_cast<u128>(b.hi) << 64) | b.lo;
     bool oa = false, ob = false;
@@ -290,7 +290,7 @@ struct SharedAdd {
   int* overflow;
   __device__ void operator()(int key, double value, int bits) const {
     bool o = false;
-    const Fix128 x = clearing_to_fixed(value, bits, &o);
+    const Fix128 x = to_fixed(value, bits, &o, kKeyedTermBits);
     if (o) *overflow = 1;
     // As the host's KeyedFixed: only a term out of range is an overflow, not the sum's wrap.
     if (x.lo | x.hi) agg_add_u128(sums + 2 * key, (static_cast<u128>(x.hi) << 64) | x.lo);
@@ -321,7 +321,7 @@ struct PartialGet {
   }
 };
 
-/// chunk_sum of core/reduce.hpp, one block per task: lane t adds elements
+/// chunk_sum of core/hd/reduce.hpp, one block per task: lane t adds elements
 /// t, t + kLanes, … in order, then the lanes fold by fold_lanes's tree.
 template <int K, class Get>
 __global__ void k_chunks(const std::uint64_t* begin, const std::uint64_t* len, Get get, double* out) {
@@ -495,7 +495,7 @@ __global__ void k_rank(std::uint64_t n, RankPass pass, Get get, RankSink sink) {
 // The backend
 // ---------------------------------------------------------------------------
 
-/// The level-by-level plan of a segment sum (core/reduce.hpp's segmented_sum and
+/// The level-by-level plan of a segment sum (core/hd/reduce.hpp's segmented_sum and
 /// fold_partials): tasks are (begin, length) ranges, level 0 over agents, later
 /// levels over the partials array; `result[s]` is segment s's partial (−1: empty).
 struct SegmentPlan {
@@ -1134,7 +1134,7 @@ WaterFill CudaExec::water_fill(std::uint64_t n, int n_providers, const UserBids&
 
 std::unique_ptr<Exec> make_exec(std::uint64_t n_firms, std::uint64_t n_users) {
   std::string why;
-  if (!cuda_probe(&why)) throw InputError("--backend 'cuda': no usable GPU (" + why + "); use --backend cpu or auto");
+  if (!cuda_probe(&why)) throw InputError("CUDA backend: no usable GPU (" + why + ")");
   std::size_t free = 0, total = 0;
   CUTOFF_CUDA(cudaMemGetInfo(&free, &total));
   const std::uint64_t need = device_bytes_needed(n_firms, n_users);
@@ -1143,7 +1143,7 @@ std::unique_ptr<Exec> make_exec(std::uint64_t n_firms, std::uint64_t n_users) {
     s << "not enough GPU memory for n_firms = " << n_firms << " and n_users = " << n_users << ": needs " << need
       << " bytes (" << bytes_per_agent<Firms>() << " per firm, " << bytes_per_agent<Users>()
       << " per user, plus pass buffers), free " << free << " of " << total << " bytes on " << why
-      << "; use fewer agents or --backend cpu";
+      << "; use fewer agents or the CPU backend";
     throw InputError(s.str());
   }
   return std::make_unique<CudaExec>(n_firms, n_users, why);

@@ -1,11 +1,11 @@
 #pragma once
 /// @file
-/// The CUDA backend's factory, as plain C++ (core/exec_cpu.cpp calls it).
+/// The CUDA backend's factory, as plain C++ (core/app/backend.cpp names it).
 
 #include <cstdint>
 #include <memory>
 
-#include "core/exec.hpp"
+#include "core/sim/exec.hpp"
 
 namespace cutoff::cuda {
 

@@ -16,13 +16,13 @@
 #include <sstream>
 #include <string>
 
-#include "core/backend.hpp"
-#include "core/countries.hpp"
-#include "core/params.hpp"
-#include "core/exec.hpp"
-#include "core/metrics.hpp"
-#include "core/registry.hpp"
-#include "core/scenario.hpp"
+#include "core/app/backend.hpp"
+#include "core/model/countries.hpp"
+#include "core/model/params.hpp"
+#include "core/sim/exec.hpp"
+#include "core/model/metrics.hpp"
+#include "core/hd/registry.hpp"
+#include "core/model/scenario.hpp"
 
 namespace cutoff::test {
 

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "agents/firm_kern.hpp"
-#include "core/exec.hpp"
-#include "core/simulation.hpp"
+#include "core/sim/exec.hpp"
+#include "core/sim/simulation.hpp"
 #include "support.hpp"
 
 namespace cutoff {
@@ -226,7 +226,7 @@ TEST(Access, QuotaDemandIsTheBiddersDemandAtTheirPriceBeforeTheFactor) {
   }
   ASSERT_GT(bidders, 20);
   ASSERT_LT(bidders, n);
-  auto exec = make_exec("cpu", n, 1);
+  auto exec = cpu_backend().make(n, 1);
   exec->load_firms(a);
   const FirmMarketSum sum{exec->put(w.k), exec->firms(), exec->put(Table<ProviderClearing>{&pc, 1}), pc.p_min, 1, 1};
   KeyedFixed out(sum.keys());

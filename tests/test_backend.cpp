@@ -1,8 +1,8 @@
-// The backend seam on the CPU (core/exec.hpp): what the GPU comparison relies
+// The backend seam on the CPU (core/sim/exec.hpp): what the GPU comparison relies
 // on and a CPU run can check. Initialisation writes every field of every agent
 // (arrays filled with a canary byte first); the histogram solvers' refinement
 // and key passes give the bits of their direct gathers; the per-tick tables
-// reach the passes through the registry (core/tables.hpp), and host code cannot
+// reach the passes through the registry (core/hd/tables.hpp), and host code cannot
 // read them (tests/compile/host_reads_on_exec.cpp, run by CMake).
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "core/simulation.hpp"
+#include "core/sim/simulation.hpp"
 #include "support.hpp"
 
 namespace cutoff {
@@ -98,7 +98,7 @@ TEST(Backend, ClearingRefinementGivesTheBitsOfTheDirectGather) {
 
 TEST(Backend, RankRefinementAgreesToRounding) {
   // The ranks' top share adds its above-cut bins in double on the host, so another
-  // refinement path may move it by an ulp or so (core/ranks.hpp: exact up to
+  // refinement path may move it by an ulp or so (core/market/ranks.hpp: exact up to
   // rounding, ~1e-15); ranks feed only metrics, so the state keeps its bits.
   SolverOptions forced;
   forced.ranks = forced_refinement().ranks;
@@ -108,7 +108,7 @@ TEST(Backend, RankRefinementAgreesToRounding) {
 TEST(Backend, ForcedWaterFillRefinesToTheSameLevels) {
   // The forced water-fill takes more passes on users with spread breakpoints, to
   // levels within a few ulp of the direct gather's (its slope B is a compensated sum
-  // over the gathered users, grouped differently: core/waterfill.hpp), so the GPU
+  // over the gathered users, grouped differently: core/market/waterfill.hpp), so the GPU
   // comparison runs both backends under the same options.
   const auto s = small_sim("baseline.toml", -1);
   s->step();

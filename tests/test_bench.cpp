@@ -6,7 +6,7 @@
 #include <set>
 
 #include "agents/fields.hpp"
-#include "core/simulation.hpp"
+#include "core/sim/simulation.hpp"
 
 namespace cutoff {
 namespace {

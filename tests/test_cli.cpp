@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "core/params.hpp"
+#include "core/model/params.hpp"
 #include "support.hpp"
 
 namespace cutoff {

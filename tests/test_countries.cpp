@@ -2,7 +2,7 @@
 // InputError naming the file, line, column and value.
 #include <gtest/gtest.h>
 
-#include "core/countries.hpp"
+#include "core/model/countries.hpp"
 #include "support.hpp"
 
 namespace cutoff {

@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-#include "core/simulation.hpp"
+#include "core/sim/simulation.hpp"
 #include "support.hpp"
 
 namespace cutoff {

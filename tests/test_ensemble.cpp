@@ -7,9 +7,9 @@
 #include <cstring>
 #include <limits>
 
-#include "core/checkpoint.hpp"
-#include "core/ensemble.hpp"
-#include "core/sha256.hpp"
+#include "core/io/checkpoint.hpp"
+#include "core/app/ensemble.hpp"
+#include "core/io/sha256.hpp"
 #include "support.hpp"
 
 namespace cutoff {

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "core/fpmath.hpp"
+#include "core/hd/fpmath.hpp"
 
 namespace cutoff {
 namespace {

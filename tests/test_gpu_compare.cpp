@@ -1,5 +1,5 @@
 // GPU against CPU (HOOMD-blue's *_compare pattern) through the backend seam
-// (core/exec.hpp): every pass of a tick, run by both backends on the same
+// (core/sim/exec.hpp): every pass of a tick, run by both backends on the same
 // randomised populations, gives the same bits; so do whole runs. Skips, saying
 // why, where no GPU is usable (CI has none; docs/backends.md).
 #include <gtest/gtest.h>
@@ -11,10 +11,10 @@
 #include <random>
 #include <vector>
 
-#include "core/backend.hpp"
-#include "core/run.hpp"
-#include "core/scenario.hpp"
-#include "core/simulation.hpp"
+#include "core/app/backend.hpp"
+#include "core/app/run.hpp"
+#include "core/model/scenario.hpp"
+#include "core/sim/simulation.hpp"
 #include "support.hpp"
 
 namespace cutoff {
@@ -48,8 +48,8 @@ struct Pair {
     sets.push_back("n_large=2500");
     const Params p = load_scenario(test::source_dir() + "/data/scenarios/" + scenario, sets);
     RunOptions c, g;
-    c.backend = "cpu";
-    g.backend = "cuda";
+    c.backend = cpu_backend();
+    g.backend = backend_named("cuda");
     c.canary = g.canary = canary;
     cpu = std::make_unique<Simulation>(p, load_countries(p.countries), c);
     gpu = std::make_unique<Simulation>(p, load_countries(p.countries), g);
@@ -287,7 +287,7 @@ TEST_F(GpuCompare, WholeBaselineRunGivesTheSameDatasets) {
   for (const char* backend : {"cpu", "cuda"}) {
     RunRequest req;
     req.params = load_scenario(test::baseline_path(), {"n_firms=100000", "n_users=1000000", "horizon=24"});
-    req.options.backend = backend;
+    req.options.backend = backend_named(backend);
     req.out = (dir.path() / (std::string(backend) + ".h5")).string();
     req.snapshot_every = 12;
     run_to_file(req);
@@ -310,7 +310,7 @@ TEST(GpuBackend, CudaWithoutAUsableGpuIsABadInputNamingWhy) {
     EXPECT_NE(std::string(e.what()).find("--backend 'cuda'"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
   }
-  EXPECT_EQ(choose_backend("auto", true), "cpu");
+  EXPECT_EQ(choose_backend("auto", true).name, "cpu");
 }
 
 }  // namespace

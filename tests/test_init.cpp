@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "core/simulation.hpp"
+#include "core/sim/simulation.hpp"
 #include "support.hpp"
 
 namespace cutoff {

@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "agents/fields.hpp"
-#include "core/memory.hpp"
+#include "core/app/memory.hpp"
 #include "support.hpp"
 
 namespace cutoff {

@@ -10,7 +10,7 @@
 #include <numeric>
 #include <sstream>
 
-#include "core/simulation.hpp"
+#include "core/sim/simulation.hpp"
 #include "support.hpp"
 
 namespace cutoff {

@@ -1,10 +1,10 @@
 /// @file
-/// Tests of the HDF5 output layer (core/output.hpp): layout and values read back with the
+/// Tests of the HDF5 output layer (core/io/output.hpp): layout and values read back with the
 /// plain HDF5 C API, reproducibility, the .part/commit life cycle, error propagation from
 /// the writer thread, the memory bound, and that xarray (h5netcdf and netcdf4 engines)
 /// sees the named dimensions and the decoded calendar.
 
-#include "core/output.hpp"
+#include "core/io/output.hpp"
 
 #include <gtest/gtest.h>
 #include <hdf5.h>

@@ -14,8 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "core/params.hpp"
-#include "core/scenario.hpp"
+#include "core/app/cli.hpp"
+#include "core/model/params.hpp"
+#include "core/model/scenario.hpp"
 
 namespace fs = std::filesystem;
 using cutoff::InputError;
@@ -54,7 +55,7 @@ class TempDir {
 /// The InputError message of loading, or "" if it loaded.
 std::string error_of(const std::string& path, const std::vector<std::string>& sets = {}) {
   try {
-    load_scenario(path, sets);
+    load_scenario(path, sets, "--set");
   } catch (const InputError& e) {
     return e.what();
   }

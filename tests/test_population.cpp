@@ -5,7 +5,7 @@
 #include <cmath>
 #include <numeric>
 
-#include "core/population.hpp"
+#include "core/model/population.hpp"
 #include "support.hpp"
 
 namespace cutoff {

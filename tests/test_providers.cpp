@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "core/providers.hpp"
+#include "core/model/providers.hpp"
 #include "support.hpp"
 
 namespace cutoff {

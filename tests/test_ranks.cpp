@@ -1,4 +1,4 @@
-// Ranks without sorting (core/ranks.hpp): the top-share and the Gini from
+// Ranks without sorting (core/market/ranks.hpp): the top-share and the Gini from
 // histograms against an oracle that sorts, in __float128; invariants; the same
 // bits at any thread count.
 #include <gtest/gtest.h>
@@ -12,7 +12,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "core/ranks.hpp"
+#include "core/market/ranks.hpp"
 
 namespace cutoff {
 namespace {
@@ -28,7 +28,7 @@ struct Exact {
   double top, gini, W, X;
 };
 
-/// The definitions of core/ranks.hpp by sorting, in quadruple precision.
+/// The definitions of core/market/ranks.hpp by sorting, in quadruple precision.
 Exact oracle(const std::vector<Elem>& e, double f) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   std::vector<std::pair<double, double>> v;  // (x, w)
@@ -281,25 +281,25 @@ TEST(Ranks, SameBitsAtOneTwoThreeThreads) {
 
 TEST(Ranks, FixedPointConversionIsExact) {
   bool o = false;
-  U128 a = to_u128(1.0, 64, &o);
+  Fix128 a = to_fixed(1.0, 64, &o);
   EXPECT_EQ(a.hi, 1u);
   EXPECT_EQ(a.lo, 0u);
-  a = to_u128(0.75, 2, &o);
+  a = to_fixed(0.75, 2, &o);
   EXPECT_EQ(a.lo, 3u);
-  a = to_u128(2.5, 0, &o);  // half up
+  a = to_fixed(2.5, 0, &o);  // half up
   EXPECT_EQ(a.lo, 3u);
-  a = to_u128(std::ldexp(1.0, -60), 0, &o);
+  a = to_fixed(std::ldexp(1.0, -60), 0, &o);
   EXPECT_EQ(a.lo, 0u);
   EXPECT_FALSE(o);
-  a = to_u128(std::ldexp(1.0, 127), 0, &o);
+  a = to_fixed(std::ldexp(1.0, 127), 0, &o);
   EXPECT_EQ(a.hi, std::uint64_t{1} << 63);
   EXPECT_FALSE(o);
-  to_u128(std::ldexp(1.0, 128), 0, &o);
+  to_fixed(std::ldexp(1.0, 128), 0, &o);
   EXPECT_TRUE(o);
-  U128 m{~std::uint64_t{0}, ~std::uint64_t{0}};
-  EXPECT_TRUE(u128_add(m, U128{1, 0}));
-  U128 c{~std::uint64_t{0}, 0};
-  EXPECT_FALSE(u128_add(c, U128{1, 0}));
+  Fix128 m{~std::uint64_t{0}, ~std::uint64_t{0}};
+  EXPECT_TRUE(fix_add(m, Fix128{1, 0}));
+  Fix128 c{~std::uint64_t{0}, 0};
+  EXPECT_FALSE(fix_add(c, Fix128{1, 0}));
   EXPECT_EQ(c.hi, 1u);
   EXPECT_EQ(c.lo, 0u);
 }

@@ -7,7 +7,7 @@
 #include <random>
 #include <vector>
 
-#include "core/reduce.hpp"
+#include "core/hd/reduce.hpp"
 
 namespace cutoff {
 namespace {

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <set>
 
-#include "core/rng.hpp"
+#include "core/hd/rng.hpp"
 
 namespace cutoff {
 namespace {

@@ -1,4 +1,4 @@
-// The consumer water-fill (core/waterfill.hpp) against an oracle that evaluates
+// The consumer water-fill (core/market/waterfill.hpp) against an oracle that evaluates
 // the definition at every sorted breakpoint in __float128; invariants (fits,
 // maximal, capped flags); the deal-host floor; the same bits at any thread count.
 #include <gtest/gtest.h>
@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "core/waterfill.hpp"
+#include "core/market/waterfill.hpp"
 
 namespace cutoff {
 namespace {

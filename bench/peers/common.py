@@ -1,5 +1,5 @@
 """Helpers both peers share: the layout arithmetic of MODEL.md §1 (as in
-core/population.cpp), so the NumPy and Mesa peers differ only in how they run agents."""
+core/model/population.cpp), so the NumPy and Mesa peers differ only in how they run agents."""
 import math
 
 

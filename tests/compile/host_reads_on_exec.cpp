@@ -1,7 +1,7 @@
 // Compiled by the tests (tests/CMakeLists.txt), never built: host code may hold
-// and pass an OnExec view (core/tables.hpp) but not read it. Without a
+// and pass an OnExec view (core/hd/tables.hpp) but not read it. Without a
 // CUTOFF_HOST_READ this compiles; with each variant it must fail ("private").
-#include "core/passes.hpp"
+#include "core/sim/passes.hpp"
 
 int main() {
   const cutoff::OnExec<cutoff::FirmTickConsts> k;

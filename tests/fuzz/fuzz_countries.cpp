@@ -1,5 +1,5 @@
 /// @file
-/// libFuzzer target for the country-table parser (core/countries.cpp).
+/// libFuzzer target for the country-table parser (core/model/countries.cpp).
 /// InputError is the parser's only allowed failure; any other exception escapes
 /// and libFuzzer reports it as a crash.
 
@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "core/countries.hpp"
-#include "core/params.hpp"
+#include "core/model/countries.hpp"
+#include "core/model/params.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {

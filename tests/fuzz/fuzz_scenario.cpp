@@ -1,5 +1,5 @@
 /// @file
-/// libFuzzer target for the scenario loader (core/scenario.cpp, core/params.cpp).
+/// libFuzzer target for the scenario loader (core/model/scenario.cpp, core/model/params.cpp).
 ///
 /// Each input is written to one scenario file in a private temporary directory
 /// (created once per process, named with the pid, removed at a normal exit) and loaded
@@ -31,8 +31,8 @@
 #include <system_error>
 #include <vector>
 
-#include "core/params.hpp"
-#include "core/scenario.hpp"
+#include "core/model/params.hpp"
+#include "core/model/scenario.hpp"
 
 namespace {
 

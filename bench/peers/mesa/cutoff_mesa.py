@@ -2,8 +2,8 @@
 """The cutoff model written the way researchers write it in Mesa 3.
 
 A peer implementation of /work/shared/MODEL.md (v4) that ports the C++ reference
-(core/simulation.cpp, agents/*.hpp, core/providers.cpp, core/population.cpp,
-core/spillover.cpp) rule by rule, for comparison of results and of speed:
+(core/sim/simulation.cpp, agents/*.hpp, core/model/providers.cpp, core/model/population.cpp,
+core/model/spillover.cpp) rule by rule, for comparison of results and of speed:
 
 * ``FirmAgent`` and ``UserAgent`` are ``mesa.Agent`` subclasses, one object per
   agent, with one method per step of the tick (choice, bid, settle,
@@ -14,7 +14,7 @@ core/spillover.cpp) rule by rule, for comparison of results and of speed:
   ``Country``).
 * The market clearing of §2.6(c) and the consumer water-fill of §2.6(e) run at
   model level by sorting the bids (not the C++'s histogram passes); their
-  semantics are those of core/clearing.hpp and core/waterfill.hpp.
+  semantics are those of core/market/clearing.hpp and core/market/waterfill.hpp.
 * Random numbers come from Mesa's seeded ``random.Random`` (``self.random``),
   so results agree with cutoff statistically, not bit for bit.
 * A ``mesa.DataCollector`` records the model-level metrics of §7 every tick.
@@ -120,7 +120,7 @@ def load_countries(path: str) -> list[Country]:
 
 
 # ---------------------------------------------------------------------------
-# §1 agent weights, strata and sectors (core/population.cpp)
+# §1 agent weights, strata and sectors (core/model/population.cpp)
 # ---------------------------------------------------------------------------
 
 
@@ -172,7 +172,7 @@ def alignment_matrix(p: Params, countries: list[Country]) -> list[list[float]]:
 
 
 # ---------------------------------------------------------------------------
-# Providers and generations (§2.0, §2.1–§2.3; core/providers.cpp)
+# Providers and generations (§2.0, §2.1–§2.3; core/model/providers.cpp)
 # ---------------------------------------------------------------------------
 
 
@@ -385,7 +385,7 @@ class Market:
 
 
 # ---------------------------------------------------------------------------
-# §2.6(c) market clearing, one price per provider (semantics of core/clearing.hpp)
+# §2.6(c) market clearing, one price per provider (semantics of core/market/clearing.hpp)
 # ---------------------------------------------------------------------------
 
 Bid = namedtuple("Bid", "provider w need money pi_out min_alloc cls home")
@@ -503,7 +503,7 @@ def _solve(bids: list[Bid], K: float, p_min: float):
 
 
 def _clear_group(bids: list[Bid], K: float, p_min: float, p_max: float, pi_home: float | None) -> Group:
-    """Rules 1–3 of core/clearing.hpp for one group; rule 4's π_rest when pi_home is set."""
+    """Rules 1–3 of core/market/clearing.hpp for one group; rule 4's π_rest when pi_home is set."""
     kind, price, A, M, mA, mM = _solve(bids, K, p_min)
     binding = kind != "floor"
     if p_max < INF and price > p_max:
@@ -559,7 +559,7 @@ def clear_provider(bids: list[Bid], K: float, p_min: float, p_max: float, first_
 
 
 # ---------------------------------------------------------------------------
-# §2.6(e) consumer water-fill (semantics of core/waterfill.hpp)
+# §2.6(e) consumer water-fill (semantics of core/market/waterfill.hpp)
 # ---------------------------------------------------------------------------
 
 Level = namedtuple("Level", "lam lam_floor")
@@ -764,7 +764,7 @@ class FirmAgent(mesa.Agent):
 
     def paid_price(self) -> float:
         """The price this firm's bid clears at: π_home for first-resort home firms, else
-        π_rest / π_p (core/clearing.hpp paid_price)."""
+        π_rest / π_p (core/market/clearing.hpp paid_price)."""
         return self.model.clearing[self.bid.provider].group(self.bid).price
 
     def settle(self) -> None:

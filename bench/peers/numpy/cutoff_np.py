@@ -5,7 +5,7 @@ This is the model of MODEL.md (/work/shared/MODEL.md in the project) written the
 way a researcher would write it with NumPy: one array per agent attribute,
 whole-array operations over firms and users, Python loops only over the few
 providers, generations and countries, and a sort where the clearing or the
-water-fill needs one. It follows cutoff's tick (core/simulation.cpp,
+water-fill needs one. It follows cutoff's tick (core/sim/simulation.cpp,
 Simulation::step) rule by rule and in the same order:
 
     place_policy_orders   §6 hosted orders of countries that took a policy
@@ -23,7 +23,7 @@ Random numbers come from numpy.random.Generator(PCG64) seeded from (seed,
 replicate), so a run agrees with cutoff statistically, not bit for bit. The one
 exception is §2.0's (v4) population of seed 0, replicate 0 on which τ0 and need0
 are derived: a constant of the scenario, so it is drawn with MODEL.md §3's own
-counter-based draws (Philox-4x32-10 as core/rng.hpp packs them), the same
+counter-based draws (Philox-4x32-10 as core/hd/rng.hpp packs them), the same
 population as cutoff's; the run's own agents are then drawn with PCG64.
 
 Usage:
@@ -167,7 +167,7 @@ def bid_demand(price, need, money, pi_out):
 
 def clear_group(w, need, money, pi_out, min_alloc, cls, K, p_min, p_max, floor_price=None):
     """One uniform-price clearing of a group of bids on capacity K (§2.6c, and
-    the semantics of core/clearing.hpp): π = inf{π ≥ p_min : D(π) ≤ K}; at a
+    the semantics of core/market/clearing.hpp): π = inf{π ≥ p_min : D(π) ≤ K}; at a
     downward jump the marginal buyers (pi_out = π) are rationed pro rata, a
     share below min_alloc is 0 (unsold); above p_max, classes trusted, kyc,
     general are served in that order at p_max, the last reached pro rata.
@@ -275,7 +275,7 @@ def water_level(whc, whp, lam_u, C):
 
 
 # ---------------------------------------------------------------------------
-# §3 cutoff's counter-based draws (core/rng.hpp), for §2.0's seed-0 population
+# §3 cutoff's counter-based draws (core/hd/rng.hpp), for §2.0's seed-0 population
 # ---------------------------------------------------------------------------
 
 STREAM_FIRM_INIT, STREAM_USER_INIT, STREAM_KYC, STREAM_CHOICE_NOISE = 1, 2, 3, 5   # enum class Stream
@@ -332,7 +332,7 @@ def gumbel_of(u):
 # ---------------------------------------------------------------------------
 
 class Model:
-    """The state of one run and its tick (Simulation in core/simulation.cpp)."""
+    """The state of one run and its tick (Simulation in core/sim/simulation.cpp)."""
 
     # ---- §2.0 initial state ----------------------------------------------
 

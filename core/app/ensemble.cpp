@@ -1,0 +1,703 @@
+/// @file
+/// Ensembles; see ensemble.hpp and docs/ensembles.md.
+///
+/// Why it looks like this:
+///  - A member is the run `cutoff run` would make: it goes through run_to_file with the
+///    point's --set list and its replicate; the ensemble only adds root attributes.
+///  - Finished means proven finished: the completeness record (members/mXXXXXX.h5.done,
+///    written atomically after the member file is renamed into place) holds the file's
+///    SHA-256, checked on every start. Any other state is redone from scratch.
+///  - Rank 0 gathers by reading the member files, never from memory, so ensemble.h5 and
+///    summary.h5 do not depend on how many ranks or jobs made the members.
+
+#include "core/app/ensemble.hpp"
+
+#include <fcntl.h>
+#include <hdf5.h>
+#include <hdf5_hl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <utility>
+
+#include "core/app/backend.hpp"
+#include "core/io/atomic_file.hpp"
+#include "core/app/comm.hpp"
+#include "core/app/memory.hpp"
+#include "core/io/output.hpp"
+#include "core/app/run.hpp"
+#include "core/model/scenario.hpp"
+#include "core/io/sha256.hpp"
+#include "cutoff_version.hpp"
+
+namespace cutoff {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* const kSweepForms = "allowed: key=v1,v2,... (numbers) or key=lo:hi:n (n >= 2 points, inclusive)";
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
+}
+
+/// A whole-string decimal number (TOML-style underscores not accepted), or false.
+bool parse_number(const std::string& text, double& out) {
+  if (text.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  out = std::strtod(text.c_str(), &end);
+  return end == text.c_str() + text.size() && errno == 0 && std::isfinite(out);
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> parts;
+  std::string cur;
+  for (char c : s) {
+    if (c == sep) {
+      parts.push_back(trim(cur));
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  parts.push_back(trim(cur));
+  return parts;
+}
+
+std::string sweep_text(const Sweep& s) {
+  std::string t = s.key + "=";
+  for (std::size_t i = 0; i < s.texts.size(); ++i) t += (i ? "," : "") + s.texts[i];
+  return t;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string done_path(const std::string& outdir, std::int64_t member) { return member_path(outdir, member) + ".done"; }
+
+std::string done_record(std::int64_t member, const std::string& file) {
+  return "cutoff member " + std::to_string(member) + "\nsha256 " + sha256_file(file) + "\nbytes " +
+         std::to_string(fs::file_size(file)) + "\n";
+}
+
+/// Unit of a scenario key, for the swept coordinate.
+std::string unit_of(const std::string& key) {
+  if (const auto* f = find_param(key)) return f->unit;
+  if (key.rfind("provider.", 0) == 0) {
+    const auto dot = key.find('.', 9);
+    if (dot != std::string::npos)
+      if (const auto* f = find_provider_field(key.substr(dot + 1))) return f->unit;
+  }
+  return "1";
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Sweeps and the plan
+// ---------------------------------------------------------------------------
+
+Sweep parse_sweep(const std::string& spec) {
+  const auto eq = spec.find('=');
+  if (eq == std::string::npos || trim(spec.substr(0, eq)).empty())
+    throw InputError("--sweep '" + spec + "': expected key=values; " + kSweepForms);
+  Sweep s;
+  s.key = trim(spec.substr(0, eq));
+  const std::string rhs = trim(spec.substr(eq + 1));
+  const std::string what = "--sweep '" + spec + "'";
+  if (rhs.empty()) throw InputError(what + ": empty list of values; " + kSweepForms);
+  if (rhs.find(':') != std::string::npos && rhs.find(',') == std::string::npos) {
+    const auto parts = split(rhs, ':');
+    double lo = 0, hi = 0, n = 0;
+    if (parts.size() != 3 || !parse_number(parts[0], lo) || !parse_number(parts[1], hi) ||
+        !parse_number(parts[2], n) || n != std::floor(n) || n < 2 || n > 1e6)
+      throw InputError(what + ": bad range '" + rhs + "'; " + kSweepForms);
+    const int count = static_cast<int>(n);
+    for (int i = 0; i < count; ++i) {
+      const double v = i == count - 1 ? hi : lo + (hi - lo) * i / (count - 1);
+      s.values.push_back(v);
+      s.texts.push_back(render_value(ParamValue(v)));
+    }
+  } else {
+    for (const std::string& t : split(rhs, ',')) {
+      double v = 0;
+      if (t.empty()) throw InputError(what + ": an empty value in the list; " + kSweepForms);
+      if (!parse_number(t, v)) throw InputError(what + ": value '" + t + "' is not a number; " + kSweepForms);
+      s.values.push_back(v);
+      s.texts.push_back(t);
+    }
+  }
+  for (std::size_t i = 0; i < s.values.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      if (s.values[i] == s.values[j])
+        throw InputError(what + ": value " + s.texts[i] + " appears twice; allowed: distinct values");
+  return s;
+}
+
+EnsemblePlan plan_ensemble(const EnsembleRequest& req) {
+  EnsemblePlan plan;
+  if (req.replicates < 1) throw InputError("--replicates " + std::to_string(req.replicates) + ": allowed 1 or more");
+  plan.base = load_scenario(req.scenario, req.sets, "--set");
+  plan.sweeps = req.sweeps;
+  plan.replicates = req.replicates;
+  for (std::size_t k = 0; k < req.sweeps.size(); ++k) {
+    const Sweep& s = req.sweeps[k];
+    if (s.key == "horizon")
+      throw InputError("--sweep '" + sweep_text(s) + "': horizon cannot be swept (members share the tick axis); "
+                       "use --ticks");
+    for (std::size_t j = 0; j < k; ++j)
+      if (req.sweeps[j].key == s.key) throw InputError("--sweep '" + sweep_text(s) + "': key '" + s.key + "' swept twice");
+    // Each value alone first, so a bad one is named with its own --sweep.
+    for (const std::string& t : s.texts) {
+      std::vector<std::string> sets = req.sets;
+      sets.push_back(s.key + "=" + t);
+      try {
+        load_scenario(req.scenario, sets, "--set");
+      } catch (const InputError& e) {
+        throw InputError("--sweep '" + sweep_text(s) + "': value " + t + ": " + e.what());
+      }
+    }
+  }
+  // Every point, row-major with the last sweep fastest.
+  std::size_t n_points = 1;
+  for (const Sweep& s : req.sweeps) n_points *= s.values.size();
+  std::string all;
+  for (std::size_t p = 0; p < n_points; ++p) {
+    std::vector<std::size_t> idx(req.sweeps.size());
+    std::size_t rest = p;
+    for (std::size_t k = req.sweeps.size(); k-- > 0;) {
+      idx[k] = rest % req.sweeps[k].values.size();
+      rest /= req.sweeps[k].values.size();
+    }
+    std::vector<std::string> sets = req.sets;
+    std::string label;
+    for (std::size_t k = 0; k < req.sweeps.size(); ++k) {
+      sets.push_back(req.sweeps[k].key + "=" + req.sweeps[k].texts[idx[k]]);
+      label += (k ? " " : "") + sets.back();
+    }
+    try {
+      Params params = load_scenario(req.scenario, sets, "--set");
+      check_scenario(params);
+      all += to_toml(params);
+      plan.points.push_back(std::move(params));
+    } catch (const InputError& e) {
+      throw InputError("--sweep point " + std::to_string(p) + " (" + label + "): " + e.what());
+    }
+    plan.point_index.push_back(std::move(idx));
+    plan.point_sets.push_back(std::move(sets));
+  }
+  // Memory: `jobs` members at once, the largest point each.
+  std::uint64_t need = 0;
+  for (const Params& p : plan.points)
+    need = std::max(need, estimate_memory(static_cast<std::uint64_t>(p.n_firms), static_cast<std::uint64_t>(p.n_users), 0).total());
+  const std::uint64_t concurrent = static_cast<std::uint64_t>(std::min<std::int64_t>(req.jobs, plan.members()));
+  std::string which;
+  const std::uint64_t avail = available_memory(req.max_memory, &which);
+  if (need * concurrent > avail)
+    throw InputError("--jobs " + std::to_string(req.jobs) + ": " + std::to_string(concurrent) + " members at once need " +
+                     format_bytes(need * concurrent) + ", available " + format_bytes(avail) + " (" + which +
+                     "); allowed: fewer jobs or smaller members");
+
+  std::ostringstream f;
+  f << "cutoff ensemble plan\nversion " << kVersion << " " << kGitCommit << "\nschema " << kSchemaVersion
+    << "\nreplicates " << req.replicates << "\n";
+  for (const Sweep& s : req.sweeps) f << "sweep " << sweep_text(s) << "\n";
+  f << "points " << n_points << " sha256 " << sha256_hex(all) << "\n";
+  plan.fingerprint = f.str();
+  return plan;
+}
+
+// ---------------------------------------------------------------------------
+// Members
+// ---------------------------------------------------------------------------
+
+std::string member_path(const std::string& outdir, std::int64_t member) {
+  char name[32];
+  std::snprintf(name, sizeof name, "m%06lld.h5", static_cast<long long>(member));
+  return (fs::path(outdir) / "members" / name).string();
+}
+
+bool member_finished(const std::string& outdir, std::int64_t member) {
+  const std::string file = member_path(outdir, member), done = done_path(outdir, member);
+  std::error_code ec;
+  if (!fs::is_regular_file(done, ec) || !fs::is_regular_file(file, ec)) return false;
+  try {
+    return read_text(done) == done_record(member, file);
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+namespace {
+
+/// Scenario keys a run file already holds as root attributes of its own (int64; n_large
+/// as laid out): a member keeps those rather than overwrite them with the swept double.
+bool run_records(const std::string& key) {
+  return key == "seed" || key == "n_firms" || key == "n_users" || key == "n_large";
+}
+
+/// Removes whatever a killed or corrupted attempt at @p member left.
+void clear_member(const std::string& outdir, std::int64_t member) {
+  const std::string file = member_path(outdir, member);
+  std::error_code ec;
+  for (const std::string& p : {done_path(outdir, member), done_path(outdir, member) + ".tmp", file + ".part", file})
+    fs::remove(p, ec);
+}
+
+void run_member(const EnsembleRequest& req, const EnsemblePlan& plan, std::int64_t member, int threads) {
+  const std::size_t point = static_cast<std::size_t>(member / plan.replicates);
+  RunRequest r;
+  r.params = plan.points[point];
+  r.options.replicate = static_cast<std::uint32_t>(member % plan.replicates);
+  r.options.threads = threads;
+  r.options.backend = backend_named(req.backend);
+  r.scenario_file = req.scenario;
+  r.out = member_path(req.outdir, member);
+  r.command_line = req.command_line;
+  r.stop_signal = req.stop_signal;
+  r.extra_header = [&](OutputWriter& w) {
+    w.attr("member", member);
+    w.attr("ensemble_point", static_cast<std::int64_t>(point));
+    for (std::size_t k = 0; k < plan.sweeps.size(); ++k)
+      if (!run_records(plan.sweeps[k].key)) w.attr(plan.sweeps[k].key, plan.sweeps[k].values[plan.point_index[point][k]]);
+  };
+  run_to_file(r);
+  write_atomically(done_path(req.outdir, member), {done_record(member, r.out)});
+}
+
+}  // namespace
+
+int run_ensemble(const EnsembleRequest& req, const Comm& comm) {
+  if (req.jobs < 1) throw InputError("--jobs " + std::to_string(req.jobs) + ": allowed 1 or more");
+  const EnsemblePlan plan = plan_ensemble(req);
+  auto log = [&](const std::string& s) {
+    if (req.log) req.log(s);
+  };
+
+  // Rank 0 claims OUTDIR for this plan; a different ensemble's directory is refused.
+  int status = 0;
+  std::string problem;
+  if (comm.rank() == 0) {
+    const fs::path members = fs::path(req.outdir) / "members";
+    std::error_code ec;
+    fs::create_directories(members, ec);
+    const std::string plan_file = (fs::path(req.outdir) / "ensemble.plan").string();
+    if (ec) {
+      problem = "-o/--out '" + req.outdir + "': cannot create " + members.string() + ": " + ec.message();
+    } else if (fs::exists(plan_file) && read_text(plan_file) != plan.fingerprint) {
+      problem = "-o/--out '" + req.outdir + "' holds another ensemble (" + plan_file +
+                " differs: other scenario, sweeps, replicates or version); allowed: the same command, or a new directory";
+    } else {
+      try {
+        write_atomically(plan_file, {plan.fingerprint});
+      } catch (const std::exception& e) {
+        problem = "-o/--out '" + req.outdir + "': " + e.what();
+      }
+    }
+    if (!problem.empty()) status = 2;
+  }
+  if (comm.max_over_ranks(status) != 0) {
+    if (comm.rank() == 0) throw InputError(problem);
+    return 2;
+  }
+
+  // This rank's members: member % size == rank. Finished ones are kept, the rest redone.
+  std::vector<std::int64_t> pending;  // this rank's members still to run
+  std::int64_t mine = 0;
+  for (std::int64_t m = comm.rank(); m < plan.members(); m += comm.size()) {
+    ++mine;
+    if (member_finished(req.outdir, m)) continue;
+    clear_member(req.outdir, m);
+    pending.push_back(m);
+  }
+  const auto n_pending = static_cast<std::int64_t>(pending.size());
+  if (n_pending > 0 && n_pending < mine)
+    log("resuming: " + std::to_string(mine - n_pending) + " of " + std::to_string(mine) +
+        " members already finished");
+
+  const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int jobs = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(req.jobs, n_pending)));
+  // From --jobs, not from the members left: the `threads` attribute of a member file is
+  // then the same in every invocation, so a resumed ensemble is byte-identical.
+  const int threads = req.threads > 0 ? req.threads : std::max(1, hw / req.jobs);
+
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> stop{false};
+  std::int64_t done = mine - n_pending;
+  std::mutex mu;
+  std::string failure;
+  bool interrupted = false;
+  if (req.on_member) req.on_member(done, mine);
+  auto worker = [&] {
+    for (;;) {
+      if (stop.load()) return;
+      const std::size_t i = next.fetch_add(1);
+      if (i >= pending.size()) return;
+      try {
+        run_member(req, plan, pending[i], threads);
+        std::lock_guard<std::mutex> lk(mu);
+        ++done;
+        if (req.on_member) req.on_member(done, mine);
+      } catch (const Interrupted&) {
+        std::lock_guard<std::mutex> lk(mu);
+        interrupted = true;
+        stop = true;
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lk(mu);
+        if (failure.empty()) failure = "member " + std::to_string(pending[i]) + ": " + e.what();
+        stop = true;
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int j = 1; j < jobs; ++j) pool.emplace_back(worker);
+  worker();
+  for (std::thread& t : pool) t.join();
+
+  int local = 0;
+  if (!failure.empty()) {
+    if (req.error)
+      req.error("failed: " + failure);
+    else
+      log("failed: " + failure);
+    local = 1;
+  } else if (interrupted) {
+    local = 130;
+  }
+  status = comm.max_over_ranks(local);
+  if (status != 0) return status;
+  if (comm.rank() == 0) write_ensemble_files(plan, req.outdir);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// Gathering: reading member files
+// ---------------------------------------------------------------------------
+
+namespace {
+
+/// An HDF5 id closed at scope exit (H5Idec_ref closes any kind).
+class H5Id {
+ public:
+  explicit H5Id(hid_t id = H5I_INVALID_HID) : id_(id) {}
+  H5Id(H5Id&& o) noexcept : id_(std::exchange(o.id_, H5I_INVALID_HID)) {}
+  H5Id& operator=(H5Id&& o) noexcept {
+    std::swap(id_, o.id_);
+    return *this;
+  }
+  ~H5Id() {
+    if (id_ >= 0) H5Idec_ref(id_);
+  }
+  operator hid_t() const { return id_; }
+
+ private:
+  hid_t id_;
+};
+
+H5Id must(hid_t id, const std::string& what) {
+  if (id < 0) throw std::runtime_error("HDF5: cannot open " + what);
+  return H5Id(id);
+}
+
+/// What a member's /metrics holds, from member 0.
+struct Var {
+  enum Kind { Dim, Coord, Metric } kind;
+  std::string name, units, long_name;
+  std::vector<std::string> dims;  ///< Metric: its fixed dims after tick; Coord: its one dim
+  H5T_class_t cls = H5T_FLOAT;
+  std::vector<hsize_t> shape;     ///< Metric: (tick, dims...)
+  std::size_t cells = 1;          ///< Metric: product of the fixed dims
+  std::vector<std::string> text;  ///< Dim, Coord values by type
+  std::vector<std::int32_t> ints;
+  std::vector<double> reals;
+};
+
+std::string attr_string(hid_t obj, const char* name) {
+  if (H5Aexists(obj, name) <= 0) return "";
+  H5Id a(H5Aopen(obj, name, H5P_DEFAULT));
+  H5Id type(H5Aget_type(a));
+  if (H5Tget_class(type) != H5T_STRING || H5Tis_variable_str(type) <= 0) return "";
+  char* v = nullptr;
+  std::string out;
+  if (H5Aread(a, type, &v) >= 0 && v) {
+    out = v;
+    H5free_memory(v);
+  }
+  return out;
+}
+
+std::vector<hsize_t> shape_of(hid_t ds) {
+  H5Id space(H5Dget_space(ds));
+  const int rank = H5Sget_simple_extent_ndims(space);
+  std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 0)));
+  if (rank > 0) H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+  return dims;
+}
+
+std::string scale_name(hid_t ds, unsigned axis) {
+  std::string name;
+  H5DSiterate_scales(ds, axis, nullptr,
+                     [](hid_t, unsigned, hid_t scale, void* out) -> herr_t {
+                       char buf[256] = {};
+                       if (H5DSget_scale_name(scale, buf, sizeof buf) > 0) *static_cast<std::string*>(out) = buf;
+                       return 1;
+                     },
+                     &name);
+  return name;
+}
+
+std::vector<std::string> read_strings(hid_t ds, const std::string& what) {
+  H5Id type(H5Dget_type(ds));
+  H5Id space(H5Dget_space(ds));
+  const hssize_t n = H5Sget_simple_extent_npoints(space);
+  std::vector<char*> p(static_cast<std::size_t>(n), nullptr);
+  if (H5Tis_variable_str(type) <= 0 || H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, p.data()) < 0)
+    throw std::runtime_error("HDF5: cannot read strings of " + what);
+  std::vector<std::string> out;
+  for (char* c : p) out.emplace_back(c ? c : "");
+  H5Dvlen_reclaim(type, space, H5P_DEFAULT, p.data());
+  return out;
+}
+
+template <class T>
+std::vector<T> read_all(hid_t ds, hid_t mtype, std::size_t expect, const std::string& what) {
+  H5Id space(H5Dget_space(ds));
+  if (static_cast<std::size_t>(H5Sget_simple_extent_npoints(space)) != expect)
+    throw std::runtime_error(what + " has " + std::to_string(H5Sget_simple_extent_npoints(space)) +
+                             " values, member 0 has " + std::to_string(expect));
+  std::vector<T> v(expect);
+  if (H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) < 0) throw std::runtime_error("HDF5: cannot read " + what);
+  return v;
+}
+
+/// The variables of /metrics in creation order, and the tick count.
+std::vector<Var> read_layout(const std::string& path, hsize_t* ticks) {
+  std::lock_guard<std::mutex> g(hdf5_mutex());
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  H5Id f = must(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path);
+  H5Id m = must(H5Gopen2(f, "metrics", H5P_DEFAULT), path + ":/metrics");
+  std::vector<std::string> names;
+  H5Literate(m, H5_INDEX_CRT_ORDER, H5_ITER_INC, nullptr,
+             [](hid_t, const char* name, const H5L_info_t*, void* out) -> herr_t {
+               static_cast<std::vector<std::string>*>(out)->push_back(name);
+               return 0;
+             },
+             &names);
+  std::vector<Var> vars;
+  for (const std::string& name : names) {
+    const std::string what = path + ":/metrics/" + name;
+    H5Id ds = must(H5Dopen2(m, name.c_str(), H5P_DEFAULT), what);
+    const std::vector<hsize_t> shape = shape_of(ds);
+    if (name == "tick") {
+      *ticks = shape.at(0);
+      continue;
+    }
+    if (name == "date") continue;
+    Var v;
+    v.name = name;
+    v.units = attr_string(ds, "units");
+    v.long_name = attr_string(ds, "long_name");
+    H5Id type(H5Dget_type(ds));
+    v.cls = H5Tget_class(type);
+    const bool scale = H5DSis_scale(ds) > 0;
+    if (scale || (shape.size() == 1 && scale_name(ds, 0) != "tick")) {
+      v.kind = scale ? Var::Dim : Var::Coord;
+      if (!scale) v.dims = {scale_name(ds, 0)};
+      const std::size_t n = static_cast<std::size_t>(shape.at(0));
+      if (v.cls == H5T_STRING) v.text = read_strings(ds, what);
+      else if (v.cls == H5T_INTEGER) v.ints = read_all<std::int32_t>(ds, H5T_NATIVE_INT32, n, what);
+      else v.reals = read_all<double>(ds, H5T_NATIVE_DOUBLE, n, what);
+    } else {
+      v.kind = Var::Metric;
+      v.shape = shape;
+      for (unsigned a = 1; a < shape.size(); ++a) {
+        v.dims.push_back(scale_name(ds, a));
+        v.cells *= static_cast<std::size_t>(shape[a]);
+      }
+    }
+    vars.push_back(std::move(v));
+  }
+  return vars;
+}
+
+/// Every metric of one member file, in the order of @p vars' metrics.
+std::vector<std::vector<double>> read_metrics(const std::string& path, const std::vector<Var>& vars, hsize_t ticks) {
+  std::lock_guard<std::mutex> g(hdf5_mutex());
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  H5Id f = must(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path);
+  std::vector<std::vector<double>> out;
+  for (const Var& v : vars) {
+    if (v.kind != Var::Metric) continue;
+    const std::string what = path + ":/metrics/" + v.name;
+    H5Id ds = must(H5Dopen2(f, ("metrics/" + v.name).c_str(), H5P_DEFAULT), what);
+    if (shape_of(ds) != v.shape) throw std::runtime_error(what + " differs in shape from member 0's");
+    out.push_back(read_all<double>(ds, H5T_NATIVE_DOUBLE, static_cast<std::size_t>(ticks) * v.cells, what));
+  }
+  return out;
+}
+
+/// Dims and coordinates of the members, in their order, on @p w.
+void copy_coordinates(OutputWriter& w, const std::vector<Var>& vars) {
+  for (const Var& v : vars) {
+    if (v.kind == Var::Dim) {
+      if (v.cls == H5T_STRING) w.dim(v.name, v.text, v.long_name);
+      else if (v.cls == H5T_INTEGER) w.dim(v.name, v.ints, v.units, v.long_name);
+      else w.dim(v.name, v.reals, v.units, v.long_name);
+    } else if (v.kind == Var::Coord) {
+      if (v.cls == H5T_STRING) w.coord(v.name, v.dims[0], v.text, v.units, v.long_name);
+      else if (v.cls == H5T_INTEGER) w.coord(v.name, v.dims[0], v.ints, v.units, v.long_name);
+      else w.coord(v.name, v.dims[0], v.reals, v.units, v.long_name);
+    }
+  }
+}
+
+void common_header(OutputWriter& w, const EnsemblePlan& plan, const char* kind) {
+  std::string keys;
+  for (std::size_t k = 0; k < plan.sweeps.size(); ++k) keys += (k ? "," : "") + plan.sweeps[k].key;
+  w.attr("title", std::string("cutoff ") + kind);
+  w.attr("kind", kind);
+  w.attr("scenario", to_toml(plan.base));
+  w.attr("replicates", plan.replicates);
+  w.attr("sweep_keys", keys);
+  w.attr("schema_version", static_cast<std::int64_t>(kSchemaVersion));
+  w.attr("version", kVersion);
+}
+
+/// numpy's linear interpolation between neighbours (numpy.lib.function_base._lerp).
+double lerp(double a, double b, double t) {
+  const double d = b - a;
+  return t >= 0.5 ? b - d * (1 - t) : a + d * t;
+}
+
+}  // namespace
+
+const std::vector<std::string>& summary_stats() {
+  static const std::vector<std::string> s{"mean", "std", "q05", "q25", "q50", "q75", "q95"};
+  return s;
+}
+
+void summarise(std::vector<double>& v, double* out) {
+  v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return std::isnan(x); }), v.end());
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::size_t k = v.size();
+  double sum = 0;
+  for (double x : v) sum += x;
+  const double mean = k ? sum / static_cast<double>(k) : nan;
+  double ss = 0;
+  for (double x : v) ss += (x - mean) * (x - mean);
+  out[0] = mean;
+  out[1] = k >= 2 ? std::sqrt(ss / static_cast<double>(k - 1)) : nan;
+  std::sort(v.begin(), v.end());
+  static constexpr double q[5] = {0.05, 0.25, 0.50, 0.75, 0.95};
+  for (int j = 0; j < 5; ++j) {
+    if (k == 0) {
+      out[2 + j] = nan;
+      continue;
+    }
+    const double pos = static_cast<double>(k - 1) * q[j];
+    const double lo = std::floor(pos);
+    const std::size_t i = static_cast<std::size_t>(lo), i1 = std::min(i + 1, k - 1);
+    out[2 + j] = lerp(v[i], v[i1], pos - lo);
+  }
+}
+
+void write_ensemble_files(const EnsemblePlan& plan, const std::string& outdir) {
+  const std::size_t N = static_cast<std::size_t>(plan.replicates);
+  hsize_t ticks = 0;
+  const std::vector<Var> vars = read_layout(member_path(outdir, 0), &ticks);
+  if (ticks == 0) throw std::runtime_error(member_path(outdir, 0) + " has no ticks");
+
+  OutputWriter ens((fs::path(outdir) / "ensemble.h5").string());
+  OutputWriter sum((fs::path(outdir) / "summary.h5").string());
+  common_header(ens, plan, "ensemble");
+  common_header(sum, plan, "summary");
+  sum.dim("stat", summary_stats(), "statistic over replicates (std: ddof 1; qNN: linear interpolation; NaN skipped)");
+  std::vector<std::string> keys;
+  for (const Sweep& s : plan.sweeps) {
+    keys.push_back(s.key);
+    for (OutputWriter* w : {&ens, &sum}) w->dim(s.key, s.values, unit_of(s.key), "swept parameter " + s.key);
+  }
+  std::vector<std::int32_t> reps(N);
+  for (std::size_t r = 0; r < N; ++r) reps[r] = static_cast<std::int32_t>(r);
+  ens.dim("replicate", reps, "1", "replicate index (keys the random numbers with the seed)");
+  copy_coordinates(ens, vars);
+  copy_coordinates(sum, vars);
+  for (hsize_t t = 0; t < ticks; ++t) {
+    ens.end_tick(static_cast<int>(t));
+    sum.end_tick(static_cast<int>(t));
+  }
+
+  std::vector<std::string> member_dims = keys;
+  member_dims.push_back("replicate");
+  const int member_id = ens.array("member", member_dims, "1", "member index (file members/m<index>.h5)", DType::I64);
+  std::vector<std::int64_t> members(static_cast<std::size_t>(plan.members()));
+  for (std::size_t m = 0; m < members.size(); ++m) members[m] = static_cast<std::int64_t>(m);
+  ens.write_block(member_id, {}, members.data());
+
+  std::vector<int> ens_ids, sum_ids;
+  std::vector<const Var*> metrics;
+  for (const Var& v : vars) {
+    if (v.kind != Var::Metric) continue;
+    std::vector<std::string> d = member_dims;
+    d.push_back("tick");
+    d.insert(d.end(), v.dims.begin(), v.dims.end());
+    ens_ids.push_back(ens.array(v.name, d, v.units, v.long_name));
+    std::vector<std::string> s{"stat"};
+    s.insert(s.end(), keys.begin(), keys.end());
+    s.push_back("tick");
+    s.insert(s.end(), v.dims.begin(), v.dims.end());
+    sum_ids.push_back(sum.array(v.name, s, v.units, v.long_name));
+    metrics.push_back(&v);
+  }
+
+  const std::size_t S = summary_stats().size();
+  for (std::size_t p = 0; p < plan.points.size(); ++p) {
+    std::vector<std::vector<std::vector<double>>> rep_data(N);  // [replicate][metric][tick·cells]
+    for (std::size_t r = 0; r < N; ++r) {
+      const std::int64_t m = static_cast<std::int64_t>(p * N + r);
+      rep_data[r] = read_metrics(member_path(outdir, m), vars, ticks);
+      std::vector<std::uint64_t> lead(plan.point_index[p].begin(), plan.point_index[p].end());
+      lead.push_back(r);
+      for (std::size_t k = 0; k < metrics.size(); ++k) ens.write_block(ens_ids[k], lead, rep_data[r][k].data());
+    }
+    for (std::size_t k = 0; k < metrics.size(); ++k) {
+      const std::size_t n = static_cast<std::size_t>(ticks) * metrics[k]->cells;
+      std::vector<double> stats(S * n), cell(N), out(S);
+      for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t r = 0; r < N; ++r) cell[r] = rep_data[r][k][i];
+        summarise(cell, out.data());
+        cell.resize(N);
+        for (std::size_t s = 0; s < S; ++s) stats[s * n + i] = out[s];
+      }
+      for (std::size_t s = 0; s < S; ++s) {
+        std::vector<std::uint64_t> lead{s};
+        lead.insert(lead.end(), plan.point_index[p].begin(), plan.point_index[p].end());
+        sum.write_block(sum_ids[k], lead, stats.data() + s * n);
+      }
+    }
+  }
+  ens.commit();
+  sum.commit();
+}
+
+}  // namespace cutoff

@@ -1,0 +1,3 @@
+#include "core/app/cli.hpp"
+
+int main(int argc, char** argv) { return cutoff::cli_main(argc, argv); }

@@ -1,3 +1,0 @@
-#include "core/cli.hpp"
-
-int main(int argc, char** argv) { return cutoff::cli_main(argc, argv); }

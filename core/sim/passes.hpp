@@ -1,0 +1,397 @@
+#pragma once
+/// @file
+/// Every pass over the agents that a tick (and §2.0's initial state) makes, as a
+/// named CUTOFF_HD functor holding only plain values and pointers. The Simulation
+/// builds them with pointers from its Exec (core/sim/exec.hpp): host memory on the
+/// CPU backend, device memory on the CUDA backend. Both backends run these very
+/// functors, so the per-agent arithmetic exists once (docs/backends.md).
+///
+/// Four shapes, one list each below:
+///  - loops:      `void operator()(i)`, one per agent, writing that agent only;
+///  - keyed sums: `operator()(i, add)` calls add(key, value ≥ 0, fraction bits):
+///                128-bit fixed-point sums into a few keys (core/hd/fixed.hpp);
+///  - segment sums: `operator()(i, double* out)` writes kOut terms, summed per
+///                segment of the country-sorted arrays in the canonical order
+///                (core/hd/reduce.hpp);
+///  - ranks:      `bool operator()(i, double* w, double* x)` (core/market/ranks.hpp);
+/// plus the firms' bids (core/market/clearing.hpp) and the users' bids (core/market/waterfill.hpp).
+///
+/// Every table and agent array a functor reads is an `OnExec<...>` view from
+/// its Exec (`put`, `firms()`, `users()`; core/hd/tables.hpp): the functors are the
+/// only code that opens one, so host code cannot read a device address.
+
+#include <cstdint>
+
+#include "agents/fields.hpp"
+#include "agents/firm_kern.hpp"
+#include "agents/user_kern.hpp"
+#include "core/market/clearing.hpp"
+#include "core/hd/keyed_sum.hpp"
+#include "core/hd/hd.hpp"
+#include "core/hd/tables.hpp"
+#include "core/market/waterfill.hpp"
+
+namespace cutoff {
+
+/// Classes of the `class` dimension (MODEL.md §9), in this order.
+enum MetricClass { kClassGov = 0, kClassTrusted, kClassKyc, kClassGeneral, kClassHome, kClassConsumer, kClassCount };
+
+// ---------------------------------------------------------------------------
+// Loops
+// ---------------------------------------------------------------------------
+
+struct InitFirmLoop {
+  OnExec<FirmInitConsts> k;
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { init_firm(i, *k, *f); }
+};
+
+struct ScaleFirmSizeLoop {
+  OnExec<Table<double>> scale;  ///< per country
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { scale_firm_size(i, *scale, *f); }
+};
+
+struct InitFirmRevenueLoop {
+  double sigma_c;
+  OnExec<Table<double>> seg_rate;
+  int n_sectors;
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { init_firm_revenue(i, sigma_c, *seg_rate, n_sectors, *f); }
+};
+
+struct InitUserLoop {
+  OnExec<UserConsts> k;
+  double income_sigma, need_sigma;
+  OnExec<UserView> v;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { init_user(i, *k, income_sigma, need_sigma, *v); }
+};
+
+struct FirmChooseLoop {
+  OnExec<FirmTickConsts> k;
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_choose(i, *k, *f); }
+};
+
+struct UserChooseLoop {
+  OnExec<UserConsts> k;
+  OnExec<UserView> v;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { user_choose(i, *k, *v); }
+};
+
+struct FirmSettleLoop {
+  OnExec<FirmTickConsts> k;
+  OnExec<Table<ProviderClearing>> cleared;  ///< per provider
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_settle(i, *k, *cleared, *f); }
+};
+
+struct UserSettleLoop {
+  OnExec<UserConsts> k;
+  OnExec<Table<WaterLevel>> levels;  ///< per provider
+  OnExec<UserView> v;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { user_settle(i, *k, *levels, *v); }
+};
+
+struct FirmAdaptLoop {
+  OnExec<FirmTickConsts> k;
+  OnExec<Table<ProviderClearing>> cleared;  ///< per provider
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_adapt_budget(i, *k, *cleared, *f); }
+};
+
+struct FirmProductivityLoop {
+  OnExec<FirmTickConsts> k;
+  OnExec<Table<double>> spill;  ///< per country
+  double g0, sigma_A;
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_productivity(i, *k, *spill, g0, sigma_A, *f); }
+};
+
+struct FirmWealthLoop {
+  OnExec<FirmWealthConsts> k;
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_wealth(i, *k, *f); }
+};
+
+struct UserAdoptLoop {
+  OnExec<UserConsts> k;
+  OnExec<UserView> v;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { user_adopt(i, *k, *v); }
+};
+
+#define CUTOFF_LOOPS(X)                                                                                          \
+  X(InitFirmLoop) X(ScaleFirmSizeLoop) X(InitFirmRevenueLoop) X(InitUserLoop) X(FirmChooseLoop) X(UserChooseLoop) \
+  X(FirmSettleLoop) X(FirmAdaptLoop) X(UserSettleLoop) X(FirmProductivityLoop) X(FirmWealthLoop) X(UserAdoptLoop)
+// CUTOFF_PASS_NAMES (core/hd/tables.hpp) lists every functor of this file: the friends of OnExec.
+
+// ---------------------------------------------------------------------------
+// Keyed fixed-point sums
+// ---------------------------------------------------------------------------
+
+/// §2.0: weighted firm demand at p_min with step 4's choices (nothing written). One key.
+struct TauDemandSum {
+  static constexpr int kKeys = 1;
+  OnExec<FirmTickConsts> kx;
+  OnExec<FirmView> fx;
+  double p_min;
+  CUTOFF_HD_TEMPLATE
+  template <class Add>
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
+    const FirmTickConsts& k = *kx;
+    const FirmView& f = *fx;
+    const FirmPick pick = firm_pick(i, k, f);
+    FirmBid bid;
+    if (firm_bid_at(i, k, f, pick.generation, FirmAccess{pick.flags, f.partners[i]}, &bid) >= 0)
+      add(0, bid.w * bid_demand(bid, p_min), kFixedCompute);
+  }
+};
+
+/// §2.0: consumer demand at full caps per unit need0, adopters on their provider's newest GENERAL generation.
+struct NeedUnitSum {
+  static constexpr int kKeys = 1;
+  OnExec<UserConsts> kx;
+  OnExec<UserView> vx;
+  OnExec<Table<double>> h_newest_x;  ///< per provider
+  CUTOFF_HD_TEMPLATE
+  template <class Add>
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
+    const UserConsts& k = *kx;
+    const UserView& v = *vx;
+    const Table<double>& h_newest = *h_newest_x;
+    if (!(v.flags[i] & user_flag::kAdopter)) return;
+    const double pn = k.plan_need[v.plan[i] - 1];
+    const double n = static_cast<double>(v.n[i]);
+    add(0, k.w_user[v.country[i]] * pn * fp::min(n, k.plan_cap) * h_newest[v.provider[i]], kFixedCompute);
+  }
+};
+
+/// §2.6(b): per provider, consumer demand at full caps (H100e) and plan revenue ($).
+struct ConsumerSum {
+  enum { kDemand, kPlanRevenue, kPerProvider };
+  OnExec<UserConsts> kx;
+  OnExec<UserView> vx;
+  CUTOFF_HD_TEMPLATE
+  template <class Add>
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
+    const UserConsts& k = *kx;
+    const UserView& v = *vx;
+    UserBid b;
+    const int q = user_bid(i, k, v, &b);
+    if (q < 0) return;
+    add(q * kPerProvider + kDemand, b.weight * b.cap * b.cost, kFixedCompute);
+    add(q * kPerProvider + kPlanRevenue, b.weight * k.plan_price[v.plan[i] - 1], kFixedMoney);
+  }
+};
+
+/// §2.6(c) outcomes per provider and class: spend, tokens, allocation, rationing;
+/// then per provider the demand at p_min (keys after the class block); then per
+/// country D_c (§2.4, v4): its bidding firms' x_i(π) at the price they cleared at
+/// on tier-1-homed providers, before the quota factor.
+struct FirmMarketSum {
+  enum { kSpend, kTokens, kAlloc, kRationed, kPerClass };
+  OnExec<FirmTickConsts> kx;
+  OnExec<FirmView> fx;
+  OnExec<Table<ProviderClearing>> cleared_x;  ///< per provider
+  double p_min;
+  int n_providers, n_countries;
+  CUTOFF_HD_INLINE static int key(int q, int cls, int j) { return (q * kClassCount + cls) * kPerClass + j; }
+  CUTOFF_HD_INLINE int demand_key(int q) const { return n_providers * kClassCount * kPerClass + q; }
+  CUTOFF_HD_INLINE int quota_key(int c) const { return demand_key(n_providers) + c; }
+  CUTOFF_HD_INLINE int keys() const { return quota_key(n_countries); }
+  CUTOFF_HD_TEMPLATE
+  template <class Add>
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
+    const FirmTickConsts& k = *kx;
+    const FirmView& f = *fx;
+    const Table<ProviderClearing>& cleared = *cleared_x;
+    FirmBid bid;
+    const int q = firm_bid(i, k, f, &bid);
+    if (q < 0) return;
+    const double x = f.alloc[i];
+    const int cls = bid.home ? kClassHome : kClassTrusted + bid.cls;
+    const double price = paid_price(bid, cleared[q]);
+    add(key(q, cls, kSpend), bid.w * price * x, kFixedMoney);
+    add(key(q, cls, kTokens), bid.w * x / k.gens.h[f.generation[i]], kFixedTokens);
+    add(key(q, cls, kAlloc), bid.w * x, kFixedCompute);
+    add(key(q, cls, kRationed), bid.w * bid_rationed(bid, cleared[q]), kFixedCompute);
+    add(demand_key(q), bid.w * bid_demand(bid, p_min), kFixedCompute);
+    if (k.quota_provider[q]) {
+      const int c = f.country[i];
+      add(quota_key(c), bid.w * bid_demand(bid, paid_price(bid, cleared[q])) / firm_zeta(k, c, q), kFixedCompute);
+    }
+  }
+};
+
+/// §2.6(e) outcomes per provider: tokens used, their compute, and compute short of the caps.
+struct ConsumerUseSum {
+  enum { kUse, kUseCompute, kUseShort, kPerProvider };
+  OnExec<UserConsts> kx;
+  OnExec<UserView> vx;
+  CUTOFF_HD_TEMPLATE
+  template <class Add>
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
+    const UserConsts& k = *kx;
+    const UserView& v = *vx;
+    UserBid b;
+    const int q = user_bid(i, k, v, &b);
+    if (q < 0) return;
+    const double use = v.use[i];
+    add(q * kPerProvider + kUse, b.weight * use, kFixedTokens);
+    add(q * kPerProvider + kUseCompute, b.weight * use * b.cost, kFixedCompute);
+    add(q * kPerProvider + kUseShort, b.weight * fp::max(b.cap - use, 0.0) * b.cost, kFixedCompute);
+  }
+};
+
+#define CUTOFF_KEYED_SUMS(X) X(TauDemandSum) X(NeedUnitSum) X(ConsumerSum) X(FirmMarketSum) X(ConsumerUseSum)
+
+// ---------------------------------------------------------------------------
+// Segment sums (canonical order)
+// ---------------------------------------------------------------------------
+
+/// Σ w·employees (per country at §2.0, per (country, sector) for step 8's entrants).
+struct EmployeesSum {
+  static constexpr int kOut = 1;
+  OnExec<LayoutView> L;
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const {
+    o[0] = firm_weight(*L, *f, i) * static_cast<double>(f->employees[i]);
+  }
+};
+
+/// Step 8 pass 1 per (country, sector): Y = Σ w·A·e, Z = Σ w·e·A^σ_c.
+struct PoolSum {
+  static constexpr int kOut = 2;
+  OnExec<LayoutView> L;
+  OnExec<FirmView> f;
+  double sigma_c;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const { pool_terms(*L, *f, sigma_c, i, o); }
+};
+
+/// Adopter agents per country (§2.0's lagged adoption).
+struct AdoptersSum {
+  static constexpr int kOut = 1;
+  OnExec<UserView> v;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const {
+    o[0] = (v->flags[i] & user_flag::kAdopter) ? 1.0 : 0.0;
+  }
+};
+
+/// §2.10 firm aggregates per country.
+struct CountryFirmSum {
+  enum { kY, kEmp, kEmpK, kBuyEmpK, kBuyEmp, kEmpKelig, kEntered, kNegW, kOutCount };
+  static constexpr int kOut = kOutCount;
+  OnExec<FirmTickConsts> kx;
+  OnExec<FirmView> fx;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const {
+    const FirmTickConsts& k = *kx;
+    const FirmView& f = *fx;
+    const double w = firm_weight(k.layout, f, i);
+    const double we = w * static_cast<double>(f.employees[i]);
+    const bool buying = f.flags[i] & firm_flag::kBuying;
+    o[kY] = we * static_cast<double>(f.A[i]);
+    o[kEmp] = we;
+    o[kEmpK] = we * static_cast<double>(f.K[i]);
+    o[kBuyEmpK] = buying ? we * static_cast<double>(f.K[i]) : 0.0;
+    o[kBuyEmp] = buying ? we : 0.0;
+    o[kEmpKelig] = we * static_cast<double>(f.K_elig[i]);
+    o[kEntered] = (f.flags[i] & firm_flag::kEntered) ? w : 0.0;
+    o[kNegW] = f.W[i] < 0.0 ? w : 0.0;
+  }
+};
+
+/// §7 (v4) who is cut off, per country, for the firms of one size class: real firms
+/// and employment by status, and employment-weighted K accessed (0 if nothing bought).
+struct StatusSum {
+  enum { kFirms = 0, kEmp = kStatusCount, kEmpK = 2 * kStatusCount, kOutCount };
+  static constexpr int kOut = kOutCount;
+  OnExec<LayoutView> L;
+  OnExec<FirmView> fx;
+  int size;  ///< the size class summed
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const {
+    const FirmView& f = *fx;
+    for (int j = 0; j < kOut; ++j) o[j] = 0.0;
+    if (size_class(f.employees[i]) != size) return;
+    const double w = firm_weight(*L, f, i);
+    const double we = w * static_cast<double>(f.employees[i]);
+    o[kFirms + f.status[i]] = w;
+    o[kEmp + f.status[i]] = we;
+    o[kEmpK] = we * static_cast<double>(f.K[i]);
+  }
+};
+
+/// §2.10 user aggregates per country (per agent; the caller weighs by w_user).
+struct CountryUserSum {
+  enum { kAdopt, kUse, kCap, kCapped, kUserK, kQuota, kMarket, kPlan, kOutCount = kPlan + 3 };
+  static constexpr int kOut = kOutCount;
+  OnExec<UserConsts> kx;
+  OnExec<UserView> vx;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const {
+    const UserConsts& k = *kx;
+    const UserView& v = *vx;
+    for (int j = 0; j < kOut; ++j) o[j] = 0.0;
+    if (!(v.flags[i] & user_flag::kAdopter)) return;
+    o[kAdopt] = 1.0;
+    if (v.plan[i] > kPlanNone) o[kPlan + plan_index(v.plan[i])] = 1.0;
+    const int gen = v.generation[i];
+    if (gen == kNone) return;
+    const double cap = user_cap(k, v, i);
+    o[kUserK] = k.gens.K[gen];
+    if (k.quota_provider[k.gens.provider[gen]]) o[kQuota] = cap / k.zeta[v.country[i]] * k.gens.h[gen];
+    // Use, caps and compute-capping over the adopters that were in this tick's market
+    // (an adopter of step 9 has used nothing yet: it would count as unserved).
+    if (v.flags[i] & user_flag::kNew) return;
+    o[kMarket] = 1.0;
+    o[kUse] = v.use[i];
+    o[kCap] = cap;
+    o[kCapped] = (v.flags[i] & user_flag::kCapped) ? 1.0 : 0.0;
+  }
+};
+
+#define CUTOFF_SEGMENT_SUMS(X) \
+  X(EmployeesSum) X(PoolSum) X(AdoptersSum) X(CountryFirmSum) X(StatusSum) X(CountryUserSum)
+
+// ---------------------------------------------------------------------------
+// Ranks, bids
+// ---------------------------------------------------------------------------
+
+/// §7: cumulative AI value of the real firms that have used AI.
+struct AiValueRank {
+  OnExec<LayoutView> L;
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE bool operator()(std::uint64_t i, double* w, double* x) const {
+    if (!(f->flags[i] & firm_flag::kUsedAI)) return false;
+    *w = firm_weight(*L, *f, i);
+    *x = f->ai_value[i];
+    return true;
+  }
+};
+
+/// §7: wealth, max(W, 0).
+struct WealthRank {
+  OnExec<LayoutView> L;
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE bool operator()(std::uint64_t i, double* w, double* x) const {
+    *w = firm_weight(*L, *f, i);
+    *x = fp::max(f->W[i], 0.0);
+    return true;
+  }
+};
+
+#define CUTOFF_RANKS(X) X(AiValueRank) X(WealthRank)
+
+/// §2.6(c): firm i's bid on the provider it chose (−1: none).
+struct FirmBids {
+  OnExec<FirmTickConsts> k;
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE int operator()(std::uint64_t i, FirmBid* bid) const { return firm_bid(i, *k, *f, bid); }
+};
+
+/// §2.6(e): user i's bid in the consumer layer (−1: none).
+struct UserBids {
+  OnExec<UserConsts> k;
+  OnExec<UserView> v;
+  CUTOFF_HD_INLINE int operator()(std::uint64_t i, UserBid* bid) const { return user_bid(i, *k, *v, bid); }
+};
+
+}  // namespace cutoff

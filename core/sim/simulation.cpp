@@ -1,0 +1,918 @@
+#include "core/sim/simulation.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <stdexcept>
+
+#include "core/hd/fpmath.hpp"
+#include "core/sim/passes.hpp"
+#include "core/model/spillover.hpp"
+
+namespace cutoff {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+double ratio_or(double num, double den, double fallback) { return den > 0 ? num / den : fallback; }
+
+}  // namespace
+
+const std::vector<std::string>& class_names() {
+  static const std::vector<std::string> n{"gov", "trusted", "kyc", "general", "home", "consumer"};
+  return n;
+}
+
+void pool_rates(int n_countries, int n_sectors, const double* Y, const double* Z, const double* gdp, double omega,
+                double* rate) {
+  // Fixed-order host sums over a few thousand segments: the same on every backend.
+  std::vector<double> Yc(n_countries, 0.0), Ps(n_sectors, 0.0), Zs(n_sectors, 0.0), P(n_countries * n_sectors);
+  for (int c = 0; c < n_countries; ++c)
+    for (int s = 0; s < n_sectors; ++s) Yc[c] += Y[c * n_sectors + s];
+  for (int c = 0; c < n_countries; ++c)
+    for (int s = 0; s < n_sectors; ++s) {
+      const int k = c * n_sectors + s;
+      P[k] = Yc[c] > 0 ? gdp[c] / 12.0 * Y[k] / Yc[c] : 0.0;
+      Ps[s] += P[k];
+      Zs[s] += Z[k];
+    }
+  for (int c = 0; c < n_countries; ++c)
+    for (int s = 0; s < n_sectors; ++s) {
+      const int k = c * n_sectors + s;
+      const double local = Z[k] > 0 ? P[k] / Z[k] : 0.0;
+      const double traded = Zs[s] > 0 ? Ps[s] / Zs[s] : 0.0;
+      rate[k] = (1.0 - omega) * local + omega * traded;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// §2.0 initial state
+// ---------------------------------------------------------------------------
+
+Simulation::Simulation(Params params, std::vector<Country> countries, RunOptions options)
+    : params_(std::move(params)),
+      countries_(std::move(countries)),
+      options_(std::move(options)),
+      layout_(make_layout(countries_, params_)),
+      market_(params_, countries_),
+      exec_(options_.backend.make(layout_.n_firms, layout_.n_users)) {
+  set_threads();
+  layout_x_ = exec_->put_constant(layout_.view());
+  if (options_.canary >= 0) exec_->fill(static_cast<std::uint8_t>(options_.canary));
+  const int C = layout_.n_countries;
+  for (const Country& c : countries_) gdp_prev_.push_back(c.gdp_usd);
+  adoption_prev_.assign(C, 0.0);
+  use_ratio_prev_.assign(C, 1.0);
+  spill_.assign(C, 0.0);
+  quota_demand_prev_.assign(C, 0.0);
+  gap_run_.assign(C, 0);
+  policy_provider_.assign(C, -1);
+  policy_.assign(C, 0);
+  deal_arrival_.assign(C, -1);
+  deal_order_tick_.assign(C, -1);
+  deal_mask_.assign(C, 0);
+  for (const Country& c : countries_) tier_u8_.push_back(static_cast<std::uint8_t>(c.tier));
+  for (const Provider& v : market_.providers()) {
+    price_.push_back(v.price);
+    price_home_.push_back(v.price_home);
+  }
+  // §2.0 (v4): τ0 and need0 are constants of the scenario and the agent counts,
+  // derived on the population of seed 0, replicate 0, whatever this run's own.
+  draw_seed_ = 0;
+  draw_replicate_ = 0;
+  init_firms();
+  init_users();
+  derive_tau0();
+  derive_need0();
+  draw_seed_ = static_cast<std::uint32_t>(params_.seed);
+  draw_replicate_ = options_.replicate;
+  if (draw_seed_ != 0 || draw_replicate_ != 0) {
+    init_firms();
+    init_users();
+  }
+  define_metrics();
+}
+
+void Simulation::set_threads() const {
+  // The nthreads ICV is per thread, so concurrent members can each set their own.
+  if (options_.threads > 0) omp_set_num_threads(options_.threads);
+}
+
+std::vector<std::string> Simulation::provider_names() const {
+  std::vector<std::string> names;
+  for (const Provider& v : market_.providers()) names.push_back(v.name);
+  return names;
+}
+
+std::vector<double> Simulation::pool_rate_table(std::vector<double>* meanA) {
+  // Step 8 pass 1 sums per (country, sector): Y = Σ w·A·e, Z = Σ w·e·A^σ_c.
+  const Layout& L = layout_;
+  const int C = L.n_countries, S = L.n_sectors;
+  std::vector<double> yz;
+  exec_->segment_sums(L.seg_begin, PoolSum{exec_layout(), exec_->firms(), params_.sigma_c}, yz);
+  std::vector<double> Y(C * S), Z(C * S), rate(C * S);
+  for (int j = 0; j < C * S; ++j) {
+    Y[j] = yz[2 * j];
+    Z[j] = yz[2 * j + 1];
+  }
+  pool_rates(C, S, Y.data(), Z.data(), gdp_prev_.data(), params_.omega, rate.data());
+  if (meanA) {
+    meanA->resize(C * S);
+    for (int j = 0; j < C * S; ++j) (*meanA)[j] = ratio_or(Y[j], seg_E_[j], 1.0);
+  }
+  return rate;
+}
+
+void Simulation::init_firms() {
+  const Params& p = params_;
+  const Layout& L = layout_;
+  const int C = L.n_countries, S = L.n_sectors;
+  // A_c = (GDP per worker_c / world GDP per worker)^(1/σ_c).
+  double world_gdp = 0, world_workers = 0;
+  for (int c = 0; c < C; ++c) {
+    world_gdp += countries_[c].gdp_usd;
+    world_workers += L.workers[c];
+  }
+  std::vector<double> A_c(C);
+  for (int c = 0; c < C; ++c)
+    A_c[c] = fp::pow((countries_[c].gdp_usd / L.workers[c]) / (world_gdp / world_workers), 1.0 / p.sigma_c);
+  int defender_sector = -1;
+  for (int s = 0; s < S; ++s)
+    if (p.sector_names[s] == "ict") defender_sector = s;
+  const OnExec<LayoutView> Ld = exec_layout();
+  const FirmInitConsts k{draw_seed_, draw_replicate_, L.view(), table_of(A_c),
+                         table_of(tier_u8_), p.pareto_alpha, p.size_cap, p.A_sigma0, p.budget_sigma,
+                         p.p_defender, defender_sector};
+  const OnExec<FirmView> f = exec_->firms();
+  exec_->loop(L.n_firms, InitFirmLoop{exec_->put(k), f});
+
+  // One factor per country so that weighted employees sum to its workers.
+  std::vector<double> raw;
+  exec_->segment_sums(L.firm_begin, EmployeesSum{Ld, f}, raw);
+  std::vector<double> scale(C);
+  for (int c = 0; c < C; ++c) scale[c] = L.workers[c] / raw[c];
+  exec_->loop(L.n_firms, ScaleFirmSizeLoop{exec_->put(table_of(scale)), f});
+  exec_->segment_sums(L.seg_begin, EmployeesSum{Ld, f}, seg_E_);
+
+  // revenue(−1) by step 8's pool rule at tick 0, and W = 3·revenue(−1).
+  const std::vector<double> rate = pool_rate_table(nullptr);
+  exec_->loop(L.n_firms, InitFirmRevenueLoop{p.sigma_c, exec_->put(table_of(rate)), S, f});
+  // The large stratum: the first seg_large agents of each (country, sector) segment.
+  large_.clear();
+  for (int seg = 0; seg < C * S; ++seg)
+    for (std::uint64_t j = 0; j < L.seg_large[seg]; ++j) large_.push_back(L.seg_begin[seg] + j);
+  large_firms_ = HostArrays<Firms>(large_.size());
+}
+
+UserConsts Simulation::user_consts(int t) {
+  const Params& p = params_;
+  const int C = layout_.n_countries;
+  wage_.resize(C);
+  adopt_rate_.resize(C);
+  for (int c = 0; c < C; ++c) {
+    wage_[c] = p.labour_share * gdp_prev_[c] / (12.0 * layout_.workers[c]);
+    // §2.9 access_c = conn_c·(use ratio_c(t−1))^ψ_u; conn_c at GDP per capita_c(t−1),
+    // 0 where nobody serves the country at GENERAL or OPEN.
+    const double conn = market_.serves_generally(c)
+                            ? fp::clamp(fp::pow(gdp_prev_[c] / countries_[c].population / p.conn_ref, p.conn_exp),
+                                        p.conn_min, 1.0)
+                            : 0.0;
+    const double access = conn * fp::pow(use_ratio_prev_[c], p.psi_u);
+    adopt_rate_[c] = t < 0 ? p.adopt0 * conn : (p.bass_p + p.bass_q * adoption_prev_[c]) * access;
+  }
+  UserConsts k{};
+  k.seed = draw_seed_;
+  k.replicate = draw_replicate_;
+  k.tick = t;
+  k.n_countries = C;
+  k.user_begin = table_of(layout_.user_begin);
+  k.w_user = table_of(layout_.w_user);
+  k.wage = table_of(wage_);
+  k.adopt_rate = table_of(adopt_rate_);
+  k.zeta = table_of(zeta_);  // empty before tick 0's firm_consts (unused at §2.0)
+  k.quota_provider = table_of(quota_provider_);
+  k.deal_mask = table_of(deal_mask_);
+  k.omega_inc = p.omega_inc;
+  k.omega_plan = p.omega_plan;
+  k.f_free = p.f_free;
+  for (int j = 0; j < 3; ++j) {
+    k.plan_price[j] = p.plan_price[j];
+    k.plan_need[j] = p.plan_need[j];
+    k.plan_weight[j] = p.plan_weight[j];
+  }
+  k.plan_cap = p.plan_cap;
+  k.need_scale = need0_ * fp::exp(p.tau_growth * std::max(t, 0));
+  k.phi = p.phi;
+  k.switch_noise = p.switch_noise;
+  k.p_switch = p.p_switch;
+  k.plan_repick = p.plan_repick;
+  k.gens = market_.view();
+  return k;
+}
+
+void Simulation::init_users() {
+  const OnExec<UserView> v = exec_->users();
+  exec_->loop(layout_.n_users, InitUserLoop{exec_->put(user_consts(-1)), params_.income_sigma, params_.need_sigma, v});
+  // Lagged adoption share from the initial adopters.
+  const int C = layout_.n_countries;
+  std::vector<double> adopters;
+  exec_->segment_sums(layout_.user_begin, AdoptersSum{v}, adopters);
+  for (int c = 0; c < C; ++c) adoption_prev_[c] = adopters[c] * layout_.w_user[c] / countries_[c].population;
+}
+
+FirmTickConsts Simulation::firm_consts(int t) {
+  const Params& p = params_;
+  const int C = layout_.n_countries;
+  const auto& prov = market_.providers();
+  const int P = static_cast<int>(prov.size());
+  const bool levers = t >= p.lever_tick;
+  const int lever_country = find_country(countries_, p.lever_country);
+  tau_s_.resize(p.mult_s.size());
+  for (std::size_t s = 0; s < tau_s_.size(); ++s) tau_s_[s] = tau0_ * p.mult_s[s] * fp::exp(p.tau_growth * std::max(t, 0));
+  kyc_rate_c_.resize(C);
+  zeta_.resize(C);
+  const double quota = p.tier2_quota * fp::pow(1.0 + p.tier2_quota_growth, std::max(t, 0) / 12.0);
+  for (int c = 0; c < C; ++c) {
+    const double raise = (policy_[c] & 4) ? p.kyc_raise : 1.0;
+    kyc_rate_c_[c] = std::min(1.0, p.kyc_rate[countries_[c].tier - 1] * raise);
+    const bool quota_applies = p.diffusion_rule && levers && countries_[c].tier == 2 && quota_demand_prev_[c] > 0;
+    zeta_[c] = quota_applies ? std::min(1.0, quota / quota_demand_prev_[c]) : 1.0;
+    deal_mask_[c] = 0;
+  }
+  for (int c = 0; c < C; ++c)
+    if (deal_arrival_[c] >= 0 && t >= deal_arrival_[c]) deal_mask_[c] |= static_cast<std::uint16_t>(1u << policy_provider_[c]);
+  quota_provider_.resize(P);
+  first_resort_.resize(P);
+  for (int q = 0; q < P; ++q) {
+    quota_provider_[q] = countries_[prov[q].home].tier == 1;
+    first_resort_[q] = p.first_resort && levers && prov[q].home == lever_country;
+    price_[q] = prov[q].price;
+    price_home_[q] = prov[q].price_home;
+  }
+  FirmTickConsts k{};
+  k.seed = draw_seed_;
+  k.replicate = draw_replicate_;
+  k.tick = t;
+  k.layout = layout_.view();
+  k.gens = market_.view();
+  k.tier = table_of(tier_u8_);
+  k.kyc_rate = table_of(kyc_rate_c_);
+  k.zeta = table_of(zeta_);
+  k.deal_mask = table_of(deal_mask_);
+  k.quota_provider = table_of(quota_provider_);
+  k.first_resort = table_of(first_resort_);
+  k.lever_country = lever_country;
+  k.price = table_of(price_);
+  k.price_home = table_of(price_home_);
+  k.tau = table_of(tau_s_);
+  k.a_kyc = p.a_kyc;
+  k.p_switch = p.p_switch;
+  k.switch_noise = p.switch_noise;
+  k.phi = p.phi;
+  k.psi = p.psi;
+  k.rho = p.rho;
+  k.sigma_c = p.sigma_c;
+  k.wtp_months = p.wtp_months;
+  k.access_cost = p.access_cost;
+  k.q_min = p.q_min;
+  k.beta_W = p.beta_W;
+  k.beta_R = p.beta_R;
+  k.b_adapt = p.b_adapt;
+  k.b_max = p.b_max;
+  k.b_floor = p.b_floor;
+  k.b_up = p.b_up;
+  return k;
+}
+
+/// Weighted firm demand at p_min, Σ w·x_i(p_min), with step 4's choices at π(−1)
+/// and τ0 = tau (tick 0); nothing is written.
+double Simulation::firm_demand_at_pmin(double tau) {
+  const double saved = tau0_;
+  tau0_ = tau;
+  const OnExec<FirmTickConsts> k = exec_->put(firm_consts(0));
+  tau0_ = saved;
+  KeyedFixed sum(TauDemandSum::kKeys);
+  exec_->sum(layout_.n_firms, TauDemandSum{k, exec_->firms(), market_.p_min()}, sum);
+  return sum.value(0, kFixedCompute);
+}
+
+void Simulation::derive_tau0() {
+  // §2.0: the smallest τ0 at which firm demand at p_min reaches tightness0 × firm
+  // capacity at tick 0 (no unused floor): scan up by ×1.1 from 1e−3, then bisect.
+  const Params& p = params_;
+  double capacity = 0;
+  for (const Provider& v : market_.providers()) {
+    const double inference = (1.0 - p.train_share) * v.capacity();
+    const bool gov = std::find(p.r_gov_homes.begin(), p.r_gov_homes.end(), countries_[v.home].iso3) != p.r_gov_homes.end();
+    capacity += inference * (1.0 - (gov ? p.r_gov : 0.0) - p.r_cons);
+  }
+  double target = p.tightness0 * capacity;
+  // Scan up to 1e5 Mtok per worker-month; demand saturates where budgets bind.
+  std::vector<double> taus, demand;
+  for (double tau = 1e-3; tau <= 1e5; tau *= 1.1) {
+    taus.push_back(tau);
+    demand.push_back(firm_demand_at_pmin(tau));
+    if (demand.back() >= target) break;
+  }
+  tightness0_reached_ = p.tightness0;
+  if (demand.back() < target) {
+    // (v4) Budgets bind before the target: the smallest τ0 reaching 99% of the
+    // largest demand over the scan; the run warns and records what it reached.
+    const double most = *std::max_element(demand.begin(), demand.end());
+    if (!(most > 0))
+      throw InputError("key 'tightness0' = " + std::to_string(p.tightness0) +
+                       ": no firm demands compute at p_min at any tokens per worker up to 1e5 Mtok a month "
+                       "(every firm's budget is below its access cost; raise beta_R or beta_W, or lower access_cost)");
+    target = 0.99 * most;
+    tightness0_reached_ = target / capacity;
+    warnings_.push_back("tightness0 = " + std::to_string(p.tightness0) + " is out of reach (budgets bind): tau0 " +
+                        "derived at 99% of the largest firm demand at p_min, tightness " +
+                        std::to_string(tightness0_reached_));
+  }
+  std::size_t j = 0;
+  while (demand[j] < target) ++j;
+  double hi = taus[j], lo = j > 0 ? taus[j - 1] : hi / 1.1;
+  for (int k = 0; k < 50; ++k) {
+    const double mid = 0.5 * (lo + hi);
+    if (firm_demand_at_pmin(mid) >= target) hi = mid;
+    else lo = mid;
+  }
+  tau0_ = hi;
+}
+
+void Simulation::derive_need0() {
+  // §2.0: consumer demand at full caps at tick 0, every adopter on its provider's
+  // newest GENERAL generation, equals tightness0_cons × the consumer floor; it is
+  // linear in need0, so need0 = target / (that demand at need0 = 1).
+  const Params& p = params_;
+  const GenTableView g = market_.view();
+  const auto& prov = market_.providers();
+  std::vector<double> h_newest(prov.size(), 0.0);
+  double floor = 0;
+  for (std::size_t q = 0; q < prov.size(); ++q) {
+    for (int gen : prov[q].gens)
+      if (g.stage[gen] >= kStageGeneral) h_newest[q] = g.h[gen];
+    floor += p.r_cons * (1.0 - p.train_share) * prov[q].capacity();
+  }
+  KeyedFixed sum(NeedUnitSum::kKeys);
+  exec_->sum(layout_.n_users, NeedUnitSum{exec_->put(user_consts(-1)), exec_->users(), exec_->put(table_of(h_newest))},
+             sum);
+  const double per_unit = sum.value(0, kFixedCompute);
+  if (!(per_unit > 0))
+    throw InputError("key 'adopt0' = " + std::to_string(p.adopt0) +
+                     ": no initial adopters, so need0 cannot be derived (raise adopt0 or n_users)");
+  need0_ = p.tightness0_cons * floor / per_unit;
+}
+
+// ---------------------------------------------------------------------------
+// One tick
+// ---------------------------------------------------------------------------
+
+const std::vector<std::string>& Simulation::step_names() {
+  static const std::vector<std::string> n{"providers", "choice", "market", "firms", "adoption", "countries", "record"};
+  return n;
+}
+
+const std::vector<StepAccess>& Simulation::step_accesses() {
+  // Written from the per-agent functions each step calls (agents/*_kern.hpp);
+  // tests/test_bench.cpp checks every name against the registries.
+  static const std::vector<StepAccess> a{
+      {"providers", "firms", {"country", "flags", "partners", "revenue"}, {"partners", "provider", "generation"}, 0},
+      {"choice", "firms",
+       {"country", "sector", "provider", "flags", "partners", "employees", "b", "W", "revenue"},
+       {"flags", "provider", "generation", "K_elig"}, 1},
+      {"choice", "users", {"country", "provider", "flags"}, {"provider", "generation"}, 1},
+      {"market", "firms",
+       {"country", "sector", "generation", "flags", "partners", "employees", "b", "W", "revenue", "alloc", "K",
+        "status"},
+       {"alloc", "K", "flags", "status", "b"}, 10},  // clearing 3 passes, settle, sums, 4 status sums, budgets
+      {"market", "users", {"country", "provider", "generation", "plan", "flags", "n", "use"}, {"use", "flags"}, 5},
+      {"firms", "firms",
+       {"country", "sector", "flags", "provider", "generation", "employees", "A", "lnA_AI", "alloc", "K", "W",
+        "ai_value"},
+       {"A", "lnA_AI", "W", "revenue", "ai_value"}, 3},  // productivity, pool sums, wealth
+      {"adoption", "users", {"country", "flags", "z"}, {"flags", "plan", "provider", "generation"}, 1},
+      {"countries", "firms",
+       {"country", "sector", "flags", "generation", "employees", "A", "K", "K_elig", "W", "ai_value"}, {}, 5},
+      {"countries", "users", {"country", "flags", "provider", "generation", "plan", "n", "use"}, {}, 1},
+  };
+  return a;
+}
+
+void Simulation::step() {
+  set_threads();
+  exec_->begin_tick();
+  const int t = tick_;
+  step_seconds_.assign(step_names().size(), 0.0);
+  double mark = omp_get_wtime();
+  auto lap = [&](int part) {
+    const double now = omp_get_wtime();
+    step_seconds_[part] += now - mark;
+    mark = now;
+  };
+  place_policy_orders(t);
+  market_.step_capacity(params_, t);                                // §2.1
+  std::vector<int> released = market_.step_training(params_, t);    // §2.2
+  if (t == 0)  // §2.0: every lab's generation entering at t_g = 0 chooses its partners in step 2 of tick 0
+    for (int q = 0; q < static_cast<int>(market_.providers().size()); ++q)
+      if (std::find(released.begin(), released.end(), q) == released.end()) released.push_back(q);
+  market_.step_serving_cost(params_, t);                            // §2.3
+  const FirmTickConsts fk_host = firm_consts(t);
+  const OnExec<FirmTickConsts> fk = exec_->put(fk_host);           // the same, as the passes read it
+  const OnExec<UserConsts> uk = exec_->put(user_consts(t));
+  if (!released.empty()) choose_partners(released, fk_host);        // §2.2 trusted partners
+  lap(0);
+  step_choice(fk, uk);                                              // §2.4
+  lap(1);
+  step_market(fk, uk);                                              // §2.5–§2.6
+  lap(2);
+  step_firms(fk_host, fk);                                          // §2.7–§2.8
+  lap(3);
+  step_adoption(uk);                                                // §2.9
+  lap(4);
+  step_countries(fk, uk);                                           // §2.10, §6
+  lap(5);
+  record();                                                         // §2.11
+  lap(6);
+  ++tick_;
+}
+
+void Simulation::place_policy_orders(int t) {
+  // §6 domestic build: build_share·GDP_c(t−1)/12/capex H100e of hosted orders each tick;
+  // compute-for-access: deal_size H100e once.
+  const Params& p = params_;
+  for (int c = 0; c < layout_.n_countries; ++c) {
+    const int q = policy_provider_[c];
+    if (q < 0) continue;
+    if (policy_[c] & 1) market_.add_hosted_order(q, p.build_share * gdp_prev_[c] / 12.0 / p.capex, t);
+    if (deal_order_tick_[c] == t) {
+      market_.add_hosted_order(q, p.deal_size, t);
+      deal_arrival_[c] = t + static_cast<int>(p.lead);
+    }
+  }
+}
+
+void Simulation::choose_partners(const std::vector<int>& released, const FirmTickConsts& k) {
+  // k: the host constants (this copy of the large stratum is host memory).
+  // §2.2: each time a generation enters, its provider's trusted partners are
+  // re-chosen among large-stratum firms in countries with align ≥ a_trusted:
+  // defenders first, then the others, each by revenue(t−1), until n_trusted real
+  // firms (weight 1 each) are covered; ties to the lower index.
+  // The large stratum is a few thousand firms: its copy is updated on the host and written back.
+  exec_->gather_firms(large_, large_firms_);
+  const FirmView f = large_firms_.view();
+  const GenTableView g = market_.view();
+  const std::uint64_t n_large = large_.size();
+  std::vector<char> chosen(n_large, 0);  // chosen by one of these releases: only they move
+  for (const int q : released) {
+    std::vector<std::uint64_t> cand;  // positions in the copy (the same order as the firm indices)
+    for (std::uint64_t i = 0; i < n_large; ++i) {
+      f.partners[i] = static_cast<std::uint16_t>(f.partners[i] & ~(1u << q));
+      if (align_of(g, f.country[i], q) >= params_.a_trusted) cand.push_back(i);
+    }
+    std::stable_sort(cand.begin(), cand.end(), [&](std::uint64_t a, std::uint64_t b) {
+      const bool da = f.flags[a] & firm_flag::kDefender, db = f.flags[b] & firm_flag::kDefender;
+      if (da != db) return da;
+      return f.revenue[a] > f.revenue[b];
+    });
+    const std::size_t n = std::min<std::size_t>(cand.size(), static_cast<std::size_t>(params_.n_trusted));
+    for (std::size_t j = 0; j < n; ++j) {
+      f.partners[cand[j]] = static_cast<std::uint16_t>(f.partners[cand[j]] | (1u << q));
+      chosen[cand[j]] = 1;
+    }
+  }
+  // A chosen firm moves to its partner provider (if several, the one with the
+  // highest noiseless u of step 4); step 4 then picks its generation there.
+  for (std::uint64_t i = 0; i < n_large; ++i) {
+    if (!chosen[i]) continue;
+    const int c = f.country[i];
+    const double budget = firm_budget(k, f, i);
+    const double need = std::max(firm_need(k, f, i), k.q_min);
+    int best = -1;
+    double best_u = 0;
+    const FirmAccess a{f.flags[i], f.partners[i]};
+    for (int gen = 0; gen < g.n_gens; ++gen) {
+      const int q = g.provider[gen];
+      if (!((f.partners[i] >> q) & 1u) || !firm_eligible(k, a, c, gen)) continue;
+      const double u = firm_utility(k, budget, need, c, gen);
+      if (best < 0 || u > best_u) {
+        best = q;
+        best_u = u;
+      }
+    }
+    if (best >= 0 && f.provider[i] != best) {
+      f.provider[i] = static_cast<std::uint8_t>(best);
+      f.generation[i] = kNone;
+    }
+  }
+  exec_->scatter_firms(large_, large_firms_);
+}
+
+void Simulation::step_choice(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk) {
+  exec_->loop(layout_.n_firms, FirmChooseLoop{fk, exec_->firms()});
+  exec_->loop(layout_.n_users, UserChooseLoop{uk, exec_->users()});
+}
+
+void Simulation::step_market(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk) {
+  // §2.5–§2.6: per provider (a) the government reserve, (b) consumer demand at
+  // full caps and the consumer floor, (c) the firms' clearing at one price,
+  // (d) what firms did not buy joins (e) the consumers' water-filled caps.
+  const Params& p = params_;
+  const auto& prov = market_.providers();
+  const int P = static_cast<int>(prov.size());
+  const double p_min = market_.p_min();
+  const OnExec<FirmView> f = exec_->firms();
+  const OnExec<UserView> v = exec_->users();
+  const GenTableView g = market_.view();
+  // (b) consumer demand at full caps and plan revenue, per provider.
+  KeyedFixed cons(P * ConsumerSum::kPerProvider);
+  exec_->sum(layout_.n_users, ConsumerSum{uk, v}, cons);
+  std::vector<double> inference(P), reserve(P), floor(P), cons_demand(P);
+  std::vector<ProviderSupply> supply(P);
+  for (int q = 0; q < P; ++q) {
+    inference[q] = (1.0 - p.train_share) * prov[q].capacity();
+    const std::string& home = countries_[prov[q].home].iso3;
+    const bool gov = std::find(p.r_gov_homes.begin(), p.r_gov_homes.end(), home) != p.r_gov_homes.end();
+    reserve[q] = gov ? p.r_gov * inference[q] : 0.0;                 // (a)
+    floor[q] = p.r_cons * inference[q];
+    cons_demand[q] = cons.value(q * ConsumerSum::kPerProvider + ConsumerSum::kDemand, kFixedCompute);
+    const double unused_floor = std::max(floor[q] - cons_demand[q], 0.0);  // (b)
+    supply[q] = ProviderSupply{inference[q] - reserve[q] - floor[q] + unused_floor, p_min, p.p_max,
+                               first_resort_[q] != 0};
+  }
+
+  // (c) the firms' clearing, one price per provider (two under first-resort).
+  const std::vector<ProviderClearing> cleared = exec_->clear_firms(layout_.n_firms, supply, FirmBids{fk, f});
+  const OnExec<Table<ProviderClearing>> cleared_x = exec_->put(table_of(cleared));
+  exec_->loop(layout_.n_firms, FirmSettleLoop{fk, cleared_x, f});
+
+  // Per provider and class: spend, tokens, allocation, rationing; demand at p_min; D_c.
+  const int C = layout_.n_countries;
+  const FirmMarketSum market_sum{fk, f, cleared_x, p_min, P, C};
+  KeyedFixed firm_sums(market_sum.keys());
+  exec_->sum(layout_.n_firms, market_sum, firm_sums);
+  quota_firm_demand_.resize(C);
+  for (int c = 0; c < C; ++c) quota_firm_demand_[c] = firm_sums.value(market_sum.quota_key(c), kFixedCompute);
+
+  // §7 who is cut off, per country and size class (before budgets adapt to this tick).
+  res_.status_firms.assign(static_cast<std::size_t>(C) * kSizeClassCount * kStatusCount, 0.0);
+  res_.status_emp.assign(res_.status_firms.size(), 0.0);
+  res_.class_emp_K.assign(static_cast<std::size_t>(C) * kSizeClassCount, 0.0);
+  res_.class_emp.assign(res_.class_emp_K.size(), 0.0);
+  std::vector<double> st;
+  for (int sc = 0; sc < kSizeClassCount; ++sc) {
+    exec_->segment_sums(layout_.firm_begin, StatusSum{exec_layout(), f, sc}, st);
+    for (int c = 0; c < C; ++c) {
+      const double* o = &st[static_cast<std::size_t>(c) * StatusSum::kOut];
+      const std::size_t cs = static_cast<std::size_t>(c) * kSizeClassCount + sc;
+      for (int j = 0; j < kStatusCount; ++j) {
+        res_.status_firms[cs * kStatusCount + j] = o[StatusSum::kFirms + j];
+        res_.status_emp[cs * kStatusCount + j] = o[StatusSum::kEmp + j];
+        res_.class_emp[cs] += o[StatusSum::kEmp + j];
+      }
+      res_.class_emp_K[cs] = o[StatusSum::kEmpK];
+    }
+  }
+  // §2.5 (v4): budgets adapt to what a unit of compute was worth against its price.
+  if (p.b_adapt > 0) exec_->loop(layout_.n_firms, FirmAdaptLoop{fk, cleared_x, f});
+
+  // (d)+(e) consumers: what firms did not buy, water-filled (deal hosts first on their floor).
+  std::vector<double> cons_capacity(P), cons_floor(P, 0.0);
+  res_.sold.assign(P, 0.0);
+  for (int q = 0; q < P; ++q) {
+    res_.sold[q] = cleared[q].sold;
+    cons_capacity[q] = std::max(inference[q] - reserve[q] - res_.sold[q], 0.0);
+  }
+  for (int c = 0; c < layout_.n_countries; ++c)
+    if (deal_mask_[c]) cons_floor[policy_provider_[c]] += p.deal_cons_floor * p.deal_size;
+  for (int q = 0; q < P; ++q) cons_floor[q] = std::min(cons_floor[q], cons_capacity[q]);  // a floor within what there is
+  const WaterFill fill = exec_->water_fill(layout_.n_users, P, UserBids{uk, v}, cons_capacity.data(), cons_floor.data());
+  const OnExec<Table<WaterLevel>> levels = exec_->put(table_of(fill.levels));
+  exec_->loop(layout_.n_users, UserSettleLoop{uk, levels, v});
+  KeyedFixed use_sums(P * ConsumerUseSum::kPerProvider);
+  exec_->sum(layout_.n_users, ConsumerUseSum{uk, v}, use_sums);
+
+  // Provider outcomes: revenue, prices, forecast; metrics of the tick.
+  res_.price.assign(P, 0.0);
+  res_.price_home.assign(P, 0.0);
+  res_.revenue.assign(P, 0.0);
+  res_.utilisation.assign(P, 0.0);
+  res_.class_spend.assign(P * kClassCount, 0.0);
+  res_.class_tokens.assign(P * kClassCount, 0.0);
+  res_.rationed.assign(P * kClassCount, 0.0);
+  for (int q = 0; q < P; ++q) {
+    double spend = 0;
+    for (int cls = kClassTrusted; cls <= kClassHome; ++cls) {
+      using M = FirmMarketSum;
+      res_.class_spend[q * kClassCount + cls] = firm_sums.value(M::key(q, cls, M::kSpend), kFixedMoney);
+      res_.class_tokens[q * kClassCount + cls] = firm_sums.value(M::key(q, cls, M::kTokens), kFixedTokens);
+      res_.rationed[q * kClassCount + cls] = firm_sums.value(M::key(q, cls, M::kRationed), kFixedCompute);
+      spend += res_.class_spend[q * kClassCount + cls];
+    }
+    const double plan_revenue = cons.value(q * ConsumerSum::kPerProvider + ConsumerSum::kPlanRevenue, kFixedMoney);
+    const double newest_h = g.h[prov[q].gens.back()];
+    res_.class_spend[q * kClassCount + kClassGov] = p_min * reserve[q];
+    res_.class_tokens[q * kClassCount + kClassGov] = reserve[q] / newest_h;
+    res_.class_spend[q * kClassCount + kClassConsumer] = plan_revenue;
+    using U = ConsumerUseSum;
+    res_.class_tokens[q * kClassCount + kClassConsumer] = use_sums.value(q * U::kPerProvider + U::kUse, kFixedTokens);
+    res_.rationed[q * kClassCount + kClassConsumer] =
+        use_sums.value(q * U::kPerProvider + U::kUseShort, kFixedCompute);
+    res_.price[q] = cleared[q].price;
+    res_.price_home[q] = first_resort_[q] ? cleared[q].price_home : cleared[q].price;
+    res_.revenue[q] = spend + p_min * reserve[q] + plan_revenue;
+    const double used = res_.sold[q] + reserve[q] + use_sums.value(q * U::kPerProvider + U::kUseCompute, kFixedCompute);
+    res_.utilisation[q] = inference[q] > 0 ? used / inference[q] : 0.0;
+    market_.settle(q, res_.revenue[q], res_.price[q], res_.price_home[q],
+                   firm_sums.value(market_sum.demand_key(q), kFixedCompute) + cons_demand[q], p.F_smooth);
+  }
+}
+
+void Simulation::step_firms(const FirmTickConsts& fk_host, const OnExec<FirmTickConsts>& fk) {
+  // §2.7 productivity, then §2.8 pass 1 (pool sums) and pass 2 (revenue, wealth, exit and entry).
+  const Params& p = params_;
+  const OnExec<FirmView> f = exec_->firms();
+  exec_->loop(layout_.n_firms, FirmProductivityLoop{fk, exec_->put(table_of(spill_)), p.g0, p.sigma_A, f});
+  std::vector<double> meanA;
+  const std::vector<double> rate = pool_rate_table(&meanA);
+  const int C = layout_.n_countries;
+  std::vector<double> wage(C);
+  for (int c = 0; c < C; ++c) wage[c] = p.labour_share * gdp_prev_[c] / (12.0 * layout_.workers[c]);
+  FirmWealthConsts k{};
+  k.seed = fk_host.seed;
+  k.replicate = fk_host.replicate;
+  k.tick = fk_host.tick;
+  k.n_sectors = layout_.n_sectors;
+  k.seg_rate = table_of(rate);
+  k.seg_meanA = table_of(meanA);
+  k.wage = table_of(wage);
+  k.spend_price = table_of(res_.price);
+  k.home_price = table_of(res_.price_home);
+  k.first_resort = fk_host.first_resort;
+  k.lever_country = fk_host.lever_country;
+  k.sigma_c = p.sigma_c;
+  k.other_cost = p.other_cost;
+  k.access_cost = p.access_cost;
+  k.exit_months = p.exit_months;
+  k.entrant_sigma = p.entrant_sigma;
+  k.budget_sigma = p.budget_sigma;
+  exec_->loop(layout_.n_firms, FirmWealthLoop{exec_->put(k), f});
+}
+
+void Simulation::step_adoption(const OnExec<UserConsts>& uk) {
+  exec_->loop(layout_.n_users, UserAdoptLoop{uk, exec_->users()});
+}
+
+void Simulation::step_countries(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk) {
+  // §2.10: per-country aggregates as segmented sums over the country-sorted arrays.
+  const Params& p = params_;
+  const int C = layout_.n_countries;
+  const OnExec<FirmView> f = exec_->firms();
+  const OnExec<UserView> v = exec_->users();
+  const GenTableView g = market_.view();
+  using F = CountryFirmSum;
+  using U = CountryUserSum;
+  std::vector<double> fsum, usum;
+  exec_->segment_sums(layout_.firm_begin, CountryFirmSum{fk, f}, fsum);
+  exec_->segment_sums(layout_.user_begin, CountryUserSum{uk, v}, usum);
+  auto fs = [&](int c, int k) { return fsum[static_cast<std::size_t>(c) * F::kOut + k]; };
+  auto us = [&](int c, int k) { return usum[static_cast<std::size_t>(c) * U::kOut + k]; };
+
+  if (tick_ == 0)
+    for (int c = 0; c < C; ++c) Y0_.push_back(fs(c, F::kY));
+  const double released = market_.released_frontier();
+  std::vector<double> gdp(C), Kbar(C);
+  std::vector<int> tier(C);
+  res_.adoption.assign(C, 0.0);
+  res_.gap.assign(C, 0.0);
+  res_.K_elig.assign(C, 0.0);
+  double capped = 0, in_market = 0, negative = 0, firms_real = 0;
+  res_.entries = 0;
+  res_.capped_c.assign(C, kNaN);
+  res_.tokens_per_adopter.assign(C, kNaN);
+  res_.plan_share.assign(static_cast<std::size_t>(C) * 3, kNaN);
+  for (int c = 0; c < C; ++c) {
+    const double wu = layout_.w_user[c];
+    gdp[c] = countries_[c].gdp_usd * ratio_or(fs(c, F::kY), Y0_[c], 1.0);
+    tier[c] = countries_[c].tier;
+    Kbar[c] = ratio_or(fs(c, F::kEmpK), fs(c, F::kEmp), 0.0);
+    res_.adoption[c] = us(c, U::kAdopt) * wu / countries_[c].population;
+    res_.K_elig[c] = ratio_or(fs(c, F::kEmpKelig), fs(c, F::kEmp), 0.0);
+    // §6 access gap: best released K minus the K the country's AI users access.
+    const bool has_firms = fs(c, F::kBuyEmp) > 0, has_users = us(c, U::kAdopt) > 0 && us(c, U::kUserK) > 0;
+    const double firm_K = ratio_or(fs(c, F::kBuyEmpK), fs(c, F::kBuyEmp), 0.0);
+    const double user_K = ratio_or(us(c, U::kUserK), us(c, U::kAdopt), 0.0);
+    double access = 0;
+    if (has_firms && has_users) access = p.w_firm * firm_K + (1.0 - p.w_firm) * user_K;
+    else if (has_firms) access = firm_K;
+    else if (has_users) access = user_K;
+    res_.gap[c] = released - access;
+    adoption_prev_[c] = res_.adoption[c];
+    use_ratio_prev_[c] = us(c, U::kCap) > 0 ? us(c, U::kUse) / us(c, U::kCap) : 1.0;
+    quota_demand_prev_[c] = quota_firm_demand_[c] + us(c, U::kQuota) * wu;
+    capped += us(c, U::kCapped) * wu;
+    in_market += us(c, U::kMarket) * wu;
+    if (us(c, U::kMarket) > 0) {
+      res_.capped_c[c] = us(c, U::kCapped) / us(c, U::kMarket);
+      res_.tokens_per_adopter[c] = us(c, U::kUse) / us(c, U::kMarket);
+    }
+    if (us(c, U::kAdopt) > 0)
+      for (int j = 0; j < 3; ++j) res_.plan_share[c * 3 + j] = us(c, U::kPlan + j) / us(c, U::kAdopt);
+    negative += fs(c, F::kNegW);
+    res_.entries += fs(c, F::kEntered);
+    firms_real += layout_.real_firms[c];
+  }
+  res_.capped_share = ratio_or(capped, in_market, 0.0);
+  res_.negative_wealth = negative / firms_real;
+  res_.gdp = gdp;
+  gdp_prev_ = gdp;
+  spill_ = spillover(gdp, tier, Kbar, p.tier_sim, p.xi);
+  res_.spill = spill_;
+
+  // §6 policies by rule: a gap above gap_policy for n_policy ticks in a row makes a
+  // country take each enabled lever once, for good, with its most aligned provider.
+  const bool any = p.policy_build || p.policy_deal || p.policy_kyc;
+  const auto& prov = market_.providers();
+  for (int c = 0; c < C; ++c) {
+    gap_run_[c] = res_.gap[c] > p.gap_policy ? gap_run_[c] + 1 : 0;
+    if (!any || tick_ < p.lever_tick || policy_provider_[c] >= 0 || gap_run_[c] < p.n_policy) continue;
+    int best = 0;
+    for (int q = 1; q < static_cast<int>(prov.size()); ++q) {
+      const double a = align_of(g, c, q), b = align_of(g, c, best);
+      if (a > b || (a == b && prov[q].capacity() > prov[best].capacity())) best = q;
+    }
+    policy_provider_[c] = best;
+    if (p.policy_build) policy_[c] |= 1;
+    if (p.policy_deal) {
+      policy_[c] |= 2;
+      deal_order_tick_[c] = tick_ + 1;
+    }
+    if (p.policy_kyc) policy_[c] |= 4;
+  }
+
+  // §7 ranks: the top-20% share of cumulative AI value (over real firms that have
+  // used AI, i.e. bought compute at least once) and the Gini of wealth on max(W, 0).
+  const OnExec<LayoutView> L = exec_layout();
+  const RankStats value = exec_->rank_stats(layout_.n_firms, AiValueRank{L, f});
+  const RankStats wealth = exec_->rank_stats(layout_.n_firms, WealthRank{L, f});
+  res_.top20 = value.total_weight > 0 ? value.top_share : kNaN;
+  res_.gini = wealth.gini;
+}
+
+// ---------------------------------------------------------------------------
+// §7 metrics
+// ---------------------------------------------------------------------------
+
+void Simulation::define_metrics() {
+  const std::size_t P = market_.providers().size(), C = countries_.size(), PC = P * kClassCount;
+  auto def = [&](const char* name, std::vector<std::string> dims, const char* units, const char* long_name,
+                 std::size_t n) { return metrics_.define({name, std::move(dims), units, long_name}, n); };
+  m_capacity_ = def("capacity", {"provider"}, "H100e", "provider capacity C_p, home plus hosted", P);
+  m_capacity_hosted_ = def("capacity_hosted", {"provider"}, "H100e", "hosted part of provider capacity (section 6)", P);
+  m_orders_ = def("orders", {"provider"}, "H100e", "home capacity ordered this tick, arriving lead ticks later", P);
+  m_revenue_ = def("revenue", {"provider"}, "USD/month",
+                   "provider revenue: firms' compute spend + p_min x government reserve + plan prices", P);
+  m_utilisation_ = def("utilisation", {"provider"}, "1",
+                       "share of inference capacity used (firms, government reserve, consumers)", P);
+  m_compute_price_ = def("compute_price", {"provider"}, "USD per H100e-month",
+                         "compute price pi_p (pi_rest for non-home firms under first-resort)", P);
+  m_compute_price_home_ = def("compute_price_home", {"provider"}, "USD per H100e-month",
+                              "first-resort home price pi_home (NaN where first-resort does not apply)", P);
+  m_price_ = def("price", {"provider", "class"}, "USD per Mtok",
+                 "effective price: the class's compute spend per Mtok (gov: p_min x h of the newest generation; "
+                 "consumer: plan revenue per Mtok); NaN where the class bought nothing",
+                 PC);
+  m_rationed_ = def("rationed", {"provider", "class"}, "H100e",
+                    "compute rationed: demand at p_min less allocation (consumers: caps less use)", PC);
+  m_frontier_K_ = def("frontier_K", {"provider"}, "K", "provider capability K_p", P);
+  m_follower_lag_ = def("follower_lag", {"provider"}, "ticks",
+                        "fast followers: how many ticks ago K_lead (the leaders' best generation at KYC or later) "
+                        "stood where K_f stands now, t - min{t' <= t : K_lead(t') >= K_f(t)}; 0 ahead of it "
+                        "(NaN: not a follower)",
+                        P);
+  m_serving_cost_ = def("serving_cost", {"provider"}, "H100e per Mtok", "serving cost h_g(t) of the provider's newest generation", P);
+  m_K_lead_ = def("K_lead", {}, "K", "best K_g among non-followers' generations at stage KYC or later", 1);
+  m_released_frontier_ = def("released_frontier", {}, "K", "best K_g of any generation at stage TRUSTED or later", 1);
+  m_top20_ = def("top20_value_share", {}, "1",
+                 "share of cumulative AI value held by the top 20% of firms that have used AI (weighted)", 1);
+  m_gini_ = def("gini_wealth", {}, "1", "Gini coefficient of firm wealth max(W, 0) (weighted)", 1);
+  m_negative_ = def("negative_wealth_share", {}, "1", "weighted share of firms with W < 0", 1);
+  m_capped_ = def("users_capped_share", {}, "1",
+                  "share of AI users (people) in this tick's market compute-capped (this tick's new adopters "
+                  "enter the market next tick)",
+                  1);
+  m_entries_ = def("entries", {}, "firms", "real firms that entered this tick (one per exit)", 1);
+  m_exits_ = def("exits", {}, "firms", "real firms that exited this tick", 1);
+  m_adoption_ = def("adoption_share", {"country"}, "1", "share of people using AI", C);
+  m_gap_ = def("access_gap", {"country"}, "K", "best released K minus the K the country's AI users access", C);
+  m_K_elig_ = def("K_eligible", {"country"}, "K", "employment-weighted best K_g eligible to the country's firms", C);
+  m_gdp_ = def("gdp", {"country"}, "USD per year", "GDP_c(t) = GDP_c0 x Y_c(t) / Y_c(0)", C);
+  m_gdp_dispersion_ = def("gdp_dispersion", {}, "1",
+                          "population-weighted standard deviation of log GDP per capita across countries", 1);
+  m_spill_ = def("spillover", {"country"}, "1", "AI uplift spilling over from other countries (next tick)", C);
+  m_policy_ = def("policy", {"country"}, "1", "policies taken (section 6): 1 domestic build, 2 deal, 4 KYC raise", C);
+  m_partners_ = def("trusted_partners", {"provider"}, "firms", "real firms that are trusted partners of the provider", P);
+  m_tau_ = def("tokens_per_worker", {}, "Mtok per worker-month", "tau(t) = tau0 x exp(tau_growth t), before sector multipliers", 1);
+  // §7 (v4) who is cut off, and why.
+  const std::size_t CS = C * kSizeClassCount;
+  m_status_firms_ = def("firms_by_status", {"country", "size_class", "status"}, "firms",
+                        "real firms by size class and access status this tick (steps 4-6)", CS * kStatusCount);
+  m_status_emp_ = def("employment_by_status", {"country", "size_class", "status"}, "workers",
+                      "employment of the real firms by size class and access status this tick", CS * kStatusCount);
+  m_K_accessed_ = def("K_accessed", {"country", "size_class"}, "K",
+                      "employment-weighted K bought by the size class's firms (0 for firms that bought nothing); "
+                      "NaN where the class has no firms", CS);
+  m_K_gap_ = def("K_gap", {"country", "size_class"}, "K",
+                 "best released K (stage TRUSTED or later) minus K_accessed", CS);
+  m_capped_c_ = def("capped_share", {"country"}, "1",
+                    "share of the country's adopters in this tick's market that are compute-capped", C);
+  m_tokens_adopter_ = def("tokens_per_adopter", {"country"}, "Mtok per month",
+                          "tokens used per adopter in this tick's market", C);
+  m_plan_share_ = def("plan_share", {"country", "plan"}, "1", "share of the country's adopters on each plan", C * 3);
+  m_quota_demand_ = def("quota_demand", {"country"}, "H100e",
+                        "D_c: demand on tier-1-homed providers before the quota factor, its bidding firms' x_i at "
+                        "the price they cleared at plus its users' capped need (section 2.4; sets next tick's zeta)",
+                        C);
+  m_zeta_ = def("zeta", {"country"}, "1",
+                "tier-2 quota factor zeta_c on tier-1-homed providers this tick (1 where no quota applies; "
+                "diffusion_rule)",
+                C);
+}
+
+void Simulation::record() {
+  const auto& prov = market_.providers();
+  const GenTableView g = market_.view();
+  const std::size_t P = prov.size();
+  for (std::size_t q = 0; q < P; ++q) {
+    const Provider& v = prov[q];
+    metrics_[m_capacity_][q] = v.capacity();
+    metrics_[m_capacity_hosted_][q] = v.C_hosted;
+    metrics_[m_orders_][q] = v.order;
+    metrics_[m_frontier_K_][q] = v.K;
+    metrics_[m_follower_lag_][q] = v.follower && v.lag >= 0 ? v.lag : kNaN;
+    metrics_[m_serving_cost_][q] = g.h[v.gens.back()];
+    metrics_[m_revenue_][q] = res_.revenue[q];
+    metrics_[m_utilisation_][q] = res_.utilisation[q];
+    metrics_[m_compute_price_][q] = res_.price[q];
+    metrics_[m_compute_price_home_][q] = first_resort_[q] ? res_.price_home[q] : kNaN;
+    for (int k = 0; k < kClassCount; ++k) {
+      const std::size_t j = q * kClassCount + k;
+      metrics_[m_price_][j] = res_.class_tokens[j] > 0 ? res_.class_spend[j] / res_.class_tokens[j] : kNaN;
+      metrics_[m_rationed_][j] = res_.rationed[j];
+    }
+  }
+  std::vector<double> partners(P, 0.0);
+  exec_->gather_firms(large_, large_firms_);
+  const FirmView f = large_firms_.view();
+  for (std::uint64_t i = 0; i < large_.size(); ++i)
+    for (std::size_t q = 0; q < P; ++q) partners[q] += (f.partners[i] >> q) & 1u;  // large firms weigh 1
+  for (std::size_t q = 0; q < P; ++q) metrics_[m_partners_][q] = partners[q];
+  metrics_[m_K_lead_][0] = market_.K_lead(tick_);
+  metrics_[m_released_frontier_][0] = market_.released_frontier();
+  metrics_[m_top20_][0] = res_.top20;
+  metrics_[m_gini_][0] = res_.gini;
+  metrics_[m_negative_][0] = res_.negative_wealth;
+  metrics_[m_capped_][0] = res_.capped_share;
+  metrics_[m_entries_][0] = res_.entries;
+  metrics_[m_exits_][0] = res_.entries;
+  double pop = 0, mean = 0, var = 0;
+  for (std::size_t c = 0; c < countries_.size(); ++c) {
+    metrics_[m_adoption_][c] = res_.adoption[c];
+    metrics_[m_gap_][c] = res_.gap[c];
+    metrics_[m_K_elig_][c] = res_.K_elig[c];
+    metrics_[m_gdp_][c] = res_.gdp[c];
+    metrics_[m_spill_][c] = res_.spill[c];
+    metrics_[m_policy_][c] = policy_[c];
+    pop += countries_[c].population;
+    mean += countries_[c].population * std::log(res_.gdp[c] / countries_[c].population);
+  }
+  mean /= pop;
+  for (std::size_t c = 0; c < countries_.size(); ++c) {
+    const double d = std::log(res_.gdp[c] / countries_[c].population) - mean;
+    var += countries_[c].population * d * d;
+  }
+  metrics_[m_gdp_dispersion_][0] = std::sqrt(var / pop);
+  const double released = market_.released_frontier();
+  for (std::size_t j = 0; j < res_.status_firms.size(); ++j) {
+    metrics_[m_status_firms_][j] = res_.status_firms[j];
+    metrics_[m_status_emp_][j] = res_.status_emp[j];
+  }
+  for (std::size_t j = 0; j < res_.class_emp.size(); ++j) {
+    const double K = res_.class_emp[j] > 0 ? res_.class_emp_K[j] / res_.class_emp[j] : kNaN;
+    metrics_[m_K_accessed_][j] = K;
+    metrics_[m_K_gap_][j] = released - K;
+  }
+  for (std::size_t c = 0; c < countries_.size(); ++c) {
+    metrics_[m_capped_c_][c] = res_.capped_c[c];
+    metrics_[m_tokens_adopter_][c] = res_.tokens_per_adopter[c];
+    metrics_[m_zeta_][c] = zeta_[c];
+    metrics_[m_quota_demand_][c] = quota_demand_prev_[c];
+    for (int j = 0; j < 3; ++j) metrics_[m_plan_share_][c * 3 + j] = res_.plan_share[c * 3 + j];
+  }
+  metrics_[m_tau_][0] = tau0_ * fp::exp(params_.tau_growth * tick_);
+}
+
+}  // namespace cutoff

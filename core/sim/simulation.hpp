@@ -1,0 +1,182 @@
+#pragma once
+/// @file
+/// A Simulation holds one run's whole state and parameters, with no globals,
+/// so one process can run many members (ensembles) side by side. It owns the
+/// agent arrays (core/hd/registry.hpp), the providers (core/model/providers.hpp), the
+/// countries' lagged aggregates and the metrics of the current tick; step()
+/// advances one month in MODEL.md §2's order, each step a member named after it.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agents/fields.hpp"
+#include "agents/firm_kern.hpp"
+#include "agents/user_kern.hpp"
+#include "core/model/countries.hpp"
+#include "core/sim/exec.hpp"
+#include "core/model/metrics.hpp"
+#include "core/model/params.hpp"
+#include "core/model/population.hpp"
+#include "core/model/providers.hpp"
+#include "core/hd/registry.hpp"
+
+namespace cutoff {
+
+/// The registry fields one step of the tick reads and writes, for one population,
+/// and how many passes over that population it makes: the benchmark harness counts
+/// a tick's compulsory bytes (each field used read once, each field changed written
+/// once) and the bytes moved (each pass reading the step's fields again) from it.
+struct StepAccess {
+  std::string step, population;
+  std::vector<std::string> read, written;
+  int passes;
+};
+
+/// How a run executes, as opposed to what it models (Params).
+struct RunOptions {
+  std::uint32_t replicate = 0;
+  int threads = 0;               ///< OpenMP threads; 0 = the OpenMP default
+  Backend backend = cpu_backend();  ///< the backend that runs it (core/sim/exec.hpp)
+  int canary = -1;               ///< 0…255: fill the agent arrays with this byte before §2.0 (tests)
+};
+
+/// Names of the `class` dimension (MetricClass, core/sim/passes.hpp), in order.
+const std::vector<std::string>& class_names();
+
+class Simulation {
+ public:
+  /// Builds the layout and the initial state of §2.0 (before tick 0), τ0 and need0 included.
+  Simulation(Params params, std::vector<Country> countries, RunOptions options);
+
+  /// Advances one tick (the next one) and fills metrics().
+  void step();
+  /// Ticks done so far; the next step() computes tick `tick()`.
+  int tick() const { return tick_; }
+
+  const Params& params() const { return params_; }
+  const RunOptions& options() const { return options_; }
+  const std::vector<Country>& countries() const { return countries_; }
+  const Layout& layout() const { return layout_; }
+  const Market& market() const { return market_; }
+  /// Host copies of the agents, current (on CUDA: copied from the device at each call).
+  const HostArrays<Firms>& firms() const { return exec_->host_firms(); }
+  const HostArrays<Users>& users() const { return exec_->host_users(); }
+  /// The backend: snapshots (core/app/run.cpp) and per-pass access (tests).
+  Exec& exec() const { return *exec_; }
+  const Metrics& metrics() const { return metrics_; }
+  /// Derived at §2.0: tokens per worker-month at tick 0 (Mtok) and the consumer need scale (Mtok a month).
+  double tau0() const { return tau0_; }
+  double need0() const { return need0_; }
+  /// Firm demand at p_min over firm capacity at tick 0 that τ0 reaches: tightness0,
+  /// or less where budgets bind (then a warning says so).
+  double tightness0_reached() const { return tightness0_reached_; }
+  /// Warnings of the initial state (the layout's are in layout().warnings).
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+  /// Names of the timed parts of a tick, in order, and their wall seconds in the last tick.
+  static const std::vector<std::string>& step_names();
+  const std::vector<double>& step_seconds() const { return step_seconds_; }
+  /// What each timed part reads and writes (see StepAccess).
+  static const std::vector<StepAccess>& step_accesses();
+
+  /// Provider names (the `provider` coordinate).
+  std::vector<std::string> provider_names() const;
+
+  /// The constants of the firms' and users' per-agent steps at tick t, on the
+  /// host (tables owned by *this); exec().put(k) gives them as the passes read them.
+  FirmTickConsts firm_consts(int t);
+  UserConsts user_consts(int t);
+  /// The layout as the backend's passes read it (uploaded once).
+  OnExec<LayoutView> exec_layout() const { return layout_x_; }
+
+  /// Visits every member that carries state from one tick to the next (checkpoints:
+  /// core/io/checkpoint.cpp defines it for its archives). Agent arrays are not included.
+  template <class Archive>
+  void checkpoint_io(Archive& ar);
+
+ private:
+  // §2.0
+  void init_firms();
+  void init_users();
+  void derive_tau0();
+  void derive_need0();
+  double firm_demand_at_pmin(double tau);
+  // §2 steps
+  void place_policy_orders(int t);                                    // §6 hosted orders, before step 1
+  // fk, uk: this tick's constants as the passes read them; fk_host: the same on the host.
+  void choose_partners(const std::vector<int>& released, const FirmTickConsts& fk_host);  // §2.2
+  void step_choice(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk);       // §2.4
+  void step_market(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk);       // §2.5–§2.6
+  void step_firms(const FirmTickConsts& fk_host, const OnExec<FirmTickConsts>& fk);       // §2.7–§2.8
+  void step_adoption(const OnExec<UserConsts>& uk);                                       // §2.9
+  void step_countries(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk);    // §2.10, §6
+  void define_metrics();
+  void record();
+  void set_threads() const;
+  std::vector<double> pool_rate_table(std::vector<double>* meanA);
+
+  Params params_;
+  std::vector<Country> countries_;
+  RunOptions options_;
+  Layout layout_;
+  Market market_;
+  std::unique_ptr<Exec> exec_;
+  OnExec<LayoutView> layout_x_;          ///< the layout as the backend's passes read it
+  Metrics metrics_;
+  int tick_ = 0;
+  double tau0_ = 0, need0_ = 0, tightness0_reached_ = 0;
+  std::uint32_t draw_seed_ = 0, draw_replicate_ = 0;  ///< keys of the draws (seed 0, replicate 0 while deriving τ0)
+  std::vector<std::string> warnings_;
+  std::vector<double> step_seconds_;
+
+  // Country state: lagged aggregates (t−1), policies (§6).
+  std::vector<double> gdp_prev_;         ///< GDP_c(t−1), US$ a year
+  std::vector<double> Y0_;               ///< Y_c(0)
+  std::vector<double> adoption_prev_, use_ratio_prev_, spill_, quota_demand_prev_;
+  std::vector<double> seg_E_;            ///< Σ w·employees per (country, sector) (constant)
+  std::vector<int> gap_run_;             ///< consecutive ticks with access gap > gap_policy
+  std::vector<int> policy_provider_;     ///< provider of the country's policies, −1 none
+  std::vector<std::uint8_t> policy_;     ///< bits: 1 build, 2 deal, 4 KYC raise
+  std::vector<int> deal_arrival_;        ///< tick the deal's capacity arrives (−1: none)
+  std::vector<int> deal_order_tick_;     ///< tick the deal order is placed (−1: none pending)
+  std::vector<std::uint16_t> deal_mask_; ///< bit p: hosts an arrived deal of p
+  std::vector<std::uint64_t> large_;     ///< indices of large-stratum firms (from the layout)
+  HostArrays<Firms> large_firms_;        ///< their copy for the host steps (§2.2 partners, metrics)
+
+  // Tables the per-agent constants point into (rebuilt each tick).
+  std::vector<std::uint8_t> tier_u8_, quota_provider_, first_resort_;
+  std::vector<double> kyc_rate_c_, zeta_, tau_s_, price_, price_home_, wage_, adopt_rate_;
+
+  // This tick's results, for the metrics.
+  struct TickResults {
+    std::vector<double> price, price_home, revenue, utilisation, sold, reserve, cons_use;
+    std::vector<double> class_spend, class_tokens, rationed;  ///< provider × class
+    std::vector<double> adoption, gap, K_elig, gdp, spill;
+    double top20 = 0, gini = 0, negative_wealth = 0, capped_share = 0, entries = 0;
+    std::vector<double> status_firms, status_emp;  ///< country × size class × status
+    std::vector<double> class_emp, class_emp_K;    ///< country × size class
+    std::vector<double> capped_c, tokens_per_adopter, plan_share;  ///< per country (plan_share: × 3 plans)
+  } res_;
+  std::vector<double> quota_firm_demand_;  ///< D_c's firm part this tick (§2.4), before ζ
+
+  // Metric ids.
+  int m_capacity_ = -1, m_capacity_hosted_ = -1, m_orders_ = -1, m_frontier_K_ = -1, m_follower_lag_ = -1,
+      m_serving_cost_ = -1, m_K_lead_ = -1, m_released_frontier_ = -1, m_price_ = -1, m_compute_price_ = -1,
+      m_compute_price_home_ = -1, m_revenue_ = -1, m_utilisation_ = -1, m_rationed_ = -1, m_top20_ = -1,
+      m_gini_ = -1, m_negative_ = -1, m_adoption_ = -1, m_gap_ = -1, m_K_elig_ = -1, m_capped_ = -1,
+      m_entries_ = -1, m_exits_ = -1, m_gdp_ = -1, m_gdp_dispersion_ = -1, m_spill_ = -1, m_policy_ = -1,
+      m_tau_ = -1, m_partners_ = -1, m_status_firms_ = -1, m_status_emp_ = -1, m_K_accessed_ = -1, m_K_gap_ = -1,
+      m_capped_c_ = -1, m_tokens_adopter_ = -1, m_plan_share_ = -1, m_zeta_ = -1, m_quota_demand_ = -1;
+};
+
+/// Step 8's pool rates per (country, sector) segment (also §2.0's revenue(−1)):
+/// rate_cs = (1−ω)·P_cs/Z_cs + ω·Σ_c' P_c's/Z_s with P_cs = GDP_c/12·Y_cs/Y_c.
+/// @param[in] Y, Z     length n_countries·n_sectors
+/// @param[in] gdp      length n_countries: GDP_c(t−1), US$ a year
+/// @param[out] rate    length n_countries·n_sectors
+void pool_rates(int n_countries, int n_sectors, const double* Y, const double* Z, const double* gdp, double omega,
+                double* rate);
+
+}  // namespace cutoff
