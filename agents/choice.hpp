@@ -16,11 +16,11 @@ namespace cutoff {
 /// Release stages (MODEL.md §2.2); OPEN follows GENERAL under the open-weights lever.
 enum Stage : std::uint8_t { kStageGov = 0, kStageTrusted = 1, kStageKyc = 2, kStageGeneral = 3, kStageOpen = 4 };
 
-#define CUTOFF_GEN_TABLES(X)                                                 \
-  X(std::uint8_t, provider, "length n_gens: the lab that trained it")        \
-  X(double, K, "length n_gens: capability K_g")                              \
-  X(std::uint8_t, stage, "length n_gens: Stage this tick")                   \
-  X(double, h, "length n_gens: serving cost h_g(t), H100e per Mtok")         \
+#define CUTOFF_GEN_TABLES(X)                                          \
+  X(std::uint8_t, provider, "length n_gens: the lab that trained it") \
+  X(double, K, "length n_gens: capability K_g")                       \
+  X(std::uint8_t, stage, "length n_gens: Stage this tick")            \
+  X(double, h, "length n_gens: serving cost h_g(t), H100e per Mtok")  \
   X(double, align, "length n_countries·n_providers: align(c, p)")
 
 /// This tick's generations (a few dozen), read-only for agents.

@@ -23,7 +23,8 @@ inline constexpr std::uint8_t kLarge = 1u << 1;     ///< large stratum: one real
 inline constexpr std::uint8_t kDefender = 1u << 2;  ///< defender (large ICT firm in a tier-1 country)
 inline constexpr std::uint8_t kBuying = 1u << 3;    ///< bought compute this tick
 inline constexpr std::uint8_t kEntered = 1u << 4;   ///< replaced an exiting firm this tick (step 8)
-inline constexpr std::uint8_t kUsedAI = 1u << 5;    ///< has bought compute at least once (§7, §8 "firms that have used AI")
+/// Has bought compute at least once (§7, §8 "firms that have used AI").
+inline constexpr std::uint8_t kUsedAI = 1u << 5;
 }  // namespace firm_flag
 
 /// Bits of UserView::flags.
@@ -34,33 +35,35 @@ inline constexpr std::uint8_t kNew = 1u << 2;      ///< adopted this tick (step 
 }  // namespace user_flag
 
 // X(role, type, name, unit, description)
-#define CUTOFF_FIRM_FIELDS(X)                                                                       \
-  X(State, std::uint16_t, country, "1", "index into the country table; agents sorted by country, then sector") \
-  X(State, std::uint8_t, sector, "1", "sector index")                                              \
-  X(State, std::uint8_t, provider, "1", "provider serving the firm, 255 = none")                   \
-  X(State, std::uint8_t, generation, "1", "generation used (index into the run's generation table), 255 = none") \
-  X(State, std::uint8_t, flags, "1", "bits: 1 KYC-cleared, 2 large stratum, 4 defender, 8 bought this tick, 16 entered this tick, 32 has ever bought") \
-  X(State, std::uint16_t, partners, "1", "bit p set: trusted partner of provider p")                \
-  X(State, float, employees, "workers", "employees of the real firm(s) this agent stands for, per real firm") \
-  X(State, float, A, "1", "productivity A_i")                                                      \
-  X(State, float, lnA_AI, "1", "AI part of log-productivity, sum of ln(1 + rho*u_i)")              \
-  X(State, double, W, "USD", "wealth W_i")                                                         \
-  X(State, float, b, "1", "budget multiplier b_i")                                                 \
-  X(State, float, revenue, "USD/month", "revenue of the last tick")                                \
-  X(State, float, alloc, "H100e", "compute allocated this tick")                                   \
-  X(State, float, K, "K", "capability accessed: K_g of the generation bought, 0 if none")          \
-  X(State, double, ai_value, "USD", "cumulative AI value")                                       \
-  X(Scratch, float, K_elig, "K", "best K_g eligible to the firm this tick (step 4)")                \
-  X(Scratch, std::uint8_t, status, "1", "who is cut off (section 7): 0 no_access, 1 no_budget, 2 priced_out, 3 rationed, 4 budget_bound, 5 served")
+#define CUTOFF_FIRM_FIELDS(X)                                                                                         \
+  X(State, std::uint16_t, country, "1", "index into the country table; agents sorted by country, then sector")        \
+  X(State, std::uint8_t, sector, "1", "sector index")                                                                 \
+  X(State, std::uint8_t, provider, "1", "provider serving the firm, 255 = none")                                      \
+  X(State, std::uint8_t, generation, "1", "generation used (index into the run's generation table), 255 = none")      \
+  X(State, std::uint8_t, flags, "1",                                                                                  \
+    "bits: 1 KYC-cleared, 2 large stratum, 4 defender, 8 bought this tick, 16 entered this tick, 32 has ever bought") \
+  X(State, std::uint16_t, partners, "1", "bit p set: trusted partner of provider p")                                  \
+  X(State, float, employees, "workers", "employees of the real firm(s) this agent stands for, per real firm")         \
+  X(State, float, A, "1", "productivity A_i")                                                                         \
+  X(State, float, lnA_AI, "1", "AI part of log-productivity, sum of ln(1 + rho*u_i)")                                 \
+  X(State, double, W, "USD", "wealth W_i")                                                                            \
+  X(State, float, b, "1", "budget multiplier b_i")                                                                    \
+  X(State, float, revenue, "USD/month", "revenue of the last tick")                                                   \
+  X(State, float, alloc, "H100e", "compute allocated this tick")                                                      \
+  X(State, float, K, "K", "capability accessed: K_g of the generation bought, 0 if none")                             \
+  X(State, double, ai_value, "USD", "cumulative AI value")                                                            \
+  X(Scratch, float, K_elig, "K", "best K_g eligible to the firm this tick (step 4)")                                  \
+  X(Scratch, std::uint8_t, status, "1",                                                                               \
+    "who is cut off (section 7): 0 no_access, 1 no_budget, 2 priced_out, 3 rationed, 4 budget_bound, 5 served")
 
-#define CUTOFF_USER_FIELDS(X)                                                                       \
-  X(State, std::uint16_t, country, "1", "index into the country table; agents sorted by country")  \
-  X(State, std::uint8_t, provider, "1", "provider used, 255 = none")                               \
+#define CUTOFF_USER_FIELDS(X)                                                                                    \
+  X(State, std::uint16_t, country, "1", "index into the country table; agents sorted by country")                \
+  X(State, std::uint8_t, provider, "1", "provider used, 255 = none")                                             \
   X(State, std::uint8_t, generation, "1", "generation used (index into the run's generation table), 255 = none") \
-  X(State, std::uint8_t, plan, "1", "plan: 0 none, 1 free, 2 plus, 3 pro")                         \
-  X(State, std::uint8_t, flags, "1", "bits: 1 adopter, 2 compute-capped this tick, 4 adopted this tick")                \
-  X(State, float, z, "1", "income multiplier z_u (lognormal, mean 1)")                             \
-  X(State, float, n, "1", "need multiplier n_u (lognormal, median 1)")                             \
+  X(State, std::uint8_t, plan, "1", "plan: 0 none, 1 free, 2 plus, 3 pro")                                       \
+  X(State, std::uint8_t, flags, "1", "bits: 1 adopter, 2 compute-capped this tick, 4 adopted this tick")         \
+  X(State, float, z, "1", "income multiplier z_u (lognormal, mean 1)")                                           \
+  X(State, float, n, "1", "need multiplier n_u (lognormal, median 1)")                                           \
   X(State, float, use, "Mtok/month", "tokens used this tick")
 
 CUTOFF_DEFINE_POPULATION(Firms, FirmView, "firms", CUTOFF_FIRM_FIELDS)

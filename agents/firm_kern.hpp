@@ -8,16 +8,16 @@
 
 #include "agents/choice.hpp"
 #include "agents/fields.hpp"
-#include "core/market/clearing.hpp"
+#include "agents/layout.hpp"
 #include "core/hd/fpmath.hpp"
 #include "core/hd/hd.hpp"
-#include "agents/layout.hpp"
 #include "core/hd/rng.hpp"
+#include "core/market/clearing.hpp"
 
 namespace cutoff {
 
-#define CUTOFF_FIRM_INIT_TABLES(X)                                                                    \
-  X(double, A_c, "length n_countries: (GDP per worker_c / world GDP per worker)^(1/sigma_c)")          \
+#define CUTOFF_FIRM_INIT_TABLES(X)                                                            \
+  X(double, A_c, "length n_countries: (GDP per worker_c / world GDP per worker)^(1/sigma_c)") \
   X(std::uint8_t, tier, "length n_countries: export tier 1/2/3")
 
 /// Constants of the firms' initial draws (§1, §2.0).
@@ -26,7 +26,7 @@ struct FirmInitConsts {
   LayoutView layout;
   CUTOFF_FIRM_INIT_TABLES(CUTOFF_TABLE_MEMBER)
   double pareto_alpha, size_cap, A_sigma0, budget_sigma, p_defender;
-  int defender_sector;        ///< sector whose large tier-1 firms may be defenders (−1: none)
+  int defender_sector;  ///< sector whose large tier-1 firms may be defenders (−1: none)
   CUTOFF_TABLES_OF(CUTOFF_FIRM_INIT_TABLES, layout.tables(v);)
 };
 
@@ -35,8 +35,10 @@ CUTOFF_HD_INLINE int firm_segment(const LayoutView& L, std::uint64_t i) {
   int lo = 0, hi = L.n_countries * L.n_sectors;  // seg_begin[lo] ≤ i < seg_begin[hi]
   while (hi - lo > 1) {
     const int mid = (lo + hi) / 2;
-    if (L.seg_begin[mid] <= i) lo = mid;
-    else hi = mid;
+    if (L.seg_begin[mid] <= i)
+      lo = mid;
+    else
+      hi = mid;
   }
   return lo;
 }
@@ -103,8 +105,7 @@ CUTOFF_HD_INLINE void scale_firm_size(std::uint64_t i, const Table<double>& scal
 }
 
 /// Step 8, pass 1 terms of firm i: w·A·employees and w·employees·A^σ_c.
-CUTOFF_HD_INLINE void pool_terms(const LayoutView& L, const FirmView& f, double sigma_c, std::uint64_t i,
-                                 double* out) {
+CUTOFF_HD_INLINE void pool_terms(const LayoutView& L, const FirmView& f, double sigma_c, std::uint64_t i, double* out) {
   const double w = firm_weight(L, f, i);
   const double A = f.A[i];
   const double e = f.employees[i];
@@ -132,15 +133,15 @@ CUTOFF_HD_INLINE void init_firm_revenue(std::uint64_t i, double sigma_c, const T
 // Steps 4–8 of a tick
 // ---------------------------------------------------------------------------
 
-#define CUTOFF_FIRM_TICK_TABLES(X)                                                                           \
-  X(std::uint8_t, tier, "per country: export tier 1/2/3")                                                     \
+#define CUTOFF_FIRM_TICK_TABLES(X)                                                                               \
+  X(std::uint8_t, tier, "per country: export tier 1/2/3")                                                        \
   X(double, kyc_rate, "per country: KYC clearance probability this tick (section 2.4, section 6 raise applied)") \
-  X(double, zeta, "per country: tier-2 quota factor zeta_c on tier-1-homed providers (1: none)")              \
-  X(std::uint16_t, deal_mask, "per country: bit p set when the country hosts an arrived deal of p (section 6)") \
-  X(std::uint8_t, quota_provider, "per provider: 1 if homed in a tier-1 country (the quota applies)")         \
-  X(std::uint8_t, first_resort, "per provider: 1 if first-resort splits its clearing this tick")              \
-  X(double, price, "per provider: pi_p(t-1) (pi_rest(t-1) for non-home firms under first-resort)")            \
-  X(double, price_home, "per provider: pi_home(t-1) under first-resort")                                      \
+  X(double, zeta, "per country: tier-2 quota factor zeta_c on tier-1-homed providers (1: none)")                 \
+  X(std::uint16_t, deal_mask, "per country: bit p set when the country hosts an arrived deal of p (section 6)")  \
+  X(std::uint8_t, quota_provider, "per provider: 1 if homed in a tier-1 country (the quota applies)")            \
+  X(std::uint8_t, first_resort, "per provider: 1 if first-resort splits its clearing this tick")                 \
+  X(double, price, "per provider: pi_p(t-1) (pi_rest(t-1) for non-home firms under first-resort)")               \
+  X(double, price_home, "per provider: pi_home(t-1) under first-resort")                                         \
   X(double, tau, "per sector: tau_s(t), Mtok per worker-month")
 
 /// Per-tick constants of the firms' steps; the tables are small per-country,
@@ -151,7 +152,7 @@ struct FirmTickConsts {
   LayoutView layout;
   GenTableView gens;
   CUTOFF_FIRM_TICK_TABLES(CUTOFF_TABLE_MEMBER)
-  int lever_country;                 ///< the first-resort home country
+  int lever_country;  ///< the first-resort home country
   double a_kyc, p_switch, switch_noise, phi, psi, rho, sigma_c, wtp_months, access_cost, q_min, beta_W, beta_R;
   double b_adapt, b_max, b_floor, b_up;  ///< §2.5 budget adaptation (v4)
   CUTOFF_TABLES_OF(CUTOFF_FIRM_TICK_TABLES, layout.tables(v); gens.tables(v);)
@@ -310,7 +311,7 @@ CUTOFF_HD_INLINE double firm_value_max(const FirmTickConsts& k, const FirmView& 
 /// or −1 when the firm does not buy this tick (no generation, no money, or the
 /// access cost exceeds the value). The quota factor ζ scales need and money.
 CUTOFF_HD_INLINE int firm_bid_at(std::uint64_t i, const FirmTickConsts& k, const FirmView& f, int g, FirmAccess a,
-                                  FirmBid* bid) {
+                                 FirmBid* bid) {
   if (g == kNone) return -1;
   const int c = f.country[i];
   const int p = k.gens.provider[g];
@@ -414,12 +415,12 @@ CUTOFF_HD_INLINE void firm_productivity(std::uint64_t i, const FirmTickConsts& k
   f.lnA_AI[i] = static_cast<float>(static_cast<double>(f.lnA_AI[i]) + fp::log(1.0 + k.rho * u));
 }
 
-#define CUTOFF_FIRM_WEALTH_TABLES(X)                                                            \
-  X(double, seg_rate, "per (country, sector): pool rate of section 2.8")                          \
-  X(double, seg_meanA, "per (country, sector): employment-weighted mean A (entrants)")            \
-  X(double, wage, "per country: wage_c, US$ per worker-month")                                   \
-  X(double, spend_price, "per provider: the price the firm pays (pi_p, or pi_rest)")              \
-  X(double, home_price, "per provider: pi_home under first-resort")                               \
+#define CUTOFF_FIRM_WEALTH_TABLES(X)                                                   \
+  X(double, seg_rate, "per (country, sector): pool rate of section 2.8")               \
+  X(double, seg_meanA, "per (country, sector): employment-weighted mean A (entrants)") \
+  X(double, wage, "per country: wage_c, US$ per worker-month")                         \
+  X(double, spend_price, "per provider: the price the firm pays (pi_p, or pi_rest)")   \
+  X(double, home_price, "per provider: pi_home under first-resort")                    \
   X(std::uint8_t, first_resort, "per provider: 1 if first-resort splits its clearing this tick")
 
 /// Constants of step 8's second pass.
@@ -438,7 +439,7 @@ struct FirmWealthConsts {
 CUTOFF_HD_INLINE bool firm_wealth(std::uint64_t i, const FirmWealthConsts& k, const FirmView& f) {
   const int c = f.country[i];
   const int seg = c * k.n_sectors + f.sector[i];
-  const double revenue = static_cast<double>(f.employees[i]) * fp::pow(f.A[i], k.sigma_c) * k.seg_rate[seg];
+  const double revenue = pool_revenue(f, k.sigma_c, k.seg_rate, k.n_sectors, i);
   const double wages = static_cast<double>(f.employees[i]) * k.wage[c];
   double compute = 0.0;
   if (f.flags[i] & firm_flag::kBuying) {
@@ -462,10 +463,11 @@ CUTOFF_HD_INLINE bool firm_wealth(std::uint64_t i, const FirmWealthConsts& k, co
   const double A = k.seg_meanA[seg] * fp::exp(k.entrant_sigma * z_A);
   f.A[i] = static_cast<float>(A);
   f.b[i] = static_cast<float>(fp::exp(k.budget_sigma * z_b - 0.5 * k.budget_sigma * k.budget_sigma));
-  const double earn = static_cast<double>(f.employees[i]) * fp::pow(f.A[i], k.sigma_c) * k.seg_rate[seg];
+  const double earn = pool_revenue(f, k.sigma_c, k.seg_rate, k.n_sectors, i);
   f.revenue[i] = static_cast<float>(earn);
   f.W[i] = 3.0 * earn;
-  f.flags[i] = static_cast<std::uint8_t>((f.flags[i] & (firm_flag::kLarge | firm_flag::kDefender)) | firm_flag::kEntered);
+  f.flags[i] =
+      static_cast<std::uint8_t>((f.flags[i] & (firm_flag::kLarge | firm_flag::kDefender)) | firm_flag::kEntered);
   f.partners[i] = 0;
   f.provider[i] = kNone;
   f.generation[i] = kNone;

@@ -12,12 +12,12 @@
 
 namespace cutoff {
 
-#define CUTOFF_LAYOUT_TABLES(X)                                                                        \
-  X(std::uint64_t, seg_begin, "length n_countries·n_sectors + 1: firm segments (c, s) in order")      \
+#define CUTOFF_LAYOUT_TABLES(X)                                                                             \
+  X(std::uint64_t, seg_begin, "length n_countries·n_sectors + 1: firm segments (c, s) in order")            \
   X(std::uint32_t, seg_large, "length n_countries·n_sectors: large-stratum agents at each segment's start") \
-  X(std::uint64_t, user_begin, "length n_countries + 1")                                              \
-  X(double, x_L, "length n_countries: Pareto threshold of the large stratum (inf if none)")           \
-  X(double, w_small, "length n_countries: real firms per small-stratum agent")                        \
+  X(std::uint64_t, user_begin, "length n_countries + 1")                                                    \
+  X(double, x_L, "length n_countries: Pareto threshold of the large stratum (inf if none)")                 \
+  X(double, w_small, "length n_countries: real firms per small-stratum agent")                              \
   X(double, w_user, "length n_countries: people per user agent")
 
 /// Read-only tables of a Layout, for per-agent functions on either backend

@@ -13,13 +13,13 @@
 
 namespace cutoff {
 
-#define CUTOFF_USER_TABLES(X)                                                                           \
-  X(std::uint64_t, user_begin, "length n_countries + 1")                                                 \
-  X(double, w_user, "length n_countries: people per user agent")                                         \
-  X(double, wage, "length n_countries: labour_share GDP_c(t-1)/(12 workers_c), US$ a month")             \
+#define CUTOFF_USER_TABLES(X)                                                                               \
+  X(std::uint64_t, user_begin, "length n_countries + 1")                                                    \
+  X(double, w_user, "length n_countries: people per user agent")                                            \
+  X(double, wage, "length n_countries: labour_share GDP_c(t-1)/(12 workers_c), US$ a month")                \
   X(double, adopt_rate, "length n_countries: adoption rate before afford_u (section 2.0: adopt0 access_c)") \
-  X(double, zeta, "length n_countries: tier-2 quota factor (1: none)")                                   \
-  X(std::uint8_t, quota_provider, "per provider: 1 if the quota applies (homed in tier 1)")              \
+  X(double, zeta, "length n_countries: tier-2 quota factor (1: none)")                                      \
+  X(std::uint8_t, quota_provider, "per provider: 1 if the quota applies (homed in tier 1)")                 \
   X(std::uint16_t, deal_mask, "length n_countries: bit p set when it hosts an arrived deal of p (section 6)")
 
 /// Constants of the users' rules (§2.4 choice, §2.5 demand, §2.6e use, §2.9
@@ -30,11 +30,11 @@ struct UserConsts {
   int n_countries;
   CUTOFF_USER_TABLES(CUTOFF_TABLE_MEMBER)
   double omega_inc, omega_plan, f_free;
-  double plan_price[3];             ///< free, plus, pro, US$ a month
+  double plan_price[3];  ///< free, plus, pro, US$ a month
   double plan_need[3], plan_weight[3], plan_cap;
-  double need_scale;                ///< need0·exp(tau_growth·t), Mtok a month
+  double need_scale;  ///< need0·exp(tau_growth·t), Mtok a month
   double phi, switch_noise, p_switch;
-  bool plan_repick;                 ///< adopters re-choose their plan each tick (else kept from adoption)
+  bool plan_repick;  ///< adopters re-choose their plan each tick (else kept from adoption)
   GenTableView gens;
   CUTOFF_TABLES_OF(CUTOFF_USER_TABLES, gens.tables(v);)
 };
@@ -44,8 +44,10 @@ CUTOFF_HD_INLINE int user_country(const Table<std::uint64_t>& user_begin, int n_
   int lo = 0, hi = n_countries;
   while (hi - lo > 1) {
     const int mid = (lo + hi) / 2;
-    if (user_begin[mid] <= i) lo = mid;
-    else hi = mid;
+    if (user_begin[mid] <= i)
+      lo = mid;
+    else
+      hi = mid;
   }
   return lo;
 }
@@ -88,7 +90,8 @@ CUTOFF_HD_INLINE void user_choose(std::uint64_t i, const UserConsts& k, const Us
   const bool switching = draws.uniform() < k.p_switch;
   Rng noise(k.seed, k.replicate, i, k.tick, Stream::ChoiceNoise);
   std::uint8_t g = kNone;
-  if (!switching && v.provider[i] != kNone) g = choose_user_generation(k.gens, c, k.phi, k.switch_noise, v.provider[i], noise);
+  if (!switching && v.provider[i] != kNone)
+    g = choose_user_generation(k.gens, c, k.phi, k.switch_noise, v.provider[i], noise);
   if (g == kNone) g = choose_user_generation(k.gens, c, k.phi, k.switch_noise, kNone, noise);
   v.generation[i] = g;
   v.provider[i] = g == kNone ? kNone : k.gens.provider[g];
@@ -96,8 +99,7 @@ CUTOFF_HD_INLINE void user_choose(std::uint64_t i, const UserConsts& k, const Us
 
 /// Adopts user i with probability adopt_rate_c·afford_u: sets plan, generation
 /// and provider (kNone if no generation is eligible, in which case it does not adopt).
-CUTOFF_HD_INLINE void user_try_adopt(std::uint64_t i, int c, const UserConsts& k, double u_adopt,
-                                     const UserView& v) {
+CUTOFF_HD_INLINE void user_try_adopt(std::uint64_t i, int c, const UserConsts& k, double u_adopt, const UserView& v) {
   const double income = static_cast<double>(v.z[i]) * k.wage[c];
   if (!(u_adopt < k.adopt_rate[c] * user_afford(k, income))) return;
   Rng noise(k.seed, k.replicate, i, k.tick, Stream::ChoiceNoise);

@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "agents/fields.hpp"
-#include "core/model/params.hpp"
 #include "core/app/backend.hpp"
+#include "core/model/params.hpp"
 #include "core/model/scenario.hpp"
 #include "core/sim/simulation.hpp"
 #if defined(CUTOFF_WITH_CUDA)
@@ -55,8 +55,7 @@ int stream(std::size_t mib, int threads) {
   return 0;
 }
 
-template <class Pop>
-std::map<std::string, std::size_t> field_bytes() {
+template <class Pop> std::map<std::string, std::size_t> field_bytes() {
   std::map<std::string, std::size_t> m;
   for (const cutoff::FieldInfo& f : Pop::kFields) m[f.name] = f.bytes;
   return m;
@@ -133,8 +132,8 @@ int tick(const std::string& scenario, std::int64_t firms, std::int64_t users, in
   std::ostringstream js;
   js.precision(6);
   js << "{\"firms\": " << firms << ", \"users\": " << users << ", \"backend\": \"" << o.backend.name
-     << "\", \"threads\": " << omp_get_max_threads()
-     << ", \"init_seconds\": " << init << ", \"warmup_ticks\": " << warmup << ", \"tick_seconds\": [";
+     << "\", \"threads\": " << omp_get_max_threads() << ", \"init_seconds\": " << init
+     << ", \"warmup_ticks\": " << warmup << ", \"tick_seconds\": [";
   for (std::size_t k = 0; k < per_tick.size(); ++k) js << (k ? ", " : "") << per_tick[k];
   js << "], \"median_tick_seconds\": " << median << ", \"step_seconds\": {";
   for (std::size_t k = 0; k < per_step.size(); ++k)
@@ -153,6 +152,7 @@ int tick(const std::string& scenario, std::int64_t firms, std::int64_t users, in
 
 }  // namespace
 
+// NOLINTNEXTLINE(bugprone-exception-escape): only the CLI11 set-up below can throw, on a programming error
 int main(int argc, char** argv) {
   CLI::App app{"cutoff_bench: STREAM bandwidth and steady-state tick timings (used by bench/run)"};
   app.require_subcommand(1);

@@ -16,8 +16,7 @@ void* device_alloc(std::size_t bytes);
 void device_free(void* p);
 
 /// One device array per registry field (the device twin of HostArrays).
-template <class Pop>
-class DeviceArrays {
+template <class Pop> class DeviceArrays {
  public:
   using View = typename Pop::View;
   explicit DeviceArrays(std::uint64_t n) {

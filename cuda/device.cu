@@ -32,8 +32,9 @@ bool cuda_probe(std::string* why) {
     if (why) *why = "cannot read device 0's properties";
     return false;
   }
-  if (why) *why = std::string(prop.name) + ", compute capability " + std::to_string(prop.major) + "." +
-                  std::to_string(prop.minor);
+  if (why)
+    *why = std::string(prop.name) + ", compute capability " + std::to_string(prop.major) + "." +
+           std::to_string(prop.minor);
   return true;
 }
 

@@ -30,10 +30,10 @@
 
 #include "core/market/clearing.hpp"
 #include "core/model/params.hpp"
+#include "cuda/arrays.hpp"
 #include "cuda/check.cuh"
 #include "cuda/device.hpp"
 #include "cuda/exec.hpp"
-#include "cuda/arrays.hpp"
 
 namespace cutoff::cuda {
 namespace {
@@ -64,8 +64,7 @@ struct PinnedMemory {
 };
 
 /// A growable allocation of M's memory, freed with its owner.
-template <class M>
-class Growable {
+template <class M> class Growable {
  public:
   Growable() = default;
   Growable(const Growable&) = delete;
@@ -82,10 +81,7 @@ class Growable {
     }
     return p_;
   }
-  template <class T>
-  T* as(std::size_t n) {
-    return static_cast<T*>(reserve(n * sizeof(T) + 16));
-  }
+  template <class T> T* as(std::size_t n) { return static_cast<T*>(reserve(n * sizeof(T) + 16)); }
   void* data() const { return p_; }
   char* chars() const { return static_cast<char*>(p_); }
   std::size_t bytes() const { return bytes_; }
@@ -199,7 +195,8 @@ __device__ cg::coalesced_group same_address(const void* p) {
 /// are summed in 64 bits (at most 32 lanes: no limb sum overflows), then joined.
 __device__ u128 group_sum_u128(const cg::coalesced_group& g, u128 x, bool* over) {
   ull l[4];
-  for (int k = 0; k < 4; ++k) l[k] = cg::reduce(g, static_cast<ull>(static_cast<std::uint32_t>(x >> (32 * k))), cg::plus<ull>());
+  for (int k = 0; k < 4; ++k)
+    l[k] = cg::reduce(g, static_cast<ull>(static_cast<std::uint32_t>(x >> (32 * k))), cg::plus<ull>());
   const u128 low = static_cast<u128>(l[0]) + (static_cast<u128>(l[1]) << 32) + (static_cast<u128>(l[2]) << 64);
   const u128 top = static_cast<u128>(l[3] & 0xffffffffULL) << 96;
   const u128 total = low + top;
@@ -210,7 +207,8 @@ __device__ u128 group_sum_u128(const cg::coalesced_group& g, u128 x, bool* over)
 /// Warp-aggregated (lo, hi) += x (lo and hi adjacent words): true on overflow (at the lane that added).
 __device__ bool agg_add_u128(ull* lohi, u128 x) {
   const cg::coalesced_group g = same_address(lohi);
-  if (g.size() == 1) return atomic_add_u128(lohi, lohi + 1, static_cast<std::uint64_t>(x), static_cast<std::uint64_t>(x >> 64));
+  if (g.size() == 1)
+    return atomic_add_u128(lohi, lohi + 1, static_cast<std::uint64_t>(x), static_cast<std::uint64_t>(x >> 64));
   bool over = false;
   const u128 total = group_sum_u128(g, x, &over);
   if (g.thread_rank() != 0) return false;
@@ -257,10 +255,12 @@ struct AtomicBinAdd {
     if (g.thread_rank() != 0) return false;
     atomicAdd(reinterpret_cast<ull*>(&bin.count), static_cast<ull>(g.size()));
     bool o = oa || ob;
-    if (sa) o |= atomic_add_u128(reinterpret_cast<ull*>(&bin.a.lo), reinterpret_cast<ull*>(&bin.a.hi),
-                                 static_cast<std::uint64_t>(sa), static_cast<std::uint64_t>(sa >> 64));
-    if (sb) o |= atomic_add_u128(reinterpret_cast<ull*>(&bin.b.lo), reinterpret_cast<ull*>(&bin.b.hi),
-                                 static_cast<std::uint64_t>(sb), static_cast<std::uint64_t>(sb >> 64));
+    if (sa)
+      o |= atomic_add_u128(reinterpret_cast<ull*>(&bin.a.lo), reinterpret_cast<ull*>(&bin.a.hi),
+                           static_cast<std::uint64_t>(sa), static_cast<std::uint64_t>(sa >> 64));
+    if (sb)
+      o |= atomic_add_u128(reinterpret_cast<ull*>(&bin.b.lo), reinterpret_cast<ull*>(&bin.b.hi),
+                           static_cast<std::uint64_t>(sb), static_cast<std::uint64_t>(sb >> 64));
     atomicMin(reinterpret_cast<ull*>(&bin.kmin), kmin);
     atomicMax(reinterpret_cast<ull*>(&bin.kmax), kmax);
     return o;
@@ -277,8 +277,7 @@ __global__ void k_fill_bins(FixedBin* bins, std::uint64_t n) {
 // Kernels
 // ---------------------------------------------------------------------------
 
-template <class F>
-__global__ void k_loop(std::uint64_t n, F f) {
+template <class F> __global__ void k_loop(std::uint64_t n, F f) {
   for (std::uint64_t i = blockIdx.x * static_cast<std::uint64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::uint64_t>(gridDim.x) * blockDim.x)
     f(i);
@@ -297,8 +296,7 @@ struct SharedAdd {
   }
 };
 
-template <class F>
-__global__ void k_keyed(std::uint64_t n, F f, int n_keys, ull* out, int* overflow) {
+template <class F> __global__ void k_keyed(std::uint64_t n, F f, int n_keys, ull* out, int* overflow) {
   extern __shared__ ull shared_sums[];
   for (int k = threadIdx.x; k < 2 * n_keys; k += blockDim.x) shared_sums[k] = 0;
   __syncthreads();
@@ -312,31 +310,14 @@ __global__ void k_keyed(std::uint64_t n, F f, int n_keys, ull* out, int* overflo
       atomic_add_u128(out + 2 * k, out + 2 * k + 1, shared_sums[2 * k], shared_sums[2 * k + 1]);
 }
 
-/// A level above the first of a segment sum: element i is partial sum i.
-template <int K>
-struct PartialGet {
-  const double* partials;
-  __device__ void operator()(std::uint64_t i, double* o) const {
-    for (int k = 0; k < K; ++k) o[k] = partials[i * K + k];
-  }
-};
-
-/// chunk_sum of core/hd/reduce.hpp, one block per task: lane t adds elements
-/// t, t + kLanes, … in order, then the lanes fold by fold_lanes's tree.
+/// chunk_sum of core/hd/reduce.hpp, one block per task of a SumPlan level: thread t is
+/// lane t (lane_sum), then the block folds the lanes by fold_lanes's tree.
 template <int K, class Get>
 __global__ void k_chunks(const std::uint64_t* begin, const std::uint64_t* len, Get get, double* out) {
   __shared__ double lane[K][kLanes];
   const int t = threadIdx.x;
-  const std::uint64_t b = begin[blockIdx.x], n = len[blockIdx.x];
   double acc[K];
-  for (int k = 0; k < K; ++k) acc[k] = 0.0;
-  for (int j = 0; j < kChunkPerLane; ++j) {
-    const std::uint64_t idx = static_cast<std::uint64_t>(t) + static_cast<std::uint64_t>(j) * kLanes;
-    if (idx >= n) break;
-    double x[K];
-    get(b + idx, x);
-    for (int k = 0; k < K; ++k) acc[k] += x[k];
-  }
+  lane_sum<K>(get, begin[blockIdx.x], len[blockIdx.x], t, acc);
   for (int k = 0; k < K; ++k) lane[k][t] = acc[k];
   __syncthreads();
   for (int s = kLanes / 2; s > 0; s /= 2) {
@@ -349,8 +330,7 @@ __global__ void k_chunks(const std::uint64_t* begin, const std::uint64_t* len, G
 }
 
 /// Each segment's total (its last partial; 0 for an empty segment).
-template <int K>
-__global__ void k_pick(const double* partials, const std::int64_t* result, int n_seg, double* out) {
+template <int K> __global__ void k_pick(const double* partials, const std::int64_t* result, int n_seg, double* out) {
   const int s = blockIdx.x * blockDim.x + threadIdx.x;
   if (s >= n_seg) return;
   for (int k = 0; k < K; ++k) out[s * K + k] = result[s] >= 0 ? partials[result[s] * K + k] : 0.0;
@@ -360,8 +340,10 @@ template <class T>
 __global__ void k_gather(const T* src, const std::uint64_t* idx, std::uint64_t n, T* dst, bool back) {
   const std::uint64_t j = blockIdx.x * static_cast<std::uint64_t>(blockDim.x) + threadIdx.x;
   if (j >= n) return;
-  if (back) dst[idx[j]] = src[j];
-  else dst[j] = src[idx[j]];
+  if (back)
+    dst[idx[j]] = src[j];
+  else
+    dst[j] = src[idx[j]];
 }
 
 // ---------------------------------------------------------------------------
@@ -369,17 +351,29 @@ __global__ void k_gather(const T* src, const std::uint64_t* idx, std::uint64_t n
 // ---------------------------------------------------------------------------
 
 /// Per market of a clearing pass: u128 scalars (2 words each) and counters.
-enum ClearScalar { kClsA = 0, kClsM = 3, kDem = 6, kSold = 9, kKeyA = 12, kKeyDM, kKeyMA, kKeyMM, kUnsold, kWRat, kWZero,
-                   kClearScalars };
+enum ClearScalar {
+  kClsA = 0,
+  kClsM = 3,
+  kDem = 6,
+  kSold = 9,
+  kKeyA = 12,
+  kKeyDM,
+  kKeyMA,
+  kKeyMM,
+  kUnsold,
+  kWRat,
+  kWZero,
+  kClearScalars
+};
 enum ClearCount { kNBid, kNRat, kNZero, kClearCounts };
 
 struct ClearSink {
-  ull* A;                     ///< hist bins (2 words each), market m from hist_off[m]
+  ull* A;  ///< hist bins (2 words each), market m from hist_off[m]
   ull* M;
   ull* cnt;
   const std::uint64_t* hist_off;
-  ull* scalars;               ///< kClearScalars × 2 words per market
-  ull* counts;                ///< kClearCounts per market
+  ull* scalars;                   ///< kClearScalars × 2 words per market
+  ull* counts;                    ///< kClearCounts per market
   clearing_detail::KeyEvent* ev;  ///< ev_cap per gathering market
   const int* ev_slot;             ///< per market: its slot in ev, −1 when it does not gather
   ull* ev_count;
@@ -441,13 +435,15 @@ struct WaterSink {
   FixedBin* hist_bins;
   const std::uint64_t* hist_off;  ///< per job
   WaterItem* items;
-  ull* item_count;                ///< per job
+  ull* item_count;  ///< per job
   std::uint64_t item_cap;
-  ull* max_whc_key;               ///< per provider
-  int* over;                      ///< per provider
+  ull* max_whc_key;  ///< per provider
+  int* over;         ///< per provider
   ull* first_bad;
 
-  __device__ FixedBin* level0(int p, int cls) { return level0_bins + (static_cast<std::size_t>(p) * 2 + cls) * kExponentBins; }
+  __device__ FixedBin* level0(int p, int cls) {
+    return level0_bins + (static_cast<std::size_t>(p) * 2 + cls) * kExponentBins;
+  }
   __device__ FixedBin* hist(int job) { return hist_bins + hist_off[job]; }
   __device__ AtomicBinAdd adder() const { return AtomicBinAdd{}; }
   __device__ void bad(std::uint64_t u) { atomicMin(first_bad, static_cast<ull>(u)); }
@@ -484,8 +480,7 @@ struct RankSink {
   }
 };
 
-template <class Get>
-__global__ void k_rank(std::uint64_t n, RankPass pass, Get get, RankSink sink) {
+template <class Get> __global__ void k_rank(std::uint64_t n, RankPass pass, Get get, RankSink sink) {
   for (std::uint64_t i = blockIdx.x * static_cast<std::uint64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::uint64_t>(gridDim.x) * blockDim.x)
     rank_visit(pass, i, get, sink);
@@ -495,19 +490,11 @@ __global__ void k_rank(std::uint64_t n, RankPass pass, Get get, RankSink sink) {
 // The backend
 // ---------------------------------------------------------------------------
 
-/// The level-by-level plan of a segment sum (core/hd/reduce.hpp's segmented_sum and
-/// fold_partials): tasks are (begin, length) ranges, level 0 over agents, later
-/// levels over the partials array; `result[s]` is segment s's partial (−1: empty).
+/// A SumPlan (core/hd/reduce.hpp) with its task ranges and results on the device.
 struct SegmentPlan {
-  struct Level {
-    std::uint64_t first;  ///< index of the level's first output in the partials
-    std::uint64_t n;
-    Buffer begin, len;
-  };
-  std::vector<std::unique_ptr<Level>> levels;
-  std::uint64_t n_partials = 0;
-  std::vector<std::int64_t> result;
-  Buffer d_result;  ///< result on the device
+  SumPlan plan;
+  std::vector<std::unique_ptr<Buffer>> begin, len;  ///< per level
+  Buffer result;
 };
 
 class CudaExec final : public Exec {
@@ -576,24 +563,7 @@ class CudaExec final : public Exec {
   }
 
  public:
-#define CUTOFF_CUDA_LOOP(F) \
-  void loop(std::uint64_t n, const F& f) override { launch_loop(n, f); }
-  CUTOFF_LOOPS(CUTOFF_CUDA_LOOP)
-#undef CUTOFF_CUDA_LOOP
-#define CUTOFF_CUDA_KEYED(F) \
-  void sum(std::uint64_t n, const F& f, KeyedFixed& out) override { keyed(n, f, out); }
-  CUTOFF_KEYED_SUMS(CUTOFF_CUDA_KEYED)
-#undef CUTOFF_CUDA_KEYED
-#define CUTOFF_CUDA_SEGMENTS(F)                                                                              \
-  void segment_sums(const std::vector<std::uint64_t>& begin, const F& f, std::vector<double>& out) override { \
-    segments(begin, f, out);                                                                                 \
-  }
-  CUTOFF_SEGMENT_SUMS(CUTOFF_CUDA_SEGMENTS)
-#undef CUTOFF_CUDA_SEGMENTS
-#define CUTOFF_CUDA_RANK(F) \
-  RankStats rank_stats(std::uint64_t n, const F& f) override { return ranks(n, f); }
-  CUTOFF_RANKS(CUTOFF_CUDA_RANK)
-#undef CUTOFF_CUDA_RANK
+  CUTOFF_EXEC_OVERRIDES
 
   std::vector<ProviderClearing> clear_firms(std::uint64_t n, const std::vector<ProviderSupply>& supply,
                                             const FirmBids& bids) override;
@@ -668,23 +638,19 @@ class CudaExec final : public Exec {
     mailbox_.deliver();
   }
   /// Copies n elements at device address src to host dst, delivered at the next sync().
-  template <class T>
-  void to_host(T* dst, const void* src, std::size_t n) {
+  template <class T> void to_host(T* dst, const void* src, std::size_t n) {
     if (n == 0) return;
     if (!mailbox_.fits(n * sizeof(T))) sync();  // deliver what is pending before the box grows
-    CUTOFF_CUDA(cudaMemcpyAsync(mailbox_.slot(dst, n * sizeof(T)), src, n * sizeof(T), cudaMemcpyDeviceToHost, stream_));
+    CUTOFF_CUDA(
+        cudaMemcpyAsync(mailbox_.slot(dst, n * sizeof(T)), src, n * sizeof(T), cudaMemcpyDeviceToHost, stream_));
   }
   /// A table for this backend's own kernels (in stream order, valid until the next begin_tick()).
-  template <class T>
-  const T* device_table(const T* host, std::size_t n) {
+  template <class T> const T* device_table(const T* host, std::size_t n) {
     Upload u{host, n * sizeof(T), nullptr};
     upload(&u, 1, false);
     return static_cast<const T*>(u.device);
   }
-  template <class T>
-  const T* device_table(const std::vector<T>& v) {
-    return device_table(v.data(), v.size());
-  }
+  template <class T> const T* device_table(const std::vector<T>& v) { return device_table(v.data(), v.size()); }
   /// A table already on the device as a run constant (the layout): its device copy.
   bool as_constant(Upload& u) const {
     const auto it = constant_of_.find(u.host);
@@ -692,15 +658,13 @@ class CudaExec final : public Exec {
     u.device = it->second.second;
     return true;
   }
-  template <class Pop>
-  void fill_arrays(const DeviceArrays<Pop>& dev, std::uint64_t n, std::uint8_t byte) {
+  template <class Pop> void fill_arrays(const DeviceArrays<Pop>& dev, std::uint64_t n, std::uint8_t byte) {
     typename Pop::View d = dev.view();
     Pop::for_each(d, [&](const FieldInfo& f, auto*& p) {
       if (n) CUTOFF_CUDA(cudaMemsetAsync(p, byte, n * f.bytes, stream_));
     });
   }
-  template <class T>
-  T* zeroed(Buffer& b, std::size_t n) {
+  template <class T> T* zeroed(Buffer& b, std::size_t n) {
     T* p = b.as<T>(n);
     CUTOFF_CUDA(cudaMemsetAsync(p, 0, n * sizeof(T) + 16, stream_));
     return p;
@@ -720,15 +684,13 @@ class CudaExec final : public Exec {
     return p;
   }
 
-  template <class F>
-  void launch_loop(std::uint64_t n, const F& f) {
+  template <class F> void run_loop(std::uint64_t n, const F& f) {
     if (n == 0) return;
     k_loop<<<grid_for(n), kBlock, 0, stream_>>>(n, f);
     CUTOFF_CUDA_LAUNCHED("k_loop");
   }
 
-  template <class F>
-  void keyed(std::uint64_t n, const F& f, KeyedFixed& out) {
+  template <class F> void run_sum(std::uint64_t n, const F& f, KeyedFixed& out) {
     const int K = out.keys();
     ull* d = zeroed<ull>(keyed_buf_, 2 * static_cast<std::size_t>(K));
     int* over = zeroed<int>(flag_buf_, 1);
@@ -750,58 +712,29 @@ class CudaExec final : public Exec {
   /// The plan of a segmentation, built once per `begin` array (the layout's are fixed for a run).
   SegmentPlan& plan_for(const std::vector<std::uint64_t>& begin) {
     std::unique_ptr<SegmentPlan>& slot = plans_[begin.data()];
-    if (slot && slot->result.size() + 1 == begin.size()) return *slot;
+    if (slot && slot->plan.result.size() + 1 == begin.size()) return *slot;
     slot = std::make_unique<SegmentPlan>();
-    SegmentPlan& plan = *slot;
-    const int n_seg = static_cast<int>(begin.size()) - 1;
-    // Each segment's current partials: [first, first + count), absolute indices.
-    std::vector<std::uint64_t> first(n_seg), count(n_seg), tb, tl;
-    for (int s = 0; s < n_seg; ++s) {
-      first[s] = tb.size();
-      for (std::uint64_t b = begin[s]; b < begin[s + 1]; b += kChunk) {
-        tb.push_back(b);
-        tl.push_back(begin[s + 1] - b < kChunk ? begin[s + 1] - b : kChunk);
-      }
-      count[s] = tb.size() - first[s];
+    SegmentPlan& sp = *slot;
+    sp.plan = sum_plan(begin.data(), static_cast<int>(begin.size()) - 1);
+    // Stream-ordered (a pageable source is staged before the call returns).
+    auto upload = [&](Buffer& dst, const auto& v) {
+      using T = typename std::decay_t<decltype(v)>::value_type;
+      CUTOFF_CUDA(
+          cudaMemcpyAsync(dst.as<T>(v.size()), v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice, stream_));
+    };
+    for (const SumPlan::Level& level : sp.plan.levels) {
+      sp.begin.push_back(std::make_unique<Buffer>());
+      sp.len.push_back(std::make_unique<Buffer>());
+      upload(*sp.begin.back(), level.begin);
+      upload(*sp.len.back(), level.len);
     }
-    while (!tb.empty()) {
-      auto level = std::make_unique<SegmentPlan::Level>();
-      level->first = plan.n_partials;
-      level->n = tb.size();
-      // Stream-ordered (a pageable source is staged before the call returns).
-      CUTOFF_CUDA(cudaMemcpyAsync(level->begin.as<std::uint64_t>(tb.size()), tb.data(), tb.size() * 8,
-                                  cudaMemcpyHostToDevice, stream_));
-      CUTOFF_CUDA(cudaMemcpyAsync(level->len.as<std::uint64_t>(tl.size()), tl.data(), tl.size() * 8,
-                                  cudaMemcpyHostToDevice, stream_));
-      plan.n_partials += level->n;
-      plan.levels.push_back(std::move(level));
-      // fold_partials: a segment with several partials folds kChunk of them a task.
-      tb.clear();
-      tl.clear();
-      for (int s = 0; s < n_seg; ++s) {
-        if (count[s] <= 1) continue;
-        const std::uint64_t f0 = first[s], c0 = count[s];
-        first[s] = plan.n_partials + tb.size();
-        for (std::uint64_t b = 0; b < c0; b += kChunk) {
-          tb.push_back(f0 + b);
-          tl.push_back(c0 - b < kChunk ? c0 - b : kChunk);
-        }
-        count[s] = plan.n_partials + tb.size() - first[s];
-      }
-    }
-    plan.result.assign(n_seg, -1);
-    for (int s = 0; s < n_seg; ++s)
-      if (count[s] == 1) plan.result[s] = static_cast<std::int64_t>(first[s]);
-    CUTOFF_CUDA(cudaMemcpyAsync(plan.d_result.as<std::int64_t>(n_seg), plan.result.data(),
-                                n_seg * sizeof(std::int64_t), cudaMemcpyHostToDevice, stream_));
-    return plan;
+    upload(sp.result, sp.plan.result);
+    return sp;
   }
 
-  template <class F>
-  void segments(const std::vector<std::uint64_t>& begin, const F& f, std::vector<double>& out);
+  template <class F> void run_segments(const std::vector<std::uint64_t>& begin, const F& f, std::vector<double>& out);
 
-  template <class F>
-  RankStats ranks(std::uint64_t n, const F& f);
+  template <class F> RankStats run_ranks(std::uint64_t n, const F& f);
 
   void move_firms(const std::vector<std::uint64_t>& idx, FirmView h, bool back) {
     const std::size_t m = idx.size();
@@ -828,8 +761,7 @@ class CudaExec final : public Exec {
     sync();
   }
 
-  template <class Pop>
-  void load(const HostArrays<Pop>& from, DeviceArrays<Pop>& dev, std::uint64_t n) {
+  template <class Pop> void load(const HostArrays<Pop>& from, DeviceArrays<Pop>& dev, std::uint64_t n) {
     if (from.size() != n) throw std::invalid_argument(std::string("load: wrong number of ") + Pop::kName);
     typename Pop::View h = from.view(), d = dev.view();
     std::vector<void*> dp;
@@ -843,8 +775,7 @@ class CudaExec final : public Exec {
   }
 
   /// Device arrays for a staging copy, or null when the device lacks the memory.
-  template <class Pop>
-  std::unique_ptr<DeviceArrays<Pop>> try_staging(std::uint64_t n) {
+  template <class Pop> std::unique_ptr<DeviceArrays<Pop>> try_staging(std::uint64_t n) {
     std::size_t free = 0, total = 0;
     CUTOFF_CUDA(cudaMemGetInfo(&free, &total));
     if (n * bytes_per_agent<Pop>() + (256u << 20) > free) return nullptr;
@@ -852,8 +783,7 @@ class CudaExec final : public Exec {
   }
 
   /// Device-to-device copy of the State fields, in stream order.
-  template <class Pop>
-  void stage(const DeviceArrays<Pop>& from, DeviceArrays<Pop>& to, std::uint64_t n) {
+  template <class Pop> void stage(const DeviceArrays<Pop>& from, DeviceArrays<Pop>& to, std::uint64_t n) {
     typename Pop::View a = from.view(), b = to.view();
     std::vector<void*> dst;
     Pop::for_each(b, [&](const FieldInfo&, auto*& p) { dst.push_back(p); });
@@ -898,7 +828,7 @@ class CudaExec final : public Exec {
   Arena arena_;                                     ///< this tick's tables (put())
   std::vector<std::unique_ptr<Buffer>> constants_;  ///< the run's constant tables (put_constant())
   std::unordered_map<const void*, std::pair<std::size_t, const void*>> constant_of_;  ///< host → (bytes, device)
-  Mailbox mailbox_;                                 ///< results on their way to the host
+  Mailbox mailbox_;  ///< results on their way to the host
   std::uint64_t syncs_ = 0;
   std::unordered_map<const void*, std::unique_ptr<SegmentPlan>> plans_;
   Buffer keyed_buf_, flag_buf_, partial_buf_, result_buf_;
@@ -913,26 +843,28 @@ class CudaExec final : public Exec {
   std::vector<void*> pinned_;
 };
 
-
 template <class F>
-void CudaExec::segments(const std::vector<std::uint64_t>& begin, const F& f, std::vector<double>& out) {
+void CudaExec::run_segments(const std::vector<std::uint64_t>& begin, const F& f, std::vector<double>& out) {
   constexpr int K = F::kOut;
-  SegmentPlan& plan = plan_for(begin);
+  SegmentPlan& sp = plan_for(begin);
+  const SumPlan& plan = sp.plan;
   double* partials = partial_buf_.as<double>(plan.n_partials * K);
   for (std::size_t L = 0; L < plan.levels.size(); ++L) {
-    const SegmentPlan::Level& level = *plan.levels[L];
-    const auto* b = static_cast<const std::uint64_t*>(level.begin.data());
-    const auto* n = static_cast<const std::uint64_t*>(level.len.data());
-    double* dst = partials + level.first * K;
-    if (L == 0) k_chunks<K><<<static_cast<unsigned>(level.n), kLanes, 0, stream_>>>(b, n, f, dst);
-    else k_chunks<K><<<static_cast<unsigned>(level.n), kLanes, 0, stream_>>>(b, n, PartialGet<K>{partials}, dst);
+    const auto n_tasks = static_cast<unsigned>(plan.levels[L].begin.size());
+    const auto* b = static_cast<const std::uint64_t*>(sp.begin[L]->data());
+    const auto* n = static_cast<const std::uint64_t*>(sp.len[L]->data());
+    double* dst = partials + plan.levels[L].first * K;
+    if (L == 0)
+      k_chunks<K><<<n_tasks, kLanes, 0, stream_>>>(b, n, f, dst);
+    else
+      k_chunks<K><<<n_tasks, kLanes, 0, stream_>>>(b, n, PartialGet<K>{partials}, dst);
     CUTOFF_CUDA_LAUNCHED("k_chunks");
   }
   const int n_seg = static_cast<int>(plan.result.size());
   double* totals = result_buf_.as<double>(static_cast<std::size_t>(n_seg) * K);
   if (n_seg) {
-    k_pick<K><<<grid_for(n_seg), kBlock, 0, stream_>>>(partials, static_cast<const std::int64_t*>(plan.d_result.data()),
-                                                        n_seg, totals);
+    k_pick<K><<<grid_for(n_seg), kBlock, 0, stream_>>>(partials, static_cast<const std::int64_t*>(sp.result.data()),
+                                                       n_seg, totals);
     CUTOFF_CUDA_LAUNCHED("k_pick");
   }
   out.assign(static_cast<std::size_t>(n_seg) * K, 0.0);
@@ -940,8 +872,7 @@ void CudaExec::segments(const std::vector<std::uint64_t>& begin, const F& f, std
   sync();
 }
 
-template <class F>
-RankStats CudaExec::ranks(std::uint64_t n, const F& f) {
+template <class F> RankStats CudaExec::run_ranks(std::uint64_t n, const F& f) {
   const RankOptions& options = solver_options().ranks;
   RankSolver solver(0.2, options);
   RankPass pass;
@@ -1035,7 +966,9 @@ std::vector<ProviderClearing> CudaExec::clear_firms(std::uint64_t n, const std::
     eng.init_local(local);
     if (bad != ~0ULL) local.bad = bad;
     local.overflow = over != 0;
-    auto word = [](const std::vector<ull>& w, std::size_t j) { return (static_cast<u128>(w[2 * j + 1]) << 64) | w[2 * j]; };
+    auto word = [](const std::vector<ull>& w, std::size_t j) {
+      return (static_cast<u128>(w[2 * j + 1]) << 64) | w[2 * j];
+    };
     for (int m = 0; m < M; ++m) {
       LocalMarket& lm = local.m[m];
       for (std::uint64_t j = off[m]; j < off[m + 1]; ++j) {

@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -17,12 +17,12 @@
 #include <string>
 
 #include "core/app/backend.hpp"
-#include "core/model/countries.hpp"
-#include "core/model/params.hpp"
-#include "core/sim/exec.hpp"
-#include "core/model/metrics.hpp"
 #include "core/hd/registry.hpp"
+#include "core/model/countries.hpp"
+#include "core/model/metrics.hpp"
+#include "core/model/params.hpp"
 #include "core/model/scenario.hpp"
+#include "core/sim/exec.hpp"
 
 namespace cutoff::test {
 
@@ -99,8 +99,7 @@ inline Params small_params(std::int64_t firms = 8000, std::int64_t users = 20000
 }
 
 /// Every field of every agent of `a` and `b` is the same bytes (names the fields that differ).
-template <class Pop>
-::testing::AssertionResult same_bits(const HostArrays<Pop>& a, const HostArrays<Pop>& b) {
+template <class Pop> testing::AssertionResult same_bits(const HostArrays<Pop>& a, const HostArrays<Pop>& b) {
   if (a.size() != b.size()) return ::testing::AssertionFailure() << "sizes differ";
   typename Pop::View x = a.view(), y = b.view();
   std::vector<const void*> ys;
@@ -129,8 +128,8 @@ inline ::testing::AssertionResult same_metrics(const Metrics& a, const Metrics& 
       const bool same = std::memcmp(&x[j], &y[j], sizeof(double)) == 0 ||
                         std::abs(x[j] - y[j]) <= rel * std::max(std::abs(x[j]), std::abs(y[j]));
       if (!same)
-        return ::testing::AssertionFailure() << "metric " << a.specs()[m].name << "[" << j << "] differs: " << x[j]
-                                             << " vs " << y[j];
+        return ::testing::AssertionFailure()
+               << "metric " << a.specs()[m].name << "[" << j << "] differs: " << x[j] << " vs " << y[j];
     }
   }
   return ::testing::AssertionSuccess();
@@ -152,11 +151,11 @@ inline SolverOptions forced_refinement() {
 }  // namespace cutoff::test
 
 /// In a GPU test: skips (saying why) where no GPU is usable, or fails under CUTOFF_REQUIRE_GPU=1.
-#define CUTOFF_NEED_GPU()                                                                      \
-  do {                                                                                         \
-    std::string why_;                                                                          \
-    if (!::cutoff::gpu_usable(&why_)) {                                                        \
+#define CUTOFF_NEED_GPU()                                                                             \
+  do {                                                                                                \
+    std::string why_;                                                                                 \
+    if (!::cutoff::gpu_usable(&why_)) {                                                               \
       if (::cutoff::test::gpu_required()) FAIL() << "no usable GPU (CUTOFF_REQUIRE_GPU=1): " << why_; \
-      GTEST_SKIP() << "no usable GPU: " << why_;                                              \
-    }                                                                                          \
+      GTEST_SKIP() << "no usable GPU: " << why_;                                                      \
+    }                                                                                                 \
   } while (0)

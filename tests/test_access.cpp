@@ -189,7 +189,7 @@ TEST(Access, BidsAndBudgetAdaptationFollowSection2_5OnRandomFirms) {
     }
   }
   EXPECT_EQ(checked, 3 * n);
-  EXPECT_GT(adapted_up, 100);    // the random firms cover both directions
+  EXPECT_GT(adapted_up, 100);  // the random firms cover both directions
   EXPECT_GT(adapted_down, 100);
 }
 
@@ -240,8 +240,9 @@ TEST(Access, Tau0AndNeed0AreConstantsOfTheScenario) {
   // (v4) Derived on the population of seed 0, replicate 0: the same for every seed
   // and replicate at these agent counts, and different at other counts.
   auto make = [](int seed, std::uint32_t replicate, const char* firms) {
-    const Params p = load_scenario(test::baseline_path(), {std::string("n_firms=") + firms, "n_users=20000",
-                                                           "n_large=2500", "horizon=2", "seed=" + std::to_string(seed)});
+    const Params p =
+        load_scenario(test::baseline_path(), {std::string("n_firms=") + firms, "n_users=20000", "n_large=2500",
+                                              "horizon=2", "seed=" + std::to_string(seed)});
     RunOptions o;
     o.replicate = replicate;
     return std::make_unique<Simulation>(p, load_countries(p.countries), o);
@@ -260,17 +261,17 @@ TEST(Access, Tau0AndNeed0AreConstantsOfTheScenario) {
 TEST(Access, Tau0FallsBackTo99PercentWhereBudgetsBind) {
   // A target no budget can reach: never an error; τ0 where demand reaches 99% of
   // its largest value, a warning, and the tightness reached recorded.
-  const Params p = load_scenario(test::baseline_path(), {"n_firms=6000", "n_users=20000", "n_large=2500",
-                                                         "horizon=2", "tightness0=50"});
+  const Params p = load_scenario(test::baseline_path(),
+                                 {"n_firms=6000", "n_users=20000", "n_large=2500", "horizon=2", "tightness0=50"});
   Simulation sim(p, load_countries(p.countries), RunOptions{});
   EXPECT_LT(sim.tightness0_reached(), 50.0);
   EXPECT_GT(sim.tightness0_reached(), 0.0);
   ASSERT_EQ(sim.warnings().size(), 1u);
   EXPECT_NE(sim.warnings()[0].find("tightness0"), std::string::npos);
   // A 1.2× larger target in reach gives a τ0 below the fallback's (demand rises with τ).
-  const Params q = load_scenario(test::baseline_path(), {"n_firms=6000", "n_users=20000", "n_large=2500",
-                                                         "horizon=2", "tightness0=" +
-                                                         std::to_string(sim.tightness0_reached() / 1.2)});
+  const Params q =
+      load_scenario(test::baseline_path(), {"n_firms=6000", "n_users=20000", "n_large=2500", "horizon=2",
+                                            "tightness0=" + std::to_string(sim.tightness0_reached() / 1.2)});
   Simulation lower(q, load_countries(q.countries), RunOptions{});
   EXPECT_TRUE(lower.warnings().empty());
   EXPECT_LT(lower.tau0(), sim.tau0());
@@ -292,9 +293,9 @@ TEST(Access, TierTwoQuotaFactorFollowsItsDemand) {
   // 1 elsewhere and without the lever; D_c is recorded as quota_demand.
   for (bool on : {false, true}) {
     SCOPED_TRACE(on ? "diffusion_rule" : "baseline");
-    const Params p = load_scenario(test::baseline_path(), {"n_firms=8000", "n_users=20000", "n_large=2500",
-                                                           "horizon=4", "tier2_quota=20",
-                                                           std::string("diffusion_rule=") + (on ? "true" : "false")});
+    const Params p = load_scenario(test::baseline_path(),
+                                   {"n_firms=8000", "n_users=20000", "n_large=2500", "horizon=4", "tier2_quota=20",
+                                    std::string("diffusion_rule=") + (on ? "true" : "false")});
     Simulation sim(p, load_countries(p.countries), RunOptions{});
     const Metrics& m = sim.metrics();
     const int zeta = m.find("zeta"), demand = m.find("quota_demand");
@@ -313,7 +314,9 @@ TEST(Access, TierTwoQuotaFactorFollowsItsDemand) {
       }
       D_prev = m[demand];
     }
-    if (on) EXPECT_GT(below_one, 0);
+    if (on) {
+      EXPECT_GT(below_one, 0);
+    }
   }
 }
 

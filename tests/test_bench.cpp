@@ -11,8 +11,7 @@
 namespace cutoff {
 namespace {
 
-template <class Pop>
-std::set<std::string> names() {
+template <class Pop> std::set<std::string> names() {
   std::set<std::string> s;
   for (const FieldInfo& f : Pop::kFields) s.insert(f.name);
   return s;

@@ -72,8 +72,10 @@ OSol oracle_price(const std::vector<FirmBid>& s, LD K, LD p_min) {
       for (const auto& b : s) {
         if (!(b.pi_out >= t)) continue;
         const LD bp = static_cast<LD>(b.money) / b.need;
-        if (bp >= t) A += static_cast<LD>(b.w) * b.need;
-        else M += static_cast<LD>(b.w) * b.money;
+        if (bp >= t)
+          A += static_cast<LD>(b.w) * b.need;
+        else
+          M += static_cast<LD>(b.w) * b.money;
       }
     }
     if (A + M / q[j] <= K) return {q[j], true};
@@ -87,7 +89,7 @@ struct OGroup {
   LD price = 0;
   std::vector<LD> alloc;  // per member
   LD sold = 0;
-  int mode = 0;           // 0 all, 1 marginal, 2 class cap
+  int mode = 0;  // 0 all, 1 marginal, 2 class cap
   bool capped = false;
   bool binding = false;  // D(p_min) > K
   LD unsold = 0;         // pro-rata shares zeroed by min_alloc
@@ -131,8 +133,10 @@ OGroup oracle_group(const std::vector<FirmBid>& s, LD K, LD p_min, LD p_max, LD 
     g.mode = 1;
     LD dn = 0, dm = 0;
     for (const auto& b : s) {
-      if (b.pi_out > sol.price) dn += b.w * ox(b, sol.price);
-      else if (b.pi_out == sol.price) dm += b.w * ox(b, sol.price);
+      if (b.pi_out > sol.price)
+        dn += b.w * ox(b, sol.price);
+      else if (b.pi_out == sol.price)
+        dm += b.w * ox(b, sol.price);
     }
     const LD r = (K - dn) / dm;
     for (std::size_t i = 0; i < s.size(); ++i) {
@@ -271,8 +275,9 @@ void check(const Case& cs, const ClearingOptions& opt, const std::string& what, 
       EXPECT_TRUE(close(r, rationed[p * 3 + c], 1e-9, 1e-12 * (1 + pc.rest.demand_pmin[c])))
           << "class " << c << ": " << r << " vs " << (double)rationed[p * 3 + c];
     }
-    EXPECT_TRUE(close(pc.revenue, pc.price * (LD)pc.rest.sold + (sp.first_resort ? pc.price_home * (LD)pc.home.sold : 0),
-                      1e-12, 1e-12));
+    EXPECT_TRUE(close(pc.revenue,
+                      pc.price * (LD)pc.rest.sold + (sp.first_resort ? pc.price_home * (LD)pc.home.sold : 0), 1e-12,
+                      1e-12));
     // Minimality: no lower price (≥ the group's floor) clears.
     auto minimal = [&](const ClearingGroup& g, const std::vector<int>& idx, double floor_price) {
       if (g.mode == kClearClassCap || !(g.price > floor_price)) return;
@@ -321,7 +326,7 @@ void check(const Case& cs, const ClearingOptions& opt, const std::string& what, 
 
 struct GenOpts {
   double p_no_bid = 0.05;
-  int ties = 0;               ///< > 0: pi_out drawn from this many values (one of them p_min)
+  int ties = 0;                                    ///< > 0: pi_out drawn from this many values (one of them p_min)
   double cap_scale_lo = -2.0, cap_scale_hi = 0.3;  ///< K = D(p_min)·10^U(lo, hi)
   bool zero_capacity = false, huge_capacity = false;
   double p_cap = 0.3;         ///< probability of a finite p_max
@@ -354,10 +359,12 @@ Case random_case(std::uint64_t seed, const GenOpts& g) {
     b.w = std::floor(pow10u(0.0, 3.0));
     b.need = pow10u(-2.0, 3.0);
     b.money = b.need * cs.supply[p].p_min * pow10u(-1.0, 2.0);
-    if (g.ties > 0) b.pi_out = tie_values[p][rng() % tie_values[p].size()];
-    else b.pi_out = cs.supply[p].p_min * pow10u(-0.5, 2.0);
+    if (g.ties > 0)
+      b.pi_out = tie_values[p][rng() % tie_values[p].size()];
+    else
+      b.pi_out = cs.supply[p].p_min * pow10u(-0.5, 2.0);
     if (U(rng) < 0.03) b.pi_out = U(rng) < 0.5 ? 0.0 : -1.0;  // no bid
-    if (U(rng) < 0.05) b.pi_out = cs.supply[p].p_min;            // exactly at the floor
+    if (U(rng) < 0.05) b.pi_out = cs.supply[p].p_min;         // exactly at the floor
     const double cap_x = std::min(b.need, b.pi_out > 0 ? b.money / b.pi_out : b.need);
     b.min_alloc = U(rng) < 0.2 ? 0.0 : (g.min_alloc_lo + (1 - g.min_alloc_lo) * U(rng)) * cap_x * 0.999;
     b.cls = static_cast<std::uint8_t>(rng() % 3);
@@ -399,8 +406,8 @@ TEST(Clearing, HandWorkedExample) {
   auto make = [](double K) {
     Case cs;
     cs.supply = {{K, 1.0, kInf, false}};
-    cs.agents = {{0, {1, 6, 60, 20, 0.5, 0, false}}, {0, {1, 6, 12, 5, 0.5, 0, false}},
-                 {0, {1, 4, 8, 3, 0.5, 0, false}}};
+    cs.agents = {
+        {0, {1, 6, 60, 20, 0.5, 0, false}}, {0, {1, 6, 12, 5, 0.5, 0, false}}, {0, {1, 4, 8, 3, 0.5, 0, false}}};
     return cs;
   };
   {  // K = 13: continuous on (2, 3], π = 20/7.
@@ -560,8 +567,8 @@ TEST(Clearing, ManyEqualKeysRefineToOneKey) {
   for (int i = 0; i < 100000; ++i) {
     Agent a;
     a.p = i % 2;
-    a.b = FirmBid{1.0 + (rng() % 7), 1.0 + (rng() % 3), 0.0, outs[rng() % 3], 0.0,
-                  static_cast<std::uint8_t>(rng() % 3), (rng() % 2) == 0};
+    a.b = FirmBid{1.0 + (rng() % 7), 1.0 + (rng() % 3), 0.0, outs[rng() % 3], 0.0, static_cast<std::uint8_t>(rng() % 3),
+                  (rng() % 2) == 0};
     a.b.money = a.b.need * 5000.0;  // never budget-bound below 5000
     cs.agents.push_back(a);
   }
@@ -575,7 +582,7 @@ TEST(Clearing, ManyEqualKeysRefineToOneKey) {
   const ClearingOptions refine{1000};
   int passes = 0;
   const auto r = run(cs, refine, &passes);
-  EXPECT_GE(passes, 5);  // coarse + refinements + key + stats
+  EXPECT_GE(passes, 5);                               // coarse + refinements + key + stats
   const auto r0 = run(cs, ClearingOptions{1000000});  // gather everything: the same answer
   for (int p = 0; p < 2; ++p) {
     EXPECT_EQ(r[p].price, r0[p].price);
@@ -614,8 +621,7 @@ std::vector<std::uint64_t> fingerprint(const std::vector<ProviderClearing>& r) {
     f.push_back(g.n_bidders), f.push_back(g.n_rationed), f.push_back(g.n_zeroed), d(g.w_rationed), d(g.w_zeroed);
   };
   for (const auto& pc : r) {
-    d(pc.price), d(pc.price_home), d(pc.p_min), f.push_back(pc.first_resort), d(pc.capacity), d(pc.sold),
-        d(pc.revenue);
+    d(pc.price), d(pc.price_home), d(pc.p_min), f.push_back(pc.first_resort), d(pc.capacity), d(pc.sold), d(pc.revenue);
     grp(pc.home), grp(pc.rest);
   }
   return f;
@@ -623,8 +629,7 @@ std::vector<std::uint64_t> fingerprint(const std::vector<ProviderClearing>& r) {
 
 TEST(Clearing, SameBitsAtOneTwoThreeThreads) {
   Case cs;
-  cs.supply = {{0, 1863.0, kInf, false}, {0, 1863.0, 2000.0, false}, {0, 2000.0, kInf, true},
-               {0, 1500.0, kInf, false}};
+  cs.supply = {{0, 1863.0, kInf, false}, {0, 1863.0, 2000.0, false}, {0, 2000.0, kInf, true}, {0, 1500.0, kInf, false}};
   std::mt19937_64 rng(2024);
   std::uniform_real_distribution<double> U(0.0, 1.0);
   cs.agents.clear();

@@ -66,12 +66,12 @@ TEST(Cli, BadScenariosNameFileKeyAndValue) {
   };
   const std::string inherit = "inherits = \"" + test::baseline_path() + "\"\n";
   const Case cases[] = {
-      {inherit + "bmm = 2\n", "'bmm'"},                              // unknown key
-      {inherit + "bm = \"fast\"\n", "'bm'"},                         // wrong type
-      {inherit + "p_switch = 1.5\n", "'p_switch'"},                  // out of range
-      {inherit + "kyc_rate = [0.1]\n", "'kyc_rate'"},                // wrong length
-      {inherit + "bm = = 2\n", ":2:"},                               // malformed TOML (line 2)
-      {"inherits = \"missing.toml\"\n", "missing.toml"},             // missing file
+      {inherit + "bmm = 2\n", "'bmm'"},                   // unknown key
+      {inherit + "bm = \"fast\"\n", "'bm'"},              // wrong type
+      {inherit + "p_switch = 1.5\n", "'p_switch'"},       // out of range
+      {inherit + "kyc_rate = [0.1]\n", "'kyc_rate'"},     // wrong length
+      {inherit + "bm = = 2\n", ":2:"},                    // malformed TOML (line 2)
+      {"inherits = \"missing.toml\"\n", "missing.toml"},  // missing file
   };
   int k = 0;
   for (const Case& c : cases) {
@@ -130,11 +130,14 @@ TEST(Cli, IdenticalInputsGiveIdenticalDatasets) {
   // Same command line in two directories, so even the provenance attributes agree.
   const std::string args = test::baseline_path() + " " + test::small_flags(4) + " --snapshot-every 2";
   for (const auto* d : {&a, &b})
-    ASSERT_EQ(std::system(("cd " + d->path().string() + " && " + CUTOFF_BINARY + " run " + args + " -o run.h5").c_str()), 0);
+    ASSERT_EQ(
+        std::system(("cd " + d->path().string() + " && " + CUTOFF_BINARY + " run " + args + " -o run.h5").c_str()), 0);
   EXPECT_EQ(std::system(("h5diff -c " + a / "run.h5" + " " + b / "run.h5").c_str()), 0);
   // A different seed must change the data.
-  ASSERT_EQ(std::system(("cd " + b.path().string() + " && " + CUTOFF_BINARY + " run " + args +
-                         " --seed 2 -o seed2.h5").c_str()), 0);
+  ASSERT_EQ(
+      std::system(
+          ("cd " + b.path().string() + " && " + CUTOFF_BINARY + " run " + args + " --seed 2 -o seed2.h5").c_str()),
+      0);
   EXPECT_NE(std::system(("h5diff -q " + a / "run.h5" + " " + b / "seed2.h5" + " >/dev/null").c_str()), 0);
 }
 
@@ -162,7 +165,8 @@ TEST(Cli, InterruptedRunLeavesNoFile) {
     _exit(127);
   }
   // Wait until the run has started writing, then stop it.
-  for (int k = 0; k < 200 && !fs::exists(out + ".part"); ++k) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  for (int k = 0; k < 200 && !fs::exists(out + ".part"); ++k)
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
   EXPECT_TRUE(fs::exists(out + ".part"));
   kill(pid, SIGTERM);
   int status = 0;

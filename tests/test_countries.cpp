@@ -54,15 +54,15 @@ TEST(Countries, BadInputNamesTheProblem) {
   expect_error(kHeader + "AAA,A,R,S,high,10,2024,1000,2023,0,4\n", "column 'tier' = '4'");
   expect_error(kHeader + "AAA,A,R,S,rich,10,2024,1000,2023,0,1\n", "column 'income_group' = 'rich'");
   expect_error(kHeader + "aaa,A,R,S,high,10,2024,1000,2023,0,1\n", "column 'iso3' = 'aaa'");
-  expect_error(kHeader + "AAA,A,R,S,high,10,2024,1000,2023,0,1\nAAA,A,R,S,high,10,2024,1000,2023,0,1\n",
-               "duplicate");
+  expect_error(kHeader + "AAA,A,R,S,high,10,2024,1000,2023,0,1\nAAA,A,R,S,high,10,2024,1000,2023,0,1\n", "duplicate");
   expect_error(kHeader + "AAA,A,R,S,high,-1,2024,1000,2023,0,1\n", "must be > 0");
   expect_error(kHeader + "AAA,A,R,S,high,10,2024\n", "fields, expected 11");
   expect_error(kHeader + "AAA,\"A,R,S,high,10,2024,1000,2023,0,1\n", "unterminated");
   expect_error(kHeader, "no country rows");
-  expect_error("iso3,name,region,subregion,income_group,population,population_year,gdp_usd,gdp_year,gdp_imputed,tier,tier\n"
-               "AAA,A,R,S,high,10,2024,1000,2023,0,1,1\n",
-               "duplicate column 'tier'");  // found by the fuzzer: a repeated name once read past the row
+  expect_error(
+      "iso3,name,region,subregion,income_group,population,population_year,gdp_usd,gdp_year,gdp_imputed,tier,tier\n"
+      "AAA,A,R,S,high,10,2024,1000,2023,0,1,1\n",
+      "duplicate column 'tier'");  // found by the fuzzer: a repeated name once read past the row
   EXPECT_THROW(load_countries("/nonexistent/countries.csv"), InputError);
 }
 

@@ -7,8 +7,8 @@
 #include <cstring>
 #include <limits>
 
-#include "core/io/checkpoint.hpp"
 #include "core/app/ensemble.hpp"
+#include "core/io/checkpoint.hpp"
 #include "core/io/sha256.hpp"
 #include "support.hpp"
 
@@ -117,8 +117,7 @@ TEST(Checkpoint, ResumesToTheSameStateAndRefusesOtherRuns) {
       const auto& y = b.metrics()[static_cast<int>(k)];
       ASSERT_EQ(x.size(), y.size());
       for (std::size_t i = 0; i < x.size(); ++i)  // bitwise, NaN included
-        ASSERT_EQ(std::memcmp(&x[i], &y[i], sizeof(double)), 0)
-            << a.metrics().specs()[k].name << "[" << i << "] at tick " << t;
+        ASSERT_TRUE(test::same_double(x[i], y[i])) << a.metrics().specs()[k].name << "[" << i << "] at tick " << t;
     }
   }
 

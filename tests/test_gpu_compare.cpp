@@ -13,6 +13,7 @@
 
 #include "core/app/backend.hpp"
 #include "core/app/run.hpp"
+#include "core/io/hdf5.hpp"
 #include "core/model/scenario.hpp"
 #include "core/sim/simulation.hpp"
 #include "support.hpp"
@@ -22,10 +23,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
+using test::forced_refinement;
 using test::same_bits;
 using test::same_double;
 using test::same_metrics;
-using test::forced_refinement;
 
 class GpuCompare : public ::testing::Test {
  protected:
@@ -123,7 +124,8 @@ void every_pass(const char* scenario, const SolverOptions& options) {
       EXPECT_TRUE(same_double(a[q].sold, b[q].sold));
       EXPECT_TRUE(same_double(a[q].revenue, b[q].revenue));
       using Member = double ClearingGroup::*;
-      for (const Member g : {&ClearingGroup::price, &ClearingGroup::ratio, &ClearingGroup::sold, &ClearingGroup::w_rationed})
+      for (const Member g :
+           {&ClearingGroup::price, &ClearingGroup::ratio, &ClearingGroup::sold, &ClearingGroup::w_rationed})
         EXPECT_TRUE(same_double(a[q].rest.*g, b[q].rest.*g) && same_double(a[q].home.*g, b[q].home.*g));
       EXPECT_EQ(a[q].rest.mode, b[q].rest.mode);
       EXPECT_EQ(a[q].rest.n_rationed, b[q].rest.n_rationed);
@@ -252,29 +254,24 @@ TEST_F(GpuCompare, WholeTicksOfThreeScenariosAndSeeds) {
 /// Every numeric dataset of an HDF5 file, as bytes (native types).
 std::map<std::string, std::string> numeric_datasets(const fs::path& path) {
   std::map<std::string, std::string> out;
-  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0) throw std::runtime_error("cannot open " + path.string());
-  H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC,
-           [](hid_t root, const char* name, const H5O_info_t* info, void* d) -> herr_t {
-             if (info->type != H5O_TYPE_DATASET) return 0;
-             const hid_t ds = H5Dopen2(root, name, H5P_DEFAULT);
-             const hid_t type = H5Dget_type(ds);
-             const H5T_class_t cls = H5Tget_class(type);
-             if (cls == H5T_INTEGER || cls == H5T_FLOAT) {
-               const hid_t native = H5Tget_native_type(type, H5T_DIR_ASCEND);
-               const hid_t space = H5Dget_space(ds);
-               std::string buf(static_cast<std::size_t>(H5Sget_simple_extent_npoints(space)) * H5Tget_size(native), '\0');
-               H5Dread(ds, native, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data());
-               (*static_cast<std::map<std::string, std::string>*>(d))[name] = buf;
-               H5Sclose(space);
-               H5Tclose(native);
-             }
-             H5Tclose(type);
-             H5Dclose(ds);
-             return 0;
-           },
-           &out);
-  H5Fclose(f);
+  const h5::Hid f = h5::own(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "H5Fopen", path.string());
+  H5Ovisit(
+      f, H5_INDEX_NAME, H5_ITER_INC,
+      [](hid_t root, const char* name, const H5O_info_t* info, void* d) -> herr_t {
+        if (info->type != H5O_TYPE_DATASET) return 0;
+        const h5::Hid ds(H5Dopen2(root, name, H5P_DEFAULT));
+        const h5::Hid type(H5Dget_type(ds));
+        const H5T_class_t cls = H5Tget_class(type);
+        if (cls == H5T_INTEGER || cls == H5T_FLOAT) {
+          const h5::Hid native(H5Tget_native_type(type, H5T_DIR_ASCEND));
+          const h5::Hid space(H5Dget_space(ds));
+          std::string buf(static_cast<std::size_t>(H5Sget_simple_extent_npoints(space)) * H5Tget_size(native), '\0');
+          H5Dread(ds, native, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data());
+          (*static_cast<std::map<std::string, std::string>*>(d))[name] = buf;
+        }
+        return 0;
+      },
+      &out);
   return out;
 }
 

@@ -80,8 +80,10 @@ TEST_F(Init, LargeFirmsAreTheLargest) {
   const int usa = find_country(cs, "USA");
   float min_large = 1e30f, max_small = 0;
   for (std::uint64_t i = L.firm_begin[usa]; i < L.firm_begin[usa + 1]; ++i) {
-    if (f.flags[i] & firm_flag::kLarge) min_large = std::min(min_large, f.employees[i]);
-    else max_small = std::max(max_small, f.employees[i]);
+    if (f.flags[i] & firm_flag::kLarge)
+      min_large = std::min(min_large, f.employees[i]);
+    else
+      max_small = std::max(max_small, f.employees[i]);
   }
   EXPECT_GE(min_large, max_small * 0.999f);  // strata split at x_L
 }

@@ -41,8 +41,8 @@ TEST(Memory, AvailableRespectsTheCap) {
 TEST(Memory, RunRefusesWhatDoesNotFit) {
   test::TempDir tmp;
   const std::string out = tmp / "out.h5";
-  const auto r = test::run_cli("run " + test::baseline_path() + " -o " + out + " " + test::small_flags() +
-                               " --max-memory 10M");
+  const auto r =
+      test::run_cli("run " + test::baseline_path() + " -o " + out + " " + test::small_flags() + " --max-memory 10M");
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_NE(r.err.find("not enough memory for n_firms = 8000 and n_users = 20000"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("needs"), std::string::npos);
@@ -51,8 +51,10 @@ TEST(Memory, RunRefusesWhatDoesNotFit) {
   EXPECT_FALSE(std::filesystem::exists(out));
   EXPECT_FALSE(std::filesystem::exists(out + ".part"));
   // The same run fits with room.
-  EXPECT_EQ(test::run_cli("run " + test::baseline_path() + " -o " + out + " " + test::small_flags() +
-                          " --max-memory 4G").code, 0);
+  EXPECT_EQ(
+      test::run_cli("run " + test::baseline_path() + " -o " + out + " " + test::small_flags() + " --max-memory 4G")
+          .code,
+      0);
 }
 
 }  // namespace

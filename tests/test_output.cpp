@@ -4,6 +4,7 @@
 /// the writer thread, the memory bound, and that xarray (h5netcdf and netcdf4 engines)
 /// sees the named dimensions and the decoded calendar.
 
+#include "core/io/hdf5.hpp"
 #include "core/io/output.hpp"
 
 #include <gtest/gtest.h>
@@ -30,6 +31,7 @@ namespace {
 namespace fs = std::filesystem;
 using cutoff::DType;
 using cutoff::OutputWriter;
+namespace h5 = cutoff::h5;
 
 /// A fresh directory, removed with its contents at scope exit.
 struct TempDir {
@@ -122,16 +124,14 @@ void write_sample_file(const fs::path& out) {
 // Plain HDF5 C API readers (called when no writer thread is alive, or under the lock)
 // ---------------------------------------------------------------------------
 
-/// Owns an HDF5 id in the tests.
+/// An HDF5 id the tests require to be valid (core/io's one owner, h5::Hid, underneath;
+/// the readers below are the tests' own, written apart from the code under test).
 struct Id {
-  hid_t id;
-  explicit Id(hid_t i) : id(i) {
+  explicit Id(hid_t i) : owner(i) {
     if (i < 0) throw std::runtime_error("HDF5 call failed");
   }
-  ~Id() { H5Idec_ref(id); }
-  Id(const Id&) = delete;
-  Id& operator=(const Id&) = delete;
-  operator hid_t() const { return id; }
+  operator hid_t() const { return owner; }
+  h5::Hid owner;
 };
 
 Id open_file(const fs::path& p) { return Id(H5Fopen(p.string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT)); }
@@ -181,8 +181,7 @@ std::string string_attr(hid_t obj, const std::string& name) {
   return s.substr(0, s.find('\0'));
 }
 
-template <class T>
-T scalar_attr(hid_t obj, const std::string& name, hid_t mtype) {
+template <class T> T scalar_attr(hid_t obj, const std::string& name, hid_t mtype) {
   Id a(H5Aopen(obj, name.c_str(), H5P_DEFAULT));
   T v{};
   H5Aread(a, mtype, &v);
@@ -192,12 +191,13 @@ T scalar_attr(hid_t obj, const std::string& name, hid_t mtype) {
 /// Every object path below the root (groups and datasets), in name order.
 std::vector<std::string> all_objects(hid_t file) {
   std::vector<std::string> out;
-  H5Lvisit(file, H5_INDEX_NAME, H5_ITER_INC,
-           [](hid_t, const char* name, const H5L_info_t*, void* d) -> herr_t {
-             static_cast<std::vector<std::string>*>(d)->push_back(std::string("/") + name);
-             return 0;
-           },
-           &out);
+  H5Lvisit(
+      file, H5_INDEX_NAME, H5_ITER_INC,
+      [](hid_t, const char* name, const H5L_info_t*, void* d) -> herr_t {
+        static_cast<std::vector<std::string>*>(d)->push_back(std::string("/") + name);
+        return 0;
+      },
+      &out);
   return out;
 }
 
@@ -359,7 +359,7 @@ TEST(Output, DateIsFirstDayOfEachMonthAcrossLeapYears) {
   Id f = open_file(out);
   const std::vector<double> days = read_f64(f, "/metrics/date");
   ASSERT_EQ(days.size(), 50u);
-  EXPECT_EQ(days[12], 365);        // 2026-01-01
+  EXPECT_EQ(days[12], 365);                // 2026-01-01
   EXPECT_EQ(days[38], 365 * 3 + 31 + 29);  // 2028-03-01: 2028 is a leap year
   EXPECT_EQ(days[38] - days[37], 29);
   EXPECT_EQ(days[49] - days[48], 31);  // 2029-01
@@ -378,14 +378,18 @@ std::string contents(hid_t obj, bool is_attr) {
   std::string out = std::to_string(cls) + ":" + std::to_string(n) + ":";
   if (cls == H5T_STRING && H5Tis_variable_str(type) > 0) {
     std::vector<char*> p(static_cast<std::size_t>(n));
-    if (is_attr) H5Aread(obj, type, p.data());
-    else H5Dread(obj, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, p.data());
+    if (is_attr)
+      H5Aread(obj, type, p.data());
+    else
+      H5Dread(obj, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, p.data());
     for (char* c : p) out += std::string(c ? c : "") + '\0';
     H5Dvlen_reclaim(type, space, H5P_DEFAULT, p.data());
   } else if (cls == H5T_INTEGER || cls == H5T_FLOAT || cls == H5T_STRING) {
     std::string buf(static_cast<std::size_t>(n) * H5Tget_size(type), '\0');
-    if (is_attr) H5Aread(obj, type, buf.data());
-    else H5Dread(obj, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data());
+    if (is_attr)
+      H5Aread(obj, type, buf.data());
+    else
+      H5Dread(obj, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data());
     out += buf;
   }
   // Other classes are the dimension-scale bookkeeping (object references): compared by
@@ -403,12 +407,13 @@ std::string describe_file(const fs::path& p) {
     out += "#" + path + "\n";
     if (H5Iget_type(o) == H5I_DATASET) out += contents(o, false) + "\n";
     std::vector<std::string> names;
-    H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_INC, nullptr,
-                [](hid_t, const char* name, const H5A_info_t*, void* d) -> herr_t {
-                  static_cast<std::vector<std::string>*>(d)->push_back(name);
-                  return 0;
-                },
-                &names);
+    H5Aiterate2(
+        o, H5_INDEX_NAME, H5_ITER_INC, nullptr,
+        [](hid_t, const char* name, const H5A_info_t*, void* d) -> herr_t {
+          static_cast<std::vector<std::string>*>(d)->push_back(name);
+          return 0;
+        },
+        &names);
     for (const std::string& a : names) {
       Id attr(H5Aopen(o, a.c_str(), H5P_DEFAULT));
       out += "@" + a + "=" + contents(attr, true) + "\n";

@@ -20,8 +20,8 @@
 
 namespace fs = std::filesystem;
 using cutoff::InputError;
-using cutoff::Params;
 using cutoff::load_scenario;
+using cutoff::Params;
 
 namespace {
 
@@ -31,8 +31,8 @@ class TempDir {
   TempDir() {
     static int counter = 0;
     const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    dir_ = fs::temp_directory_path() /
-           ("cutoff_test_params_" + std::to_string(stamp) + "_" + std::to_string(++counter));
+    dir_ =
+        fs::temp_directory_path() / ("cutoff_test_params_" + std::to_string(stamp) + "_" + std::to_string(++counter));
     fs::create_directories(dir_);
   }
   ~TempDir() {
@@ -91,8 +91,8 @@ TEST(Params, DefaultsAreModelSection9) {
   EXPECT_EQ(p.sector_names.back(), "ict");
   EXPECT_EQ(p.r_gov_homes, std::vector<std::string>{"USA"});
   EXPECT_EQ(p.lever_country, "USA");
-  EXPECT_FALSE(p.moratorium || p.first_resort || p.crackdown || p.open_weights ||
-               p.policy_build || p.policy_deal || p.policy_kyc);
+  EXPECT_FALSE(p.moratorium || p.first_resort || p.crackdown || p.open_weights || p.policy_build || p.policy_deal ||
+               p.policy_kyc);
   ASSERT_EQ(p.provider.size(), 5u);
   EXPECT_EQ(p.provider[0].name, "US-A");
   EXPECT_EQ(p.provider[0].d_kyc, 4);
@@ -156,12 +156,12 @@ TEST(Params, InheritanceChildOverParentOverGrandparent) {
                                       "inherits = \"parent.toml\"\nseed = 7\n"
                                       "[provider.1]\ncap_share = 0.2\n");
   const Params p = load_scenario(child);
-  EXPECT_EQ(p.bm, 2.0);         // grandparent
-  EXPECT_EQ(p.horizon, 48);     // parent over grandparent
-  EXPECT_EQ(p.seed, 7);         // child over grandparent
-  EXPECT_EQ(p.x_max, 0.2);      // schema default beneath all
-  ASSERT_EQ(p.provider.size(), 2u);  // the parent's list replaced the default one
-  EXPECT_EQ(p.provider[0].d_gov, 2);  // US stages by home
+  EXPECT_EQ(p.bm, 2.0);                   // grandparent
+  EXPECT_EQ(p.horizon, 48);               // parent over grandparent
+  EXPECT_EQ(p.seed, 7);                   // child over grandparent
+  EXPECT_EQ(p.x_max, 0.2);                // schema default beneath all
+  ASSERT_EQ(p.provider.size(), 2u);       // the parent's list replaced the default one
+  EXPECT_EQ(p.provider[0].d_gov, 2);      // US stages by home
   EXPECT_EQ(p.provider[1].d_trusted, 1);  // other homes: European stages
   EXPECT_EQ(p.provider[1].d_kyc, 5);
   EXPECT_EQ(p.provider[1].cap_share, 0.2);  // child's patch
@@ -169,10 +169,9 @@ TEST(Params, InheritanceChildOverParentOverGrandparent) {
   EXPECT_EQ(p.countries, absolute_normal(tmp.path().parent_path() / "countries.csv"));
 
   // A child's [[provider]] list replaces the parent's.
-  const std::string child2 = tmp.write(
-      "mid/child2.toml",
-      "inherits = \"parent.toml\"\ncountries = \"data/c.csv\"\n"
-      "[[provider]]\nname = \"Z\"\nhome = \"CHN\"\ncap_share = 1\noffset = -1\n");
+  const std::string child2 = tmp.write("mid/child2.toml",
+                                       "inherits = \"parent.toml\"\ncountries = \"data/c.csv\"\n"
+                                       "[[provider]]\nname = \"Z\"\nhome = \"CHN\"\ncap_share = 1\noffset = -1\n");
   const Params q = load_scenario(child2);
   ASSERT_EQ(q.provider.size(), 1u);
   EXPECT_EQ(q.provider[0].name, "Z");
@@ -183,10 +182,10 @@ TEST(Params, InheritanceChildOverParentOverGrandparent) {
 TEST(Params, SetOverrides) {
   TempDir tmp;
   const std::string path = tmp.write("s.toml", "bm = 2\n");
-  const Params p = load_scenario(path, {"bm=2.5", "kyc_rate=[0.01,0.004,0]", "lever_country=\"CHN\"",
-                                        "provider.1.cap_share=0.3", "first_resort = true",
-                                        "description=plain words", "provider.0.home=FRA",
-                                        "p_max=inf", "n_users=1e7", "r_gov_homes=[\"USA\",\"FRA\"]"});
+  const Params p =
+      load_scenario(path, {"bm=2.5", "kyc_rate=[0.01,0.004,0]", "lever_country=\"CHN\"", "provider.1.cap_share=0.3",
+                           "first_resort = true", "description=plain words", "provider.0.home=FRA", "p_max=inf",
+                           "n_users=1e7", "r_gov_homes=[\"USA\",\"FRA\"]"});
   EXPECT_EQ(p.bm, 2.5);
   EXPECT_EQ(p.kyc_rate, (std::vector<double>{0.01, 0.004, 0}));
   EXPECT_EQ(p.lever_country, "CHN");
@@ -242,8 +241,7 @@ TEST(Params, WrongArrayLength) {
   EXPECT_EQ(error_of(path), path + ": key 'kyc_rate' = [0.1, 2]: expected an array of 3 reals in [0, 1]");
   // Per-sector arrays must follow sector_share; the file that changed it is named.
   const std::string s = tmp.write("s.toml", "sector_share = [0.5, 0.5]\nsector_names = [\"a\", \"b\"]\n");
-  expect_all(error_of(s), {s + ": key 'mult_s' = [0.1, 0.6, 0.8, 1.5, 4.0, 8.0]",
-                           "expected an array of 2 reals"});
+  expect_all(error_of(s), {s + ": key 'mult_s' = [0.1, 0.6, 0.8, 1.5, 4.0, 8.0]", "expected an array of 2 reals"});
   EXPECT_EQ(error_of(s, {"mult_s=[1, 2]"}), "");
 }
 
@@ -288,23 +286,26 @@ TEST(Params, BadSet) {
 
 TEST(Params, UnknownProviderField) {
   TempDir tmp;
-  const std::string path = tmp.write(
-      "x.toml", "[[provider]]\nname = \"X\"\nhome = \"USA\"\ncap_share = 0.5\nnmae = \"Y\"\n");
-  expect_all(error_of(path), {path + ": key 'provider.0.nmae' = \"Y\"", "unknown provider field",
-                              "did you mean 'name'?"});
+  const std::string path =
+      tmp.write("x.toml", "[[provider]]\nname = \"X\"\nhome = \"USA\"\ncap_share = 0.5\nnmae = \"Y\"\n");
+  expect_all(error_of(path),
+             {path + ": key 'provider.0.nmae' = \"Y\"", "unknown provider field", "did you mean 'name'?"});
   expect_all(error_of(tmp.write("b.toml", ""), {"provider.0.folower=true"}),
              {"--set: key 'provider.0.folower' = true", "unknown provider field", "'follower'"});
   expect_all(error_of(tmp.write("c.toml", "[[provider]]\nname = \"X\"\nhome = \"USA\"\n")),
              {"c.toml: key 'provider.0'", "missing required field 'cap_share'"});
-  expect_all(error_of(tmp.write("d.toml", "[[provider]]\nname = \"X\"\nhome = \"USA\"\ncap_share = 1\n"
-                                          "follower = true\n")),
+  expect_all(error_of(tmp.write("d.toml",
+                                "[[provider]]\nname = \"X\"\nhome = \"USA\"\ncap_share = 1\n"
+                                "follower = true\n")),
              {"d.toml: key 'provider.*.follower'", "follower = false"});
 }
 
 TEST(Params, DocsCoverEverySchemaKey) {
   const std::string md = cutoff::schema_markdown();
-  for (const auto& f : cutoff::params_schema()) EXPECT_NE(md.find("| `" + std::string(f.key) + "` |"), std::string::npos) << f.key;
-  for (const auto& f : cutoff::provider_schema()) EXPECT_NE(md.find("| `" + std::string(f.key) + "` |"), std::string::npos) << f.key;
+  for (const auto& f : cutoff::params_schema())
+    EXPECT_NE(md.find("| `" + std::string(f.key) + "` |"), std::string::npos) << f.key;
+  for (const auto& f : cutoff::provider_schema())
+    EXPECT_NE(md.find("| `" + std::string(f.key) + "` |"), std::string::npos) << f.key;
   std::ostringstream doc;
   cutoff::write_parameters_doc(doc);
   EXPECT_EQ(doc.str().rfind("# Parameters\n", 0), 0u);

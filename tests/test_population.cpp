@@ -55,7 +55,9 @@ TEST(Population, LayoutCountsWeightsAndSegments) {
     people += L.w_user[c] * static_cast<double>(L.users[c]);
     firms_real += L.w_small[c] * static_cast<double>(L.small[c]) + static_cast<double>(L.large[c]);
     firms_expected += L.real_firms[c];
-    if (L.large[c] > 0) EXPECT_GT(L.x_L[c], 1.0);
+    if (L.large[c] > 0) {
+      EXPECT_GT(L.x_L[c], 1.0);
+    }
   }
   double pop = 0;
   for (const auto& c : cs) pop += c.population;

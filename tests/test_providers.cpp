@@ -70,10 +70,13 @@ TEST(Providers, StagesAdvanceAndReleasesHappen) {
     m.step_capacity(f.p, t);
     releases += static_cast<int>(m.step_training(f.p, t).size());
     m.step_serving_cost(f.p, t);
-    if (t == 2 + 3 + 4) EXPECT_EQ(m.view().stage[m.providers()[0].gens[1]], kStageGeneral);  // US stages 2, 3, 4
+    if (t == 2 + 3 + 4) {
+      EXPECT_EQ(m.view().stage[m.providers()[0].gens[1]], kStageGeneral);
+    }  // US stages 2, 3, 4
   }
   EXPECT_GT(releases, 0);
-  for (const auto& g : m.generations()) EXPECT_EQ(g.general - g.t_g, [&] {
+  for (const auto& g : m.generations())
+    EXPECT_EQ(g.general - g.t_g, [&] {
       const auto& v = m.providers()[g.provider];
       return v.d_gov + v.d_trusted + v.d_kyc;
     }());
@@ -88,7 +91,9 @@ TEST(Providers, MoratoriumStopsHomeOrdersOnly) {
     m.step_capacity(f.p, t);
     for (const auto& v : m.providers()) {
       const bool us = f.cs[v.home].iso3 == "USA";
-      if (us && t >= 3) EXPECT_EQ(v.order, 0.0) << v.name << " tick " << t;
+      if (us && t >= 3) {
+        EXPECT_EQ(v.order, 0.0) << v.name << " tick " << t;
+      }
     }
     m.step_training(f.p, t);
   }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/market/ranks.hpp"
+#include "support.hpp"
 
 namespace cutoff {
 namespace {
@@ -215,9 +216,19 @@ TEST(Ranks, MatchesSortingOracleOnRandomInputs) {
     const double f = seed % 4 == 0 ? u(g) : (seed % 17 == 0 ? 1.0 : 0.2);
     RankOptions opt;
     switch (seed % 5) {
-      case 1: opt.gather_limit = 0; opt.refine_bits = 1 + static_cast<int>(g() % 3); break;  // refine to one value
-      case 2: opt.gather_limit = 3; opt.fine_bins = 16; break;
-      case 3: opt.fine_bins = 2; opt.refine_bits = 4; opt.gather_limit = 1; break;
+      case 1:
+        opt.gather_limit = 0;
+        opt.refine_bits = 1 + static_cast<int>(g() % 3);
+        break;  // refine to one value
+      case 2:
+        opt.gather_limit = 3;
+        opt.fine_bins = 16;
+        break;
+      case 3:
+        opt.fine_bins = 2;
+        opt.refine_bits = 4;
+        opt.gather_limit = 1;
+        break;
       default: break;
     }
     check(e, f, opt, "seed " + std::to_string(seed) + " n " + std::to_string(e.size()));
@@ -269,11 +280,11 @@ TEST(Ranks, SameBitsAtOneTwoThreeThreads) {
     }
     omp_set_num_threads(omp_get_num_procs());
     for (int k = 1; k < 3; ++k) {
-      EXPECT_EQ(0, std::memcmp(&res[0].top_share, &res[k].top_share, sizeof(double)));
-      EXPECT_EQ(0, std::memcmp(&res[0].gini, &res[k].gini, sizeof(double)));
-      EXPECT_EQ(0, std::memcmp(&res[0].gini_error, &res[k].gini_error, sizeof(double)));
-      EXPECT_EQ(0, std::memcmp(&res[0].total_weight, &res[k].total_weight, sizeof(double)));
-      EXPECT_EQ(0, std::memcmp(&res[0].total_value, &res[k].total_value, sizeof(double)));
+      EXPECT_TRUE(test::same_double(res[0].top_share, res[k].top_share));
+      EXPECT_TRUE(test::same_double(res[0].gini, res[k].gini));
+      EXPECT_TRUE(test::same_double(res[0].gini_error, res[k].gini_error));
+      EXPECT_TRUE(test::same_double(res[0].total_weight, res[k].total_weight));
+      EXPECT_TRUE(test::same_double(res[0].total_value, res[k].total_value));
       EXPECT_EQ(res[0].passes, res[k].passes);
     }
   }

@@ -30,10 +30,13 @@ TEST(Reduce, SameBitsAtOneTwoThreeThreads) {
   for (int threads : {1, 2, 3}) {
     omp_set_num_threads(threads);
     std::vector<Sums<2>> out(S);
-    segmented_sum<2>(begin.data(), S, [&](std::uint64_t i, double* o) {
-      o[0] = x[i];
-      o[1] = x[i] * x[i];
-    }, out.data());
+    segmented_sum<2>(
+        begin.data(), S,
+        [&](std::uint64_t i, double* o) {
+          o[0] = x[i];
+          o[1] = x[i] * x[i];
+        },
+        out.data());
     results.push_back(out);
   }
   for (int s = 0; s < S; ++s)
@@ -66,6 +69,41 @@ TEST(Reduce, FollowsTheDocumentedOrder) {
   double naive = 0;
   for (double v : x) naive += v;
   EXPECT_NEAR(got[0], naive, 1e-9 * std::fabs(naive) + 1e-6);
+}
+
+TEST(Reduce, PlanFoldsEverySegmentDownToOnePartial) {
+  // The plan that both backends run: an empty segment, a one-chunk segment, and one of
+  // kChunk² + 7 elements, which needs kChunk + 1 chunks, then 2 folds, then 1.
+  const std::uint64_t big = kChunk * kChunk + 7;
+  const std::vector<std::uint64_t> begin{0, 0, 5, 5 + big};
+  const SumPlan plan = sum_plan(begin.data(), 3);
+  ASSERT_EQ(plan.levels.size(), 3u);
+  EXPECT_EQ(plan.levels[0].begin.size(), 1 + (kChunk + 1));
+  EXPECT_EQ(plan.levels[1].begin.size(), 2u);
+  EXPECT_EQ(plan.levels[2].begin.size(), 1u);
+  EXPECT_EQ(plan.result[0], -1);  // empty
+  EXPECT_EQ(plan.result[1], 0);   // its one chunk is the first task
+  EXPECT_EQ(plan.result[2], static_cast<std::int64_t>(plan.n_partials) - 1);
+  // Level 0 covers every element once, in order; a later level reads only partials
+  // written by the levels before it; no task is longer than a chunk.
+  std::uint64_t next = 0, written = 0;
+  for (std::size_t L = 0; L < plan.levels.size(); ++L) {
+    const SumPlan::Level& level = plan.levels[L];
+    EXPECT_EQ(level.first, written);
+    for (std::size_t t = 0; t < level.begin.size(); ++t) {
+      EXPECT_GE(level.len[t], 1u);
+      EXPECT_LE(level.len[t], kChunk);
+      if (L == 0) {
+        EXPECT_EQ(level.begin[t], next);
+        next += level.len[t];
+      } else {
+        EXPECT_LE(level.begin[t] + level.len[t], level.first);
+      }
+    }
+    written += level.begin.size();
+  }
+  EXPECT_EQ(next, begin.back());
+  EXPECT_EQ(written, plan.n_partials);
 }
 
 TEST(Reduce, ExactOnIntegers) {

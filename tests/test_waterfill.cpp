@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/market/waterfill.hpp"
+#include "support.hpp"
 
 namespace cutoff {
 namespace {
@@ -250,8 +251,8 @@ TEST(WaterFill, EdgeCases) {
                        {0, {1, 4, 2, 1, false}}, {1, {1, 1, 1, 1, false}}, {-1, {1, 1, 1, 1, false}}};
   WaterFill wf = run(us, 3, {1.0, kInf, 0.0});
   EXPECT_NEAR(wf.levels[0].lambda, 0.5, 1e-15);
-  EXPECT_EQ(wf.levels[1].lambda, kInf);   // infinite capacity
-  EXPECT_EQ(wf.levels[2].lambda, kInf);   // no users
+  EXPECT_EQ(wf.levels[1].lambda, kInf);  // infinite capacity
+  EXPECT_EQ(wf.levels[2].lambda, kInf);  // no users
   EXPECT_EQ(wf.levels[2].demand, 0.0);
   EXPECT_FALSE(water_capped(us[0].bid, wf.levels[0]));
   // Capacities below 2^−64 of demand: the fixed-point scale is retried from the
@@ -281,7 +282,7 @@ TEST(WaterFill, EdgeCases) {
   EXPECT_THROW(run({{0, {1, std::nan(""), 1, 1, false}}}, 1, {1.0}), std::invalid_argument);
   EXPECT_THROW(run({{2, {1, 5, 1, 1, false}}}, 1, {1.0}), std::invalid_argument);   // provider out of range
   EXPECT_THROW(run({{0, {1, 5, 1, 1, false}}}, 1, {-1.0}), std::invalid_argument);  // negative capacity
-  EXPECT_NO_THROW(run({{0, {1, 0, 0, 1, false}}}, 1, {1.0}));  // zero cap, zero plan weight: fine
+  EXPECT_NO_THROW(run({{0, {1, 0, 0, 1, false}}}, 1, {1.0}));                       // zero cap, zero plan weight: fine
 }
 
 TEST(WaterFill, ManyUsersOneBreakpoint) {
@@ -308,8 +309,14 @@ TEST(WaterFill, MatchesOracleOnRandomInputs) {
     }
     WaterfillOptions opt;
     switch (seed % 4) {
-      case 1: opt.gather_limit = 0; opt.refine_bits = 1 + static_cast<int>(g() % 3); break;  // refine to one key
-      case 2: opt.gather_limit = 2; opt.refine_bits = 4; break;
+      case 1:
+        opt.gather_limit = 0;
+        opt.refine_bits = 1 + static_cast<int>(g() % 3);
+        break;  // refine to one key
+      case 2:
+        opt.gather_limit = 2;
+        opt.refine_bits = 4;
+        break;
       default: break;
     }
     const WaterFill wf = run(us, P, C, floors ? &F : nullptr, opt);
@@ -355,7 +362,9 @@ TEST(WaterFill, SameBitsAtOneTwoThreeThreads) {
     for (int k = 1; k < 3; ++k) {
       EXPECT_EQ(res[0].passes, res[k].passes);
       for (int p = 0; p < P; ++p)
-        EXPECT_EQ(0, std::memcmp(&res[0].levels[p], &res[k].levels[p], sizeof(WaterLevel))) << "provider " << p;
+        for (double WaterLevel::*m :
+             {&WaterLevel::lambda, &WaterLevel::lambda_floor, &WaterLevel::demand, &WaterLevel::demand_floor})
+          EXPECT_TRUE(test::same_double(res[0].levels[p].*m, res[k].levels[p].*m)) << "provider " << p;
     }
     if (gather < 100) {
       EXPECT_GT(res[0].passes, 2);  // refinement passes
@@ -368,8 +377,8 @@ TEST(WaterFill, SameBitsAtOneTwoThreeThreads) {
       EXPECT_NEAR(static_cast<double>(load(us, p, 2u, l.lambda_floor, 0) / F[p]), 1.0, 1e-14);
       const double l1 = oracle_fill(us, p, 2u, F[p]);
       EXPECT_NEAR(l.lambda_floor, l1, 1e-12 * l1);
-      const double want = oracle_fill(us, p, 3u, std::max(static_cast<Q>(C[p]), load(us, p, 2u, l.lambda_floor, 0)),
-                                      l.lambda_floor);
+      const double want =
+          oracle_fill(us, p, 3u, std::max(static_cast<Q>(C[p]), load(us, p, 2u, l.lambda_floor, 0)), l.lambda_floor);
       EXPECT_NEAR(l.lambda, want, 1e-12 * want);
     }
   }

@@ -44,7 +44,8 @@ Backend choose_backend(const std::string& requested, bool quiet) {
     return backend_named("cuda");
   }
   if (requested != "auto") backend_named(requested);  // throws: unknown backend
-  if (!quiet) std::cerr << "cutoff: backend auto: " << (gpu ? "cuda (" + why + ")" : "cpu (no usable GPU: " + why + ")") << "\n";
+  if (!quiet)
+    std::cerr << "cutoff: backend auto: " << (gpu ? "cuda (" + why + ")" : "cpu (no usable GPU: " + why + ")") << "\n";
   return backend_named(gpu ? "cuda" : "cpu");
 }
 

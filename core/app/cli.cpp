@@ -17,8 +17,8 @@
 #include "core/app/ensemble.hpp"
 #include "core/app/info.hpp"
 #include "core/app/memory.hpp"
-#include "core/model/params.hpp"
 #include "core/app/run.hpp"
+#include "core/model/params.hpp"
 #include "core/model/scenario.hpp"
 #include "cutoff_version.hpp"
 
@@ -65,8 +65,8 @@ class MemberProgress {
     const double per_hour = s > 0 ? fresh * 3600 / s : 0;
     const double eta = fresh > 0 ? s / fresh * static_cast<double>(total - done) : 0;
     std::fprintf(stderr, "\rmembers %lld/%lld  %.3g members/h  ETA %02d:%02d:%02d ", static_cast<long long>(done),
-                 static_cast<long long>(total), per_hour, static_cast<int>(eta) / 3600,
-                 static_cast<int>(eta) / 60 % 60, static_cast<int>(eta) % 60);
+                 static_cast<long long>(total), per_hour, static_cast<int>(eta) / 3600, static_cast<int>(eta) / 60 % 60,
+                 static_cast<int>(eta) % 60);
     std::fflush(stderr);
   }
   void finish() {
@@ -176,8 +176,9 @@ int cmd_ensemble(const EnsembleFlags& f, const std::string& command_line, int* a
   };
   const int status = run_ensemble(req, comm);
   progress.finish();
-  if (status == 0 && comm.rank() == 0) req.log("ran " + progress.summary() + (comm.size() > 1 ? " on rank 0" : "") + "; wrote " +
-                           req.outdir + "/ensemble.h5 and summary.h5");
+  if (status == 0 && comm.rank() == 0)
+    req.log("ran " + progress.summary() + (comm.size() > 1 ? " on rank 0" : "") + "; wrote " + req.outdir +
+            "/ensemble.h5 and summary.h5");
   if (status == 130) throw Interrupted("interrupted; finished members are kept, the same command resumes");
   if (status == 1) throw std::runtime_error("a member failed (see above); the same command resumes");
   return status;
@@ -190,16 +191,18 @@ int cmd_validate(const std::string& scenario, const std::vector<std::string>& se
   }
   const Params p = resolve(scenario, sets, nullptr);
   const std::string summary = check_scenario(p);
-  if (print) std::cout << to_toml(p);
-  else std::cout << scenario << ": ok; " << summary << '\n';
+  if (print)
+    std::cout << to_toml(p);
+  else
+    std::cout << scenario << ": ok; " << summary << '\n';
   return 0;
 }
 
 }  // namespace
 
 int cli_main(int argc, char** argv) {
-  CLI::App app{"cutoff: an agent-based model of geopolitical access to frontier AI (version " +
-               std::string(kVersion) + ")"};
+  CLI::App app{"cutoff: an agent-based model of geopolitical access to frontier AI (version " + std::string(kVersion) +
+               ")"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(kVersion) + " (" + kGitCommit + ")");
 
@@ -207,10 +210,14 @@ int cli_main(int argc, char** argv) {
   CLI::App* run = app.add_subcommand("run", "Run one scenario and write its HDF5 output");
   run->add_option("scenario", rf.scenario, "Scenario TOML file (e.g. data/scenarios/baseline.toml)")->required();
   run->add_option("-o,--out", rf.out, "Output file; written as OUT.part and renamed on success")->required();
-  run->add_option("--firms", rf.firms, "Firm agents (scenario key n_firms)")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
-  run->add_option("--users", rf.users, "User agents (scenario key n_users)")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
-  run->add_option("--ticks", rf.ticks, "Ticks (months) to run (scenario key horizon)")->check(CLI::Range(std::int64_t{1}, std::int64_t{100000}));
-  run->add_option("--seed", rf.seed, "Random seed, 0 to 2^32-1 (scenario key seed)")->check(CLI::Range(std::int64_t{0}, std::int64_t{4294967295}));
+  run->add_option("--firms", rf.firms, "Firm agents (scenario key n_firms)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
+  run->add_option("--users", rf.users, "User agents (scenario key n_users)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
+  run->add_option("--ticks", rf.ticks, "Ticks (months) to run (scenario key horizon)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{100000}));
+  run->add_option("--seed", rf.seed, "Random seed, 0 to 2^32-1 (scenario key seed)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{4294967295}));
   run->add_option("--replicate", rf.replicate, "Replicate index, 0 to 2^32-1 (keys the random numbers with the seed)")
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{4294967295}));
   run->add_option("--snapshot-every", rf.snapshot_every, "Write every agent field each K ticks (0: never)")
@@ -226,20 +233,31 @@ int cli_main(int argc, char** argv) {
   run->add_flag("-q,--quiet", rf.quiet, "No progress line or messages on stderr");
 
   EnsembleFlags ef;
-  CLI::App* ens = app.add_subcommand("ensemble", "Run replicates and parameter sweeps of one scenario (docs/ensembles.md)");
+  CLI::App* ens =
+      app.add_subcommand("ensemble", "Run replicates and parameter sweeps of one scenario (docs/ensembles.md)");
   ens->add_option("scenario", ef.run.scenario, "Scenario TOML file")->required();
   ens->add_option("-o,--out", ef.run.out, "Output directory (members/, ensemble.h5, summary.h5)")->required();
   ens->add_option("--replicates", ef.replicates, "Replicates per sweep point (replicate indices 0..N-1)")
-      ->required()->check(CLI::Range(std::int64_t{1}, std::int64_t{4294967295}));
-  ens->add_option("--sweep", ef.sweeps, "key=v1,v2,... or key=lo:hi:n (inclusive); repeatable, the last varies fastest");
-  ens->add_option("--firms", ef.run.firms, "Firm agents (scenario key n_firms)")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
-  ens->add_option("--users", ef.run.users, "User agents (scenario key n_users)")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
-  ens->add_option("--ticks", ef.run.ticks, "Ticks (months) to run (scenario key horizon)")->check(CLI::Range(std::int64_t{1}, std::int64_t{100000}));
-  ens->add_option("--seed", ef.run.seed, "Random seed, 0 to 2^32-1 (scenario key seed)")->check(CLI::Range(std::int64_t{0}, std::int64_t{4294967295}));
-  ens->add_option("--jobs", ef.jobs, "Members run at once in this process (each with its own threads)")->check(CLI::Range(1, 4096));
-  ens->add_option("--threads", ef.run.threads, "OpenMP threads per member (0: cores / jobs)")->check(CLI::Range(0, 4096));
-  ens->add_option("--backend", ef.run.backend, "auto (the GPU when usable, else the CPU), cpu or cuda; every member")->check(CLI::IsMember(backend_names()));
-  ens->add_option("--max-memory", ef.run.max_memory, "Refuse to run above this many bytes (all jobs together, e.g. 8G)");
+      ->required()
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{4294967295}));
+  ens->add_option("--sweep", ef.sweeps,
+                  "key=v1,v2,... or key=lo:hi:n (inclusive); repeatable, the last varies fastest");
+  ens->add_option("--firms", ef.run.firms, "Firm agents (scenario key n_firms)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
+  ens->add_option("--users", ef.run.users, "User agents (scenario key n_users)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
+  ens->add_option("--ticks", ef.run.ticks, "Ticks (months) to run (scenario key horizon)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{100000}));
+  ens->add_option("--seed", ef.run.seed, "Random seed, 0 to 2^32-1 (scenario key seed)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{4294967295}));
+  ens->add_option("--jobs", ef.jobs, "Members run at once in this process (each with its own threads)")
+      ->check(CLI::Range(1, 4096));
+  ens->add_option("--threads", ef.run.threads, "OpenMP threads per member (0: cores / jobs)")
+      ->check(CLI::Range(0, 4096));
+  ens->add_option("--backend", ef.run.backend, "auto (the GPU when usable, else the CPU), cpu or cuda; every member")
+      ->check(CLI::IsMember(backend_names()));
+  ens->add_option("--max-memory", ef.run.max_memory,
+                  "Refuse to run above this many bytes (all jobs together, e.g. 8G)");
   ens->add_option("--set", ef.run.sets, "Override a scenario key of every member: key=value, repeatable");
   ens->add_flag("-q,--quiet", ef.run.quiet, "No progress line or messages on stderr");
 
@@ -265,9 +283,10 @@ int cli_main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "run" && std::string(argv[1]) != "validate" && std::string(argv[1]) != "ensemble" &&
-        std::string(argv[1]) != "info") {
-      std::cerr << "cutoff: error: unknown command '" << argv[1] << "'; allowed: run, ensemble, validate, info (see cutoff --help)\n";
+    if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "run" && std::string(argv[1]) != "validate" &&
+        std::string(argv[1]) != "ensemble" && std::string(argv[1]) != "info") {
+      std::cerr << "cutoff: error: unknown command '" << argv[1]
+                << "'; allowed: run, ensemble, validate, info (see cutoff --help)\n";
       return 2;
     }
     std::cerr << "cutoff: error: " << e.what() << " (see cutoff --help)\n";

@@ -33,13 +33,14 @@
 #include <utility>
 
 #include "core/app/backend.hpp"
-#include "core/io/atomic_file.hpp"
 #include "core/app/comm.hpp"
 #include "core/app/memory.hpp"
-#include "core/io/output.hpp"
 #include "core/app/run.hpp"
-#include "core/model/scenario.hpp"
+#include "core/io/atomic_file.hpp"
+#include "core/io/hdf5.hpp"
+#include "core/io/output.hpp"
 #include "core/io/sha256.hpp"
+#include "core/model/scenario.hpp"
 #include "cutoff_version.hpp"
 
 namespace cutoff {
@@ -129,8 +130,8 @@ Sweep parse_sweep(const std::string& spec) {
   if (rhs.find(':') != std::string::npos && rhs.find(',') == std::string::npos) {
     const auto parts = split(rhs, ':');
     double lo = 0, hi = 0, n = 0;
-    if (parts.size() != 3 || !parse_number(parts[0], lo) || !parse_number(parts[1], hi) ||
-        !parse_number(parts[2], n) || n != std::floor(n) || n < 2 || n > 1e6)
+    if (parts.size() != 3 || !parse_number(parts[0], lo) || !parse_number(parts[1], hi) || !parse_number(parts[2], n) ||
+        n != std::floor(n) || n < 2 || n > 1e6)
       throw InputError(what + ": bad range '" + rhs + "'; " + kSweepForms);
     const int count = static_cast<int>(n);
     for (int i = 0; i < count; ++i) {
@@ -163,10 +164,12 @@ EnsemblePlan plan_ensemble(const EnsembleRequest& req) {
   for (std::size_t k = 0; k < req.sweeps.size(); ++k) {
     const Sweep& s = req.sweeps[k];
     if (s.key == "horizon")
-      throw InputError("--sweep '" + sweep_text(s) + "': horizon cannot be swept (members share the tick axis); "
+      throw InputError("--sweep '" + sweep_text(s) +
+                       "': horizon cannot be swept (members share the tick axis); "
                        "use --ticks");
     for (std::size_t j = 0; j < k; ++j)
-      if (req.sweeps[j].key == s.key) throw InputError("--sweep '" + sweep_text(s) + "': key '" + s.key + "' swept twice");
+      if (req.sweeps[j].key == s.key)
+        throw InputError("--sweep '" + sweep_text(s) + "': key '" + s.key + "' swept twice");
     // Each value alone first, so a bad one is named with its own --sweep.
     for (const std::string& t : s.texts) {
       std::vector<std::string> sets = req.sets;
@@ -209,14 +212,15 @@ EnsemblePlan plan_ensemble(const EnsembleRequest& req) {
   // Memory: `jobs` members at once, the largest point each.
   std::uint64_t need = 0;
   for (const Params& p : plan.points)
-    need = std::max(need, estimate_memory(static_cast<std::uint64_t>(p.n_firms), static_cast<std::uint64_t>(p.n_users), 0).total());
+    need = std::max(
+        need, estimate_memory(static_cast<std::uint64_t>(p.n_firms), static_cast<std::uint64_t>(p.n_users), 0).total());
   const std::uint64_t concurrent = static_cast<std::uint64_t>(std::min<std::int64_t>(req.jobs, plan.members()));
   std::string which;
   const std::uint64_t avail = available_memory(req.max_memory, &which);
   if (need * concurrent > avail)
-    throw InputError("--jobs " + std::to_string(req.jobs) + ": " + std::to_string(concurrent) + " members at once need " +
-                     format_bytes(need * concurrent) + ", available " + format_bytes(avail) + " (" + which +
-                     "); allowed: fewer jobs or smaller members");
+    throw InputError("--jobs " + std::to_string(req.jobs) + ": " + std::to_string(concurrent) +
+                     " members at once need " + format_bytes(need * concurrent) + ", available " + format_bytes(avail) +
+                     " (" + which + "); allowed: fewer jobs or smaller members");
 
   std::ostringstream f;
   f << "cutoff ensemble plan\nversion " << kVersion << " " << kGitCommit << "\nschema " << kSchemaVersion
@@ -279,7 +283,8 @@ void run_member(const EnsembleRequest& req, const EnsemblePlan& plan, std::int64
     w.attr("member", member);
     w.attr("ensemble_point", static_cast<std::int64_t>(point));
     for (std::size_t k = 0; k < plan.sweeps.size(); ++k)
-      if (!run_records(plan.sweeps[k].key)) w.attr(plan.sweeps[k].key, plan.sweeps[k].values[plan.point_index[point][k]]);
+      if (!run_records(plan.sweeps[k].key))
+        w.attr(plan.sweeps[k].key, plan.sweeps[k].values[plan.point_index[point][k]]);
   };
   run_to_file(r);
   write_atomically(done_path(req.outdir, member), {done_record(member, r.out)});
@@ -305,8 +310,9 @@ int run_ensemble(const EnsembleRequest& req, const Comm& comm) {
     if (ec) {
       problem = "-o/--out '" + req.outdir + "': cannot create " + members.string() + ": " + ec.message();
     } else if (fs::exists(plan_file) && read_text(plan_file) != plan.fingerprint) {
-      problem = "-o/--out '" + req.outdir + "' holds another ensemble (" + plan_file +
-                " differs: other scenario, sweeps, replicates or version); allowed: the same command, or a new directory";
+      problem =
+          "-o/--out '" + req.outdir + "' holds another ensemble (" + plan_file +
+          " differs: other scenario, sweeps, replicates or version); allowed: the same command, or a new directory";
     } else {
       try {
         write_atomically(plan_file, {plan.fingerprint});
@@ -332,8 +338,7 @@ int run_ensemble(const EnsembleRequest& req, const Comm& comm) {
   }
   const auto n_pending = static_cast<std::int64_t>(pending.size());
   if (n_pending > 0 && n_pending < mine)
-    log("resuming: " + std::to_string(mine - n_pending) + " of " + std::to_string(mine) +
-        " members already finished");
+    log("resuming: " + std::to_string(mine - n_pending) + " of " + std::to_string(mine) + " members already finished");
 
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int jobs = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(req.jobs, n_pending)));
@@ -396,28 +401,7 @@ int run_ensemble(const EnsembleRequest& req, const Comm& comm) {
 
 namespace {
 
-/// An HDF5 id closed at scope exit (H5Idec_ref closes any kind).
-class H5Id {
- public:
-  explicit H5Id(hid_t id = H5I_INVALID_HID) : id_(id) {}
-  H5Id(H5Id&& o) noexcept : id_(std::exchange(o.id_, H5I_INVALID_HID)) {}
-  H5Id& operator=(H5Id&& o) noexcept {
-    std::swap(id_, o.id_);
-    return *this;
-  }
-  ~H5Id() {
-    if (id_ >= 0) H5Idec_ref(id_);
-  }
-  operator hid_t() const { return id_; }
-
- private:
-  hid_t id_;
-};
-
-H5Id must(hid_t id, const std::string& what) {
-  if (id < 0) throw std::runtime_error("HDF5: cannot open " + what);
-  return H5Id(id);
-}
+using h5::Hid;
 
 /// What a member's /metrics holds, from member 0.
 struct Var {
@@ -432,61 +416,13 @@ struct Var {
   std::vector<double> reals;
 };
 
-std::string attr_string(hid_t obj, const char* name) {
-  if (H5Aexists(obj, name) <= 0) return "";
-  H5Id a(H5Aopen(obj, name, H5P_DEFAULT));
-  H5Id type(H5Aget_type(a));
-  if (H5Tget_class(type) != H5T_STRING || H5Tis_variable_str(type) <= 0) return "";
-  char* v = nullptr;
-  std::string out;
-  if (H5Aread(a, type, &v) >= 0 && v) {
-    out = v;
-    H5free_memory(v);
-  }
-  return out;
-}
-
-std::vector<hsize_t> shape_of(hid_t ds) {
-  H5Id space(H5Dget_space(ds));
-  const int rank = H5Sget_simple_extent_ndims(space);
-  std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 0)));
-  if (rank > 0) H5Sget_simple_extent_dims(space, dims.data(), nullptr);
-  return dims;
-}
-
-std::string scale_name(hid_t ds, unsigned axis) {
-  std::string name;
-  H5DSiterate_scales(ds, axis, nullptr,
-                     [](hid_t, unsigned, hid_t scale, void* out) -> herr_t {
-                       char buf[256] = {};
-                       if (H5DSget_scale_name(scale, buf, sizeof buf) > 0) *static_cast<std::string*>(out) = buf;
-                       return 1;
-                     },
-                     &name);
-  return name;
-}
-
-std::vector<std::string> read_strings(hid_t ds, const std::string& what) {
-  H5Id type(H5Dget_type(ds));
-  H5Id space(H5Dget_space(ds));
-  const hssize_t n = H5Sget_simple_extent_npoints(space);
-  std::vector<char*> p(static_cast<std::size_t>(n), nullptr);
-  if (H5Tis_variable_str(type) <= 0 || H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, p.data()) < 0)
-    throw std::runtime_error("HDF5: cannot read strings of " + what);
-  std::vector<std::string> out;
-  for (char* c : p) out.emplace_back(c ? c : "");
-  H5Dvlen_reclaim(type, space, H5P_DEFAULT, p.data());
-  return out;
-}
-
-template <class T>
-std::vector<T> read_all(hid_t ds, hid_t mtype, std::size_t expect, const std::string& what) {
-  H5Id space(H5Dget_space(ds));
+template <class T> std::vector<T> read_all(hid_t ds, hid_t mtype, std::size_t expect, const std::string& what) {
+  Hid space(H5Dget_space(ds));
   if (static_cast<std::size_t>(H5Sget_simple_extent_npoints(space)) != expect)
     throw std::runtime_error(what + " has " + std::to_string(H5Sget_simple_extent_npoints(space)) +
                              " values, member 0 has " + std::to_string(expect));
   std::vector<T> v(expect);
-  if (H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) < 0) throw std::runtime_error("HDF5: cannot read " + what);
+  h5::check(H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), "H5Dread", what);
   return v;
 }
 
@@ -494,20 +430,21 @@ std::vector<T> read_all(hid_t ds, hid_t mtype, std::size_t expect, const std::st
 std::vector<Var> read_layout(const std::string& path, hsize_t* ticks) {
   std::lock_guard<std::mutex> g(hdf5_mutex());
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  H5Id f = must(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path);
-  H5Id m = must(H5Gopen2(f, "metrics", H5P_DEFAULT), path + ":/metrics");
+  Hid f = h5::own(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "H5Fopen", path);
+  Hid m = h5::own(H5Gopen2(f, "metrics", H5P_DEFAULT), "H5Gopen2", path + ":/metrics");
   std::vector<std::string> names;
-  H5Literate(m, H5_INDEX_CRT_ORDER, H5_ITER_INC, nullptr,
-             [](hid_t, const char* name, const H5L_info_t*, void* out) -> herr_t {
-               static_cast<std::vector<std::string>*>(out)->push_back(name);
-               return 0;
-             },
-             &names);
+  H5Literate(
+      m, H5_INDEX_CRT_ORDER, H5_ITER_INC, nullptr,
+      [](hid_t, const char* name, const H5L_info_t*, void* out) -> herr_t {
+        static_cast<std::vector<std::string>*>(out)->push_back(name);
+        return 0;
+      },
+      &names);
   std::vector<Var> vars;
   for (const std::string& name : names) {
     const std::string what = path + ":/metrics/" + name;
-    H5Id ds = must(H5Dopen2(m, name.c_str(), H5P_DEFAULT), what);
-    const std::vector<hsize_t> shape = shape_of(ds);
+    Hid ds = h5::own(H5Dopen2(m, name.c_str(), H5P_DEFAULT), "H5Dopen2", what);
+    const std::vector<hsize_t> shape = h5::shape(ds);
     if (name == "tick") {
       *ticks = shape.at(0);
       continue;
@@ -515,23 +452,26 @@ std::vector<Var> read_layout(const std::string& path, hsize_t* ticks) {
     if (name == "date") continue;
     Var v;
     v.name = name;
-    v.units = attr_string(ds, "units");
-    v.long_name = attr_string(ds, "long_name");
-    H5Id type(H5Dget_type(ds));
+    v.units = h5::attr_text(ds, "units");
+    v.long_name = h5::attr_text(ds, "long_name");
+    Hid type(H5Dget_type(ds));
     v.cls = H5Tget_class(type);
     const bool scale = H5DSis_scale(ds) > 0;
-    if (scale || (shape.size() == 1 && scale_name(ds, 0) != "tick")) {
+    if (scale || (shape.size() == 1 && h5::scale_name(ds, 0) != "tick")) {
       v.kind = scale ? Var::Dim : Var::Coord;
-      if (!scale) v.dims = {scale_name(ds, 0)};
+      if (!scale) v.dims = {h5::scale_name(ds, 0)};
       const std::size_t n = static_cast<std::size_t>(shape.at(0));
-      if (v.cls == H5T_STRING) v.text = read_strings(ds, what);
-      else if (v.cls == H5T_INTEGER) v.ints = read_all<std::int32_t>(ds, H5T_NATIVE_INT32, n, what);
-      else v.reals = read_all<double>(ds, H5T_NATIVE_DOUBLE, n, what);
+      if (v.cls == H5T_STRING)
+        v.text = h5::read_strings(ds, what);
+      else if (v.cls == H5T_INTEGER)
+        v.ints = read_all<std::int32_t>(ds, H5T_NATIVE_INT32, n, what);
+      else
+        v.reals = read_all<double>(ds, H5T_NATIVE_DOUBLE, n, what);
     } else {
       v.kind = Var::Metric;
       v.shape = shape;
       for (unsigned a = 1; a < shape.size(); ++a) {
-        v.dims.push_back(scale_name(ds, a));
+        v.dims.push_back(h5::scale_name(ds, a));
         v.cells *= static_cast<std::size_t>(shape[a]);
       }
     }
@@ -544,13 +484,13 @@ std::vector<Var> read_layout(const std::string& path, hsize_t* ticks) {
 std::vector<std::vector<double>> read_metrics(const std::string& path, const std::vector<Var>& vars, hsize_t ticks) {
   std::lock_guard<std::mutex> g(hdf5_mutex());
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  H5Id f = must(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path);
+  Hid f = h5::own(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "H5Fopen", path);
   std::vector<std::vector<double>> out;
   for (const Var& v : vars) {
     if (v.kind != Var::Metric) continue;
     const std::string what = path + ":/metrics/" + v.name;
-    H5Id ds = must(H5Dopen2(f, ("metrics/" + v.name).c_str(), H5P_DEFAULT), what);
-    if (shape_of(ds) != v.shape) throw std::runtime_error(what + " differs in shape from member 0's");
+    Hid ds = h5::own(H5Dopen2(f, ("metrics/" + v.name).c_str(), H5P_DEFAULT), "H5Dopen2", what);
+    if (h5::shape(ds) != v.shape) throw std::runtime_error(what + " differs in shape from member 0's");
     out.push_back(read_all<double>(ds, H5T_NATIVE_DOUBLE, static_cast<std::size_t>(ticks) * v.cells, what));
   }
   return out;
@@ -560,13 +500,19 @@ std::vector<std::vector<double>> read_metrics(const std::string& path, const std
 void copy_coordinates(OutputWriter& w, const std::vector<Var>& vars) {
   for (const Var& v : vars) {
     if (v.kind == Var::Dim) {
-      if (v.cls == H5T_STRING) w.dim(v.name, v.text, v.long_name);
-      else if (v.cls == H5T_INTEGER) w.dim(v.name, v.ints, v.units, v.long_name);
-      else w.dim(v.name, v.reals, v.units, v.long_name);
+      if (v.cls == H5T_STRING)
+        w.dim(v.name, v.text, v.long_name);
+      else if (v.cls == H5T_INTEGER)
+        w.dim(v.name, v.ints, v.units, v.long_name);
+      else
+        w.dim(v.name, v.reals, v.units, v.long_name);
     } else if (v.kind == Var::Coord) {
-      if (v.cls == H5T_STRING) w.coord(v.name, v.dims[0], v.text, v.units, v.long_name);
-      else if (v.cls == H5T_INTEGER) w.coord(v.name, v.dims[0], v.ints, v.units, v.long_name);
-      else w.coord(v.name, v.dims[0], v.reals, v.units, v.long_name);
+      if (v.cls == H5T_STRING)
+        w.coord(v.name, v.dims[0], v.text, v.units, v.long_name);
+      else if (v.cls == H5T_INTEGER)
+        w.coord(v.name, v.dims[0], v.ints, v.units, v.long_name);
+      else
+        w.coord(v.name, v.dims[0], v.reals, v.units, v.long_name);
     }
   }
 }

@@ -21,8 +21,8 @@ class Comm;
 /// One `--sweep key=v1,v2,...` or `--sweep key=lo:hi:n`.
 struct Sweep {
   std::string key;
-  std::vector<double> values;       ///< the coordinate
-  std::vector<std::string> texts;   ///< what each member passes to --set (the TOML value)
+  std::vector<double> values;      ///< the coordinate
+  std::vector<std::string> texts;  ///< what each member passes to --set (the TOML value)
 };
 
 /// Parses a --sweep argument. Throws InputError naming --sweep, the text and what is allowed.
@@ -44,10 +44,10 @@ struct EnsembleRequest {
 
 /// Every member's parameters, resolved and checked before anything runs.
 struct EnsemblePlan {
-  Params base;                       ///< the scenario with the base overrides
+  Params base;  ///< the scenario with the base overrides
   std::vector<Sweep> sweeps;
   std::int64_t replicates = 1;
-  std::vector<Params> points;        ///< row-major over the sweeps, the last fastest
+  std::vector<Params> points;                         ///< row-major over the sweeps, the last fastest
   std::vector<std::vector<std::size_t>> point_index;  ///< each point's index along each sweep
   std::vector<std::vector<std::string>> point_sets;   ///< each point's --set list (base, then sweeps)
   std::int64_t members() const { return static_cast<std::int64_t>(points.size()) * replicates; }

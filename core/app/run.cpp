@@ -4,8 +4,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/io/checkpoint.hpp"
 #include "core/app/memory.hpp"
+#include "core/io/checkpoint.hpp"
 #include "core/io/output.hpp"
 #include "cutoff_version.hpp"
 
@@ -34,8 +34,7 @@ void check_output_path(const std::string& out) {
     throw InputError("-o/--out '" + out + "': directory '" + dir.string() + "' does not exist");
 }
 
-template <class Pop>
-void snapshot_all(OutputWriter& w, const HostArrays<Pop>& arrays, int index, int tick) {
+template <class Pop> void snapshot_all(OutputWriter& w, const HostArrays<Pop>& arrays, int index, int tick) {
   typename Pop::View v = arrays.view();
   Pop::for_each(v, [&](const FieldInfo& f, auto*& ptr) {
     if (f.role != FieldRole::State) return;
@@ -141,7 +140,8 @@ std::vector<int> write_header(OutputWriter& w, const Simulation& sim, const RunR
         "priority class of compute");
   w.dim("size_class", std::vector<std::string>{"1-9", "10-49", "50-249", "250+"},
         "firm size class by employees per real firm (OECD)");
-  w.dim("status", std::vector<std::string>{"no_access", "no_budget", "priced_out", "rationed", "budget_bound", "served"},
+  w.dim("status",
+        std::vector<std::string>{"no_access", "no_budget", "priced_out", "rationed", "budget_bound", "served"},
         "access status of a firm this tick (MODEL.md section 7)");
   w.dim("plan", std::vector<std::string>{"free", "plus", "pro"}, "consumer plan");
 
@@ -178,8 +178,8 @@ void check_memory(const Params& p, std::uint64_t snapshot_in_flight, std::uint64
     s << "not enough memory for n_firms = " << n_f << " and n_users = " << n_u << ": needs " << need.total()
       << " bytes (" << format_bytes(need.total()) << ": firms " << format_bytes(need.firms) << ", users "
       << format_bytes(need.users) << ", snapshot buffers " << format_bytes(need.snapshot) << ", fixed "
-      << format_bytes(need.fixed) << "), available " << avail << " bytes (" << format_bytes(avail) << ", "
-      << which << ")";
+      << format_bytes(need.fixed) << "), available " << avail << " bytes (" << format_bytes(avail) << ", " << which
+      << ")";
     throw InputError(s.str());
   }
 }

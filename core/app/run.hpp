@@ -32,7 +32,7 @@ struct RunRequest {
   /// > 0: save `out + ".checkpoint"` every K ticks and resume from it when present
   /// (core/io/checkpoint.hpp); removed once the output is committed.
   int checkpoint_every = 0;
-  std::uint64_t max_memory = 0;  ///< --max-memory; 0: none
+  std::uint64_t max_memory = 0;                   ///< --max-memory; 0: none
   std::uint64_t snapshot_in_flight = 1ull << 30;  ///< bytes the writer may hold
   std::function<void(int ticks_done)> on_tick;
   /// Adds root attributes after the run's own header (ensembles: member, sweep values).

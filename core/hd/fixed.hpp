@@ -68,16 +68,23 @@ CUTOFF_HD_INLINE Fix128 to_fixed(double x, int frac_bits, bool* overflow, int ma
     *overflow = true;
     return r;
   }
-  if (ex != 0) m |= 0x0010000000000000ULL; else ex = 1;
+  if (ex != 0)
+    m |= 0x0010000000000000ULL;
+  else
+    ex = 1;
   const int sh = ex - 1075 + frac_bits;  // x·2^frac_bits = m·2^sh, m < 2^53
   if (sh >= 0) {
     if (sh + 53 > max_bits) {
       *overflow = true;
       return r;
     }
-    if (sh == 0) r.lo = m;
-    else if (sh < 64) { r.lo = m << sh; r.hi = m >> (64 - sh); }
-    else r.hi = m << (sh - 64);
+    if (sh == 0)
+      r.lo = m;
+    else if (sh < 64) {
+      r.lo = m << sh;
+      r.hi = m >> (64 - sh);
+    } else
+      r.hi = m << (sh - 64);
   } else {
     const int rs = -sh;
     if (rs > 53) return r;  // below half a unit

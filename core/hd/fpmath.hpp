@@ -26,15 +26,13 @@ CUTOFF_HD_INLINE double from_bits(std::uint64_t u) {
 
 inline constexpr double kInf = __builtin_huge_val();
 inline constexpr std::uint64_t kInfBits = 0x7ff0000000000000ULL;  ///< bits(+inf)
-inline constexpr double kLn2Hi = 6.93147180369123816490e-01;  // high bits of ln 2 (exact in 32 bits)
-inline constexpr double kLn2Lo = 1.90821492927058770002e-10;  // ln 2 − kLn2Hi
+inline constexpr double kLn2Hi = 6.93147180369123816490e-01;      // high bits of ln 2 (exact in 32 bits)
+inline constexpr double kLn2Lo = 1.90821492927058770002e-10;      // ln 2 − kLn2Hi
 inline constexpr double kInvLn2 = 1.44269504088896338700e+00;
 inline constexpr double kPi = 3.14159265358979311600e+00;
 
 /// 2^k for an integer k in [−1022, 1023], exactly.
-CUTOFF_HD_INLINE double pow2i(int k) {
-  return from_bits(static_cast<std::uint64_t>(k + 1023) << 52);
-}
+CUTOFF_HD_INLINE double pow2i(int k) { return from_bits(static_cast<std::uint64_t>(k + 1023) << 52); }
 
 /// Round half away from zero to an integer, without relying on the current rounding mode.
 CUTOFF_HD_INLINE double round_nearest(double x) {
@@ -82,7 +80,7 @@ CUTOFF_HD_INLINE double log(double x) {
   if (x == kInf) return kInf;
   int e = 0;
   if (x < 2.2250738585072014e-308) {  // subnormal: scale into the normal range
-    x *= 18014398509481984.0;          // 2^54
+    x *= 18014398509481984.0;         // 2^54
     e = -54;
   }
   std::uint64_t u = bits(x);
@@ -143,10 +141,22 @@ CUTOFF_HD_INLINE void sincos_turns(double t, double* s, double* c) {
   cp = cp * r2 - 0.5;
   const double cr = 1.0 + r2 * cp;
   switch (static_cast<int>(q) & 3) {
-    case 0: *s = sr; *c = cr; break;
-    case 1: *s = cr; *c = -sr; break;
-    case 2: *s = -sr; *c = -cr; break;
-    default: *s = -cr; *c = sr; break;
+    case 0:
+      *s = sr;
+      *c = cr;
+      break;
+    case 1:
+      *s = cr;
+      *c = -sr;
+      break;
+    case 2:
+      *s = -sr;
+      *c = -cr;
+      break;
+    default:
+      *s = -cr;
+      *c = sr;
+      break;
   }
 }
 

@@ -31,8 +31,7 @@ class KeyedFixed {
   explicit KeyedFixed(int n_keys) : sums_(n_keys, 0) {}
 
   /// Calls f(i, add) for i in [0, n); f calls add(key, value ≥ 0, bits) for each term.
-  template <class F>
-  void accumulate(std::uint64_t n, const F& f) {
+  template <class F> void accumulate(std::uint64_t n, const F& f) {
     const int K = static_cast<int>(sums_.size());
     bool overflow = false;
 #pragma omp parallel

@@ -39,8 +39,7 @@ struct FieldInfo {
 };
 
 /// Bytes per agent of a registry, optionally only of one role.
-template <class Pop>
-constexpr std::size_t bytes_per_agent() {
+template <class Pop> constexpr std::size_t bytes_per_agent() {
   std::size_t b = 0;
   for (const FieldInfo& f : Pop::kFields) b += f.bytes;
   return b;
@@ -52,8 +51,7 @@ inline constexpr std::size_t kHostArrayAlign = 4096;
 
 /// Host storage for one population: one page-aligned array per registry
 /// field, sized once. The view (raw pointers) is what per-agent functions see.
-template <class Pop>
-class HostArrays {
+template <class Pop> class HostArrays {
  public:
   using View = typename Pop::View;
 
@@ -70,8 +68,11 @@ class HostArrays {
       (void)f;
     });
   }
+  // clang-tidy 14 flags the implicit parameter names (__i0) of the defaulted moves.
+  // NOLINTBEGIN(bugprone-reserved-identifier)
   HostArrays(HostArrays&&) noexcept = default;
   HostArrays& operator=(HostArrays&&) noexcept = default;
+  // NOLINTEND(bugprone-reserved-identifier)
 
   std::uint64_t size() const { return n_; }
   const View& view() const { return view_; }
@@ -99,19 +100,18 @@ class HostArrays {
 
 /// Declares `struct VIEW` (one pointer per field) and `struct POP` with
 /// kName, kFields, kFieldCount and for_each(view, f(FieldInfo, T*&)).
-#define CUTOFF_DEFINE_POPULATION(POP, VIEW, NAME, LIST)                              \
-  struct VIEW {                                                                      \
-    LIST(CUTOFF_FIELD_MEMBER)                                                        \
-  };                                                                                 \
-  struct POP {                                                                       \
-    using View = VIEW;                                                               \
-    static constexpr const char* kName = NAME;                                       \
-    static constexpr int kFieldCount = 0 LIST(CUTOFF_FIELD_COUNT);                   \
+#define CUTOFF_DEFINE_POPULATION(POP, VIEW, NAME, LIST)                                    \
+  struct VIEW {                                                                            \
+    LIST(CUTOFF_FIELD_MEMBER)                                                              \
+  };                                                                                       \
+  struct POP {                                                                             \
+    using View = VIEW;                                                                     \
+    static constexpr const char* kName = NAME;                                             \
+    static constexpr int kFieldCount = 0 LIST(CUTOFF_FIELD_COUNT);                         \
     static constexpr ::cutoff::FieldInfo kFields[kFieldCount] = {LIST(CUTOFF_FIELD_INFO)}; \
-    template <class F>                                                               \
-    static void for_each(View& v, F&& f) {                                           \
-      int i = 0;                                                                     \
-      LIST(CUTOFF_FIELD_VISIT)                                                       \
-      (void)i;                                                                       \
-    }                                                                                \
+    template <class F> static void for_each(View& v, F&& f) {                              \
+      int i = 0;                                                                           \
+      LIST(CUTOFF_FIELD_VISIT)                                                             \
+      (void)i;                                                                             \
+    }                                                                                      \
   };

@@ -22,14 +22,14 @@ namespace cutoff {
 
 /// One stream id per purpose, so that adding a draw to one rule never shifts another's.
 enum class Stream : std::uint16_t {
-  FirmInit = 1,     ///< sector-free firm draws at initialisation: size, A, b, defender
-  UserInit = 2,     ///< z_u, n_u, initial adoption and choice noise
-  Kyc = 3,          ///< KYC clearance draws (step 4)
-  Switch = 4,       ///< provider re-choice (step 4)
-  ChoiceNoise = 5,  ///< Gumbel noise of the (provider, generation) choice (step 4)
-  Productivity = 6, ///< ε of step 7
-  Entrant = 7,      ///< an entrant's b_i and A (step 8)
-  Adopt = 8,        ///< adoption (step 9)
+  FirmInit = 1,      ///< sector-free firm draws at initialisation: size, A, b, defender
+  UserInit = 2,      ///< z_u, n_u, initial adoption and choice noise
+  Kyc = 3,           ///< KYC clearance draws (step 4)
+  Switch = 4,        ///< provider re-choice (step 4)
+  ChoiceNoise = 5,   ///< Gumbel noise of the (provider, generation) choice (step 4)
+  Productivity = 6,  ///< ε of step 7
+  Entrant = 7,       ///< an entrant's b_i and A (step 8)
+  Adopt = 8,         ///< adoption (step 9)
 };
 
 /// Draws for one (seed, replicate, agent, tick, stream). Cheap to construct;
@@ -38,8 +38,7 @@ class Rng {
  public:
   using Philox = r123::Philox4x32;
 
-  CUTOFF_HD Rng(std::uint32_t seed, std::uint32_t replicate, std::uint64_t agent, std::int32_t tick,
-                Stream stream) {
+  CUTOFF_HD Rng(std::uint32_t seed, std::uint32_t replicate, std::uint64_t agent, std::int32_t tick, Stream stream) {
     key_ = {{seed, replicate}};
     ctr_ = {{static_cast<std::uint32_t>(agent), static_cast<std::uint32_t>(agent >> 32),
              static_cast<std::uint32_t>(tick), static_cast<std::uint32_t>(stream) << 16}};

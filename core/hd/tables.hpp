@@ -23,8 +23,7 @@
 namespace cutoff {
 
 /// A read-only table of n elements (host or device memory, as the holder says).
-template <class T>
-struct Table {
+template <class T> struct Table {
   using value_type = T;
   const T* ptr = nullptr;
   std::size_t n = 0;
@@ -33,28 +32,13 @@ struct Table {
   std::size_t bytes() const { return n * sizeof(T); }
 };
 
-template <class T>
-Table<T> table_of(const std::vector<T>& v) {
-  return Table<T>{v.data(), v.size()};
-}
-template <class T>
-Table<T> table_of(const T* p, std::size_t n) {
-  return Table<T>{p, n};
-}
-template <class T, std::size_t N>
-Table<T> table_of(const T (&a)[N]) {
-  return Table<T>{a, N};
-}
+template <class T> Table<T> table_of(const std::vector<T>& v) { return Table<T>{v.data(), v.size()}; }
+template <class T> Table<T> table_of(const T* p, std::size_t n) { return Table<T>{p, n}; }
+template <class T, std::size_t N> Table<T> table_of(const T (&a)[N]) { return Table<T>{a, N}; }
 
 /// Tables need a `tables(visitor)` like the constants structs: a Table is its own list.
-template <class T, class V>
-void visit_tables(Table<T>& t, V&& v) {
-  v(t);
-}
-template <class K, class V>
-auto visit_tables(K& k, V&& v) -> decltype(k.tables(v), void()) {
-  k.tables(v);
-}
+template <class T, class V> void visit_tables(Table<T>& t, V&& v) { v(t); }
+template <class K, class V> auto visit_tables(K& k, V&& v) -> decltype(k.tables(v), void()) { k.tables(v); }
 
 }  // namespace cutoff
 
@@ -62,19 +46,38 @@ auto visit_tables(K& k, V&& v) -> decltype(k.tables(v), void()) {
 #define CUTOFF_TABLE_MEMBER(T, name, desc) ::cutoff::Table<T> name;
 #define CUTOFF_TABLE_VISIT(T, name, desc) v(name);
 /// Declares the struct's `tables(v)`: the nested views first, then the list.
-#define CUTOFF_TABLES_OF(LIST, ...)   \
-  template <class V>                  \
-  void tables(V&& v) {                \
-    __VA_ARGS__ LIST(CUTOFF_TABLE_VISIT) \
-  }
+#define CUTOFF_TABLES_OF(LIST, ...) \
+  template <class V> void tables(V&& v) { __VA_ARGS__ LIST(CUTOFF_TABLE_VISIT) }
 
 /// The pass functors of core/sim/passes.hpp: the only code that opens an OnExec view.
-#define CUTOFF_PASS_NAMES(X)                                                                                      \
-  X(InitFirmLoop) X(ScaleFirmSizeLoop) X(InitFirmRevenueLoop) X(InitUserLoop) X(FirmChooseLoop) X(UserChooseLoop) \
-  X(FirmSettleLoop) X(FirmAdaptLoop) X(UserSettleLoop) X(FirmProductivityLoop) X(FirmWealthLoop) X(UserAdoptLoop) \
-  X(TauDemandSum) X(NeedUnitSum) X(ConsumerSum) X(FirmMarketSum) X(ConsumerUseSum)                                \
-  X(EmployeesSum) X(PoolSum) X(AdoptersSum) X(CountryFirmSum) X(StatusSum) X(CountryUserSum)                      \
-  X(AiValueRank) X(WealthRank) X(FirmBids) X(UserBids)
+#define CUTOFF_PASS_NAMES(X) \
+  X(InitFirmLoop)            \
+  X(ScaleFirmSizeLoop)       \
+  X(InitFirmRevenueLoop)     \
+  X(InitUserLoop)            \
+  X(FirmChooseLoop)          \
+  X(UserChooseLoop)          \
+  X(FirmSettleLoop)          \
+  X(FirmAdaptLoop)           \
+  X(UserSettleLoop)          \
+  X(FirmProductivityLoop)    \
+  X(FirmWealthLoop)          \
+  X(UserAdoptLoop)           \
+  X(TauDemandSum)            \
+  X(NeedUnitSum)             \
+  X(ConsumerSum)             \
+  X(FirmMarketSum)           \
+  X(ConsumerUseSum)          \
+  X(EmployeesSum)            \
+  X(PoolSum)                 \
+  X(AdoptersSum)             \
+  X(CountryFirmSum)          \
+  X(StatusSum)               \
+  X(CountryUserSum)          \
+  X(AiValueRank)             \
+  X(WealthRank)              \
+  X(FirmBids)                \
+  X(UserBids)
 
 namespace cutoff {
 
@@ -82,8 +85,7 @@ class Exec;
 
 /// K with its tables where the backend's passes read them (device memory on
 /// CUDA). Host code can hold, copy and pass it, but not read it.
-template <class K>
-class OnExec {
+template <class K> class OnExec {
  public:
   OnExec() = default;
 

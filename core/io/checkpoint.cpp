@@ -31,8 +31,7 @@ struct Writer {
   void raw(const void* p, std::size_t n) {
     if (n > 0) bytes.append(static_cast<const char*>(p), n);  // an empty vector's data() may be null
   }
-  template <class T>
-  void operator()(T& v) {
+  template <class T> void operator()(T& v) {
     if constexpr (std::is_arithmetic_v<T>) {
       raw(&v, sizeof v);
     } else if constexpr (std::is_same_v<T, std::string>) {
@@ -43,15 +42,15 @@ struct Writer {
       io(*this, v);
     }
   }
-  template <class T>
-  void operator()(std::vector<T>& v) {
+  template <class T> void operator()(std::vector<T>& v) {
     std::uint64_t n = v.size();
     (*this)(n);
-    if constexpr (std::is_arithmetic_v<T>) raw(v.data(), v.size() * sizeof(T));
-    else for (T& x : v) (*this)(x);
+    if constexpr (std::is_arithmetic_v<T>)
+      raw(v.data(), v.size() * sizeof(T));
+    else
+      for (T& x : v) (*this)(x);
   }
-  template <class A, class B>
-  void operator()(std::set<std::pair<A, B>>& s) {
+  template <class A, class B> void operator()(std::set<std::pair<A, B>>& s) {
     std::uint64_t n = s.size();
     (*this)(n);
     for (std::pair<A, B> x : s) {
@@ -68,7 +67,8 @@ struct Reader {
   std::string path;
   static constexpr bool kLoading = true;
   void raw(void* p, std::size_t n) {
-    if (n > bytes.size() - at) throw InputError("checkpoint '" + path + "' is truncated or damaged; delete it to start over");
+    if (n > bytes.size() - at)
+      throw InputError("checkpoint '" + path + "' is truncated or damaged; delete it to start over");
     if (n == 0) return;  // an empty vector's data() may be null
     std::memcpy(p, bytes.data() + at, n);
     at += n;
@@ -76,11 +76,11 @@ struct Reader {
   std::uint64_t count() {
     std::uint64_t n = 0;
     raw(&n, sizeof n);
-    if (n > bytes.size()) throw InputError("checkpoint '" + path + "' is damaged (a length of " + std::to_string(n) + ")");
+    if (n > bytes.size())
+      throw InputError("checkpoint '" + path + "' is damaged (a length of " + std::to_string(n) + ")");
     return n;
   }
-  template <class T>
-  void operator()(T& v) {
+  template <class T> void operator()(T& v) {
     if constexpr (std::is_arithmetic_v<T>) {
       raw(&v, sizeof v);
     } else if constexpr (std::is_same_v<T, std::string>) {
@@ -90,14 +90,14 @@ struct Reader {
       io(*this, v);
     }
   }
-  template <class T>
-  void operator()(std::vector<T>& v) {
+  template <class T> void operator()(std::vector<T>& v) {
     v.resize(count());
-    if constexpr (std::is_arithmetic_v<T>) raw(v.data(), v.size() * sizeof(T));
-    else for (T& x : v) (*this)(x);
+    if constexpr (std::is_arithmetic_v<T>)
+      raw(v.data(), v.size() * sizeof(T));
+    else
+      for (T& x : v) (*this)(x);
   }
-  template <class A, class B>
-  void operator()(std::set<std::pair<A, B>>& s) {
+  template <class A, class B> void operator()(std::set<std::pair<A, B>>& s) {
     s.clear();
     for (std::uint64_t n = count(); n > 0; --n) {
       std::pair<A, B> x;
@@ -108,16 +108,14 @@ struct Reader {
   }
 };
 
-template <class Ar>
-void io(Ar& ar, Generation& g) {
+template <class Ar> void io(Ar& ar, Generation& g) {
   ar(g.provider);
   ar(g.K);
   ar(g.t_g);
   ar(g.general);
 }
 
-template <class Ar>
-void io(Ar& ar, Provider& v) {
+template <class Ar> void io(Ar& ar, Provider& v) {
   // Names, homes and stages come from the parameters; the rest is state.
   for (double* x : {&v.C_home, &v.C_hosted, &v.cash, &v.T, &v.K_own, &v.K, &v.price, &v.price_home, &v.forecast,
                     &v.revenue, &v.order, &v.lag})
@@ -128,8 +126,7 @@ void io(Ar& ar, Provider& v) {
 }
 
 /// The State fields of a population (Scratch is recomputed every tick, never saved).
-template <class Pop>
-void io_agents(Writer& ar, const HostArrays<Pop>& arrays) {
+template <class Pop> void io_agents(Writer& ar, const HostArrays<Pop>& arrays) {
   std::uint64_t n = arrays.size();
   ar(n);
   typename Pop::View v = arrays.view();
@@ -138,8 +135,7 @@ void io_agents(Writer& ar, const HostArrays<Pop>& arrays) {
   });
 }
 
-template <class Pop>
-void io_agents(Reader& ar, HostArrays<Pop>& arrays) {
+template <class Pop> void io_agents(Reader& ar, HostArrays<Pop>& arrays) {
   std::uint64_t n = 0;
   ar(n);
   if (n != arrays.size()) throw InputError("checkpoint '" + ar.path + "': " + Pop::kName + " count differs");
@@ -156,8 +152,7 @@ struct Identity {
   std::uint64_t payload_size = 0;
   std::string payload_sha;
 
-  template <class Ar>
-  void checkpoint_io(Ar& ar) {
+  template <class Ar> void checkpoint_io(Ar& ar) {
     ar(version);
     ar(scenario_sha);
     ar(seed);
@@ -170,10 +165,7 @@ struct Identity {
   }
 };
 
-template <class Ar>
-void io(Ar& ar, Identity& id) {
-  id.checkpoint_io(ar);
-}
+template <class Ar> void io(Ar& ar, Identity& id) { id.checkpoint_io(ar); }
 
 Identity identity_of(const Simulation& sim) {
   Identity id;
@@ -189,8 +181,7 @@ Identity identity_of(const Simulation& sim) {
 
 }  // namespace
 
-template <class Ar>
-void Market::checkpoint_io(Ar& ar) {
+template <class Ar> void Market::checkpoint_io(Ar& ar) {
   std::uint64_t n = providers_.size();
   ar(n);
   if (n != providers_.size()) throw InputError("checkpoint: provider count differs");
@@ -204,8 +195,7 @@ void Market::checkpoint_io(Ar& ar) {
   ar(lead_holder_hist_);
 }
 
-template <class Ar>
-void Simulation::checkpoint_io(Ar& ar) {
+template <class Ar> void Simulation::checkpoint_io(Ar& ar) {
   ar(tick_);
   ar(tau0_);
   ar(need0_);
@@ -231,8 +221,8 @@ void Simulation::checkpoint_io(Ar& ar) {
   ar(deal_mask_);
   ar(large_);
   TickResults& r = res_;
-  for (auto* v : {&r.price, &r.price_home, &r.revenue, &r.utilisation, &r.sold, &r.reserve, &r.cons_use,
-                  &r.class_spend, &r.class_tokens, &r.rationed, &r.adoption, &r.gap, &r.K_elig, &r.gdp, &r.spill})
+  for (auto* v : {&r.price, &r.price_home, &r.revenue, &r.utilisation, &r.sold, &r.reserve, &r.cons_use, &r.class_spend,
+                  &r.class_tokens, &r.rationed, &r.adoption, &r.gap, &r.K_elig, &r.gdp, &r.spill})
     ar(*v);
   for (double* x : {&r.top20, &r.gini, &r.negative_wealth, &r.capped_share, &r.entries}) ar(*x);
 }
@@ -278,7 +268,8 @@ void load_checkpoint(const std::string& path, Simulation& sim, MetricRows& rows)
   };
   if (got.version != want.version) refuse("program version", got.version, want.version);
   if (got.seed != want.seed) refuse("seed", std::to_string(got.seed), std::to_string(want.seed));
-  if (got.replicate != want.replicate) refuse("replicate", std::to_string(got.replicate), std::to_string(want.replicate));
+  if (got.replicate != want.replicate)
+    refuse("replicate", std::to_string(got.replicate), std::to_string(want.replicate));
   if (got.n_firms != want.n_firms) refuse("n_firms", std::to_string(got.n_firms), std::to_string(want.n_firms));
   if (got.n_users != want.n_users) refuse("n_users", std::to_string(got.n_users), std::to_string(want.n_users));
   if (got.scenario_sha != want.scenario_sha)

@@ -29,6 +29,8 @@
 #include <thread>
 #include <utility>
 
+#include "core/io/hdf5.hpp"
+
 namespace cutoff {
 
 namespace fs = std::filesystem;
@@ -37,8 +39,11 @@ std::size_t dtype_size(DType t) {
   switch (t) {
     case DType::U8: return 1;
     case DType::U16: return 2;
-    case DType::U32: case DType::I32: case DType::F32: return 4;
-    case DType::I64: case DType::F64: return 8;
+    case DType::U32:
+    case DType::I32:
+    case DType::F32: return 4;
+    case DType::I64:
+    case DType::F64: return 8;
   }
   throw std::invalid_argument("cutoff::dtype_size: unknown DType");
 }
@@ -50,69 +55,15 @@ std::mutex& hdf5_mutex() {
 
 namespace {
 
-constexpr hsize_t kTickChunk = 512;          ///< rows per chunk of 1-D unlimited coordinates
+using h5::check;
+using h5::Hid;
+using h5::own;
+
+constexpr hsize_t kTickChunk = 512;              ///< rows per chunk of 1-D unlimited coordinates
 constexpr hsize_t kTargetChunkBytes = 64 << 10;  ///< aim of a metric chunk (many ticks per chunk)
-constexpr hsize_t kMaxChunkBytes = 1 << 20;  ///< HDF5's default chunk cache: larger chunks thrash
+constexpr hsize_t kMaxChunkBytes = 1 << 20;      ///< HDF5's default chunk cache: larger chunks thrash
 constexpr hsize_t kMaxChunkRows = 256;
-constexpr hsize_t kIndexBlock = 1 << 20;     ///< agent-index rows written per H5Dwrite
-
-/// The HDF5 error stack as one line (outermost first), then cleared.
-std::string hdf5_error_text() {
-  std::string out;
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD,
-           [](unsigned, const H5E_error2_t* e, void* p) -> herr_t {
-             auto& s = *static_cast<std::string*>(p);
-             if (e->desc && *e->desc) s += (s.empty() ? "" : "; ") + std::string(e->desc);
-             return 0;
-           },
-           &out);
-  H5Eclear2(H5E_DEFAULT);
-  return out;
-}
-
-[[noreturn]] void fail(const char* call, const std::string& object) {
-  std::string msg = std::string("HDF5 ") + call + " failed for '" + object + "'";
-  const std::string detail = hdf5_error_text();
-  if (!detail.empty()) msg += ": " + detail;
-  throw std::runtime_error(msg);
-}
-
-void check(herr_t r, const char* call, const std::string& object) {
-  if (r < 0) fail(call, object);
-}
-
-/// Owns one HDF5 identifier of any kind (H5Idec_ref closes files, groups, datasets,
-/// dataspaces, types and property lists alike).
-class Hid {
- public:
-  Hid() = default;
-  explicit Hid(hid_t id) : id_(id) {}
-  Hid(Hid&& o) noexcept : id_(std::exchange(o.id_, H5I_INVALID_HID)) {}
-  Hid& operator=(Hid&& o) noexcept {
-    if (this != &o) {
-      reset();
-      id_ = std::exchange(o.id_, H5I_INVALID_HID);
-    }
-    return *this;
-  }
-  Hid(const Hid&) = delete;
-  Hid& operator=(const Hid&) = delete;
-  ~Hid() { reset(); }
-  void reset() noexcept {
-    if (id_ >= 0) H5Idec_ref(id_);
-    id_ = H5I_INVALID_HID;
-  }
-  hid_t release() noexcept { return std::exchange(id_, H5I_INVALID_HID); }
-  operator hid_t() const { return id_; }
-
- private:
-  hid_t id_ = H5I_INVALID_HID;
-};
-
-Hid own(hid_t id, const char* call, const std::string& object) {
-  if (id < 0) fail(call, object);
-  return Hid(id);
-}
+constexpr hsize_t kIndexBlock = 1 << 20;  ///< agent-index rows written per H5Dwrite
 
 hid_t file_type(DType t) {
   switch (t) {
@@ -148,8 +99,7 @@ Hid vlen_utf8() {
   return t;
 }
 
-void put_attr(hid_t obj, const std::string& where, const std::string& name, hid_t ftype, hid_t mtype,
-              const void* buf) {
+void put_attr(hid_t obj, const std::string& where, const std::string& name, hid_t ftype, hid_t mtype, const void* buf) {
   const std::string what = where + "@" + name;
   const htri_t exists = H5Aexists(obj, name.c_str());
   check(exists, "H5Aexists", what);
@@ -177,8 +127,8 @@ void describe(hid_t obj, const std::string& where, const std::string& units, con
 Hid group_props(const std::string& what) {
   Hid p = own(H5Pcreate(H5P_GROUP_CREATE), "H5Pcreate", what);
   check(H5Pset_obj_track_times(p, false), "H5Pset_obj_track_times", what);
-  check(H5Pset_link_creation_order(p, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
-        "H5Pset_link_creation_order", what);
+  check(H5Pset_link_creation_order(p, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED), "H5Pset_link_creation_order",
+        what);
   return p;
 }
 
@@ -200,9 +150,9 @@ Hid create_dataset(hid_t loc, const std::string& name, const std::string& path, 
     const double nan = std::numeric_limits<double>::quiet_NaN();
     check(H5Pset_fill_value(dcpl, H5T_NATIVE_DOUBLE, &nan), "H5Pset_fill_value", path);
   }
-  Hid space = own(H5Screate_simple(static_cast<int>(l.dims.size()), l.dims.data(),
-                                   l.maxdims.empty() ? nullptr : l.maxdims.data()),
-                  "H5Screate_simple", path);
+  Hid space = own(
+      H5Screate_simple(static_cast<int>(l.dims.size()), l.dims.data(), l.maxdims.empty() ? nullptr : l.maxdims.data()),
+      "H5Screate_simple", path);
   return own(H5Dcreate2(loc, name.c_str(), ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT), "H5Dcreate2", path);
 }
 
@@ -301,7 +251,7 @@ struct H5State {
 
   Hid file;  // declared first, so destroyed after the objects in it
   Hid metrics, snapshots, tick, date;
-  std::map<std::string, Hid> scales;                         ///< /metrics dimension coordinates
+  std::map<std::string, Hid> scales;                        ///< /metrics dimension coordinates
   std::vector<std::pair<std::string, std::string>> coords;  ///< (aux coordinate, its dim), in order
   std::vector<Metric> metric;
   std::vector<Metric> arrays;  ///< array(): fixed-shape variables
@@ -309,6 +259,14 @@ struct H5State {
   hsize_t ticks = 0;
   int gzip = 0;
 };
+
+namespace {
+void check_coord_len(std::size_t n, hsize_t dim_len, const std::string& name) {
+  if (n != dim_len)
+    throw std::invalid_argument("cutoff::OutputWriter: coordinate '" + name + "' has " + std::to_string(n) +
+                                " values, its dimension " + std::to_string(dim_len));
+}
+}  // namespace
 
 struct OutputWriter::Impl {
   struct Task {
@@ -368,8 +326,7 @@ struct OutputWriter::Impl {
   }
   /// Reserves @p bytes, builds the task (the copy of the caller's data happens inside
   /// @p build, after the wait) and queues it.
-  template <class Build>
-  void enqueue(std::size_t bytes, Build&& build) {
+  template <class Build> void enqueue(std::size_t bytes, Build&& build) {
     ensure_open();
     reserve(bytes);
     try {
@@ -410,12 +367,39 @@ struct OutputWriter::Impl {
     if (it == dims.end()) throw std::invalid_argument("cutoff::OutputWriter: unknown dimension '" + d + "'");
     return it->second;
   }
+  /// dim() of numeric values of type @p t (types mapped on the writer thread).
+  template <class T>
+  void numeric_dim(const std::string& name, const std::vector<T>& values, DType t, const std::string& units,
+                   const std::string& long_name) {
+    new_name(name);
+    if (values.empty()) throw std::invalid_argument("cutoff::OutputWriter: dimension '" + name + "' is empty");
+    enqueue(values.size() * sizeof(T), [&] {
+      return [this, name, values, t, units, long_name] {
+        do_dim(name, file_type(t), mem_type(t), values.data(), values.size(), units, long_name);
+      };
+    });
+    dims[name] = values.size();
+    names.insert(name);
+  }
+  /// coord() of numeric values of type @p t.
+  template <class T>
+  void numeric_coord(const std::string& name, const std::string& dim, const std::vector<T>& v, DType t,
+                     const std::string& units, const std::string& long_name) {
+    new_name(name);
+    check_coord_len(v.size(), dim_len(dim), name);
+    enqueue(v.size() * sizeof(T), [&] {
+      return [this, name, dim, v, t, units, long_name] {
+        do_coord(name, dim, file_type(t), mem_type(t), v.data(), v.size(), units, long_name);
+      };
+    });
+    names.insert(name);
+  }
 
   // Tasks (writer thread).
-  void do_dim(const std::string& name, hid_t ftype, hid_t mtype, const void* buf, hsize_t n,
-              const std::string& units, const std::string& long_name);
-  void do_coord(const std::string& name, const std::string& dim, hid_t ftype, hid_t mtype, const void* buf,
-                hsize_t n, const std::string& units, const std::string& long_name);
+  void do_dim(const std::string& name, hid_t ftype, hid_t mtype, const void* buf, hsize_t n, const std::string& units,
+              const std::string& long_name);
+  void do_coord(const std::string& name, const std::string& dim, hid_t ftype, hid_t mtype, const void* buf, hsize_t n,
+                const std::string& units, const std::string& long_name);
   void do_metric(const std::string& name, const std::vector<std::string>& dims, const std::string& units,
                  const std::string& long_name, DType type);
   void do_array(const std::string& name, const std::vector<std::string>& dims, const std::string& units,
@@ -468,8 +452,7 @@ struct OutputWriter::Impl {
   /// write(): @p values (metric_cells[metric] of them) are copied; @p mtype names their
   /// C type. (HDF5 type ids are looked up on the writer thread only: even H5T_NATIVE_*
   /// touches library state.)
-  template <class T>
-  void write_metric(int metric, int tick, const T* values, DType mtype) {
+  template <class T> void write_metric(int metric, int tick, const T* values, DType mtype) {
     ensure_open();
     rethrow();
     if (metric < 0 || static_cast<std::size_t>(metric) >= metric_cells.size())
@@ -497,8 +480,8 @@ void OutputWriter::Impl::create_file() {
   s->gzip = gzip;
   Hid fcpl = own(H5Pcreate(H5P_FILE_CREATE), "H5Pcreate", part_path);
   check(H5Pset_obj_track_times(fcpl, false), "H5Pset_obj_track_times", part_path);
-  check(H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
-        "H5Pset_link_creation_order", part_path);
+  check(H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED), "H5Pset_link_creation_order",
+        part_path);
   Hid fapl = own(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate", part_path);
   // Closing the file closes whatever is still open in it: a clean close on every path.
   check(H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG), "H5Pset_fclose_degree", part_path);
@@ -506,8 +489,7 @@ void OutputWriter::Impl::create_file() {
 
   Hid gcpl = group_props(part_path);
   s->metrics = own(H5Gcreate2(s->file, "metrics", H5P_DEFAULT, gcpl, H5P_DEFAULT), "H5Gcreate2", "/metrics");
-  s->snapshots =
-      own(H5Gcreate2(s->file, "snapshots", H5P_DEFAULT, gcpl, H5P_DEFAULT), "H5Gcreate2", "/snapshots");
+  s->snapshots = own(H5Gcreate2(s->file, "snapshots", H5P_DEFAULT, gcpl, H5P_DEFAULT), "H5Gcreate2", "/snapshots");
 
   Layout l{{0}, {H5S_UNLIMITED}, {kTickChunk}, 0, false};
   s->tick = create_dataset(s->metrics, "tick", "/metrics/tick", H5T_STD_I32LE, l);
@@ -591,8 +573,7 @@ void OutputWriter::Impl::do_dim(const std::string& name, hid_t ftype, hid_t mtyp
 }
 
 void OutputWriter::Impl::do_coord(const std::string& name, const std::string& dim, hid_t ftype, hid_t mtype,
-                                  const void* buf, hsize_t n, const std::string& units,
-                                  const std::string& long_name) {
+                                  const void* buf, hsize_t n, const std::string& units, const std::string& long_name) {
   const std::string path = "/metrics/" + name;
   Hid ds = create_dataset(h5->metrics, name, path, ftype, Layout{{n}, {}, {}, 0, false});
   check(H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), "H5Dwrite", path);
@@ -696,8 +677,8 @@ void OutputWriter::Impl::do_population(const std::string& pop, hsize_t n) {
 }
 
 void OutputWriter::Impl::do_snapshot(const std::string& pop, const std::string& field, DType type,
-                                     const std::string& units, const std::string& long_name, hsize_t index,
-                                     int tick, const void* data) {
+                                     const std::string& units, const std::string& long_name, hsize_t index, int tick,
+                                     const void* data) {
   H5State::Population& p = h5->pops.at(pop);
   const std::string path = p.path + "/" + field;
   auto it = p.fields.find(field);
@@ -757,8 +738,7 @@ void OutputWriter::Impl::do_finish() {
 OutputWriter::OutputWriter(const std::string& final_path, std::size_t max_bytes_in_flight, int gzip_level)
     : impl_(std::make_unique<Impl>()) {
   if (final_path.empty()) throw std::invalid_argument("cutoff::OutputWriter: empty output path");
-  if (gzip_level < 0 || gzip_level > 9)
-    throw std::invalid_argument("cutoff::OutputWriter: gzip level must be 0..9");
+  if (gzip_level < 0 || gzip_level > 9) throw std::invalid_argument("cutoff::OutputWriter: gzip level must be 0..9");
   Impl& im = *impl_;
   im.final_path = final_path;
   im.part_path = final_path + ".part";
@@ -804,27 +784,22 @@ OutputWriter::~OutputWriter() {
 
 void OutputWriter::attr(const std::string& name, const std::string& v) {
   Impl* im = impl_.get();
-  im->enqueue(name.size() + v.size(), [&] {
-    return [im, name, v] { put_attr(im->h5->file, "/", name, v); };
-  });
+  im->enqueue(name.size() + v.size(), [&] { return [im, name, v] { put_attr(im->h5->file, "/", name, v); }; });
 }
 
 void OutputWriter::attr(const std::string& name, double v) {
   Impl* im = impl_.get();
-  im->enqueue(0, [&] {
-    return [im, name, v] { put_attr(im->h5->file, "/", name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v); };
-  });
+  im->enqueue(
+      0, [&] { return [im, name, v] { put_attr(im->h5->file, "/", name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v); }; });
 }
 
 void OutputWriter::attr_int(const std::string& name, std::int64_t v) {
   Impl* im = impl_.get();
-  im->enqueue(0, [&] {
-    return [im, name, v] { put_attr(im->h5->file, "/", name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v); };
-  });
+  im->enqueue(
+      0, [&] { return [im, name, v] { put_attr(im->h5->file, "/", name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v); }; });
 }
 
-void OutputWriter::dim(const std::string& name, const std::vector<std::string>& labels,
-                       const std::string& long_name) {
+void OutputWriter::dim(const std::string& name, const std::vector<std::string>& labels, const std::string& long_name) {
   Impl* im = impl_.get();
   im->new_name(name);
   if (labels.empty()) throw std::invalid_argument("cutoff::OutputWriter: dimension '" + name + "' is empty");
@@ -844,64 +819,22 @@ void OutputWriter::dim(const std::string& name, const std::vector<std::string>& 
 
 void OutputWriter::dim(const std::string& name, const std::vector<std::int32_t>& values, const std::string& units,
                        const std::string& long_name) {
-  Impl* im = impl_.get();
-  im->new_name(name);
-  if (values.empty()) throw std::invalid_argument("cutoff::OutputWriter: dimension '" + name + "' is empty");
-  im->enqueue(values.size() * 4, [&] {
-    return [im, name, values, units, long_name] {
-      im->do_dim(name, H5T_STD_I32LE, H5T_NATIVE_INT32, values.data(), values.size(), units, long_name);
-    };
-  });
-  im->dims[name] = values.size();
-  im->names.insert(name);
+  impl_->numeric_dim(name, values, DType::I32, units, long_name);
 }
 
 void OutputWriter::dim(const std::string& name, const std::vector<double>& values, const std::string& units,
                        const std::string& long_name) {
-  Impl* im = impl_.get();
-  im->new_name(name);
-  if (values.empty()) throw std::invalid_argument("cutoff::OutputWriter: dimension '" + name + "' is empty");
-  im->enqueue(values.size() * 8, [&] {
-    return [im, name, values, units, long_name] {
-      im->do_dim(name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, values.data(), values.size(), units, long_name);
-    };
-  });
-  im->dims[name] = values.size();
-  im->names.insert(name);
+  impl_->numeric_dim(name, values, DType::F64, units, long_name);
 }
-
-namespace {
-void check_coord_len(std::size_t n, hsize_t dim_len, const std::string& name) {
-  if (n != dim_len)
-    throw std::invalid_argument("cutoff::OutputWriter: coordinate '" + name + "' has " + std::to_string(n) +
-                                " values, its dimension " + std::to_string(dim_len));
-}
-}  // namespace
 
 void OutputWriter::coord(const std::string& name, const std::string& dim, const std::vector<double>& v,
                          const std::string& units, const std::string& long_name) {
-  Impl* im = impl_.get();
-  im->new_name(name);
-  check_coord_len(v.size(), im->dim_len(dim), name);
-  im->enqueue(v.size() * 8, [&] {
-    return [im, name, dim, v, units, long_name] {
-      im->do_coord(name, dim, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v.data(), v.size(), units, long_name);
-    };
-  });
-  im->names.insert(name);
+  impl_->numeric_coord(name, dim, v, DType::F64, units, long_name);
 }
 
 void OutputWriter::coord(const std::string& name, const std::string& dim, const std::vector<std::int32_t>& v,
                          const std::string& units, const std::string& long_name) {
-  Impl* im = impl_.get();
-  im->new_name(name);
-  check_coord_len(v.size(), im->dim_len(dim), name);
-  im->enqueue(v.size() * 4, [&] {
-    return [im, name, dim, v, units, long_name] {
-      im->do_coord(name, dim, H5T_STD_I32LE, H5T_NATIVE_INT32, v.data(), v.size(), units, long_name);
-    };
-  });
-  im->names.insert(name);
+  impl_->numeric_coord(name, dim, v, DType::I32, units, long_name);
 }
 
 void OutputWriter::coord(const std::string& name, const std::string& dim, const std::vector<std::string>& v,
@@ -998,8 +931,7 @@ void OutputWriter::snapshot_population(const std::string& population, std::uint6
     throw std::invalid_argument("cutoff::OutputWriter: bad population name '" + population + "'");
   if (im->pops.count(population))
     throw std::invalid_argument("cutoff::OutputWriter: population '" + population + "' declared twice");
-  if (n_agents == 0)
-    throw std::invalid_argument("cutoff::OutputWriter: population '" + population + "' has no agents");
+  if (n_agents == 0) throw std::invalid_argument("cutoff::OutputWriter: population '" + population + "' has no agents");
   im->enqueue(0, [&] { return [im, population, n_agents] { im->do_population(population, n_agents); }; });
   im->pops[population].n = n_agents;
 }
@@ -1025,8 +957,8 @@ void OutputWriter::snapshot(const std::string& population, const std::string& fi
     throw std::invalid_argument("cutoff::OutputWriter::snapshot: " + what + " changed type");
   const std::size_t known = p.ticks.size();
   if (snapshot_index < 0 || static_cast<std::size_t>(snapshot_index) > known)
-    throw std::invalid_argument("cutoff::OutputWriter::snapshot: " + what + " index " +
-                                std::to_string(snapshot_index) + " (next is " + std::to_string(known) + ")");
+    throw std::invalid_argument("cutoff::OutputWriter::snapshot: " + what + " index " + std::to_string(snapshot_index) +
+                                " (next is " + std::to_string(known) + ")");
   if (static_cast<std::size_t>(snapshot_index) < known && p.ticks[static_cast<std::size_t>(snapshot_index)] != tick)
     throw std::invalid_argument("cutoff::OutputWriter::snapshot: " + what + " snapshot " +
                                 std::to_string(snapshot_index) + " was taken at another tick");

@@ -63,8 +63,8 @@ class OutputWriter {
  public:
   /// Creates `final_path + ".part"` (removing a stale one; an existing @p final_path is
   /// not touched until commit()). @p gzip_level 0 stores chunks uncompressed, 1..9 deflates.
-  explicit OutputWriter(const std::string& final_path,
-                        std::size_t max_bytes_in_flight = std::size_t{2} << 30, int gzip_level = 0);
+  explicit OutputWriter(const std::string& final_path, std::size_t max_bytes_in_flight = std::size_t{2} << 30,
+                        int gzip_level = 0);
   /// Without a successful commit(): drops queued work, closes and removes the `.part`.
   ~OutputWriter();
   OutputWriter(const OutputWriter&) = delete;
@@ -75,8 +75,9 @@ class OutputWriter {
   void attr(const std::string& name, const char* v) { attr(name, std::string(v)); }
   void attr(const std::string& name, double v);
   /// Any integer type is stored as int64 (one overload, so `attr("seed", 42)` is not ambiguous).
-  template <class T, std::enable_if_t<std::is_integral_v<T>, int> = 0>
-  void attr(const std::string& name, T v) { attr_int(name, static_cast<std::int64_t>(v)); }
+  template <class T, std::enable_if_t<std::is_integral_v<T>, int> = 0> void attr(const std::string& name, T v) {
+    attr_int(name, static_cast<std::int64_t>(v));
+  }
 
   /// A fixed dimension of /metrics with string labels (e.g. ISO3 country codes). The
   /// labels become the dimension coordinate, units "1".
@@ -90,8 +91,8 @@ class OutputWriter {
            const std::string& long_name);
 
   /// Auxiliary coordinate variable `name(dim)` in /metrics, e.g. population(country).
-  void coord(const std::string& name, const std::string& dim, const std::vector<double>& v,
-             const std::string& units, const std::string& long_name);
+  void coord(const std::string& name, const std::string& dim, const std::vector<double>& v, const std::string& units,
+             const std::string& long_name);
   void coord(const std::string& name, const std::string& dim, const std::vector<std::int32_t>& v,
              const std::string& units, const std::string& long_name);
   void coord(const std::string& name, const std::string& dim, const std::vector<std::string>& v,
@@ -129,9 +130,8 @@ class OutputWriter {
   /// `/snapshots/<population>/<field>`. Snapshot indices of a population run 0, 1, 2 ...
   /// (a new index must be the next one; fields of one snapshot share its @p tick).
   /// @p data (n_agents elements of @p type) is copied before return.
-  void snapshot(const std::string& population, const std::string& field, DType type,
-                const std::string& units, const std::string& long_name, int snapshot_index, int tick,
-                const void* data, std::uint64_t n_agents);
+  void snapshot(const std::string& population, const std::string& field, DType type, const std::string& units,
+                const std::string& long_name, int snapshot_index, int tick, const void* data, std::uint64_t n_agents);
 
   /// Waits until all queued work has been written; rethrows a writer-thread error.
   void drain();

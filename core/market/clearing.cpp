@@ -78,15 +78,18 @@ bool exceeds(u128 A, u128 M, double t, u128 K) {
   const std::uint64_t u = fp::bits(t);
   int ex = static_cast<int>((u >> 52) & 0x7ff);
   std::uint64_t mant = u & 0x000fffffffffffffULL;
-  if (ex) mant |= 0x0010000000000000ULL; else ex = 1;
-  const int e = ex - 1075;  // t = mant·2^e
+  if (ex)
+    mant |= 0x0010000000000000ULL;
+  else
+    ex = 1;
+  const int e = ex - 1075;       // t = mant·2^e
   U256 L = shl(from128(M), 16);  // < 2^144
   U256 P = mul(Y, mant);         // < 2^181
   if (e >= 0) {
     if (bitlen(P) + e > 145) return false;  // RHS ≥ 2^145 > LHS
     P = shl(P, e);
   } else {
-    if (bitlen(L) - e > 182) return true;   // LHS ≥ 2^182 > RHS
+    if (bitlen(L) - e > 182) return true;  // LHS ≥ 2^182 > RHS
     L = shl(L, -e);
   }
   return cmp(L, P) > 0;
@@ -104,8 +107,8 @@ double next_double(double x) { return fp::from_bits(fp::bits(x) + 1); }
 struct Solution {
   enum Kind { kFloor, kJump, kCont } kind = kFloor;
   double price = 0.0;
-  u128 A = 0, M = 0;    ///< kJump: sums over keys > price; kCont: the segment's sums
-  u128 mA = 0, mM = 0;  ///< kJump: the marginal buyers' sums
+  u128 A = 0, M = 0;                  ///< kJump: sums over keys > price; kCont: the segment's sums
+  u128 mA = 0, mM = 0;                ///< kJump: the marginal buyers' sums
   double seg_lo = 0.0, seg_hi = 0.0;  ///< kCont: the true price lies in (seg_lo, seg_hi]
 };
 
@@ -175,9 +178,7 @@ bool Engine::next_pass() {
     Market& mk = mk_[m];
     Task t;
     switch (mk.phase) {
-      case Market::kNeedHist:
-        t = mk.task;
-        break;
+      case Market::kNeedHist: t = mk.task; break;
       case Market::kNeedGather:
         t.kind = kTaskGather;
         t.klo = mk.klo;
@@ -188,11 +189,8 @@ bool Engine::next_pass() {
         t.klo = mk.klo;
         t.khi = mk.khi;
         break;
-      case Market::kNeedStats:
-        t.kind = kTaskStats;
-        break;
-      default:
-        break;
+      case Market::kNeedStats: t.kind = kTaskStats; break;
+      default: break;
     }
     t.p_min = supply_[mk.provider].p_min;
     t.p_max = supply_[mk.provider].p_max;
@@ -247,9 +245,7 @@ void Engine::merge(Local& L) {
           a.clsM[c] += l.clsM[c];
         }
         break;
-      case kTaskGather:
-        a.ev.insert(a.ev.end(), l.ev.begin(), l.ev.end());
-        break;
+      case kTaskGather: a.ev.insert(a.ev.end(), l.ev.begin(), l.ev.end()); break;
       case kTaskKey:
         a.key.dA += l.key.dA;
         a.key.dM += l.key.dM;
@@ -268,8 +264,7 @@ void Engine::merge(Local& L) {
         a.n_rat += l.n_rat;
         a.n_zero += l.n_zero;
         break;
-      default:
-        break;
+      default: break;
     }
   }
 }
@@ -281,8 +276,9 @@ void Engine::end_pass() {
                                 " (needs a provider index in range, finite w, need, money > 0, finite pi_out "
                                 "and min_alloc ≥ 0)");
   if (acc_.overflow)
-    throw std::overflow_error("clear_firms: a bid exceeds the fixed-point term limit (w·need < 2^36 H100e, "
-                              "w·money < 2^52 $, w < 2^64)");
+    throw std::overflow_error(
+        "clear_firms: a bid exceeds the fixed-point term limit (w·need < 2^36 H100e, "
+        "w·money < 2^52 $, w < 2^64)");
   // Stats first: a home market's sold sets its rest market's capacity.
   for (std::size_t m = 0; m < mk_.size(); ++m) {
     Market& mk = mk_[m];
@@ -299,8 +295,10 @@ void Engine::end_pass() {
             mk.clsA[c] = a.clsA[c];
             mk.clsM[c] = a.clsM[c];
           }
-        if (mk.k_known) search(mk);
-        else mk.phase = Market::kWaitK;
+        if (mk.k_known)
+          search(mk);
+        else
+          mk.phase = Market::kWaitK;
         break;
       case kTaskGather:
         mk.ev.swap(a.ev);
@@ -323,8 +321,7 @@ void Engine::end_pass() {
         mk.n_zero = a.n_zero;
         finish_stats(mk);
         break;
-      default:
-        break;
+      default: break;
     }
   }
 }
@@ -362,8 +359,7 @@ void resolve(Market& mk, const Solution& s, const ProviderSupply& sup, ProviderC
       g.cut_class = static_cast<std::uint8_t>(cut);
       g.ratio = fp::clamp(left / dc, 0.0, 1.0);
     }
-  } else if (rest_of_fr && !above(s, pc.home.price, mk.K) &&
-             !(s.kind == Solution::kJump && s.price == pc.home.price)) {
+  } else if (rest_of_fr && !above(s, pc.home.price, mk.K) && !(s.kind == Solution::kJump && s.price == pc.home.price)) {
     // Rule 4: the rest's own price is below π_home; all of them buy at π_home
     // (D_rest(π_home) ≤ K_rest since π_home lies above their inf).
     g.price = pc.home.price;
@@ -426,8 +422,10 @@ void Engine::search(Market& mk) {
     std::uint32_t lo = 0, hi = nb;
     while (hi - lo > 1) {
       const std::uint32_t mid = lo + (hi - lo) / 2;
-      if (exceeds(mk.A[mid], mk.M[mid], edge(mid), mk.K)) lo = mid;
-      else hi = mid;
+      if (exceeds(mk.A[mid], mk.M[mid], edge(mid), mk.K))
+        lo = mid;
+      else
+        hi = mid;
     }
     const std::uint32_t j = lo;
     hiA = mk.A[j + 1];
@@ -490,7 +488,7 @@ void Engine::sweep(Market& mk) {
     s.M = M;
     s.seg_lo = seg_lo;
     s.seg_hi = seg_hi;
-    const u128 Y = mk.K - A;  // > 0 here: D(seg_hi) ≤ K with M > 0
+    const u128 Y = mk.K - A;                               // > 0 here: D(seg_hi) ≤ K with M > 0
     double pi = Y ? to_d(M) / to_d(Y) * 65536.0 : seg_hi;  // (M·2^−44)/((K − A)·2^−60)
     if (!(pi > seg_lo)) pi = next_double(seg_lo);
     if (pi > seg_hi) pi = seg_hi;
@@ -546,8 +544,10 @@ void Engine::finish_stats(Market& mk) {
     // firms bind (D_home(p_min) > K) they buy all of K except the pro-rata
     // shares zeroed by min_alloc; otherwise exactly D_home(p_min).
     Market& rest = mk_[2 * mk.provider + 1];
-    if (mk.binding) rest.K = mk.unsold < mk.K ? mk.unsold : mk.K;
-    else rest.K = mk.K > sold ? mk.K - sold : 0;
+    if (mk.binding)
+      rest.K = mk.unsold < mk.K ? mk.unsold : mk.K;
+    else
+      rest.K = mk.K > sold ? mk.K - sold : 0;
     rest.k_known = true;
     if (rest.phase == Market::kWaitK) search(rest);
   }

@@ -101,33 +101,33 @@ inline constexpr int kClearClasses = 3;
 
 /// One uniform-price clearing: all the provider's firms, or one side of first-resort.
 struct ClearingGroup {
-  double price;             ///< $ per H100e-month
-  double ratio;             ///< the pro-rata factor of the rationed firms (mode ≠ kClearAll)
-  std::uint8_t mode;        ///< ClearMode
-  std::uint8_t cut_class;   ///< kClearClassCap: the class served pro rata
+  double price;            ///< $ per H100e-month
+  double ratio;            ///< the pro-rata factor of the rationed firms (mode ≠ kClearAll)
+  std::uint8_t mode;       ///< ClearMode
+  std::uint8_t cut_class;  ///< kClearClassCap: the class served pro rata
   // What the clearing did (host diagnostics; not needed by allocate).
-  double capacity;          ///< H100e it cleared on (K, or K − sold_home for the rest)
-  double sold;              ///< Σ w·alloc, H100e (fixed-point sum of the allocations)
+  double capacity;                    ///< H100e it cleared on (K, or K − sold_home for the rest)
+  double sold;                        ///< Σ w·alloc, H100e (fixed-point sum of the allocations)
   double demand_pmin[kClearClasses];  ///< Σ w·x_i(p_min) per class, H100e
   double rationed[kClearClasses];     ///< Σ w·(x_i(p_min) − alloc_i) per class, H100e
-  std::uint64_t n_bidders;  ///< agents with x_i(p_min) > 0
-  std::uint64_t n_rationed; ///< agents with alloc < x_i(price) (pro rata, cut off, or zeroed)
-  std::uint64_t n_zeroed;   ///< agents with x_i(price) > 0 and alloc 0
-  double w_rationed;        ///< the same, weighted (real firms)
+  std::uint64_t n_bidders;            ///< agents with x_i(p_min) > 0
+  std::uint64_t n_rationed;           ///< agents with alloc < x_i(price) (pro rata, cut off, or zeroed)
+  std::uint64_t n_zeroed;             ///< agents with x_i(price) > 0 and alloc 0
+  double w_rationed;                  ///< the same, weighted (real firms)
   double w_zeroed;
 };
 
 /// A provider's clearing: everything `allocate` needs, plus diagnostics.
 struct ProviderClearing {
-  double price;         ///< π_p: the uniform price; under first-resort π_rest (non-home firms)
-  double price_home;    ///< π_home under first-resort; equal to `price` otherwise
-  double p_min;         ///< the floor (for rationed = x(p_min) − alloc)
+  double price;       ///< π_p: the uniform price; under first-resort π_rest (non-home firms)
+  double price_home;  ///< π_home under first-resort; equal to `price` otherwise
+  double p_min;       ///< the floor (for rationed = x(p_min) − alloc)
   bool first_resort;
-  ClearingGroup home;   ///< first-resort only: the home firms' clearing (else unused, zero)
-  ClearingGroup rest;   ///< all firms; under first-resort the non-home firms
-  double capacity;      ///< K, H100e
-  double sold;          ///< home.sold + rest.sold, H100e
-  double revenue;       ///< home.price·home.sold + rest.price·rest.sold, $
+  ClearingGroup home;  ///< first-resort only: the home firms' clearing (else unused, zero)
+  ClearingGroup rest;  ///< all firms; under first-resort the non-home firms
+  double capacity;     ///< K, H100e
+  double sold;         ///< home.sold + rest.sold, H100e
+  double revenue;      ///< home.price·home.sold + rest.price·rest.sold, $
 };
 
 // ---------------------------------------------------------------------------
@@ -156,9 +156,7 @@ CUTOFF_HD_INLINE const ClearingGroup& clearing_group(const FirmBid& b, const Pro
 }
 
 /// The price firm `b` pays per H100e on its provider.
-CUTOFF_HD_INLINE double paid_price(const FirmBid& b, const ProviderClearing& pc) {
-  return clearing_group(b, pc).price;
-}
+CUTOFF_HD_INLINE double paid_price(const FirmBid& b, const ProviderClearing& pc) { return clearing_group(b, pc).price; }
 
 /// The allocation of firm `b` (H100e per real firm) on the provider it bid on.
 CUTOFF_HD_INLINE double allocate(const FirmBid& b, const ProviderClearing& pc) {
@@ -190,13 +188,13 @@ CUTOFF_HD_INLINE double bid_rationed(const FirmBid& b, const ProviderClearing& p
 // Keys, bins and fixed point (CUTOFF_HD so a GPU pass can build the same histograms)
 // ---------------------------------------------------------------------------
 
-inline constexpr int kClearComputeBits = 60;  ///< H100e sums in units of 2^−60 H100e
-inline constexpr int kClearMoneyBits = 44;    ///< $ sums in units of 2^−44 $
-inline constexpr int kClearWeightBits = 32;   ///< weight sums in units of 2^−32 firms
-inline constexpr int kClearTermBits = 96;     ///< every term < 2^96 units
-inline constexpr int kClearCoarseShift = 46;  ///< 64 bins per octave
+inline constexpr int kClearComputeBits = 60;             ///< H100e sums in units of 2^−60 H100e
+inline constexpr int kClearMoneyBits = 44;               ///< $ sums in units of 2^−44 $
+inline constexpr int kClearWeightBits = 32;              ///< weight sums in units of 2^−32 firms
+inline constexpr int kClearTermBits = 96;                ///< every term < 2^96 units
+inline constexpr int kClearCoarseShift = 46;             ///< 64 bins per octave
 inline constexpr std::uint32_t kClearCoarseBins = 4096;  ///< 64 octaves above p_min
-inline constexpr int kClearFineLog2 = 16;     ///< 65536 bins per refinement
+inline constexpr int kClearFineLog2 = 16;                ///< 65536 bins per refinement
 
 /// The bin of a key (a price > 0) in the range [klo, khi) of bit patterns cut
 /// into bins of 2^shift patterns: −1 below the range (or key ≤ 0), n_bins at or
@@ -226,7 +224,6 @@ struct ClearingOptions {
 namespace cutoff {
 namespace clearing_detail {
 
-
 /// Sums at one key value (gathered), all in fixed point; dM is modular.
 struct KeyEvent {
   double key;
@@ -241,7 +238,7 @@ enum TaskKind : std::uint8_t { kTaskIdle, kTaskHist, kTaskGather, kTaskKey, kTas
 /// What one market (provider × {home, rest}) needs from the current pass.
 struct Task {
   TaskKind kind = kTaskIdle;
-  bool coarse = false;       ///< pass 1: also the class sums at p_max
+  bool coarse = false;  ///< pass 1: also the class sums at p_max
   std::uint64_t klo = 0, khi = 0;
   int shift = 0;
   std::uint32_t n_bins = 0;  ///< bins of the histogram (the extra last one: keys ≥ khi)
@@ -273,7 +270,7 @@ struct Market {
   Phase phase = kNeedHist;
   bool k_known = false;
   u128 K = 0;
-  Task task;                    ///< the task of the next pass
+  Task task;  ///< the task of the next pass
   // The last histogram.
   bool hist_coarse = false;
   std::vector<u128> A, M;
@@ -285,9 +282,9 @@ struct Market {
   std::vector<KeyEvent> ev;
   // The final sums.
   u128 dem[kClearClasses] = {0, 0, 0}, sold[kClearClasses] = {0, 0, 0}, w_rat = 0, w_zero = 0;
-  u128 unsold = 0;              ///< Σ w·x·ratio of the pro-rata shares zeroed by min_alloc
+  u128 unsold = 0;  ///< Σ w·x·ratio of the pro-rata shares zeroed by min_alloc
   std::uint64_t n_bid = 0, n_rat = 0, n_zero = 0;
-  bool binding = false;         ///< D(p_min) > K: all of K is sold but the zeroed shares
+  bool binding = false;  ///< D(p_min) > K: all of K is sold but the zeroed shares
 };
 
 /// What a pass reads for each bid: the markets' tasks and the providers' supply
@@ -331,10 +328,10 @@ class Engine {
   std::uint64_t n_firms_;
   std::vector<ProviderSupply> supply_;
   ClearingOptions opt_;
-  std::vector<Market> mk_;            ///< 2 per provider: [2p] home, [2p+1] rest / all
-  std::vector<Task> task_;            ///< the current pass's task per market
+  std::vector<Market> mk_;  ///< 2 per provider: [2p] home, [2p+1] rest / all
+  std::vector<Task> task_;  ///< the current pass's task per market
   std::vector<ProviderClearing> res_;
-  Local acc_;                         ///< merged partial results of the current pass
+  Local acc_;  ///< merged partial results of the current pass
   bool first_merge_ = true;
   int passes_ = 0;
 };
@@ -368,14 +365,15 @@ CUTOFF_HD_INLINE void clearing_visit(const PassView& v, std::uint64_t i, int p, 
     u128 unsold = 0;
     if (a == 0.0 && xg > 0.0) {  // a pro-rata share zeroed by min_alloc stays unsold
       const ClearingGroup& g = clearing_group(b, pc);
-      const bool pro_rata = (g.mode == kClearMarginal && b.pi_out == g.price) ||
-                            (g.mode == kClearClassCap && cls == g.cut_class);
+      const bool pro_rata =
+          (g.mode == kClearMarginal && b.pi_out == g.price) || (g.mode == kClearClassCap && cls == g.cut_class);
       if (pro_rata) unsold = to_u128(to_fixed(b.w * (xg * g.ratio), kClearComputeBits, &ovf, kClearTermBits));
     }
     const bool rationed = a < xg;
     sink.stats(m, cls, to_u128(to_fixed(b.w * x0, kClearComputeBits, &ovf, kClearTermBits)),
                to_u128(to_fixed(b.w * a, kClearComputeBits, &ovf, kClearTermBits)), unsold, x0 > 0.0, rationed,
-               rationed && a == 0.0, rationed ? to_u128(to_fixed(b.w, kClearWeightBits, &ovf, kClearTermBits)) : u128(0));
+               rationed && a == 0.0,
+               rationed ? to_u128(to_fixed(b.w, kClearWeightBits, &ovf, kClearTermBits)) : u128(0));
     if (ovf) sink.overflow();
     return;
   }
@@ -396,8 +394,10 @@ CUTOFF_HD_INLINE void clearing_visit(const PassView& v, std::uint64_t i, int p, 
         if (bo >= 0) sink.hist(m, bo, u128(0), wm);
       }
       if (t.coarse && o >= t.p_max) {
-        if (c >= t.p_max) sink.cls(m, cls, wn, u128(0));
-        else sink.cls(m, cls, u128(0), wm);
+        if (c >= t.p_max)
+          sink.cls(m, cls, wn, u128(0));
+        else
+          sink.cls(m, cls, u128(0), wm);
       }
       break;
     }
@@ -418,8 +418,7 @@ CUTOFF_HD_INLINE void clearing_visit(const PassView& v, std::uint64_t i, int p, 
       if (split && o == k) sink.key(m, u128(0), wm, u128(0), wm);
       break;
     }
-    default:
-      break;
+    default: break;
   }
 }
 

@@ -222,8 +222,7 @@ void RankSolver::feed(RankPassData&& d) {
       else
         locate_cut(d.bins, pass_.hist, nullptr, w_above_, x_above_);
       break;
-    case Stage::kDone:
-      return;
+    case Stage::kDone: return;
   }
   if (!cut_done_)
     plan_cut_pass();

@@ -97,7 +97,7 @@ namespace cutoff {
 // Keys and histogram layout
 // ---------------------------------------------------------------------------
 
-inline constexpr int kExponentBins = 2047;                       ///< finite exponents 0 … 2046
+inline constexpr int kExponentBins = 2047;  ///< finite exponents 0 … 2046
 
 /// The monotone key of a value x ≥ 0 (x = ±0 → 0).
 CUTOFF_HD_INLINE std::uint64_t value_key(double x) { return x == 0.0 ? 0 : fp::bits(x); }
@@ -192,9 +192,9 @@ struct RankStats {
 };
 
 struct RankOptions {
-  int fine_bins = 1 << 15;                 ///< most bins of the Gini histogram (≥ half are used)
-  std::uint64_t gather_limit = 1u << 16;   ///< gather and sort the cut bin when it holds at most this many
-  int refine_bits = 13;                    ///< a refinement pass splits the cut bin into ≤ 2^refine_bits bins
+  int fine_bins = 1 << 15;                ///< most bins of the Gini histogram (≥ half are used)
+  std::uint64_t gather_limit = 1u << 16;  ///< gather and sort the cut bin when it holds at most this many
+  int refine_bits = 13;                   ///< a refinement pass splits the cut bin into ≤ 2^refine_bits bins
 };
 
 /// One pass: a histogram of positive keys and/or a gather of keys in [glo, ghi].
@@ -213,9 +213,9 @@ struct RankItem {
 
 /// The merged result of one pass.
 struct RankPassData {
-  std::vector<FixedBin> bins;  ///< hist.nbins bins: a = Σ w (2^−64), b = Σ w·x (2^(E−64), E = top_exponent)
-  FixedBin zero;               ///< elements with x = 0
-  std::vector<RankItem> items; ///< gathered elements, any order
+  std::vector<FixedBin> bins;   ///< hist.nbins bins: a = Σ w (2^−64), b = Σ w·x (2^(E−64), E = top_exponent)
+  FixedBin zero;                ///< elements with x = 0
+  std::vector<RankItem> items;  ///< gathered elements, any order
   bool overflow = false;
 };
 
@@ -324,8 +324,7 @@ class RankSolver {
 /// One OpenMP pass of rank_stats over the elements (private histograms merged by
 /// integer addition: the same bits at any thread count). Throws
 /// std::invalid_argument for a weight or value that is negative or not finite.
-template <class Get>
-RankPassData rank_pass(std::uint64_t n, const Get& get, const RankPass& pass) {
+template <class Get> RankPassData rank_pass(std::uint64_t n, const Get& get, const RankPass& pass) {
   RankPassData out;
   const int nb = pass.hist.nbins > 0 ? pass.hist.nbins : 0;
   out.bins.assign(static_cast<std::size_t>(nb), fixed_bin_empty());

@@ -80,8 +80,7 @@ void WaterLocal::merge_into(WaterPassData& out, const WaterPass& pass, std::uint
   if (first_bad < *bad) *bad = first_bad;
 }
 
-WaterSolver::WaterSolver(int n_providers, const double* capacity, const double* floor,
-                         const WaterfillOptions& options)
+WaterSolver::WaterSolver(int n_providers, const double* capacity, const double* floor, const WaterfillOptions& options)
     : P_(n_providers), opt_(options) {
   if (P_ < 0 || (P_ > 0 && capacity == nullptr)) throw std::invalid_argument("water_fill: no capacities");
   if (opt_.refine_bits < 1 || opt_.refine_bits > 20)
@@ -299,7 +298,8 @@ void WaterSolver::feed(WaterPassData&& d) {
         throw std::overflow_error("water_fill: provider " + std::to_string(p) +
                                   ": a 128-bit fixed-point sum overflowed twice");
       std::uint64_t count = 0;
-      for (int k = 0; k < 2 * kExponentBins; ++k) count += d.level0[static_cast<std::size_t>(p) * 2 * kExponentBins + k].count;
+      for (int k = 0; k < 2 * kExponentBins; ++k)
+        count += d.level0[static_cast<std::size_t>(p) * 2 * kExponentBins + k].count;
       // Σ terms ≤ count·2^(E_max+1); keep it below 2^126.
       s_[p] = 125 - (field_exponent(d.max_whc_key[p]) + 1) - bit_length(count);
       retried_[p] = 1;

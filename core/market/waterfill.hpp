@@ -125,8 +125,8 @@ struct BidTerms {
 /// 1: the user loads the provider (terms set); 0: it costs nothing (w·h·c = 0);
 /// −1: invalid (a negative or non-finite field, or cap > 0 with plan weight ≤ 0).
 CUTOFF_HD_INLINE int bid_terms(const UserBid& b, BidTerms* t) {
-  const bool ok = b.weight >= 0.0 && b.weight < fp::kInf && b.cap >= 0.0 && b.cap < fp::kInf &&
-                  b.plan_weight >= 0.0 && b.plan_weight < fp::kInf && b.cost >= 0.0 && b.cost < fp::kInf;
+  const bool ok = b.weight >= 0.0 && b.weight < fp::kInf && b.cap >= 0.0 && b.cap < fp::kInf && b.plan_weight >= 0.0 &&
+                  b.plan_weight < fp::kInf && b.cost >= 0.0 && b.cost < fp::kInf;
   if (!ok || (b.cap > 0.0 && !(b.plan_weight > 0.0))) return -1;
   const double wh = b.weight * b.cost;
   t->whc = wh * b.cap;
@@ -143,16 +143,16 @@ CUTOFF_HD_INLINE int bid_terms(const UserBid& b, BidTerms* t) {
 struct WaterJob {
   int provider;
   unsigned mask;
-  HistSpec hist;           ///< nbins > 0: histogram; else gather keys in [glo, ghi]
+  HistSpec hist;  ///< nbins > 0: histogram; else gather keys in [glo, ghi]
   std::uint64_t glo, ghi;
-  int s_c, s_p;            ///< fixed-point scales: Σ whc·2^s_c, Σ whp·2^s_p
+  int s_c, s_p;  ///< fixed-point scales: Σ whc·2^s_c, Σ whp·2^s_p
 };
 
 /// What a pass reads per user: the WaterPass's arrays (host, or device copies).
 struct WaterPassView {
   int n_providers;
   bool level0;
-  const int* scale;      ///< per provider
+  const int* scale;  ///< per provider
   const WaterJob* jobs;
   const int* job_begin;  ///< n_providers + 1
 };
@@ -324,8 +324,7 @@ struct WaterLocal {
 
 /// One OpenMP pass of water_fill over the users (private histograms merged by
 /// integer addition). `get(u, &bid)` returns u's provider, or −1 to skip u.
-template <class Get>
-WaterPassData water_pass(std::uint64_t n, int n_providers, const Get& get, const WaterPass& pass) {
+template <class Get> WaterPassData water_pass(std::uint64_t n, int n_providers, const Get& get, const WaterPass& pass) {
   const int P = n_providers;
   WaterPassData out = water_pass_empty(pass, P);
   std::uint64_t bad = ~std::uint64_t{0};

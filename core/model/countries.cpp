@@ -47,8 +47,7 @@ bool next_record(std::string_view text, std::size_t& pos, std::vector<std::strin
       cur += ch;
     }
   }
-  if (quoted)
-    throw InputError(origin + ":" + std::to_string(start_line) + ": unterminated quoted field");
+  if (quoted) throw InputError(origin + ":" + std::to_string(start_line) + ": unterminated quoted field");
   fields.push_back(std::move(cur));
   return true;
 }
@@ -74,8 +73,9 @@ int parse_int(const std::string& s, const std::string& where) {
 }  // namespace
 
 std::vector<Country> parse_countries(std::string_view text, const std::string& origin) {
-  static const char* kColumns[] = {"iso3", "name", "region", "subregion", "income_group", "population",
-                                   "population_year", "gdp_usd", "gdp_year", "gdp_imputed", "tier"};
+  static const char* kColumns[] = {
+      "iso3",    "name",     "region",      "subregion", "income_group", "population", "population_year",
+      "gdp_usd", "gdp_year", "gdp_imputed", "tier"};
   std::size_t pos = 0;
   int line = 1;
   std::vector<std::string> f;
@@ -102,8 +102,7 @@ std::vector<Country> parse_countries(std::string_view text, const std::string& o
     if (f.size() == 1 && f[0].empty()) continue;  // blank line
     const std::string where0 = origin + ":" + std::to_string(rec_line);
     if (f.size() != col.size())
-      throw InputError(where0 + ": " + std::to_string(f.size()) + " fields, expected " +
-                       std::to_string(col.size()));
+      throw InputError(where0 + ": " + std::to_string(f.size()) + " fields, expected " + std::to_string(col.size()));
     auto field = [&](int k) -> const std::string& { return f[idx[k]]; };
     auto where = [&](int k) { return where0 + ": column '" + kColumns[k] + "'"; };
     Country c;

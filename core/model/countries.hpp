@@ -12,10 +12,10 @@ struct Country {
   std::string iso3, name, region, subregion, income_group;
   double population = 0;  ///< people
   int population_year = 0;
-  double gdp_usd = 0;     ///< US$ a year
+  double gdp_usd = 0;  ///< US$ a year
   int gdp_year = 0;
   bool gdp_imputed = false;
-  int tier = 2;           ///< export tier 1/2/3
+  int tier = 2;  ///< export tier 1/2/3
 };
 
 /// Income groups in table order (index stored in the output's income_group coordinate).

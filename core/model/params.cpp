@@ -27,44 +27,40 @@ constexpr double kSeedMax = 4294967295.0;     // seeds are uint32 (Philox key wo
 // ---------------------------------------------------------------------------
 
 template <class S>
-Field<S> field(const char* key, ParamType t, const char* unit, double lo, double hi, int length,
-               TextRule text, ParamValue def, const char* meaning, ParamMember<S> m,
-               bool required = false, const char* def_text = nullptr) {
+Field<S> field(const char* key, ParamType t, const char* unit, double lo, double hi, int length, TextRule text,
+               ParamValue def, const char* meaning, ParamMember<S> m, bool required = false,
+               const char* def_text = nullptr) {
   Field<S> f;
-  static_cast<FieldSpec&>(f) = FieldSpec{key,    t,    unit,    lo,       hi,      length,
-                                         text,   std::move(def), meaning, required, def_text};
+  static_cast<FieldSpec&>(f) =
+      FieldSpec{key, t, unit, lo, hi, length, text, std::move(def), meaning, required, def_text};
   f.member = m;
   return f;
 }
 template <class S>
-Field<S> integer(const char* key, std::int64_t S::*m, const char* unit, double lo, double hi,
-                 std::int64_t def, const char* meaning) {
+Field<S> integer(const char* key, std::int64_t S::*m, const char* unit, double lo, double hi, std::int64_t def,
+                 const char* meaning) {
   return field<S>(key, ParamType::Integer, unit, lo, hi, 0, TextRule::Any, def, meaning, m);
 }
 template <class S>
-Field<S> real(const char* key, double S::*m, const char* unit, double lo, double hi, double def,
-              const char* meaning) {
+Field<S> real(const char* key, double S::*m, const char* unit, double lo, double hi, double def, const char* meaning) {
   return field<S>(key, ParamType::Real, unit, lo, hi, 0, TextRule::Any, def, meaning, m);
 }
-template <class S>
-Field<S> flag(const char* key, bool S::*m, const char* meaning) {
-  return field<S>(key, ParamType::Bool, "", 0, 1, 0, TextRule::Any,
-                  ParamValue(std::in_place_type<bool>, false), meaning, m);
-}
-template <class S>
-Field<S> text(const char* key, std::string S::*m, TextRule rule, std::string def,
-              const char* meaning) {
-  return field<S>(key, ParamType::String, "", 0, 0, 0, rule, std::move(def), meaning, m);
-}
-template <class S>
-Field<S> reals(const char* key, std::vector<double> S::*m, const char* unit, int length, double lo,
-               double hi, std::vector<double> def, const char* meaning) {
-  return field<S>(key, ParamType::RealArray, unit, lo, hi, length, TextRule::Any, std::move(def),
+template <class S> Field<S> flag(const char* key, bool S::*m, const char* meaning) {
+  return field<S>(key, ParamType::Bool, "", 0, 1, 0, TextRule::Any, ParamValue(std::in_place_type<bool>, false),
                   meaning, m);
 }
 template <class S>
-Field<S> texts(const char* key, std::vector<std::string> S::*m, TextRule rule, int length,
-               std::vector<std::string> def, const char* meaning) {
+Field<S> text(const char* key, std::string S::*m, TextRule rule, std::string def, const char* meaning) {
+  return field<S>(key, ParamType::String, "", 0, 0, 0, rule, std::move(def), meaning, m);
+}
+template <class S>
+Field<S> reals(const char* key, std::vector<double> S::*m, const char* unit, int length, double lo, double hi,
+               std::vector<double> def, const char* meaning) {
+  return field<S>(key, ParamType::RealArray, unit, lo, hi, length, TextRule::Any, std::move(def), meaning, m);
+}
+template <class S>
+Field<S> texts(const char* key, std::vector<std::string> S::*m, TextRule rule, int length, std::vector<std::string> def,
+               const char* meaning) {
   return field<S>(key, ParamType::StringArray, "", 0, 0, length, rule, std::move(def), meaning, m);
 }
 
@@ -77,14 +73,11 @@ std::vector<Field<Params>> make_params_schema() {
       integer("calib_tick", &P::calib_tick, "ticks", 0, 99999, 14,
               "Tick the calibration targets of §8 refer to (14 = March 2026); a shorter run has no calibration point"),
       integer("seed", &P::seed, "1", 0, kSeedMax, 1, "Random seed (Philox key, §3)"),
-      integer("n_firms", &P::n_firms, "agents", 1, kCount40, 100000,
-              "Firm agents in the world (§1)"),
-      integer("n_users", &P::n_users, "agents", 1, kCount40, 1000000,
-              "User agents in the world (§1)"),
+      integer("n_firms", &P::n_firms, "agents", 1, kCount40, 100000, "Firm agents in the world (§1)"),
+      integer("n_users", &P::n_users, "agents", 1, kCount40, 1000000, "User agents in the world (§1)"),
       integer("min_firms", &P::min_firms, "agents per country", 1, kCount40, 20,
               "Fewest small-stratum firm agents per country (§1)"),
-      integer("min_users", &P::min_users, "agents per country", 1, kCount40, 50,
-              "Fewest user agents per country (§1)"),
+      integer("min_users", &P::min_users, "agents per country", 1, kCount40, 50, "Fewest user agents per country (§1)"),
       integer("lever_tick", &P::lever_tick, "ticks", 0, 100000, 0,
               "Tick from which the scenario's levers apply (§4); at or after horizon, never"),
       text("description", &P::description, TextRule::Any, "",
@@ -93,25 +86,20 @@ std::vector<Field<Params>> make_params_schema() {
            "Country table (§5); relative to the directory of the file that sets it "
            "(default: of the base of the inherits chain; an override: of the working directory)"),
       // capacity and finance
-      real("capacity0", &P::capacity0, "H100e", 1, 1e12, 4e6,
-           "World provider capacity at tick 0, shared by cap_share"),
+      real("capacity0", &P::capacity0, "H100e", 1, 1e12, 4e6, "World provider capacity at tick 0, shared by cap_share"),
       real("train_share", &P::train_share, "1", 0, 0.99, 0.5,
            "Share s_p of capacity used for training (§2.2); the rest serves inference"),
       integer("lead", &P::lead, "ticks", 1, 120, 12, "Ticks from a capacity order to its arrival (§2.1)"),
-      real("g_cap", &P::g_cap, "times per year", 1, 100, 2.3,
-           "Planned capacity growth a lab orders for (§2.1)"),
+      real("g_cap", &P::g_cap, "times per year", 1, 100, 2.3, "Planned capacity growth a lab orders for (§2.1)"),
       real("x_max", &P::x_max, "of C_p per tick", 0, 10, 0.2, "Order cap as a share of capacity (§2.1)"),
       real("x_max_t3", &P::x_max_t3, "of C_p per tick", 0, 10, 0.04,
            "Order cap for providers homed in tier-3 countries (export controls, §2.1)"),
       real("bm", &P::bm, "1", 0, 100, 1,
            "Build-out multiplier on planned growth, order cap and outside finance (§2.1)"),
-      real("F_smooth", &P::F_smooth, "per tick", 0, 1, 0.3,
-           "Smoothing weight of the demand forecast F_p (§2.6)"),
+      real("F_smooth", &P::F_smooth, "per tick", 0, 1, 0.3, "Smoothing weight of the demand forecast F_p (§2.6)"),
       real("capex", &P::capex, "USD per H100e", 1, 1e9, 30000, "Capital cost of one H100e (§2.1)"),
-      real("opex", &P::opex, "USD per H100e-month", 0, 1e9, 600,
-           "Running cost of one H100e for a month (§2.3)"),
-      real("life", &P::life, "ticks", 1, 1200, 36,
-           "Depreciation life; c_H = opex + capex/life (§2.3)"),
+      real("opex", &P::opex, "USD per H100e-month", 0, 1e9, 600, "Running cost of one H100e for a month (§2.3)"),
+      real("life", &P::life, "ticks", 1, 1200, 36, "Depreciation life; c_H = opex + capex/life (§2.3)"),
       real("markup", &P::markup, "1", 0, 100, 0.3, "Markup m; floor price p_min = (1 + m)·c_H (§2.3)"),
       real("outside_finance", &P::outside_finance, "USD per USD of revenue", 0, 100, 1.5,
            "Outside finance f a lab raises per dollar of revenue, times bm (§2.1)"),
@@ -119,10 +107,8 @@ std::vector<Field<Params>> make_params_schema() {
       real("beta", &P::beta, "K per e-fold of T_p", 0, 10, 1.2,
            "Capability per e-fold of cumulative training compute (§2.2)"),
       real("K_lead0", &P::K_lead0, "K", 0, 100, 2.6, "Frontier capability at tick 0 (§2.2)"),
-      real("dK_release", &P::dK_release, "K", 0.01, 10, 1,
-           "Capability gain that triggers a new generation (§2.2)"),
-      real("K_trend", &P::K_trend, "K per tick", 0, 1, 1.0 / 12,
-           "Frontier trend before tick 0 (§2.0); default 1/12"),
+      real("dK_release", &P::dK_release, "K", 0.01, 10, 1, "Capability gain that triggers a new generation (§2.2)"),
+      real("K_trend", &P::K_trend, "K per tick", 0, 1, 1.0 / 12, "Frontier trend before tick 0 (§2.0); default 1/12"),
       // serving cost
       real("delta", &P::delta, "per tick", 0, 1, std::log(1.5) / 12,
            "Hardware decline of all serving cost, exp(-delta·t) (§2.3); default ln(1.5)/12"),
@@ -130,18 +116,15 @@ std::vector<Field<Params>> make_params_schema() {
            "Serving cost rise per unit of capability, exp(kappa·(K_g - K_ref)) (§2.3); default ln(2.5)"),
       real("eta", &P::eta, "per tick", 0, 1, std::log(6.0) / 12,
            "Serving cost decline of one generation with age (§2.3); default ln(6)/12"),
-      real("h0", &P::h0, "H100e per Mtok", 1e-9, 1000, 2.5e-3,
-           "Serving cost at K_ref and tick 0 (§2.3)"),
+      real("h0", &P::h0, "H100e per Mtok", 1e-9, 1000, 2.5e-3, "Serving cost at K_ref and tick 0 (§2.3)"),
       real("K_ref", &P::K_ref, "K", 0, 100, 2, "Reference capability of h0 (§2.3)"),
       // trusted partners
       integer("n_trusted", &P::n_trusted, "real firms", 0, kCount40, 50,
               "Trusted partners a provider covers per release (§2.2)"),
       real("a_trusted", &P::a_trusted, "1", -1, 2, 0.9,
            "Least alignment for trusted partners (§2.2); above 1 admits none"),
-      real("p_defender", &P::p_defender, "1", 0, 1, 0.3,
-           "Probability a large tier-1 ICT firm is a defender (§1)"),
-      integer("n_large", &P::n_large, "agents", 0, kCount40, 20000,
-              "Largest firms of the world, one agent each (§1)"),
+      real("p_defender", &P::p_defender, "1", 0, 1, 0.3, "Probability a large tier-1 ICT firm is a defender (§1)"),
+      integer("n_large", &P::n_large, "agents", 0, kCount40, 20000, "Largest firms of the world, one agent each (§1)"),
       // fast followers and open weights
       integer("L0", &P::L0, "ticks", 0, 120, 2, "Base distillation lag L of fast followers (§2.2)"),
       integer("dL_api", &P::dL_api, "ticks", 0, 120, 2,
@@ -151,13 +134,11 @@ std::vector<Field<Params>> make_params_schema() {
       integer("n_open", &P::n_open, "ticks", 0, 1200, 6,
               "Ticks from GENERAL to OPEN under the open_weights lever (§2.2)"),
       // reserves and price cap
-      real("r_gov", &P::r_gov, "1", 0, 1, 0.05,
-           "Government reserve share of inference capacity (§2.6a)"),
+      real("r_gov", &P::r_gov, "1", 0, 1, 0.05, "Government reserve share of inference capacity (§2.6a)"),
       texts("r_gov_homes", &P::r_gov_homes, TextRule::Iso3, kAnyLength, {"USA"},
             "Homes whose providers hold the government reserve (§2.6a)"),
       real("r_cons", &P::r_cons, "1", 0, 1, 0.3, "Consumer floor share of inference capacity (§2.6b)"),
-      real("p_max", &P::p_max, "USD per H100e-month", 0, kInf, kInf,
-           "Price cap; inf = none (§2.6); at least p_min"),
+      real("p_max", &P::p_max, "USD per H100e-month", 0, kInf, kInf, "Price cap; inf = none (§2.6); at least p_min"),
       // KYC and quota
       reals("kyc_rate", &P::kyc_rate, "per tick", kTiers, 0, 1, {0.02, 0.008, 0},
             "KYC clearance probability by tier 1/2/3 (§2.4); default 0.02 × (1, 0.4, 0)"),
@@ -165,13 +146,10 @@ std::vector<Field<Params>> make_params_schema() {
            "Least alignment for KYC clearance to apply (§2.4); above 1 admits none"),
       real("tier2_quota", &P::tier2_quota, "H100e per country", 0, kInf, 50000,
            "Tier-2 quota Q_c on tier-1-homed providers (§2.4); inf = none"),
-      real("tier2_quota_growth", &P::tier2_quota_growth, "per year", 0, 100, 0,
-           "Growth of the tier-2 quota (§2.4)"),
+      real("tier2_quota_growth", &P::tier2_quota_growth, "per year", 0, 100, 0, "Growth of the tier-2 quota (§2.4)"),
       // choice
-      real("p_switch", &P::p_switch, "per tick", 0, 1, 0.05,
-           "Probability of re-choosing the provider (§2.4)"),
-      real("switch_noise", &P::switch_noise, "uplift", 0, 100, 0.5,
-           "Gumbel scale of choice noise (§2.4)"),
+      real("p_switch", &P::p_switch, "per tick", 0, 1, 0.05, "Probability of re-choosing the provider (§2.4)"),
+      real("switch_noise", &P::switch_noise, "uplift", 0, 100, 0.5, "Gumbel scale of choice noise (§2.4)"),
       // firms and sectors
       real("worker_share", &P::worker_share, "1", 0.01, 1, 0.45, "Workers per person (§1)"),
       real("pareto_alpha", &P::pareto_alpha, "1", 0.1, 10, 1.1, "Pareto index of firm sizes (§1)"),
@@ -183,8 +161,7 @@ std::vector<Field<Params>> make_params_schema() {
       texts("sector_names", &P::sector_names, TextRule::Name, kPerSector,
             {"agriculture", "manufacturing", "trade", "services", "finance_professional", "ict"},
             "Sector names (§1); the last is ICT (defenders)"),
-      reals("sector_share", &P::sector_share, "1", kSectorCount, 0, 1,
-            {0.25, 0.20, 0.20, 0.20, 0.10, 0.05},
+      reals("sector_share", &P::sector_share, "1", kSectorCount, 0, 1, {0.25, 0.20, 0.20, 0.20, 0.10, 0.05},
             "Employment share of each sector (§1); sums to 1 within 1e-9; defines the sectors"),
       reals("mult_s", &P::mult_s, "1", kPerSector, 0, 1e6, {0.1, 0.6, 0.8, 1.5, 4, 8},
             "Tokens-per-worker multiplier of each sector (§1, §2.5)"),
@@ -194,16 +171,14 @@ std::vector<Field<Params>> make_params_schema() {
       real("psi", &P::psi, "1", 0, 10, 0.5, "Exponent of the served share in the uplift (§2.4, §2.7)"),
       real("g0", &P::g0, "per tick", -1, 1, 0.0015, "Productivity growth without AI (§2.7)"),
       real("sigma_A", &P::sigma_A, "per tick", 0, 1, 0.01, "Productivity shock scale (§2.7)"),
-      real("sigma_c", &P::sigma_c, "1", 0.1, 20, 3,
-           "Competition exponent; revenue ∝ A^sigma_c (§2.0, §2.8)"),
+      real("sigma_c", &P::sigma_c, "1", 0.1, 20, 3, "Competition exponent; revenue ∝ A^sigma_c (§2.0, §2.8)"),
       real("A_sigma0", &P::A_sigma0, "1", 0, 10, 0.1, "Lognormal sigma of initial productivity (§2.0)"),
       // budgets and demand
       real("budget_sigma", &P::budget_sigma, "1", 0, 10, 0.7,
            "Lognormal sigma (mean 1) of the budget multiplier b_i (§2.0)"),
       real("beta_W", &P::beta_W, "per tick", 0, 1, 0.0005, "Budget per dollar of wealth (§2.5)"),
       real("beta_R", &P::beta_R, "per tick", 0, 10, 0.001, "Budget per dollar of revenue (§2.5)"),
-      real("wtp_months", &P::wtp_months, "months", 0, 1200, 12,
-           "Months of uplift a firm will pay for (§2.5)"),
+      real("wtp_months", &P::wtp_months, "months", 0, 1200, 12, "Months of uplift a firm will pay for (§2.5)"),
       real("access_cost", &P::access_cost, "USD per month", 0, 1e9, 500,
            "Fixed monthly access cost F_access of a buying firm (§2.5)"),
       real("q_min", &P::q_min, "Mtok per month", 0, 1e9, 10, "Minimum commitment of a buying firm (§2.5)"),
@@ -220,16 +195,14 @@ std::vector<Field<Params>> make_params_schema() {
       real("other_cost", &P::other_cost, "of revenue", 0, 1, 0.3, "Non-wage, non-compute costs (§2.8)"),
       real("exit_months", &P::exit_months, "months of wages", 0, 1200, 6,
            "A firm exits when wealth falls below minus this many months of wages (§2.8)"),
-      real("entrant_sigma", &P::entrant_sigma, "1", 0, 10, 0.3,
-           "Lognormal sigma of an entrant's productivity (§2.8)"),
+      real("entrant_sigma", &P::entrant_sigma, "1", 0, 10, 0.3, "Lognormal sigma of an entrant's productivity (§2.8)"),
       // spillover and trade
       real("xi", &P::xi, "uplift per K", 0, 10, 0.1, "Spillover of partners' capability (§2.10)"),
       reals("tier_sim", &P::tier_sim, "1", 3, 0, 1, {1, 0.4, 0},
             "Spillover similarity: same tier, adjacent tiers, tiers 1 and 3 (§2.10)"),
       real("omega", &P::omega, "1", 0, 1, 0.25, "Tradable share of every revenue pool (§2.8)"),
       // users and plans
-      real("income_sigma", &P::income_sigma, "1", 0, 10, 0.8,
-           "Lognormal sigma (mean 1) of user income z_u (§2.0)"),
+      real("income_sigma", &P::income_sigma, "1", 0, 10, 0.8, "Lognormal sigma (mean 1) of user income z_u (§2.0)"),
       real("tightness0_cons", &P::tightness0_cons, "1", 0.001, 100, 0.7,
            "Consumer demand at full caps over the consumer floor at tick 0; derives need0 (§2.0)"),
       real("need_sigma", &P::need_sigma, "1", 0, 10, 1.0, "Lognormal sigma (median 1) of user need n_u (§2.0)"),
@@ -244,7 +217,8 @@ std::vector<Field<Params>> make_params_schema() {
             "Need multiplier of plans free/plus/pro (§2.5)"),
       real("plan_cap", &P::plan_cap, "times plan need", 0, 1e6, 2, "Plan cap as a multiple of plan need (§2.5)"),
       flag("plan_repick", &P::plan_repick,
-           "Adopters re-choose their plan by income every tick; false: the plan chosen at adoption is kept (§2.9, a choice MODEL.md leaves open)"),
+           "Adopters re-choose their plan by income every tick; false: the plan chosen at adoption is kept (§2.9, a "
+           "choice MODEL.md leaves open)"),
       // adoption
       real("bass_p", &P::bass_p, "per tick", 0, 1, 0.003, "Bass innovation rate (§2.9)"),
       real("bass_q", &P::bass_q, "per tick", 0, 1, 0.03, "Bass imitation rate (§2.9)"),
@@ -262,14 +236,11 @@ std::vector<Field<Params>> make_params_schema() {
       real("deal_size", &P::deal_size, "H100e", 0, 1e12, 100000, "Hosted capacity of a compute deal (§6)"),
       real("deal_cons_floor", &P::deal_cons_floor, "of hosted capacity", 0, 1, 0.05,
            "Consumer floor a deal host's users get (§6)"),
-      real("build_share", &P::build_share, "of GDP per year", 0, 1, 0.002,
-           "GDP share spent on domestic build (§6)"),
+      real("build_share", &P::build_share, "of GDP per year", 0, 1, 0.002, "GDP share spent on domestic build (§6)"),
       real("kyc_raise", &P::kyc_raise, "1", 0, 1000, 2, "KYC rate multiplier of the KYC-raise policy (§6)"),
       // levers
-      flag("moratorium", &P::moratorium,
-           "No new home orders by providers homed in lever_country (§2.1)"),
-      flag("first_resort", &P::first_resort,
-           "lever_country's firms clear first on its providers (§2.6)"),
+      flag("moratorium", &P::moratorium, "No new home orders by providers homed in lever_country (§2.1)"),
+      flag("first_resort", &P::first_resort, "lever_country's firms clear first on its providers (§2.6)"),
       flag("crackdown", &P::crackdown, "Distillation crackdown adds dL_cd to the follower lag (§2.2)"),
       flag("open_weights", &P::open_weights, "Generations become OPEN n_open ticks after GENERAL (§2.2)"),
       flag("policy_build", &P::policy_build, "Countries may take the domestic-build policy (§6)"),
@@ -287,35 +258,30 @@ std::vector<Field<ProviderParams>> make_provider_schema() {
   using P = ProviderParams;
   auto by_home = "by home";
   return {
-      field<P>("name", ParamType::String, "", 0, 0, 0, TextRule::Name, std::string(),
-               "Provider name, unique", &P::name, true, "required"),
-      field<P>("home", ParamType::String, "", 0, 0, 0, TextRule::Iso3, std::string(),
-               "Home country", &P::home, true, "required"),
-      field<P>("cap_share", ParamType::Real, "1", 1e-6, 1, 0, TextRule::Any, 0.0,
-               "Share of capacity0 at tick 0; the shares sum to at most 1", &P::cap_share, true,
+      field<P>("name", ParamType::String, "", 0, 0, 0, TextRule::Name, std::string(), "Provider name, unique", &P::name,
+               true, "required"),
+      field<P>("home", ParamType::String, "", 0, 0, 0, TextRule::Iso3, std::string(), "Home country", &P::home, true,
                "required"),
+      field<P>("cap_share", ParamType::Real, "1", 1e-6, 1, 0, TextRule::Any, 0.0,
+               "Share of capacity0 at tick 0; the shares sum to at most 1", &P::cap_share, true, "required"),
       flag("follower", &P::follower, "Fast follower: distils the released frontier (§2.2)"),
       real("offset", &P::offset, "K", -10, 10, 0, "Capability offset offset_p (§2.2)"),
       field<P>("d_gov", ParamType::Integer, "ticks", 0, 120, 0, TextRule::Any, std::int64_t{0},
                "Government review stage (§2.2)", &P::d_gov, false, by_home),
       field<P>("d_trusted", ParamType::Integer, "ticks", 0, 120, 0, TextRule::Any, std::int64_t{0},
                "Trusted-partner stage (§2.2)", &P::d_trusted, false, by_home),
-      field<P>("d_kyc", ParamType::Integer, "ticks", 0, 120, 0, TextRule::Any, std::int64_t{0},
-               "KYC stage (§2.2)", &P::d_kyc, false, by_home),
-      field<P>("align", ParamType::RealArray, "1", -1, 1, kTiers, TextRule::Any,
-               std::vector<double>(), "Alignment of tier 1/2/3 countries with this provider (§5)",
-               &P::align, false, by_home),
-      field<P>("align_country", ParamType::RealTable, "1", -1, 1, 0, TextRule::Iso3,
-               std::map<std::string, double>(),
-               "Per-country alignment overriding align; own home is 1 by rule (§5)",
-               &P::align_country, false, by_home),
+      field<P>("d_kyc", ParamType::Integer, "ticks", 0, 120, 0, TextRule::Any, std::int64_t{0}, "KYC stage (§2.2)",
+               &P::d_kyc, false, by_home),
+      field<P>("align", ParamType::RealArray, "1", -1, 1, kTiers, TextRule::Any, std::vector<double>(),
+               "Alignment of tier 1/2/3 countries with this provider (§5)", &P::align, false, by_home),
+      field<P>("align_country", ParamType::RealTable, "1", -1, 1, 0, TextRule::Iso3, std::map<std::string, double>(),
+               "Per-country alignment overriding align; own home is 1 by rule (§5)", &P::align_country, false, by_home),
   };
 }
 
 bool is_iso3(const std::string& s) {
   return s.size() == 3 && std::isupper(static_cast<unsigned char>(s[0])) &&
-         std::isupper(static_cast<unsigned char>(s[1])) &&
-         std::isupper(static_cast<unsigned char>(s[2]));
+         std::isupper(static_cast<unsigned char>(s[1])) && std::isupper(static_cast<unsigned char>(s[2]));
 }
 
 bool text_ok(TextRule rule, const std::string& s) {
@@ -410,12 +376,10 @@ std::string describe_n(const FieldSpec& f, std::size_t n_sectors) {
         case TextRule::Iso3: return "an ISO3 code (3 upper-case letters)";
       }
       break;
-    case ParamType::RealArray:
-      return "an array of " + length_text(f, n_sectors) + "reals in " + elems + per_sector;
+    case ParamType::RealArray: return "an array of " + length_text(f, n_sectors) + "reals in " + elems + per_sector;
     case ParamType::StringArray:
       return "an array of " + length_text(f, n_sectors) +
-             (f.text == TextRule::Iso3 ? std::string("ISO3 codes")
-                                       : std::string("distinct non-empty strings")) +
+             (f.text == TextRule::Iso3 ? std::string("ISO3 codes") : std::string("distinct non-empty strings")) +
              per_sector;
     case ParamType::RealTable: return "a table of ISO3 code = real in " + elems;
   }
@@ -442,8 +406,7 @@ std::string toml_real(double x) {
   return s;
 }
 
-template <class S>
-bool equal_by_schema(const std::vector<Field<S>>& schema, const S& a, const S& b) {
+template <class S> bool equal_by_schema(const std::vector<Field<S>>& schema, const S& a, const S& b) {
   for (const auto& f : schema) {
     if (f.get(a) != f.get(b)) return false;
   }
@@ -462,10 +425,10 @@ std::string type_text(const FieldSpec& f) {
     case ParamType::Bool: return "bool";
     case ParamType::String: return "string";
     case ParamType::RealArray:
-      return f.length > 0 ? "real[" + std::to_string(f.length) + "]"
-                          : f.length == kAnyLength ? "real[]" : "real[sectors]";
-    case ParamType::StringArray:
-      return f.length == kPerSector ? "string[sectors]" : "string[]";
+      return f.length > 0             ? "real[" + std::to_string(f.length) + "]"
+             : f.length == kAnyLength ? "real[]"
+                                      : "real[sectors]";
+    case ParamType::StringArray: return f.length == kPerSector ? "string[sectors]" : "string[]";
     case ParamType::RealTable: return "table";
   }
   return "?";
@@ -502,13 +465,11 @@ std::string md_value(const FieldSpec& f) {
   return "`" + render_value(f.def) + "`";
 }
 
-template <class S>
-void md_table(std::ostringstream& os, const std::vector<Field<S>>& schema, const char* first) {
+template <class S> void md_table(std::ostringstream& os, const std::vector<Field<S>>& schema, const char* first) {
   os << "| " << first << " | type | unit | range | default | meaning |\n|---|---|---|---|---|---|\n";
   for (const auto& f : schema) {
-    os << "| `" << f.key << "` | " << type_text(f) << " | " << md_cell(f.unit) << " | "
-       << md_cell(range_doc(f)) << " | " << md_cell(md_value(f)) << " | " << md_cell(f.meaning)
-       << " |\n";
+    os << "| `" << f.key << "` | " << type_text(f) << " | " << md_cell(f.unit) << " | " << md_cell(range_doc(f))
+       << " | " << md_cell(md_value(f)) << " | " << md_cell(f.meaning) << " |\n";
   }
 }
 
@@ -570,14 +531,11 @@ std::vector<ProviderParams> default_providers() {
     p.name = name, p.cap_share = share, p.follower = follower, p.offset = offset;
     return p;
   };
-  return {make("US-A", "USA", 0.28, false, 0), make("US-B", "USA", 0.25, false, 0),
-          make("US-C", "USA", 0.22, false, 0), make("CN-F", "CHN", 0.15, true, 0.4),
-          make("FR-E", "FRA", 0.05, false, 0.5)};
+  return {make("US-A", "USA", 0.28, false, 0), make("US-B", "USA", 0.25, false, 0), make("US-C", "USA", 0.22, false, 0),
+          make("CN-F", "CHN", 0.15, true, 0.4), make("FR-E", "FRA", 0.05, false, 0.5)};
 }
 
-bool operator==(const ProviderParams& a, const ProviderParams& b) {
-  return equal_by_schema(provider_schema(), a, b);
-}
+bool operator==(const ProviderParams& a, const ProviderParams& b) { return equal_by_schema(provider_schema(), a, b); }
 bool operator!=(const ProviderParams& a, const ProviderParams& b) { return !(a == b); }
 bool operator==(const Params& a, const Params& b) {
   return equal_by_schema(params_schema(), a, b) && a.provider == b.provider;
@@ -649,8 +607,8 @@ std::string render_value(const ParamValue& v) {
 }
 
 void validate(const Params& p, const OriginFn& origin) {
-  auto fail = [&](const std::vector<std::string>& keys, const std::string& key,
-                  const std::string& value, const std::string& what) {
+  auto fail = [&](const std::vector<std::string>& keys, const std::string& key, const std::string& value,
+                  const std::string& what) {
     throw InputError(origin(keys) + ": key '" + key + "' = " + value + ": " + what);
   };
   const std::size_t ns = p.sector_share.size();
@@ -679,8 +637,7 @@ void validate(const Params& p, const OriginFn& origin) {
   const double p_min = (1 + p.markup) * (p.opex + p.capex / p.life);
   if (p.p_max < p_min) {
     fail({"p_max", "markup", "opex", "capex", "life"}, "p_max", fmt_real(p.p_max),
-         "out of range, allowed p_min = (1 + markup)·(opex + capex/life) = " + fmt_real(p_min) +
-             " to inf");
+         "out of range, allowed p_min = (1 + markup)·(opex + capex/life) = " + fmt_real(p_min) + " to inf");
   }
 
   // Providers.
@@ -688,8 +645,7 @@ void validate(const Params& p, const OriginFn& origin) {
   std::vector<std::string> names;
   for (const auto& q : p.provider) names.push_back(q.name);
   if (p.provider.empty() || p.provider.size() > static_cast<std::size_t>(kMaxProviders)) {
-    fail(pk, "provider", render_value(names),
-         "expected 1 to " + std::to_string(kMaxProviders) + " providers");
+    fail(pk, "provider", render_value(names), "expected 1 to " + std::to_string(kMaxProviders) + " providers");
   }
   std::vector<double> shares;
   bool any_leader = false;
@@ -750,7 +706,9 @@ std::string schema_markdown() {
         "`provider.N.field=value` one field of provider N (0-based).\n\n";
   md_table(os, params_schema(), "key");
   os << "\n## Providers\n\n"
-        "`[[provider]]` tables (1 to " << kMaxProviders << ") list the AI labs. A file that "
+        "`[[provider]]` tables (1 to "
+     << kMaxProviders
+     << ") list the AI labs. A file that "
         "gives `[[provider]]` tables replaces the inherited list as a whole; a table "
         "`[provider.N]` instead changes fields of inherited provider N. `name`, `home` and "
         "`cap_share` are required in a new provider; the fields marked \"by home\" default "
@@ -769,12 +727,13 @@ std::string schema_markdown() {
         "align_country |\n|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& q : default_providers()) {
     os << "| " << q.name << " | " << q.home << " | " << fmt_real(q.cap_share) << " | "
-       << (q.follower ? "true" : "false") << " | " << fmt_real(q.offset) << " | " << q.d_gov
-       << " | " << q.d_trusted << " | " << q.d_kyc << " | `" << render_value(q.align) << "` | `"
-       << render_value(q.align_country) << "` |\n";
+       << (q.follower ? "true" : "false") << " | " << fmt_real(q.offset) << " | " << q.d_gov << " | " << q.d_trusted
+       << " | " << q.d_kyc << " | `" << render_value(q.align) << "` | `" << render_value(q.align_country) << "` |\n";
   }
   os << "\n## Rules across keys\n\n"
-        "- `sector_share` has 1 to " << kMaxSectors << " entries summing to 1 within 1e-9; "
+        "- `sector_share` has 1 to "
+     << kMaxSectors
+     << " entries summing to 1 within 1e-9; "
         "`sector_names` and `mult_s` have one entry per sector; sector names are distinct.\n"
         "- `r_gov` + `r_cons` ≤ 1.\n"
         "- `p_max` ≥ p_min = (1 + `markup`)·(`opex` + `capex`/`life`).\n"

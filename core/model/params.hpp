@@ -25,22 +25,22 @@
 
 namespace cutoff {
 
-inline constexpr int kTiers = 3;         ///< export tiers 1/2/3 (arrays index tier − 1)
-inline constexpr int kPlans = 3;         ///< free / plus / pro
-inline constexpr int kMaxProviders = 16; ///< partner masks are 16 bits
-inline constexpr int kMaxSectors = 64;   ///< sectors are u8; 64 keeps tables small
+inline constexpr int kTiers = 3;          ///< export tiers 1/2/3 (arrays index tier − 1)
+inline constexpr int kPlans = 3;          ///< free / plus / pro
+inline constexpr int kMaxProviders = 16;  ///< partner masks are 16 bits
+inline constexpr int kMaxSectors = 64;    ///< sectors are u8; 64 keeps tables small
 
 /// One provider (AI lab), a `[[provider]]` table. Stage durations and alignment
 /// default by home (provider_defaults); name, home and cap_share are required.
 struct ProviderParams {
   std::string name;
-  std::string home;                           ///< ISO3 of the home country
-  double cap_share = 0;                       ///< share of capacity0 at tick 0
-  bool follower = false;                      ///< fast follower: distils (§2.2)
-  double offset = 0;                          ///< offset_p [K]
+  std::string home;                                  ///< ISO3 of the home country
+  double cap_share = 0;                              ///< share of capacity0 at tick 0
+  bool follower = false;                             ///< fast follower: distils (§2.2)
+  double offset = 0;                                 ///< offset_p [K]
   std::int64_t d_gov = 0, d_trusted = 0, d_kyc = 0;  ///< release stages [ticks]
-  std::vector<double> align;                  ///< length kTiers: tiers 1/2/3 with this provider
-  std::map<std::string, double> align_country;  ///< ISO3 → alignment, overrides align
+  std::vector<double> align;                         ///< length kTiers: tiers 1/2/3 with this provider
+  std::map<std::string, double> align_country;       ///< ISO3 → alignment, overrides align
 };
 
 /// All scenario parameters; the default constructor gives the schema defaults
@@ -79,7 +79,7 @@ struct Params {
   double p_switch, switch_noise;
   // firms and sectors (§1, §2.5)
   double worker_share, pareto_alpha, size_cap, tightness0, tau_growth;
-  std::vector<std::string> sector_names;  ///< one per sector
+  std::vector<std::string> sector_names;     ///< one per sector
   std::vector<double> sector_share, mult_s;  ///< one per sector
   // productivity (§2.0, §2.7)
   double phi, rho, psi, g0, sigma_A, sigma_c, A_sigma0;
@@ -121,13 +121,11 @@ bool operator!=(const Params& a, const Params& b);
 
 /// Value types of the schema; the order matches ParamValue and ParamMember.
 enum class ParamType { Integer, Real, Bool, String, RealArray, StringArray, RealTable };
-using ParamValue = std::variant<std::int64_t, double, bool, std::string, std::vector<double>,
-                                std::vector<std::string>, std::map<std::string, double>>;
+using ParamValue = std::variant<std::int64_t, double, bool, std::string, std::vector<double>, std::vector<std::string>,
+                                std::map<std::string, double>>;
 template <class S>
-using ParamMember =
-    std::variant<std::int64_t S::*, double S::*, bool S::*, std::string S::*,
-                 std::vector<double> S::*, std::vector<std::string> S::*,
-                 std::map<std::string, double> S::*>;
+using ParamMember = std::variant<std::int64_t S::*, double S::*, bool S::*, std::string S::*, std::vector<double> S::*,
+                                 std::vector<std::string> S::*, std::map<std::string, double> S::*>;
 
 /// What a string (or each string of an array, or each key of a table) must look like.
 enum class TextRule { Any, Name, Iso3, Path };
@@ -141,19 +139,18 @@ inline constexpr int kSectorCount = -2;  ///< defines the sectors: 1 … kMaxSec
 struct FieldSpec {
   const char* key;
   ParamType type;
-  const char* unit;     ///< in words: "ticks", "H100e", "USD per H100e", "1"
-  double min, max;      ///< inclusive; per element for arrays and tables; ±inf allowed
-  int length;           ///< arrays only: > 0 fixed, or kAnyLength, kPerSector, kSectorCount
-  TextRule text;        ///< strings only
-  ParamValue def;       ///< the default (MODEL.md §9)
-  const char* meaning;  ///< one line for the docs
-  bool required;        ///< provider fields without a default
-  const char* def_text; ///< docs show this instead of def (nullptr: def)
+  const char* unit;      ///< in words: "ticks", "H100e", "USD per H100e", "1"
+  double min, max;       ///< inclusive; per element for arrays and tables; ±inf allowed
+  int length;            ///< arrays only: > 0 fixed, or kAnyLength, kPerSector, kSectorCount
+  TextRule text;         ///< strings only
+  ParamValue def;        ///< the default (MODEL.md §9)
+  const char* meaning;   ///< one line for the docs
+  bool required;         ///< provider fields without a default
+  const char* def_text;  ///< docs show this instead of def (nullptr: def)
 };
 
 /// A schema entry of struct S (Params or ProviderParams).
-template <class S>
-struct Field : FieldSpec {
+template <class S> struct Field : FieldSpec {
   ParamMember<S> member;
 
   ParamValue get(const S& s) const {

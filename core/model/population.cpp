@@ -28,8 +28,10 @@ std::vector<std::uint64_t> share_largest_remainder(std::uint64_t total, const st
     std::uint64_t free_total = total;
     double wsum = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      if (pinned[i]) free_total -= f;
-      else wsum += weight[i];
+      if (pinned[i])
+        free_total -= f;
+      else
+        wsum += weight[i];
     }
     bool changed = false;
     for (std::size_t i = 0; i < n; ++i)
@@ -100,8 +102,8 @@ Layout make_layout(const std::vector<Country>& countries, const Params& p) {
   if (n_large > L.n_firms || L.n_firms - n_large < min_firms * C) {
     const std::uint64_t fit = L.n_firms - min_firms * C;
     L.warnings.push_back("n_large shrunk from " + std::to_string(n_large) + " to " + std::to_string(fit) +
-                         " so that n_firms = " + std::to_string(L.n_firms) + " gives every country min_firms = " +
-                         std::to_string(min_firms) + " small-stratum agents");
+                         " so that n_firms = " + std::to_string(L.n_firms) +
+                         " gives every country min_firms = " + std::to_string(min_firms) + " small-stratum agents");
     n_large = fit;
   }
   L.large = share_largest_remainder(n_large, gdp, 0);

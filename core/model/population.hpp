@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "core/model/countries.hpp"
 #include "agents/layout.hpp"
+#include "core/model/countries.hpp"
 
 namespace cutoff {
 
@@ -20,21 +20,21 @@ struct Params;
 struct Layout {
   std::uint64_t n_firms = 0, n_users = 0, n_large = 0;
   int n_countries = 0, n_sectors = 0;
-  std::vector<double> workers;          ///< worker_share · population
-  std::vector<double> real_firms;       ///< N_c
-  std::vector<std::uint64_t> large;     ///< n_large,c
-  std::vector<std::uint64_t> small;     ///< small-stratum firm agents
-  std::vector<std::uint64_t> users;     ///< user agents
-  std::vector<std::uint64_t> seg_begin; ///< firm segments (c, s)
+  std::vector<double> workers;           ///< worker_share · population
+  std::vector<double> real_firms;        ///< N_c
+  std::vector<std::uint64_t> large;      ///< n_large,c
+  std::vector<std::uint64_t> small;      ///< small-stratum firm agents
+  std::vector<std::uint64_t> users;      ///< user agents
+  std::vector<std::uint64_t> seg_begin;  ///< firm segments (c, s)
   std::vector<std::uint32_t> seg_large;
   std::vector<std::uint64_t> firm_begin;  ///< length n_countries + 1
   std::vector<std::uint64_t> user_begin;  ///< length n_countries + 1
   std::vector<double> x_L, w_small, w_user;
-  std::vector<std::string> warnings;    ///< e.g. n_large shrunk to fit
+  std::vector<std::string> warnings;  ///< e.g. n_large shrunk to fit
 
   LayoutView view() const {
-    return {n_countries,         n_sectors,          table_of(seg_begin), table_of(seg_large),
-            table_of(user_begin), table_of(x_L), table_of(w_small), table_of(w_user)};
+    return {n_countries,          n_sectors,     table_of(seg_begin), table_of(seg_large),
+            table_of(user_begin), table_of(x_L), table_of(w_small),   table_of(w_user)};
   }
 };
 

@@ -35,8 +35,7 @@ Market::Market(const Params& p, const std::vector<Country>& countries)
   align_ = alignment_matrix(p, countries);
   for (const Country& c : countries) tier_.push_back(c.tier);
   lever_country_ = find_country(countries, p.lever_country);
-  if (lever_country_ < 0)
-    throw InputError("key 'lever_country' = '" + p.lever_country + "': not in the country table");
+  if (lever_country_ < 0) throw InputError("key 'lever_country' = '" + p.lever_country + "': not in the country table");
   p_min_ = (1.0 + p.markup) * (p.opex + p.capex / p.life);
   const double G = fp::pow(p.g_cap, 1.0 / 12.0);
   const std::size_t n_arrive = static_cast<std::size_t>(p.horizon + p.lead + 1);
@@ -148,9 +147,9 @@ void Market::step_capacity(const Params& p, int t) {
     for (std::size_t k = t + 1; k < v.arrive_home.size(); ++k) pipeline += v.arrive_home[k] + v.arrive_hosted[k];
     const double C = v.capacity();
     const double x_cap = home_tier(v.home) == 3 ? p.x_max_t3 : p.x_max;
-    double order = fp::max(0.0, fp::min(fp::min(plan * v.forecast / (1.0 - p.train_share) - C - pipeline,
-                                                fp::max(v.cash, 0.0) / p.capex),
-                                        p.bm * x_cap * C));
+    double order = fp::max(
+        0.0, fp::min(fp::min(plan * v.forecast / (1.0 - p.train_share) - C - pipeline, fp::max(v.cash, 0.0) / p.capex),
+                     p.bm * x_cap * C));
     if (p.moratorium && t >= p.lever_tick && v.home == lever_country_) order = 0.0;
     v.order = order;
     v.cash += (1.0 + p.bm * p.outside_finance) * v.revenue - p.opex * C - p.capex * order;
@@ -203,9 +202,7 @@ std::vector<int> Market::step_training(const Params& p, int t) {
   return released;
 }
 
-void Market::add_hosted_order(int q, double amount, int t) {
-  providers_[q].arrive_hosted.at(t + lead_) += amount;
-}
+void Market::add_hosted_order(int q, double amount, int t) { providers_[q].arrive_hosted.at(t + lead_) += amount; }
 
 void Market::settle(int q, double revenue, double price, double price_home, double demand, double F_smooth) {
   Provider& v = providers_[q];
@@ -231,8 +228,13 @@ void Market::step_serving_cost(const Params& p, int t) {
 }
 
 GenTableView Market::view() const {
-  return {static_cast<int>(gens_.size()), static_cast<int>(providers_.size()), table_of(gen_provider_),
-          table_of(gen_K_), table_of(gen_stage_), table_of(gen_h_), table_of(align_)};
+  return {static_cast<int>(gens_.size()),
+          static_cast<int>(providers_.size()),
+          table_of(gen_provider_),
+          table_of(gen_K_),
+          table_of(gen_stage_),
+          table_of(gen_h_),
+          table_of(align_)};
 }
 
 double Market::K_lead(int t) const { return K_lead_hist_.at(t); }

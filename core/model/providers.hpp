@@ -20,14 +20,14 @@ struct Params;
 /// One model generation of one lab.
 struct Generation {
   int provider = 0;
-  double K = 0;      ///< capability K_g
-  int t_g = 0;       ///< tick it entered the release pipeline
-  int general = 0;   ///< tick it reaches GENERAL: t_g + d_gov + d_trusted + d_kyc
+  double K = 0;     ///< capability K_g
+  int t_g = 0;      ///< tick it entered the release pipeline
+  int general = 0;  ///< tick it reaches GENERAL: t_g + d_gov + d_trusted + d_kyc
 };
 
 struct Provider {
   std::string name;
-  int home = 0;              ///< country index
+  int home = 0;  ///< country index
   bool follower = false;
   double cap_share = 0, offset = 0;
   int d_gov = 0, d_trusted = 0, d_kyc = 0;
@@ -41,9 +41,9 @@ struct Provider {
   double forecast = 0;              ///< F_p, H100e of inference demanded
   double revenue = 0;               ///< revenue_p(t−1), US$ a month
   double order = 0;                 ///< home order placed this tick, H100e
-  double lag = -1;                  ///< followers: t − min{t' ≤ t : K_lead(t') ≥ K_f(t)}, ticks (§7, v4); −1 otherwise
+  double lag = -1;  ///< followers: t − min{t' ≤ t : K_lead(t') ≥ K_f(t)}, ticks (§7, v4); −1 otherwise
   std::vector<double> arrive_home, arrive_hosted;  ///< arrivals by absolute tick (index t + lead)
-  std::vector<int> gens;            ///< indices into the generation table, oldest first
+  std::vector<int> gens;                           ///< indices into the generation table, oldest first
 
   double capacity() const { return C_home + C_hosted; }
 };
@@ -82,8 +82,7 @@ class Market {
   bool serves_generally(int c) const;
 
   /// Visits every member that changes during a run (checkpoints: core/io/checkpoint.cpp).
-  template <class Archive>
-  void checkpoint_io(Archive& ar);
+  template <class Archive> void checkpoint_io(Archive& ar);
 
  private:
   Stage stage_of(const Params& p, const Generation& g, int t) const;
@@ -93,12 +92,12 @@ class Market {
   int home_tier(int c) const { return tier_[c]; }
 
   int n_countries_ = 0, lead_ = 0;
-  int lever_country_ = -1;              ///< country index of lever_country
-  std::vector<int> tier_;               ///< export tier of each country
+  int lever_country_ = -1;  ///< country index of lever_country
+  std::vector<int> tier_;   ///< export tier of each country
   double p_min_ = 0, T_ref_ = 0;
   std::vector<Provider> providers_;
   std::vector<Generation> gens_;
-  std::vector<double> align_;          ///< n_countries × n_providers
+  std::vector<double> align_;  ///< n_countries × n_providers
   std::vector<std::uint8_t> gen_provider_, gen_stage_;
   std::vector<double> gen_K_, gen_h_;
   std::vector<double> K_lead_hist_;    ///< K_lead(t) for t ≥ 0, by tick

@@ -147,8 +147,7 @@ std::string suggestion(const std::string& key, const std::vector<std::string>& k
   return pick.empty() ? "" : " (did you mean '" + pick + "'?)";
 }
 
-template <class S>
-std::vector<std::string> keys_of(const std::vector<Field<S>>& schema) {
+template <class S> std::vector<std::string> keys_of(const std::vector<Field<S>>& schema) {
   std::vector<std::string> keys;
   for (const auto& f : schema) keys.push_back(f.key);
   return keys;
@@ -157,8 +156,7 @@ std::vector<std::string> keys_of(const std::vector<Field<S>>& schema) {
 /// Converts and range-checks one node, then stores it. Lengths that depend on the
 /// number of sectors wait for validate(): a file may change sectors and arrays together.
 template <class S>
-void apply(S& s, const Field<S>& f, const toml::node& n, const std::string& origin,
-           const std::string& key) {
+void apply(S& s, const Field<S>& f, const toml::node& n, const std::string& origin, const std::string& key) {
   ParamValue v;
   if (!convert(f, n, v)) fail(origin, key, render_node(n), "expected " + describe(f));
   std::string msg = check_value(f, v);
@@ -246,8 +244,7 @@ class Loader {
         if (!digits || i >= p.provider.size()) {
           fail(origin, key, render_node(sub),
                p.provider.empty() ? std::string("no inherited provider to change")
-                                  : "expected a provider index from 0 to " +
-                                        std::to_string(p.provider.size() - 1));
+                                  : "expected a provider index from 0 to " + std::to_string(p.provider.size() - 1));
         }
         if (!sub.is_table()) fail(origin, key, render_node(sub), "expected a table of provider fields");
         patch_provider(p.provider[i], *sub.as_table(), origin, i);
@@ -272,15 +269,13 @@ class Loader {
     return q;
   }
 
-  void patch_provider(ProviderParams& q, const toml::table& t, const std::string& origin,
-                      std::size_t i) {
+  void patch_provider(ProviderParams& q, const toml::table& t, const std::string& origin, std::size_t i) {
     for (auto&& [k, node] : t) {
       const std::string field(k.str());
       const std::string key = "provider." + std::to_string(i) + "." + field;
       const Field<ProviderParams>* f = find_provider_field(field);
       if (!f) {
-        fail(origin, key, render_node(node),
-             "unknown provider field" + suggestion(field, keys_of(provider_schema())));
+        fail(origin, key, render_node(node), "unknown provider field" + suggestion(field, keys_of(provider_schema())));
       }
       apply(q, *f, node, origin, key);
     }

@@ -12,8 +12,7 @@ std::vector<double> spillover(const std::vector<double>& gdp, const std::vector<
   // a_cj = GDP_j·tier_sim(|tier_c − tier_j|), zero diagonal: a country learns from others.
   Eigen::MatrixXd a(C, C);
   for (Eigen::Index c = 0; c < C; ++c)
-    for (Eigen::Index j = 0; j < C; ++j)
-      a(c, j) = c == j ? 0.0 : gdp[j] * tier_sim[std::abs(tier[c] - tier[j])];
+    for (Eigen::Index j = 0; j < C; ++j) a(c, j) = c == j ? 0.0 : gdp[j] * tier_sim[std::abs(tier[c] - tier[j])];
   const Eigen::Map<const Eigen::VectorXd> K(Kbar.data(), C);
   // Plain loops in Eigen's lazy evaluation are fixed-order; no BLAS threads are involved.
   const Eigen::VectorXd num = a * K;

@@ -21,13 +21,13 @@
 #include "agents/choice.hpp"
 #include "agents/fields.hpp"
 #include "core/hd/keyed_sum.hpp"
-#include "core/sim/passes.hpp"
-#include "core/model/population.hpp"
-#include "core/market/ranks.hpp"
 #include "core/hd/reduce.hpp"
 #include "core/hd/registry.hpp"
 #include "core/hd/tables.hpp"
+#include "core/market/ranks.hpp"
 #include "core/market/waterfill.hpp"
+#include "core/model/population.hpp"
+#include "core/sim/passes.hpp"
 
 namespace cutoff {
 
@@ -51,16 +51,10 @@ class Exec {
   /// The CPU reads the host data in place; CUDA stages the tables of one put in
   /// pinned memory and uploads them with one copy, in stream order. Tables that
   /// are constants of the run (put_constant) are not uploaded again.
-  template <class K>
-  OnExec<K> put(K k) {
-    return OnExec<K>(moved(k, false));
-  }
+  template <class K> OnExec<K> put(K k) { return OnExec<K>(moved(k, false)); }
   /// As put(), for tables that stay the same for the whole run (the layout):
   /// uploaded once, valid for the Exec's life, and reused by later puts that list them.
-  template <class K>
-  OnExec<K> put_constant(K k) {
-    return OnExec<K>(moved(k, true));
-  }
+  template <class K> OnExec<K> put_constant(K k) { return OnExec<K>(moved(k, true)); }
   /// Marks the start of a tick: tables of earlier ticks may be reused.
   virtual void begin_tick() {}
   /// Fills every agent array with `byte` (tests: initialisation writes every field).
@@ -127,14 +121,10 @@ class Exec {
   };
   virtual void upload(Upload* tables, std::size_t n, bool constant) = 0;
   /// The agent arrays' views as passes read them (the backends' own arrays).
-  template <class V>
-  static OnExec<V> wrap(const V& v) {
-    return OnExec<V>(v);
-  }
+  template <class V> static OnExec<V> wrap(const V& v) { return OnExec<V>(v); }
 
  private:
-  template <class K>
-  K moved(K k, bool constant) {
+  template <class K> K moved(K k, bool constant) {
     std::vector<Upload> u;
     visit_tables(k, [&](auto& t) { u.push_back(Upload{t.ptr, t.bytes(), nullptr}); });
     upload(u.data(), u.size(), constant);
@@ -163,5 +153,24 @@ Backend cpu_backend();
 /// Device bytes the CUDA backend allocates for n_firms and n_users agents
 /// (registry bytes plus pass buffers), before any snapshot buffer.
 std::uint64_t device_bytes_needed(std::uint64_t n_firms, std::uint64_t n_users);
+
+/// Inside a backend (a class derived from Exec): the overrides of every registered pass,
+/// each forwarding to the backend's member templates run_loop(n, f), run_sum(n, f, out),
+/// run_segments(begin, f, out) and run_ranks(n, f). One list for both backends, so neither
+/// can miss a pass the registries of core/sim/passes.hpp name.
+#define CUTOFF_EXEC_FORWARD_LOOP(F) \
+  void loop(std::uint64_t n, const F& f) override { run_loop(n, f); }
+#define CUTOFF_EXEC_FORWARD_SUM(F) \
+  void sum(std::uint64_t n, const F& f, KeyedFixed& out) override { run_sum(n, f, out); }
+#define CUTOFF_EXEC_FORWARD_SEGMENTS(F)                                                                       \
+  void segment_sums(const std::vector<std::uint64_t>& begin, const F& f, std::vector<double>& out) override { \
+    run_segments(begin, f, out);                                                                              \
+  }
+#define CUTOFF_EXEC_FORWARD_RANKS(F) \
+  RankStats rank_stats(std::uint64_t n, const F& f) override { return run_ranks(n, f); }
+#define CUTOFF_EXEC_OVERRIDES                \
+  CUTOFF_LOOPS(CUTOFF_EXEC_FORWARD_LOOP)     \
+  CUTOFF_KEYED_SUMS(CUTOFF_EXEC_FORWARD_SUM) \
+  CUTOFF_SEGMENT_SUMS(CUTOFF_EXEC_FORWARD_SEGMENTS) CUTOFF_RANKS(CUTOFF_EXEC_FORWARD_RANKS)
 
 }  // namespace cutoff

@@ -25,20 +25,20 @@ void move_rows(typename Pop::View all, typename Pop::View small, const std::vect
     using T = std::remove_reference_t<decltype(*p)>;
     T* rows = reinterpret_cast<T*>(dst[k++]);
     for (std::size_t j = 0; j < idx.size(); ++j) {
-      if (back) p[idx[j]] = rows[j];
-      else rows[j] = p[idx[j]];
+      if (back)
+        p[idx[j]] = rows[j];
+      else
+        rows[j] = p[idx[j]];
     }
   });
 }
 
-template <class Pop>
-void fill_arrays(HostArrays<Pop>& a, std::uint8_t byte) {
+template <class Pop> void fill_arrays(HostArrays<Pop>& a, std::uint8_t byte) {
   typename Pop::View v = a.view();
   Pop::for_each(v, [&](const FieldInfo& f, auto*& p) { std::memset(p, byte, a.size() * f.bytes); });
 }
 
-template <class Pop>
-void copy_arrays(const HostArrays<Pop>& from, HostArrays<Pop>& to) {
+template <class Pop> void copy_arrays(const HostArrays<Pop>& from, HostArrays<Pop>& to) {
   if (from.size() != to.size()) throw std::invalid_argument(std::string("load: wrong number of ") + Pop::kName);
   typename Pop::View a = from.view(), b = to.view();
   std::vector<void*> dst;
@@ -58,26 +58,7 @@ class CpuExec final : public Exec {
     fill_arrays(users_, byte);
   }
 
-#define CUTOFF_CPU_LOOP(F) \
-  void loop(std::uint64_t n, const F& f) override { for_each(n, f); }
-  CUTOFF_LOOPS(CUTOFF_CPU_LOOP)
-#undef CUTOFF_CPU_LOOP
-#define CUTOFF_CPU_KEYED(F) \
-  void sum(std::uint64_t n, const F& f, KeyedFixed& out) override { out.accumulate(n, f); }
-  CUTOFF_KEYED_SUMS(CUTOFF_CPU_KEYED)
-#undef CUTOFF_CPU_KEYED
-#define CUTOFF_CPU_SEGMENTS(F)                                                                              \
-  void segment_sums(const std::vector<std::uint64_t>& begin, const F& f, std::vector<double>& out) override { \
-    segments(begin, f, out);                                                                                 \
-  }
-  CUTOFF_SEGMENT_SUMS(CUTOFF_CPU_SEGMENTS)
-#undef CUTOFF_CPU_SEGMENTS
-#define CUTOFF_CPU_RANK(F) \
-  RankStats rank_stats(std::uint64_t n, const F& f) override {                    \
-    return cutoff::rank_stats(n, f, 0.2, solver_options().ranks);                 \
-  }
-  CUTOFF_RANKS(CUTOFF_CPU_RANK)
-#undef CUTOFF_CPU_RANK
+  CUTOFF_EXEC_OVERRIDES
 
   std::vector<ProviderClearing> clear_firms(std::uint64_t n, const std::vector<ProviderSupply>& supply,
                                             const FirmBids& bids) override {
@@ -105,14 +86,17 @@ class CpuExec final : public Exec {
   }
 
  private:
-  template <class F>
-  static void for_each(std::uint64_t n, const F& f) {
+  template <class F> static void run_loop(std::uint64_t n, const F& f) {
     const auto m = static_cast<std::int64_t>(n);
 #pragma omp parallel for schedule(static)
     for (std::int64_t i = 0; i < m; ++i) f(static_cast<std::uint64_t>(i));
   }
+  template <class F> static void run_sum(std::uint64_t n, const F& f, KeyedFixed& out) { out.accumulate(n, f); }
+  template <class F> RankStats run_ranks(std::uint64_t n, const F& f) {
+    return cutoff::rank_stats(n, f, 0.2, solver_options().ranks);
+  }
   template <class F>
-  static void segments(const std::vector<std::uint64_t>& begin, const F& f, std::vector<double>& out) {
+  static void run_segments(const std::vector<std::uint64_t>& begin, const F& f, std::vector<double>& out) {
     constexpr int K = F::kOut;
     const int n_seg = static_cast<int>(begin.size()) - 1;
     std::vector<Sums<K>> s(n_seg);

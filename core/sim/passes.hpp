@@ -25,10 +25,10 @@
 #include "agents/fields.hpp"
 #include "agents/firm_kern.hpp"
 #include "agents/user_kern.hpp"
-#include "core/market/clearing.hpp"
-#include "core/hd/keyed_sum.hpp"
 #include "core/hd/hd.hpp"
+#include "core/hd/keyed_sum.hpp"
 #include "core/hd/tables.hpp"
+#include "core/market/clearing.hpp"
 #include "core/market/waterfill.hpp"
 
 namespace cutoff {
@@ -120,9 +120,19 @@ struct UserAdoptLoop {
   CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { user_adopt(i, *k, *v); }
 };
 
-#define CUTOFF_LOOPS(X)                                                                                          \
-  X(InitFirmLoop) X(ScaleFirmSizeLoop) X(InitFirmRevenueLoop) X(InitUserLoop) X(FirmChooseLoop) X(UserChooseLoop) \
-  X(FirmSettleLoop) X(FirmAdaptLoop) X(UserSettleLoop) X(FirmProductivityLoop) X(FirmWealthLoop) X(UserAdoptLoop)
+#define CUTOFF_LOOPS(X)   \
+  X(InitFirmLoop)         \
+  X(ScaleFirmSizeLoop)    \
+  X(InitFirmRevenueLoop)  \
+  X(InitUserLoop)         \
+  X(FirmChooseLoop)       \
+  X(UserChooseLoop)       \
+  X(FirmSettleLoop)       \
+  X(FirmAdaptLoop)        \
+  X(UserSettleLoop)       \
+  X(FirmProductivityLoop) \
+  X(FirmWealthLoop)       \
+  X(UserAdoptLoop)
 // CUTOFF_PASS_NAMES (core/hd/tables.hpp) lists every functor of this file: the friends of OnExec.
 
 // ---------------------------------------------------------------------------
@@ -136,8 +146,7 @@ struct TauDemandSum {
   OnExec<FirmView> fx;
   double p_min;
   CUTOFF_HD_TEMPLATE
-  template <class Add>
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
+  template <class Add> CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
     const FirmTickConsts& k = *kx;
     const FirmView& f = *fx;
     const FirmPick pick = firm_pick(i, k, f);
@@ -154,8 +163,7 @@ struct NeedUnitSum {
   OnExec<UserView> vx;
   OnExec<Table<double>> h_newest_x;  ///< per provider
   CUTOFF_HD_TEMPLATE
-  template <class Add>
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
+  template <class Add> CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
     const UserConsts& k = *kx;
     const UserView& v = *vx;
     const Table<double>& h_newest = *h_newest_x;
@@ -172,8 +180,7 @@ struct ConsumerSum {
   OnExec<UserConsts> kx;
   OnExec<UserView> vx;
   CUTOFF_HD_TEMPLATE
-  template <class Add>
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
+  template <class Add> CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
     const UserConsts& k = *kx;
     const UserView& v = *vx;
     UserBid b;
@@ -200,8 +207,7 @@ struct FirmMarketSum {
   CUTOFF_HD_INLINE int quota_key(int c) const { return demand_key(n_providers) + c; }
   CUTOFF_HD_INLINE int keys() const { return quota_key(n_countries); }
   CUTOFF_HD_TEMPLATE
-  template <class Add>
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
+  template <class Add> CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
     const FirmTickConsts& k = *kx;
     const FirmView& f = *fx;
     const Table<ProviderClearing>& cleared = *cleared_x;
@@ -229,8 +235,7 @@ struct ConsumerUseSum {
   OnExec<UserConsts> kx;
   OnExec<UserView> vx;
   CUTOFF_HD_TEMPLATE
-  template <class Add>
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
+  template <class Add> CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
     const UserConsts& k = *kx;
     const UserView& v = *vx;
     UserBid b;
@@ -243,7 +248,12 @@ struct ConsumerUseSum {
   }
 };
 
-#define CUTOFF_KEYED_SUMS(X) X(TauDemandSum) X(NeedUnitSum) X(ConsumerSum) X(FirmMarketSum) X(ConsumerUseSum)
+#define CUTOFF_KEYED_SUMS(X) \
+  X(TauDemandSum)            \
+  X(NeedUnitSum)             \
+  X(ConsumerSum)             \
+  X(FirmMarketSum)           \
+  X(ConsumerUseSum)
 
 // ---------------------------------------------------------------------------
 // Segment sums (canonical order)
@@ -349,7 +359,12 @@ struct CountryUserSum {
 };
 
 #define CUTOFF_SEGMENT_SUMS(X) \
-  X(EmployeesSum) X(PoolSum) X(AdoptersSum) X(CountryFirmSum) X(StatusSum) X(CountryUserSum)
+  X(EmployeesSum)              \
+  X(PoolSum)                   \
+  X(AdoptersSum)               \
+  X(CountryFirmSum)            \
+  X(StatusSum)                 \
+  X(CountryUserSum)
 
 // ---------------------------------------------------------------------------
 // Ranks, bids
@@ -378,7 +393,9 @@ struct WealthRank {
   }
 };
 
-#define CUTOFF_RANKS(X) X(AiValueRank) X(WealthRank)
+#define CUTOFF_RANKS(X) \
+  X(AiValueRank)        \
+  X(WealthRank)
 
 /// §2.6(c): firm i's bid on the provider it chose (−1: none).
 struct FirmBids {

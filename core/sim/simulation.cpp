@@ -9,8 +9,8 @@
 #include <stdexcept>
 
 #include "core/hd/fpmath.hpp"
-#include "core/sim/passes.hpp"
 #include "core/model/spillover.hpp"
+#include "core/sim/passes.hpp"
 
 namespace cutoff {
 namespace {
@@ -143,9 +143,8 @@ void Simulation::init_firms() {
   for (int s = 0; s < S; ++s)
     if (p.sector_names[s] == "ict") defender_sector = s;
   const OnExec<LayoutView> Ld = exec_layout();
-  const FirmInitConsts k{draw_seed_, draw_replicate_, L.view(), table_of(A_c),
-                         table_of(tier_u8_), p.pareto_alpha, p.size_cap, p.A_sigma0, p.budget_sigma,
-                         p.p_defender, defender_sector};
+  const FirmInitConsts k{draw_seed_, draw_replicate_, L.view(),       table_of(A_c), table_of(tier_u8_), p.pareto_alpha,
+                         p.size_cap, p.A_sigma0,      p.budget_sigma, p.p_defender,  defender_sector};
   const OnExec<FirmView> f = exec_->firms();
   exec_->loop(L.n_firms, InitFirmLoop{exec_->put(k), f});
 
@@ -167,19 +166,31 @@ void Simulation::init_firms() {
   large_firms_ = HostArrays<Firms>(large_.size());
 }
 
+std::vector<double> Simulation::wages() const {
+  // §2.8 wage_c = labour_share·GDP_c(t−1)/(12·workers_c), US$ per worker-month.
+  std::vector<double> w(layout_.n_countries);
+  for (int c = 0; c < layout_.n_countries; ++c)
+    w[c] = params_.labour_share * gdp_prev_[c] / (12.0 * layout_.workers[c]);
+  return w;
+}
+
+double Simulation::tau_growth_factor(int t) const {
+  // §2.5 tokens per worker grow as exp(tau_growth·t) from tick 0 (flat before it).
+  return fp::exp(params_.tau_growth * std::max(t, 0));
+}
+
 UserConsts Simulation::user_consts(int t) {
   const Params& p = params_;
   const int C = layout_.n_countries;
-  wage_.resize(C);
+  wage_ = wages();
   adopt_rate_.resize(C);
   for (int c = 0; c < C; ++c) {
-    wage_[c] = p.labour_share * gdp_prev_[c] / (12.0 * layout_.workers[c]);
     // §2.9 access_c = conn_c·(use ratio_c(t−1))^ψ_u; conn_c at GDP per capita_c(t−1),
     // 0 where nobody serves the country at GENERAL or OPEN.
-    const double conn = market_.serves_generally(c)
-                            ? fp::clamp(fp::pow(gdp_prev_[c] / countries_[c].population / p.conn_ref, p.conn_exp),
-                                        p.conn_min, 1.0)
-                            : 0.0;
+    const double conn =
+        market_.serves_generally(c)
+            ? fp::clamp(fp::pow(gdp_prev_[c] / countries_[c].population / p.conn_ref, p.conn_exp), p.conn_min, 1.0)
+            : 0.0;
     const double access = conn * fp::pow(use_ratio_prev_[c], p.psi_u);
     adopt_rate_[c] = t < 0 ? p.adopt0 * conn : (p.bass_p + p.bass_q * adoption_prev_[c]) * access;
   }
@@ -204,7 +215,7 @@ UserConsts Simulation::user_consts(int t) {
     k.plan_weight[j] = p.plan_weight[j];
   }
   k.plan_cap = p.plan_cap;
-  k.need_scale = need0_ * fp::exp(p.tau_growth * std::max(t, 0));
+  k.need_scale = need0_ * tau_growth_factor(t);
   k.phi = p.phi;
   k.switch_noise = p.switch_noise;
   k.p_switch = p.p_switch;
@@ -231,7 +242,7 @@ FirmTickConsts Simulation::firm_consts(int t) {
   const bool levers = t >= p.lever_tick;
   const int lever_country = find_country(countries_, p.lever_country);
   tau_s_.resize(p.mult_s.size());
-  for (std::size_t s = 0; s < tau_s_.size(); ++s) tau_s_[s] = tau0_ * p.mult_s[s] * fp::exp(p.tau_growth * std::max(t, 0));
+  for (std::size_t s = 0; s < tau_s_.size(); ++s) tau_s_[s] = tau0_ * p.mult_s[s] * tau_growth_factor(t);
   kyc_rate_c_.resize(C);
   zeta_.resize(C);
   const double quota = p.tier2_quota * fp::pow(1.0 + p.tier2_quota_growth, std::max(t, 0) / 12.0);
@@ -243,7 +254,8 @@ FirmTickConsts Simulation::firm_consts(int t) {
     deal_mask_[c] = 0;
   }
   for (int c = 0; c < C; ++c)
-    if (deal_arrival_[c] >= 0 && t >= deal_arrival_[c]) deal_mask_[c] |= static_cast<std::uint16_t>(1u << policy_provider_[c]);
+    if (deal_arrival_[c] >= 0 && t >= deal_arrival_[c])
+      deal_mask_[c] |= static_cast<std::uint16_t>(1u << policy_provider_[c]);
   quota_provider_.resize(P);
   first_resort_.resize(P);
   for (int q = 0; q < P; ++q) {
@@ -306,7 +318,8 @@ void Simulation::derive_tau0() {
   double capacity = 0;
   for (const Provider& v : market_.providers()) {
     const double inference = (1.0 - p.train_share) * v.capacity();
-    const bool gov = std::find(p.r_gov_homes.begin(), p.r_gov_homes.end(), countries_[v.home].iso3) != p.r_gov_homes.end();
+    const bool gov =
+        std::find(p.r_gov_homes.begin(), p.r_gov_homes.end(), countries_[v.home].iso3) != p.r_gov_homes.end();
     capacity += inference * (1.0 - (gov ? p.r_gov : 0.0) - p.r_cons);
   }
   double target = p.tightness0 * capacity;
@@ -337,8 +350,10 @@ void Simulation::derive_tau0() {
   double hi = taus[j], lo = j > 0 ? taus[j - 1] : hi / 1.1;
   for (int k = 0; k < 50; ++k) {
     const double mid = 0.5 * (lo + hi);
-    if (firm_demand_at_pmin(mid) >= target) hi = mid;
-    else lo = mid;
+    if (firm_demand_at_pmin(mid) >= target)
+      hi = mid;
+    else
+      lo = mid;
   }
   tau0_ = hi;
 }
@@ -381,22 +396,31 @@ const std::vector<StepAccess>& Simulation::step_accesses() {
   // tests/test_bench.cpp checks every name against the registries.
   static const std::vector<StepAccess> a{
       {"providers", "firms", {"country", "flags", "partners", "revenue"}, {"partners", "provider", "generation"}, 0},
-      {"choice", "firms",
+      {"choice",
+       "firms",
        {"country", "sector", "provider", "flags", "partners", "employees", "b", "W", "revenue"},
-       {"flags", "provider", "generation", "K_elig"}, 1},
+       {"flags", "provider", "generation", "K_elig"},
+       1},
       {"choice", "users", {"country", "provider", "flags"}, {"provider", "generation"}, 1},
-      {"market", "firms",
+      {"market",
+       "firms",
        {"country", "sector", "generation", "flags", "partners", "employees", "b", "W", "revenue", "alloc", "K",
         "status"},
-       {"alloc", "K", "flags", "status", "b"}, 10},  // clearing 3 passes, settle, sums, 4 status sums, budgets
+       {"alloc", "K", "flags", "status", "b"},
+       10},  // clearing 3 passes, settle, sums, 4 status sums, budgets
       {"market", "users", {"country", "provider", "generation", "plan", "flags", "n", "use"}, {"use", "flags"}, 5},
-      {"firms", "firms",
+      {"firms",
+       "firms",
        {"country", "sector", "flags", "provider", "generation", "employees", "A", "lnA_AI", "alloc", "K", "W",
         "ai_value"},
-       {"A", "lnA_AI", "W", "revenue", "ai_value"}, 3},  // productivity, pool sums, wealth
+       {"A", "lnA_AI", "W", "revenue", "ai_value"},
+       3},  // productivity, pool sums, wealth
       {"adoption", "users", {"country", "flags", "z"}, {"flags", "plan", "provider", "generation"}, 1},
-      {"countries", "firms",
-       {"country", "sector", "flags", "generation", "employees", "A", "K", "K_elig", "W", "ai_value"}, {}, 5},
+      {"countries",
+       "firms",
+       {"country", "sector", "flags", "generation", "employees", "A", "K", "K_elig", "W", "ai_value"},
+       {},
+       5},
       {"countries", "users", {"country", "flags", "provider", "generation", "plan", "n", "use"}, {}, 1},
   };
   return a;
@@ -414,28 +438,28 @@ void Simulation::step() {
     mark = now;
   };
   place_policy_orders(t);
-  market_.step_capacity(params_, t);                                // §2.1
-  std::vector<int> released = market_.step_training(params_, t);    // §2.2
+  market_.step_capacity(params_, t);                              // §2.1
+  std::vector<int> released = market_.step_training(params_, t);  // §2.2
   if (t == 0)  // §2.0: every lab's generation entering at t_g = 0 chooses its partners in step 2 of tick 0
     for (int q = 0; q < static_cast<int>(market_.providers().size()); ++q)
       if (std::find(released.begin(), released.end(), q) == released.end()) released.push_back(q);
-  market_.step_serving_cost(params_, t);                            // §2.3
+  market_.step_serving_cost(params_, t);  // §2.3
   const FirmTickConsts fk_host = firm_consts(t);
-  const OnExec<FirmTickConsts> fk = exec_->put(fk_host);           // the same, as the passes read it
+  const OnExec<FirmTickConsts> fk = exec_->put(fk_host);  // the same, as the passes read it
   const OnExec<UserConsts> uk = exec_->put(user_consts(t));
-  if (!released.empty()) choose_partners(released, fk_host);        // §2.2 trusted partners
+  if (!released.empty()) choose_partners(released, fk_host);  // §2.2 trusted partners
   lap(0);
-  step_choice(fk, uk);                                              // §2.4
+  step_choice(fk, uk);  // §2.4
   lap(1);
-  step_market(fk, uk);                                              // §2.5–§2.6
+  step_market(fk, uk);  // §2.5–§2.6
   lap(2);
-  step_firms(fk_host, fk);                                          // §2.7–§2.8
+  step_firms(fk_host, fk);  // §2.7–§2.8
   lap(3);
-  step_adoption(uk);                                                // §2.9
+  step_adoption(uk);  // §2.9
   lap(4);
-  step_countries(fk, uk);                                           // §2.10, §6
+  step_countries(fk, uk);  // §2.10, §6
   lap(5);
-  record();                                                         // §2.11
+  record();  // §2.11
   lap(6);
   ++tick_;
 }
@@ -536,12 +560,12 @@ void Simulation::step_market(const OnExec<FirmTickConsts>& fk, const OnExec<User
     inference[q] = (1.0 - p.train_share) * prov[q].capacity();
     const std::string& home = countries_[prov[q].home].iso3;
     const bool gov = std::find(p.r_gov_homes.begin(), p.r_gov_homes.end(), home) != p.r_gov_homes.end();
-    reserve[q] = gov ? p.r_gov * inference[q] : 0.0;                 // (a)
+    reserve[q] = gov ? p.r_gov * inference[q] : 0.0;  // (a)
     floor[q] = p.r_cons * inference[q];
     cons_demand[q] = cons.value(q * ConsumerSum::kPerProvider + ConsumerSum::kDemand, kFixedCompute);
     const double unused_floor = std::max(floor[q] - cons_demand[q], 0.0);  // (b)
-    supply[q] = ProviderSupply{inference[q] - reserve[q] - floor[q] + unused_floor, p_min, p.p_max,
-                               first_resort_[q] != 0};
+    supply[q] =
+        ProviderSupply{inference[q] - reserve[q] - floor[q] + unused_floor, p_min, p.p_max, first_resort_[q] != 0};
   }
 
   // (c) the firms' clearing, one price per provider (two under first-resort).
@@ -588,8 +612,10 @@ void Simulation::step_market(const OnExec<FirmTickConsts>& fk, const OnExec<User
   }
   for (int c = 0; c < layout_.n_countries; ++c)
     if (deal_mask_[c]) cons_floor[policy_provider_[c]] += p.deal_cons_floor * p.deal_size;
-  for (int q = 0; q < P; ++q) cons_floor[q] = std::min(cons_floor[q], cons_capacity[q]);  // a floor within what there is
-  const WaterFill fill = exec_->water_fill(layout_.n_users, P, UserBids{uk, v}, cons_capacity.data(), cons_floor.data());
+  for (int q = 0; q < P; ++q)
+    cons_floor[q] = std::min(cons_floor[q], cons_capacity[q]);  // a floor within what there is
+  const WaterFill fill =
+      exec_->water_fill(layout_.n_users, P, UserBids{uk, v}, cons_capacity.data(), cons_floor.data());
   const OnExec<Table<WaterLevel>> levels = exec_->put(table_of(fill.levels));
   exec_->loop(layout_.n_users, UserSettleLoop{uk, levels, v});
   KeyedFixed use_sums(P * ConsumerUseSum::kPerProvider);
@@ -619,8 +645,7 @@ void Simulation::step_market(const OnExec<FirmTickConsts>& fk, const OnExec<User
     res_.class_spend[q * kClassCount + kClassConsumer] = plan_revenue;
     using U = ConsumerUseSum;
     res_.class_tokens[q * kClassCount + kClassConsumer] = use_sums.value(q * U::kPerProvider + U::kUse, kFixedTokens);
-    res_.rationed[q * kClassCount + kClassConsumer] =
-        use_sums.value(q * U::kPerProvider + U::kUseShort, kFixedCompute);
+    res_.rationed[q * kClassCount + kClassConsumer] = use_sums.value(q * U::kPerProvider + U::kUseShort, kFixedCompute);
     res_.price[q] = cleared[q].price;
     res_.price_home[q] = first_resort_[q] ? cleared[q].price_home : cleared[q].price;
     res_.revenue[q] = spend + p_min * reserve[q] + plan_revenue;
@@ -638,9 +663,7 @@ void Simulation::step_firms(const FirmTickConsts& fk_host, const OnExec<FirmTick
   exec_->loop(layout_.n_firms, FirmProductivityLoop{fk, exec_->put(table_of(spill_)), p.g0, p.sigma_A, f});
   std::vector<double> meanA;
   const std::vector<double> rate = pool_rate_table(&meanA);
-  const int C = layout_.n_countries;
-  std::vector<double> wage(C);
-  for (int c = 0; c < C; ++c) wage[c] = p.labour_share * gdp_prev_[c] / (12.0 * layout_.workers[c]);
+  const std::vector<double> wage = wages();
   FirmWealthConsts k{};
   k.seed = fk_host.seed;
   k.replicate = fk_host.replicate;
@@ -706,9 +729,12 @@ void Simulation::step_countries(const OnExec<FirmTickConsts>& fk, const OnExec<U
     const double firm_K = ratio_or(fs(c, F::kBuyEmpK), fs(c, F::kBuyEmp), 0.0);
     const double user_K = ratio_or(us(c, U::kUserK), us(c, U::kAdopt), 0.0);
     double access = 0;
-    if (has_firms && has_users) access = p.w_firm * firm_K + (1.0 - p.w_firm) * user_K;
-    else if (has_firms) access = firm_K;
-    else if (has_users) access = user_K;
+    if (has_firms && has_users)
+      access = p.w_firm * firm_K + (1.0 - p.w_firm) * user_K;
+    else if (has_firms)
+      access = firm_K;
+    else if (has_users)
+      access = user_K;
     res_.gap[c] = released - access;
     adoption_prev_[c] = res_.adoption[c];
     use_ratio_prev_[c] = us(c, U::kCap) > 0 ? us(c, U::kUse) / us(c, U::kCap) : 1.0;
@@ -769,7 +795,9 @@ void Simulation::step_countries(const OnExec<FirmTickConsts>& fk, const OnExec<U
 void Simulation::define_metrics() {
   const std::size_t P = market_.providers().size(), C = countries_.size(), PC = P * kClassCount;
   auto def = [&](const char* name, std::vector<std::string> dims, const char* units, const char* long_name,
-                 std::size_t n) { return metrics_.define({name, std::move(dims), units, long_name}, n); };
+                 std::size_t n) {
+    return metrics_.define({name, std::move(dims), units, long_name}, n);
+  };
   m_capacity_ = def("capacity", {"provider"}, "H100e", "provider capacity C_p, home plus hosted", P);
   m_capacity_hosted_ = def("capacity_hosted", {"provider"}, "H100e", "hosted part of provider capacity (section 6)", P);
   m_orders_ = def("orders", {"provider"}, "H100e", "home capacity ordered this tick, arriving lead ticks later", P);
@@ -793,7 +821,8 @@ void Simulation::define_metrics() {
                         "stood where K_f stands now, t - min{t' <= t : K_lead(t') >= K_f(t)}; 0 ahead of it "
                         "(NaN: not a follower)",
                         P);
-  m_serving_cost_ = def("serving_cost", {"provider"}, "H100e per Mtok", "serving cost h_g(t) of the provider's newest generation", P);
+  m_serving_cost_ =
+      def("serving_cost", {"provider"}, "H100e per Mtok", "serving cost h_g(t) of the provider's newest generation", P);
   m_K_lead_ = def("K_lead", {}, "K", "best K_g among non-followers' generations at stage KYC or later", 1);
   m_released_frontier_ = def("released_frontier", {}, "K", "best K_g of any generation at stage TRUSTED or later", 1);
   m_top20_ = def("top20_value_share", {}, "1",
@@ -814,8 +843,10 @@ void Simulation::define_metrics() {
                           "population-weighted standard deviation of log GDP per capita across countries", 1);
   m_spill_ = def("spillover", {"country"}, "1", "AI uplift spilling over from other countries (next tick)", C);
   m_policy_ = def("policy", {"country"}, "1", "policies taken (section 6): 1 domestic build, 2 deal, 4 KYC raise", C);
-  m_partners_ = def("trusted_partners", {"provider"}, "firms", "real firms that are trusted partners of the provider", P);
-  m_tau_ = def("tokens_per_worker", {}, "Mtok per worker-month", "tau(t) = tau0 x exp(tau_growth t), before sector multipliers", 1);
+  m_partners_ =
+      def("trusted_partners", {"provider"}, "firms", "real firms that are trusted partners of the provider", P);
+  m_tau_ = def("tokens_per_worker", {}, "Mtok per worker-month",
+               "tau(t) = tau0 x exp(tau_growth t), before sector multipliers", 1);
   // §7 (v4) who is cut off, and why.
   const std::size_t CS = C * kSizeClassCount;
   m_status_firms_ = def("firms_by_status", {"country", "size_class", "status"}, "firms",
@@ -824,13 +855,14 @@ void Simulation::define_metrics() {
                       "employment of the real firms by size class and access status this tick", CS * kStatusCount);
   m_K_accessed_ = def("K_accessed", {"country", "size_class"}, "K",
                       "employment-weighted K bought by the size class's firms (0 for firms that bought nothing); "
-                      "NaN where the class has no firms", CS);
-  m_K_gap_ = def("K_gap", {"country", "size_class"}, "K",
-                 "best released K (stage TRUSTED or later) minus K_accessed", CS);
+                      "NaN where the class has no firms",
+                      CS);
+  m_K_gap_ =
+      def("K_gap", {"country", "size_class"}, "K", "best released K (stage TRUSTED or later) minus K_accessed", CS);
   m_capped_c_ = def("capped_share", {"country"}, "1",
                     "share of the country's adopters in this tick's market that are compute-capped", C);
-  m_tokens_adopter_ = def("tokens_per_adopter", {"country"}, "Mtok per month",
-                          "tokens used per adopter in this tick's market", C);
+  m_tokens_adopter_ =
+      def("tokens_per_adopter", {"country"}, "Mtok per month", "tokens used per adopter in this tick's market", C);
   m_plan_share_ = def("plan_share", {"country", "plan"}, "1", "share of the country's adopters on each plan", C * 3);
   m_quota_demand_ = def("quota_demand", {"country"}, "H100e",
                         "D_c: demand on tier-1-homed providers before the quota factor, its bidding firms' x_i at "
@@ -912,7 +944,7 @@ void Simulation::record() {
     metrics_[m_quota_demand_][c] = quota_demand_prev_[c];
     for (int j = 0; j < 3; ++j) metrics_[m_plan_share_][c * 3 + j] = res_.plan_share[c * 3 + j];
   }
-  metrics_[m_tau_][0] = tau0_ * fp::exp(params_.tau_growth * tick_);
+  metrics_[m_tau_][0] = tau0_ * tau_growth_factor(tick_);
 }
 
 }  // namespace cutoff

@@ -14,13 +14,13 @@
 #include "agents/fields.hpp"
 #include "agents/firm_kern.hpp"
 #include "agents/user_kern.hpp"
+#include "core/hd/registry.hpp"
 #include "core/model/countries.hpp"
-#include "core/sim/exec.hpp"
 #include "core/model/metrics.hpp"
 #include "core/model/params.hpp"
 #include "core/model/population.hpp"
 #include "core/model/providers.hpp"
-#include "core/hd/registry.hpp"
+#include "core/sim/exec.hpp"
 
 namespace cutoff {
 
@@ -37,9 +37,9 @@ struct StepAccess {
 /// How a run executes, as opposed to what it models (Params).
 struct RunOptions {
   std::uint32_t replicate = 0;
-  int threads = 0;               ///< OpenMP threads; 0 = the OpenMP default
+  int threads = 0;                  ///< OpenMP threads; 0 = the OpenMP default
   Backend backend = cpu_backend();  ///< the backend that runs it (core/sim/exec.hpp)
-  int canary = -1;               ///< 0…255: fill the agent arrays with this byte before §2.0 (tests)
+  int canary = -1;                  ///< 0…255: fill the agent arrays with this byte before §2.0 (tests)
 };
 
 /// Names of the `class` dimension (MetricClass, core/sim/passes.hpp), in order.
@@ -84,6 +84,10 @@ class Simulation {
   /// Provider names (the `provider` coordinate).
   std::vector<std::string> provider_names() const;
 
+  /// wage_c of every country from GDP(t−1) (§2.8).
+  std::vector<double> wages() const;
+  /// exp(tau_growth·max(t, 0)): the growth of tokens per worker and of plan needs.
+  double tau_growth_factor(int t) const;
   /// The constants of the firms' and users' per-agent steps at tick t, on the
   /// host (tables owned by *this); exec().put(k) gives them as the passes read them.
   FirmTickConsts firm_consts(int t);
@@ -93,8 +97,7 @@ class Simulation {
 
   /// Visits every member that carries state from one tick to the next (checkpoints:
   /// core/io/checkpoint.cpp defines it for its archives). Agent arrays are not included.
-  template <class Archive>
-  void checkpoint_io(Archive& ar);
+  template <class Archive> void checkpoint_io(Archive& ar);
 
  private:
   // §2.0
@@ -104,7 +107,7 @@ class Simulation {
   void derive_need0();
   double firm_demand_at_pmin(double tau);
   // §2 steps
-  void place_policy_orders(int t);                                    // §6 hosted orders, before step 1
+  void place_policy_orders(int t);  // §6 hosted orders, before step 1
   // fk, uk: this tick's constants as the passes read them; fk_host: the same on the host.
   void choose_partners(const std::vector<int>& released, const FirmTickConsts& fk_host);  // §2.2
   void step_choice(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk);       // §2.4
@@ -123,7 +126,7 @@ class Simulation {
   Layout layout_;
   Market market_;
   std::unique_ptr<Exec> exec_;
-  OnExec<LayoutView> layout_x_;          ///< the layout as the backend's passes read it
+  OnExec<LayoutView> layout_x_;  ///< the layout as the backend's passes read it
   Metrics metrics_;
   int tick_ = 0;
   double tau0_ = 0, need0_ = 0, tightness0_reached_ = 0;
@@ -132,18 +135,18 @@ class Simulation {
   std::vector<double> step_seconds_;
 
   // Country state: lagged aggregates (t−1), policies (§6).
-  std::vector<double> gdp_prev_;         ///< GDP_c(t−1), US$ a year
-  std::vector<double> Y0_;               ///< Y_c(0)
+  std::vector<double> gdp_prev_;  ///< GDP_c(t−1), US$ a year
+  std::vector<double> Y0_;        ///< Y_c(0)
   std::vector<double> adoption_prev_, use_ratio_prev_, spill_, quota_demand_prev_;
-  std::vector<double> seg_E_;            ///< Σ w·employees per (country, sector) (constant)
-  std::vector<int> gap_run_;             ///< consecutive ticks with access gap > gap_policy
-  std::vector<int> policy_provider_;     ///< provider of the country's policies, −1 none
-  std::vector<std::uint8_t> policy_;     ///< bits: 1 build, 2 deal, 4 KYC raise
-  std::vector<int> deal_arrival_;        ///< tick the deal's capacity arrives (−1: none)
-  std::vector<int> deal_order_tick_;     ///< tick the deal order is placed (−1: none pending)
-  std::vector<std::uint16_t> deal_mask_; ///< bit p: hosts an arrived deal of p
-  std::vector<std::uint64_t> large_;     ///< indices of large-stratum firms (from the layout)
-  HostArrays<Firms> large_firms_;        ///< their copy for the host steps (§2.2 partners, metrics)
+  std::vector<double> seg_E_;             ///< Σ w·employees per (country, sector) (constant)
+  std::vector<int> gap_run_;              ///< consecutive ticks with access gap > gap_policy
+  std::vector<int> policy_provider_;      ///< provider of the country's policies, −1 none
+  std::vector<std::uint8_t> policy_;      ///< bits: 1 build, 2 deal, 4 KYC raise
+  std::vector<int> deal_arrival_;         ///< tick the deal's capacity arrives (−1: none)
+  std::vector<int> deal_order_tick_;      ///< tick the deal order is placed (−1: none pending)
+  std::vector<std::uint16_t> deal_mask_;  ///< bit p: hosts an arrived deal of p
+  std::vector<std::uint64_t> large_;      ///< indices of large-stratum firms (from the layout)
+  HostArrays<Firms> large_firms_;         ///< their copy for the host steps (§2.2 partners, metrics)
 
   // Tables the per-agent constants point into (rebuilt each tick).
   std::vector<std::uint8_t> tier_u8_, quota_provider_, first_resort_;
@@ -155,8 +158,8 @@ class Simulation {
     std::vector<double> class_spend, class_tokens, rationed;  ///< provider × class
     std::vector<double> adoption, gap, K_elig, gdp, spill;
     double top20 = 0, gini = 0, negative_wealth = 0, capped_share = 0, entries = 0;
-    std::vector<double> status_firms, status_emp;  ///< country × size class × status
-    std::vector<double> class_emp, class_emp_K;    ///< country × size class
+    std::vector<double> status_firms, status_emp;                  ///< country × size class × status
+    std::vector<double> class_emp, class_emp_K;                    ///< country × size class
     std::vector<double> capped_c, tokens_per_adopter, plan_share;  ///< per country (plan_share: × 3 plans)
   } res_;
   std::vector<double> quota_firm_demand_;  ///< D_c's firm part this tick (§2.4), before ζ
@@ -164,11 +167,11 @@ class Simulation {
   // Metric ids.
   int m_capacity_ = -1, m_capacity_hosted_ = -1, m_orders_ = -1, m_frontier_K_ = -1, m_follower_lag_ = -1,
       m_serving_cost_ = -1, m_K_lead_ = -1, m_released_frontier_ = -1, m_price_ = -1, m_compute_price_ = -1,
-      m_compute_price_home_ = -1, m_revenue_ = -1, m_utilisation_ = -1, m_rationed_ = -1, m_top20_ = -1,
-      m_gini_ = -1, m_negative_ = -1, m_adoption_ = -1, m_gap_ = -1, m_K_elig_ = -1, m_capped_ = -1,
-      m_entries_ = -1, m_exits_ = -1, m_gdp_ = -1, m_gdp_dispersion_ = -1, m_spill_ = -1, m_policy_ = -1,
-      m_tau_ = -1, m_partners_ = -1, m_status_firms_ = -1, m_status_emp_ = -1, m_K_accessed_ = -1, m_K_gap_ = -1,
-      m_capped_c_ = -1, m_tokens_adopter_ = -1, m_plan_share_ = -1, m_zeta_ = -1, m_quota_demand_ = -1;
+      m_compute_price_home_ = -1, m_revenue_ = -1, m_utilisation_ = -1, m_rationed_ = -1, m_top20_ = -1, m_gini_ = -1,
+      m_negative_ = -1, m_adoption_ = -1, m_gap_ = -1, m_K_elig_ = -1, m_capped_ = -1, m_entries_ = -1, m_exits_ = -1,
+      m_gdp_ = -1, m_gdp_dispersion_ = -1, m_spill_ = -1, m_policy_ = -1, m_tau_ = -1, m_partners_ = -1,
+      m_status_firms_ = -1, m_status_emp_ = -1, m_K_accessed_ = -1, m_K_gap_ = -1, m_capped_c_ = -1,
+      m_tokens_adopter_ = -1, m_plan_share_ = -1, m_zeta_ = -1, m_quota_demand_ = -1;
 };
 
 /// Step 8's pool rates per (country, sector) segment (also §2.0's revenue(−1)):

@@ -12,8 +12,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {
-    (void)cutoff::parse_countries(std::string_view(reinterpret_cast<const char*>(data), size),
-                                  "fuzz.csv");
+    (void)cutoff::parse_countries(std::string_view(reinterpret_cast<const char*>(data), size), "fuzz.csv");
   } catch (const cutoff::InputError&) {
   }
   return 0;
