@@ -5,7 +5,7 @@
 /// pure function of those numbers, so results do not depend on thread count,
 /// agent order or backend (MODEL.md §3).
 ///
-/// Packing (tests/test_rng.cpp checks the boundaries):
+/// Packing (tests/hd/test_rng.cpp checks the boundaries):
 ///   key[0] = seed            key[1] = replicate
 ///   ctr[0] = agent & 2^32−1  ctr[1] = agent >> 32
 ///   ctr[2] = tick as uint32 (tick −1, the initial state, is 0xffffffff)

@@ -68,6 +68,7 @@
 #include "core/hd/fixed.hpp"
 #include "core/hd/fpmath.hpp"
 #include "core/hd/hd.hpp"
+#include "core/market/solver.hpp"
 
 namespace cutoff {
 
@@ -487,19 +488,19 @@ std::vector<ProviderClearing> clear_firms(std::uint64_t n_firms, const std::vect
   clearing_detail::Engine eng(n_firms, supply, opt);
   while (eng.next_pass()) {
     // Small markets are not worth a team of threads (the result is the same bits either way).
-#pragma omp parallel if (n_firms >= 16384)
-    {
-      clearing_detail::Local local;
-      eng.init_local(local);
-#pragma omp for schedule(static) nowait
-      for (std::int64_t i = 0; i < static_cast<std::int64_t>(n_firms); ++i) {
-        FirmBid b;
-        const int p = bid(static_cast<std::uint64_t>(i), &b);
-        eng.visit(static_cast<std::uint64_t>(i), p, b, local);
-      }
-#pragma omp critical(cutoff_clearing_merge)
-      eng.merge(local);
-    }
+    host_pass(
+        n_firms, n_firms >= 16384,
+        [&] {
+          clearing_detail::Local local;
+          eng.init_local(local);
+          return local;
+        },
+        [&](std::uint64_t i, clearing_detail::Local& local) {
+          FirmBid b;
+          const int p = bid(i, &b);
+          eng.visit(i, p, b, local);
+        },
+        [&](clearing_detail::Local& local) { eng.merge(local); });
     eng.end_pass();
   }
   return eng.results();

@@ -65,7 +65,7 @@
 ///   one bin). In practice the bound scales as 1/bins² because the mass spreads
 ///   over many bins: with 2^15 bins and 1e6 elements, lognormal(σ = 1, 3, 6),
 ///   Pareto(1.1) and log-uniform over 58 octaves with 30% zeros all give
-///   gini_error ≤ 1e-8 (actual errors ≤ 3e-9); tests/test_ranks.cpp checks
+///   gini_error ≤ 1e-8 (actual errors ≤ 3e-9); tests/market/test_ranks.cpp checks
 ///   |G − G_exact| ≤ gini_error against a sorting oracle and gini_error against
 ///   the a-priori bound.
 ///
@@ -90,6 +90,7 @@
 #include "core/hd/fixed.hpp"
 #include "core/hd/fpmath.hpp"
 #include "core/hd/hd.hpp"
+#include "core/market/solver.hpp"
 
 namespace cutoff {
 
@@ -331,22 +332,21 @@ template <class Get> RankPassData rank_pass(std::uint64_t n, const Get& get, con
   out.zero = fixed_bin_empty();
   std::uint64_t bad = ~std::uint64_t{0};
   bool overflow = false;
-#pragma omp parallel
-  {
-    RankLocal local;
-    local.b.assign(static_cast<std::size_t>(nb), fixed_bin_empty());
-#pragma omp for schedule(static) nowait
-    for (std::int64_t si = 0; si < static_cast<std::int64_t>(n); ++si)
-      rank_visit(pass, static_cast<std::uint64_t>(si), get, local);
-#pragma omp critical(cutoff_rank_pass)
-    {
-      for (int j = 0; j < nb; ++j) overflow = fixed_bin_merge(out.bins[j], local.b[j]) || overflow;
-      overflow = fixed_bin_merge(out.zero, local.z) || overflow;
-      out.items.insert(out.items.end(), local.items.begin(), local.items.end());
-      overflow = overflow || local.over;
-      if (local.first_bad < bad) bad = local.first_bad;
-    }
-  }
+  host_pass(
+      n, true,
+      [&] {
+        RankLocal local;
+        local.b.assign(static_cast<std::size_t>(nb), fixed_bin_empty());
+        return local;
+      },
+      [&](std::uint64_t i, RankLocal& local) { rank_visit(pass, i, get, local); },
+      [&](RankLocal& local) {
+        for (int j = 0; j < nb; ++j) overflow = fixed_bin_merge(out.bins[j], local.b[j]) || overflow;
+        overflow = fixed_bin_merge(out.zero, local.z) || overflow;
+        out.items.insert(out.items.end(), local.items.begin(), local.items.end());
+        overflow = overflow || local.over;
+        if (local.first_bad < bad) bad = local.first_bad;
+      });
   out.overflow = overflow;
   if (bad != ~std::uint64_t{0}) rank_throw_invalid(bad);
   return out;

@@ -63,7 +63,7 @@
 ///
 /// Accuracy: λ = R/B with R = C − A exact in fixed point and B compensated, so λ
 /// is within a few ulp of exact plus the conditioning of S(λ) = C (the change of
-/// λ that moves S by a few ulp of C). tests/test_waterfill.cpp checks |λ − λ_exact|
+/// λ that moves S by a few ulp of C). tests/market/test_waterfill.cpp checks |λ − λ_exact|
 /// ≤ 1e-12·λ_exact + 4 ulp(C)/S'(λ) against a __float128 oracle; in 12,000 random
 /// fills, all but the degenerate "floor takes all of C" cases (λ ≈ 1e-17 by
 /// rounding vs 0) were within 1e-12 relative, most within 1e-15.
@@ -78,6 +78,7 @@
 #include "core/hd/fpmath.hpp"
 #include "core/hd/hd.hpp"
 #include "core/market/ranks.hpp"
+#include "core/market/solver.hpp"
 
 namespace cutoff {
 
@@ -329,15 +330,10 @@ template <class Get> WaterPassData water_pass(std::uint64_t n, int n_providers, 
   WaterPassData out = water_pass_empty(pass, P);
   std::uint64_t bad = ~std::uint64_t{0};
   const WaterPassView view = pass.view(P);
-#pragma omp parallel
-  {
-    WaterLocal local(out);
-#pragma omp for schedule(static) nowait
-    for (std::int64_t si = 0; si < static_cast<std::int64_t>(n); ++si)
-      water_visit(view, static_cast<std::uint64_t>(si), get, local);
-#pragma omp critical(cutoff_water_pass)
-    local.merge_into(out, pass, &bad);
-  }
+  host_pass(
+      n, true, [&] { return WaterLocal(out); },
+      [&](std::uint64_t u, WaterLocal& local) { water_visit(view, u, get, local); },
+      [&](WaterLocal& local) { local.merge_into(out, pass, &bad); });
   if (bad != ~std::uint64_t{0}) water_throw_invalid(bad);
   return out;
 }

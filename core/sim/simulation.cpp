@@ -393,7 +393,7 @@ const std::vector<std::string>& Simulation::step_names() {
 
 const std::vector<StepAccess>& Simulation::step_accesses() {
   // Written from the per-agent functions each step calls (agents/*_kern.hpp);
-  // tests/test_bench.cpp checks every name against the registries.
+  // tests/sim/test_bench.cpp checks every name against the registries.
   static const std::vector<StepAccess> a{
       {"providers", "firms", {"country", "flags", "partners", "revenue"}, {"partners", "provider", "generation"}, 0},
       {"choice",

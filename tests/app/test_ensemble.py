@@ -28,7 +28,7 @@ except ImportError as e:  # pragma: no cover
     print(f"skipping: {e}")
     sys.exit(77)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCENARIO = os.path.join(ROOT, "data", "scenarios", "baseline.toml")
 SMALL = ["--firms", "8000", "--users", "20000", "--set", "n_large=2500", "--ticks", "6"]
 PROVENANCE_EXTRA = {"member", "ensemble_point"}

@@ -1,6 +1,6 @@
 // Ensemble pieces with known answers: sweep parsing, the summary statistics, SHA-256;
 // checkpoints resume to the same state and refuse other runs' checkpoints.
-// (Whole ensembles, kills, resumes and MPI: tests/test_ensemble.py.)
+// (Whole ensembles, kills, resumes and MPI: tests/app/test_ensemble.py.)
 #include <gtest/gtest.h>
 
 #include <cmath>
