@@ -7,9 +7,14 @@
 ///    atomics (integer addition: any order gives the same bits);
 ///  - segment sums: one block of kLanes threads per chunk reproduces chunk_sum's
 ///    lanes and tree, and the chunk totals are folded level by level the same way;
-///  - clearing, water-fill, ranks: the per-element work of core/ (clearing_visit,
-///    water_visit, rank_visit) adds into device histograms with atomic integer
-///    adds and atomic min/max; the merged histograms go to the same host solver.
+///  - clearing, water-fill, ranks: one solver_pass for all three (the protocol of
+///    core/market/solver.hpp): the per-element visit of core/market (clearing_visit,
+///    water_visit, rank_visit) adds into one device copy of the solver's partials
+///    through DeviceOps (atomic integer adds, atomic min/max), and the partials go
+///    back to the same host solver;
+///  - Thrust where the order cannot matter: filling the partials, gathering and
+///    scattering the large-firm stratum (docs/backends.md says which kernels stay
+///    hand-written and why).
 /// Every atomic is warp-aggregated first: the lanes that add into one address
 /// (a provider's scalars, a crowded histogram bin) combine their terms and one
 /// lane adds the total, so a hot address takes one atomic per warp, not per agent.
@@ -20,6 +25,10 @@
 #include <cooperative_groups.h>
 #include <cooperative_groups/reduce.h>
 #include <cuda_runtime.h>
+#include <thrust/execution_policy.h>
+#include <thrust/fill.h>
+#include <thrust/gather.h>
+#include <thrust/scatter.h>
 
 #include <cstring>
 #include <memory>
@@ -267,12 +276,6 @@ struct AtomicBinAdd {
   }
 };
 
-__global__ void k_fill_bins(FixedBin* bins, std::uint64_t n) {
-  for (std::uint64_t i = blockIdx.x * static_cast<std::uint64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<std::uint64_t>(gridDim.x) * blockDim.x)
-    bins[i] = fixed_bin_empty();
-}
-
 // ---------------------------------------------------------------------------
 // Kernels
 // ---------------------------------------------------------------------------
@@ -336,155 +339,60 @@ template <int K> __global__ void k_pick(const double* partials, const std::int64
   for (int k = 0; k < K; ++k) out[s * K + k] = result[s] >= 0 ? partials[result[s] * K + k] : 0.0;
 }
 
-template <class T>
-__global__ void k_gather(const T* src, const std::uint64_t* idx, std::uint64_t n, T* dst, bool back) {
-  const std::uint64_t j = blockIdx.x * static_cast<std::uint64_t>(blockDim.x) + threadIdx.x;
-  if (j >= n) return;
-  if (back)
-    dst[idx[j]] = src[j];
-  else
-    dst[j] = src[idx[j]];
-}
-
 // ---------------------------------------------------------------------------
-// Device sinks of the clearing, water-fill and rank passes
+// The device side of the solvers' protocol (core/market/solver.hpp)
 // ---------------------------------------------------------------------------
 
-/// Per market of a clearing pass: u128 scalars (2 words each) and counters.
-enum ClearScalar {
-  kClsA = 0,
-  kClsM = 3,
-  kDem = 6,
-  kSold = 9,
-  kKeyA = 12,
-  kKeyDM,
-  kKeyMA,
-  kKeyMM,
-  kUnsold,
-  kWRat,
-  kWZero,
-  kClearScalars
-};
-enum ClearCount { kNBid, kNRat, kNZero, kClearCounts };
-
-struct ClearSink {
-  ull* A;  ///< hist bins (2 words each), market m from hist_off[m]
-  ull* M;
-  ull* cnt;
-  const std::uint64_t* hist_off;
-  ull* scalars;                   ///< kClearScalars × 2 words per market
-  ull* counts;                    ///< kClearCounts per market
-  clearing_detail::KeyEvent* ev;  ///< ev_cap per gathering market
-  const int* ev_slot;             ///< per market: its slot in ev, −1 when it does not gather
-  ull* ev_count;
-  std::uint64_t ev_cap;
-  ull* first_bad;
-  int* over;
-
-  __device__ void bad(std::uint64_t i) { atomicMin(first_bad, static_cast<ull>(i)); }
-  __device__ void overflow() { *over = 1; }
-  __device__ void hist(int m, std::int64_t bin, u128 dA, u128 dM) {
-    const std::uint64_t j = hist_off[m] + static_cast<std::uint64_t>(bin);
-    if (dA) agg_add_u128(A + 2 * j, dA);
-    if (dM) agg_add_u128(M + 2 * j, dM);
-    agg_count(cnt + j);
-  }
-  __device__ ull* scalar(int m, int s) { return scalars + 2 * (static_cast<std::size_t>(m) * kClearScalars + s); }
-  __device__ void cls(int m, int c, u128 dA, u128 dM) {
-    if (dA) agg_add_u128(scalar(m, kClsA + c), dA);
-    if (dM) agg_add_u128(scalar(m, kClsM + c), dM);
-  }
-  __device__ void gather(int m, const clearing_detail::KeyEvent& e) {
-    const ull j = agg_slot(ev_count + m);
-    if (j < ev_cap) ev[static_cast<std::size_t>(ev_slot[m]) * ev_cap + j] = e;
-  }
-  __device__ void key(int m, u128 dA, u128 dM, u128 mA, u128 mM) {
-    if (dA) agg_add_u128(scalar(m, kKeyA), dA);
-    if (dM) agg_add_u128(scalar(m, kKeyDM), dM);
-    if (mA) agg_add_u128(scalar(m, kKeyMA), mA);
-    if (mM) agg_add_u128(scalar(m, kKeyMM), mM);
-  }
-  __device__ void stats(int m, int c, u128 dem, u128 sold, u128 unsold, bool bid, bool rationed, bool zeroed, u128 w) {
-    if (dem) agg_add_u128(scalar(m, kDem + c), dem);
-    if (sold) agg_add_u128(scalar(m, kSold + c), sold);
-    if (unsold) agg_add_u128(scalar(m, kUnsold), unsold);
-    ull* n = counts + static_cast<std::size_t>(m) * kClearCounts;
-    if (bid) agg_count(n + kNBid);
-    if (rationed) {
-      agg_count(n + kNRat);
-      if (w) agg_add_u128(scalar(m, kWRat), w);
+/// How a device sink adds its terms: warp-aggregated atomics into the parts' device twins.
+struct DeviceOps {
+  template <class T> struct Lists {
+    T* items;           ///< cap items per gathering list, list k's from slot[k]·cap
+    ull* count;         ///< per list
+    std::uint64_t cap;  ///< items per gathering list
+    const int* slot;    ///< per list: its slot in items, −1 when it does not gather this pass
+    __device__ void push(int k, const T& item) const {
+      const ull j = agg_slot(count + k);
+      const int s = slot[k];
+      if (s >= 0 && j < cap) items[static_cast<std::size_t>(s) * cap + j] = item;
     }
-    if (zeroed) {
-      agg_count(n + kNZero);
-      if (w) agg_add_u128(scalar(m, kWZero), w);
-    }
+  };
+  using BinAdd = AtomicBinAdd;
+  __device__ static void add(u128& a, u128 x) {
+    if (x) agg_add_u128(reinterpret_cast<ull*>(&a), x);  // modular, as the host's adds
   }
+  __device__ static void count(std::uint64_t& c) { agg_count(reinterpret_cast<ull*>(&c)); }
+  __device__ static void lower(std::uint64_t& a, std::uint64_t v) {
+    atomicMin(reinterpret_cast<ull*>(&a), static_cast<ull>(v));
+  }
+  __device__ static void raise(std::uint64_t& a, std::uint64_t v) {
+    agg_max(reinterpret_cast<ull*>(&a), static_cast<ull>(v));
+  }
+  __device__ static void flag(int& f) { f = 1; }
 };
 
-__global__ void k_clear(std::uint64_t n, clearing_detail::PassView v, FirmBids bids, ClearSink sink) {
-  for (std::uint64_t i = blockIdx.x * static_cast<std::uint64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<std::uint64_t>(gridDim.x) * blockDim.x) {
+/// The visits of the three solvers, as k_loop functors over their device sinks.
+struct ClearVisit {
+  clearing_detail::PassView v;
+  FirmBids bids;
+  clearing_detail::ClearSink<DeviceOps> sink;
+  __device__ void operator()(std::uint64_t i) const {
     FirmBid b;
     const int p = bids(i, &b);
     clearing_detail::clearing_visit(v, i, p, b, sink);
   }
-}
-
-struct WaterSink {
-  FixedBin* level0_bins;
-  FixedBin* hist_bins;
-  const std::uint64_t* hist_off;  ///< per job
-  WaterItem* items;
-  ull* item_count;  ///< per job
-  std::uint64_t item_cap;
-  ull* max_whc_key;  ///< per provider
-  int* over;         ///< per provider
-  ull* first_bad;
-
-  __device__ FixedBin* level0(int p, int cls) {
-    return level0_bins + (static_cast<std::size_t>(p) * 2 + cls) * kExponentBins;
-  }
-  __device__ FixedBin* hist(int job) { return hist_bins + hist_off[job]; }
-  __device__ AtomicBinAdd adder() const { return AtomicBinAdd{}; }
-  __device__ void bad(std::uint64_t u) { atomicMin(first_bad, static_cast<ull>(u)); }
-  __device__ void overflow(int p) { over[p] = 1; }
-  __device__ void max_key(int p, std::uint64_t key) { agg_max(max_whc_key + p, static_cast<ull>(key)); }
-  __device__ void gather(int job, const WaterItem& item) {
-    const ull j = agg_slot(item_count + job);
-    if (j < item_cap) items[static_cast<std::size_t>(job) * item_cap + j] = item;
-  }
 };
-
-__global__ void k_water(std::uint64_t n, WaterPassView v, UserBids bids, WaterSink sink) {
-  for (std::uint64_t u = blockIdx.x * static_cast<std::uint64_t>(blockDim.x) + threadIdx.x; u < n;
-       u += static_cast<std::uint64_t>(gridDim.x) * blockDim.x)
-    water_visit(v, u, bids, sink);
-}
-
-struct RankSink {
-  FixedBin* bin_array;
-  FixedBin* zero_bin;
-  RankItem* items;
-  ull* item_count;
-  std::uint64_t item_cap;
-  ull* first_bad;
-  int* over;
-  __device__ FixedBin* bins() { return bin_array; }
-  __device__ FixedBin& zero() { return *zero_bin; }
-  __device__ AtomicBinAdd adder() const { return AtomicBinAdd{}; }
-  __device__ void bad(std::uint64_t i) { atomicMin(first_bad, static_cast<ull>(i)); }
-  __device__ void overflow() { *over = 1; }
-  __device__ void gather(const RankItem& r) {
-    const ull j = agg_slot(item_count);
-    if (j < item_cap) items[j] = r;
-  }
+struct WaterVisit {
+  WaterPassView v;
+  UserBids bids;
+  WaterSink<DeviceOps> sink;
+  __device__ void operator()(std::uint64_t u) const { water_visit(v, u, bids, sink); }
 };
-
-template <class Get> __global__ void k_rank(std::uint64_t n, RankPass pass, Get get, RankSink sink) {
-  for (std::uint64_t i = blockIdx.x * static_cast<std::uint64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<std::uint64_t>(gridDim.x) * blockDim.x)
-    rank_visit(pass, i, get, sink);
-}
+template <class Get> struct RankVisit {
+  RankPass pass;
+  Get get;
+  RankSink<DeviceOps> sink;
+  __device__ void operator()(std::uint64_t i) const { rank_visit(pass, i, get, sink); }
+};
 
 // ---------------------------------------------------------------------------
 // The backend
@@ -669,19 +577,41 @@ class CudaExec final : public Exec {
     CUTOFF_CUDA(cudaMemsetAsync(p, 0, n * sizeof(T) + 16, stream_));
     return p;
   }
-  /// The lowest invalid agent of a pass (atomicMin), starting at "none" (all ones).
-  ull* no_bad_yet() {
-    ull* p = bad_buf_.as<ull>(1);
-    CUTOFF_CUDA(cudaMemsetAsync(p, 0xff, sizeof(ull), stream_));
-    return p;
-  }
-  FixedBin* empty_bins(Buffer& b, std::size_t n) {
-    FixedBin* p = b.as<FixedBin>(n);
-    if (n) {
-      k_fill_bins<<<grid_for(n), kBlock, 0, stream_>>>(p, n);
-      CUTOFF_CUDA_LAUNCHED("k_fill_bins");
+  /// Thrust's policy for this Exec's stream; no sync after each algorithm (the stream orders them).
+  auto on_stream() const { return thrust::cuda::par_nosync.on(stream_); }
+  /// One solver pass on the device (core/market/solver.hpp). `data` comes as the
+  /// solver's fresh partials: each part's device twin is filled with its identity
+  /// (Thrust), launch(parts, lists) runs the visit into them, and the parts and the
+  /// gathered lists come back into `data`, as the host's threads' merge gives them.
+  template <template <template <class> class> class Parts, class Item, class Launch>
+  void solver_pass(Partials<Parts, Item>& data, std::uint64_t cap, const char* what, const Launch& launch) {
+    Parts<Ptr> dev{};
+    std::size_t k = 0;
+    zip_parts(data.parts.tie(), dev.tie(), [&](auto& host, auto& ptr) {
+      using T = typename std::decay_t<decltype(host)>::value_type;
+      if (part_bufs_.size() <= k) part_bufs_.push_back(std::make_unique<Buffer>());
+      ptr = part_bufs_[k++]->as<T>(host.size());
+      if (!host.empty()) thrust::fill_n(on_stream(), ptr, host.size(), host.front());
+    });
+    const std::size_t L = data.lists.size();
+    std::vector<int> slot(L, -1);
+    std::size_t slots = 0;
+    for (std::size_t l = 0; l < L; ++l)
+      if (data.gathers[l]) slot[l] = static_cast<int>(slots++);
+    const DeviceOps::Lists<Item> lists{items_buf_.as<Item>(slots * cap), zeroed<ull>(item_count_, L), cap,
+                                       device_table(slot)};
+    launch(dev, lists);
+    zip_parts(data.parts.tie(), dev.tie(), [&](auto& host, auto& ptr) { to_host(host.data(), ptr, host.size()); });
+    std::vector<ull> count(L);
+    to_host(count.data(), lists.count, L);
+    sync();
+    for (std::size_t l = 0; l < L; ++l) {
+      if (count[l] > (slot[l] >= 0 ? cap : 0))
+        throw std::logic_error(std::string(what) + ": more gathered items than its gather limit");
+      data.lists[l].resize(count[l]);
+      if (count[l]) to_host(data.lists[l].data(), lists.items + static_cast<std::size_t>(slot[l]) * cap, count[l]);
     }
-    return p;
+    sync();
   }
 
   template <class F> void run_loop(std::uint64_t n, const F& f) {
@@ -750,12 +680,11 @@ class CudaExec final : public Exec {
       T* hs = reinterpret_cast<T*>(hp[k]);
       if (back) {
         CUTOFF_CUDA(cudaMemcpyAsync(small, hs, m * sizeof(T), cudaMemcpyHostToDevice, stream_));
-        k_gather<T><<<grid_for(m), kBlock, 0, stream_>>>(small, d_idx, m, p, true);
+        thrust::scatter(on_stream(), small, small + m, d_idx, p);
       } else {
-        k_gather<T><<<grid_for(m), kBlock, 0, stream_>>>(p, d_idx, m, small, false);
+        thrust::gather(on_stream(), d_idx, d_idx + m, p, small);
         CUTOFF_CUDA(cudaMemcpyAsync(hs, small, m * sizeof(T), cudaMemcpyDeviceToHost, stream_));
       }
-      CUTOFF_CUDA_LAUNCHED("k_gather");
       ++k;
     });
     sync();
@@ -832,8 +761,8 @@ class CudaExec final : public Exec {
   std::uint64_t syncs_ = 0;
   std::unordered_map<const void*, std::unique_ptr<SegmentPlan>> plans_;
   Buffer keyed_buf_, flag_buf_, partial_buf_, result_buf_;
-  Buffer hist_a_, hist_m_, hist_cnt_, hist_off_, scalars_, counts_, events_, event_count_, bad_buf_;
-  Buffer level0_buf_, bins_buf_, items_buf_, item_count_, max_key_buf_, over_buf_;
+  std::vector<std::unique_ptr<Buffer>> part_bufs_;  ///< a solver pass's parts (solver_pass)
+  Buffer items_buf_, item_count_;                   ///< its gathered lists
   Buffer small_buf_[Firms::kFieldCount];
   std::unique_ptr<HostArrays<Firms>> host_firms_, snap_firms_;
   bool staging_tried_ = false;
@@ -877,35 +806,11 @@ template <class F> RankStats CudaExec::run_ranks(std::uint64_t n, const F& f) {
   RankSolver solver(0.2, options);
   RankPass pass;
   while (solver.next(&pass)) {
+    RankPassData data = rank_pass_fresh(pass);
     const int nb = pass.hist.nbins > 0 ? pass.hist.nbins : 0;
-    RankSink sink{};
-    sink.bin_array = empty_bins(bins_buf_, static_cast<std::size_t>(nb) + 1);
-    sink.zero_bin = sink.bin_array + nb;
-    sink.item_cap = pass.gather ? options.gather_limit : 0;
-    sink.items = items_buf_.as<RankItem>(sink.item_cap);
-    sink.item_count = zeroed<ull>(item_count_, 1);
-    sink.first_bad = no_bad_yet();
-    sink.over = zeroed<int>(over_buf_, 1);
-    if (n) {
-      k_rank<<<grid_for(n), kBlock, 0, stream_>>>(n, pass, f, sink);
-      CUTOFF_CUDA_LAUNCHED("k_rank");
-    }
-    RankPassData data;
-    data.bins.resize(nb);
-    ull n_items = 0, bad = 0;
-    int over = 0;
-    to_host(data.bins.data(), sink.bin_array, nb);
-    to_host(&data.zero, sink.zero_bin, 1);
-    to_host(&n_items, sink.item_count, 1);
-    to_host(&bad, sink.first_bad, 1);
-    to_host(&over, sink.over, 1);
-    sync();
-    if (bad != ~0ULL) rank_throw_invalid(bad);
-    if (n_items > sink.item_cap) throw std::logic_error("rank pass: more gathered elements than the gather limit");
-    data.items.resize(n_items);
-    to_host(data.items.data(), sink.items, n_items);
-    sync();
-    data.overflow = over != 0;
+    solver_pass(data, options.gather_limit, "rank pass", [&](const RankParts<Ptr>& p, const auto& items) {
+      run_loop(n, RankVisit<F>{pass, f, RankSink<DeviceOps>{p, nb, items}});
+    });
     solver.feed(std::move(data));
   }
   return solver.result();
@@ -915,94 +820,17 @@ std::vector<ProviderClearing> CudaExec::clear_firms(std::uint64_t n, const std::
                                                     const FirmBids& bids) {
   using namespace clearing_detail;
   Engine eng(n, supply, solver_options().clearing);
-  const std::uint64_t ev_cap = eng.options().gather_max;
   while (eng.next_pass()) {
-    const std::vector<Task>& tasks = eng.tasks();
-    const int M = static_cast<int>(tasks.size());
-    const PassView host = eng.view();
-    PassView v = host;
-    v.supply = device_table(host.supply, supply.size());
-    v.task = device_table(host.task, tasks.size());
-    v.res = device_table(host.res, supply.size());
-    std::vector<std::uint64_t> off(M + 1, 0);
-    std::vector<int> slot(M, -1);
-    int gathering = 0;
-    for (int m = 0; m < M; ++m) {
-      off[m + 1] = off[m] + (tasks[m].kind == kTaskHist ? tasks[m].n_bins + 1 : 0);
-      if (tasks[m].kind == kTaskGather) slot[m] = gathering++;
-    }
-    ClearSink sink{};
-    sink.A = zeroed<ull>(hist_a_, 2 * off[M]);
-    sink.M = zeroed<ull>(hist_m_, 2 * off[M]);
-    sink.cnt = zeroed<ull>(hist_cnt_, off[M]);
-    sink.hist_off = device_table(off);
-    sink.scalars = zeroed<ull>(scalars_, 2 * static_cast<std::size_t>(M) * kClearScalars);
-    sink.counts = zeroed<ull>(counts_, static_cast<std::size_t>(M) * kClearCounts);
-    sink.ev_cap = gathering ? ev_cap : 0;
-    sink.ev = events_.as<KeyEvent>(static_cast<std::size_t>(gathering) * sink.ev_cap);
-    sink.ev_slot = device_table(slot);
-    sink.ev_count = zeroed<ull>(event_count_, M);
-    sink.first_bad = no_bad_yet();
-    sink.over = zeroed<int>(over_buf_, 1);
-    if (n) {
-      k_clear<<<grid_for(n), kBlock, 0, stream_>>>(n, v, bids, sink);
-      CUTOFF_CUDA_LAUNCHED("k_clear");
-    }
-    std::vector<ull> A(2 * off[M]), Mv(2 * off[M]), cnt(off[M]), sc(2 * static_cast<std::size_t>(M) * kClearScalars),
-        counts(static_cast<std::size_t>(M) * kClearCounts), ev_count(M);
-    ull bad = 0;
-    int over = 0;
-    to_host(A.data(), sink.A, A.size());
-    to_host(Mv.data(), sink.M, Mv.size());
-    to_host(cnt.data(), sink.cnt, cnt.size());
-    to_host(sc.data(), sink.scalars, sc.size());
-    to_host(counts.data(), sink.counts, counts.size());
-    to_host(ev_count.data(), sink.ev_count, ev_count.size());
-    to_host(&bad, sink.first_bad, 1);
-    to_host(&over, sink.over, 1);
-    sync();
-    // The pass's merged results as one thread's partial results of the host engine.
-    Local local;
-    eng.init_local(local);
-    if (bad != ~0ULL) local.bad = bad;
-    local.overflow = over != 0;
-    auto word = [](const std::vector<ull>& w, std::size_t j) {
-      return (static_cast<u128>(w[2 * j + 1]) << 64) | w[2 * j];
-    };
-    for (int m = 0; m < M; ++m) {
-      LocalMarket& lm = local.m[m];
-      for (std::uint64_t j = off[m]; j < off[m + 1]; ++j) {
-        lm.A[j - off[m]] = word(A, j);
-        lm.M[j - off[m]] = word(Mv, j);
-        lm.cnt[j - off[m]] = cnt[j];
-      }
-      const std::size_t b = static_cast<std::size_t>(m) * kClearScalars;
-      for (int c = 0; c < kClearClasses; ++c) {
-        lm.clsA[c] = word(sc, b + kClsA + c);
-        lm.clsM[c] = word(sc, b + kClsM + c);
-        lm.dem[c] = word(sc, b + kDem + c);
-        lm.sold[c] = word(sc, b + kSold + c);
-      }
-      lm.key.dA = word(sc, b + kKeyA);
-      lm.key.dM = word(sc, b + kKeyDM);
-      lm.key.mA = word(sc, b + kKeyMA);
-      lm.key.mM = word(sc, b + kKeyMM);
-      lm.unsold = word(sc, b + kUnsold);
-      lm.w_rat = word(sc, b + kWRat);
-      lm.w_zero = word(sc, b + kWZero);
-      lm.n_bid = counts[static_cast<std::size_t>(m) * kClearCounts + kNBid];
-      lm.n_rat = counts[static_cast<std::size_t>(m) * kClearCounts + kNRat];
-      lm.n_zero = counts[static_cast<std::size_t>(m) * kClearCounts + kNZero];
-      if (ev_count[m] > sink.ev_cap && tasks[m].kind == kTaskGather)
-        throw std::logic_error("clearing: more gathered keys than gather_max");
-      if (tasks[m].kind == kTaskGather && ev_count[m]) {
-        lm.ev.resize(ev_count[m]);
-        to_host(lm.ev.data(), sink.ev + static_cast<std::size_t>(slot[m]) * sink.ev_cap, ev_count[m]);
-      }
-    }
-    sync();
-    eng.merge(local);
-    eng.end_pass();
+    PassView v = eng.view();
+    v.supply = device_table(v.supply, supply.size());
+    v.task = device_table(v.task, eng.tasks().size());
+    v.res = device_table(v.res, supply.size());
+    const std::uint64_t* hist_off = device_table(eng.hist_off());
+    Local data = eng.fresh();
+    solver_pass(data, eng.options().gather_max, "clearing", [&](const ClearParts<Ptr>& p, const auto& ev) {
+      run_loop(n, ClearVisit{v, bids, ClearSink<DeviceOps>{p, hist_off, ev}});
+    });
+    eng.feed(std::move(data));
   }
   return eng.results();
 }
@@ -1012,52 +840,16 @@ WaterFill CudaExec::water_fill(std::uint64_t n, int n_providers, const UserBids&
   const WaterfillOptions& options = solver_options().water;
   WaterSolver solver(n_providers, capacity, floor, options);
   WaterPass pass;
-  const int P = n_providers;
   while (solver.next(&pass)) {
-    WaterPassData data = water_pass_empty(pass, P);
-    const std::size_t J = pass.jobs.size();
-    WaterPassView v = pass.view(P);
+    WaterPassView v = pass.view(n_providers);
     v.scale = device_table(pass.scale);
     v.jobs = device_table(pass.jobs);
     v.job_begin = device_table(pass.job_begin);
-    std::vector<std::uint64_t> off(J + 1, 0);
-    for (std::size_t k = 0; k < J; ++k) off[k + 1] = off[k] + data.hist[k].size();
-    WaterSink sink{};
-    sink.level0_bins = empty_bins(level0_buf_, data.level0.size());
-    sink.hist_bins = empty_bins(bins_buf_, off[J]);
-    sink.hist_off = device_table(off);
-    sink.item_cap = options.gather_limit;
-    sink.items = items_buf_.as<WaterItem>(J * sink.item_cap);
-    sink.item_count = zeroed<ull>(item_count_, J);
-    sink.max_whc_key = zeroed<ull>(max_key_buf_, P);
-    sink.over = zeroed<int>(over_buf_, P);
-    sink.first_bad = no_bad_yet();
-    if (n) {
-      k_water<<<grid_for(n), kBlock, 0, stream_>>>(n, v, bids, sink);
-      CUTOFF_CUDA_LAUNCHED("k_water");
-    }
-    std::vector<ull> count(J), max_key(P);
-    std::vector<int> over(P);
-    ull bad = 0;
-    to_host(data.level0.data(), sink.level0_bins, data.level0.size());
-    for (std::size_t k = 0; k < J; ++k) to_host(data.hist[k].data(), sink.hist_bins + off[k], data.hist[k].size());
-    to_host(count.data(), sink.item_count, J);
-    to_host(max_key.data(), sink.max_whc_key, P);
-    to_host(over.data(), sink.over, P);
-    to_host(&bad, sink.first_bad, 1);
-    sync();
-    if (bad != ~0ULL) water_throw_invalid(bad);
-    for (std::size_t k = 0; k < J; ++k) {
-      if (count[k] > sink.item_cap) throw std::logic_error("water-fill: more gathered users than gather_limit");
-      data.items[k].resize(count[k]);
-      to_host(data.items[k].data(), sink.items + k * sink.item_cap, count[k]);
-    }
-    // Bins that overflowed in their 128-bit sums flag their provider (as the host merge does).
-    for (int p = 0; p < P; ++p) {
-      data.max_whc_key[p] = max_key[p];
-      data.overflow[p] = over[p] ? 1 : 0;
-    }
-    sync();
+    const std::uint64_t* hist_off = device_table(pass.hist_off);
+    WaterPassData data = water_pass_fresh(pass, n_providers);
+    solver_pass(data, options.gather_limit, "water-fill", [&](const WaterParts<Ptr>& p, const auto& items) {
+      run_loop(n, WaterVisit{v, bids, WaterSink<DeviceOps>{p, hist_off, items}});
+    });
     solver.feed(std::move(data));
   }
   return WaterFill{solver.levels(), solver.passes()};

@@ -199,97 +199,80 @@ bool Engine::next_pass() {
   }
   if (any) {
     ++passes_;
-    acc_ = Local{};
-    first_merge_ = true;
+    hist_off_.assign(1, 0);
+    for (const Task& t : task_) hist_off_.push_back(hist_off_.back() + (t.kind == kTaskHist ? t.n_bins + 1 : 0));
   }
   return any;
 }
 
-void Engine::init_local(Local& L) const {
-  L.m.resize(task_.size());
-  for (std::size_t m = 0; m < task_.size(); ++m) {
-    LocalMarket& lm = L.m[m];
-    lm = LocalMarket{};
-    if (task_[m].kind == kTaskHist) {
-      lm.A.assign(task_[m].n_bins + 1, 0);
-      lm.M.assign(task_[m].n_bins + 1, 0);
-      lm.cnt.assign(task_[m].n_bins + 1, 0);
-    }
-    for (int c = 0; c < kClearClasses; ++c) lm.clsA[c] = lm.clsM[c] = lm.dem[c] = lm.sold[c] = 0;
-    lm.key = KeyEvent{task_[m].kind == kTaskKey ? fp::from_bits(task_[m].klo) : 0.0, 0, 0, 0, 0};
-    lm.w_rat = lm.w_zero = lm.unsold = 0;
-    lm.n_bid = lm.n_rat = lm.n_zero = 0;
-  }
+Local Engine::fresh() const {
+  Local d;
+  ClearParts<Vec>& p = d.parts;
+  p.A.assign(hist_off_.back(), 0);
+  p.M.assign(hist_off_.back(), 0);
+  p.cnt.assign(hist_off_.back(), 0);
+  p.sums.assign(task_.size(), MarketSums{});
+  p.first_bad.assign(1, ~std::uint64_t{0});
+  p.over.assign(1, 0);
+  d.lists.resize(task_.size());
+  for (const Task& t : task_) d.gathers.push_back(t.kind == kTaskGather ? 1 : 0);
+  return d;
 }
 
-void Engine::merge(Local& L) {
-  if (first_merge_) {  // the first thread's partial results become the accumulator
-    acc_ = std::move(L);
-    first_merge_ = false;
-    return;
+void Engine::merge(Local& into, const Local& from) {
+  ClearParts<Vec>& a = into.parts;
+  const ClearParts<Vec>& b = from.parts;
+  for (std::size_t j = 0; j < a.A.size(); ++j) {
+    a.A[j] += b.A[j];
+    a.M[j] += b.M[j];
+    a.cnt[j] += b.cnt[j];
   }
-  acc_.bad = std::min(acc_.bad, L.bad);
-  acc_.overflow |= L.overflow;
-  for (std::size_t m = 0; m < task_.size(); ++m) {
-    LocalMarket& a = acc_.m[m];
-    LocalMarket& l = L.m[m];
-    switch (task_[m].kind) {
-      case kTaskHist:
-        for (std::size_t j = 0; j < a.A.size(); ++j) {
-          a.A[j] += l.A[j];
-          a.M[j] += l.M[j];
-          a.cnt[j] += l.cnt[j];
-        }
-        for (int c = 0; c < kClearClasses; ++c) {
-          a.clsA[c] += l.clsA[c];
-          a.clsM[c] += l.clsM[c];
-        }
-        break;
-      case kTaskGather: a.ev.insert(a.ev.end(), l.ev.begin(), l.ev.end()); break;
-      case kTaskKey:
-        a.key.dA += l.key.dA;
-        a.key.dM += l.key.dM;
-        a.key.mA += l.key.mA;
-        a.key.mM += l.key.mM;
-        break;
-      case kTaskStats:
-        for (int c = 0; c < kClearClasses; ++c) {
-          a.dem[c] += l.dem[c];
-          a.sold[c] += l.sold[c];
-        }
-        a.w_rat += l.w_rat;
-        a.w_zero += l.w_zero;
-        a.unsold += l.unsold;
-        a.n_bid += l.n_bid;
-        a.n_rat += l.n_rat;
-        a.n_zero += l.n_zero;
-        break;
-      default: break;
+  for (std::size_t m = 0; m < a.sums.size(); ++m) {
+    MarketSums& x = a.sums[m];
+    const MarketSums& y = b.sums[m];
+    for (int c = 0; c < kClearClasses; ++c) {
+      x.clsA[c] += y.clsA[c];
+      x.clsM[c] += y.clsM[c];
+      x.dem[c] += y.dem[c];
+      x.sold[c] += y.sold[c];
     }
+    x.key.dA += y.key.dA;
+    x.key.dM += y.key.dM;
+    x.key.mA += y.key.mA;
+    x.key.mM += y.key.mM;
+    x.w_rat += y.w_rat;
+    x.w_zero += y.w_zero;
+    x.unsold += y.unsold;
+    x.n_bid += y.n_bid;
+    x.n_rat += y.n_rat;
+    x.n_zero += y.n_zero;
   }
+  a.first_bad[0] = std::min(a.first_bad[0], b.first_bad[0]);
+  a.over[0] |= b.over[0];
+  into.append_lists(from);
 }
 
-void Engine::end_pass() {
-  if (first_merge_) init_local(acc_);  // no thread merged (cannot happen with OpenMP, but be safe)
-  if (acc_.bad != ~0ULL)
-    throw std::invalid_argument("clear_firms: invalid bid of agent " + std::to_string(acc_.bad) +
+void Engine::feed(Local&& data) {
+  const ClearParts<Vec>& d = data.parts;
+  if (d.first_bad[0] != ~std::uint64_t{0})
+    throw std::invalid_argument("clear_firms: invalid bid of agent " + std::to_string(d.first_bad[0]) +
                                 " (needs a provider index in range, finite w, need, money > 0, finite pi_out "
                                 "and min_alloc ≥ 0)");
-  if (acc_.overflow)
+  if (d.over[0])
     throw std::overflow_error(
         "clear_firms: a bid exceeds the fixed-point term limit (w·need < 2^36 H100e, "
         "w·money < 2^52 $, w < 2^64)");
   // Stats first: a home market's sold sets its rest market's capacity.
   for (std::size_t m = 0; m < mk_.size(); ++m) {
     Market& mk = mk_[m];
-    LocalMarket& a = acc_.m[m];
+    const MarketSums& a = d.sums[m];
     switch (task_[m].kind) {
       case kTaskHist:
         mk.hist_coarse = task_[m].coarse;
         mk.task = task_[m];
-        mk.A.swap(a.A);
-        mk.M.swap(a.M);
-        mk.cnt.swap(a.cnt);
+        mk.A.assign(d.A.begin() + hist_off_[m], d.A.begin() + hist_off_[m + 1]);
+        mk.M.assign(d.M.begin() + hist_off_[m], d.M.begin() + hist_off_[m + 1]);
+        mk.cnt.assign(d.cnt.begin() + hist_off_[m], d.cnt.begin() + hist_off_[m + 1]);
         if (task_[m].coarse)
           for (int c = 0; c < kClearClasses; ++c) {
             mk.clsA[c] = a.clsA[c];
@@ -301,13 +284,16 @@ void Engine::end_pass() {
           mk.phase = Market::kWaitK;
         break;
       case kTaskGather:
-        mk.ev.swap(a.ev);
+        mk.ev.swap(data.lists[m]);
         sweep(mk);
         break;
-      case kTaskKey:
-        mk.ev.assign(1, a.key);
+      case kTaskKey: {
+        KeyEvent e = a.key;
+        e.key = fp::from_bits(task_[m].klo);
+        mk.ev.assign(1, e);
         sweep(mk);
         break;
+      }
       case kTaskStats:
         for (int c = 0; c < kClearClasses; ++c) {
           mk.dem[c] = a.dem[c];

@@ -63,6 +63,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <tuple>
 #include <vector>
 
 #include "core/hd/fixed.hpp"
@@ -246,22 +247,25 @@ struct Task {
   double p_min = 0.0, p_max = 0.0;
 };
 
-/// One thread's partial results of a pass for one market.
-struct LocalMarket {
-  std::vector<u128> A, M;
-  std::vector<std::uint64_t> cnt;
-  u128 clsA[kClearClasses], clsM[kClearClasses];
-  std::vector<KeyEvent> ev;
-  KeyEvent key;
-  u128 dem[kClearClasses], sold[kClearClasses], w_rat, w_zero, unsold;
+/// One market's sums of a pass (which of them a pass fills depends on its task).
+struct MarketSums {
+  u128 clsA[kClearClasses], clsM[kClearClasses];  ///< coarse pass: the class sums at p_max
+  KeyEvent key;                                   ///< key pass: the sums at the key (key.key unused: 0)
+  u128 dem[kClearClasses], sold[kClearClasses], w_rat, w_zero, unsold;  ///< stats pass
   std::uint64_t n_bid, n_rat, n_zero;
 };
 
-struct Local {
-  std::vector<LocalMarket> m;
-  std::uint64_t bad = ~0ULL;  ///< smallest index of an invalid bid
-  bool overflow = false;
+/// A pass's partial results.
+template <template <class> class H> struct ClearParts {
+  H<u128> A, M;                ///< the histogram markets' bins, market m's from hist_off[m]
+  H<std::uint64_t> cnt;        ///< their counts
+  H<MarketSums> sums;          ///< per market
+  H<std::uint64_t> first_bad;  ///< one: the lowest invalid bid (~0: none)
+  H<int> over;                 ///< one: a term exceeded its fixed-point limit
+  auto tie() { return std::tie(A, M, cnt, sums, first_bad, over); }
 };
+/// One list per market: the key events it gathers.
+using Local = Partials<ClearParts, KeyEvent>;
 
 /// A market's state between passes (defined here so that the engine is complete).
 struct Market {
@@ -303,14 +307,12 @@ class Engine {
 
   /// Sets up the next pass; false when every market is cleared.
   bool next_pass();
-  /// Prepares a thread's partial results for the current pass.
-  void init_local(Local& L) const;
-  /// Adds bid i (on provider p, or p < 0: none) to a thread's partial results.
-  inline void visit(std::uint64_t i, int p, const FirmBid& b, Local& L) const;
-  /// Adds a thread's partial results (call under a lock; integer sums, any order).
-  void merge(Local& L);
-  /// Finishes the pass (throws on invalid bids or overflow).
-  void end_pass();
+  /// The partials of the current pass before any bid is added.
+  Local fresh() const;
+  /// Adds a thread's partials into `into` (integer sums: any order).
+  static void merge(Local& into, const Local& from);
+  /// Reads the pass's merged partials (throws on invalid bids or overflow).
+  void feed(Local&& data);
   std::vector<ProviderClearing> results() const { return res_; }
   int passes() const { return passes_; }
   /// What the current pass reads (pointers into *this).
@@ -318,6 +320,8 @@ class Engine {
     return PassView{static_cast<int>(supply_.size()), supply_.data(), task_.data(), res_.data()};
   }
   const std::vector<Task>& tasks() const { return task_; }
+  /// Market m's bins in the current pass's A, M and cnt: [hist_off()[m], hist_off()[m+1]).
+  const std::vector<std::uint64_t>& hist_off() const { return hist_off_; }
   const ClearingOptions& options() const { return opt_; }
 
  private:
@@ -332,8 +336,7 @@ class Engine {
   std::vector<Market> mk_;  ///< 2 per provider: [2p] home, [2p+1] rest / all
   std::vector<Task> task_;  ///< the current pass's task per market
   std::vector<ProviderClearing> res_;
-  Local acc_;  ///< merged partial results of the current pass
-  bool first_merge_ = true;
+  std::vector<std::uint64_t> hist_off_;  ///< per market of the current pass (hist_off())
   int passes_ = 0;
 };
 
@@ -344,7 +347,7 @@ class Engine {
 ///   key(m, dA, dM, mA, mM), stats(m, c, dem, sold, unsold, bid, rationed, zeroed, w).
 CUTOFF_HD_TEMPLATE
 template <class Sink>
-CUTOFF_HD_INLINE void clearing_visit(const PassView& v, std::uint64_t i, int p, const FirmBid& b, Sink& sink) {
+CUTOFF_HD_INLINE void clearing_visit(const PassView& v, std::uint64_t i, int p, const FirmBid& b, const Sink& sink) {
   if (p < 0 || !(b.pi_out > 0.0)) return;  // no bid
   const bool ok = p < v.n_providers && b.w > 0.0 && b.need > 0.0 && b.money > 0.0 && b.w < fp::kInf &&
                   b.need < fp::kInf && b.money < fp::kInf && b.pi_out < fp::kInf && b.min_alloc >= 0.0 &&
@@ -423,52 +426,48 @@ CUTOFF_HD_INLINE void clearing_visit(const PassView& v, std::uint64_t i, int p, 
   }
 }
 
-/// The host sink: one thread's partial results (Local).
-struct LocalSink {
-  Local& L;
-  void bad(std::uint64_t i) {
-    if (i < L.bad) L.bad = i;
+/// The sink of clearing_visit, over the host's or the device's ops (core/market/solver.hpp).
+template <class Ops> struct ClearSink {
+  ClearParts<Ptr> p;
+  const std::uint64_t* hist_off;  ///< per market (Engine::hist_off)
+  typename Ops::template Lists<KeyEvent> ev;
+  CUTOFF_HD_TEMPLATE CUTOFF_HD_INLINE void bad(std::uint64_t i) const { Ops::lower(*p.first_bad, i); }
+  CUTOFF_HD_TEMPLATE CUTOFF_HD_INLINE void overflow() const { Ops::flag(*p.over); }
+  CUTOFF_HD_TEMPLATE CUTOFF_HD_INLINE void hist(int m, std::int64_t bin, u128 dA, u128 dM) const {
+    const std::uint64_t j = hist_off[m] + static_cast<std::uint64_t>(bin);
+    Ops::add(p.A[j], dA);
+    Ops::add(p.M[j], dM);
+    Ops::count(p.cnt[j]);
   }
-  void overflow() { L.overflow = true; }
-  void hist(int m, std::int64_t bin, u128 dA, u128 dM) {
-    LocalMarket& lm = L.m[m];
-    lm.A[bin] += dA;
-    lm.M[bin] += dM;
-    ++lm.cnt[bin];
+  CUTOFF_HD_TEMPLATE CUTOFF_HD_INLINE void cls(int m, int c, u128 dA, u128 dM) const {
+    Ops::add(p.sums[m].clsA[c], dA);
+    Ops::add(p.sums[m].clsM[c], dM);
   }
-  void cls(int m, int c, u128 dA, u128 dM) {
-    L.m[m].clsA[c] += dA;
-    L.m[m].clsM[c] += dM;
+  CUTOFF_HD_TEMPLATE CUTOFF_HD_INLINE void gather(int m, const KeyEvent& e) const { ev.push(m, e); }
+  CUTOFF_HD_TEMPLATE CUTOFF_HD_INLINE void key(int m, u128 dA, u128 dM, u128 mA, u128 mM) const {
+    KeyEvent& k = p.sums[m].key;
+    Ops::add(k.dA, dA);
+    Ops::add(k.dM, dM);
+    Ops::add(k.mA, mA);
+    Ops::add(k.mM, mM);
   }
-  void gather(int m, const KeyEvent& e) { L.m[m].ev.push_back(e); }
-  void key(int m, u128 dA, u128 dM, u128 mA, u128 mM) {
-    KeyEvent& k = L.m[m].key;
-    k.dA += dA;
-    k.dM += dM;
-    k.mA += mA;
-    k.mM += mM;
-  }
-  void stats(int m, int c, u128 dem, u128 sold, u128 unsold, bool bid, bool rationed, bool zeroed, u128 w) {
-    LocalMarket& lm = L.m[m];
-    lm.dem[c] += dem;
-    lm.sold[c] += sold;
-    lm.unsold += unsold;
-    lm.n_bid += bid;
+  CUTOFF_HD_TEMPLATE CUTOFF_HD_INLINE void stats(int m, int c, u128 dem, u128 sold, u128 unsold, bool bid,
+                                                 bool rationed, bool zeroed, u128 w) const {
+    MarketSums& s = p.sums[m];
+    Ops::add(s.dem[c], dem);
+    Ops::add(s.sold[c], sold);
+    Ops::add(s.unsold, unsold);
+    if (bid) Ops::count(s.n_bid);
     if (rationed) {
-      ++lm.n_rat;
-      lm.w_rat += w;
+      Ops::count(s.n_rat);
+      Ops::add(s.w_rat, w);
     }
     if (zeroed) {
-      ++lm.n_zero;
-      lm.w_zero += w;
+      Ops::count(s.n_zero);
+      Ops::add(s.w_zero, w);
     }
   }
 };
-
-inline void Engine::visit(std::uint64_t i, int p, const FirmBid& b, Local& L) const {
-  LocalSink sink{L};
-  clearing_visit(view(), i, p, b, sink);
-}
 
 }  // namespace clearing_detail
 
@@ -485,23 +484,23 @@ inline void Engine::visit(std::uint64_t i, int p, const FirmBid& b, Local& L) co
 template <class BidFn>
 std::vector<ProviderClearing> clear_firms(std::uint64_t n_firms, const std::vector<ProviderSupply>& supply,
                                           const BidFn& bid, const ClearingOptions& opt = ClearingOptions{}) {
-  clearing_detail::Engine eng(n_firms, supply, opt);
+  using namespace clearing_detail;
+  Engine eng(n_firms, supply, opt);
   while (eng.next_pass()) {
+    const PassView view = eng.view();
+    const std::uint64_t* hist_off = eng.hist_off().data();
     // Small markets are not worth a team of threads (the result is the same bits either way).
-    host_pass(
-        n_firms, n_firms >= 16384,
-        [&] {
-          clearing_detail::Local local;
-          eng.init_local(local);
-          return local;
+    eng.feed(host_pass(
+        n_firms, n_firms >= 16384, eng.fresh(),
+        [&](Local& local) {
+          return ClearSink<HostOps>{local.ptrs(), hist_off, HostOps::lists(local.lists)};
         },
-        [&](std::uint64_t i, clearing_detail::Local& local) {
+        [&](std::uint64_t i, const ClearSink<HostOps>& sink) {
           FirmBid b;
           const int p = bid(i, &b);
-          eng.visit(i, p, b, local);
+          clearing_visit(view, i, p, b, sink);
         },
-        [&](clearing_detail::Local& local) { eng.merge(local); });
-    eng.end_pass();
+        Engine::merge));
   }
   return eng.results();
 }

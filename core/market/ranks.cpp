@@ -29,9 +29,25 @@ int shift_for(std::uint64_t width, int max_bins) {
 
 }  // namespace
 
-void rank_throw_invalid(std::uint64_t i) {
-  throw std::invalid_argument("rank_stats: element " + std::to_string(i) +
-                              " has a negative or non-finite weight or value");
+RankPassData rank_pass_fresh(const RankPass& pass) {
+  const int nb = pass.hist.nbins > 0 ? pass.hist.nbins : 0;
+  RankPassData d;
+  d.parts.bins.assign(static_cast<std::size_t>(nb) + 1, fixed_bin_empty());
+  d.parts.first_bad.assign(1, ~std::uint64_t{0});
+  d.parts.over.assign(1, 0);
+  d.lists.resize(1);
+  d.gathers.assign(1, pass.gather ? 1 : 0);
+  return d;
+}
+
+void rank_merge(RankPassData& into, const RankPassData& from) {
+  RankParts<Vec>& a = into.parts;
+  const RankParts<Vec>& b = from.parts;
+  for (std::size_t j = 0; j < a.bins.size(); ++j)
+    if (fixed_bin_merge(a.bins[j], b.bins[j])) a.over[0] = 1;
+  if (b.over[0]) a.over[0] = 1;
+  a.first_bad[0] = std::min(a.first_bad[0], b.first_bad[0]);
+  into.append_lists(from);
 }
 
 RankSolver::RankSolver(double top_fraction, const RankOptions& options) : f_(top_fraction), opt_(options) {
@@ -147,21 +163,28 @@ void RankSolver::gini_from(const std::vector<FixedBin>& bins, const HistSpec& sp
   gini_done_ = true;
 }
 
-void RankSolver::feed(RankPassData&& d) {
+void RankSolver::feed(RankPassData&& data) {
   ++passes_;
-  if (d.overflow)
+  if (data.parts.first_bad[0] != ~std::uint64_t{0})
+    throw std::invalid_argument("rank_stats: element " + std::to_string(data.parts.first_bad[0]) +
+                                " has a negative or non-finite weight or value");
+  std::vector<FixedBin>& bins = data.parts.bins;
+  const FixedBin zero = bins.back();
+  bins.pop_back();
+  std::vector<RankItem>& items = data.lists[0];
+  if (data.parts.over[0])
     throw std::overflow_error(
         "rank_stats: a weighted value w·x overflowed a double, or a 128-bit fixed-point histogram sum overflowed "
         "(total weight ≥ 2^64)");
   switch (stage_) {
     case Stage::kFirst: {
-      W_fix_ = d.zero.a;
+      W_fix_ = zero.a;
       CompensatedSum X;
       kmin_pos_ = ~std::uint64_t{0};
       kmax_ = 0;
       bool all_single = true;
       for (int j = 0; j < kExponentSpec.nbins; ++j) {
-        const FixedBin& b = d.bins[j];
+        const FixedBin& b = bins[j];
         if (b.count == 0) continue;
         if (fix_add(W_fix_, b.a)) throw std::overflow_error("rank_stats: total weight ≥ 2^64");
         X.add(std::ldexp(fix_to_double(b.b), kExponentSpec.top_exponent(j) - 64));
@@ -189,9 +212,9 @@ void RankSolver::feed(RankPassData&& d) {
         top_ = 0;
         cut_done_ = true;
       } else {
-        locate_cut(d.bins, kExponentSpec, &d.zero, Fix128{0, 0}, CompensatedSum{});
+        locate_cut(bins, kExponentSpec, &zero, Fix128{0, 0}, CompensatedSum{});
       }
-      if (all_single) gini_from(d.bins, kExponentSpec, d.zero);
+      if (all_single) gini_from(bins, kExponentSpec, zero);
       if (!gini_done_) {
         const std::uint64_t range = kmax_ - kmin_pos_;
         const int s = shift_for(range, opt_.fine_bins);
@@ -208,19 +231,19 @@ void RankSolver::feed(RankPassData&& d) {
       return;
     }
     case Stage::kFine:
-      gini_from(d.bins, pass_.hist, d.zero);
+      gini_from(bins, pass_.hist, zero);
       if (!cut_done_) {
         if (pass_.gather)
-          resolve_gathered(d.items);
+          resolve_gathered(items);
         else
-          locate_cut(d.bins, pass_.hist, &d.zero, Fix128{0, 0}, CompensatedSum{});
+          locate_cut(bins, pass_.hist, &zero, Fix128{0, 0}, CompensatedSum{});
       }
       break;
     case Stage::kCut:
       if (pass_.gather)
-        resolve_gathered(d.items);
+        resolve_gathered(items);
       else
-        locate_cut(d.bins, pass_.hist, nullptr, w_above_, x_above_);
+        locate_cut(bins, pass_.hist, nullptr, w_above_, x_above_);
       break;
     case Stage::kDone: return;
   }

@@ -2,7 +2,8 @@
 /// @file
 /// Ranks without sorting (MODEL.md §7, §10): the top-share and the weighted Gini
 /// coefficient of n weighted values from O(n) passes over log-spaced histograms,
-/// and the fixed-point histogram primitives they share with core/market/waterfill.hpp.
+/// and the fixed-point log-bin histograms they share with core/market/waterfill.hpp
+/// (their bin, FixedBin, is the solvers' protocol's: core/market/solver.hpp).
 ///
 /// ## Fixed-point log-bin histograms (shared with the water-fill)
 ///
@@ -85,6 +86,7 @@
 /// feeds the merged histograms to the same RankSolver, so both give the same bits.
 
 #include <cstdint>
+#include <tuple>
 #include <vector>
 
 #include "core/hd/fixed.hpp"
@@ -137,33 +139,6 @@ struct HistSpec {
 /// The exponent-bin layout: bin = key >> 52 (one bin per binary exponent).
 inline constexpr HistSpec kExponentSpec{0, 52, kExponentBins, fp::kInfBits - 1};
 
-/// One histogram bin: a count, two fixed-point sums and the exact key range.
-struct FixedBin {
-  std::uint64_t count;
-  Fix128 a, b;
-  std::uint64_t kmin, kmax;  ///< kmin > kmax when empty
-};
-
-CUTOFF_HD_INLINE FixedBin fixed_bin_empty() { return FixedBin{0, {0, 0}, {0, 0}, ~std::uint64_t{0}, 0}; }
-
-/// Adds one element; returns true on overflow.
-CUTOFF_HD_INLINE bool fixed_bin_add(FixedBin& bin, std::uint64_t key, const Fix128& a, const Fix128& b) {
-  bin.count += 1;
-  const bool o = fix_add(bin.a, a) | fix_add(bin.b, b);
-  if (key < bin.kmin) bin.kmin = key;
-  if (key > bin.kmax) bin.kmax = key;
-  return o;
-}
-
-/// Merges bin `from` into `into`; returns true on overflow.
-CUTOFF_HD_INLINE bool fixed_bin_merge(FixedBin& into, const FixedBin& from) {
-  into.count += from.count;
-  const bool o = fix_add(into.a, from.a) | fix_add(into.b, from.b);
-  if (from.kmin < into.kmin) into.kmin = from.kmin;
-  if (from.kmax > into.kmax) into.kmax = from.kmax;
-  return o;
-}
-
 /// Neumaier's compensated sum (host): sums of a few thousand bin totals to ~1 ulp,
 /// in the fixed order the caller adds them.
 struct CompensatedSum {
@@ -212,21 +187,16 @@ struct RankItem {
   double w;
 };
 
-/// The merged result of one pass.
-struct RankPassData {
-  std::vector<FixedBin> bins;   ///< hist.nbins bins: a = Σ w (2^−64), b = Σ w·x (2^(E−64), E = top_exponent)
-  FixedBin zero;                ///< elements with x = 0
-  std::vector<RankItem> items;  ///< gathered elements, any order
-  bool overflow = false;
+/// A pass's partial results: the histogram's bins, then the zero bin (x = 0);
+/// bins: a = Σ w (2^−64), b = Σ w·x (2^(E−64), E = top_exponent).
+template <template <class> class H> struct RankParts {
+  H<FixedBin> bins;
+  H<std::uint64_t> first_bad;  ///< one: the lowest invalid element (~0: none)
+  H<int> over;                 ///< one: a sum overflowed
+  auto tie() { return std::tie(bins, first_bad, over); }
 };
-
-/// Adds one element to a bin: plain on the host; the CUDA backend passes an
-/// atomic twin (the same integer sums in any order).
-struct BinAdd {
-  CUTOFF_HD_INLINE bool operator()(FixedBin& bin, std::uint64_t key, const Fix128& a, const Fix128& b) const {
-    return fixed_bin_add(bin, key, a, b);
-  }
-};
+/// One list: the gathered elements.
+using RankPassData = Partials<RankParts, RankItem>;
 
 /// Per-element work of a pass (host and device): adds (w, x) with w > 0, x ≥ 0
 /// finite to the zero bin or its histogram bin, and reports whether the element is
@@ -252,7 +222,7 @@ CUTOFF_HD_INLINE bool rank_accumulate(const RankPass& pass, FixedBin* bins, Fixe
 /// The sink takes bad(i), overflow(), gather(item) and holds bins(), zero(), adder().
 CUTOFF_HD_TEMPLATE
 template <class Get, class Sink>
-CUTOFF_HD_INLINE void rank_visit(const RankPass& pass, std::uint64_t i, const Get& get, Sink& sink) {
+CUTOFF_HD_INLINE void rank_visit(const RankPass& pass, std::uint64_t i, const Get& get, const Sink& sink) {
   double w = 0, x = 0;
   if (!get(i, &w, &x)) return;
   if (!(w >= 0.0 && w < fp::kInf && x >= 0.0 && x < fp::kInf)) {
@@ -265,22 +235,23 @@ CUTOFF_HD_INLINE void rank_visit(const RankPass& pass, std::uint64_t i, const Ge
   if (g) sink.gather(RankItem{value_key(x), w});
 }
 
-/// One thread's partial results of a rank pass: the host sink of rank_visit.
-struct RankLocal {
-  std::vector<FixedBin> b;
-  FixedBin z = fixed_bin_empty();
-  std::vector<RankItem> items;
-  std::uint64_t first_bad = ~std::uint64_t{0};
-  bool over = false;
-  FixedBin* bins() { return b.data(); }
-  FixedBin& zero() { return z; }
-  BinAdd adder() const { return BinAdd{}; }
-  void bad(std::uint64_t i) {
-    if (i < first_bad) first_bad = i;
-  }
-  void overflow() { over = true; }
-  void gather(const RankItem& r) { items.push_back(r); }
+/// The sink of rank_visit, over the host's or the device's ops (core/market/solver.hpp).
+template <class Ops> struct RankSink {
+  RankParts<Ptr> p;
+  int nbins;
+  typename Ops::template Lists<RankItem> items;
+  CUTOFF_HD_INLINE FixedBin* bins() const { return p.bins; }
+  CUTOFF_HD_INLINE FixedBin& zero() const { return p.bins[nbins]; }
+  CUTOFF_HD_INLINE typename Ops::BinAdd adder() const { return {}; }
+  CUTOFF_HD_TEMPLATE CUTOFF_HD_INLINE void bad(std::uint64_t i) const { Ops::lower(*p.first_bad, i); }
+  CUTOFF_HD_TEMPLATE CUTOFF_HD_INLINE void overflow() const { Ops::flag(*p.over); }
+  CUTOFF_HD_TEMPLATE CUTOFF_HD_INLINE void gather(const RankItem& r) const { items.push(0, r); }
 };
+
+/// The partials of a pass before any element is added.
+RankPassData rank_pass_fresh(const RankPass& pass);
+/// Adds a thread's partials into `into` (integer sums: any order).
+void rank_merge(RankPassData& into, const RankPassData& from);
 
 /// Host-side state machine of rank_stats (see the file comment).
 class RankSolver {
@@ -288,7 +259,8 @@ class RankSolver {
   explicit RankSolver(double top_fraction = 0.2, const RankOptions& options = {});
   /// The next pass to run; false when the result is ready.
   bool next(RankPass* pass);
-  /// The merged data of the pass last returned by next().
+  /// The merged partials of the pass last returned by next() (throws std::invalid_argument
+  /// naming the lowest element with a negative or non-finite weight or value).
   void feed(RankPassData&& data);
   RankStats result() const;
 
@@ -319,37 +291,16 @@ class RankSolver {
   int passes_ = 0;
 };
 
-/// Throws std::invalid_argument naming element i (a negative or non-finite w or x).
-[[noreturn]] void rank_throw_invalid(std::uint64_t i);
-
 /// One OpenMP pass of rank_stats over the elements (private histograms merged by
-/// integer addition: the same bits at any thread count). Throws
-/// std::invalid_argument for a weight or value that is negative or not finite.
+/// integer addition: the same bits at any thread count).
 template <class Get> RankPassData rank_pass(std::uint64_t n, const Get& get, const RankPass& pass) {
-  RankPassData out;
   const int nb = pass.hist.nbins > 0 ? pass.hist.nbins : 0;
-  out.bins.assign(static_cast<std::size_t>(nb), fixed_bin_empty());
-  out.zero = fixed_bin_empty();
-  std::uint64_t bad = ~std::uint64_t{0};
-  bool overflow = false;
-  host_pass(
-      n, true,
-      [&] {
-        RankLocal local;
-        local.b.assign(static_cast<std::size_t>(nb), fixed_bin_empty());
-        return local;
+  return host_pass(
+      n, true, rank_pass_fresh(pass),
+      [&](RankPassData& local) {
+        return RankSink<HostOps>{local.ptrs(), nb, HostOps::lists(local.lists)};
       },
-      [&](std::uint64_t i, RankLocal& local) { rank_visit(pass, i, get, local); },
-      [&](RankLocal& local) {
-        for (int j = 0; j < nb; ++j) overflow = fixed_bin_merge(out.bins[j], local.b[j]) || overflow;
-        overflow = fixed_bin_merge(out.zero, local.z) || overflow;
-        out.items.insert(out.items.end(), local.items.begin(), local.items.end());
-        overflow = overflow || local.over;
-        if (local.first_bad < bad) bad = local.first_bad;
-      });
-  out.overflow = overflow;
-  if (bad != ~std::uint64_t{0}) rank_throw_invalid(bad);
-  return out;
+      [&](std::uint64_t i, const RankSink<HostOps>& sink) { rank_visit(pass, i, get, sink); }, rank_merge);
 }
 
 /// Top-share and Gini of n weighted values (see the file comment). `get(i, &w, &x)`

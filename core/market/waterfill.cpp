@@ -36,48 +36,33 @@ int bit_length(std::uint64_t x) {
 
 }  // namespace
 
-void water_throw_invalid(std::uint64_t u) {
-  throw std::invalid_argument("water_fill: user " + std::to_string(u) +
-                              " has a provider index out of range or an invalid bid (a negative or non-finite "
-                              "field, or a positive cap with plan weight ≤ 0)");
+WaterPassData water_pass_fresh(const WaterPass& pass, int n_providers) {
+  WaterParts<Vec> parts;
+  parts.level0.assign(pass.level0 ? static_cast<std::size_t>(n_providers) * 2 * kExponentBins : 0, fixed_bin_empty());
+  parts.hist.assign(pass.hist_off.empty() ? 0 : pass.hist_off.back(), fixed_bin_empty());
+  parts.max_whc_key.assign(n_providers, 0);
+  parts.over.assign(n_providers, 0);
+  parts.first_bad.assign(1, ~std::uint64_t{0});
+  WaterPassData d{std::move(parts), {}, {}};
+  d.lists.resize(pass.jobs.size());
+  for (const WaterJob& job : pass.jobs) d.gathers.push_back(job.hist.nbins > 0 ? 0 : 1);
+  return d;
 }
 
-WaterPassData water_pass_empty(const WaterPass& pass, int n_providers) {
-  const std::size_t J = pass.jobs.size();
-  WaterPassData out;
-  out.level0.assign(pass.level0 ? static_cast<std::size_t>(n_providers) * 2 * kExponentBins : 0, fixed_bin_empty());
-  out.hist.resize(J);
-  out.items.resize(J);
-  for (std::size_t k = 0; k < J; ++k)
-    out.hist[k].assign(static_cast<std::size_t>(pass.jobs[k].hist.nbins > 0 ? pass.jobs[k].hist.nbins : 0),
-                       fixed_bin_empty());
-  out.max_whc_key.assign(n_providers, 0);
-  out.overflow.assign(n_providers, 0);
-  return out;
-}
-
-WaterLocal::WaterLocal(const WaterPassData& shape)
-    : level0_bins(shape.level0.size(), fixed_bin_empty()),
-      bins(shape.hist.size()),
-      items(shape.hist.size()),
-      max_whc_key(shape.max_whc_key.size(), 0),
-      over(shape.overflow.size(), 0) {
-  for (std::size_t k = 0; k < bins.size(); ++k) bins[k].assign(shape.hist[k].size(), fixed_bin_empty());
-}
-
-void WaterLocal::merge_into(WaterPassData& out, const WaterPass& pass, std::uint64_t* bad) const {
-  for (std::size_t i = 0; i < level0_bins.size(); ++i)
-    if (fixed_bin_merge(out.level0[i], level0_bins[i])) out.overflow[i / (2 * kExponentBins)] = 1;
-  for (std::size_t k = 0; k < bins.size(); ++k) {
-    for (std::size_t i = 0; i < bins[k].size(); ++i)
-      if (fixed_bin_merge(out.hist[k][i], bins[k][i])) out.overflow[pass.jobs[k].provider] = 1;
-    out.items[k].insert(out.items[k].end(), items[k].begin(), items[k].end());
+void water_merge(const WaterPass& pass, WaterPassData& into, const WaterPassData& from) {
+  WaterParts<Vec>& a = into.parts;
+  const WaterParts<Vec>& b = from.parts;
+  for (std::size_t i = 0; i < a.level0.size(); ++i)
+    if (fixed_bin_merge(a.level0[i], b.level0[i])) a.over[i / (2 * kExponentBins)] = 1;
+  for (std::size_t k = 0; k < pass.jobs.size(); ++k)
+    for (std::uint64_t i = pass.hist_off[k]; i < pass.hist_off[k + 1]; ++i)
+      if (fixed_bin_merge(a.hist[i], b.hist[i])) a.over[pass.jobs[k].provider] = 1;
+  for (std::size_t p = 0; p < a.max_whc_key.size(); ++p) {
+    a.max_whc_key[p] = std::max(a.max_whc_key[p], b.max_whc_key[p]);
+    if (b.over[p]) a.over[p] = 1;
   }
-  for (std::size_t p = 0; p < max_whc_key.size(); ++p) {
-    if (max_whc_key[p] > out.max_whc_key[p]) out.max_whc_key[p] = max_whc_key[p];
-    if (over[p]) out.overflow[p] = 1;
-  }
-  if (first_bad < *bad) *bad = first_bad;
+  a.first_bad[0] = std::min(a.first_bad[0], b.first_bad[0]);
+  into.append_lists(from);
 }
 
 WaterSolver::WaterSolver(int n_providers, const double* capacity, const double* floor, const WaterfillOptions& options)
@@ -106,11 +91,15 @@ WaterSolver::WaterSolver(int n_providers, const double* capacity, const double* 
 
 bool WaterSolver::next(WaterPass* pass) {
   if (done_) return false;
+  pass_.hist_off.assign(1, 0);
+  for (const WaterJob& job : pass_.jobs)
+    pass_.hist_off.push_back(pass_.hist_off.back() +
+                             static_cast<std::uint64_t>(job.hist.nbins > 0 ? job.hist.nbins : 0));
   *pass = pass_;
   return true;
 }
 
-void WaterSolver::locate(Fill& f, const std::vector<FixedBin>& bins, const HistSpec& spec, bool level0) {
+void WaterSolver::locate(Fill& f, const FixedBin* bins, const HistSpec& spec, bool level0) {
   const int nb = spec.nbins;
   auto exponent = [&](int j) { return level0 ? water_bin_exponent(j) : f.E; };
   std::vector<CompensatedSum> suf(static_cast<std::size_t>(nb) + 1);
@@ -241,7 +230,7 @@ void WaterSolver::start_fills() {
       for (int k = 0; k < 2; ++k)
         if ((mask >> k) & 1u)
           for (int j = 0; j < kExponentBins; ++j) fixed_bin_merge(bins[j], h[k][j]);
-      locate(f, bins, kExponentSpec, true);
+      locate(f, bins.data(), kExponentSpec, true);
       fills_.push_back(f);
       return static_cast<int>(fills_.size()) - 1;
     };
@@ -288,12 +277,17 @@ void WaterSolver::finish() {
   done_ = true;
 }
 
-void WaterSolver::feed(WaterPassData&& d) {
+void WaterSolver::feed(WaterPassData&& data) {
   ++passes_;
+  WaterParts<Vec>& d = data.parts;
+  if (d.first_bad[0] != ~std::uint64_t{0})
+    throw std::invalid_argument("water_fill: user " + std::to_string(d.first_bad[0]) +
+                                " has a provider index out of range or an invalid bid (a negative or non-finite "
+                                "field, or a positive cap with plan weight ≤ 0)");
   if (!level0_done_) {
     bool again = false;
     for (int p = 0; p < P_; ++p) {
-      if (!d.overflow[p]) continue;
+      if (!d.over[p]) continue;
       if (retried_[p])
         throw std::overflow_error("water_fill: provider " + std::to_string(p) +
                                   ": a 128-bit fixed-point sum overflowed twice");
@@ -315,12 +309,12 @@ void WaterSolver::feed(WaterPassData&& d) {
   } else {
     for (std::size_t k = 0; k < pass_.jobs.size(); ++k) {
       const WaterJob& job = pass_.jobs[k];
-      if (d.overflow[job.provider]) throw std::overflow_error("water_fill: a refinement sum overflowed");
+      if (d.over[job.provider]) throw std::overflow_error("water_fill: a refinement sum overflowed");
       Fill& f = fills_[job_fill_[k]];
       if (job.hist.nbins > 0)
-        locate(f, d.hist[k], job.hist, false);
+        locate(f, d.hist.data() + pass_.hist_off[k], job.hist, false);
       else
-        resolve_items(f, d.items[k]);
+        resolve_items(f, data.lists[k]);
     }
   }
   // The next pass: one job per unresolved fill (fills are in provider order).

@@ -73,6 +73,7 @@
 /// per user) and feeds the same WaterSolver, so it gives the same bits.
 
 #include <cstdint>
+#include <tuple>
 #include <vector>
 
 #include "core/hd/fpmath.hpp"
@@ -159,10 +160,11 @@ struct WaterPassView {
 };
 
 struct WaterPass {
-  bool level0 = false;         ///< build the exponent histograms per (provider, class)
-  std::vector<int> scale;      ///< per provider: s_p (level 0: whc·2^s, whp·2^(s+E_bin))
-  std::vector<WaterJob> jobs;  ///< ordered by provider
-  std::vector<int> job_begin;  ///< jobs of provider p: [job_begin[p], job_begin[p+1])
+  bool level0 = false;                  ///< build the exponent histograms per (provider, class)
+  std::vector<int> scale;               ///< per provider: s_p (level 0: whc·2^s, whp·2^(s+E_bin))
+  std::vector<WaterJob> jobs;           ///< ordered by provider
+  std::vector<int> job_begin;           ///< jobs of provider p: [job_begin[p], job_begin[p+1])
+  std::vector<std::uint64_t> hist_off;  ///< job k's bins in the pass's hist part: [hist_off[k], hist_off[k+1])
   WaterPassView view(int n_providers) const {
     return WaterPassView{n_providers, level0, scale.data(), jobs.data(), job_begin.data()};
   }
@@ -173,13 +175,17 @@ struct WaterItem {
   double whc, whp;
 };
 
-struct WaterPassData {
-  std::vector<FixedBin> level0;               ///< [(p·2 + class)·kExponentBins + bin]: a = Σ whc, b = Σ whp
-  std::vector<std::vector<FixedBin>> hist;    ///< per job
-  std::vector<std::vector<WaterItem>> items;  ///< per job, any order
-  std::vector<std::uint64_t> max_whc_key;     ///< per provider: the largest bits(whc) (level 0)
-  std::vector<char> overflow;                 ///< per provider
+/// A pass's partial results.
+template <template <class> class H> struct WaterParts {
+  H<FixedBin> level0;            ///< [(p·2 + class)·kExponentBins + bin] (level 0): a = Σ whc, b = Σ whp
+  H<FixedBin> hist;              ///< the jobs' bins (WaterPass::hist_off)
+  H<std::uint64_t> max_whc_key;  ///< per provider: the largest bits(whc) (level 0)
+  H<int> over;                   ///< per provider: a sum overflowed
+  H<std::uint64_t> first_bad;    ///< one: the lowest invalid user (~0: none)
+  auto tie() { return std::tie(level0, hist, max_whc_key, over, first_bad); }
 };
+/// One list per job: its gathered users.
+using WaterPassData = Partials<WaterParts, WaterItem>;
 
 /// The whp exponent of exponent bin j: E with 2^E its lower edge (−1022 for subnormals).
 CUTOFF_HD_INLINE int water_bin_exponent(int j) { return (j == 0 ? 1 : j) - 1023; }
@@ -218,7 +224,7 @@ CUTOFF_HD_INLINE bool water_add_job(const WaterJob& job, FixedBin* bins, const B
 /// and holds level0(p, class), hist(job) (bin arrays) and adder().
 CUTOFF_HD_TEMPLATE
 template <class Get, class Sink>
-CUTOFF_HD_INLINE void water_visit(const WaterPassView& v, std::uint64_t u, const Get& get, Sink& sink) {
+CUTOFF_HD_INLINE void water_visit(const WaterPassView& v, std::uint64_t u, const Get& get, const Sink& sink) {
   UserBid b{};
   const int p = get(u, &b);
   if (p < 0) return;
@@ -252,7 +258,8 @@ class WaterSolver {
   WaterSolver(int n_providers, const double* capacity, const double* floor, const WaterfillOptions& options = {});
   /// The next pass to run; false when the result is ready.
   bool next(WaterPass* pass);
-  /// The merged data of the pass last returned by next().
+  /// The merged partials of the pass last returned by next() (throws std::invalid_argument
+  /// naming the lowest user with an invalid bid or provider index).
   void feed(WaterPassData&& data);
   const std::vector<WaterLevel>& levels() const { return levels_; }
   int passes() const { return passes_; }
@@ -272,7 +279,7 @@ class WaterSolver {
     double lam_lo = 0, lam_hi = fp::kInf;
   };
   void start_fills();
-  void locate(Fill& f, const std::vector<FixedBin>& bins, const HistSpec& spec, bool level0);
+  void locate(Fill& f, const FixedBin* bins, const HistSpec& spec, bool level0);
   void resolve_items(Fill& f, std::vector<WaterItem>& items);
   void finish();
 
@@ -292,50 +299,41 @@ class WaterSolver {
   int passes_ = 0;
 };
 
-/// The merged data of a pass before any user is added (zero sums, empty bins).
-WaterPassData water_pass_empty(const WaterPass& pass, int n_providers);
+/// The partials of a pass before any user is added (zero sums, empty bins).
+WaterPassData water_pass_fresh(const WaterPass& pass, int n_providers);
+/// Adds a thread's partials into `into` (integer sums: any order); a bin sum that
+/// overflows flags its provider.
+void water_merge(const WaterPass& pass, WaterPassData& into, const WaterPassData& from);
 
-/// One thread's partial results of a water pass: the host sink of water_visit.
-struct WaterLocal {
-  explicit WaterLocal(const WaterPassData& shape);
-  std::vector<FixedBin> level0_bins;
-  std::vector<std::vector<FixedBin>> bins;
-  std::vector<std::vector<WaterItem>> items;
-  std::vector<std::uint64_t> max_whc_key;
-  std::vector<char> over;
-  std::uint64_t first_bad = ~std::uint64_t{0};
-
-  FixedBin* level0(int p, int cls) { return &level0_bins[(static_cast<std::size_t>(p) * 2 + cls) * kExponentBins]; }
-  FixedBin* hist(int job) { return bins[job].data(); }
-  BinAdd adder() const { return BinAdd{}; }
-  void bad(std::uint64_t u) {
-    if (u < first_bad) first_bad = u;
+/// The sink of water_visit, over the host's or the device's ops (core/market/solver.hpp).
+template <class Ops> struct WaterSink {
+  WaterParts<Ptr> p;
+  const std::uint64_t* hist_off;  ///< per job (WaterPass::hist_off)
+  typename Ops::template Lists<WaterItem> items;
+  CUTOFF_HD_INLINE FixedBin* level0(int pr, int cls) const {
+    return p.level0 + (static_cast<std::size_t>(pr) * 2 + cls) * kExponentBins;
   }
-  void overflow(int p) { over[p] = 1; }
-  void max_key(int p, std::uint64_t key) {
-    if (key > max_whc_key[p]) max_whc_key[p] = key;
+  CUTOFF_HD_INLINE FixedBin* hist(int job) const { return p.hist + hist_off[job]; }
+  CUTOFF_HD_INLINE typename Ops::BinAdd adder() const { return {}; }
+  CUTOFF_HD_TEMPLATE CUTOFF_HD_INLINE void bad(std::uint64_t u) const { Ops::lower(*p.first_bad, u); }
+  CUTOFF_HD_TEMPLATE CUTOFF_HD_INLINE void overflow(int pr) const { Ops::flag(p.over[pr]); }
+  CUTOFF_HD_TEMPLATE CUTOFF_HD_INLINE void max_key(int pr, std::uint64_t key) const {
+    Ops::raise(p.max_whc_key[pr], key);
   }
-  void gather(int job, const WaterItem& item) { items[job].push_back(item); }
-  /// Adds these partial results to `out` (integer sums: any order); *bad keeps the lowest bad user.
-  void merge_into(WaterPassData& out, const WaterPass& pass, std::uint64_t* bad) const;
+  CUTOFF_HD_TEMPLATE CUTOFF_HD_INLINE void gather(int job, const WaterItem& item) const { items.push(job, item); }
 };
-
-/// Throws std::invalid_argument naming user u (an invalid bid or provider index).
-[[noreturn]] void water_throw_invalid(std::uint64_t u);
 
 /// One OpenMP pass of water_fill over the users (private histograms merged by
 /// integer addition). `get(u, &bid)` returns u's provider, or −1 to skip u.
 template <class Get> WaterPassData water_pass(std::uint64_t n, int n_providers, const Get& get, const WaterPass& pass) {
-  const int P = n_providers;
-  WaterPassData out = water_pass_empty(pass, P);
-  std::uint64_t bad = ~std::uint64_t{0};
-  const WaterPassView view = pass.view(P);
-  host_pass(
-      n, true, [&] { return WaterLocal(out); },
-      [&](std::uint64_t u, WaterLocal& local) { water_visit(view, u, get, local); },
-      [&](WaterLocal& local) { local.merge_into(out, pass, &bad); });
-  if (bad != ~std::uint64_t{0}) water_throw_invalid(bad);
-  return out;
+  const WaterPassView view = pass.view(n_providers);
+  return host_pass(
+      n, true, water_pass_fresh(pass, n_providers),
+      [&](WaterPassData& local) {
+        return WaterSink<HostOps>{local.ptrs(), pass.hist_off.data(), HostOps::lists(local.lists)};
+      },
+      [&](std::uint64_t u, const WaterSink<HostOps>& sink) { water_visit(view, u, get, sink); },
+      [&](WaterPassData& into, const WaterPassData& from) { water_merge(pass, into, from); });
 }
 
 struct WaterFill {

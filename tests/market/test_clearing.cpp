@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/market/clearing.hpp"
+#include "market/solver_check.hpp"
 
 namespace cutoff {
 namespace {
@@ -627,7 +628,8 @@ std::vector<std::uint64_t> fingerprint(const std::vector<ProviderClearing>& r) {
   return f;
 }
 
-TEST(Clearing, SameBitsAtOneTwoThreeThreads) {
+/// 1e5 firms on four providers that ration, with many tied drop-out prices.
+Case rationing_case() {
   Case cs;
   cs.supply = {{0, 1863.0, kInf, false}, {0, 1863.0, 2000.0, false}, {0, 2000.0, kInf, true}, {0, 1500.0, kInf, false}};
   std::mt19937_64 rng(2024);
@@ -654,6 +656,11 @@ TEST(Clearing, SameBitsAtOneTwoThreeThreads) {
       if (a.p == p) s.push_back(a.b);
     cs.supply[p].capacity = static_cast<double>(oD(s, cs.supply[p].p_min)) * (0.1 + 0.2 * p);
   }
+  return cs;
+}
+
+TEST(Clearing, SameBitsAtOneTwoThreeThreads) {
+  const Case cs = rationing_case();
   int passes = 0;
   run(cs, {}, &passes);
   EXPECT_LE(passes, 5);
@@ -670,6 +677,32 @@ TEST(Clearing, SameBitsAtOneTwoThreeThreads) {
   const auto r = run(cs);
   EXPECT_GT(r[0].price, 1863.0);
   EXPECT_EQ(r[1].rest.mode, kClearClassCap);
+}
+
+// The device's side of the protocol, emulated: the same passes made in scrambled
+// chunks and merge orders (tests/market/solver_check.hpp) give the same clearing.
+TEST(Clearing, AnyGroupingAndMergeOrderGiveTheSameBits) {
+  using namespace clearing_detail;
+  const Case cs = rationing_case();
+  const std::uint64_t n = cs.agents.size();
+  for (const ClearingOptions& opt : {ClearingOptions{}, kRefineAlways, kRefineSmall}) {
+    Engine eng(n, cs.supply, opt);
+    while (eng.next_pass()) {
+      const PassView view = eng.view();
+      const std::uint64_t* hist_off = eng.hist_off().data();
+      eng.feed(test::scrambled_pass(
+          n, true, eng.fresh(),
+          [&](Local& local) {
+            return ClearSink<HostOps>{local.ptrs(), hist_off, HostOps::lists(local.lists)};
+          },
+          [&](std::uint64_t i, const ClearSink<HostOps>& sink) {
+            clearing_visit(view, i, cs.agents[i].p, cs.agents[i].b, sink);
+          },
+          Engine::merge));
+    }
+    EXPECT_EQ(fingerprint(eng.results()), fingerprint(run(cs, opt))) << "gather_max " << opt.gather_max;
+    if (HasFailure()) return;
+  }
 }
 
 TEST(Clearing, RejectsInvalidInput) {

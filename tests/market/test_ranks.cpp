@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/market/ranks.hpp"
+#include "market/solver_check.hpp"
 #include "support.hpp"
 
 namespace cutoff {
@@ -63,16 +64,20 @@ Exact oracle(const std::vector<Elem>& e, double f) {
   return {static_cast<double>(top / X), static_cast<double>(gini), static_cast<double>(W), static_cast<double>(X)};
 }
 
+/// The get of rank_stats over a vector of elements.
+struct ElemGet {
+  const std::vector<Elem>* e;
+  bool operator()(std::uint64_t i, double* w, double* x) const {
+    const Elem& a = (*e)[i];
+    if (!a.keep) return false;
+    *w = a.w;
+    *x = a.x;
+    return true;
+  }
+};
+
 RankStats run(const std::vector<Elem>& e, double f, const RankOptions& opt = {}) {
-  return rank_stats(
-      e.size(),
-      [&](std::uint64_t i, double* w, double* x) {
-        if (!e[i].keep) return false;
-        *w = e[i].w;
-        *x = e[i].x;
-        return true;
-      },
-      f, opt);
+  return rank_stats(e.size(), ElemGet{&e}, f, opt);
 }
 
 double log_uniform(std::mt19937_64& g, double lo, double hi) {
@@ -287,6 +292,36 @@ TEST(Ranks, SameBitsAtOneTwoThreeThreads) {
       EXPECT_TRUE(test::same_double(res[0].total_value, res[k].total_value));
       EXPECT_EQ(res[0].passes, res[k].passes);
     }
+  }
+}
+
+// The device's side of the protocol, emulated: the same passes made in scrambled
+// chunks and merge orders (tests/market/solver_check.hpp) give the same bits.
+TEST(Ranks, AnyGroupingAndMergeOrderGiveTheSameBits) {
+  const auto e = big_input(100000, 13);
+  const ElemGet get{&e};
+  for (std::uint64_t gather : {std::uint64_t{1} << 16, std::uint64_t{50}}) {
+    RankOptions opt;
+    opt.gather_limit = gather;
+    opt.refine_bits = 5;
+    RankSolver solver(0.2, opt);
+    RankPass pass;
+    while (solver.next(&pass)) {
+      const int nb = pass.hist.nbins > 0 ? pass.hist.nbins : 0;
+      solver.feed(test::scrambled_pass(
+          e.size(), true, rank_pass_fresh(pass),
+          [&](RankPassData& local) {
+            return RankSink<HostOps>{local.ptrs(), nb, HostOps::lists(local.lists)};
+          },
+          [&](std::uint64_t i, const RankSink<HostOps>& sink) { rank_visit(pass, i, get, sink); }, rank_merge));
+    }
+    const RankStats a = solver.result(), b = run(e, 0.2, opt);
+    EXPECT_TRUE(test::same_double(a.top_share, b.top_share));
+    EXPECT_TRUE(test::same_double(a.gini, b.gini));
+    EXPECT_TRUE(test::same_double(a.gini_error, b.gini_error));
+    EXPECT_TRUE(test::same_double(a.total_weight, b.total_weight));
+    EXPECT_TRUE(test::same_double(a.total_value, b.total_value));
+    EXPECT_EQ(a.passes, b.passes);
   }
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/market/waterfill.hpp"
+#include "market/solver_check.hpp"
 #include "support.hpp"
 
 namespace cutoff {
@@ -27,15 +28,18 @@ struct User {
   UserBid bid;
 };
 
+/// The get of water_fill over a vector of users.
+struct UserGet {
+  const std::vector<User>* us;
+  int operator()(std::uint64_t u, UserBid* b) const {
+    *b = (*us)[u].bid;
+    return (*us)[u].provider;
+  }
+};
+
 WaterFill run(const std::vector<User>& us, int P, const std::vector<double>& C, const std::vector<double>* F = nullptr,
               const WaterfillOptions& opt = {}) {
-  return water_fill(
-      us.size(), P,
-      [&](std::uint64_t u, UserBid* b) {
-        *b = us[u].bid;
-        return us[u].provider;
-      },
-      C.data(), F ? F->data() : nullptr, opt);
+  return water_fill(us.size(), P, UserGet{&us}, C.data(), F ? F->data() : nullptr, opt);
 }
 
 // ----- the oracle: the definitions, independently, in quadruple precision -----
@@ -381,6 +385,43 @@ TEST(WaterFill, SameBitsAtOneTwoThreeThreads) {
           oracle_fill(us, p, 3u, std::max(static_cast<Q>(C[p]), load(us, p, 2u, l.lambda_floor, 0)), l.lambda_floor);
       EXPECT_NEAR(l.lambda, want, 1e-12 * want);
     }
+  }
+}
+
+// The device's side of the protocol, emulated: the same passes made in scrambled
+// chunks and merge orders (tests/market/solver_check.hpp) give the same bits.
+TEST(WaterFill, AnyGroupingAndMergeOrderGiveTheSameBits) {
+  const int P = 3;
+  const auto us = big_users(100000, 9, P);
+  const UserGet get{&us};
+  std::vector<double> C(P), F(P);
+  for (int p = 0; p < P; ++p) {
+    const double D = static_cast<double>(load(us, p, 3u, static_cast<Q>(kInf), 0));
+    C[p] = D * (0.2 + 0.3 * p);
+    F[p] = 0.05 * C[p];
+  }
+  for (std::uint64_t gather : {std::uint64_t{1} << 16, std::uint64_t{20}}) {
+    WaterfillOptions opt;
+    opt.gather_limit = gather;
+    opt.refine_bits = 6;
+    WaterSolver solver(P, C.data(), F.data(), opt);
+    WaterPass pass;
+    while (solver.next(&pass)) {
+      const WaterPassView view = pass.view(P);
+      solver.feed(test::scrambled_pass(
+          us.size(), true, water_pass_fresh(pass, P),
+          [&](WaterPassData& local) {
+            return WaterSink<HostOps>{local.ptrs(), pass.hist_off.data(), HostOps::lists(local.lists)};
+          },
+          [&](std::uint64_t u, const WaterSink<HostOps>& sink) { water_visit(view, u, get, sink); },
+          [&](WaterPassData& into, const WaterPassData& from) { water_merge(pass, into, from); }));
+    }
+    const WaterFill b = run(us, P, C, &F, opt);
+    EXPECT_EQ(solver.passes(), b.passes);
+    for (int p = 0; p < P; ++p)
+      for (double WaterLevel::*m :
+           {&WaterLevel::lambda, &WaterLevel::lambda_floor, &WaterLevel::demand, &WaterLevel::demand_floor})
+        EXPECT_TRUE(test::same_double(solver.levels()[p].*m, b.levels[p].*m)) << "provider " << p;
   }
 }
 
