@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// The generation table seen by per-agent code, and the (provider, generation)
-/// choice of MODEL.md §2.4 shared by firms and users.
+/// choice of docs/model.md §2.4 shared by firms and users.
 
 #include <cstdint>
 
@@ -13,7 +13,7 @@
 
 namespace cutoff {
 
-/// Release stages (MODEL.md §2.2); OPEN follows GENERAL under the open-weights lever.
+/// Release stages (docs/model.md §2.2); OPEN follows GENERAL under the open-weights lever.
 enum Stage : std::uint8_t { kStageGov = 0, kStageTrusted = 1, kStageKyc = 2, kStageGeneral = 3, kStageOpen = 4 };
 
 #define CUTOFF_GEN_TABLES(X)                                          \

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// The field registries of the two large populations (MODEL.md §1). Everything
+/// The field registries of the two large populations (docs/model.md §1). Everything
 /// per agent lives here: one line per array. Providers and countries are few and
 /// live on the host (core/model/providers.hpp, core/model/population.hpp).
 ///
@@ -54,7 +54,8 @@ inline constexpr std::uint8_t kNew = 1u << 2;      ///< adopted this tick (step 
   X(State, double, ai_value, "USD", "cumulative AI value")                                                            \
   X(Scratch, float, K_elig, "K", "best K_g eligible to the firm this tick (step 4)")                                  \
   X(Scratch, std::uint8_t, status, "1",                                                                               \
-    "who is cut off (section 7): 0 no_access, 1 no_budget, 2 priced_out, 3 rationed, 4 budget_bound, 5 served")
+    "who is cut off (section 7): 0 no_access, 1 no_budget, 2 priced_out, 3 rationed, 4 budget_bound, 5 served, "      \
+    "6 no_value")
 
 #define CUTOFF_USER_FIELDS(X)                                                                                    \
   X(State, std::uint16_t, country, "1", "index into the country table; agents sorted by country")                \

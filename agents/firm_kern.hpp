@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// Per-firm functions (MODEL.md §1, §2.0, §2.8). Each is a pure function of
+/// Per-firm functions (docs/model.md §1, §2.0, §2.8). Each is a pure function of
 /// (agent index, the SoA view, a small constants struct), called by the OpenMP
 /// loops in core/ and by the kernels in cuda/exec.cu (through core/sim/passes.hpp).
 
@@ -158,16 +158,22 @@ struct FirmTickConsts {
   CUTOFF_TABLES_OF(CUTOFF_FIRM_TICK_TABLES, layout.tables(v); gens.tables(v);)
 };
 
-/// §7 (v4) who is cut off: each tick every firm falls in exactly one, decided in steps 4–6.
+/// §7 who is cut off, and why: each tick every firm falls in exactly one, decided in
+/// steps 4–6 (v4; v5 split no_value from no_budget, appended so v4's codes keep their meaning).
 enum FirmStatus : std::uint8_t {
   kNoAccess = 0,  ///< no generation eligible
-  kNoBudget,      ///< eligible, but B − F_access ≤ 0 or V(q'·h) < F_access: no bid
+  kNoBudget,      ///< AI worth its access cost (V(q'·h) ≥ F_access), but B − F_access ≤ 0: no bid
   kPricedOut,     ///< bid, but the price is above its drop-out price
   kRationed,      ///< got less than x_i(π) (zeroed below q_min·h included)
   kBudgetBound,   ///< got x_i(π) < q'·h: all its budget buys
   kServed,        ///< got its whole need
+  kNoValue,       ///< (v5) eligible, but AI not worth its access cost, V(q'·h) < F_access: no bid
   kStatusCount
 };
+
+/// The statuses' names, in code order (the `status` dimension of the output).
+inline constexpr const char* kStatusNames[kStatusCount] = {"no_access",    "no_budget", "priced_out", "rationed",
+                                                           "budget_bound", "served",    "no_value"};
 
 /// §7 size classes by employees per real firm (the OECD's): 1–9, 10–49, 50–249, 250+.
 enum { kSizeClassCount = 4 };
@@ -307,6 +313,13 @@ CUTOFF_HD_INLINE double firm_value_max(const FirmTickConsts& k, const FirmView& 
   return k.wtp_months * k.rho * k.sigma_c * static_cast<double>(f.revenue[i]) * k.phi * k.gens.K[g];
 }
 
+/// §2.5 whether AI at generation g is worth its access cost to firm i: it needs
+/// tokens and V_i(q'·h) ≥ F_access. A firm for which it is not does not bid, whatever
+/// its budget (status no_value); one for which it is bids when B − F_access > 0.
+CUTOFF_HD_INLINE bool firm_values_ai(const FirmTickConsts& k, const FirmView& f, std::uint64_t i, int g) {
+  return firm_need(k, f, i) > 0.0 && firm_value_max(k, f, i, g) >= k.access_cost;
+}
+
 /// Step 5: firm i's bid on its chosen provider (§2.5, §10). Returns the provider,
 /// or −1 when the firm does not buy this tick (no generation, no money, or the
 /// access cost exceeds the value). The quota factor ζ scales need and money.
@@ -344,10 +357,12 @@ CUTOFF_HD_INLINE int firm_bid(std::uint64_t i, const FirmTickConsts& k, const Fi
   return firm_bid_at(i, k, f, f.generation[i], FirmAccess{f.flags[i], f.partners[i]}, bid);
 }
 
-/// §7 the status of a firm with generation g that bid on p (p < 0: no bid) and got x.
-CUTOFF_HD_INLINE FirmStatus firm_status(int g, int p, const FirmBid& bid, const ProviderClearing* cleared, double x) {
+/// §7 the status of a firm with generation g that bid on p (p < 0: no bid, for want of
+/// money when @p values_ai, else because AI is not worth its access cost) and got x.
+CUTOFF_HD_INLINE FirmStatus firm_status(int g, int p, bool values_ai, const FirmBid& bid,
+                                        const ProviderClearing* cleared, double x) {
   if (g == kNone) return kNoAccess;
-  if (p < 0) return kNoBudget;
+  if (p < 0) return values_ai ? kNoBudget : kNoValue;
   const double wanted = bid_demand(bid, paid_price(bid, *cleared));
   if (!(wanted > 0.0)) return kPricedOut;
   if (x < wanted) return kRationed;
@@ -364,7 +379,9 @@ CUTOFF_HD_INLINE void firm_settle(std::uint64_t i, const FirmTickConsts& k, cons
   f.K[i] = x > 0.0 ? static_cast<float>(k.gens.K[f.generation[i]]) : 0.0f;
   f.flags[i] = static_cast<std::uint8_t>((f.flags[i] & ~(firm_flag::kBuying | firm_flag::kEntered)) |
                                          (x > 0.0 ? firm_flag::kBuying | firm_flag::kUsedAI : 0));
-  f.status[i] = firm_status(f.generation[i], p, bid, p < 0 ? nullptr : &result[p], x);
+  const int g = f.generation[i];
+  const bool values_ai = p >= 0 || (g != kNone && firm_values_ai(k, f, i, g));
+  f.status[i] = firm_status(g, p, values_ai, bid, p < 0 ? nullptr : &result[p], x);
 }
 
 /// §2.5 (v4) the budget signal ℓ_i of a firm after the clearing, before the clip:
@@ -382,8 +399,7 @@ CUTOFF_HD_INLINE double budget_signal(std::uint64_t i, const FirmTickConsts& k, 
     const double l = fp::log(worth / paid_price(bid, result[p]));
     return f.status[i] == kServed ? fp::min(l, 0.0) : l;
   }
-  const bool for_want_of_money = !(firm_budget(k, f, i) - k.access_cost > 0.0) && firm_need(k, f, i) > 0.0 &&
-                                 firm_value_max(k, f, i, g) >= k.access_cost;
+  const bool for_want_of_money = !(firm_budget(k, f, i) - k.access_cost > 0.0) && firm_values_ai(k, f, i, g);
   return for_want_of_money ? k.b_up : 0.0;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// The layout's tables as the per-agent functions read them (MODEL.md §1 "Agent
+/// The layout's tables as the per-agent functions read them (docs/model.md §1 "Agent
 /// weights and firm sizes"): the (country, sector) segments of the country-sorted
 /// firm arrays, the large stratum and the agent weights. core/model/population.hpp
 /// computes them once on the host (Layout); the per-agent initialisation and the

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// Per-user functions (MODEL.md §1, §2.0, §2.9), shared by both backends.
+/// Per-user functions (docs/model.md §1, §2.0, §2.9), shared by both backends.
 
 #include <cstdint>
 
@@ -32,7 +32,7 @@ struct UserConsts {
   double omega_inc, omega_plan, f_free;
   double plan_price[3];  ///< free, plus, pro, US$ a month
   double plan_need[3], plan_weight[3], plan_cap;
-  double need_scale;  ///< need0·exp(tau_growth·t), Mtok a month
+  double need_scale;  ///< need0·S(t), Mtok a month (S: need_growth_factor, §2.5)
   double phi, switch_noise, p_switch;
   bool plan_repick;  ///< adopters re-choose their plan each tick (else kept from adoption)
   GenTableView gens;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Calibration and plausibility of the baseline (MODEL.md §8; docs/model.md "Calibration").
+"""Calibration and plausibility of the baseline (docs/model.md §8; docs/model.md "Calibration").
 
 Runs the baseline as an ensemble (`cutoff ensemble`, --seeds replicates, 1e5 firms,
 1e6 users, 120 ticks by default) and prints every §8 target at the calibration tick,
@@ -9,7 +9,7 @@ holding the ensemble mean. Exit status 1 on any miss.
 
 With --sizes it runs the same ensemble at other agent counts and prints the
 convergence table: every figure's mean at each size, the difference to the first
-size and whether it lies within two combined standard errors (MODEL.md §8).
+size and whether it lies within two combined standard errors (docs/model.md §8).
 
     python3 bench/calibration.py [--seeds 5] [--firms N --users N] [--ticks 120] [--jobs 2]
         [--sizes 5e4/5e5,2e5/2e6] [--set key=value]... [--keep DIR] [--json FILE]

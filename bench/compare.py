@@ -25,7 +25,10 @@ def cutoff_metrics(binary, scenario, firms, users, ticks, seed, sets=()):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "run.h5")
         cmd = [binary, "run", scenario, "-o", out, "--firms", str(firms), "--users", str(users),
-               "--ticks", str(ticks), "--seed", str(seed), "-q"]
+               "--ticks", str(ticks), "--seed", str(seed), "-q",
+               # The peers port v4's §2.0: τ0 and need0 derived on their own population at
+               # these counts, not on v5's reference population (docs/model.md §2.0).
+               "--set", "tau0_ref_firms=0"]
         for s in sets:
             cmd += ["--set", s]
         if subprocess.run(cmd).returncode == 2:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The scenarios' effects against the baseline (MODEL.md §4), and the κ sweep of §9.
+"""The scenarios' effects against the baseline (docs/model.md §4), and the κ sweep of §9.
 
     python3 bench/scenarios.py table [--seeds 5] [--ticks 120] [--firms 1e5 --users 1e6] [--keep DIR]
     python3 bench/scenarios.py kappa [--seeds 3] [--points 5] [--scenarios baseline,buildout] [--keep DIR]
@@ -14,7 +14,7 @@ with its 95% interval (Student t over the pairs), beside the baseline's level:
   users_capped    share of AI users compute-capped
   tier3_gap       access gap of tier-3 countries, population-weighted [K]
   follower_lag    the followers' lag, mean over the 12 ticks to the tick [ticks]
-  small_cut_off   share of real firms with 1–49 employees cut off (no budget, priced out, rationed)
+  small_cut_off   share of real firms with 1–49 employees cut off (no value, no budget, priced out, rationed)
   large_cut_off   the same for firms with 250 or more employees
   hosts_K         K accessed, employment-weighted, in the countries that host a deal under
                   compute-for-access at that tick (the same countries in every scenario) [K]
@@ -51,7 +51,7 @@ def scenario_path(name):
 def cut_off(ds, classes, t):
     """Share of the real firms of the given size classes cut off, at tick t (per replicate)."""
     f = ds["firms_by_status"].isel(tick=t).sum("country").sel(size_class=classes).sum("size_class")
-    return (f.sel(status=list(ca.CUT_OFF)).sum("status") / f.sum("status")).values
+    return (f.sel(status=[s for s in ca.CUT_OFF if s in f["status"].values]).sum("status") / f.sum("status")).values
 
 
 def hosts_K(ds, hosts, t):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build data/countries.csv from the public World Bank / ISO data in shared/data.
+"""Build data/countries.csv from the public World Bank / ISO data in data/raw.
 
 Inputs (see data/README.md): population.csv (WDI SP.POP.TOTL), gdp.csv (WDI
 NY.GDP.MKTP.CD, current US$), country-codes.csv (ISO 3166 + UN M49) and
@@ -147,7 +147,8 @@ def build(src):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--src', type=Path, default=Path(__file__).resolve().parents[2] / 'shared' / 'data')
+    ap.add_argument('--src', type=Path, default=HERE / 'raw',
+                    help='folder holding the four input CSV files (default: data/raw beside this script)')
     ap.add_argument('--out', type=Path, default=HERE / 'countries.csv')
     args = ap.parse_args()
     rows = build(args.src)

@@ -1,4 +1,4 @@
-"""Helpers both peers share: the layout arithmetic of MODEL.md §1 (as in
+"""Helpers both peers share: the layout arithmetic of docs/model.md §1 (as in
 core/model/population.cpp), so the NumPy and Mesa peers differ only in how they run agents."""
 import math
 

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// The one place the backend is chosen (STYLE.md §4): `--backend` names it, this
+/// The one place the backend is chosen (docs/conventions.md §4): `--backend` names it, this
 /// resolves the name to a Backend (core/sim/exec.hpp) that the simulation calls.
 
 #include <string>

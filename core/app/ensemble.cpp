@@ -200,7 +200,14 @@ EnsemblePlan plan_ensemble(const EnsembleRequest& req) {
     }
     try {
       Params params = load_scenario(req.scenario, sets, "--set");
-      check_scenario(params);
+      std::vector<std::string> warned;
+      check_scenario(params, &warned);
+      for (const std::string& w : warned) {
+        const std::string named =
+            req.sweeps.empty() ? w : "--sweep point " + std::to_string(p) + " (" + label + "): " + w;
+        if (std::find(plan.warnings.begin(), plan.warnings.end(), named) == plan.warnings.end())
+          plan.warnings.push_back(named);
+      }
       all += to_toml(params);
       plan.points.push_back(std::move(params));
     } catch (const InputError& e) {
@@ -298,6 +305,10 @@ int run_ensemble(const EnsembleRequest& req, const Comm& comm) {
   auto log = [&](const std::string& s) {
     if (req.log) req.log(s);
   };
+
+  // The layout's warnings (the large stratum shrunk to fit the agent counts), as `run` prints them.
+  if (comm.rank() == 0)
+    for (const std::string& w : plan.warnings) log("warning: " + w);
 
   // Rank 0 claims OUTDIR for this plan; a different ensemble's directory is refused.
   int status = 0;

@@ -50,6 +50,7 @@ struct EnsemblePlan {
   std::vector<Params> points;                         ///< row-major over the sweeps, the last fastest
   std::vector<std::vector<std::size_t>> point_index;  ///< each point's index along each sweep
   std::vector<std::vector<std::string>> point_sets;   ///< each point's --set list (base, then sweeps)
+  std::vector<std::string> warnings;  ///< the layouts' warnings (n_large shrunk), each once, naming its point
   std::int64_t members() const { return static_cast<std::int64_t>(points.size()) * replicates; }
   /// Text that identifies the ensemble (OUTDIR/ensemble.plan): a resumed run must match it.
   std::string fingerprint;

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "core/app/memory.hpp"
@@ -140,9 +141,8 @@ std::vector<int> write_header(OutputWriter& w, const Simulation& sim, const RunR
         "priority class of compute");
   w.dim("size_class", std::vector<std::string>{"1-9", "10-49", "50-249", "250+"},
         "firm size class by employees per real firm (OECD)");
-  w.dim("status",
-        std::vector<std::string>{"no_access", "no_budget", "priced_out", "rationed", "budget_bound", "served"},
-        "access status of a firm this tick (MODEL.md section 7)");
+  w.dim("status", std::vector<std::string>(std::begin(kStatusNames), std::end(kStatusNames)),
+        "access status of a firm this tick (docs/model.md section 7)");
   w.dim("plan", std::vector<std::string>{"free", "plus", "pro"}, "consumer plan");
 
   std::vector<int> ids;
@@ -156,7 +156,7 @@ std::vector<int> write_header(OutputWriter& w, const Simulation& sim, const RunR
 
 }  // namespace
 
-std::string check_scenario(const Params& p) {
+std::string check_scenario(const Params& p, std::vector<std::string>* warnings) {
   const auto countries = load_countries(p.countries);
   const Layout L = make_layout(countries, p);
   const Market m(p, countries);
@@ -164,13 +164,23 @@ std::string check_scenario(const Params& p) {
   s << countries.size() << " countries, " << m.providers().size() << " providers, " << p.n_firms << " firms ("
     << L.n_large << " large), " << p.n_users << " users, " << p.horizon << " ticks";
   for (const std::string& w : L.warnings) s << "; warning: " << w;
+  if (warnings) warnings->insert(warnings->end(), L.warnings.begin(), L.warnings.end());
   return s.str();
 }
 
 void check_memory(const Params& p, std::uint64_t snapshot_in_flight, std::uint64_t max_memory) {
   const auto n_f = static_cast<std::uint64_t>(p.n_firms);
   const auto n_u = static_cast<std::uint64_t>(p.n_users);
-  const MemoryEstimate need = estimate_memory(n_f, n_u, snapshot_in_flight);
+  MemoryEstimate need = estimate_memory(n_f, n_u, snapshot_in_flight);
+  // §2.0 (v5): below or above the reference counts, the reference population is built
+  // beside the run's own agents while τ0 is derived.
+  const bool reference =
+      p.tau0_ref_firms > 0 && p.tau0_ref_users > 0 && (p.tau0_ref_firms != p.n_firms || p.tau0_ref_users != p.n_users);
+  if (reference) {
+    const MemoryEstimate ref =
+        estimate_memory(static_cast<std::uint64_t>(p.tau0_ref_firms), static_cast<std::uint64_t>(p.tau0_ref_users), 0);
+    need.fixed += ref.total();
+  }
   std::string which;
   const std::uint64_t avail = available_memory(max_memory, &which);
   if (need.total() > avail) {
@@ -178,8 +188,8 @@ void check_memory(const Params& p, std::uint64_t snapshot_in_flight, std::uint64
     s << "not enough memory for n_firms = " << n_f << " and n_users = " << n_u << ": needs " << need.total()
       << " bytes (" << format_bytes(need.total()) << ": firms " << format_bytes(need.firms) << ", users "
       << format_bytes(need.users) << ", snapshot buffers " << format_bytes(need.snapshot) << ", fixed "
-      << format_bytes(need.fixed) << "), available " << avail << " bytes (" << format_bytes(avail) << ", " << which
-      << ")";
+      << format_bytes(need.fixed) << (reference ? " with the tau0 reference population" : "") << "), available "
+      << avail << " bytes (" << format_bytes(avail) << ", " << which << ")";
     throw InputError(s.str());
   }
 }

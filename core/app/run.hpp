@@ -8,6 +8,7 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "core/model/params.hpp"
 #include "core/sim/simulation.hpp"
@@ -50,8 +51,9 @@ std::string checkpoint_path(const std::string& out);
 void run_to_file(const RunRequest& req);
 
 /// Checks what a run would check before allocating (country table, layout,
-/// providers); returns a one-line summary. Throws InputError.
-std::string check_scenario(const Params& p);
+/// providers); returns a one-line summary (with the layout's warnings, which also go
+/// to @p warnings when given). Throws InputError.
+std::string check_scenario(const Params& p, std::vector<std::string>* warnings = nullptr);
 
 /// The memory check of run_to_file: InputError naming the counts, the bytes
 /// needed and the bytes available when the run does not fit.

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// Deterministic sums (MODEL.md §3, §10; docs/determinism.md). Every sum that
+/// Deterministic sums (docs/model.md §3, §10; docs/determinism.md). Every sum that
 /// feeds back into the dynamics uses one canonical order, independent of thread
 /// count and backend: an array is cut into chunks of kChunk elements; within a
 /// chunk, lane t (of kLanes) adds elements t, t+kLanes, … in order, then the lanes

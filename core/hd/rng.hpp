@@ -3,7 +3,7 @@
 /// Counter-based random numbers: Philox-4x32-10 from Random123, keyed by
 /// (seed, replicate) and counted by (agent, tick, stream, draw). Any draw is a
 /// pure function of those numbers, so results do not depend on thread count,
-/// agent order or backend (MODEL.md §3).
+/// agent order or backend (docs/model.md §3).
 ///
 /// Packing (tests/hd/test_rng.cpp checks the boundaries):
 ///   key[0] = seed            key[1] = replicate

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// The per-tick table registry (STYLE.md §9): everything a pass reads besides
+/// The per-tick table registry (docs/conventions.md §9): everything a pass reads besides
 /// the agent arrays (per-country, per-provider, per-sector and per-generation
 /// tables, the layout, a clearing's results) is a `Table<T>`, listed once in its
 /// constants struct by a CUTOFF_*_TABLES X-macro that declares the members and

@@ -1,4 +1,4 @@
-// The host driver of the firms' clearing (core/market/clearing.hpp, MODEL.md §2.6(c), §10):
+// The host driver of the firms' clearing (core/market/clearing.hpp, docs/model.md §2.6(c), §10):
 // the state machine over passes, the exact crossing search and sweep.
 #include "core/market/clearing.hpp"
 

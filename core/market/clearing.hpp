@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// The firms' market clearing, one price per provider (MODEL.md §2.6(c), §10).
+/// The firms' market clearing, one price per provider (docs/model.md §2.6(c), §10).
 ///
 /// Each firm that chose provider p bids a `FirmBid`. Its demand at price π is
 /// x_i(π) = min(need, money/π) if π ≤ pi_out, else 0, and D(π) = Σ w_i·x_i(π) is
@@ -471,7 +471,7 @@ template <class Ops> struct ClearSink {
 
 }  // namespace clearing_detail
 
-/// Clears every provider's firm market (MODEL.md §2.6(c)).
+/// Clears every provider's firm market (docs/model.md §2.6(c)).
 /// @param n_firms  agents are 0 … n_firms−1 (< 2^32)
 /// @param supply   one entry per provider
 /// @param bid      `int bid(std::uint64_t i, FirmBid* out)`: the provider agent i

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// Ranks without sorting (MODEL.md §7, §10): the top-share and the weighted Gini
+/// Ranks without sorting (docs/model.md §7, §10): the top-share and the weighted Gini
 /// coefficient of n weighted values from O(n) passes over log-spaced histograms,
 /// and the fixed-point log-bin histograms they share with core/market/waterfill.hpp
 /// (their bin, FixedBin, is the solvers' protocol's: core/market/solver.hpp).

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// The consumer water-fill of MODEL.md §2.6(e), for all providers at once, in
+/// The consumer water-fill of docs/model.md §2.6(e), for all providers at once, in
 /// O(n) passes over log-spaced histograms of the users' breakpoints (§10), with
 /// the deal hosts' consumer floor of §6 as a first stage.
 ///

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// The tick's metrics (MODEL.md §7): a list of named arrays over the fixed
+/// The tick's metrics (docs/model.md §7): a list of named arrays over the fixed
 /// dimensions (country, provider, class…), defined once and refilled each tick.
 /// The output writer turns each into /metrics/<name>(tick, dims…).
 

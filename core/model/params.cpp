@@ -1,5 +1,5 @@
 /// @file
-/// The parameter schema (MODEL.md §9) and what reads it: defaults, checks, the
+/// The parameter schema (docs/model.md §9) and what reads it: defaults, checks, the
 /// resolved-TOML dump and docs/parameters.md. The scenario loader is in scenario.cpp.
 
 #include "core/model/params.hpp"
@@ -75,6 +75,11 @@ std::vector<Field<Params>> make_params_schema() {
       integer("seed", &P::seed, "1", 0, kSeedMax, 1, "Random seed (Philox key, §3)"),
       integer("n_firms", &P::n_firms, "agents", 1, kCount40, 100000, "Firm agents in the world (§1)"),
       integer("n_users", &P::n_users, "agents", 1, kCount40, 1000000, "User agents in the world (§1)"),
+      integer("tau0_ref_firms", &P::tau0_ref_firms, "agents", 0, kCount40, 100000,
+              "Firm agents of the reference population that derives tau0 and need0, whatever the run's own "
+              "counts (§2.0, v5); 0: the run's own n_firms and n_users (v4)"),
+      integer("tau0_ref_users", &P::tau0_ref_users, "agents", 0, kCount40, 1000000,
+              "User agents of that reference population (§2.0, v5); 0: as tau0_ref_firms = 0"),
       integer("min_firms", &P::min_firms, "agents per country", 1, kCount40, 20,
               "Fewest small-stratum firm agents per country (§1)"),
       integer("min_users", &P::min_users, "agents per country", 1, kCount40, 50, "Fewest user agents per country (§1)"),
@@ -206,6 +211,11 @@ std::vector<Field<Params>> make_params_schema() {
       real("tightness0_cons", &P::tightness0_cons, "1", 0.001, 100, 0.7,
            "Consumer demand at full caps over the consumer floor at tick 0; derives need0 (§2.0)"),
       real("need_sigma", &P::need_sigma, "1", 0, 10, 1.0, "Lognormal sigma (median 1) of user need n_u (§2.0)"),
+      real("need_growth", &P::need_growth, "per tick", -1, 1, std::log(3.0) / 12,
+           "Initial growth of consumer need per person, its own rate (§2.5, v5); default ln(3)/12"),
+      real("need_sat", &P::need_sat, "times need0", 1, kInf, kInf,
+           "Consumer need per person saturates at this multiple of tick 0's (logistic, §2.5, v5); inf: it grows "
+           "exp(need_growth t) without bound (v4 with need_growth = tau_growth)"),
       real("omega_inc", &P::omega_inc, "1", 0, 1, 0.03, "Income share for affordability (§2.9)"),
       real("omega_plan", &P::omega_plan, "1", 0, 1, 0.003, "Income share for plan choice (§2.9)"),
       real("f_free", &P::f_free, "1", 0, 1, 0.5, "Floor of affordability (free plan) (§2.9)"),
@@ -218,7 +228,7 @@ std::vector<Field<Params>> make_params_schema() {
       real("plan_cap", &P::plan_cap, "times plan need", 0, 1e6, 2, "Plan cap as a multiple of plan need (§2.5)"),
       flag("plan_repick", &P::plan_repick,
            "Adopters re-choose their plan by income every tick; false: the plan chosen at adoption is kept (§2.9, a "
-           "choice MODEL.md leaves open)"),
+           "choice docs/model.md leaves open)"),
       // adoption
       real("bass_p", &P::bass_p, "per tick", 0, 1, 0.003, "Bass innovation rate (§2.9)"),
       real("bass_q", &P::bass_q, "per tick", 0, 1, 0.03, "Bass imitation rate (§2.9)"),
@@ -518,7 +528,7 @@ ProviderParams provider_defaults(const std::string& home) {
     p.d_gov = 0, p.d_trusted = 0, p.d_kyc = 1;
     p.align = {0.05, 0.2, 0.6};
     p.align_country = {{"USA", -0.5}};
-  } else {  // a European provider (MODEL.md §5), the stand-in for any other home
+  } else {  // a European provider (docs/model.md §5), the stand-in for any other home
     p.d_gov = 0, p.d_trusted = 1, p.d_kyc = 2;
     p.align = {0.9, 0.4, -0.5};
   }
@@ -695,7 +705,7 @@ std::string to_toml(const Params& p) {
 std::string schema_markdown() {
   std::ostringstream os;
   os << "## Scenario keys\n\n"
-        "A scenario is a TOML file of flat keys (MODEL.md §4, §9). Every key is optional: a "
+        "A scenario is a TOML file of flat keys (docs/model.md §4, §9). Every key is optional: a "
         "key not given takes its value from the file named by `inherits` (a path relative to "
         "the file; the chain is applied base first), else the default below. Ranges are "
         "inclusive; for arrays and tables they apply to each element. Integer keys also take "
@@ -714,7 +724,7 @@ std::string schema_markdown() {
         "`cap_share` are required in a new provider; the fields marked \"by home\" default "
         "by the provider's home, as listed below.\n\n";
   md_table(os, provider_schema(), "field");
-  os << "\nDefaults by home (MODEL.md §5): stages in ticks, alignment of tier 1/2/3 "
+  os << "\nDefaults by home (docs/model.md §5): stages in ticks, alignment of tier 1/2/3 "
         "countries.\n\n| home | d_gov | d_trusted | d_kyc | align | align_country |\n"
         "|---|---|---|---|---|---|\n";
   for (const char* home : {"USA", "CHN", "other"}) {
@@ -722,7 +732,7 @@ std::string schema_markdown() {
     os << "| " << home << " | " << q.d_gov << " | " << q.d_trusted << " | " << q.d_kyc << " | `"
        << render_value(q.align) << "` | `" << render_value(q.align_country) << "` |\n";
   }
-  os << "\nDefault providers (MODEL.md §9):\n\n"
+  os << "\nDefault providers (docs/model.md §9):\n\n"
         "| name | home | cap_share | follower | offset | d_gov | d_trusted | d_kyc | align | "
         "align_country |\n|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& q : default_providers()) {

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// Every scenario parameter of MODEL.md §9, and the one schema table that drives
+/// Every scenario parameter of docs/model.md §9, and the one schema table that drives
 /// them. `Params` holds one plain member per TOML key (member name == key); the
 /// schema (params_schema(), provider_schema()) lists for each key its type, unit,
 /// inclusive range, default and meaning, and is the only place those are written.
@@ -44,13 +44,16 @@ struct ProviderParams {
 };
 
 /// All scenario parameters; the default constructor gives the schema defaults
-/// (MODEL.md §9). Meanings and units: params_schema() or docs/parameters.md.
+/// (docs/model.md §9). Meanings and units: params_schema() or docs/parameters.md.
 /// After load_scenario, `countries` holds the resolved absolute path of the table.
 struct Params {
   Params();
 
   // run (§4)
   std::int64_t horizon, calib_tick, seed, n_firms, n_users, min_firms, min_users, lever_tick;
+  /// Agent counts of the reference population on which τ0 and need0 are derived
+  /// (§2.0, v5); 0: the run's own counts (v4).
+  std::int64_t tau0_ref_firms, tau0_ref_users;
   std::string description, countries;
   // capacity and finance (§2.1, §2.3)
   double capacity0, train_share;
@@ -94,6 +97,7 @@ struct Params {
   double omega;
   // users and plans (§2.5, §2.9)
   double income_sigma, tightness0_cons, need_sigma, omega_inc, omega_plan, f_free;
+  double need_growth, need_sat;                            ///< consumer need's own growth and saturation (§2.5, v5)
   std::vector<double> plan_price, plan_weight, plan_need;  ///< length kPlans
   double plan_cap;
   bool plan_repick;
@@ -143,7 +147,7 @@ struct FieldSpec {
   double min, max;       ///< inclusive; per element for arrays and tables; ±inf allowed
   int length;            ///< arrays only: > 0 fixed, or kAnyLength, kPerSector, kSectorCount
   TextRule text;         ///< strings only
-  ParamValue def;        ///< the default (MODEL.md §9)
+  ParamValue def;        ///< the default (docs/model.md §9)
   const char* meaning;   ///< one line for the docs
   bool required;         ///< provider fields without a default
   const char* def_text;  ///< docs show this instead of def (nullptr: def)
@@ -170,10 +174,10 @@ const std::vector<Field<ProviderParams>>& provider_schema();
 const Field<Params>* find_param(const std::string& key);
 const Field<ProviderParams>* find_provider_field(const std::string& key);
 
-/// A provider with the defaults of its home: stages and alignment of MODEL.md §5
+/// A provider with the defaults of its home: stages and alignment of docs/model.md §5
 /// for USA and CHN, the European ones (FRA) for any other home.
 ProviderParams provider_defaults(const std::string& home);
-/// The five default providers of MODEL.md §9.
+/// The five default providers of docs/model.md §9.
 std::vector<ProviderParams> default_providers();
 
 /// "a real from 0 to 100", "an array of 3 reals in [0, 1]", … (for messages).

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// Who stands for whom (MODEL.md §1 "Agent weights and firm sizes"): how many
+/// Who stands for whom (docs/model.md §1 "Agent weights and firm sizes"): how many
 /// firm and user agents each country gets, their weights in real firms and
 /// people, the large-firm stratum, and the (country, sector) segments of the
 /// country-sorted firm arrays. Computed once on the host from the country table

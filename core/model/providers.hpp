@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// Providers (AI labs) and their generations: few, so they update on the host
-/// (MODEL.md §1). Steps 1 (capacity), 2 (training, releases, fast followers,
+/// (docs/model.md §1). Steps 1 (capacity), 2 (training, releases, fast followers,
 /// open weights) and 3 (serving cost), and the providers' part of §2.0.
 
 #include <cstdint>
@@ -104,7 +104,7 @@ class Market {
   std::vector<int> lead_holder_hist_;  ///< provider holding K_lead(t)
 };
 
-/// align(c, p) (MODEL.md §5): 1 at the provider's home, else the provider's
+/// align(c, p) (docs/model.md §5): 1 at the provider's home, else the provider's
 /// per-country override, else its value for the country's tier.
 std::vector<double> alignment_matrix(const Params& p, const std::vector<Country>& countries);
 

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// Strict loading of scenario TOML files (MODEL.md §4) into Params. Every key is
+/// Strict loading of scenario TOML files (docs/model.md §4) into Params. Every key is
 /// checked against the schema of core/model/params.hpp; any problem is an InputError of
 /// one line naming the file (or the override's origin), the key, the value and what is allowed.
 /// Loading reads files only; it never writes.

@@ -33,7 +33,7 @@
 
 namespace cutoff {
 
-/// Classes of the `class` dimension (MODEL.md §9), in this order.
+/// Classes of the `class` dimension (docs/model.md §9), in this order.
 enum MetricClass { kClassGov = 0, kClassTrusted, kClassKyc, kClassGeneral, kClassHome, kClassConsumer, kClassCount };
 
 // ---------------------------------------------------------------------------

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <numeric>
 #include <stdexcept>
 
@@ -79,21 +81,74 @@ Simulation::Simulation(Params params, std::vector<Country> countries, RunOptions
     price_.push_back(v.price);
     price_home_.push_back(v.price_home);
   }
-  // §2.0 (v4): τ0 and need0 are constants of the scenario and the agent counts,
-  // derived on the population of seed 0, replicate 0, whatever this run's own.
-  draw_seed_ = 0;
-  draw_replicate_ = 0;
-  init_firms();
-  init_users();
-  derive_tau0();
-  derive_need0();
-  draw_seed_ = static_cast<std::uint32_t>(params_.seed);
+  derive_scales();
+  define_metrics();
+}
+
+namespace {
+
+/// τ0, need0 and what the derivation reached, as a reference population gives them.
+struct Scales {
+  double tau0, need0, tightness0_reached;
+  std::vector<std::string> warnings;
+};
+
+/// §2.0 (v5): the scales derived on the reference population of @p run's scenario
+/// (tau0_ref_firms × tau0_ref_users agents, seed 0, replicate 0). Derived once per
+/// process and scenario: the members of an ensemble share one derivation.
+Scales reference_scales(const Params& run, const std::vector<Country>& countries, const RunOptions& options) {
+  Params p = run;
+  p.n_firms = run.tau0_ref_firms;
+  p.n_users = run.tau0_ref_users;
+  p.seed = 0;
+  RunOptions o = options;
+  o.replicate = 0;
+  o.canary = -1;
+  static std::mutex mutex;
+  static std::map<std::string, Scales> derived;  // by the reference's resolved scenario
+  const std::lock_guard<std::mutex> lock(mutex);
+  const std::string key = to_toml(p);
+  auto it = derived.find(key);
+  if (it == derived.end()) {
+    const Simulation ref(p, countries, o);  // derives on its own counts: no recursion
+    std::vector<std::string> warnings;
+    for (const std::string& w : ref.warnings())
+      warnings.push_back("reference population (" + std::to_string(p.n_firms) + " firms, " + std::to_string(p.n_users) +
+                         " users): " + w);
+    it = derived.emplace(key, Scales{ref.tau0(), ref.need0(), ref.tightness0_reached(), warnings}).first;
+  }
+  return it->second;
+}
+
+}  // namespace
+
+void Simulation::derive_scales() {
+  // §2.0: τ0 and need0 are constants of the scenario, derived on seed 0, replicate 0
+  // whatever this run's own: v5 on the reference population's agent counts, so they do
+  // not depend on this run's counts either; v4 (tau0_ref_firms = 0) on this run's.
+  const Params& p = params_;
+  const bool own = p.tau0_ref_firms == 0 || p.tau0_ref_users == 0 ||
+                   (p.tau0_ref_firms == p.n_firms && p.tau0_ref_users == p.n_users);
+  if (own) {
+    draw_seed_ = 0;
+    draw_replicate_ = 0;
+    init_firms();
+    init_users();
+    derive_tau0();
+    derive_need0();
+  } else {
+    const Scales s = reference_scales(params_, countries_, options_);
+    tau0_ = s.tau0;
+    need0_ = s.need0;
+    tightness0_reached_ = s.tightness0_reached;
+    warnings_.insert(warnings_.end(), s.warnings.begin(), s.warnings.end());
+  }
+  draw_seed_ = static_cast<std::uint32_t>(p.seed);
   draw_replicate_ = options_.replicate;
-  if (draw_seed_ != 0 || draw_replicate_ != 0) {
+  if (!own || draw_seed_ != 0 || draw_replicate_ != 0) {
     init_firms();
     init_users();
   }
-  define_metrics();
 }
 
 void Simulation::set_threads() const {
@@ -179,6 +234,15 @@ double Simulation::tau_growth_factor(int t) const {
   return fp::exp(params_.tau_growth * std::max(t, 0));
 }
 
+double Simulation::need_growth_factor(int t) const {
+  // §2.5 (v5) S(t) = S∞ / (1 + (S∞ − 1)·exp(−g·t)) from tick 0 (flat before it): S(0) = 1,
+  // S → S∞ = need_sat, growing at about g·(1 − S/S∞); S∞ = inf gives exp(g·t).
+  const double g = params_.need_growth, sat = params_.need_sat;
+  const int tt = std::max(t, 0);
+  if (!(sat < fp::kInf)) return fp::exp(g * tt);
+  return sat / (1.0 + (sat - 1.0) * fp::exp(-g * tt));
+}
+
 UserConsts Simulation::user_consts(int t) {
   const Params& p = params_;
   const int C = layout_.n_countries;
@@ -215,7 +279,7 @@ UserConsts Simulation::user_consts(int t) {
     k.plan_weight[j] = p.plan_weight[j];
   }
   k.plan_cap = p.plan_cap;
-  k.need_scale = need0_ * tau_growth_factor(t);
+  k.need_scale = need0_ * need_growth_factor(t);
   k.phi = p.phi;
   k.switch_noise = p.switch_noise;
   k.p_switch = p.p_switch;

@@ -4,7 +4,7 @@
 /// so one process can run many members (ensembles) side by side. It owns the
 /// agent arrays (core/hd/registry.hpp), the providers (core/model/providers.hpp), the
 /// countries' lagged aggregates and the metrics of the current tick; step()
-/// advances one month in MODEL.md §2's order, each step a member named after it.
+/// advances one month in docs/model.md §2's order, each step a member named after it.
 
 #include <cstdint>
 #include <memory>
@@ -86,8 +86,11 @@ class Simulation {
 
   /// wage_c of every country from GDP(t−1) (§2.8).
   std::vector<double> wages() const;
-  /// exp(tau_growth·max(t, 0)): the growth of tokens per worker and of plan needs.
+  /// exp(tau_growth·max(t, 0)): the growth of tokens per worker (firms' need).
   double tau_growth_factor(int t) const;
+  /// The growth of a person's need since tick 0 (§2.5, v5): logistic from 1 at rate
+  /// need_growth towards need_sat; exp(need_growth·max(t, 0)) when need_sat is inf.
+  double need_growth_factor(int t) const;
   /// The constants of the firms' and users' per-agent steps at tick t, on the
   /// host (tables owned by *this); exec().put(k) gives them as the passes read them.
   FirmTickConsts firm_consts(int t);
@@ -103,6 +106,7 @@ class Simulation {
   // §2.0
   void init_firms();
   void init_users();
+  void derive_scales();  // τ0 and need0, on the reference population or this run's
   void derive_tau0();
   void derive_need0();
   double firm_demand_at_pmin(double tau);

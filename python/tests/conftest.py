@@ -13,7 +13,9 @@ import xarray as xr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BASELINE = os.path.join(ROOT, "data", "scenarios", "baseline.toml")
-SMALL = ["--firms", "8000", "--users", "20000", "--set", "n_large=2500"]
+# tau0_ref_firms=0: τ0 derived on the run's own counts (v4's rule), as the C++ suite's small runs
+# (tests/support.hpp, scenario()): no reference population of 1e5/1e6 per small run.
+SMALL = ["--firms", "8000", "--users", "20000", "--set", "n_large=2500", "--set", "tau0_ref_firms=0"]
 TICKS = 16  # past the calibration tick (14)
 
 

@@ -58,7 +58,26 @@ def test_status_shares_and_cut_off(tiny):
     # tick 1, 1-9 employees: 4 rationed more, so (1 + 1 + 4) of 8 cut off.
     np.testing.assert_allclose(cut.sel(tick=1, size_class="1-9"), 6 / 8)
     np.testing.assert_allclose(ca.cut_off_share(tiny, "employment"), cut)  # 10 workers per firm
-    assert set(ca.CUT_OFF) <= set(tiny["status"].values)
+    # The fixture is a v4 file (no `no_value`): every other cut-off status is in it.
+    assert set(ca.CUT_OFF) - {"no_value"} <= set(tiny["status"].values)
+    assert set(tiny["status"].values) < set(ca.STATUSES)
+
+
+def test_cut_off_counts_no_value_in_a_v5_file(tiny):
+    # v5 splits `no_value` from `no_budget` (docs/model.md §7): moving BBB's firm without
+    # budget to `no_value` leaves the cut-off share as it is, and moving it to `served`
+    # lowers it (so the sum does read `no_value`).
+    v5 = tiny.reindex(status=list(ca.STATUSES), fill_value=0.0)
+    for name in ("firms_by_status", "employment_by_status"):
+        da = v5[name]
+        moved = da.sel(status="no_budget").where(da["country"] == "BBB", 0.0)
+        v5[name] = da - moved * (da["status"] == "no_budget") + moved * (da["status"] == "no_value")
+    np.testing.assert_allclose(ca.cut_off_share(v5), ca.cut_off_share(tiny))
+    assert float(v5["firms_by_status"].sel(status="no_value").sum()) > 0
+    served = v5.copy()
+    served["firms_by_status"] = v5["firms_by_status"].where(v5["status"] != "no_value", 0.0) + \
+        v5["firms_by_status"].sel(status="no_value") * (v5["status"] == "served")
+    assert float(ca.cut_off_share(served).sel(tick=0).max()) < 0.5
 
 
 def test_lorenz_curve_and_top_share():

@@ -36,7 +36,7 @@ def test_open_run_dims_and_coords(run_file):
 
 
 def test_open_run_who_is_cut_off_and_the_generation_table(run_file):
-    # MODEL.md v4 §7: statuses by country and size class, users per country, ζ, the generations.
+    # docs/model.md v4 §7: statuses by country and size class, users per country, ζ, the generations.
     ds = ca.open_run(run_file)
     assert ds["firms_by_status"].dims == ("tick", "country", "size_class", "status")
     assert list(ds["status"].values) == list(ca.STATUSES)

@@ -1,6 +1,6 @@
 // §2.4 eligibility and class over every combination of stage, KYC flag,
 // partnership, deal host and alignment (the tier's, via align(c, p)), against
-// tables written from MODEL.md, not from the code.
+// tables written from docs/model.md, not from the code.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -44,6 +44,24 @@ TEST(Ensemble, BadSweepsNameTheSweep) {
   }
 }
 
+TEST(Ensemble, PlanCarriesTheLayoutWarningsOfEveryPoint) {
+  // `cutoff ensemble` warns as `cutoff run` does when the large stratum shrinks to fit
+  // the agent counts (a smaller model, §1), naming the sweep point; once per warning.
+  EnsembleRequest req;
+  req.scenario = test::baseline_path();
+  req.sets = {"n_firms=8000", "n_users=20000", "horizon=1"};
+  req.sweeps = {parse_sweep("n_large=2500,20000"), parse_sweep("bm=1,2")};
+  const EnsemblePlan plan = plan_ensemble(req);
+  ASSERT_EQ(plan.warnings.size(), 2u);  // n_large = 20000 at bm 1 and 2; 2500 fits
+  for (const std::string& w : plan.warnings) {
+    EXPECT_NE(w.find("n_large shrunk from 20000"), std::string::npos) << w;
+    EXPECT_NE(w.find("--sweep point"), std::string::npos) << w;
+  }
+  req.sweeps = {};
+  req.sets.push_back("n_large=2500");
+  EXPECT_TRUE(plan_ensemble(req).warnings.empty());
+}
+
 TEST(Ensemble, SummaryStatisticsMatchNumpy) {
   // numpy: np.mean, np.std(ddof=1), np.quantile(v, [.05,.25,.5,.75,.95]) of [3, 1, 4, 1, 5]
   std::vector<double> v{3, 1, 4, 1, 5};

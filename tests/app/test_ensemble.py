@@ -30,7 +30,7 @@ except ImportError as e:  # pragma: no cover
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCENARIO = os.path.join(ROOT, "data", "scenarios", "baseline.toml")
-SMALL = ["--firms", "8000", "--users", "20000", "--set", "n_large=2500", "--ticks", "6"]
+SMALL = ["--firms", "8000", "--users", "20000", "--set", "n_large=2500", "--set", "tau0_ref_firms=0", "--ticks", "6"]
 PROVENANCE_EXTRA = {"member", "ensemble_point"}
 
 
@@ -182,7 +182,8 @@ def mpi(cutoff, tmp, have_mpi):
 
 def checkpoint(cutoff, tmp, seed):
     ticks = 40
-    flags = ["--firms", "8000", "--users", "20000", "--set", "n_large=2500", "--ticks", str(ticks), "-q"]
+    flags = ["--firms", "8000", "--users", "20000", "--set", "n_large=2500", "--set", "tau0_ref_firms=0", "--ticks", str(ticks),
+             "-q"]
     cmd = [cutoff, "run", SCENARIO, "-o", "run.h5", *flags, "--checkpoint-every", "3"]
     ref = os.path.join(tmp, "ref")
     os.makedirs(ref)

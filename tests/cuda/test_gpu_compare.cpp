@@ -47,7 +47,7 @@ struct Pair {
     sets.push_back("n_firms=20000");
     sets.push_back("n_users=60000");
     sets.push_back("n_large=2500");
-    const Params p = load_scenario(test::source_dir() + "/data/scenarios/" + scenario, sets);
+    const Params p = test::scenario(test::source_dir() + "/data/scenarios/" + scenario, sets);
     RunOptions c, g;
     c.backend = cpu_backend();
     g.backend = backend_named("cuda");
@@ -283,7 +283,7 @@ TEST_F(GpuCompare, WholeBaselineRunGivesTheSameDatasets) {
   int k = 0;
   for (const char* backend : {"cpu", "cuda"}) {
     RunRequest req;
-    req.params = load_scenario(test::baseline_path(), {"n_firms=100000", "n_users=1000000", "horizon=24"});
+    req.params = test::scenario(test::baseline_path(), {"n_firms=100000", "n_users=1000000", "horizon=24"});
     req.options.backend = backend_named(backend);
     req.out = (dir.path() / (std::string(backend) + ".h5")).string();
     req.snapshot_every = 12;

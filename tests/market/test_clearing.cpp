@@ -1,4 +1,4 @@
-// The firms' clearing (core/market/clearing.hpp, MODEL.md §2.6(c), §10) against an
+// The firms' clearing (core/market/clearing.hpp, docs/model.md §2.6(c), §10) against an
 // independent brute-force oracle: every breakpoint sorted, D evaluated directly
 // in long double on each segment, the rules applied literally.
 #include <gtest/gtest.h>

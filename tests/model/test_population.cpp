@@ -1,4 +1,4 @@
-// Agent weights and strata (MODEL.md §1): counts, minimums, weights in real
+// Agent weights and strata (docs/model.md §1): counts, minimums, weights in real
 // firms and people, and the (country, sector) segments.
 #include <gtest/gtest.h>
 

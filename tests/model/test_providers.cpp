@@ -1,4 +1,4 @@
-// Providers' initial state (§2.0) and steps 1–3, against the formulas of MODEL.md.
+// Providers' initial state (§2.0) and steps 1–3, against the formulas of docs/model.md.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -1,4 +1,4 @@
-// Who is cut off, and why (MODEL.md v4 §2.5, §7, §2.0): the six statuses on a
+// Who is cut off, and why (docs/model.md v4 §2.5, §7, §2.0): the six statuses on a
 // hand-built population where each must occur, their sums over a run against
 // every country's real firms, the bid and the budget adaptation against §2.5's
 // formulas on random firms, τ0/need0 as scenario constants, the tier-2 quota.
@@ -8,6 +8,8 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "agents/firm_kern.hpp"
@@ -62,10 +64,11 @@ void set_firm(const FirmView& f, std::uint64_t i, double employees, double W, do
 }
 
 TEST(Access, EachStatusOccursWhereItMust) {
-  // Six firms, one per status, against a clearing at π = $3,000 per H100e-month that
-  // serves KYC-cleared firms in full and general firms pro rata (a binding price cap).
+  // One firm per status (two for no_value), against a clearing at π = $3,000 per
+  // H100e-month that serves KYC-cleared firms in full and general firms pro rata (a
+  // binding price cap). V(q'·h) = 12·0.001·3·revenue·φ·K = 0.072·revenue (§2.5).
   World w;
-  HostArrays<Firms> a(6);
+  HostArrays<Firms> a(8);
   const FirmView f = a.view();
   set_firm(f, 0, 100, 1e7, 1e6, 1, true, kNone);  // nothing eligible
   set_firm(f, 1, 100, 0, 1e5, 1, true);           // B = 100 < F_access = 1000
@@ -73,6 +76,8 @@ TEST(Access, EachStatusOccursWhereItMust) {
   set_firm(f, 3, 100, 1e9, 1e6, 1, false);        // general class, served pro rata
   set_firm(f, 4, 100, 3e6, 1e6, 1, true);         // B − F = 1,500 + ... buys less than its need
   set_firm(f, 5, 100, 1e9, 1e6, 1, true);         // everything it needs
+  set_firm(f, 6, 100, 1e9, 1e4, 1, true);         // B = 5e5 > F, but V = 720 < F: not worth it
+  set_firm(f, 7, 100, 0, 1e4, 1, true);           // B = 10 < F and V = 720 < F: no_value first
   ProviderClearing pc{};
   pc.price = pc.price_home = 3000;
   pc.p_min = 1863;
@@ -86,8 +91,8 @@ TEST(Access, EachStatusOccursWhereItMust) {
   ASSERT_EQ(firm_bid(4, w.k, f, &bid), 0);
   ASSERT_LT(bid.money, bid.need * 3000);
   ASSERT_GT(bid.money / 3000, w.k.q_min * w.h[0]);
-  const FirmStatus want[6] = {kNoAccess, kNoBudget, kPricedOut, kRationed, kBudgetBound, kServed};
-  for (std::uint64_t i = 0; i < 6; ++i) {
+  const FirmStatus want[8] = {kNoAccess, kNoBudget, kPricedOut, kRationed, kBudgetBound, kServed, kNoValue, kNoValue};
+  for (std::uint64_t i = 0; i < 8; ++i) {
     firm_settle(i, w.k, cleared, f);
     EXPECT_EQ(f.status[i], want[i]) << "firm " << i;
   }
@@ -101,8 +106,8 @@ TEST(Access, StatusesSumToEveryCountrysRealFirms) {
   // firms of each country (and their employment) exactly once.
   for (const char* scenario : {"baseline.toml", "first-resort.toml", "diffusion-rule.toml"}) {
     SCOPED_TRACE(scenario);
-    const Params p = load_scenario(test::source_dir() + "/data/scenarios/" + scenario,
-                                   {"n_firms=8000", "n_users=20000", "n_large=2500", "horizon=4"});
+    const Params p = test::scenario(test::source_dir() + "/data/scenarios/" + scenario,
+                                    {"n_firms=8000", "n_users=20000", "n_large=2500", "horizon=4"});
     Simulation sim(p, load_countries(p.countries), RunOptions{});
     const Metrics& m = sim.metrics();
     const int firms = m.find("firms_by_status"), emp = m.find("employment_by_status");
@@ -122,6 +127,7 @@ TEST(Access, StatusesSumToEveryCountrysRealFirms) {
       }
       EXPECT_GT(seen[kServed] + seen[kBudgetBound], 0) << "somebody is served at tick " << t;
       EXPECT_GT(seen[kNoBudget], 0) << "somebody has no budget at tick " << t;
+      EXPECT_GT(seen[kNoValue], 0) << "AI is not worth its access cost to somebody at tick " << t;
     }
   }
 }
@@ -237,12 +243,12 @@ TEST(Access, QuotaDemandIsTheBiddersDemandAtTheirPriceBeforeTheFactor) {
 }
 
 TEST(Access, Tau0AndNeed0AreConstantsOfTheScenario) {
-  // (v4) Derived on the population of seed 0, replicate 0: the same for every seed
-  // and replicate at these agent counts, and different at other counts.
+  // (v4, tau0_ref_firms = 0) Derived on the population of seed 0, replicate 0: the same
+  // for every seed and replicate at these agent counts, and different at other counts.
   auto make = [](int seed, std::uint32_t replicate, const char* firms) {
     const Params p =
-        load_scenario(test::baseline_path(), {std::string("n_firms=") + firms, "n_users=20000", "n_large=2500",
-                                              "horizon=2", "seed=" + std::to_string(seed)});
+        test::scenario(test::baseline_path(), {std::string("n_firms=") + firms, "n_users=20000", "n_large=2500",
+                                               "horizon=2", "seed=" + std::to_string(seed), "tau0_ref_firms=0"});
     RunOptions o;
     o.replicate = replicate;
     return std::make_unique<Simulation>(p, load_countries(p.countries), o);
@@ -258,11 +264,39 @@ TEST(Access, Tau0AndNeed0AreConstantsOfTheScenario) {
   EXPECT_FALSE(test::same_bits(a->firms(), b->firms()));
 }
 
+TEST(Access, Tau0AndNeed0DoNotDependOnTheAgentCount) {
+  // (v5, §2.0) Derived on the reference population (tau0_ref_firms × tau0_ref_users,
+  // seed 0, replicate 0): a run of any size gets the bits of the run whose own counts
+  // are the reference's, and still draws its own agents at its own counts.
+  auto make = [](const char* firms, const char* users, const char* ref_firms, int seed) {
+    const Params p =
+        test::scenario(test::baseline_path(), {std::string("n_firms=") + firms, std::string("n_users=") + users,
+                                               "n_large=2500", "horizon=2", "seed=" + std::to_string(seed),
+                                               std::string("tau0_ref_firms=") + ref_firms, "tau0_ref_users=20000"});
+    return std::make_unique<Simulation>(p, load_countries(p.countries), RunOptions{});
+  };
+  const auto ref = make("8000", "20000", "8000", 0);  // the reference's own counts
+  for (const auto& [firms, users, seed] :
+       {std::tuple{"5500", "12000", 1}, std::tuple{"12000", "30000", 3}, std::tuple{"8000", "50000", 2}}) {
+    SCOPED_TRACE(std::string(firms) + " firms, " + users + " users");
+    const auto run = make(firms, users, "8000", seed);
+    EXPECT_TRUE(test::same_double(run->tau0(), ref->tau0()));
+    EXPECT_TRUE(test::same_double(run->need0(), ref->need0()));
+    EXPECT_EQ(run->tightness0_reached(), ref->tightness0_reached());
+    EXPECT_EQ(run->firms().size(), static_cast<std::size_t>(std::stoll(firms)));
+    EXPECT_EQ(run->users().size(), static_cast<std::size_t>(std::stoll(users)));
+    // v4's rule on the same run derives on its own counts: another τ0 or need0 (so the
+    // test can fail; τ0 depends on the firms alone, need0 on the users).
+    const auto own = make(firms, users, "0", seed);
+    EXPECT_FALSE(test::same_double(own->tau0(), ref->tau0()) && test::same_double(own->need0(), ref->need0()));
+  }
+}
+
 TEST(Access, Tau0FallsBackTo99PercentWhereBudgetsBind) {
   // A target no budget can reach: never an error; τ0 where demand reaches 99% of
   // its largest value, a warning, and the tightness reached recorded.
-  const Params p = load_scenario(test::baseline_path(),
-                                 {"n_firms=6000", "n_users=20000", "n_large=2500", "horizon=2", "tightness0=50"});
+  const Params p = test::scenario(test::baseline_path(),
+                                  {"n_firms=6000", "n_users=20000", "n_large=2500", "horizon=2", "tightness0=50"});
   Simulation sim(p, load_countries(p.countries), RunOptions{});
   EXPECT_LT(sim.tightness0_reached(), 50.0);
   EXPECT_GT(sim.tightness0_reached(), 0.0);
@@ -270,8 +304,8 @@ TEST(Access, Tau0FallsBackTo99PercentWhereBudgetsBind) {
   EXPECT_NE(sim.warnings()[0].find("tightness0"), std::string::npos);
   // A 1.2× larger target in reach gives a τ0 below the fallback's (demand rises with τ).
   const Params q =
-      load_scenario(test::baseline_path(), {"n_firms=6000", "n_users=20000", "n_large=2500", "horizon=2",
-                                            "tightness0=" + std::to_string(sim.tightness0_reached() / 1.2)});
+      test::scenario(test::baseline_path(), {"n_firms=6000", "n_users=20000", "n_large=2500", "horizon=2",
+                                             "tightness0=" + std::to_string(sim.tightness0_reached() / 1.2)});
   Simulation lower(q, load_countries(q.countries), RunOptions{});
   EXPECT_TRUE(lower.warnings().empty());
   EXPECT_LT(lower.tau0(), sim.tau0());
@@ -281,7 +315,7 @@ TEST(Access, Tau0FallsBackTo99PercentWhereBudgetsBind) {
 TEST(Access, SmallEnsemblesNoLongerFailOnTau0) {
   // v3.2 failed one member of `--replicates 6` at 5e3 firm agents (τ0 out of reach).
   for (std::uint32_t r = 0; r < 6; ++r) {
-    const Params p = load_scenario(test::baseline_path(), {"n_firms=5000", "n_users=20000", "horizon=1"});
+    const Params p = test::scenario(test::baseline_path(), {"n_firms=5000", "n_users=20000", "horizon=1"});
     RunOptions o;
     o.replicate = r;
     EXPECT_NO_THROW(Simulation(p, load_countries(p.countries), o)) << "replicate " << r;
@@ -293,9 +327,9 @@ TEST(Access, TierTwoQuotaFactorFollowsItsDemand) {
   // 1 elsewhere and without the lever; D_c is recorded as quota_demand.
   for (bool on : {false, true}) {
     SCOPED_TRACE(on ? "diffusion_rule" : "baseline");
-    const Params p = load_scenario(test::baseline_path(),
-                                   {"n_firms=8000", "n_users=20000", "n_large=2500", "horizon=4", "tier2_quota=20",
-                                    std::string("diffusion_rule=") + (on ? "true" : "false")});
+    const Params p = test::scenario(test::baseline_path(),
+                                    {"n_firms=8000", "n_users=20000", "n_large=2500", "horizon=4", "tier2_quota=20",
+                                     std::string("diffusion_rule=") + (on ? "true" : "false")});
     Simulation sim(p, load_countries(p.countries), RunOptions{});
     const Metrics& m = sim.metrics();
     const int zeta = m.find("zeta"), demand = m.find("quota_demand");

@@ -23,7 +23,7 @@ using test::same_metrics;
 
 std::unique_ptr<Simulation> small_sim(const std::string& scenario, int canary, std::vector<std::string> sets = {}) {
   sets.insert(sets.end(), {"n_firms=6000", "n_users=20000", "n_large=2500", "horizon=4", "lever_tick=1"});
-  const Params p = load_scenario(test::source_dir() + "/data/scenarios/" + scenario, sets);
+  const Params p = test::scenario(test::source_dir() + "/data/scenarios/" + scenario, sets);
   RunOptions o;
   o.canary = canary;
   return std::make_unique<Simulation>(p, load_countries(p.countries), o);

@@ -1,6 +1,6 @@
 // The model's mechanisms on small whole runs: conservation of tokens and money,
 // budgets, the wealth identity, dense and sorted arrays through exit and entry,
-// and each scenario doing what MODEL.md §4 says.
+// and each scenario doing what docs/model.md §4 says.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,7 +18,7 @@ namespace {
 
 Params small(std::vector<std::string> sets = {}, std::int64_t ticks = 24) {
   sets.insert(sets.begin(), {"n_firms=8000", "n_users=30000", "n_large=2500", "horizon=" + std::to_string(ticks)});
-  return load_scenario(test::baseline_path(), sets);
+  return test::scenario(test::baseline_path(), sets);
 }
 
 std::unique_ptr<Simulation> make(const Params& p) {
@@ -41,6 +41,32 @@ std::vector<double> series(const Params& p, const std::string& name, int ticks) 
     out.insert(out.end(), m.begin(), m.end());
   }
   return out;
+}
+
+TEST(Model, ConsumerNeedHasItsOwnBoundedGrowth) {
+  // §2.5 (v5): a person's need scale is need0·S(t), S logistic from 1 at rate need_growth
+  // towards need_sat (written out here, apart from the code); need_sat = inf gives
+  // exp(need_growth·t) (v4's curve when need_growth = tau_growth). Firms' τ is untouched.
+  const double g = 0.09, sat = 12;
+  auto s = make(small({"need_growth=0.09", "need_sat=12"}, 2));
+  auto v4 = make(small({"need_growth=0.09"}, 2));
+  auto other = make(small({"need_growth=0.02", "need_sat=3"}, 2));
+  double last = 0;
+  for (int t : {-1, 0, 1, 12, 60, 119, 600}) {
+    SCOPED_TRACE("tick " + std::to_string(t));
+    const double tt = std::max(t, 0);
+    const double S = sat / (1 + (sat - 1) * std::exp(-g * tt));
+    EXPECT_NEAR(s->user_consts(t).need_scale, s->need0() * S, 1e-12 * s->need0() * S);
+    EXPECT_NEAR(v4->user_consts(t).need_scale, v4->need0() * std::exp(g * tt), 1e-12 * v4->need0() * std::exp(g * tt));
+    EXPECT_GE(S, last);
+    EXPECT_LE(s->user_consts(t).need_scale, s->need0() * sat * (1 + 1e-12));
+    last = S;
+    // The firms' tokens per worker follow tau_growth alone.
+    const FirmTickConsts a = s->firm_consts(t), b = other->firm_consts(t);
+    EXPECT_EQ(a.tau[0], b.tau[0]);
+  }
+  EXPECT_NEAR(s->user_consts(600).need_scale / s->need0(), sat, 1e-9);
+  EXPECT_EQ(s->user_consts(0).need_scale, s->need0());
 }
 
 struct FirmCopy {

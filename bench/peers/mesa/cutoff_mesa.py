@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The cutoff model written the way researchers write it in Mesa 3.
 
-A peer implementation of /work/shared/MODEL.md (v4) that ports the C++ reference
+A peer implementation of docs/model.md (v4) that ports the C++ reference
 (core/sim/simulation.cpp, agents/*.hpp, core/model/providers.cpp, core/model/population.cpp,
 core/model/spillover.cpp) rule by rule, for comparison of results and of speed:
 
@@ -1032,7 +1032,7 @@ def gini(w: np.ndarray, x: np.ndarray) -> float:
 
 
 class CutoffModel(mesa.Model):
-    """The cutoff model (MODEL.md §2): firms and users as Mesa agents, providers and
+    """The cutoff model (docs/model.md §2): firms and users as Mesa agents, providers and
     countries as plain objects, one ``step()`` per tick (one month)."""
 
     def __init__(self, p: Params, countries: list[Country], seed: int):
@@ -1315,7 +1315,7 @@ class CutoffModel(mesa.Model):
     # -- one tick ------------------------------------------------------------
 
     def step(self) -> None:
-        """One tick (one month), in the order of MODEL.md §2."""
+        """One tick (one month), in the order of docs/model.md §2."""
         t = self.tick
         self.place_policy_orders(t)                      # §6
         self.market.step_capacity(t)                     # §2.1

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A NumPy peer of cutoff: the same agent-based model, vectorised over agents.
 
-This is the model of MODEL.md (/work/shared/MODEL.md in the project) written the
+This is the model of docs/model.md (the specification, in the repository) written the
 way a researcher would write it with NumPy: one array per agent attribute,
 whole-array operations over firms and users, Python loops only over the few
 providers, generations and countries, and a sort where the clearing or the
@@ -22,7 +22,7 @@ Simulation::step) rule by rule and in the same order:
 Random numbers come from numpy.random.Generator(PCG64) seeded from (seed,
 replicate), so a run agrees with cutoff statistically, not bit for bit. The one
 exception is §2.0's (v4) population of seed 0, replicate 0 on which τ0 and need0
-are derived: a constant of the scenario, so it is drawn with MODEL.md §3's own
+are derived: a constant of the scenario, so it is drawn with docs/model.md §3's own
 counter-based draws (Philox-4x32-10 as core/hd/rng.hpp packs them), the same
 population as cutoff's; the run's own agents are then drawn with PCG64.
 
@@ -52,7 +52,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from common import pareto_capped_mean, share_largest_remainder  # noqa: E402  (bench/peers/common.py)
 
-# Release stages (MODEL.md §2.2); OPEN follows GENERAL under the open-weights lever.
+# Release stages (docs/model.md §2.2); OPEN follows GENERAL under the open-weights lever.
 GOV, TRUSTED, KYC, GENERAL, OPEN = 0, 1, 2, 3, 4
 # Plans: 0 none, 1 free, 2 plus, 3 pro (index into plan_* arrays is plan - 1).
 PLAN_FREE, PLAN_PLUS, PLAN_PRO = 1, 2, 3
@@ -104,7 +104,7 @@ def load_countries(path: str) -> dict:
 # ---------------------------------------------------------------------------
 
 class Layout:
-    """MODEL.md §1 "Agent weights and firm sizes" and "Sectors": how many firm and
+    """docs/model.md §1 "Agent weights and firm sizes" and "Sectors": how many firm and
     user agents each country gets, their weights, the large stratum, and the
     (country, sector) segments of the country-sorted firm arrays (large first)."""
 

@@ -18,7 +18,7 @@ from .io import followers, open_run, open_snapshots, run_files
 
 #: World Bank income groups as the country table spells them, poorest first.
 INCOME_GROUPS = ("low", "lower_middle", "upper_middle", "high")
-#: Export-control tiers (MODEL.md §3).
+#: Export-control tiers (docs/model.md §3).
 TIERS = (1, 2, 3)
 #: Quantiles of the ensemble bands: 5-95% and 25-75% around the median.
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -59,10 +59,12 @@ def access_gap_by_tier(ds: xr.Dataset) -> xr.DataArray:
     return _named(da, ds["access_gap"].attrs.get("units", "K"), "access gap by tier (population-weighted)")
 
 
-#: Firm statuses of MODEL.md §7 (v4), in the order of the ``status`` dimension.
-STATUSES = ("no_access", "no_budget", "priced_out", "rationed", "budget_bound", "served")
-#: The statuses that count a firm as cut off by scarcity or price (the issue's "cut off").
-CUT_OFF = ("no_budget", "priced_out", "rationed")
+#: Firm statuses of docs/model.md §7, in the order of the ``status`` dimension (v5 appended
+#: ``no_value``, which v4 files lack: v4 counted those firms as ``no_budget``).
+STATUSES = ("no_access", "no_budget", "priced_out", "rationed", "budget_bound", "served", "no_value")
+#: The statuses that count an eligible firm as cut off: it buys nothing, or less than it
+#: would at the price (``no_value`` included, so v4 and v5 files give the same total).
+CUT_OFF = ("no_value", "no_budget", "priced_out", "rationed")
 
 
 def status_shares(ds: xr.Dataset, weight: str = "firms") -> xr.DataArray:
@@ -74,10 +76,12 @@ def status_shares(ds: xr.Dataset, weight: str = "firms") -> xr.DataArray:
 
 
 def cut_off_share(ds: xr.Dataset, weight: str = "firms") -> xr.DataArray:
-    """Share of each size class cut off: ``no_budget`` + ``priced_out`` + ``rationed``
-    (MODEL.md §7: eligible for a generation, but not buying all it would at the price)."""
-    out = status_shares(ds, weight).sel(status=list(CUT_OFF)).sum("status")
-    return _named(out, "1", "share of real firms cut off (no budget, priced out or rationed)")
+    """Share of each size class cut off: ``no_value`` + ``no_budget`` + ``priced_out`` +
+    ``rationed`` (docs/model.md §7: eligible for a generation, but not buying all it would
+    at the price); a v4 file has no ``no_value`` (its firms are in ``no_budget``)."""
+    shares = status_shares(ds, weight)
+    out = shares.sel(status=[s for s in CUT_OFF if s in shares["status"].values]).sum("status")
+    return _named(out, "1", "share of real firms cut off (no value, no budget, priced out or rationed)")
 
 
 def clearing_prices(ds: xr.Dataset) -> xr.Dataset:

@@ -1,4 +1,4 @@
-"""MODEL.md §8 calibration targets and plausibility bands, measured on a baseline run
+"""docs/model.md §8 calibration targets and plausibility bands, measured on a baseline run
 or ensemble at the calibration tick (docs/model.md "Calibration"). bench/calibration.py
 prints them for a few seeds; notebooks/calibration.ipynb plots them.
 
@@ -65,7 +65,7 @@ HORIZON_LABELS = {
 
 def p_min(ds: xr.Dataset | None = None) -> float:
     """Price floor p_min = (1 + markup)(opex + capex/life), USD per H100e-month, from the
-    output's resolved scenario (MODEL.md's defaults where it holds none)."""
+    output's resolved scenario (docs/model.md's defaults where it holds none)."""
     p = {"markup": 0.3, "opex": 600.0, "capex": 30000.0, "life": 36.0}
     if ds is not None:
         p.update({k: v for k, v in scenario_params(ds).items() if k in p})
@@ -181,6 +181,6 @@ def plot_calibration(ds: xr.Dataset, calib: int = CALIB_TICK, growth_from: int =
         ax.tick_params(labelsize=8)
     grid[0, 0].legend(fontsize=7, loc="lower left")
     grid[1, 0].legend(fontsize=7, loc="lower left")
-    fig.suptitle(f"Baseline against MODEL.md §8 at calibration tick {calib}", fontsize=10)
+    fig.suptitle(f"Baseline against docs/model.md §8 at calibration tick {calib}", fontsize=10)
     fig.tight_layout()
     return fig

@@ -209,14 +209,14 @@ def plot_prices(data) -> plt.Figure:
 
 
 def plot_cut_off(data, weight: str = "firms") -> plt.Figure:
-    """Who is cut off (MODEL.md §7): for one Dataset, the share of real firms in each
+    """Who is cut off (docs/model.md §7): for one Dataset, the share of real firms in each
     access status over time, one panel per size class; for several, the share cut off
-    (no budget, priced out or rationed) by size class, a line per scenario."""
+    (no value, no budget, priced out or rationed) by size class, a line per scenario."""
     mapping = _as_mapping(data)
     ds = next(iter(mapping.values()))
     if list(mapping) != [None]:
         return _by_category(data, lambda d: an.cut_off_share(d, weight), "size_class",
-                            "Firms cut off (no budget, priced out or rationed), by size class",
+                            "Firms cut off (no value, no budget, priced out or rationed), by size class",
                             "share of real firms [share, 0-1]")
     shares = an.status_shares(ds, weight)
     classes = list(shares["size_class"].values)
