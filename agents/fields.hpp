@@ -25,6 +25,8 @@ inline constexpr std::uint8_t kBuying = 1u << 3;    ///< bought compute this tic
 inline constexpr std::uint8_t kEntered = 1u << 4;   ///< replaced an exiting firm this tick (step 8)
 /// Has bought compute at least once (§7, §8 "firms that have used AI").
 inline constexpr std::uint8_t kUsedAI = 1u << 5;
+/// (v5) On seats in the plan layer this tick (§2.6e), not on the API.
+inline constexpr std::uint8_t kSeats = 1u << 6;
 }  // namespace firm_flag
 
 /// Bits of UserView::flags.
@@ -35,26 +37,28 @@ inline constexpr std::uint8_t kNew = 1u << 2;      ///< adopted this tick (step 
 }  // namespace user_flag
 
 // X(role, type, name, unit, description)
-#define CUTOFF_FIRM_FIELDS(X)                                                                                         \
-  X(State, std::uint16_t, country, "1", "index into the country table; agents sorted by country, then sector")        \
-  X(State, std::uint8_t, sector, "1", "sector index")                                                                 \
-  X(State, std::uint8_t, provider, "1", "provider serving the firm, 255 = none")                                      \
-  X(State, std::uint8_t, generation, "1", "generation used (index into the run's generation table), 255 = none")      \
-  X(State, std::uint8_t, flags, "1",                                                                                  \
-    "bits: 1 KYC-cleared, 2 large stratum, 4 defender, 8 bought this tick, 16 entered this tick, 32 has ever bought") \
-  X(State, std::uint16_t, partners, "1", "bit p set: trusted partner of provider p")                                  \
-  X(State, float, employees, "workers", "employees of the real firm(s) this agent stands for, per real firm")         \
-  X(State, float, A, "1", "productivity A_i")                                                                         \
-  X(State, float, lnA_AI, "1", "AI part of log-productivity, sum of ln(1 + rho*u_i)")                                 \
-  X(State, double, W, "USD", "wealth W_i")                                                                            \
-  X(State, float, b, "1", "budget multiplier b_i")                                                                    \
-  X(State, float, revenue, "USD/month", "revenue of the last tick")                                                   \
-  X(State, float, alloc, "H100e", "compute allocated this tick")                                                      \
-  X(State, float, K, "K", "capability accessed: K_g of the generation bought, 0 if none")                             \
-  X(State, double, ai_value, "USD", "cumulative AI value")                                                            \
-  X(Scratch, float, K_elig, "K", "best K_g eligible to the firm this tick (step 4)")                                  \
-  X(Scratch, std::uint8_t, status, "1",                                                                               \
-    "who is cut off (section 7): 0 no_access, 1 no_budget, 2 priced_out, 3 rationed, 4 budget_bound, 5 served, "      \
+#define CUTOFF_FIRM_FIELDS(X)                                                                                    \
+  X(State, std::uint16_t, country, "1", "index into the country table; agents sorted by country, then sector")   \
+  X(State, std::uint8_t, sector, "1", "sector index")                                                            \
+  X(State, std::uint8_t, provider, "1", "provider serving the firm, 255 = none")                                 \
+  X(State, std::uint8_t, generation, "1", "generation used (index into the run's generation table), 255 = none") \
+  X(State, std::uint8_t, flags, "1",                                                                             \
+    "bits: 1 KYC-cleared, 2 large stratum, 4 defender, 8 bought this tick, 16 entered this tick, 32 has ever "   \
+    "bought, 64 on seats this tick")                                                                             \
+  X(State, std::uint16_t, partners, "1", "bit p set: trusted partner of provider p")                             \
+  X(State, float, employees, "workers", "employees of the real firm(s) this agent stands for, per real firm")    \
+  X(State, float, A, "1", "productivity A_i")                                                                    \
+  X(State, float, lnA_AI, "1", "AI part of log-productivity, sum of ln(1 + rho*u_i)")                            \
+  X(State, double, W, "USD", "wealth W_i")                                                                       \
+  X(State, float, b, "1", "budget multiplier b_i")                                                               \
+  X(State, float, revenue, "USD/month", "revenue of the last tick")                                              \
+  X(State, float, alloc, "H100e", "compute allocated this tick")                                                 \
+  X(State, float, K, "K", "capability accessed: K_g of the generation bought, 0 if none")                        \
+  X(State, double, ai_value, "USD", "cumulative AI value")                                                       \
+  X(Scratch, float, K_elig, "K", "best K_g eligible to the firm this tick (step 4)")                             \
+  X(Scratch, float, seats, "seats", "seats bought on the plan layer this tick, per real firm (v5; 0: none)")     \
+  X(Scratch, std::uint8_t, status, "1",                                                                          \
+    "who is cut off (section 7): 0 no_access, 1 no_budget, 2 priced_out, 3 rationed, 4 budget_bound, 5 served, " \
     "6 no_value")
 
 #define CUTOFF_USER_FIELDS(X)                                                                                    \

@@ -13,6 +13,7 @@
 #include "core/hd/hd.hpp"
 #include "core/hd/rng.hpp"
 #include "core/market/clearing.hpp"
+#include "core/market/waterfill.hpp"
 
 namespace cutoff {
 
@@ -91,6 +92,7 @@ CUTOFF_HD_INLINE void init_firm(std::uint64_t i, const FirmInitConsts& k, const 
   f.K[i] = 0.0f;
   f.ai_value[i] = 0.0;
   f.K_elig[i] = 0.0f;
+  f.seats[i] = 0.0f;
   f.status[i] = 0;  // kNoAccess (FirmStatus is declared below): nothing chosen yet
 }
 
@@ -155,6 +157,10 @@ struct FirmTickConsts {
   int lever_country;  ///< the first-resort home country
   double a_kyc, p_switch, switch_noise, phi, psi, rho, sigma_c, wtp_months, access_cost, q_min, beta_W, beta_R;
   double b_adapt, b_max, b_floor, b_up;  ///< §2.5 budget adaptation (v4)
+  /// §2.6(e) (v5) the product layer: seats on plan `seat_plan` (its price per seat a
+  /// month, its cap per seat this tick in Mtok, its water-fill weight); off: no seats.
+  bool seats;
+  double seat_share, seat_price, seat_cap, seat_weight;
   CUTOFF_TABLES_OF(CUTOFF_FIRM_TICK_TABLES, layout.tables(v); gens.tables(v);)
 };
 
@@ -168,12 +174,14 @@ enum FirmStatus : std::uint8_t {
   kBudgetBound,   ///< got x_i(π) < q'·h: all its budget buys
   kServed,        ///< got its whole need
   kNoValue,       ///< (v5) eligible, but AI not worth its access cost, V(q'·h) < F_access: no bid
+  kSeats,         ///< (v5) no API compute; on seats in the plan layer, not compute-capped
+  kSeatsCapped,   ///< (v5) on seats, compute-capped (the plan layer's level below the seat cap)
   kStatusCount
 };
 
 /// The statuses' names, in code order (the `status` dimension of the output).
-inline constexpr const char* kStatusNames[kStatusCount] = {"no_access",    "no_budget", "priced_out", "rationed",
-                                                           "budget_bound", "served",    "no_value"};
+inline constexpr const char* kStatusNames[kStatusCount] = {
+    "no_access", "no_budget", "priced_out", "rationed", "budget_bound", "served", "no_value", "seats", "seats_capped"};
 
 /// §7 size classes by employees per real firm (the OECD's): 1–9, 10–49, 50–249, 250+.
 enum { kSizeClassCount = 4 };
@@ -377,8 +385,10 @@ CUTOFF_HD_INLINE void firm_settle(std::uint64_t i, const FirmTickConsts& k, cons
   const double x = p < 0 ? 0.0 : allocate(bid, result[p]);
   f.alloc[i] = static_cast<float>(x);
   f.K[i] = x > 0.0 ? static_cast<float>(k.gens.K[f.generation[i]]) : 0.0f;
-  f.flags[i] = static_cast<std::uint8_t>((f.flags[i] & ~(firm_flag::kBuying | firm_flag::kEntered)) |
-                                         (x > 0.0 ? firm_flag::kBuying | firm_flag::kUsedAI : 0));
+  f.flags[i] =
+      static_cast<std::uint8_t>((f.flags[i] & ~(firm_flag::kBuying | firm_flag::kEntered | firm_flag::kSeats)) |
+                                (x > 0.0 ? firm_flag::kBuying | firm_flag::kUsedAI : 0));
+  f.seats[i] = 0.0f;
   const int g = f.generation[i];
   const bool values_ai = p >= 0 || (g != kNone && firm_values_ai(k, f, i, g));
   f.status[i] = firm_status(g, p, values_ai, bid, p < 0 ? nullptr : &result[p], x);
@@ -413,13 +423,88 @@ CUTOFF_HD_INLINE void firm_adapt_budget(std::uint64_t i, const FirmTickConsts& k
   f.b[i] = static_cast<float>(fp::max(k.b_floor, fp::min(k.b_max, b)));
 }
 
+// ---------------------------------------------------------------------------
+// §2.6(e) (v5) the product layer: seats on a plan
+// ---------------------------------------------------------------------------
+
+/// The plan-layer generation for a firm of country c whose API choice is g: g itself
+/// when a user could use it (GENERAL with align ≥ 0, or OPEN), else the best-K such
+/// generation of the same provider (ties: the lower index); kNone when there is none.
+CUTOFF_HD_INLINE int seat_generation(const GenTableView& gens, int c, int g) {
+  if (g == kNone) return kNone;
+  if (user_eligible(gens, c, g)) return g;
+  const int p = gens.provider[g];
+  int best = kNone;
+  for (int x = 0; x < gens.n_gens; ++x)
+    if (gens.provider[x] == p && user_eligible(gens, c, x) && (best == kNone || gens.K[x] > gens.K[best])) best = x;
+  return best;
+}
+
+/// A firm's seats this tick: how many per real firm (0: none) and on which generation.
+struct FirmSeats {
+  double seats;
+  int gen;
+};
+
+/// §2.6(e) (v5) a firm that got no API compute this tick buys seats for its AI-using
+/// workers, employees·seat_share, at the seat price, as many as its budget B_i pays
+/// for (no access cost: the product is the integration), if their value at full caps,
+/// V_i(n·seat_cap) with V of §2.5 at the seats' generation, is at least their cost.
+/// A pure function of the firm after the clearing's settle: the seat settle does not
+/// change what it reads.
+CUTOFF_HD_INLINE FirmSeats firm_seats(std::uint64_t i, const FirmTickConsts& k, const FirmView& f) {
+  if (!k.seats || (f.flags[i] & firm_flag::kBuying) || !(k.seat_price > 0.0)) return {0.0, kNone};
+  const int g = seat_generation(k.gens, f.country[i], f.generation[i]);
+  const double q = firm_need(k, f, i);
+  if (g == kNone || !(q > 0.0)) return {0.0, kNone};
+  const double n = fp::min(static_cast<double>(f.employees[i]) * k.seat_share, firm_budget(k, f, i) / k.seat_price);
+  if (!(n > 0.0)) return {0.0, kNone};
+  const double value = firm_value_max(k, f, i, g) * fp::pow(fp::min(1.0, n * k.seat_cap / q), k.psi);
+  return value >= n * k.seat_price ? FirmSeats{n, g} : FirmSeats{0.0, kNone};
+}
+
+/// Firm i's seats as an element of the plan layer's water-fill (weight: real seats;
+/// cap per seat; the plan's weight; the generation's h; a deal host's floor as its
+/// users'). Returns the provider, or −1 when it has no seats.
+CUTOFF_HD_INLINE int firm_seat_bid(std::uint64_t i, const FirmTickConsts& k, const FirmView& f, UserBid* b) {
+  const FirmSeats s = firm_seats(i, k, f);
+  if (s.gen == kNone) return -1;
+  const int c = f.country[i];
+  const int p = k.gens.provider[s.gen];
+  b->weight = firm_weight(k.layout, f, i) * s.seats;
+  b->cap = k.seat_cap * firm_zeta(k, c, p);
+  b->plan_weight = k.seat_weight;
+  b->cost = k.gens.h[s.gen];
+  b->host_floor = ((k.deal_mask[c] >> p) & 1u) != 0;
+  return p;
+}
+
+/// After the water-fill: firm i on seats takes its generation, its seats' compute
+/// (seats·use·h, H100e), K and its status (seats, or seats_capped when the level is
+/// below the seat cap). Firms without seats are left as the clearing settled them.
+CUTOFF_HD_INLINE void firm_seat_settle(std::uint64_t i, const FirmTickConsts& k, const Table<WaterLevel>& levels,
+                                       const FirmView& f) {
+  UserBid b;
+  const int p = firm_seat_bid(i, k, f, &b);
+  if (p < 0) return;
+  const FirmSeats s = firm_seats(i, k, f);
+  const double use = water_use(b, levels[p]);  // Mtok per seat
+  f.generation[i] = static_cast<std::uint8_t>(s.gen);
+  f.provider[i] = static_cast<std::uint8_t>(p);
+  f.seats[i] = static_cast<float>(s.seats);
+  f.alloc[i] = static_cast<float>(s.seats * use * b.cost);
+  f.K[i] = use > 0.0 ? static_cast<float>(k.gens.K[s.gen]) : 0.0f;
+  f.flags[i] = static_cast<std::uint8_t>(f.flags[i] | firm_flag::kSeats | (use > 0.0 ? firm_flag::kUsedAI : 0));
+  f.status[i] = water_capped(b, levels[p]) ? kSeatsCapped : kSeats;
+}
+
 /// Step 7: the AI uplift u_i = φ·K_i·min(1, alloc_i/(q_i·h_g))^ψ + spill_c(t−1);
 /// A ← A·(1 + g0 + ρ·u_i + σ_A·ε); lnA_AI += ln(1 + ρ·u_i).
 CUTOFF_HD_INLINE void firm_productivity(std::uint64_t i, const FirmTickConsts& k, const Table<double>& spill, double g0,
                                         double sigma_A, const FirmView& f) {
   const int c = f.country[i];
   double u = spill[c];
-  if (f.flags[i] & firm_flag::kBuying) {
+  if (f.flags[i] & (firm_flag::kBuying | firm_flag::kSeats)) {  // API compute, or seats' tokens (v5)
     const double qh = firm_need(k, f, i) * k.gens.h[f.generation[i]];
     const double ratio = fp::min(1.0, static_cast<double>(f.alloc[i]) / qh);
     u += k.phi * static_cast<double>(f.K[i]) * fp::pow(ratio, k.psi);
@@ -446,6 +531,7 @@ struct FirmWealthConsts {
   CUTOFF_FIRM_WEALTH_TABLES(CUTOFF_TABLE_MEMBER)
   int lever_country;
   double sigma_c, other_cost, access_cost, exit_months, entrant_sigma, budget_sigma;
+  double seat_price;  ///< (v5) per seat a month
   CUTOFF_TABLES_OF(CUTOFF_FIRM_WEALTH_TABLES)
 };
 
@@ -462,6 +548,8 @@ CUTOFF_HD_INLINE bool firm_wealth(std::uint64_t i, const FirmWealthConsts& k, co
     const int p = f.provider[i];
     const double price = first_resort_home(k.first_resort, k.lever_country, c, p) ? k.home_price[p] : k.spend_price[p];
     compute = price * static_cast<double>(f.alloc[i]) + k.access_cost;
+  } else if (f.flags[i] & firm_flag::kSeats) {
+    compute = static_cast<double>(f.seats[i]) * k.seat_price;  // (v5) seats on the plan layer
   }
   const double W = f.W[i] + revenue - wages - k.other_cost * revenue - compute;
   const double ai = revenue * (1.0 - fp::exp(-k.sigma_c * static_cast<double>(f.lnA_AI[i])));
@@ -491,6 +579,7 @@ CUTOFF_HD_INLINE bool firm_wealth(std::uint64_t i, const FirmWealthConsts& k, co
   f.ai_value[i] = 0.0;
   f.alloc[i] = 0.0f;
   f.K[i] = 0.0f;
+  f.seats[i] = 0.0f;
   return true;
 }
 

@@ -383,7 +383,7 @@ struct ClearVisit {
 };
 struct WaterVisit {
   WaterPassView v;
-  UserBids bids;
+  PlanBids bids;
   WaterSink<DeviceOps> sink;
   __device__ void operator()(std::uint64_t u) const { water_visit(v, u, bids, sink); }
 };
@@ -475,7 +475,7 @@ class CudaExec final : public Exec {
 
   std::vector<ProviderClearing> clear_firms(std::uint64_t n, const std::vector<ProviderSupply>& supply,
                                             const FirmBids& bids) override;
-  WaterFill water_fill(std::uint64_t n, int n_providers, const UserBids& bids, const double* capacity,
+  WaterFill water_fill(std::uint64_t n, int n_providers, const PlanBids& bids, const double* capacity,
                        const double* floor) override;
 
   void gather_firms(const std::vector<std::uint64_t>& idx, HostArrays<Firms>& out) override {
@@ -835,7 +835,7 @@ std::vector<ProviderClearing> CudaExec::clear_firms(std::uint64_t n, const std::
   return eng.results();
 }
 
-WaterFill CudaExec::water_fill(std::uint64_t n, int n_providers, const UserBids& bids, const double* capacity,
+WaterFill CudaExec::water_fill(std::uint64_t n, int n_providers, const PlanBids& bids, const double* capacity,
                                const double* floor) {
   const WaterfillOptions& options = solver_options().water;
   WaterSolver solver(n_providers, capacity, floor, options);

@@ -60,6 +60,7 @@ template <class K, class V> auto visit_tables(K& k, V&& v) -> decltype(k.tables(
   X(FirmSettleLoop)          \
   X(FirmAdaptLoop)           \
   X(UserSettleLoop)          \
+  X(FirmSeatSettleLoop)      \
   X(FirmProductivityLoop)    \
   X(FirmWealthLoop)          \
   X(UserAdoptLoop)           \
@@ -68,6 +69,7 @@ template <class K, class V> auto visit_tables(K& k, V&& v) -> decltype(k.tables(
   X(ConsumerSum)             \
   X(FirmMarketSum)           \
   X(ConsumerUseSum)          \
+  X(SeatSum)                 \
   X(EmployeesSum)            \
   X(PoolSum)                 \
   X(AdoptersSum)             \
@@ -77,7 +79,7 @@ template <class K, class V> auto visit_tables(K& k, V&& v) -> decltype(k.tables(
   X(AiValueRank)             \
   X(WealthRank)              \
   X(FirmBids)                \
-  X(UserBids)
+  X(PlanBids)
 
 namespace cutoff {
 

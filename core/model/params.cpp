@@ -226,6 +226,13 @@ std::vector<Field<Params>> make_params_schema() {
       reals("plan_need", &P::plan_need, "1", kPlans, 0, 1e6, {1, 10, 100},
             "Need multiplier of plans free/plus/pro (§2.5)"),
       real("plan_cap", &P::plan_cap, "times plan need", 0, 1e6, 2, "Plan cap as a multiple of plan need (§2.5)"),
+      flag("seats", &P::seats,
+           "Product layer (§2.6e, v5): a firm that got no API compute buys seats on a plan for its AI-using "
+           "workers, served in the plan layer; false: no seats (v4)"),
+      integer("seat_plan", &P::seat_plan, "plan", 1, 3, 2,
+              "Plan of the firms' seats: 1 free, 2 plus, 3 pro (its price, need, cap and weight; §2.6e, v5)"),
+      real("seat_share", &P::seat_share, "1", 0, 1, 0.3,
+           "Share of a firm's employees that want a seat (§2.6e, v5); a starting point, not calibrated"),
       flag("plan_repick", &P::plan_repick,
            "Adopters re-choose their plan by income every tick; false: the plan chosen at adoption is kept (§2.9, a "
            "choice docs/model.md leaves open)"),

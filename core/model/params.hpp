@@ -101,6 +101,9 @@ struct Params {
   std::vector<double> plan_price, plan_weight, plan_need;  ///< length kPlans
   double plan_cap;
   bool plan_repick;
+  bool seats;              ///< the product layer: firms' seats on a plan (§2.6e, v5)
+  std::int64_t seat_plan;  ///< 1 free, 2 plus, 3 pro
+  double seat_share;       ///< share of a firm's employees wanting a seat
   // adoption (§2.9)
   double bass_p, bass_q, psi_u, adopt0, conn_ref, conn_exp, conn_min;
   // policies by rule (§6)

@@ -80,7 +80,7 @@ class Exec {
   virtual std::vector<ProviderClearing> clear_firms(std::uint64_t n, const std::vector<ProviderSupply>& supply,
                                                     const FirmBids& bids) = 0;
   /// §2.6(e): the consumer water levels (core/market/waterfill.hpp); results on the host.
-  virtual WaterFill water_fill(std::uint64_t n, int n_providers, const UserBids& bids, const double* capacity,
+  virtual WaterFill water_fill(std::uint64_t n, int n_providers, const PlanBids& bids, const double* capacity,
                                const double* floor) = 0;
 
   /// Copies firms `idx` (ascending) into `out` (sized idx.size()), and back.

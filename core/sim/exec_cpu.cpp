@@ -64,7 +64,7 @@ class CpuExec final : public Exec {
                                             const FirmBids& bids) override {
     return cutoff::clear_firms(n, supply, bids, solver_options().clearing);
   }
-  WaterFill water_fill(std::uint64_t n, int n_providers, const UserBids& bids, const double* capacity,
+  WaterFill water_fill(std::uint64_t n, int n_providers, const PlanBids& bids, const double* capacity,
                        const double* floor) override {
     return cutoff::water_fill(n, n_providers, bids, capacity, floor, solver_options().water);
   }

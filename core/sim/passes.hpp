@@ -100,6 +100,14 @@ struct FirmAdaptLoop {
   CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_adapt_budget(i, *k, *cleared, *f); }
 };
 
+/// §2.6(e) (v5): after the water-fill, a firm on seats takes its seats' compute and status.
+struct FirmSeatSettleLoop {
+  OnExec<FirmTickConsts> k;
+  OnExec<Table<WaterLevel>> levels;  ///< per provider
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_seat_settle(i, *k, *levels, *f); }
+};
+
 struct FirmProductivityLoop {
   OnExec<FirmTickConsts> k;
   OnExec<Table<double>> spill;  ///< per country
@@ -130,6 +138,7 @@ struct UserAdoptLoop {
   X(FirmSettleLoop)       \
   X(FirmAdaptLoop)        \
   X(UserSettleLoop)       \
+  X(FirmSeatSettleLoop)   \
   X(FirmProductivityLoop) \
   X(FirmWealthLoop)       \
   X(UserAdoptLoop)
@@ -248,12 +257,36 @@ struct ConsumerUseSum {
   }
 };
 
+/// §2.6(e) (v5) the firms' seats per provider: their demand at full caps, the compute
+/// and tokens they used, and their plan revenue.
+struct SeatSum {
+  enum { kDemand, kUseCompute, kTokens, kRevenue, kPerProvider };
+  OnExec<FirmTickConsts> kx;
+  OnExec<FirmView> fx;
+  CUTOFF_HD_TEMPLATE
+  template <class Add> CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
+    const FirmView& f = *fx;
+    if (!(f.flags[i] & firm_flag::kSeats)) return;
+    const FirmTickConsts& k = *kx;
+    const int q = f.provider[i];
+    const double w = firm_weight(k.layout, f, i);
+    const double seats = f.seats[i];
+    const double h = k.gens.h[f.generation[i]];
+    const double alloc = f.alloc[i];
+    add(q * kPerProvider + kDemand, w * seats * k.seat_cap * firm_zeta(k, f.country[i], q) * h, kFixedCompute);
+    add(q * kPerProvider + kUseCompute, w * alloc, kFixedCompute);
+    add(q * kPerProvider + kTokens, w * alloc / h, kFixedTokens);
+    add(q * kPerProvider + kRevenue, w * seats * k.seat_price, kFixedMoney);
+  }
+};
+
 #define CUTOFF_KEYED_SUMS(X) \
   X(TauDemandSum)            \
   X(NeedUnitSum)             \
   X(ConsumerSum)             \
   X(FirmMarketSum)           \
-  X(ConsumerUseSum)
+  X(ConsumerUseSum)          \
+  X(SeatSum)
 
 // ---------------------------------------------------------------------------
 // Segment sums (canonical order)
@@ -404,11 +437,18 @@ struct FirmBids {
   CUTOFF_HD_INLINE int operator()(std::uint64_t i, FirmBid* bid) const { return firm_bid(i, *k, *f, bid); }
 };
 
-/// §2.6(e): user i's bid in the consumer layer (−1: none).
-struct UserBids {
+/// §2.6(e): the plan layer's elements and their bids (−1: none): users [0, n_users),
+/// then (v5) the firms' seats, firm j as element n_users + j (the water-fill runs over
+/// n_users + n_firms elements when the product layer is on, over n_users when it is off).
+struct PlanBids {
   OnExec<UserConsts> k;
   OnExec<UserView> v;
-  CUTOFF_HD_INLINE int operator()(std::uint64_t i, UserBid* bid) const { return user_bid(i, *k, *v, bid); }
+  OnExec<FirmTickConsts> fk;  ///< (v5) read only for elements ≥ n_users
+  OnExec<FirmView> f;
+  std::uint64_t n_users;
+  CUTOFF_HD_INLINE int operator()(std::uint64_t i, UserBid* bid) const {
+    return i < n_users ? user_bid(i, *k, *v, bid) : firm_seat_bid(i - n_users, *fk, *f, bid);
+  }
 };
 
 }  // namespace cutoff

@@ -360,6 +360,14 @@ FirmTickConsts Simulation::firm_consts(int t) {
   k.b_max = p.b_max;
   k.b_floor = p.b_floor;
   k.b_up = p.b_up;
+  // §2.6(e) (v5) the product layer: seats on plan seat_plan, a seat needing what a
+  // person of need multiplier 1 on that plan needs (capped at plan_cap times it).
+  const int sp = static_cast<int>(p.seat_plan) - 1;
+  k.seats = p.seats;
+  k.seat_share = p.seat_share;
+  k.seat_price = p.plan_price[sp];
+  k.seat_cap = need0_ * need_growth_factor(t) * p.plan_need[sp] * std::min(1.0, p.plan_cap);
+  k.seat_weight = p.plan_weight[sp];
   return k;
 }
 
@@ -470,13 +478,13 @@ const std::vector<StepAccess>& Simulation::step_accesses() {
        "firms",
        {"country", "sector", "generation", "flags", "partners", "employees", "b", "W", "revenue", "alloc", "K",
         "status"},
-       {"alloc", "K", "flags", "status", "b"},
-       10},  // clearing 3 passes, settle, sums, 4 status sums, budgets
+       {"alloc", "K", "flags", "status", "b", "seats"},
+       10},  // clearing 3 passes, settle, sums, 4 status sums, budgets (v5 seats: 2 more passes when on)
       {"market", "users", {"country", "provider", "generation", "plan", "flags", "n", "use"}, {"use", "flags"}, 5},
       {"firms",
        "firms",
        {"country", "sector", "flags", "provider", "generation", "employees", "A", "lnA_AI", "alloc", "K", "W",
-        "ai_value"},
+        "ai_value", "seats"},
        {"A", "lnA_AI", "W", "revenue", "ai_value"},
        3},  // productivity, pool sums, wealth
       {"adoption", "users", {"country", "flags", "z"}, {"flags", "plan", "provider", "generation"}, 1},
@@ -645,7 +653,37 @@ void Simulation::step_market(const OnExec<FirmTickConsts>& fk, const OnExec<User
   quota_firm_demand_.resize(C);
   for (int c = 0; c < C; ++c) quota_firm_demand_[c] = firm_sums.value(market_sum.quota_key(c), kFixedCompute);
 
-  // §7 who is cut off, per country and size class (before budgets adapt to this tick).
+  // §2.5 (v4): budgets adapt to what a unit of compute was worth against its price.
+  if (p.b_adapt > 0) exec_->loop(layout_.n_firms, FirmAdaptLoop{fk, cleared_x, f});
+
+  // (d)+(e) consumers: what firms did not buy, water-filled (deal hosts first on their floor).
+  std::vector<double> cons_capacity(P), cons_floor(P, 0.0);
+  res_.sold.assign(P, 0.0);
+  for (int q = 0; q < P; ++q) {
+    res_.sold[q] = cleared[q].sold;
+    cons_capacity[q] = std::max(inference[q] - reserve[q] - res_.sold[q], 0.0);
+  }
+  for (int c = 0; c < layout_.n_countries; ++c)
+    if (deal_mask_[c]) cons_floor[policy_provider_[c]] += p.deal_cons_floor * p.deal_size;
+  for (int q = 0; q < P; ++q)
+    cons_floor[q] = std::min(cons_floor[q], cons_capacity[q]);  // a floor within what there is
+  // (v5) with the product layer, the firms that got no API compute bid for seats in the
+  // same fill, after the users (PlanBids: element n_users + i is firm i).
+  const std::uint64_t plan_elements = layout_.n_users + (p.seats ? layout_.n_firms : 0);
+  const WaterFill fill = exec_->water_fill(plan_elements, P, PlanBids{uk, v, fk, f, layout_.n_users},
+                                           cons_capacity.data(), cons_floor.data());
+  const OnExec<Table<WaterLevel>> levels = exec_->put(table_of(fill.levels));
+  exec_->loop(layout_.n_users, UserSettleLoop{uk, levels, v});
+  KeyedFixed use_sums(P * ConsumerUseSum::kPerProvider);
+  exec_->sum(layout_.n_users, ConsumerUseSum{uk, v}, use_sums);
+  KeyedFixed seat_sums(P * SeatSum::kPerProvider);
+  if (p.seats) {
+    exec_->loop(layout_.n_firms, FirmSeatSettleLoop{fk, levels, f});
+    exec_->sum(layout_.n_firms, SeatSum{fk, f}, seat_sums);
+  }
+  auto seat = [&](int q, int what, int bits) { return seat_sums.value(q * SeatSum::kPerProvider + what, bits); };
+
+  // §7 who is cut off, per country and size class (v5: after the seats' statuses).
   res_.status_firms.assign(static_cast<std::size_t>(C) * kSizeClassCount * kStatusCount, 0.0);
   res_.status_emp.assign(res_.status_firms.size(), 0.0);
   res_.class_emp_K.assign(static_cast<std::size_t>(C) * kSizeClassCount, 0.0);
@@ -664,26 +702,6 @@ void Simulation::step_market(const OnExec<FirmTickConsts>& fk, const OnExec<User
       res_.class_emp_K[cs] = o[StatusSum::kEmpK];
     }
   }
-  // §2.5 (v4): budgets adapt to what a unit of compute was worth against its price.
-  if (p.b_adapt > 0) exec_->loop(layout_.n_firms, FirmAdaptLoop{fk, cleared_x, f});
-
-  // (d)+(e) consumers: what firms did not buy, water-filled (deal hosts first on their floor).
-  std::vector<double> cons_capacity(P), cons_floor(P, 0.0);
-  res_.sold.assign(P, 0.0);
-  for (int q = 0; q < P; ++q) {
-    res_.sold[q] = cleared[q].sold;
-    cons_capacity[q] = std::max(inference[q] - reserve[q] - res_.sold[q], 0.0);
-  }
-  for (int c = 0; c < layout_.n_countries; ++c)
-    if (deal_mask_[c]) cons_floor[policy_provider_[c]] += p.deal_cons_floor * p.deal_size;
-  for (int q = 0; q < P; ++q)
-    cons_floor[q] = std::min(cons_floor[q], cons_capacity[q]);  // a floor within what there is
-  const WaterFill fill =
-      exec_->water_fill(layout_.n_users, P, UserBids{uk, v}, cons_capacity.data(), cons_floor.data());
-  const OnExec<Table<WaterLevel>> levels = exec_->put(table_of(fill.levels));
-  exec_->loop(layout_.n_users, UserSettleLoop{uk, levels, v});
-  KeyedFixed use_sums(P * ConsumerUseSum::kPerProvider);
-  exec_->sum(layout_.n_users, ConsumerUseSum{uk, v}, use_sums);
 
   // Provider outcomes: revenue, prices, forecast; metrics of the tick.
   res_.price.assign(P, 0.0);
@@ -706,17 +724,23 @@ void Simulation::step_market(const OnExec<FirmTickConsts>& fk, const OnExec<User
     const double newest_h = g.h[prov[q].gens.back()];
     res_.class_spend[q * kClassCount + kClassGov] = p_min * reserve[q];
     res_.class_tokens[q * kClassCount + kClassGov] = reserve[q] / newest_h;
-    res_.class_spend[q * kClassCount + kClassConsumer] = plan_revenue;
+    // The plan layer's class holds the users' plans and (v5) the firms' seats.
+    res_.class_spend[q * kClassCount + kClassConsumer] = plan_revenue + seat(q, SeatSum::kRevenue, kFixedMoney);
     using U = ConsumerUseSum;
-    res_.class_tokens[q * kClassCount + kClassConsumer] = use_sums.value(q * U::kPerProvider + U::kUse, kFixedTokens);
+    res_.class_tokens[q * kClassCount + kClassConsumer] =
+        use_sums.value(q * U::kPerProvider + U::kUse, kFixedTokens) + seat(q, SeatSum::kTokens, kFixedTokens);
     res_.rationed[q * kClassCount + kClassConsumer] = use_sums.value(q * U::kPerProvider + U::kUseShort, kFixedCompute);
     res_.price[q] = cleared[q].price;
     res_.price_home[q] = first_resort_[q] ? cleared[q].price_home : cleared[q].price;
-    res_.revenue[q] = spend + p_min * reserve[q] + plan_revenue;
-    const double used = res_.sold[q] + reserve[q] + use_sums.value(q * U::kPerProvider + U::kUseCompute, kFixedCompute);
+    res_.revenue[q] = spend + p_min * reserve[q] + res_.class_spend[q * kClassCount + kClassConsumer];
+    const double used = res_.sold[q] + reserve[q] +
+                        use_sums.value(q * U::kPerProvider + U::kUseCompute, kFixedCompute) +
+                        seat(q, SeatSum::kUseCompute, kFixedCompute);
     res_.utilisation[q] = inference[q] > 0 ? used / inference[q] : 0.0;
     market_.settle(q, res_.revenue[q], res_.price[q], res_.price_home[q],
-                   firm_sums.value(market_sum.demand_key(q), kFixedCompute) + cons_demand[q], p.F_smooth);
+                   firm_sums.value(market_sum.demand_key(q), kFixedCompute) + cons_demand[q] +
+                       seat(q, SeatSum::kDemand, kFixedCompute),
+                   p.F_smooth);
   }
 }
 
@@ -746,6 +770,7 @@ void Simulation::step_firms(const FirmTickConsts& fk_host, const OnExec<FirmTick
   k.exit_months = p.exit_months;
   k.entrant_sigma = p.entrant_sigma;
   k.budget_sigma = p.budget_sigma;
+  k.seat_price = p.plan_price[p.seat_plan - 1];
   exec_->loop(layout_.n_firms, FirmWealthLoop{exec_->put(k), f});
 }
 

@@ -80,6 +80,26 @@ def test_cut_off_counts_no_value_in_a_v5_file(tiny):
     assert float(ca.cut_off_share(served).sel(tick=0).max()) < 0.5
 
 
+def test_access_layers_by_tier(tiny):
+    # Tick 0, every size class: AAA (tier 1) 2 served; BBB and CCC (tier 2) 1 without
+    # budget and 1 priced out. Moving BBB's firm to seats puts half of tier 2 on seats.
+    world = ca.access_layers(tiny, by=None).sel(tick=0)
+    np.testing.assert_allclose(world.sel(layer="api"), 0.5)
+    np.testing.assert_allclose(world.sel(layer="none"), 0.5)
+    np.testing.assert_allclose(world.sel(layer="seats"), 0.0)
+    v5 = tiny.reindex(status=list(ca.STATUSES), fill_value=0.0)
+    da = v5["firms_by_status"]
+    moved = da.sel(status="no_budget").where(da["country"] == "BBB", 0.0)
+    v5["firms_by_status"] = da - moved * (da["status"] == "no_budget") + moved * (da["status"] == "seats_capped")
+    by_tier = ca.access_layers(v5).sel(tick=0)
+    np.testing.assert_allclose(by_tier.sel(tier=1, layer="api"), 1.0)
+    np.testing.assert_allclose(by_tier.sel(tier=2, layer="seats"), 0.5)
+    np.testing.assert_allclose(by_tier.sel(tier=2, layer="none"), 0.5)
+    np.testing.assert_allclose(by_tier.sum("layer"), 1.0)
+    with pytest.raises(ValueError, match="by="):
+        ca.access_layers(tiny, by="region")
+
+
 def test_lorenz_curve_and_top_share():
     # Sorted: 0 (weight 1), 1 (weight 1), 3 (weight 2); total value 0 + 1 + 6 = 7.
     x, y = ca.lorenz_curve([3.0, 0.0, 1.0], [2.0, 1.0, 1.0], points=5)

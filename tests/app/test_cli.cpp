@@ -145,8 +145,9 @@ TEST(Cli, FailedRunLeavesNoFile) {
   test::TempDir tmp;
   const std::string out = tmp / "fail.h5";
   // A release every tick exhausts the generation table mid-run: a runtime failure (exit 1).
-  const auto r = run_cli("run " + test::baseline_path() + " -o " + out +
-                         " --firms 8000 --users 20000 --set n_large=2500 --ticks 400 --set dK_release=0.01 -q");
+  const auto r = run_cli(
+      "run " + test::baseline_path() + " -o " + out +
+      " --firms 8000 --users 20000 --set n_large=2500 --set tau0_ref_firms=0 --ticks 400 --set dK_release=0.01 -q");
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_NE(r.err.find("generations"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(out));
@@ -161,7 +162,7 @@ TEST(Cli, InterruptedRunLeavesNoFile) {
   if (pid == 0) {
     const std::string b = test::baseline_path();
     execl(CUTOFF_BINARY, CUTOFF_BINARY, "run", b.c_str(), "-o", out.c_str(), "--firms", "8000", "--users", "20000",
-          "--set", "n_large=2500", "--ticks", "100000", "-q", static_cast<char*>(nullptr));
+          "--set", "n_large=2500", "--set", "tau0_ref_firms=0", "--ticks", "100000", "-q", static_cast<char*>(nullptr));
     _exit(127);
   }
   // Wait until the run has started writing, then stop it.

@@ -161,8 +161,8 @@ void every_pass(const char* scenario, const SolverOptions& options) {
   for (double cap : {1e-3, 1.0, 1e6}) {
     std::vector<double> capacity(P, cap), floor(P, 0.0);
     floor[0] = cap / 3;
-    const WaterFill a = ce.water_fill(nu, P, UserBids{cuk, ce.users()}, capacity.data(), floor.data());
-    const WaterFill b = ge.water_fill(nu, P, UserBids{guk, ge.users()}, capacity.data(), floor.data());
+    const WaterFill a = ce.water_fill(nu, P, PlanBids{cuk, ce.users(), {}, {}, nu}, capacity.data(), floor.data());
+    const WaterFill b = ge.water_fill(nu, P, PlanBids{guk, ge.users(), {}, {}, nu}, capacity.data(), floor.data());
     for (int q = 0; q < P; ++q) {
       EXPECT_TRUE(same_double(a.levels[q].lambda, b.levels[q].lambda)) << "provider " << q << " capacity " << cap;
       EXPECT_TRUE(same_double(a.levels[q].lambda_floor, b.levels[q].lambda_floor));
@@ -232,7 +232,9 @@ TEST_F(GpuCompare, WholeTicksOfThreeScenariosAndSeeds) {
   for (const char* scenario : {"baseline.toml", "first-resort.toml", "compute-for-access.toml"})
     for (int seed : {1, 2}) {
       SCOPED_TRACE(std::string(scenario) + " seed " + std::to_string(seed));
-      Pair s(scenario, {"horizon=10", "lever_tick=2", "seed=" + std::to_string(seed)});
+      // The second seed also runs the product layer (v5 seats: firms in the plan layer's fill).
+      Pair s(scenario, {"horizon=10", "lever_tick=2", "seed=" + std::to_string(seed),
+                        std::string("seats=") + (seed == 2 ? "true" : "false")});
       EXPECT_TRUE(same_double(s.cpu->tau0(), s.gpu->tau0()));
       EXPECT_TRUE(same_double(s.cpu->need0(), s.gpu->need0()));
       ASSERT_TRUE(same_bits(s.cpu->firms(), s.gpu->firms())) << "initial state";

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
 #include <limits>
 #include <random>
 #include <string>
@@ -99,6 +100,105 @@ TEST(Access, EachStatusOccursWhereItMust) {
   EXPECT_EQ(f.alloc[0], 0.0f);
   EXPECT_GT(f.alloc[3], 0.0f);
   EXPECT_FLOAT_EQ(f.alloc[5], 5.0f);
+}
+
+TEST(Access, SeatsFollowTheProductLayerRuleOnRandomFirms) {
+  // §2.6(e) (v5) written out: a firm that got no API compute buys n = min(e·seat_share,
+  // B/seat_price) seats if V_max·min(1, n·seat_cap/q)^ψ ≥ n·seat_price, on its API
+  // choice when a user could use it, else on its provider's best such generation; its
+  // seat settle takes n·use·h H100e at the plan level and status seats(_capped).
+  World w;
+  // Two generations of provider 0: the GENERAL one (K 2) and a newer one at KYC (K 3).
+  std::uint8_t provider[2] = {0, 0}, stage[2] = {kStageGeneral, kStageKyc};
+  double K[2] = {2.0, 3.0}, h[2] = {1e-3, 2e-3};
+  w.k.gens = GenTableView{2, 1, table_of(provider), table_of(K), table_of(stage), table_of(h), table_of(w.align)};
+  w.k.seats = true;
+  w.k.seat_share = 0.3, w.k.seat_price = 20, w.k.seat_cap = 40, w.k.seat_weight = 5;
+  const int n = 4000;
+  HostArrays<Firms> a(n);
+  const FirmView f = a.view();
+  std::mt19937_64 rng(17);
+  std::lognormal_distribution<double> logn(0.0, 2.0);
+  std::uniform_real_distribution<double> unit(0, 1);
+  for (int i = 0; i < n; ++i) {
+    const double u = unit(rng);
+    const std::uint8_t g = u < 0.05 ? kNone : u < 0.5 ? 0 : 1;
+    set_firm(f, i, 1 + 300 * unit(rng), 1e4 * logn(rng), 1e3 * logn(rng), 0.02 + 5 * unit(rng), true, g);
+    f.flags[i] = static_cast<std::uint8_t>(f.flags[i] | (unit(rng) < 0.2 ? firm_flag::kBuying : 0));
+  }
+  const WaterLevel level{30.0, 0.0, 0.0, 0.0};  // λ·w_plan = 150 > cap: not capped
+  const WaterLevel tight{2.0, 0.0, 0.0, 0.0};   // λ·w_plan = 10 < cap: capped
+  int bought = 0, refused = 0;
+  for (int i = 0; i < n; ++i) {
+    const double B = f.b[i] * (w.k.beta_W * std::max(f.W[i], 0.0) + w.k.beta_R * f.revenue[i]);
+    const double q = f.employees[i] * w.tau[0];
+    const int g = f.generation[i] == kNone ? -1 : 0;  // the KYC generation is not a plan-layer one
+    double seats = 0;
+    if (g >= 0 && !(f.flags[i] & firm_flag::kBuying)) {
+      const double m = std::min(f.employees[i] * 0.3, B / 20);
+      const double V = w.k.wtp_months * w.k.rho * w.k.sigma_c * f.revenue[i] * w.k.phi * K[g] *
+                       std::pow(std::min(1.0, m * 40 / q), w.k.psi);
+      seats = V >= m * 20 ? m : 0;
+      (seats > 0 ? bought : refused) += 1;
+    }
+    const FirmSeats got = firm_seats(i, w.k, f);
+    ASSERT_NEAR(got.seats, seats, 1e-12 * seats) << "firm " << i;
+    ASSERT_EQ(got.gen, seats > 0 ? g : kNone) << "firm " << i;
+    UserBid b;
+    ASSERT_EQ(firm_seat_bid(i, w.k, f, &b), seats > 0 ? 0 : -1);
+    if (seats > 0) {
+      EXPECT_NEAR(b.weight, seats, 1e-12 * seats);  // a large-stratum firm: weight 1
+      EXPECT_EQ(b.cap, 40.0);
+      EXPECT_EQ(b.cost, h[0]);
+    }
+    // The settle, at a level that does not cap and one that does (in place: the seats'
+    // rule reads nothing the settle writes, so the second settle sees the same seats).
+    for (const WaterLevel& l : {level, tight}) {
+      f.status[i] = kNoValue;
+      firm_seat_settle(i, w.k, Table<WaterLevel>{&l, 1}, f);
+      if (seats > 0) {
+        const double use = std::min(40.0, l.lambda * 5);
+        EXPECT_NEAR(f.alloc[i], seats * use * h[0], 1e-6 * seats * use * h[0]);
+        EXPECT_EQ(f.status[i], l.lambda * 5 < 40 ? kSeatsCapped : kSeats);
+        EXPECT_TRUE(f.flags[i] & firm_flag::kSeats);
+        EXPECT_EQ(f.generation[i], 0);
+        EXPECT_EQ(f.seats[i], static_cast<float>(seats));
+        EXPECT_EQ(f.K[i], 2.0f);
+      } else {
+        EXPECT_EQ(f.status[i], kNoValue);  // untouched
+        EXPECT_FALSE(f.flags[i] & firm_flag::kSeats);
+      }
+    }
+    ASSERT_NEAR(firm_seats(i, w.k, f).seats, seats, 1e-12 * seats);
+  }
+  EXPECT_GT(bought, 200);  // the random firms cover both outcomes
+  EXPECT_GT(refused, 50);
+  w.k.seats = false;
+  for (int i = 0; i < n; ++i) ASSERT_EQ(firm_seats(i, w.k, f).gen, kNone);
+}
+
+TEST(Access, SeatsShareThePlanLayerWithinItsCapacity) {
+  // (v5) A whole run with the product layer: the statuses still cover every real firm
+  // once, firms are on seats, and no provider serves more than its inference capacity
+  // (users, seats, firms and the reserve together).
+  const Params p = test::scenario(test::baseline_path(),
+                                  {"n_firms=8000", "n_users=20000", "n_large=2500", "horizon=6", "seats=true"});
+  Simulation sim(p, load_countries(p.countries), RunOptions{});
+  const Metrics& m = sim.metrics();
+  const int firms = m.find("firms_by_status"), util = m.find("utilisation");
+  for (int t = 0; t < 6; ++t) {
+    sim.step();
+    double total = 0, on_seats = 0, real = 0;
+    for (std::size_t j = 0; j < m[firms].size(); ++j) {
+      total += m[firms][j];
+      if (j % kStatusCount == kSeats || j % kStatusCount == kSeatsCapped) on_seats += m[firms][j];
+    }
+    for (double r : sim.layout().real_firms) real += r;
+    EXPECT_NEAR(total, real, 1e-9 * real) << "tick " << t;
+    EXPECT_GT(on_seats, 0.01 * real) << "tick " << t;
+    // Within the rounding of the float fields that store each agent's use (2^-24 relative).
+    for (double u : m[util]) EXPECT_LE(u, 1.0 + 1e-6) << std::setprecision(17) << u << " at tick " << t;
+  }
 }
 
 TEST(Access, StatusesSumToEveryCountrysRealFirms) {

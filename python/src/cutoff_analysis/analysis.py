@@ -60,8 +60,10 @@ def access_gap_by_tier(ds: xr.Dataset) -> xr.DataArray:
 
 
 #: Firm statuses of docs/model.md §7, in the order of the ``status`` dimension (v5 appended
-#: ``no_value``, which v4 files lack: v4 counted those firms as ``no_budget``).
-STATUSES = ("no_access", "no_budget", "priced_out", "rationed", "budget_bound", "served", "no_value")
+#: ``no_value``, which v4 files lack: v4 counted those firms as ``no_budget``; and the
+#: product layer's ``seats`` and ``seats_capped``).
+STATUSES = ("no_access", "no_budget", "priced_out", "rationed", "budget_bound", "served", "no_value", "seats",
+            "seats_capped")
 #: The statuses that count an eligible firm as cut off: it buys nothing, or less than it
 #: would at the price (``no_value`` included, so v4 and v5 files give the same total).
 CUT_OFF = ("no_value", "no_budget", "priced_out", "rationed")
@@ -73,6 +75,34 @@ def status_shares(ds: xr.Dataset, weight: str = "firms") -> xr.DataArray:
     da = ds[{"firms": "firms_by_status", "employment": "employment_by_status"}[weight]].sum("country")
     out = da / da.sum("status").where(lambda t: t > 0)
     return _named(out, "1", f"share of {'real firms' if weight == 'firms' else 'employment'} by access status")
+
+
+#: (v5) The access layer of each status: API compute (the frontier, its TRUSTED and KYC
+#: stages included), seats on a plan (released models, capped), or none.
+ACCESS_LAYERS = {
+    "api": ("rationed", "budget_bound", "served"),
+    "seats": ("seats", "seats_capped"),
+    "none": ("no_access", "no_value", "no_budget", "priced_out"),
+}
+
+
+def access_layers(ds: xr.Dataset, by: str = "tier", weight: str = "firms") -> xr.DataArray:
+    """(v5) Share of real firms (or employment) of each size class on each access layer
+    (``ACCESS_LAYERS``: api, seats, none), per tier (``by="tier"``), per country
+    (``by="country"``) or for the world (``by=None``), over time. A rationed firm counts as
+    on the API (it got some compute, or was zeroed below q_min: docs/model.md §7)."""
+    da = ds[{"firms": "firms_by_status", "employment": "employment_by_status"}[weight]]
+    if by == "tier":
+        da = da.groupby(ds["tier"]).sum("country")
+    elif by is None:
+        da = da.sum("country")
+    elif by != "country":
+        raise ValueError(f"by={by!r}: allowed 'tier', 'country' or None")
+    present = set(da["status"].values)
+    layers = [da.sel(status=[s for s in members if s in present]).sum("status") for members in ACCESS_LAYERS.values()]
+    out = xr.concat(layers, dim=xr.DataArray(list(ACCESS_LAYERS), dims="layer", name="layer"))
+    out = out / out.sum("layer").where(lambda t: t > 0)
+    return _named(out, "1", f"share of {'real firms' if weight == 'firms' else 'employment'} by access layer")
 
 
 def cut_off_share(ds: xr.Dataset, weight: str = "firms") -> xr.DataArray:
