@@ -2,7 +2,7 @@
 """v5 trial of consumer need's own, bounded growth (docs/model.md §2.5, "v5").
 
     python3 bench/need_trial.py [--seeds 5] [--ticks 120] [--firms 1e5 --users 1e6] \
-        [--sat inf,100,30,10] [--scenarios baseline,moratorium,buildout] [--keep DIR]
+        [--sat inf,100,30,10] [--scenarios baseline,moratorium,buildout] [--set key=value ...] [--keep DIR]
 
 For each saturation level `need_sat` (inf: v4's unbounded curve) runs each scenario as
 an ensemble on the same replicates (paired: member k of every run shares its draws) and
@@ -57,6 +57,7 @@ def main():
     ap.add_argument("--sat", default="inf,100,30,10")
     ap.add_argument("--scenarios", default="baseline,moratorium,buildout")
     ap.add_argument("--cutoff", default=os.path.join(ROOT, "build", "cutoff"))
+    ap.add_argument("--set", action="append", default=[], help="key=value for every run (e.g. seats=true)")
     ap.add_argument("--keep", default=None, help="directory for the ensembles (kept and resumed)")
     a = ap.parse_args()
     print("command: python3 bench/need_trial.py " + " ".join(sys.argv[1:]))
@@ -64,10 +65,10 @@ def main():
     scenarios = a.scenarios.split(",")
     ticks = [t for t in TICKS if t < a.ticks]
     for sat in a.sat.split(","):
-        sets = [] if sat == "inf" else [f"need_sat={sat}"]
+        sets = list(a.set) + ([] if sat == "inf" else [f"need_sat={sat}"])
         runs = {}
         for name in scenarios:
-            out = os.path.join(keep, f"{name}-sat{sat}")
+            out = os.path.join(keep, f"{name}-sat{sat}" + "".join("-" + s.replace("=", "") for s in a.set))
             ds, _ = ensemble(a.cutoff, os.path.join(ROOT, "data", "scenarios", name + ".toml"), out, a.seeds,
                              int(a.firms), int(a.users), a.ticks, a.jobs, sets)
             runs[name] = ds
