@@ -463,11 +463,11 @@ CUTOFF_HD_INLINE FirmSeats firm_seats(std::uint64_t i, const FirmTickConsts& k, 
   return value >= n * k.seat_price ? FirmSeats{n, g} : FirmSeats{0.0, kNone};
 }
 
-/// Firm i's seats as an element of the plan layer's water-fill (weight: real seats;
-/// cap per seat; the plan's weight; the generation's h; a deal host's floor as its
-/// users'). Returns the provider, or −1 when it has no seats.
-CUTOFF_HD_INLINE int firm_seat_bid(std::uint64_t i, const FirmTickConsts& k, const FirmView& f, UserBid* b) {
-  const FirmSeats s = firm_seats(i, k, f);
+/// Firm i's seats @p s as an element of the plan layer's water-fill (weight: real
+/// seats; cap per seat; the plan's weight; the generation's h; a deal host's floor as
+/// its users'). Returns the provider, or −1 when it has no seats.
+CUTOFF_HD_INLINE int seat_bid(std::uint64_t i, const FirmTickConsts& k, const FirmView& f, const FirmSeats& s,
+                              UserBid* b) {
   if (s.gen == kNone) return -1;
   const int c = f.country[i];
   const int p = k.gens.provider[s.gen];
@@ -479,15 +479,20 @@ CUTOFF_HD_INLINE int firm_seat_bid(std::uint64_t i, const FirmTickConsts& k, con
   return p;
 }
 
+/// Firm i's bid in the plan layer's water-fill (its seats this tick; −1: none).
+CUTOFF_HD_INLINE int firm_seat_bid(std::uint64_t i, const FirmTickConsts& k, const FirmView& f, UserBid* b) {
+  return seat_bid(i, k, f, firm_seats(i, k, f), b);
+}
+
 /// After the water-fill: firm i on seats takes its generation, its seats' compute
 /// (seats·use·h, H100e), K and its status (seats, or seats_capped when the level is
 /// below the seat cap). Firms without seats are left as the clearing settled them.
 CUTOFF_HD_INLINE void firm_seat_settle(std::uint64_t i, const FirmTickConsts& k, const Table<WaterLevel>& levels,
                                        const FirmView& f) {
-  UserBid b;
-  const int p = firm_seat_bid(i, k, f, &b);
-  if (p < 0) return;
   const FirmSeats s = firm_seats(i, k, f);
+  UserBid b;
+  const int p = seat_bid(i, k, f, s, &b);
+  if (p < 0) return;
   const double use = water_use(b, levels[p]);  // Mtok per seat
   f.generation[i] = static_cast<std::uint8_t>(s.gen);
   f.provider[i] = static_cast<std::uint8_t>(p);

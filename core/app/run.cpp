@@ -174,8 +174,7 @@ void check_memory(const Params& p, std::uint64_t snapshot_in_flight, std::uint64
   MemoryEstimate need = estimate_memory(n_f, n_u, snapshot_in_flight);
   // §2.0 (v5): below or above the reference counts, the reference population is built
   // beside the run's own agents while τ0 is derived.
-  const bool reference =
-      p.tau0_ref_firms > 0 && p.tau0_ref_users > 0 && (p.tau0_ref_firms != p.n_firms || p.tau0_ref_users != p.n_users);
+  const bool reference = uses_reference_population(p);
   if (reference) {
     const MemoryEstimate ref =
         estimate_memory(static_cast<std::uint64_t>(p.tau0_ref_firms), static_cast<std::uint64_t>(p.tau0_ref_users), 0);

@@ -759,4 +759,9 @@ std::string schema_markdown() {
   return os.str();
 }
 
+bool uses_reference_population(const Params& p) {
+  return p.tau0_ref_firms > 0 && p.tau0_ref_users > 0 &&
+         (p.tau0_ref_firms != p.n_firms || p.tau0_ref_users != p.n_users);
+}
+
 }  // namespace cutoff

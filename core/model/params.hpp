@@ -207,6 +207,10 @@ void validate(const Params& p);
 /// Fully resolved parameters as TOML (every key, providers last as `[[provider]]`)
 /// that load back to an equal Params.
 std::string to_toml(const Params& p);
+
+/// §2.0 (v5): whether τ0 and need0 come from a reference population other than the
+/// run's own agents (tau0_ref_firms and tau0_ref_users set and not the run's counts).
+bool uses_reference_population(const Params& p);
 /// Markdown reference of every parameter, the provider fields and default providers.
 std::string schema_markdown();
 

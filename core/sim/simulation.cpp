@@ -127,8 +127,7 @@ void Simulation::derive_scales() {
   // whatever this run's own: v5 on the reference population's agent counts, so they do
   // not depend on this run's counts either; v4 (tau0_ref_firms = 0) on this run's.
   const Params& p = params_;
-  const bool own = p.tau0_ref_firms == 0 || p.tau0_ref_users == 0 ||
-                   (p.tau0_ref_firms == p.n_firms && p.tau0_ref_users == p.n_users);
+  const bool own = !uses_reference_population(p);
   if (own) {
     draw_seed_ = 0;
     draw_replicate_ = 0;
@@ -770,7 +769,7 @@ void Simulation::step_firms(const FirmTickConsts& fk_host, const OnExec<FirmTick
   k.exit_months = p.exit_months;
   k.entrant_sigma = p.entrant_sigma;
   k.budget_sigma = p.budget_sigma;
-  k.seat_price = p.plan_price[p.seat_plan - 1];
+  k.seat_price = fk_host.seat_price;
   exec_->loop(layout_.n_firms, FirmWealthLoop{exec_->put(k), f});
 }
 

@@ -62,6 +62,16 @@ void set_firm(const FirmView& f, std::uint64_t i, double employees, double W, do
   f.W[i] = W;
   f.revenue[i] = static_cast<float>(revenue);
   f.b[i] = static_cast<float>(b);
+  // Every other field from known values: the passes read alloc, K and the scratch
+  // (issue 42: FirmMarketSum read an unset alloc, so the quota test failed under MALLOC_PERTURB_).
+  f.A[i] = 1.0f;
+  f.lnA_AI[i] = 0.0f;
+  f.alloc[i] = 0.0f;
+  f.K[i] = 0.0f;
+  f.ai_value[i] = 0.0;
+  f.K_elig[i] = 0.0f;
+  f.seats[i] = 0.0f;
+  f.status[i] = kNoAccess;
 }
 
 TEST(Access, EachStatusOccursWhereItMust) {
