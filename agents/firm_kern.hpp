@@ -144,6 +144,7 @@ CUTOFF_HD_INLINE void init_firm_revenue(std::uint64_t i, double sigma_c, const T
   X(std::uint8_t, first_resort, "per provider: 1 if first-resort splits its clearing this tick")                 \
   X(double, price, "per provider: pi_p(t-1) (pi_rest(t-1) for non-home firms under first-resort)")               \
   X(double, price_home, "per provider: pi_home(t-1) under first-resort")                                         \
+  X(double, seat_price, "per provider: (v5) a seat a month on plan seat_plan, at the provider's plan prices")    \
   X(double, tau, "per sector: tau_s(t), Mtok per worker-month")
 
 /// Per-tick constants of the firms' steps; the tables are small per-country,
@@ -157,10 +158,10 @@ struct FirmTickConsts {
   int lever_country;  ///< the first-resort home country
   double a_kyc, p_switch, switch_noise, phi, psi, rho, sigma_c, wtp_months, access_cost, q_min, beta_W, beta_R;
   double b_adapt, b_max, b_floor, b_up;  ///< §2.5 budget adaptation (v4)
-  /// §2.6(e) (v5) the product layer: seats on plan `seat_plan` (its price per seat a
-  /// month, its cap per seat this tick in Mtok, its water-fill weight); off: no seats.
+  /// §2.6(e) (v5) the product layer: seats on plan `seat_plan` (its cap per seat this
+  /// tick in Mtok, its water-fill weight; its price is a table); off: no seats.
   bool seats;
-  double seat_share, seat_price, seat_cap, seat_weight;
+  double seat_share, seat_cap, seat_weight;
   CUTOFF_TABLES_OF(CUTOFF_FIRM_TICK_TABLES, layout.tables(v); gens.tables(v);)
 };
 
@@ -377,10 +378,52 @@ CUTOFF_HD_INLINE FirmStatus firm_status(int g, int p, bool values_ai, const Firm
   return wanted < bid.need ? kBudgetBound : kServed;
 }
 
+// ---------------------------------------------------------------------------
+// §2.6(e) (v5) the product layer: seats on a plan
+// ---------------------------------------------------------------------------
+
+/// The plan-layer generation for a firm of country c whose API choice is g: g itself
+/// when a user could use it (GENERAL with align ≥ 0, or OPEN), else the best-K such
+/// generation of the same provider (ties: the lower index); kNone when there is none.
+CUTOFF_HD_INLINE int seat_generation(const GenTableView& gens, int c, int g) {
+  if (g == kNone) return kNone;
+  if (user_eligible(gens, c, g)) return g;
+  const int p = gens.provider[g];
+  int best = kNone;
+  for (int x = 0; x < gens.n_gens; ++x)
+    if (gens.provider[x] == p && user_eligible(gens, c, x) && (best == kNone || gens.K[x] > gens.K[best])) best = x;
+  return best;
+}
+
+/// A firm's seats this tick: how many per real firm (0: none) and on which generation.
+struct FirmSeats {
+  double seats;
+  int gen;
+};
+
+/// §2.6(e) (v5) a firm that got no API compute this tick buys seats for its AI-using
+/// workers, employees·seat_share, at the seat price, as many as its budget B_i pays
+/// for (no access cost: the product is the integration), if their value at full caps,
+/// V_i(n·seat_cap) with V of §2.5 at the seats' generation, is at least their cost.
+/// Decided in the clearing's settle (firm_settle), at the tick's budget before it
+/// adapts, and kept in the scratch field `seats` for the water-fill and the seat settle.
+CUTOFF_HD_INLINE FirmSeats firm_seats(std::uint64_t i, const FirmTickConsts& k, const FirmView& f) {
+  if (!k.seats || (f.flags[i] & firm_flag::kBuying)) return {0.0, kNone};
+  const int g = seat_generation(k.gens, f.country[i], f.generation[i]);
+  const double q = firm_need(k, f, i);
+  if (g == kNone || !(q > 0.0)) return {0.0, kNone};
+  const double price = k.seat_price[k.gens.provider[g]];
+  if (!(price > 0.0)) return {0.0, kNone};
+  const double n = fp::min(static_cast<double>(f.employees[i]) * k.seat_share, firm_budget(k, f, i) / price);
+  if (!(n > 0.0)) return {0.0, kNone};
+  const double value = firm_value_max(k, f, i, g) * fp::pow(fp::min(1.0, n * k.seat_cap / q), k.psi);
+  return value >= n * price ? FirmSeats{n, g} : FirmSeats{0.0, kNone};
+}
+
 /// After the clearing: firm i's allocation, capability, buying flag and status (§2.6c, §7).
 CUTOFF_HD_INLINE void firm_settle(std::uint64_t i, const FirmTickConsts& k, const Table<ProviderClearing>& result,
                                   const FirmView& f) {
-  FirmBid bid;
+  FirmBid bid{};  // (written when p ≥ 0; zeroed so that no compiler sees it read unset)
   const int p = firm_bid(i, k, f, &bid);
   const double x = p < 0 ? 0.0 : allocate(bid, result[p]);
   f.alloc[i] = static_cast<float>(x);
@@ -388,7 +431,7 @@ CUTOFF_HD_INLINE void firm_settle(std::uint64_t i, const FirmTickConsts& k, cons
   f.flags[i] =
       static_cast<std::uint8_t>((f.flags[i] & ~(firm_flag::kBuying | firm_flag::kEntered | firm_flag::kSeats)) |
                                 (x > 0.0 ? firm_flag::kBuying | firm_flag::kUsedAI : 0));
-  f.seats[i] = 0.0f;
+  f.seats[i] = static_cast<float>(firm_seats(i, k, f).seats);  // (v5) at this tick's budget, before it adapts
   const int g = f.generation[i];
   const bool values_ai = p >= 0 || (g != kNone && firm_values_ai(k, f, i, g));
   f.status[i] = firm_status(g, p, values_ai, bid, p < 0 ? nullptr : &result[p], x);
@@ -423,45 +466,7 @@ CUTOFF_HD_INLINE void firm_adapt_budget(std::uint64_t i, const FirmTickConsts& k
   f.b[i] = static_cast<float>(fp::max(k.b_floor, fp::min(k.b_max, b)));
 }
 
-// ---------------------------------------------------------------------------
-// §2.6(e) (v5) the product layer: seats on a plan
-// ---------------------------------------------------------------------------
-
-/// The plan-layer generation for a firm of country c whose API choice is g: g itself
-/// when a user could use it (GENERAL with align ≥ 0, or OPEN), else the best-K such
-/// generation of the same provider (ties: the lower index); kNone when there is none.
-CUTOFF_HD_INLINE int seat_generation(const GenTableView& gens, int c, int g) {
-  if (g == kNone) return kNone;
-  if (user_eligible(gens, c, g)) return g;
-  const int p = gens.provider[g];
-  int best = kNone;
-  for (int x = 0; x < gens.n_gens; ++x)
-    if (gens.provider[x] == p && user_eligible(gens, c, x) && (best == kNone || gens.K[x] > gens.K[best])) best = x;
-  return best;
-}
-
-/// A firm's seats this tick: how many per real firm (0: none) and on which generation.
-struct FirmSeats {
-  double seats;
-  int gen;
-};
-
-/// §2.6(e) (v5) a firm that got no API compute this tick buys seats for its AI-using
-/// workers, employees·seat_share, at the seat price, as many as its budget B_i pays
-/// for (no access cost: the product is the integration), if their value at full caps,
-/// V_i(n·seat_cap) with V of §2.5 at the seats' generation, is at least their cost.
-/// A pure function of the firm after the clearing's settle: the seat settle does not
-/// change what it reads.
-CUTOFF_HD_INLINE FirmSeats firm_seats(std::uint64_t i, const FirmTickConsts& k, const FirmView& f) {
-  if (!k.seats || (f.flags[i] & firm_flag::kBuying) || !(k.seat_price > 0.0)) return {0.0, kNone};
-  const int g = seat_generation(k.gens, f.country[i], f.generation[i]);
-  const double q = firm_need(k, f, i);
-  if (g == kNone || !(q > 0.0)) return {0.0, kNone};
-  const double n = fp::min(static_cast<double>(f.employees[i]) * k.seat_share, firm_budget(k, f, i) / k.seat_price);
-  if (!(n > 0.0)) return {0.0, kNone};
-  const double value = firm_value_max(k, f, i, g) * fp::pow(fp::min(1.0, n * k.seat_cap / q), k.psi);
-  return value >= n * k.seat_price ? FirmSeats{n, g} : FirmSeats{0.0, kNone};
-}
+// §2.6(e) (v5) the product layer, continued: seats in the plan layer's water-fill
 
 /// Firm i's seats @p s as an element of the plan layer's water-fill (weight: real
 /// seats; cap per seat; the plan's weight; the generation's h; a deal host's floor as
@@ -479,9 +484,16 @@ CUTOFF_HD_INLINE int seat_bid(std::uint64_t i, const FirmTickConsts& k, const Fi
   return p;
 }
 
+/// The seats firm i holds this tick, as its settle decided them (field `seats`).
+CUTOFF_HD_INLINE FirmSeats held_seats(std::uint64_t i, const FirmTickConsts& k, const FirmView& f) {
+  const double n = f.seats[i];
+  if (!(n > 0.0)) return {0.0, kNone};
+  return {n, seat_generation(k.gens, f.country[i], f.generation[i])};
+}
+
 /// Firm i's bid in the plan layer's water-fill (its seats this tick; −1: none).
 CUTOFF_HD_INLINE int firm_seat_bid(std::uint64_t i, const FirmTickConsts& k, const FirmView& f, UserBid* b) {
-  return seat_bid(i, k, f, firm_seats(i, k, f), b);
+  return seat_bid(i, k, f, held_seats(i, k, f), b);
 }
 
 /// After the water-fill: firm i on seats takes its generation, its seats' compute
@@ -489,14 +501,13 @@ CUTOFF_HD_INLINE int firm_seat_bid(std::uint64_t i, const FirmTickConsts& k, con
 /// below the seat cap). Firms without seats are left as the clearing settled them.
 CUTOFF_HD_INLINE void firm_seat_settle(std::uint64_t i, const FirmTickConsts& k, const Table<WaterLevel>& levels,
                                        const FirmView& f) {
-  const FirmSeats s = firm_seats(i, k, f);
+  const FirmSeats s = held_seats(i, k, f);
   UserBid b;
   const int p = seat_bid(i, k, f, s, &b);
   if (p < 0) return;
   const double use = water_use(b, levels[p]);  // Mtok per seat
   f.generation[i] = static_cast<std::uint8_t>(s.gen);
   f.provider[i] = static_cast<std::uint8_t>(p);
-  f.seats[i] = static_cast<float>(s.seats);
   f.alloc[i] = static_cast<float>(s.seats * use * b.cost);
   f.K[i] = use > 0.0 ? static_cast<float>(k.gens.K[s.gen]) : 0.0f;
   f.flags[i] = static_cast<std::uint8_t>(f.flags[i] | firm_flag::kSeats | (use > 0.0 ? firm_flag::kUsedAI : 0));
@@ -527,6 +538,7 @@ CUTOFF_HD_INLINE void firm_productivity(std::uint64_t i, const FirmTickConsts& k
   X(double, wage, "per country: wage_c, US$ per worker-month")                         \
   X(double, spend_price, "per provider: the price the firm pays (pi_p, or pi_rest)")   \
   X(double, home_price, "per provider: pi_home under first-resort")                    \
+  X(double, seat_price, "per provider: (v5) a seat a month")                           \
   X(std::uint8_t, first_resort, "per provider: 1 if first-resort splits its clearing this tick")
 
 /// Constants of step 8's second pass.
@@ -536,7 +548,6 @@ struct FirmWealthConsts {
   CUTOFF_FIRM_WEALTH_TABLES(CUTOFF_TABLE_MEMBER)
   int lever_country;
   double sigma_c, other_cost, access_cost, exit_months, entrant_sigma, budget_sigma;
-  double seat_price;  ///< (v5) per seat a month
   CUTOFF_TABLES_OF(CUTOFF_FIRM_WEALTH_TABLES)
 };
 
@@ -554,7 +565,7 @@ CUTOFF_HD_INLINE bool firm_wealth(std::uint64_t i, const FirmWealthConsts& k, co
     const double price = first_resort_home(k.first_resort, k.lever_country, c, p) ? k.home_price[p] : k.spend_price[p];
     compute = price * static_cast<double>(f.alloc[i]) + k.access_cost;
   } else if (f.flags[i] & firm_flag::kSeats) {
-    compute = static_cast<double>(f.seats[i]) * k.seat_price;  // (v5) seats on the plan layer
+    compute = static_cast<double>(f.seats[i]) * k.seat_price[f.provider[i]];  // (v5) seats on the plan layer
   }
   const double W = f.W[i] + revenue - wages - k.other_cost * revenue - compute;
   const double ai = revenue * (1.0 - fp::exp(-k.sigma_c * static_cast<double>(f.lnA_AI[i])));

@@ -20,6 +20,7 @@ namespace cutoff {
   X(double, adopt_rate, "length n_countries: adoption rate before afford_u (section 2.0: adopt0 access_c)") \
   X(double, zeta, "length n_countries: tier-2 quota factor (1: none)")                                      \
   X(std::uint8_t, quota_provider, "per provider: 1 if the quota applies (homed in tier 1)")                 \
+  X(double, plan_mult, "per provider: its plan prices' multiple of the list prices (section 2.9, v5)")      \
   X(std::uint16_t, deal_mask, "length n_countries: bit p set when it hosts an arrived deal of p (section 6)")
 
 /// Constants of the users' rules (§2.4 choice, §2.5 demand, §2.6e use, §2.9
@@ -35,6 +36,7 @@ struct UserConsts {
   double need_scale;  ///< need0·S(t), Mtok a month (S: need_growth_factor, §2.5)
   double phi, switch_noise, p_switch;
   bool plan_repick;  ///< adopters re-choose their plan each tick (else kept from adoption)
+  bool plan_priced;  ///< (v5) plans priced by scarcity: an adopter steps down to the plan it can afford
   GenTableView gens;
   CUTOFF_TABLES_OF(CUTOFF_USER_TABLES, gens.tables(v);)
 };
@@ -52,16 +54,23 @@ CUTOFF_HD_INLINE int user_country(const Table<std::uint64_t>& user_begin, int n_
   return lo;
 }
 
-/// §2.9 affordability: max(f_free, min(1, ω_inc·income / price[plus])).
-CUTOFF_HD_INLINE double user_afford(const UserConsts& k, double income) {
-  return fp::max(k.f_free, fp::min(1.0, k.omega_inc * income / k.plan_price[1]));
+/// §2.9 (v5) the price of plan index j (0 free, 1 plus, 2 pro) on provider p this
+/// tick: the list price times the provider's multiple (1 at list prices, and for
+/// p = kNone: an adopter with nothing eligible).
+CUTOFF_HD_INLINE double plan_price_on(const UserConsts& k, int j, int p) {
+  return p == kNone ? k.plan_price[j] : k.plan_price[j] * k.plan_mult[p];
 }
 
-/// §2.9 plan by income: pro if ω_plan·income ≥ its price, else plus, else free.
-CUTOFF_HD_INLINE std::uint8_t user_plan(const UserConsts& k, double income) {
+/// §2.9 affordability on provider p: max(f_free, min(1, ω_inc·income / price[plus])).
+CUTOFF_HD_INLINE double user_afford(const UserConsts& k, double income, int p) {
+  return fp::max(k.f_free, fp::min(1.0, k.omega_inc * income / plan_price_on(k, 1, p)));
+}
+
+/// §2.9 plan by income on provider p: pro if ω_plan·income ≥ its price, else plus, else free.
+CUTOFF_HD_INLINE std::uint8_t user_plan(const UserConsts& k, double income, int p) {
   const double budget = k.omega_plan * income;
-  if (budget >= k.plan_price[2]) return kPlanPro;
-  if (budget >= k.plan_price[1]) return kPlanPlus;
+  if (budget >= plan_price_on(k, 2, p)) return kPlanPro;
+  if (budget >= plan_price_on(k, 1, p)) return kPlanPlus;
   return kPlanFree;
 }
 
@@ -97,18 +106,22 @@ CUTOFF_HD_INLINE void user_choose(std::uint64_t i, const UserConsts& k, const Us
   v.provider[i] = g == kNone ? kNone : k.gens.provider[g];
 }
 
-/// Adopts user i with probability adopt_rate_c·afford_u: sets plan, generation
-/// and provider (kNone if no generation is eligible, in which case it does not adopt).
+/// Adopts user i with probability adopt_rate_c·afford_u at the prices of the provider
+/// it would choose: sets plan, generation and provider (it does not adopt when no
+/// generation is eligible). afford_u ≤ 1, so a draw at or above adopt_rate_c decides
+/// "no" before the choice is made.
 CUTOFF_HD_INLINE void user_try_adopt(std::uint64_t i, int c, const UserConsts& k, double u_adopt, const UserView& v) {
-  const double income = static_cast<double>(v.z[i]) * k.wage[c];
-  if (!(u_adopt < k.adopt_rate[c] * user_afford(k, income))) return;
+  if (!(u_adopt < k.adopt_rate[c])) return;
   Rng noise(k.seed, k.replicate, i, k.tick, Stream::ChoiceNoise);
   const std::uint8_t gen = choose_user_generation(k.gens, c, k.phi, k.switch_noise, kNone, noise);
   if (gen == kNone) return;
+  const int p = k.gens.provider[gen];
+  const double income = static_cast<double>(v.z[i]) * k.wage[c];
+  if (!(u_adopt < k.adopt_rate[c] * user_afford(k, income, p))) return;
   v.flags[i] |= user_flag::kAdopter;
-  v.plan[i] = user_plan(k, income);
+  v.plan[i] = user_plan(k, income, p);
   v.generation[i] = gen;
-  v.provider[i] = k.gens.provider[gen];
+  v.provider[i] = static_cast<std::uint8_t>(p);
 }
 
 /// §2.0 initial state of user i: z_u (lognormal, mean 1, σ income_sigma),
@@ -161,11 +174,15 @@ CUTOFF_HD_INLINE void user_settle(std::uint64_t i, const UserConsts& k, const Ta
 
 /// Step 9 for user i: a non-adopter adopts with probability adopt_rate_c·afford_u,
 /// then picks a plan by its income and a generation (§2.4); adopters keep their
-/// plan, or re-choose it by this tick's income under plan_repick.
+/// plan, or re-choose it by this tick's income under plan_repick, or (v5, plans
+/// priced by scarcity) step down to the plan their income affords at their
+/// provider's prices, never up.
 CUTOFF_HD_INLINE void user_adopt(std::uint64_t i, const UserConsts& k, const UserView& v) {
   const int c = v.country[i];
   if (v.flags[i] & user_flag::kAdopter) {
-    if (k.plan_repick) v.plan[i] = user_plan(k, static_cast<double>(v.z[i]) * k.wage[c]);
+    if (!(k.plan_repick || k.plan_priced)) return;
+    const std::uint8_t plan = user_plan(k, static_cast<double>(v.z[i]) * k.wage[c], v.provider[i]);
+    if (k.plan_repick || plan < v.plan[i]) v.plan[i] = plan;
     return;
   }
   Rng rng(k.seed, k.replicate, i, k.tick, Stream::Adopt);

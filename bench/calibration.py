@@ -5,7 +5,10 @@ Runs the baseline as an ensemble (`cutoff ensemble`, --seeds replicates, 1e5 fir
 1e6 users, 120 ticks by default) and prints every §8 target at the calibration tick,
 every band up to it and every v4 band over the horizon, beside the ensemble mean, its
 95% interval over replicates (Student t) and a verdict: a target within 10%, a band
-holding the ensemble mean. Exit status 1 on any miss.
+holding the ensemble mean. (v5) It also prints the Census BTOS reference beside the
+model's US firms using AI (a comparison, never a miss), and whether anything saturates
+(users capped below 0.9 at every tick; no size class with 95% of its firms in one
+status after 2025, in the US and in tier 2). Exit status 1 on any miss.
 
 With --sizes it runs the same ensemble at other agent counts and prints the
 convergence table: every figure's mean at each size, the difference to the first
@@ -30,8 +33,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 sys.path.insert(0, os.path.join(ROOT, "python", "src"))  # the cutoff_analysis package, installed or not
-from cutoff_analysis.calibration import (BANDS, HORIZON_BANDS, HORIZON_LABELS, LABELS, TARGETS, TOLERANCE,  # noqa: E402
-                                         horizon_measures, measures, p_min)
+from cutoff_analysis.calibration import (BANDS, BTOS, BTOS_LABELS, BTOS_TICKS, HORIZON_BANDS,  # noqa: E402
+                                         HORIZON_LABELS, LABELS, SATURATION_BANDS, SATURATION_LABELS, TARGETS,
+                                         TOLERANCE, btos_measures, horizon_measures, measures, p_min,
+                                         saturation_measures)
 from cutoff_analysis.io import open_ensemble  # noqa: E402
 
 
@@ -54,6 +59,10 @@ def values(ds, calib, growth_from):
     out = {k: np.asarray(v.values, dtype=float).ravel() for k, v in measures(ds, calib, pm, growth_from).items()}
     if ds.sizes["tick"] >= 24:
         out.update({k: np.asarray(v.values, dtype=float).ravel() for k, v in horizon_measures(ds, calib, pm).items()})
+    if ds.sizes["tick"] > BTOS_TICKS[1]:
+        out.update({k: np.asarray(v.values, dtype=float).ravel() for k, v in btos_measures(ds).items()})
+    if ds.sizes["tick"] > 24:
+        out.update({k: np.asarray(v.values, dtype=float).ravel() for k, v in saturation_measures(ds).items()})
     return out
 
 
@@ -72,7 +81,12 @@ def interval(x):
 def verdict(name, mean):
     if name in TARGETS:
         return "within 10%" if abs(mean - TARGETS[name]) <= TOLERANCE * TARGETS[name] else "MISS"
-    band = BANDS.get(name) or HORIZON_BANDS.get(name)
+    if name in BTOS:  # a reference, not a target: never a miss
+        lo, hi, _ = BTOS[name]
+        if lo == hi:
+            return f"reference: {mean / lo - 1:+.0%}"
+        return "reference: inside" if lo <= mean <= hi else f"reference: {'below' if mean < lo else 'above'}"
+    band = BANDS.get(name) or HORIZON_BANDS.get(name) or SATURATION_BANDS.get(name)
     if band is None:
         return ""
     lo, hi = band[0], band[1]
@@ -86,6 +100,10 @@ def wanted(name):
         return BANDS[name][3]
     if name in HORIZON_BANDS:
         return HORIZON_BANDS[name][2]
+    if name in SATURATION_BANDS:
+        return SATURATION_BANDS[name][2]
+    if name in BTOS:
+        return "BTOS " + BTOS[name][2]
     return "(no band)"
 
 
@@ -157,7 +175,7 @@ def main():
         with open(args.json, "w") as f:
             json.dump({f"{k[0]}/{k[1]}": {n: list(map(float, v)) for n, v in vals.items()}
                        for k, vals in results.items()}, f, indent=1)
-    labels = {**LABELS, **HORIZON_LABELS}
+    labels = {**LABELS, **HORIZON_LABELS, **BTOS_LABELS, **SATURATION_LABELS}
     print("\nfigures: " + "; ".join(f"{k}: {v}" for k, v in labels.items()))
     return 0 if ok else 1
 

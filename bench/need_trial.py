@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""v5 trial of consumer need's own, bounded growth (docs/model.md §2.5, "v5").
+"""v5 trials: consumer need's bound, seats and priced plans (docs/model.md "v5").
 
     python3 bench/need_trial.py [--seeds 5] [--ticks 120] [--firms 1e5 --users 1e6] \
-        [--sat inf,100,30,10] [--scenarios baseline,moratorium,buildout] [--set key=value ...] [--keep DIR]
+        [--sat inf,100,30,10 | --configs 'LABEL:key=value,key=value;LABEL:...'] \
+        [--scenarios baseline,moratorium,buildout] [--set key=value ...] [--layers] [--keep DIR]
 
-For each saturation level `need_sat` (inf: v4's unbounded curve) runs each scenario as
+For each configuration (by default one per saturation level `need_sat`, inf being v4's
+unbounded curve; `--configs` names any set of parameters instead) runs each scenario as
 an ensemble on the same replicates (paired: member k of every run shares its draws) and
 prints, at ticks 24, 59 and 119:
   capped        share of AI users compute-capped (baseline level, mean and 95% interval)
@@ -12,10 +14,15 @@ prints, at ticks 24, 59 and 119:
   us_price      US-homed labs' compute price over p_min (baseline level)
   <scenario>    the scenario's effect on capped and on us_price, scenario − baseline per
                 replicate, mean and 95% interval (Student t over the pairs)
+With --layers, also per tier 1 and 2 the firms with 1–9 and with 250+ employees on
+each access layer (api, seats, none; baseline level and each scenario's effect), the
+US labs' plus plan price over its list price, and their plan layer's earnings per
+H100e over their compute price (plan_value / compute_price).
 """
 import argparse
 import math
 import os
+import shlex
 import sys
 import tempfile
 
@@ -27,14 +34,30 @@ sys.path.insert(0, HERE)
 from calibration import ensemble, interval  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "python", "src"))
+from cutoff_analysis import access_layers  # noqa: E402
 from cutoff_analysis.calibration import p_min  # noqa: E402
 
 TICKS = (24, 59, 119)
 
 
+def us_labs(ds):
+    return [p for p, h in zip(ds["provider"].values, ds["provider_home"].values) if h == "USA"]
+
+
 def us_price(ds):
-    us = [p for p, h in zip(ds["provider"].values, ds["provider_home"].values) if h == "USA"]
-    return ds["compute_price"].sel(provider=us).mean("provider") / p_min(ds)
+    return ds["compute_price"].sel(provider=us_labs(ds)).mean("provider") / p_min(ds)
+
+
+def us_plus(ds):
+    """The US labs' plus plan price over its list price (tick 0's price: plans start at list)."""
+    plus = ds["plan_price"].sel(provider=us_labs(ds)).isel(plan=1).mean("provider")
+    return plus / plus.isel(tick=0)
+
+
+def us_plan_value(ds):
+    """The US labs' plan layer earnings per H100e over their compute price."""
+    us = us_labs(ds)
+    return (ds["plan_value"].sel(provider=us) / ds["compute_price"].sel(provider=us)).mean("provider")
 
 
 def fmt(x):
@@ -47,6 +70,39 @@ def level(x):
     return f"{m:.3f} [{m - hw:.3f}, {m + hw:.3f}]"
 
 
+def configs(a):
+    """[(label, [key=value, ...])] from --configs, or one per --sat level."""
+    if a.configs:
+        out = []
+        for item in a.configs.split(";"):
+            label, _, sets = item.partition(":")
+            out.append((label.strip(), [s.strip() for s in sets.split(",") if s.strip()]))
+        return out
+    return [(f"need_sat = {sat}", [] if sat == "inf" else [f"need_sat={sat}"]) for sat in a.sat.split(",")]
+
+
+def layer_rows(runs, scenarios, t):
+    base = runs[scenarios[0]]
+    rows = []
+    layers = {name: access_layers(ds, by="tier").sel(tick=t) for name, ds in runs.items()}
+    for tier in (1, 2):
+        for size in ("1-9", "250+"):
+            sel = {"tier": tier, "size_class": size}
+            row = [f"    tier {tier} {size:>4s}"]
+            for layer in ("api", "seats", "none"):
+                cell = f"{layer} {level(layers[scenarios[0]].sel(layer=layer, **sel).values)}"
+                for name in scenarios[1:]:
+                    cell += f" {name} {fmt((layers[name] - layers[scenarios[0]]).sel(layer=layer, **sel).values)}"
+                row.append(cell)
+            rows.append(" | ".join(row))
+    row = [f"    us plus/list {level(us_plus(base).sel(tick=t).values)}",
+           f"us plan_value/price {level(us_plan_value(base).sel(tick=t).values)}"]
+    for name in scenarios[1:]:
+        row.append(f"{name}: plus/list {fmt((us_plus(runs[name]) - us_plus(base)).sel(tick=t).values)}")
+    rows.append(" | ".join(row))
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=5)
@@ -55,26 +111,29 @@ def main():
     ap.add_argument("--ticks", type=int, default=120)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--sat", default="inf,100,30,10")
+    ap.add_argument("--configs", default=None, help="'LABEL:key=value,...;LABEL:...' (replaces --sat)")
     ap.add_argument("--scenarios", default="baseline,moratorium,buildout")
+    ap.add_argument("--layers", action="store_true", help="also access layers, plan prices and plan value")
     ap.add_argument("--cutoff", default=os.path.join(ROOT, "build", "cutoff"))
     ap.add_argument("--set", action="append", default=[], help="key=value for every run (e.g. seats=true)")
     ap.add_argument("--keep", default=None, help="directory for the ensembles (kept and resumed)")
     a = ap.parse_args()
-    print("command: python3 bench/need_trial.py " + " ".join(sys.argv[1:]))
+    print("command: python3 bench/need_trial.py " + shlex.join(sys.argv[1:]))
     keep = a.keep or tempfile.mkdtemp(prefix="need-trial-")
     scenarios = a.scenarios.split(",")
     ticks = [t for t in TICKS if t < a.ticks]
-    for sat in a.sat.split(","):
-        sets = list(a.set) + ([] if sat == "inf" else [f"need_sat={sat}"])
+    for label, config in configs(a):
+        sets = list(a.set) + config
         runs = {}
         for name in scenarios:
-            out = os.path.join(keep, f"{name}-sat{sat}" + "".join("-" + s.replace("=", "") for s in a.set))
+            out = os.path.join(keep, name + "".join("-" + s.replace("=", "") for s in sets))
             ds, _ = ensemble(a.cutoff, os.path.join(ROOT, "data", "scenarios", name + ".toml"), out, a.seeds,
                              int(a.firms), int(a.users), a.ticks, a.jobs, sets)
             runs[name] = ds
         base = runs[scenarios[0]]
         capped = base["users_capped_share"]
-        print(f"\nneed_sat = {sat}: {a.seeds} replicates, {int(a.firms)} firms, {int(a.users)} users, {a.ticks} ticks")
+        print(f"\n{label} ({' '.join(sets) or 'defaults'}): {a.seeds} replicates, {int(a.firms)} firms, "
+              f"{int(a.users)} users, {a.ticks} ticks")
         print(f"  capped_max (baseline, over all ticks): {level(capped.max('tick').values)}")
         for t in ticks:
             row = [f"tick {t:3d}", f"capped {level(capped.sel(tick=t).values)}",
@@ -84,6 +143,8 @@ def main():
                 d_pr = (us_price(runs[name]) - us_price(base)).sel(tick=t).values
                 row.append(f"{name}: capped {fmt(d_cap)} us_price {fmt(d_pr)}")
             print("  " + " | ".join(row))
+            if a.layers:
+                print("\n".join(layer_rows(runs, scenarios, t)))
     return 0
 
 

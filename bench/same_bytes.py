@@ -3,10 +3,12 @@
 Runs each scenario at each size with both binaries (CPU backend, 2 threads) and
 compares every dataset of the outputs byte for byte (h5py), /metrics and the
 snapshots alike; the root attributes that name paths or the commit are skipped.
-Prints one line per run and a summary; exit 1 on any difference.
+A dataset only the new build writes (a new output) is listed as added, not as a
+difference. Prints one line per run and a summary; exit 1 on any difference.
 
     python3 bench/same_bytes.py OLD_BINARY NEW_BINARY [--ticks 30] \
-        [--sizes 2e4/1e5,1e5/1e6] [--scenarios baseline,first-resort,compute-for-access,moratorium]
+        [--sizes 2e4/1e5,1e5/1e6] [--scenarios baseline,first-resort,compute-for-access,moratorium] \
+        [--set KEY=VALUE ...]
 """
 import argparse
 import os
@@ -21,10 +23,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SKIPPED_ATTRS = {"command", "git_commit", "scenario", "scenario_file", "wall_seconds", "version"}
 
 
-def run(binary, scenario, firms, users, ticks, out):
+def run(binary, scenario, firms, users, ticks, out, sets):
     cmd = [binary, "run", os.path.join(ROOT, "data", "scenarios", scenario + ".toml"), "-o", out,
            "--firms", str(firms), "--users", str(users), "--ticks", str(ticks), "--threads", "2",
            "--backend", "cpu", "--snapshot-every", str(max(1, ticks // 4)), "-q"]
+    for kv in sets:
+        cmd += ["--set", kv]
     subprocess.run(cmd, check=True)
 
 
@@ -50,6 +54,7 @@ def main():
     ap.add_argument("--ticks", type=int, default=30)
     ap.add_argument("--sizes", default="2e4/1e5,1e5/1e6")
     ap.add_argument("--scenarios", default="baseline,first-resort,compute-for-access,moratorium")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="passed to both runs")
     a = ap.parse_args()
     failures, total = 0, 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -59,16 +64,18 @@ def main():
                 outs = []
                 for tag, binary in (("old", a.old), ("new", a.new)):
                     out = os.path.join(tmp, f"{scenario}-{size.replace('/', '_')}-{tag}.h5")
-                    run(binary, scenario, firms, users, a.ticks, out)
+                    run(binary, scenario, firms, users, a.ticks, out, a.set)
                     outs.append(datasets(out))
                 (d_old, at_old), (d_new, at_new) = outs
-                differ = sorted(k for k in set(d_old) | set(d_new)
-                                if k not in d_old or k not in d_new or not same(d_old[k], d_new[k]))
+                added = sorted(set(d_new) - set(d_old))
+                differ = sorted(k for k in d_old if k not in d_new or not same(d_old[k], d_new[k]))
                 differ += sorted(f"@{k}" for k in set(at_old) | set(at_new)
                                  if k not in at_old or k not in at_new or not same(at_old[k], at_new[k]))
                 total += len(d_old)
                 failures += bool(differ)
                 verdict = "identical" if not differ else "DIFFER: " + ", ".join(differ[:8])
+                if added:
+                    verdict += " (added: " + ", ".join(added) + ")"
                 print(f"{scenario:20s} {firms:>8d}/{users:<8d} {len(d_old):4d} datasets  {verdict}", flush=True)
     print(f"same_bytes: {total} datasets compared, {failures} runs differ")
     return 1 if failures else 0

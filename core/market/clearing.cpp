@@ -141,6 +141,9 @@ Engine::Engine(std::uint64_t n_firms, const std::vector<ProviderSupply>& supply,
       throw std::invalid_argument("clear_firms: provider " + std::to_string(p) + ": p_max must be ≥ p_min");
     if (!(s.capacity >= 0.0 && s.capacity < fp::kInf))
       throw std::invalid_argument("clear_firms: provider " + std::to_string(p) + ": capacity must be finite and ≥ 0");
+    if (!(s.plan_need >= 0.0 && s.plan_need < fp::kInf && s.plan_value >= 0.0 && s.plan_value < fp::kInf))
+      throw std::invalid_argument("clear_firms: provider " + std::to_string(p) +
+                                  ": the plan layer's need and value must be finite and ≥ 0");
     bool ovf = false;
     const u128 K = to_u128(to_fixed(s.capacity, kClearComputeBits, &ovf, kClearTermBits));
     if (ovf) throw std::overflow_error("clear_firms: provider " + std::to_string(p) + ": capacity above 2^36 H100e");
@@ -253,6 +256,12 @@ void Engine::merge(Local& into, const Local& from) {
 }
 
 void Engine::feed(Local&& data) {
+  // (v5) each provider's plan layer bids in every pass but the statistics (rule 5).
+  const PassView v = view();
+  const ClearSink<HostOps> sink{data.ptrs(), hist_off_.data(), HostOps::lists(data.lists)};
+  for (int p = 0; p < v.n_providers; ++p)
+    if (task_[2 * p + 1].kind != kTaskStats)
+      clearing_visit(v, n_firms_ + static_cast<std::uint64_t>(p), p, plan_layer_bid(supply_[p]), sink);
   const ClearParts<Vec>& d = data.parts;
   if (d.first_bad[0] != ~std::uint64_t{0})
     throw std::invalid_argument("clear_firms: invalid bid of agent " + std::to_string(d.first_bad[0]) +
@@ -261,7 +270,7 @@ void Engine::feed(Local&& data) {
   if (d.over[0])
     throw std::overflow_error(
         "clear_firms: a bid exceeds the fixed-point term limit (w·need < 2^36 H100e, "
-        "w·money < 2^52 $, w < 2^64)");
+        "w·money < 2^52 $, w < 2^64; a plan layer's need < 2^36 H100e)");
   // Stats first: a home market's sold sets its rest market's capacity.
   for (std::size_t m = 0; m < mk_.size(); ++m) {
     Market& mk = mk_[m];

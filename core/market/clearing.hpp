@@ -16,6 +16,10 @@
 ///     K − sold_home is taken by the rule, not from a rounded sum: when the home
 ///     firms bind (D_home(p_min) > K) it is exactly the pro-rata shares zeroed
 ///     by min_alloc (0 without any), else K − D_home(p_min).
+///  5. (v5) A provider's plan layer may bid too (ProviderSupply::plan_need): it
+///     counts in D(π) as one more bid of the rest (rules 1–4 apply to it), added
+///     by the engine to every pass but the statistics, so `sold` and every
+///     statistic are the firms' alone.
 /// min_alloc applies to pro-rata shares only: an unrationed firm gets x_i(π),
 /// which is ≥ min_alloc whenever pi_out ≤ money/min_alloc and need ≥ min_alloc
 /// (as §10's pi_out guarantees).
@@ -90,7 +94,22 @@ struct ProviderSupply {
   double p_min;       ///< price floor, $ per H100e-month (> 0, finite)
   double p_max;       ///< price cap (≥ p_min; +inf: none)
   bool first_resort;  ///< the home firms clear first (§2.6, first-resort)
+  /// (v5, `plan_split`) the plan layer's bid for capacity above its floor: it wants
+  /// `plan_need` H100e (≥ 0, finite; 0: no bid) at any price up to `plan_value` $ per
+  /// H100e-month. It clears with the firms (with the rest under first-resort, in the
+  /// general class) as one bid of weight 1 that its money never binds and that has no
+  /// minimum allocation, and it is left out of every statistic: what it wins is
+  /// simply not sold to firms.
+  double plan_need = 0.0;
+  double plan_value = 0.0;
 };
+
+/// The plan layer's bid in provider supply @p s (pi_out 0: it does not bid).
+CUTOFF_HD_INLINE FirmBid plan_layer_bid(const ProviderSupply& s) {
+  if (!(s.plan_need > 0.0 && s.plan_value > 0.0)) return FirmBid{1.0, 1.0, 1.0, 0.0, 0.0, 2, false};
+  // Money a little above need·value, so that money/need ≥ value after rounding: never budget-bound.
+  return FirmBid{1.0, s.plan_need, s.plan_need * s.plan_value * (1.0 + 0x1p-50), s.plan_value, 0.0, 2, false};
+}
 
 /// How a group's allocation is computed from each firm's demand x_i(price).
 enum ClearMode : std::uint8_t {

@@ -233,6 +233,13 @@ std::vector<Field<Params>> make_params_schema() {
               "Plan of the firms' seats: 1 free, 2 plus, 3 pro (its price, need, cap and weight; §2.6e, v5)"),
       real("seat_share", &P::seat_share, "1", 0, 1, 0.3,
            "Share of a firm's employees that want a seat (§2.6e, v5); a starting point, not calibrated"),
+      flag("plan_split", &P::plan_split,
+           "Labs split inference capacity between the API and the plans by what each earns (§2.6c, v5): the plan "
+           "layer bids for its demand at full caps above its floor at its revenue per H100e; false: plans take "
+           "the floor and what firms leave (v4)"),
+      real("plan_pass", &P::plan_pass, "1", 0, 2, 0,
+           "Plans priced by scarcity (§2.9, v5): a provider's plan and seat prices are the list prices times "
+           "(pi_p(t-1)/p_min)^plan_pass, and an adopter steps down to the plan it can afford; 0: list prices (v4)"),
       flag("plan_repick", &P::plan_repick,
            "Adopters re-choose their plan by income every tick; false: the plan chosen at adoption is kept (§2.9, a "
            "choice docs/model.md leaves open)"),

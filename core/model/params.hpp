@@ -102,6 +102,8 @@ struct Params {
   double plan_cap;
   bool plan_repick;
   bool seats;              ///< the product layer: firms' seats on a plan (§2.6e, v5)
+  bool plan_split;         ///< labs split capacity between the API and the plans by earnings (§2.6c, v5)
+  double plan_pass;        ///< plan prices follow the API's scarcity, (π/p_min)^plan_pass (§2.9, v5)
   std::int64_t seat_plan;  ///< 1 free, 2 plus, 3 pro
   double seat_share;       ///< share of a firm's employees wanting a seat
   // adoption (§2.9)

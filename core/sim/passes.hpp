@@ -196,7 +196,7 @@ struct ConsumerSum {
     const int q = user_bid(i, k, v, &b);
     if (q < 0) return;
     add(q * kPerProvider + kDemand, b.weight * b.cap * b.cost, kFixedCompute);
-    add(q * kPerProvider + kPlanRevenue, b.weight * k.plan_price[v.plan[i] - 1], kFixedMoney);
+    add(q * kPerProvider + kPlanRevenue, b.weight * plan_price_on(k, plan_index(v.plan[i]), q), kFixedMoney);
   }
 };
 
@@ -276,7 +276,7 @@ struct SeatSum {
     add(q * kPerProvider + kDemand, w * seats * k.seat_cap * firm_zeta(k, f.country[i], q) * h, kFixedCompute);
     add(q * kPerProvider + kUseCompute, w * alloc, kFixedCompute);
     add(q * kPerProvider + kTokens, w * alloc / h, kFixedTokens);
-    add(q * kPerProvider + kRevenue, w * seats * k.seat_price, kFixedMoney);
+    add(q * kPerProvider + kRevenue, w * seats * k.seat_price[q], kFixedMoney);
   }
 };
 

@@ -283,8 +283,24 @@ UserConsts Simulation::user_consts(int t) {
   k.switch_noise = p.switch_noise;
   k.p_switch = p.p_switch;
   k.plan_repick = p.plan_repick;
+  k.plan_priced = p.plan_pass > 0;
+  price_plans();
+  k.plan_mult = table_of(plan_mult_);
   k.gens = market_.view();
   return k;
+}
+
+void Simulation::price_plans() {
+  // §2.9 (v5): a provider's plans cost the list prices times (π_p(t−1)/p_min)^plan_pass
+  // (π_rest under first-resort: the price of the capacity the plans compete for).
+  const Params& p = params_;
+  const auto& prov = market_.providers();
+  plan_mult_.assign(prov.size(), 1.0);
+  seat_price_.assign(prov.size(), 0.0);
+  for (std::size_t q = 0; q < prov.size(); ++q) {
+    if (p.plan_pass > 0) plan_mult_[q] = fp::pow(std::max(prov[q].price / market_.p_min(), 1.0), p.plan_pass);
+    seat_price_[q] = p.plan_price[static_cast<std::size_t>(p.seat_plan) - 1] * plan_mult_[q];
+  }
 }
 
 void Simulation::init_users() {
@@ -364,7 +380,8 @@ FirmTickConsts Simulation::firm_consts(int t) {
   const int sp = static_cast<int>(p.seat_plan) - 1;
   k.seats = p.seats;
   k.seat_share = p.seat_share;
-  k.seat_price = p.plan_price[sp];
+  price_plans();
+  k.seat_price = table_of(seat_price_);
   k.seat_cap = need0_ * need_growth_factor(t) * p.plan_need[sp] * std::min(1.0, p.plan_cap);
   k.seat_weight = p.plan_weight[sp];
   return k;
@@ -627,6 +644,7 @@ void Simulation::step_market(const OnExec<FirmTickConsts>& fk, const OnExec<User
   exec_->sum(layout_.n_users, ConsumerSum{uk, v}, cons);
   std::vector<double> inference(P), reserve(P), floor(P), cons_demand(P);
   std::vector<ProviderSupply> supply(P);
+  res_.plan_value.assign(P, kNaN);
   for (int q = 0; q < P; ++q) {
     inference[q] = (1.0 - p.train_share) * prov[q].capacity();
     const std::string& home = countries_[prov[q].home].iso3;
@@ -637,6 +655,15 @@ void Simulation::step_market(const OnExec<FirmTickConsts>& fk, const OnExec<User
     const double unused_floor = std::max(floor[q] - cons_demand[q], 0.0);  // (b)
     supply[q] =
         ProviderSupply{inference[q] - reserve[q] - floor[q] + unused_floor, p_min, p.p_max, first_resort_[q] != 0};
+    // (v5) the plan layer earns its users' plan revenue on their demand at full caps;
+    // under plan_split it bids that, per H100e, for its demand above the floor.
+    if (cons_demand[q] > 0)
+      res_.plan_value[q] =
+          cons.value(q * ConsumerSum::kPerProvider + ConsumerSum::kPlanRevenue, kFixedMoney) / cons_demand[q];
+    if (p.plan_split && cons_demand[q] > floor[q] && res_.plan_value[q] > 0) {
+      supply[q].plan_need = cons_demand[q] - floor[q];
+      supply[q].plan_value = res_.plan_value[q];
+    }
   }
 
   // (c) the firms' clearing, one price per provider (two under first-resort).
@@ -769,7 +796,7 @@ void Simulation::step_firms(const FirmTickConsts& fk_host, const OnExec<FirmTick
   k.exit_months = p.exit_months;
   k.entrant_sigma = p.entrant_sigma;
   k.budget_sigma = p.budget_sigma;
-  k.seat_price = fk_host.seat_price;
+  k.seat_price = table_of(seat_price_);
   exec_->loop(layout_.n_firms, FirmWealthLoop{exec_->put(k), f});
 }
 
@@ -901,6 +928,12 @@ void Simulation::define_metrics() {
                  "effective price: the class's compute spend per Mtok (gov: p_min x h of the newest generation; "
                  "consumer: plan revenue per Mtok); NaN where the class bought nothing",
                  PC);
+  m_plan_price_ = def("plan_price", {"provider", "plan"}, "USD per month",
+                      "price of each plan this tick: the list price times (pi_p(t-1)/p_min)^plan_pass (v5)", P * 3);
+  m_plan_value_ = def("plan_value", {"provider"}, "USD per H100e-month",
+                      "the plan layer's earnings per H100e: its users' plan revenue over their demand at full caps "
+                      "(what it bids for capacity under plan_split, v5); NaN without demand",
+                      P);
   m_rationed_ = def("rationed", {"provider", "class"}, "H100e",
                     "compute rationed: demand at p_min less allocation (consumers: caps less use)", PC);
   m_frontier_K_ = def("frontier_K", {"provider"}, "K", "provider capability K_p", P);
@@ -978,6 +1011,8 @@ void Simulation::record() {
     metrics_[m_utilisation_][q] = res_.utilisation[q];
     metrics_[m_compute_price_][q] = res_.price[q];
     metrics_[m_compute_price_home_][q] = first_resort_[q] ? res_.price_home[q] : kNaN;
+    for (std::size_t j = 0; j < 3; ++j) metrics_[m_plan_price_][q * 3 + j] = params_.plan_price[j] * plan_mult_[q];
+    metrics_[m_plan_value_][q] = res_.plan_value[q];
     for (int k = 0; k < kClassCount; ++k) {
       const std::size_t j = q * kClassCount + k;
       metrics_[m_price_][j] = res_.class_tokens[j] > 0 ? res_.class_spend[j] / res_.class_tokens[j] : kNaN;

@@ -110,6 +110,7 @@ class Simulation {
   void derive_tau0();
   void derive_need0();
   double firm_demand_at_pmin(double tau);
+  void price_plans();  // §2.9 (v5): plan_mult_ and seat_price_ from π(t−1)
   // §2 steps
   void place_policy_orders(int t);  // §6 hosted orders, before step 1
   // fk, uk: this tick's constants as the passes read them; fk_host: the same on the host.
@@ -155,10 +156,12 @@ class Simulation {
   // Tables the per-agent constants point into (rebuilt each tick).
   std::vector<std::uint8_t> tier_u8_, quota_provider_, first_resort_;
   std::vector<double> kyc_rate_c_, zeta_, tau_s_, price_, price_home_, wage_, adopt_rate_;
+  std::vector<double> plan_mult_, seat_price_;  ///< per provider (§2.9, v5: plans priced by scarcity)
 
   // This tick's results, for the metrics.
   struct TickResults {
     std::vector<double> price, price_home, revenue, utilisation, sold, reserve, cons_use;
+    std::vector<double> plan_value;  ///< (v5) per provider: the plan layer's revenue per H100e at full caps
     std::vector<double> class_spend, class_tokens, rationed;  ///< provider × class
     std::vector<double> adoption, gap, K_elig, gdp, spill;
     double top20 = 0, gini = 0, negative_wealth = 0, capped_share = 0, entries = 0;
@@ -175,7 +178,8 @@ class Simulation {
       m_negative_ = -1, m_adoption_ = -1, m_gap_ = -1, m_K_elig_ = -1, m_capped_ = -1, m_entries_ = -1, m_exits_ = -1,
       m_gdp_ = -1, m_gdp_dispersion_ = -1, m_spill_ = -1, m_policy_ = -1, m_tau_ = -1, m_partners_ = -1,
       m_status_firms_ = -1, m_status_emp_ = -1, m_K_accessed_ = -1, m_K_gap_ = -1, m_capped_c_ = -1,
-      m_tokens_adopter_ = -1, m_plan_share_ = -1, m_zeta_ = -1, m_quota_demand_ = -1;
+      m_tokens_adopter_ = -1, m_plan_share_ = -1, m_zeta_ = -1, m_quota_demand_ = -1, m_plan_price_ = -1,
+      m_plan_value_ = -1;
 };
 
 /// Step 8's pool rates per (country, sector) segment (also §2.0's revenue(−1)):

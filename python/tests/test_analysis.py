@@ -100,6 +100,41 @@ def test_access_layers_by_tier(tiny):
         ca.access_layers(tiny, by="region")
 
 
+def _with_us_firms(tiny):
+    """The tiny dataset as a v5 file whose country AAA is the US, with per size class and
+    tick 1-9: 1 firm on seats and 3 without value (5 workers each); 250+: 2 served and 2
+    without budget (500 workers each); no firms of 10-249 employees."""
+    v5 = tiny.reindex(status=list(ca.STATUSES), fill_value=0.0).assign_coords(country=["USA", "BBB", "CCC"])
+    us = {("1-9", "seats"): 1.0, ("1-9", "no_value"): 3.0, ("250+", "served"): 2.0, ("250+", "no_budget"): 2.0}
+    workers = {"1-9": 5.0, "250+": 500.0}
+    for name in ("firms_by_status", "employment_by_status"):
+        da = v5[name].copy()
+        da.loc[{"country": "USA"}] = 0.0
+        for (size, status), n in us.items():
+            da.loc[{"country": "USA", "size_class": size, "status": status}] = \
+                n * (1.0 if name == "firms_by_status" else workers[size])
+        v5[name] = da
+    return v5
+
+
+def test_btos_measures_count_api_and_seats_in_the_us(tiny):
+    m = {k: float(v) for k, v in cal.btos_measures(_with_us_firms(tiny), ticks=(0, 1)).items()}
+    assert m["us_ai_firms"] == pytest.approx((1 + 2) / 8)
+    assert m["us_ai_employment"] == pytest.approx((5 + 1000) / (20 + 2000))
+    assert m["us_ai_firms_250"] == pytest.approx(0.5)
+    assert m["us_ai_firms_1_9"] == pytest.approx(0.25)
+
+
+def test_saturation_measures(tiny):
+    m = {k: float(v) for k, v in cal.saturation_measures(_with_us_firms(tiny), from_tick=0).items()}
+    assert m["capped_max"] == pytest.approx(0.2)
+    assert m["status_max_us"] == pytest.approx(0.75)  # 3 of 4 small US firms without value
+    # Tier 2 (BBB and CCC): at tick 1 the small firms are 4 rationed of 6.
+    assert m["status_max_tier2"] == pytest.approx(4 / 6)
+    assert m["status_max_tier2"] < cal.SATURATION_BANDS["status_max_tier2"][1]
+    assert cal.saturation_measures(_with_us_firms(tiny), from_tick=1)["status_max_us"] == pytest.approx(0.75)
+
+
 def test_lorenz_curve_and_top_share():
     # Sorted: 0 (weight 1), 1 (weight 1), 3 (weight 2); total value 0 + 1 + 6 = 7.
     x, y = ca.lorenz_curve([3.0, 0.0, 1.0], [2.0, 1.0, 1.0], points=5)

@@ -232,9 +232,12 @@ TEST_F(GpuCompare, WholeTicksOfThreeScenariosAndSeeds) {
   for (const char* scenario : {"baseline.toml", "first-resort.toml", "compute-for-access.toml"})
     for (int seed : {1, 2}) {
       SCOPED_TRACE(std::string(scenario) + " seed " + std::to_string(seed));
-      // The second seed also runs the product layer (v5 seats: firms in the plan layer's fill).
+      // The second seed also runs v5's product layer (seats: firms in the plan layer's fill)
+      // and plans priced by scarcity that bid for capacity (plan_split, plan_pass).
+      const bool v5 = seed == 2;
       Pair s(scenario, {"horizon=10", "lever_tick=2", "seed=" + std::to_string(seed),
-                        std::string("seats=") + (seed == 2 ? "true" : "false")});
+                        std::string("seats=") + (v5 ? "true" : "false"),
+                        std::string("plan_split=") + (v5 ? "true" : "false"), v5 ? "plan_pass=1" : "plan_pass=0"});
       EXPECT_TRUE(same_double(s.cpu->tau0(), s.gpu->tau0()));
       EXPECT_TRUE(same_double(s.cpu->need0(), s.gpu->need0()));
       ASSERT_TRUE(same_bits(s.cpu->firms(), s.gpu->firms())) << "initial state";

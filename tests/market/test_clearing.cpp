@@ -557,6 +557,69 @@ TEST(Clearing, FirstResortHomeClearsFirst) {
   EXPECT_GT(seen.fr_rest_at_home, 20);
 }
 
+TEST(Clearing, PlanLayerBidsAsOneMoreBidLeftOutOfTheStatistics) {
+  // Rule 5 (v5, plan_split): a provider's plan-layer bid clears exactly as the same
+  // bid appended as one more firm would (which the oracle tests above check), except
+  // that sold and every statistic are the firms' alone.
+  int won = 0, lost = 0;
+  for (std::uint64_t seed = 0; seed < 150; ++seed) {
+    GenOpts g;
+    g.ties = seed % 3 == 0 ? 3 : 0;
+    Case with = random_case(90000 + seed, g);
+    Case appended = with;
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> U(0.0, 1.0);
+    for (std::size_t p = 0; p < with.supply.size(); ++p) {
+      ProviderSupply& s = with.supply[p];
+      if (U(rng) < 0.2) continue;  // no plan bid
+      s.plan_need = s.capacity * (0.05 + 1.5 * U(rng)) + 1e-3;
+      s.plan_value = s.p_min * std::pow(10.0, -0.5 + 2.0 * U(rng));
+      if (U(rng) < 0.1) s.plan_value = s.p_min;
+      appended.agents.push_back(Agent{static_cast<int>(p), plan_layer_bid(s)});
+    }
+    const std::string where = "seed " + std::to_string(seed);
+    for (const ClearingOptions& opt : {kGatherAlways, kRefineAlways}) {
+      const auto a = run(with, opt);
+      const auto b = run(appended, opt);
+      for (std::size_t p = 0; p < with.supply.size(); ++p) {
+        SCOPED_TRACE(where + " provider " + std::to_string(p));
+        EXPECT_EQ(a[p].price, b[p].price);
+        EXPECT_EQ(a[p].price_home, b[p].price_home);
+        EXPECT_EQ(a[p].rest.mode, b[p].rest.mode);
+        EXPECT_EQ(a[p].rest.ratio, b[p].rest.ratio);
+        EXPECT_EQ(a[p].rest.cut_class, b[p].rest.cut_class);
+        // What the plan bid won is what the firms were not sold.
+        double plan_alloc = 0;
+        bool plan_bid = false;
+        for (std::size_t i = with.agents.size(); i < appended.agents.size(); ++i)
+          if (appended.agents[i].p == static_cast<int>(p)) {
+            plan_alloc = allocate(appended.agents[i].b, b[p]);
+            plan_bid = bid_demand(appended.agents[i].b, with.supply[p].p_min) > 0;
+          }
+        EXPECT_NEAR(a[p].sold, b[p].sold - plan_alloc, 1e-12 * (b[p].sold + 1));
+        EXPECT_EQ(a[p].rest.n_bidders + (plan_bid ? 1u : 0u), b[p].rest.n_bidders);
+        (plan_alloc > 0 ? won : lost) += 1;
+      }
+      for (std::size_t i = 0; i < with.agents.size(); ++i) {
+        const Agent& ag = with.agents[i];
+        if (ag.p < 0) continue;
+        ASSERT_EQ(allocate(ag.b, a[ag.p]), allocate(ag.b, b[ag.p])) << where << " firm " << i;
+      }
+    }
+  }
+  EXPECT_GT(won, 50);  // both outcomes are exercised
+  EXPECT_GT(lost, 50);
+}
+
+TEST(Clearing, RejectsABadPlanLayerBid) {
+  for (const auto& [need, value] : {std::pair{-1.0, 1.0}, {1.0, -1.0}, {kInf, 1.0}, {1.0, kInf}, {std::nan(""), 1.0}}) {
+    Case cs;
+    cs.supply = {{10, 1.0, kInf, false, need, value}};
+    cs.agents = {{0, {1, 6, 60, 20, 0.5, 0, false}}};
+    EXPECT_THROW(run(cs), std::invalid_argument) << need << " " << value;
+  }
+}
+
 TEST(Clearing, ManyEqualKeysRefineToOneKey) {
   // 100k bids with three distinct drop-out prices: the crossing bin holds 10^4+
   // keys, so the driver refines to a single key and collects its sums.

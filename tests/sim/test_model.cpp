@@ -74,13 +74,17 @@ struct FirmCopy {
   std::vector<float> revenue;
 };
 
-TEST(Model, ConservationBudgetsAndWealthIdentity) {
-  const Params p = small();
+/// Revenue, budgets and wealth add up over 18 ticks: with v4's plans, and with v5's
+/// seats and plans priced by scarcity (each plan and seat at its list price times
+/// (π_p(t−1)/p_min)^plan_pass, §2.9), where @p scarce asks that prices left p_min.
+void check_conservation(const Params& p, bool scarce) {
   auto s = make(p);
   const auto& cs = s->countries();
   const Layout& L = s->layout();
   std::vector<double> gdp_prev;
   for (const auto& c : cs) gdp_prev.push_back(c.gdp_usd);
+  std::vector<double> mult(s->market().providers().size(), 1.0);  // (π_p(t−1)/p_min)^plan_pass
+  double most_mult = 1, seat_firms = 0;
   for (int t = 0; t < 18; ++t) {
     const FirmView f = s->firms().view();
     const FirmTickConsts k = s->firm_consts(t);
@@ -100,10 +104,20 @@ TEST(Model, ConservationBudgetsAndWealthIdentity) {
     const std::size_t P = price.size();
     std::vector<double> spend(P, 0.0), plans(P, 0.0);
     double exited_budget = 0;  // firms that exited in step 8 lost their allocation record
+    const double seat_list = p.plan_price[p.seat_plan - 1];
     for (std::uint64_t i = 0; i < L.n_firms; ++i) {
       const double w = firm_weight(L.view(), f, i);
       ASSERT_GE(f.alloc[i], 0.0f);
-      if (f.flags[i] & firm_flag::kEntered) exited_budget += w * std::max(budget[i] - p.access_cost, 0.0);
+      if (f.flags[i] & firm_flag::kEntered) exited_budget += w * std::max(budget[i], 0.0);
+      if (f.flags[i] & firm_flag::kSeats) {  // (v5) seats: no more than the budget buys
+        const double paid = f.seats[i] * seat_list * mult[f.provider[i]];
+        if (!(f.flags[i] & firm_flag::kEntered)) {
+          EXPECT_LE(paid, budget[i] * (1 + 1e-6)) << "firm " << i;
+        }
+        spend[f.provider[i]] += w * paid;
+        seat_firms += w;
+        continue;
+      }
       if (!(f.flags[i] & firm_flag::kBuying)) continue;
       const int q = f.provider[i];
       const bool home = !std::isnan(price_home[q]) && cs[f.country[i]].iso3 == p.lever_country;
@@ -115,9 +129,19 @@ TEST(Model, ConservationBudgetsAndWealthIdentity) {
       spend[q] += w * paid;
       EXPECT_GE(price[q], s->market().p_min() * (1 - 1e-12));
     }
+    // Plan prices: the list times the multiple, per provider (the plan_price metric
+    // too); a user pays the plan it holds after step 9's step-down, which only lowers it.
+    const auto& plan_price = metric(*s, "plan_price");
+    for (std::size_t q = 0; q < P; ++q)
+      for (std::size_t j = 0; j < 3; ++j)
+        EXPECT_NEAR(plan_price[q * 3 + j], p.plan_price[j] * mult[q], 1e-12 * plan_price[q * 3 + j]);
+    std::vector<double> plans_high(P, 0.0);
     for (std::uint64_t i = 0; i < L.n_users; ++i)
-      if (adopter0[i] && u.generation[i] != kNone)
-        plans[g.provider[u.generation[i]]] += L.w_user[u.country[i]] * p.plan_price[u.plan[i] - 1];
+      if (adopter0[i] && u.generation[i] != kNone) {
+        const int q = g.provider[u.generation[i]];
+        plans[q] += L.w_user[u.country[i]] * p.plan_price[u.plan[i] - 1] * mult[q];
+        plans_high[q] += L.w_user[u.country[i]] * p.plan_price[2] * mult[q];
+      }
     for (std::size_t q = 0; q < P; ++q) {
       const auto& v = s->market().providers()[q];
       const double inference = (1 - p.train_share) * v.capacity();
@@ -125,8 +149,11 @@ TEST(Model, ConservationBudgetsAndWealthIdentity) {
       // Spend (less F_access) plus reserve and plans is the provider's revenue
       // (up to what firms that exited this tick had spent, at most their budgets).
       const double accounted = spend[q] + s->market().p_min() * reserve + plans[q];
+      const bool step_down = p.plan_pass > 0;  // plans held after step 9 may be below those paid
       EXPECT_GE(revenue[q], accounted * (1 - 1e-6) - 1.0) << v.name << " tick " << t;
-      EXPECT_LE(revenue[q], accounted * (1 + 1e-6) + exited_budget + 1.0) << v.name << " tick " << t;
+      EXPECT_LE(revenue[q],
+                (step_down ? accounted - plans[q] + plans_high[q] : accounted) * (1 + 1e-6) + exited_budget + 1.0)
+          << v.name << " tick " << t;
       // Nobody is sold more than there is.
       EXPECT_LE(util[q], 1.0 + 1e-6) << v.name;
     }
@@ -141,13 +168,84 @@ TEST(Model, ConservationBudgetsAndWealthIdentity) {
         const int q = f.provider[i];
         const bool home = !std::isnan(price_home[q]) && cs[c].iso3 == p.lever_country;
         compute = (home ? price_home[q] : price[q]) * f.alloc[i] + p.access_cost;
+      } else if (f.flags[i] & firm_flag::kSeats) {
+        compute = f.seats[i] * seat_list * mult[f.provider[i]];
       }
       const double rev = f.revenue[i];
       const double expect = W0[i] + rev - f.employees[i] * wage - p.other_cost * rev - compute;
       EXPECT_NEAR(f.W[i], expect, 1e-6 * (std::fabs(W0[i]) + rev) + 1e-6) << "firm " << i << " tick " << t;
     }
     gdp_prev = metric(*s, "gdp");
+    for (std::size_t q = 0; q < P; ++q) {
+      mult[q] = std::pow(std::max(price[q] / s->market().p_min(), 1.0), p.plan_pass);
+      most_mult = std::max(most_mult, mult[q]);
+    }
   }
+  if (scarce) {
+    EXPECT_GT(most_mult, 1.01);  // plan prices did move
+  }
+  if (p.seats) {
+    EXPECT_GT(seat_firms, 0.0);
+  }
+}
+
+TEST(Model, ConservationBudgetsAndWealthIdentity) { check_conservation(small(), false); }
+
+TEST(Model, ConservationWithSeatsAndPlansPricedByScarcity) {
+  // Demand at p_min twice firm capacity at tick 0: prices leave the floor.
+  check_conservation(small({"seats=true", "plan_split=true", "plan_pass=1", "need_sat=30", "tightness0=2"}), true);
+}
+
+TEST(Model, PlansPricedByScarcityStepAdoptersDownAndEarnWhatTheyCharge) {
+  // §2.9 (v5) written out: plans on provider p cost the list prices times
+  // (π_p(t−1)/p_min)^plan_pass; after step 9 an adopter holds the lower of its plan
+  // and the plan its income affords at its provider's prices (never a higher one), a
+  // new adopter the plan it affords; plan_value is the plan revenue per H100e of the
+  // adopters' demand at full caps.
+  const Params p = small({"plan_pass=1", "tightness0=2"}, 18);
+  auto s = make(p);
+  const Layout& L = s->layout();
+  int stepped_down = 0;
+  double most_mult = 1;
+  for (int t = 0; t < 18; ++t) {
+    UserConsts k = s->user_consts(t);  // its tables are rebuilt by the step: keep copies of those read
+    const std::vector<double> mult(k.plan_mult.ptr, k.plan_mult.ptr + k.plan_mult.n);
+    const std::vector<double> wage(k.wage.ptr, k.wage.ptr + k.wage.n);
+    k.plan_mult = table_of(mult);
+    k.wage = table_of(wage);
+    const UserView u0 = s->users().view();
+    const std::vector<std::uint8_t> plan0(u0.plan, u0.plan + L.n_users);
+    std::vector<std::uint8_t> adopter0(L.n_users);
+    for (std::uint64_t i = 0; i < L.n_users; ++i) adopter0[i] = u0.flags[i] & user_flag::kAdopter;
+    s->step();
+    const UserView u = s->users().view();
+    const GenTableView g = s->market().view();
+    const std::size_t P = mult.size();
+    std::vector<double> revenue(P, 0.0), demand(P, 0.0);
+    for (std::uint64_t i = 0; i < L.n_users; ++i) {
+      if (!(u.flags[i] & user_flag::kAdopter) || u.provider[i] == kNone) continue;
+      const double income = static_cast<double>(u.z[i]) * k.wage[u.country[i]];
+      const std::uint8_t afford = user_plan(k, income, u.provider[i]);
+      ASSERT_EQ(u.plan[i], adopter0[i] ? std::min(plan0[i], afford) : afford) << "user " << i << " tick " << t;
+      stepped_down += adopter0[i] && u.plan[i] < plan0[i];
+      if (!adopter0[i] || u.generation[i] == kNone) continue;
+      const int q = g.provider[u.generation[i]];
+      const double base = k.need_scale * p.plan_need[plan0[i] - 1];
+      const double w = L.w_user[u.country[i]];
+      revenue[q] += w * p.plan_price[plan0[i] - 1] * mult[q];
+      demand[q] += w * std::min(base * u.n[i], p.plan_cap * base) * g.h[u.generation[i]];
+    }
+    const auto& value = metric(*s, "plan_value");
+    for (std::size_t q = 0; q < P; ++q) {
+      most_mult = std::max(most_mult, mult[q]);
+      if (demand[q] > 0)
+        EXPECT_NEAR(value[q], revenue[q] / demand[q], 1e-9 * value[q]) << "provider " << q << " tick " << t;
+      else
+        EXPECT_TRUE(std::isnan(value[q]));
+    }
+  }
+  EXPECT_GT(most_mult, 1.01);  // prices left the list
+  EXPECT_GT(stepped_down, 0);  // and someone could no longer afford a plan
 }
 
 TEST(Model, ExitAndEntryKeepArraysDenseSortedAndCounted) {

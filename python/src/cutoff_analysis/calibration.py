@@ -62,6 +62,37 @@ HORIZON_LABELS = {
     "price_max_annual_ratio": "highest provider's yearly mean price [x p_min]",
 }
 
+#: (v5) The Census Business Trends and Outlook Survey's US firms using AI "in any
+#: business function", December 2025 to May 2026 (data/raw/README.md): a reference to
+#: compare with, not a target. The model's firms using AI are those on the API or on
+#: seats; its smallest size class is 1-9 employees where BTOS reports four or fewer.
+BTOS_TICKS = (11, 16)  # December 2025 to May 2026, tick 0 being January 2025
+BTOS = {
+    "us_ai_firms": (0.17, 0.20, "0.17 to 0.20"),
+    "us_ai_employment": (0.32, 0.32, "0.32"),
+    "us_ai_firms_250": (0.37, 0.37, "0.37"),
+    "us_ai_firms_1_9": (0.0, 0.20, "< 0.20 (BTOS: 1-4 employees)"),
+}
+BTOS_LABELS = {
+    "us_ai_firms": "US firms using AI (API or seats), Dec 2025-May 2026 [share]",
+    "us_ai_employment": "the same, employment-weighted [share]",
+    "us_ai_firms_250": "the same, firms with 250+ employees [share]",
+    "us_ai_firms_1_9": "the same, firms with 1-9 employees [share]",
+}
+#: (v5) Nothing saturates (issue 35): bands over the whole horizon, (low, high, text).
+SATURATION_BANDS = {
+    "capped_max": (0.0, 0.9 - 1e-12, "< 0.9 (every tick)"),
+    "status_max_us": (0.0, 0.95 - 1e-12, "< 0.95 (ticks >= 24)"),
+    "status_max_tier2": (0.0, 0.95 - 1e-12, "< 0.95 (ticks >= 24)"),
+}
+SATURATION_LABELS = {
+    "capped_max": "users compute-capped, largest over ticks [share]",
+    "status_max_us": "US: largest share of a size class in one status [share]",
+    "status_max_tier2": "tier 2: largest share of a size class in one status [share]",
+}
+#: The statuses of a firm using AI (v5: on the API or on seats).
+USING_AI = ("rationed", "budget_bound", "served", "seats", "seats_capped")
+
 
 def p_min(ds: xr.Dataset | None = None) -> float:
     """Price floor p_min = (1 + markup)(opex + capex/life), USD per H100e-month, from the
@@ -132,6 +163,47 @@ def horizon_measures(ds: xr.Dataset, calib: int = CALIB_TICK, pmin: float | None
         "us_price_above_floor_share": (after.where(us) > 1.05).sum(("tick", "provider"))
         / (after.sizes["tick"] * int(us.sum())),
         "price_max_annual_ratio": yearly.max(("year", "provider")),
+    }
+
+
+def btos_measures(ds: xr.Dataset, ticks: tuple[int, int] = BTOS_TICKS) -> dict[str, xr.DataArray]:
+    """(v5) The model's counterparts of :data:`BTOS`: US firms using AI (on the API or
+    on seats), as a share of real firms, of employment, of firms with 250+ and of
+    firms with 1-9 employees, averaged over ticks ``ticks[0]`` to ``ticks[1]``."""
+    window = {"tick": slice(ticks[0], ticks[1] + 1)}
+    using = [s for s in USING_AI if s in ds["status"].values]
+
+    def share(var, size=None):
+        da = ds[var].sel(country="USA").isel(window)
+        if size is not None:
+            da = da.sel(size_class=size)
+        else:
+            da = da.sum("size_class")
+        return (da.sel(status=using).sum("status") / da.sum("status")).mean("tick")
+
+    return {
+        "us_ai_firms": share("firms_by_status"),
+        "us_ai_employment": share("employment_by_status"),
+        "us_ai_firms_250": share("firms_by_status", "250+"),
+        "us_ai_firms_1_9": share("firms_by_status", "1-9"),
+    }
+
+
+def saturation_measures(ds: xr.Dataset, from_tick: int = 24) -> dict[str, xr.DataArray]:
+    """(v5) Whether anything saturates: the largest share of users compute-capped over
+    all ticks, and from ``from_tick`` on the largest share of one size class's real
+    firms in any one status, in the US and in tier 2 (:data:`SATURATION_BANDS`)."""
+    firms = ds["firms_by_status"].isel(tick=slice(from_tick, None))
+
+    def most(da):
+        shares = da / da.sum("status").where(lambda t: t > 0)
+        return shares.max(("tick", "size_class", "status"))
+
+    tier2 = firms.where(ds["tier"] == 2, 0.0).sum("country")
+    return {
+        "capped_max": ds["users_capped_share"].max("tick"),
+        "status_max_us": most(firms.sel(country="USA", drop=True)),
+        "status_max_tier2": most(tier2),
     }
 
 
