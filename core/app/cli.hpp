@@ -13,5 +13,7 @@ int cli_main(int argc, char** argv);
 /// "generated" header, with how the command line gives overrides. `cutoff validate
 /// --doc-params` writes this; a test compares the committed file.
 void write_parameters_doc(std::ostream& os);
+/// Writes docs/metrics.md: every metric of Simulation::metric_decls (`cutoff validate --doc-metrics`).
+void write_metrics_doc(std::ostream& os);
 
 }  // namespace cutoff

@@ -76,6 +76,8 @@ class Market {
   double p_min() const { return p_min_; }
   /// K_lead(t): the best K_g among non-followers' generations at KYC or later.
   double K_lead(int t) const;
+  /// K_lead of the latest tick stepped (step_training's), the `K_lead` metric.
+  double K_lead_latest() const { return K_lead_hist_.back(); }
   /// Best released frontier (any provider's generation at TRUSTED or later) this tick.
   double released_frontier() const;
   /// Whether some provider serves country c at GENERAL or OPEN this tick (§2.9 conn_c).

@@ -904,170 +904,253 @@ void Simulation::step_countries(const OnExec<FirmTickConsts>& fk, const OnExec<U
 }
 
 // ---------------------------------------------------------------------------
-// §7 metrics
+// §7 metrics: one declaration each (docs/conventions.md), in the order of /metrics
 // ---------------------------------------------------------------------------
 
-void Simulation::define_metrics() {
-  const std::size_t P = market_.providers().size(), C = countries_.size(), PC = P * kClassCount;
-  auto def = [&](const char* name, std::vector<std::string> dims, const char* units, const char* long_name,
-                 std::size_t n) {
-    return metrics_.define({name, std::move(dims), units, long_name}, n);
+namespace {
+
+/// out[j] = f(j) for j < n.
+template <class F> void fill_each(std::size_t n, double* out, F f) {
+  for (std::size_t j = 0; j < n; ++j) out[j] = f(j);
+}
+
+void fill_copy(const std::vector<double>& v, double* out) { std::copy(v.begin(), v.end(), out); }
+
+}  // namespace
+
+const std::vector<Simulation::MetricDecl>& Simulation::metric_decls() {
+  // Each fill reads the tick's results (res_) and state after step 10; record() has
+  // gathered the large stratum's host copy first (trusted_partners).
+  using S = Simulation;
+  static const std::vector<MetricDecl> decls{
+      {{"capacity", {"provider"}, "H100e", "provider capacity C_p, home plus hosted"},
+       [](const S& s, double* o) {
+         fill_each(s.market_.providers().size(), o, [&](std::size_t q) { return s.market_.providers()[q].capacity(); });
+       }},
+      {{"capacity_hosted", {"provider"}, "H100e", "hosted part of provider capacity (section 6)"},
+       [](const S& s, double* o) {
+         fill_each(s.market_.providers().size(), o, [&](std::size_t q) { return s.market_.providers()[q].C_hosted; });
+       }},
+      {{"orders", {"provider"}, "H100e", "home capacity ordered this tick, arriving lead ticks later"},
+       [](const S& s, double* o) {
+         fill_each(s.market_.providers().size(), o, [&](std::size_t q) { return s.market_.providers()[q].order; });
+       }},
+      {{"revenue",
+        {"provider"},
+        "USD/month",
+        "provider revenue: firms' compute spend + p_min x government reserve + plan prices"},
+       [](const S& s, double* o) { fill_copy(s.res_.revenue, o); }},
+      {{"utilisation", {"provider"}, "1", "share of inference capacity used (firms, government reserve, consumers)"},
+       [](const S& s, double* o) { fill_copy(s.res_.utilisation, o); }},
+      {{"compute_price",
+        {"provider"},
+        "USD per H100e-month",
+        "compute price pi_p (pi_rest for non-home firms under first-resort)"},
+       [](const S& s, double* o) { fill_copy(s.res_.price, o); }},
+      {{"compute_price_home",
+        {"provider"},
+        "USD per H100e-month",
+        "first-resort home price pi_home (NaN where first-resort does not apply)"},
+       [](const S& s, double* o) {
+         fill_each(s.res_.price_home.size(), o,
+                   [&](std::size_t q) { return s.first_resort_[q] ? s.res_.price_home[q] : kNaN; });
+       }},
+      {{"price",
+        {"provider", "class"},
+        "USD per Mtok",
+        "effective price: the class's compute spend per Mtok (gov: p_min x h of the newest generation; "
+        "consumer: plan revenue per Mtok); NaN where the class bought nothing"},
+       [](const S& s, double* o) {
+         const TickResults& r = s.res_;
+         fill_each(r.class_tokens.size(), o,
+                   [&](std::size_t j) { return r.class_tokens[j] > 0 ? r.class_spend[j] / r.class_tokens[j] : kNaN; });
+       }},
+      {{"plan_price",
+        {"provider", "plan"},
+        "USD per month",
+        "price of each plan this tick: the list price times (pi_p(t-1)/p_min)^plan_pass (v5)"},
+       [](const S& s, double* o) {
+         fill_each(s.plan_mult_.size() * kPlans, o,
+                   [&](std::size_t j) { return s.params_.plan_price[j % kPlans] * s.plan_mult_[j / kPlans]; });
+       }},
+      {{"plan_value",
+        {"provider"},
+        "USD per H100e-month",
+        "the plan layer's earnings per H100e: its users' plan revenue over their demand at full caps "
+        "(what it bids for capacity under plan_split, v5); NaN without demand"},
+       [](const S& s, double* o) { fill_copy(s.res_.plan_value, o); }},
+      {{"rationed",
+        {"provider", "class"},
+        "H100e",
+        "compute rationed: demand at p_min less allocation (consumers: caps less use)"},
+       [](const S& s, double* o) { fill_copy(s.res_.rationed, o); }},
+      {{"frontier_K", {"provider"}, "K", "provider capability K_p"},
+       [](const S& s, double* o) {
+         fill_each(s.market_.providers().size(), o, [&](std::size_t q) { return s.market_.providers()[q].K; });
+       }},
+      {{"follower_lag",
+        {"provider"},
+        "ticks",
+        "fast followers: how many ticks ago K_lead (the leaders' best generation at KYC or later) "
+        "stood where K_f stands now, t - min{t' <= t : K_lead(t') >= K_f(t)}; 0 ahead of it "
+        "(NaN: not a follower)"},
+       [](const S& s, double* o) {
+         fill_each(s.market_.providers().size(), o, [&](std::size_t q) {
+           const Provider& v = s.market_.providers()[q];
+           return v.follower && v.lag >= 0 ? static_cast<double>(v.lag) : kNaN;
+         });
+       }},
+      {{"serving_cost", {"provider"}, "H100e per Mtok", "serving cost h_g(t) of the provider's newest generation"},
+       [](const S& s, double* o) {
+         const GenTableView g = s.market_.view();
+         fill_each(s.market_.providers().size(), o,
+                   [&](std::size_t q) { return g.h[s.market_.providers()[q].gens.back()]; });
+       }},
+      {{"K_lead", {}, "K", "best K_g among non-followers' generations at stage KYC or later"},
+       [](const S& s, double* o) { o[0] = s.market_.K_lead_latest(); }},
+      {{"released_frontier", {}, "K", "best K_g of any generation at stage TRUSTED or later"},
+       [](const S& s, double* o) { o[0] = s.market_.released_frontier(); }},
+      {{"top20_value_share",
+        {},
+        "1",
+        "share of cumulative AI value held by the top 20% of firms that have used AI (weighted)"},
+       [](const S& s, double* o) { o[0] = s.res_.top20; }},
+      {{"gini_wealth", {}, "1", "Gini coefficient of firm wealth max(W, 0) (weighted)"},
+       [](const S& s, double* o) { o[0] = s.res_.gini; }},
+      {{"negative_wealth_share", {}, "1", "weighted share of firms with W < 0"},
+       [](const S& s, double* o) { o[0] = s.res_.negative_wealth; }},
+      {{"users_capped_share",
+        {},
+        "1",
+        "share of AI users (people) in this tick's market compute-capped (this tick's new adopters "
+        "enter the market next tick)"},
+       [](const S& s, double* o) { o[0] = s.res_.capped_share; }},
+      {{"entries", {}, "firms", "real firms that entered this tick (one per exit)"},
+       [](const S& s, double* o) { o[0] = s.res_.entries; }},
+      {{"exits", {}, "firms", "real firms that exited this tick"},
+       [](const S& s, double* o) { o[0] = s.res_.entries; }},
+      {{"adoption_share", {"country"}, "1", "share of people using AI"},
+       [](const S& s, double* o) { fill_copy(s.res_.adoption, o); }},
+      {{"access_gap", {"country"}, "K", "best released K minus the K the country's AI users access"},
+       [](const S& s, double* o) { fill_copy(s.res_.gap, o); }},
+      {{"K_eligible", {"country"}, "K", "employment-weighted best K_g eligible to the country's firms"},
+       [](const S& s, double* o) { fill_copy(s.res_.K_elig, o); }},
+      {{"gdp", {"country"}, "USD per year", "GDP_c(t) = GDP_c0 x Y_c(t) / Y_c(0)"},
+       [](const S& s, double* o) { fill_copy(s.res_.gdp, o); }},
+      {{"gdp_dispersion", {}, "1", "population-weighted standard deviation of log GDP per capita across countries"},
+       [](const S& s, double* o) {
+         double pop = 0, mean = 0, var = 0;
+         for (std::size_t c = 0; c < s.countries_.size(); ++c) {
+           pop += s.countries_[c].population;
+           mean += s.countries_[c].population * std::log(s.res_.gdp[c] / s.countries_[c].population);
+         }
+         mean /= pop;
+         for (std::size_t c = 0; c < s.countries_.size(); ++c) {
+           const double d = std::log(s.res_.gdp[c] / s.countries_[c].population) - mean;
+           var += s.countries_[c].population * d * d;
+         }
+         o[0] = std::sqrt(var / pop);
+       }},
+      {{"spillover", {"country"}, "1", "AI uplift spilling over from other countries (next tick)"},
+       [](const S& s, double* o) { fill_copy(s.res_.spill, o); }},
+      {{"policy", {"country"}, "1", "policies taken (section 6): 1 domestic build, 2 deal, 4 KYC raise"},
+       [](const S& s, double* o) { fill_each(s.policy_.size(), o, [&](std::size_t c) { return s.policy_[c]; }); }},
+      {{"trusted_partners", {"provider"}, "firms", "real firms that are trusted partners of the provider"},
+       [](const S& s, double* o) {
+         const std::size_t P = s.market_.providers().size();
+         const FirmView f = s.large_firms_.view();
+         std::fill(o, o + P, 0.0);
+         for (std::uint64_t i = 0; i < s.large_.size(); ++i)
+           for (std::size_t q = 0; q < P; ++q) o[q] += (f.partners[i] >> q) & 1u;  // large firms weigh 1
+       }},
+      {{"tokens_per_worker",
+        {},
+        "Mtok per worker-month",
+        "tau(t) = tau0 x exp(tau_growth t), before sector multipliers"},
+       [](const S& s, double* o) { o[0] = s.tau0_ * s.tau_growth_factor(s.tick_); }},
+      // §7 (v4) who is cut off, and why.
+      {{"firms_by_status",
+        {"country", "size_class", "status"},
+        "firms",
+        "real firms by size class and access status this tick (steps 4-6)"},
+       [](const S& s, double* o) { fill_copy(s.res_.status_firms, o); }},
+      {{"employment_by_status",
+        {"country", "size_class", "status"},
+        "workers",
+        "employment of the real firms by size class and access status this tick"},
+       [](const S& s, double* o) { fill_copy(s.res_.status_emp, o); }},
+      {{"K_accessed",
+        {"country", "size_class"},
+        "K",
+        "employment-weighted K bought by the size class's firms (0 for firms that bought nothing); "
+        "NaN where the class has no firms"},
+       [](const S& s, double* o) {
+         const TickResults& r = s.res_;
+         fill_each(r.class_emp.size(), o,
+                   [&](std::size_t j) { return r.class_emp[j] > 0 ? r.class_emp_K[j] / r.class_emp[j] : kNaN; });
+       }},
+      {{"K_gap", {"country", "size_class"}, "K", "best released K (stage TRUSTED or later) minus K_accessed"},
+       [](const S& s, double* o) {
+         const TickResults& r = s.res_;
+         const double released = s.market_.released_frontier();
+         fill_each(r.class_emp.size(), o, [&](std::size_t j) {
+           return released - (r.class_emp[j] > 0 ? r.class_emp_K[j] / r.class_emp[j] : kNaN);
+         });
+       }},
+      {{"capped_share",
+        {"country"},
+        "1",
+        "share of the country's adopters in this tick's market that are compute-capped"},
+       [](const S& s, double* o) { fill_copy(s.res_.capped_c, o); }},
+      {{"tokens_per_adopter", {"country"}, "Mtok per month", "tokens used per adopter in this tick's market"},
+       [](const S& s, double* o) { fill_copy(s.res_.tokens_per_adopter, o); }},
+      {{"plan_share", {"country", "plan"}, "1", "share of the country's adopters on each plan"},
+       [](const S& s, double* o) { fill_copy(s.res_.plan_share, o); }},
+      {{"quota_demand",
+        {"country"},
+        "H100e",
+        "D_c: demand on tier-1-homed providers before the quota factor, its bidding firms' x_i at "
+        "the price they cleared at plus its users' capped need (section 2.4; sets next tick's zeta)"},
+       [](const S& s, double* o) { fill_copy(s.quota_demand_prev_, o); }},
+      {{"zeta",
+        {"country"},
+        "1",
+        "tier-2 quota factor zeta_c on tier-1-homed providers this tick (1 where no quota applies; "
+        "diffusion_rule)"},
+       [](const S& s, double* o) { fill_copy(s.zeta_, o); }},
   };
-  m_capacity_ = def("capacity", {"provider"}, "H100e", "provider capacity C_p, home plus hosted", P);
-  m_capacity_hosted_ = def("capacity_hosted", {"provider"}, "H100e", "hosted part of provider capacity (section 6)", P);
-  m_orders_ = def("orders", {"provider"}, "H100e", "home capacity ordered this tick, arriving lead ticks later", P);
-  m_revenue_ = def("revenue", {"provider"}, "USD/month",
-                   "provider revenue: firms' compute spend + p_min x government reserve + plan prices", P);
-  m_utilisation_ = def("utilisation", {"provider"}, "1",
-                       "share of inference capacity used (firms, government reserve, consumers)", P);
-  m_compute_price_ = def("compute_price", {"provider"}, "USD per H100e-month",
-                         "compute price pi_p (pi_rest for non-home firms under first-resort)", P);
-  m_compute_price_home_ = def("compute_price_home", {"provider"}, "USD per H100e-month",
-                              "first-resort home price pi_home (NaN where first-resort does not apply)", P);
-  m_price_ = def("price", {"provider", "class"}, "USD per Mtok",
-                 "effective price: the class's compute spend per Mtok (gov: p_min x h of the newest generation; "
-                 "consumer: plan revenue per Mtok); NaN where the class bought nothing",
-                 PC);
-  m_plan_price_ = def("plan_price", {"provider", "plan"}, "USD per month",
-                      "price of each plan this tick: the list price times (pi_p(t-1)/p_min)^plan_pass (v5)", P * 3);
-  m_plan_value_ = def("plan_value", {"provider"}, "USD per H100e-month",
-                      "the plan layer's earnings per H100e: its users' plan revenue over their demand at full caps "
-                      "(what it bids for capacity under plan_split, v5); NaN without demand",
-                      P);
-  m_rationed_ = def("rationed", {"provider", "class"}, "H100e",
-                    "compute rationed: demand at p_min less allocation (consumers: caps less use)", PC);
-  m_frontier_K_ = def("frontier_K", {"provider"}, "K", "provider capability K_p", P);
-  m_follower_lag_ = def("follower_lag", {"provider"}, "ticks",
-                        "fast followers: how many ticks ago K_lead (the leaders' best generation at KYC or later) "
-                        "stood where K_f stands now, t - min{t' <= t : K_lead(t') >= K_f(t)}; 0 ahead of it "
-                        "(NaN: not a follower)",
-                        P);
-  m_serving_cost_ =
-      def("serving_cost", {"provider"}, "H100e per Mtok", "serving cost h_g(t) of the provider's newest generation", P);
-  m_K_lead_ = def("K_lead", {}, "K", "best K_g among non-followers' generations at stage KYC or later", 1);
-  m_released_frontier_ = def("released_frontier", {}, "K", "best K_g of any generation at stage TRUSTED or later", 1);
-  m_top20_ = def("top20_value_share", {}, "1",
-                 "share of cumulative AI value held by the top 20% of firms that have used AI (weighted)", 1);
-  m_gini_ = def("gini_wealth", {}, "1", "Gini coefficient of firm wealth max(W, 0) (weighted)", 1);
-  m_negative_ = def("negative_wealth_share", {}, "1", "weighted share of firms with W < 0", 1);
-  m_capped_ = def("users_capped_share", {}, "1",
-                  "share of AI users (people) in this tick's market compute-capped (this tick's new adopters "
-                  "enter the market next tick)",
-                  1);
-  m_entries_ = def("entries", {}, "firms", "real firms that entered this tick (one per exit)", 1);
-  m_exits_ = def("exits", {}, "firms", "real firms that exited this tick", 1);
-  m_adoption_ = def("adoption_share", {"country"}, "1", "share of people using AI", C);
-  m_gap_ = def("access_gap", {"country"}, "K", "best released K minus the K the country's AI users access", C);
-  m_K_elig_ = def("K_eligible", {"country"}, "K", "employment-weighted best K_g eligible to the country's firms", C);
-  m_gdp_ = def("gdp", {"country"}, "USD per year", "GDP_c(t) = GDP_c0 x Y_c(t) / Y_c(0)", C);
-  m_gdp_dispersion_ = def("gdp_dispersion", {}, "1",
-                          "population-weighted standard deviation of log GDP per capita across countries", 1);
-  m_spill_ = def("spillover", {"country"}, "1", "AI uplift spilling over from other countries (next tick)", C);
-  m_policy_ = def("policy", {"country"}, "1", "policies taken (section 6): 1 domestic build, 2 deal, 4 KYC raise", C);
-  m_partners_ =
-      def("trusted_partners", {"provider"}, "firms", "real firms that are trusted partners of the provider", P);
-  m_tau_ = def("tokens_per_worker", {}, "Mtok per worker-month",
-               "tau(t) = tau0 x exp(tau_growth t), before sector multipliers", 1);
-  // §7 (v4) who is cut off, and why.
-  const std::size_t CS = C * kSizeClassCount;
-  m_status_firms_ = def("firms_by_status", {"country", "size_class", "status"}, "firms",
-                        "real firms by size class and access status this tick (steps 4-6)", CS * kStatusCount);
-  m_status_emp_ = def("employment_by_status", {"country", "size_class", "status"}, "workers",
-                      "employment of the real firms by size class and access status this tick", CS * kStatusCount);
-  m_K_accessed_ = def("K_accessed", {"country", "size_class"}, "K",
-                      "employment-weighted K bought by the size class's firms (0 for firms that bought nothing); "
-                      "NaN where the class has no firms",
-                      CS);
-  m_K_gap_ =
-      def("K_gap", {"country", "size_class"}, "K", "best released K (stage TRUSTED or later) minus K_accessed", CS);
-  m_capped_c_ = def("capped_share", {"country"}, "1",
-                    "share of the country's adopters in this tick's market that are compute-capped", C);
-  m_tokens_adopter_ =
-      def("tokens_per_adopter", {"country"}, "Mtok per month", "tokens used per adopter in this tick's market", C);
-  m_plan_share_ = def("plan_share", {"country", "plan"}, "1", "share of the country's adopters on each plan", C * 3);
-  m_quota_demand_ = def("quota_demand", {"country"}, "H100e",
-                        "D_c: demand on tier-1-homed providers before the quota factor, its bidding firms' x_i at "
-                        "the price they cleared at plus its users' capped need (section 2.4; sets next tick's zeta)",
-                        C);
-  m_zeta_ = def("zeta", {"country"}, "1",
-                "tier-2 quota factor zeta_c on tier-1-homed providers this tick (1 where no quota applies; "
-                "diffusion_rule)",
-                C);
+  return decls;
+}
+
+std::size_t Simulation::metric_size(const MetricSpec& spec) const {
+  std::size_t n = 1;
+  for (const std::string& d : spec.dims) {
+    if (d == "provider")
+      n *= market_.providers().size();
+    else if (d == "country")
+      n *= countries_.size();
+    else if (d == "class")
+      n *= kClassCount;
+    else if (d == "size_class")
+      n *= kSizeClassCount;
+    else if (d == "status")
+      n *= kStatusCount;
+    else if (d == "plan")
+      n *= kPlans;
+    else
+      throw std::logic_error("metric '" + spec.name + "': unknown dimension '" + d + "'");
+  }
+  return n;
+}
+
+void Simulation::define_metrics() {
+  for (const MetricDecl& m : metric_decls()) metrics_.define(m.spec, metric_size(m.spec));
 }
 
 void Simulation::record() {
-  const auto& prov = market_.providers();
-  const GenTableView g = market_.view();
-  const std::size_t P = prov.size();
-  for (std::size_t q = 0; q < P; ++q) {
-    const Provider& v = prov[q];
-    metrics_[m_capacity_][q] = v.capacity();
-    metrics_[m_capacity_hosted_][q] = v.C_hosted;
-    metrics_[m_orders_][q] = v.order;
-    metrics_[m_frontier_K_][q] = v.K;
-    metrics_[m_follower_lag_][q] = v.follower && v.lag >= 0 ? v.lag : kNaN;
-    metrics_[m_serving_cost_][q] = g.h[v.gens.back()];
-    metrics_[m_revenue_][q] = res_.revenue[q];
-    metrics_[m_utilisation_][q] = res_.utilisation[q];
-    metrics_[m_compute_price_][q] = res_.price[q];
-    metrics_[m_compute_price_home_][q] = first_resort_[q] ? res_.price_home[q] : kNaN;
-    for (std::size_t j = 0; j < 3; ++j) metrics_[m_plan_price_][q * 3 + j] = params_.plan_price[j] * plan_mult_[q];
-    metrics_[m_plan_value_][q] = res_.plan_value[q];
-    for (int k = 0; k < kClassCount; ++k) {
-      const std::size_t j = q * kClassCount + k;
-      metrics_[m_price_][j] = res_.class_tokens[j] > 0 ? res_.class_spend[j] / res_.class_tokens[j] : kNaN;
-      metrics_[m_rationed_][j] = res_.rationed[j];
-    }
-  }
-  std::vector<double> partners(P, 0.0);
-  exec_->gather_firms(large_, large_firms_);
-  const FirmView f = large_firms_.view();
-  for (std::uint64_t i = 0; i < large_.size(); ++i)
-    for (std::size_t q = 0; q < P; ++q) partners[q] += (f.partners[i] >> q) & 1u;  // large firms weigh 1
-  for (std::size_t q = 0; q < P; ++q) metrics_[m_partners_][q] = partners[q];
-  metrics_[m_K_lead_][0] = market_.K_lead(tick_);
-  metrics_[m_released_frontier_][0] = market_.released_frontier();
-  metrics_[m_top20_][0] = res_.top20;
-  metrics_[m_gini_][0] = res_.gini;
-  metrics_[m_negative_][0] = res_.negative_wealth;
-  metrics_[m_capped_][0] = res_.capped_share;
-  metrics_[m_entries_][0] = res_.entries;
-  metrics_[m_exits_][0] = res_.entries;
-  double pop = 0, mean = 0, var = 0;
-  for (std::size_t c = 0; c < countries_.size(); ++c) {
-    metrics_[m_adoption_][c] = res_.adoption[c];
-    metrics_[m_gap_][c] = res_.gap[c];
-    metrics_[m_K_elig_][c] = res_.K_elig[c];
-    metrics_[m_gdp_][c] = res_.gdp[c];
-    metrics_[m_spill_][c] = res_.spill[c];
-    metrics_[m_policy_][c] = policy_[c];
-    pop += countries_[c].population;
-    mean += countries_[c].population * std::log(res_.gdp[c] / countries_[c].population);
-  }
-  mean /= pop;
-  for (std::size_t c = 0; c < countries_.size(); ++c) {
-    const double d = std::log(res_.gdp[c] / countries_[c].population) - mean;
-    var += countries_[c].population * d * d;
-  }
-  metrics_[m_gdp_dispersion_][0] = std::sqrt(var / pop);
-  const double released = market_.released_frontier();
-  for (std::size_t j = 0; j < res_.status_firms.size(); ++j) {
-    metrics_[m_status_firms_][j] = res_.status_firms[j];
-    metrics_[m_status_emp_][j] = res_.status_emp[j];
-  }
-  for (std::size_t j = 0; j < res_.class_emp.size(); ++j) {
-    const double K = res_.class_emp[j] > 0 ? res_.class_emp_K[j] / res_.class_emp[j] : kNaN;
-    metrics_[m_K_accessed_][j] = K;
-    metrics_[m_K_gap_][j] = released - K;
-  }
-  for (std::size_t c = 0; c < countries_.size(); ++c) {
-    metrics_[m_capped_c_][c] = res_.capped_c[c];
-    metrics_[m_tokens_adopter_][c] = res_.tokens_per_adopter[c];
-    metrics_[m_zeta_][c] = zeta_[c];
-    metrics_[m_quota_demand_][c] = quota_demand_prev_[c];
-    for (int j = 0; j < 3; ++j) metrics_[m_plan_share_][c * 3 + j] = res_.plan_share[c * 3 + j];
-  }
-  metrics_[m_tau_][0] = tau0_ * tau_growth_factor(tick_);
+  exec_->gather_firms(large_, large_firms_);  // the host copy trusted_partners reads
+  const auto& decls = metric_decls();
+  for (std::size_t k = 0; k < decls.size(); ++k) decls[k].fill(*this, metrics_[static_cast<int>(k)].data());
 }
 
 }  // namespace cutoff

@@ -98,6 +98,18 @@ class Simulation {
   /// The layout as the backend's passes read it (uploaded once).
   OnExec<LayoutView> exec_layout() const { return layout_x_; }
 
+  /// One §7 metric: its name, dimensions, units and meaning (written to /metrics and,
+  /// by `cutoff validate --doc-metrics`, to docs/metrics.md) and how its value is read
+  /// off the tick (docs/conventions.md: one declaration per metric).
+  struct MetricDecl {
+    MetricSpec spec;
+    void (*fill)(const Simulation& s, double* out);  ///< out: metric_size(spec) values
+  };
+  /// Every metric, in the order of /metrics (core/sim/simulation.cpp).
+  static const std::vector<MetricDecl>& metric_decls();
+  /// The number of values of a metric: the product of its dimensions' lengths.
+  std::size_t metric_size(const MetricSpec& spec) const;
+
   /// Visits every member that carries state from one tick to the next (checkpoints:
   /// core/io/checkpoint.cpp defines it for its archives). Agent arrays are not included.
   template <class Archive> void checkpoint_io(Archive& ar);
@@ -170,16 +182,6 @@ class Simulation {
     std::vector<double> capped_c, tokens_per_adopter, plan_share;  ///< per country (plan_share: × 3 plans)
   } res_;
   std::vector<double> quota_firm_demand_;  ///< D_c's firm part this tick (§2.4), before ζ
-
-  // Metric ids.
-  int m_capacity_ = -1, m_capacity_hosted_ = -1, m_orders_ = -1, m_frontier_K_ = -1, m_follower_lag_ = -1,
-      m_serving_cost_ = -1, m_K_lead_ = -1, m_released_frontier_ = -1, m_price_ = -1, m_compute_price_ = -1,
-      m_compute_price_home_ = -1, m_revenue_ = -1, m_utilisation_ = -1, m_rationed_ = -1, m_top20_ = -1, m_gini_ = -1,
-      m_negative_ = -1, m_adoption_ = -1, m_gap_ = -1, m_K_elig_ = -1, m_capped_ = -1, m_entries_ = -1, m_exits_ = -1,
-      m_gdp_ = -1, m_gdp_dispersion_ = -1, m_spill_ = -1, m_policy_ = -1, m_tau_ = -1, m_partners_ = -1,
-      m_status_firms_ = -1, m_status_emp_ = -1, m_K_accessed_ = -1, m_K_gap_ = -1, m_capped_c_ = -1,
-      m_tokens_adopter_ = -1, m_plan_share_ = -1, m_zeta_ = -1, m_quota_demand_ = -1, m_plan_price_ = -1,
-      m_plan_value_ = -1;
 };
 
 /// Step 8's pool rates per (country, sector) segment (also §2.0's revenue(−1)):

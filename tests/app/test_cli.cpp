@@ -105,6 +105,13 @@ TEST(Cli, ParametersDocIsGeneratedFromTheSchema) {
       << "docs/parameters.md is stale: regenerate it with `cutoff validate --doc-params > docs/parameters.md`";
 }
 
+TEST(Cli, MetricsDocIsGeneratedFromTheDeclarations) {
+  const auto r = run_cli("validate --doc-metrics");
+  ASSERT_EQ(r.code, 0);
+  EXPECT_EQ(r.out, test::read_file(test::source_dir() + "/docs/metrics.md"))
+      << "docs/metrics.md is stale: regenerate it with `cutoff validate --doc-metrics > docs/metrics.md`";
+}
+
 TEST(Cli, RunWritesOnlyTheFinalFileAndInfoReadsIt) {
   test::TempDir tmp;
   const std::string out = tmp / "run.h5";

@@ -248,6 +248,25 @@ TEST(Model, PlansPricedByScarcityStepAdoptersDownAndEarnWhatTheyCharge) {
   EXPECT_GT(stepped_down, 0);  // and someone could no longer afford a plan
 }
 
+TEST(Model, EveryMetricDeclarationFillsAllItsValues) {
+  // One declaration per metric (docs/conventions.md 2): each fill writes every one of
+  // its metric_size values (none keeps a sentinel) and nothing past them. (That the
+  // values are v4's is bench/same_bytes.py's check of the refactor.)
+  auto s = make(small({"seats=true", "plan_pass=1"}, 6));
+  for (int t = 0; t < 3; ++t) s->step();
+  const auto& decls = Simulation::metric_decls();
+  ASSERT_EQ(decls.size(), s->metrics().specs().size());
+  const double sentinel = -1.2345e300;
+  for (std::size_t k = 0; k < decls.size(); ++k) {
+    const std::size_t n = s->metric_size(decls[k].spec);
+    ASSERT_EQ(s->metrics()[static_cast<int>(k)].size(), n) << decls[k].spec.name;
+    std::vector<double> out(n + 1, sentinel);
+    decls[k].fill(*s, out.data());
+    EXPECT_EQ(out[n], sentinel) << decls[k].spec.name << " writes past its size";
+    for (std::size_t j = 0; j < n; ++j) ASSERT_NE(out[j], sentinel) << decls[k].spec.name << "[" << j << "]";
+  }
+}
+
 TEST(Model, ExitAndEntryKeepArraysDenseSortedAndCounted) {
   // Harsh costs make many firms exit.
   const Params p = small({"other_cost=0.45", "exit_months=0.5"}, 12);
