@@ -12,7 +12,9 @@ status after 2025, in the US and in tier 2). Exit status 1 on any miss.
 
 With --sizes it runs the same ensemble at other agent counts and prints the
 convergence table: every figure's mean at each size, the difference to the first
-size and whether it lies within two combined standard errors (docs/model.md §8).
+size and whether it lies within two combined standard errors (docs/model.md §8),
+including (v5) who is cut off: each size class's share of firms in each status for
+the US and tiers 2 and 3 at ticks 24, 59 and 119.
 
     python3 bench/calibration.py [--seeds 5] [--firms N --users N] [--ticks 120] [--jobs 2]
         [--sizes 5e4/5e5,2e5/2e6] [--set key=value]... [--keep DIR] [--json FILE]
@@ -35,8 +37,8 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "python", "src"))  # the cutoff_analysis package, installed or not
 from cutoff_analysis.calibration import (BANDS, BTOS, BTOS_LABELS, BTOS_TICKS, HORIZON_BANDS,  # noqa: E402
                                          HORIZON_LABELS, LABELS, SATURATION_BANDS, SATURATION_LABELS, TARGETS,
-                                         TOLERANCE, btos_measures, horizon_measures, measures, p_min,
-                                         saturation_measures)
+                                         TOLERANCE, btos_measures, cut_off_measures, horizon_measures, measures,
+                                         p_min, saturation_measures)
 from cutoff_analysis.io import open_ensemble  # noqa: E402
 
 
@@ -53,8 +55,9 @@ def ensemble(binary, scenario, outdir, seeds, firms, users, ticks, jobs, sets, s
     return open_ensemble(outdir), time.time() - t0
 
 
-def values(ds, calib, growth_from):
-    """Every figure as one value per replicate (numpy arrays)."""
+def values(ds, calib, growth_from, cut_off=False):
+    """Every figure as one value per replicate (numpy arrays); with cut_off, also who is
+    cut off (size class x status shares for the US and tiers 2 and 3)."""
     pm = p_min(ds)
     out = {k: np.asarray(v.values, dtype=float).ravel() for k, v in measures(ds, calib, pm, growth_from).items()}
     if ds.sizes["tick"] >= 24:
@@ -63,6 +66,8 @@ def values(ds, calib, growth_from):
         out.update({k: np.asarray(v.values, dtype=float).ravel() for k, v in btos_measures(ds).items()})
     if ds.sizes["tick"] > 24:
         out.update({k: np.asarray(v.values, dtype=float).ravel() for k, v in saturation_measures(ds).items()})
+    if cut_off:
+        out.update({k: np.asarray(v.values, dtype=float).ravel() for k, v in cut_off_measures(ds).items()})
     return out
 
 
@@ -148,7 +153,7 @@ def main():
     for firms, users in sizes:
         out = os.path.join(base, f"baseline-{firms:.0e}-{users:.0e}".replace("+", ""))
         ds, secs = ensemble(args.cutoff, args.scenario, out, args.seeds, firms, users, args.ticks, args.jobs, args.set)
-        vals = values(ds, args.calib_tick, args.growth_from)
+        vals = values(ds, args.calib_tick, args.growth_from, cut_off=len(sizes) > 1)
         results[(firms, users)] = vals
         text, hit = table(vals, f"\nbaseline, {args.seeds} replicates, {firms:.0e} firms, {users:.0e} users, "
                                 f"{args.ticks} ticks ({secs:.0f} s); sets: {args.set or 'none'}",
@@ -160,7 +165,10 @@ def main():
         head = f"\nconvergence against {sizes[0][0]:.0e}/{sizes[0][1]:.0e} (agree: |difference| <= 2 combined SE)"
         print(head)
         print(f"{'figure':30s} " + " ".join(f"{f'{f:.0e}/{u:.0e}':>12s}" for f, u in sizes) + "  agree")
+        disagree = []
         for name in ref:
+            if not all(name in results[size] for size in sizes):
+                continue  # a who-is-cut-off share present at one size only (below 0.01 elsewhere)
             cells, agree = [], []
             m0, _, se0 = interval(ref[name])
             for size in sizes:
@@ -171,6 +179,9 @@ def main():
                     tol = 2 * math.sqrt((se0 if math.isfinite(se0) else 0) ** 2 + (se if math.isfinite(se) else 0) ** 2)
                     agree.append("yes" if diff <= tol or (diff == 0) else "NO")
             print(f"{name:30s} " + " ".join(cells) + "  " + " ".join(agree))
+            if "NO" in agree:
+                disagree.append(name)
+        print(f"\n{len(disagree)} figures do not agree at every size: " + ", ".join(disagree))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({f"{k[0]}/{k[1]}": {n: list(map(float, v)) for n, v in vals.items()}

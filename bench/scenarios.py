@@ -8,7 +8,8 @@
 baseline (paired: the same seed and replicate indices, so the same random numbers
 wherever the scenario does not change them, and the same τ0 and need0), and prints,
 at ticks 59 and 119, each measure's mean effect (scenario − baseline, per replicate)
-with its 95% interval (Student t over the pairs), beside the baseline's level:
+with its 95% interval (Student t over the pairs; `cutoff_analysis.compare`), beside the
+baseline's level, and how much wider unpaired intervals would be:
 
   us_price        US-homed labs' compute price, mean over the labs [× p_min]
   users_capped    share of AI users compute-capped
@@ -29,6 +30,7 @@ import os
 import sys
 
 import numpy as np
+import xarray as xr
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -38,6 +40,7 @@ from calibration import ensemble, interval  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "python", "src"))
 import cutoff_analysis as ca  # noqa: E402
 from cutoff_analysis.calibration import p_min  # noqa: E402
+from cutoff_analysis.compare import interval_gain as compare_gain  # noqa: E402
 
 SCENARIOS = ["buildout", "moratorium", "first-resort", "compute-for-access", "crackdown", "open-weights",
              "diffusion-rule"]
@@ -85,22 +88,25 @@ def run_table(args):
         runs[name], secs = ensemble(args.cutoff, scenario_path(name), out, args.seeds, int(args.firms), int(args.users),
                                     args.ticks, args.jobs, [])
         print(f"{name}: {args.seeds} replicates in {secs:.0f} s", flush=True)
-    base = runs["baseline"]
     for t in ticks:
         hosts = (runs["compute-for-access"]["policy"].isel(tick=t).astype(int) & 2) > 0
         n_hosts = hosts.sum("country").values
-        b = measures(base, t, hosts)
         print(f"\ntick {t}: effect = scenario - baseline, mean [95% CI] over {args.seeds} paired replicates "
               f"({int(np.min(n_hosts))}-{int(np.max(n_hosts))} deal hosts)")
         print(f"{'measure':14s} {'baseline':>10s} " + " ".join(f"{s:>24s}" for s in SCENARIOS))
-        ms = {s: measures(runs[s], t, hosts) for s in SCENARIOS}
         for m in MEASURES:
-            lvl, _, _ = interval(np.asarray(b[m], float))
+            res = ca.compare(runs, lambda ds: xr.DataArray(measures(ds, t, hosts)[m], dims="replicate",
+                                                          coords={"replicate": ds["replicate"].values}))
             cells = []
             for s in SCENARIOS:
-                mean, hw, _ = interval(np.asarray(ms[s][m], float) - np.asarray(b[m], float))
-                cells.append(f"{mean:+.3g} [{mean - hw:+.2g},{mean + hw:+.2g}]" if math.isfinite(hw) else f"{mean:+.3g}")
-            print(f"{m:14s} {lvl:10.4g} " + " ".join(f"{c:>24s}" for c in cells))
+                r = res.sel(scenario=s)
+                mean, lo, hi = float(r["effect"]), float(r["lo"]), float(r["hi"])
+                cells.append(f"{mean:+.3g} [{lo:+.2g},{hi:+.2g}]" if math.isfinite(hi) else f"{mean:+.3g}")
+            print(f"{m:14s} {float(res['baseline'].isel(scenario=0)):10.4g} " + " ".join(f"{c:>24s}" for c in cells))
+        gain = ca.compare(runs, lambda ds: xr.DataArray(np.stack([measures(ds, t, hosts)[m] for m in MEASURES], -1),
+                                                       dims=("replicate", "measure"),
+                                                       coords={"replicate": ds["replicate"].values}))
+        print(f"(pairing: the unpaired intervals would be {compare_gain(gain):.1f}x as wide, median over cells)")
 
 
 def run_kappa(args):

@@ -135,6 +135,19 @@ def test_saturation_measures(tiny):
     assert cal.saturation_measures(_with_us_firms(tiny), from_tick=1)["status_max_us"] == pytest.approx(0.75)
 
 
+def test_cut_off_measures_by_region_size_and_status(tiny):
+    m = {k: float(v) for k, v in cal.cut_off_measures(_with_us_firms(tiny), ticks=(0, 1)).items()}
+    assert m["USA_1-9_no_value_t0"] == pytest.approx(0.75)
+    assert m["USA_250+_served_t1"] == pytest.approx(0.5)
+    # Tier 2 (BBB, CCC) at tick 1, 1-9 employees: 1 without budget, 1 priced out, 4 rationed.
+    assert m["tier_2_1-9_rationed_t1"] == pytest.approx(4 / 6)
+    assert m["tier_2_10-49_no_budget_t0"] == pytest.approx(0.5)
+    assert "USA_10-49_served_t0" not in m  # the US has no firm of 10-49: no share
+    assert not any(k.startswith("tier_3") for k in m)  # no tier-3 country
+    assert all("seats_t" not in k or m[k] >= 0.01 for k in m)  # statuses nobody is in are left out
+    assert "USA_1-9_served_t0" not in m
+
+
 def test_lorenz_curve_and_top_share():
     # Sorted: 0 (weight 1), 1 (weight 1), 3 (weight 2); total value 0 + 1 + 6 = 7.
     x, y = ca.lorenz_curve([3.0, 0.0, 1.0], [2.0, 1.0, 1.0], points=5)

@@ -207,6 +207,36 @@ def saturation_measures(ds: xr.Dataset, from_tick: int = 24) -> dict[str, xr.Dat
     }
 
 
+#: (v5) The regions and ticks of the who-is-cut-off shares in the convergence check.
+CUT_OFF_REGIONS = ("USA", "tier 2", "tier 3")
+CUT_OFF_TICKS = (24, 59, 119)
+
+
+def cut_off_measures(ds: xr.Dataset, ticks=CUT_OFF_TICKS, regions=CUT_OFF_REGIONS,
+                     least: float = 0.01) -> dict[str, xr.DataArray]:
+    """(v5) Who is cut off, for the convergence check (issue 35): the share of each size
+    class's real firms in each status, for the US and for tiers 2 and 3, at ``ticks``.
+    A share whose largest value over replicates is below ``least`` is left out (a
+    status no firm of the class is in says nothing about convergence)."""
+    out = {}
+    for region in regions:
+        if region.startswith("tier "):
+            firms = ds["firms_by_status"].where(ds["tier"] == int(region.split()[1]), 0.0).sum("country")
+        else:
+            firms = ds["firms_by_status"].sel(country=region, drop=True)
+        shares = firms / firms.sum("status").where(lambda t: t > 0)
+        for t in ticks:
+            if t >= ds.sizes["tick"]:
+                continue
+            at = shares.sel(tick=t, drop=True)
+            for size in at["size_class"].values:
+                for status in at["status"].values:
+                    v = at.sel(size_class=size, status=status, drop=True)
+                    if float(v.max()) >= least:
+                        out[f"{region} {size} {status} t{t}".replace(" ", "_")] = v
+    return out
+
+
 def target_hit(name: str, value: float) -> bool:
     """Whether ``value`` is within :data:`TOLERANCE` of the §8 target ``name``."""
     return abs(value - TARGETS[name]) <= TOLERANCE * TARGETS[name]
