@@ -629,87 +629,107 @@ void Simulation::step_choice(const OnExec<FirmTickConsts>& fk, const OnExec<User
 }
 
 void Simulation::step_market(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk) {
-  // §2.5–§2.6: per provider (a) the government reserve, (b) consumer demand at
-  // full caps and the consumer floor, (c) the firms' clearing at one price,
-  // (d) what firms did not buy joins (e) the consumers' water-filled caps.
+  // §2.5–§2.6, per provider in this order:
+  MarketTick m = market_supply(uk);  // (a) the government reserve, (b) consumer demand and the floor
+  clear_firm_market(fk, m);          // (c) the firms' clearing at one price; §2.5 budgets adapt
+  fill_plan_layer(fk, uk, m);        // (d) what firms did not buy joins (e) the plan layer's fill
+  sum_statuses();                    // §7 who is cut off (after the seats' statuses)
+  settle_providers(m);               // revenue, prices, forecast
+}
+
+Simulation::MarketTick Simulation::market_supply(const OnExec<UserConsts>& uk) {
+  // (a) the reserve, (b) consumer demand at full caps and plan revenue, the unused
+  // floor joining firm capacity; (v5) the plan layer's bid under plan_split.
   const Params& p = params_;
   const auto& prov = market_.providers();
   const int P = static_cast<int>(prov.size());
-  const double p_min = market_.p_min();
-  const OnExec<FirmView> f = exec_->firms();
-  const OnExec<UserView> v = exec_->users();
-  const GenTableView g = market_.view();
-  // (b) consumer demand at full caps and plan revenue, per provider.
-  KeyedFixed cons(P * ConsumerSum::kPerProvider);
-  exec_->sum(layout_.n_users, ConsumerSum{uk, v}, cons);
-  std::vector<double> inference(P), reserve(P), floor(P), cons_demand(P);
-  std::vector<ProviderSupply> supply(P);
+  MarketTick m;
+  m.cons = KeyedFixed(P * ConsumerSum::kPerProvider);
+  exec_->sum(layout_.n_users, ConsumerSum{uk, exec_->users()}, m.cons);
+  m.inference.resize(P);
+  m.reserve.resize(P);
+  m.floor.resize(P);
+  m.cons_demand.resize(P);
+  m.supply.resize(P);
   res_.plan_value.assign(P, kNaN);
   for (int q = 0; q < P; ++q) {
-    inference[q] = (1.0 - p.train_share) * prov[q].capacity();
+    m.inference[q] = (1.0 - p.train_share) * prov[q].capacity();
     const std::string& home = countries_[prov[q].home].iso3;
     const bool gov = std::find(p.r_gov_homes.begin(), p.r_gov_homes.end(), home) != p.r_gov_homes.end();
-    reserve[q] = gov ? p.r_gov * inference[q] : 0.0;  // (a)
-    floor[q] = p.r_cons * inference[q];
-    cons_demand[q] = cons.value(q * ConsumerSum::kPerProvider + ConsumerSum::kDemand, kFixedCompute);
-    const double unused_floor = std::max(floor[q] - cons_demand[q], 0.0);  // (b)
-    supply[q] =
-        ProviderSupply{inference[q] - reserve[q] - floor[q] + unused_floor, p_min, p.p_max, first_resort_[q] != 0};
+    m.reserve[q] = gov ? p.r_gov * m.inference[q] : 0.0;  // (a)
+    m.floor[q] = p.r_cons * m.inference[q];
+    m.cons_demand[q] = m.cons.value(q * ConsumerSum::kPerProvider + ConsumerSum::kDemand, kFixedCompute);
+    const double unused_floor = std::max(m.floor[q] - m.cons_demand[q], 0.0);  // (b)
+    m.supply[q] = ProviderSupply{m.inference[q] - m.reserve[q] - m.floor[q] + unused_floor, market_.p_min(), p.p_max,
+                                 first_resort_[q] != 0};
     // (v5) the plan layer earns its users' plan revenue on their demand at full caps;
     // under plan_split it bids that, per H100e, for its demand above the floor.
-    if (cons_demand[q] > 0)
+    if (m.cons_demand[q] > 0)
       res_.plan_value[q] =
-          cons.value(q * ConsumerSum::kPerProvider + ConsumerSum::kPlanRevenue, kFixedMoney) / cons_demand[q];
-    if (p.plan_split && cons_demand[q] > floor[q] && res_.plan_value[q] > 0) {
-      supply[q].plan_need = cons_demand[q] - floor[q];
-      supply[q].plan_value = res_.plan_value[q];
+          m.cons.value(q * ConsumerSum::kPerProvider + ConsumerSum::kPlanRevenue, kFixedMoney) / m.cons_demand[q];
+    if (p.plan_split && m.cons_demand[q] > m.floor[q] && res_.plan_value[q] > 0) {
+      m.supply[q].plan_need = m.cons_demand[q] - m.floor[q];
+      m.supply[q].plan_value = res_.plan_value[q];
     }
   }
+  return m;
+}
 
-  // (c) the firms' clearing, one price per provider (two under first-resort).
-  const std::vector<ProviderClearing> cleared = exec_->clear_firms(layout_.n_firms, supply, FirmBids{fk, f});
-  const OnExec<Table<ProviderClearing>> cleared_x = exec_->put(table_of(cleared));
+void Simulation::clear_firm_market(const OnExec<FirmTickConsts>& fk, MarketTick& m) {
+  // (c) one price per provider (two under first-resort), each firm's settle; per
+  // provider and class spend, tokens, allocation, rationing, demand at p_min and D_c;
+  // then §2.5 (v4) budgets adapt to what a unit of compute was worth against its price.
+  const int P = static_cast<int>(m.supply.size()), C = layout_.n_countries;
+  const OnExec<FirmView> f = exec_->firms();
+  m.cleared = exec_->clear_firms(layout_.n_firms, m.supply, FirmBids{fk, f});
+  const OnExec<Table<ProviderClearing>> cleared_x = exec_->put(table_of(m.cleared));
   exec_->loop(layout_.n_firms, FirmSettleLoop{fk, cleared_x, f});
-
-  // Per provider and class: spend, tokens, allocation, rationing; demand at p_min; D_c.
-  const int C = layout_.n_countries;
-  const FirmMarketSum market_sum{fk, f, cleared_x, p_min, P, C};
-  KeyedFixed firm_sums(market_sum.keys());
-  exec_->sum(layout_.n_firms, market_sum, firm_sums);
+  const FirmMarketSum market_sum{fk, f, cleared_x, market_.p_min(), P, C};
+  m.firm_sums = KeyedFixed(market_sum.keys());
+  exec_->sum(layout_.n_firms, market_sum, m.firm_sums);
+  m.firm_demand.resize(P);
+  for (int q = 0; q < P; ++q) m.firm_demand[q] = m.firm_sums.value(market_sum.demand_key(q), kFixedCompute);
   quota_firm_demand_.resize(C);
-  for (int c = 0; c < C; ++c) quota_firm_demand_[c] = firm_sums.value(market_sum.quota_key(c), kFixedCompute);
+  for (int c = 0; c < C; ++c) quota_firm_demand_[c] = m.firm_sums.value(market_sum.quota_key(c), kFixedCompute);
+  if (params_.b_adapt > 0) exec_->loop(layout_.n_firms, FirmAdaptLoop{fk, cleared_x, f});
+}
 
-  // §2.5 (v4): budgets adapt to what a unit of compute was worth against its price.
-  if (p.b_adapt > 0) exec_->loop(layout_.n_firms, FirmAdaptLoop{fk, cleared_x, f});
-
-  // (d)+(e) consumers: what firms did not buy, water-filled (deal hosts first on their floor).
+void Simulation::fill_plan_layer(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk, MarketTick& m) {
+  // (d)+(e): what firms did not buy, water-filled (deal hosts first on their floor);
+  // (v5) with the product layer, the firms that got no API compute bid for seats in
+  // the same fill, after the users (PlanBids: element n_users + i is firm i).
+  const Params& p = params_;
+  const int P = static_cast<int>(m.supply.size());
+  const OnExec<FirmView> f = exec_->firms();
+  const OnExec<UserView> v = exec_->users();
   std::vector<double> cons_capacity(P), cons_floor(P, 0.0);
   res_.sold.assign(P, 0.0);
   for (int q = 0; q < P; ++q) {
-    res_.sold[q] = cleared[q].sold;
-    cons_capacity[q] = std::max(inference[q] - reserve[q] - res_.sold[q], 0.0);
+    res_.sold[q] = m.cleared[q].sold;
+    cons_capacity[q] = std::max(m.inference[q] - m.reserve[q] - res_.sold[q], 0.0);
   }
   for (int c = 0; c < layout_.n_countries; ++c)
     if (deal_mask_[c]) cons_floor[policy_provider_[c]] += p.deal_cons_floor * p.deal_size;
   for (int q = 0; q < P; ++q)
     cons_floor[q] = std::min(cons_floor[q], cons_capacity[q]);  // a floor within what there is
-  // (v5) with the product layer, the firms that got no API compute bid for seats in the
-  // same fill, after the users (PlanBids: element n_users + i is firm i).
   const std::uint64_t plan_elements = layout_.n_users + (p.seats ? layout_.n_firms : 0);
   const WaterFill fill = exec_->water_fill(plan_elements, P, PlanBids{uk, v, fk, f, layout_.n_users},
                                            cons_capacity.data(), cons_floor.data());
   const OnExec<Table<WaterLevel>> levels = exec_->put(table_of(fill.levels));
   exec_->loop(layout_.n_users, UserSettleLoop{uk, levels, v});
-  KeyedFixed use_sums(P * ConsumerUseSum::kPerProvider);
-  exec_->sum(layout_.n_users, ConsumerUseSum{uk, v}, use_sums);
-  KeyedFixed seat_sums(P * SeatSum::kPerProvider);
+  m.use_sums = KeyedFixed(P * ConsumerUseSum::kPerProvider);
+  exec_->sum(layout_.n_users, ConsumerUseSum{uk, v}, m.use_sums);
+  m.seat_sums = KeyedFixed(P * SeatSum::kPerProvider);
   if (p.seats) {
     exec_->loop(layout_.n_firms, FirmSeatSettleLoop{fk, levels, f});
-    exec_->sum(layout_.n_firms, SeatSum{fk, f}, seat_sums);
+    exec_->sum(layout_.n_firms, SeatSum{fk, f}, m.seat_sums);
   }
-  auto seat = [&](int q, int what, int bits) { return seat_sums.value(q * SeatSum::kPerProvider + what, bits); };
+}
 
-  // §7 who is cut off, per country and size class (v5: after the seats' statuses).
+void Simulation::sum_statuses() {
+  // §7 who is cut off, per country and size class: one segmented pass per size class.
+  const int C = layout_.n_countries;
+  const OnExec<FirmView> f = exec_->firms();
   res_.status_firms.assign(static_cast<std::size_t>(C) * kSizeClassCount * kStatusCount, 0.0);
   res_.status_emp.assign(res_.status_firms.size(), 0.0);
   res_.class_emp_K.assign(static_cast<std::size_t>(C) * kSizeClassCount, 0.0);
@@ -728,8 +748,15 @@ void Simulation::step_market(const OnExec<FirmTickConsts>& fk, const OnExec<User
       res_.class_emp_K[cs] = o[StatusSum::kEmpK];
     }
   }
+}
 
-  // Provider outcomes: revenue, prices, forecast; metrics of the tick.
+void Simulation::settle_providers(const MarketTick& m) {
+  // Provider outcomes of the tick: spend and tokens per class, revenue, prices,
+  // utilisation, and the forecast's demand (firms at p_min, users and seats at full caps).
+  const auto& prov = market_.providers();
+  const int P = static_cast<int>(prov.size());
+  const double p_min = market_.p_min();
+  const GenTableView g = market_.view();
   res_.price.assign(P, 0.0);
   res_.price_home.assign(P, 0.0);
   res_.revenue.assign(P, 0.0);
@@ -737,36 +764,36 @@ void Simulation::step_market(const OnExec<FirmTickConsts>& fk, const OnExec<User
   res_.class_spend.assign(P * kClassCount, 0.0);
   res_.class_tokens.assign(P * kClassCount, 0.0);
   res_.rationed.assign(P * kClassCount, 0.0);
+  auto seat = [&](int q, int what, int bits) { return m.seat_sums.value(q * SeatSum::kPerProvider + what, bits); };
   for (int q = 0; q < P; ++q) {
     double spend = 0;
     for (int cls = kClassTrusted; cls <= kClassHome; ++cls) {
       using M = FirmMarketSum;
-      res_.class_spend[q * kClassCount + cls] = firm_sums.value(M::key(q, cls, M::kSpend), kFixedMoney);
-      res_.class_tokens[q * kClassCount + cls] = firm_sums.value(M::key(q, cls, M::kTokens), kFixedTokens);
-      res_.rationed[q * kClassCount + cls] = firm_sums.value(M::key(q, cls, M::kRationed), kFixedCompute);
+      res_.class_spend[q * kClassCount + cls] = m.firm_sums.value(M::key(q, cls, M::kSpend), kFixedMoney);
+      res_.class_tokens[q * kClassCount + cls] = m.firm_sums.value(M::key(q, cls, M::kTokens), kFixedTokens);
+      res_.rationed[q * kClassCount + cls] = m.firm_sums.value(M::key(q, cls, M::kRationed), kFixedCompute);
       spend += res_.class_spend[q * kClassCount + cls];
     }
-    const double plan_revenue = cons.value(q * ConsumerSum::kPerProvider + ConsumerSum::kPlanRevenue, kFixedMoney);
+    const double plan_revenue = m.cons.value(q * ConsumerSum::kPerProvider + ConsumerSum::kPlanRevenue, kFixedMoney);
     const double newest_h = g.h[prov[q].gens.back()];
-    res_.class_spend[q * kClassCount + kClassGov] = p_min * reserve[q];
-    res_.class_tokens[q * kClassCount + kClassGov] = reserve[q] / newest_h;
+    res_.class_spend[q * kClassCount + kClassGov] = p_min * m.reserve[q];
+    res_.class_tokens[q * kClassCount + kClassGov] = m.reserve[q] / newest_h;
     // The plan layer's class holds the users' plans and (v5) the firms' seats.
     res_.class_spend[q * kClassCount + kClassConsumer] = plan_revenue + seat(q, SeatSum::kRevenue, kFixedMoney);
     using U = ConsumerUseSum;
     res_.class_tokens[q * kClassCount + kClassConsumer] =
-        use_sums.value(q * U::kPerProvider + U::kUse, kFixedTokens) + seat(q, SeatSum::kTokens, kFixedTokens);
-    res_.rationed[q * kClassCount + kClassConsumer] = use_sums.value(q * U::kPerProvider + U::kUseShort, kFixedCompute);
-    res_.price[q] = cleared[q].price;
-    res_.price_home[q] = first_resort_[q] ? cleared[q].price_home : cleared[q].price;
-    res_.revenue[q] = spend + p_min * reserve[q] + res_.class_spend[q * kClassCount + kClassConsumer];
-    const double used = res_.sold[q] + reserve[q] +
-                        use_sums.value(q * U::kPerProvider + U::kUseCompute, kFixedCompute) +
+        m.use_sums.value(q * U::kPerProvider + U::kUse, kFixedTokens) + seat(q, SeatSum::kTokens, kFixedTokens);
+    res_.rationed[q * kClassCount + kClassConsumer] =
+        m.use_sums.value(q * U::kPerProvider + U::kUseShort, kFixedCompute);
+    res_.price[q] = m.cleared[q].price;
+    res_.price_home[q] = first_resort_[q] ? m.cleared[q].price_home : m.cleared[q].price;
+    res_.revenue[q] = spend + p_min * m.reserve[q] + res_.class_spend[q * kClassCount + kClassConsumer];
+    const double used = res_.sold[q] + m.reserve[q] +
+                        m.use_sums.value(q * U::kPerProvider + U::kUseCompute, kFixedCompute) +
                         seat(q, SeatSum::kUseCompute, kFixedCompute);
-    res_.utilisation[q] = inference[q] > 0 ? used / inference[q] : 0.0;
+    res_.utilisation[q] = m.inference[q] > 0 ? used / m.inference[q] : 0.0;
     market_.settle(q, res_.revenue[q], res_.price[q], res_.price_home[q],
-                   firm_sums.value(market_sum.demand_key(q), kFixedCompute) + cons_demand[q] +
-                       seat(q, SeatSum::kDemand, kFixedCompute),
-                   p.F_smooth);
+                   m.firm_demand[q] + m.cons_demand[q] + seat(q, SeatSum::kDemand, kFixedCompute), params_.F_smooth);
   }
 }
 
@@ -805,12 +832,17 @@ void Simulation::step_adoption(const OnExec<UserConsts>& uk) {
 }
 
 void Simulation::step_countries(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk) {
+  aggregate_countries(fk, uk);  // §2.10 aggregates, GDP, spillover
+  take_policies();              // §6 policies by rule
+  rank_firms();                 // §7 top-20% share of AI value, Gini of wealth
+}
+
+void Simulation::aggregate_countries(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk) {
   // §2.10: per-country aggregates as segmented sums over the country-sorted arrays.
   const Params& p = params_;
   const int C = layout_.n_countries;
   const OnExec<FirmView> f = exec_->firms();
   const OnExec<UserView> v = exec_->users();
-  const GenTableView g = market_.view();
   using F = CountryFirmSum;
   using U = CountryUserSum;
   std::vector<double> fsum, usum;
@@ -872,12 +904,16 @@ void Simulation::step_countries(const OnExec<FirmTickConsts>& fk, const OnExec<U
   gdp_prev_ = gdp;
   spill_ = spillover(gdp, tier, Kbar, p.tier_sim, p.xi);
   res_.spill = spill_;
+}
 
+void Simulation::take_policies() {
   // §6 policies by rule: a gap above gap_policy for n_policy ticks in a row makes a
   // country take each enabled lever once, for good, with its most aligned provider.
+  const Params& p = params_;
+  const GenTableView g = market_.view();
   const bool any = p.policy_build || p.policy_deal || p.policy_kyc;
   const auto& prov = market_.providers();
-  for (int c = 0; c < C; ++c) {
+  for (int c = 0; c < layout_.n_countries; ++c) {
     gap_run_[c] = res_.gap[c] > p.gap_policy ? gap_run_[c] + 1 : 0;
     if (!any || tick_ < p.lever_tick || policy_provider_[c] >= 0 || gap_run_[c] < p.n_policy) continue;
     int best = 0;
@@ -893,10 +929,13 @@ void Simulation::step_countries(const OnExec<FirmTickConsts>& fk, const OnExec<U
     }
     if (p.policy_kyc) policy_[c] |= 4;
   }
+}
 
+void Simulation::rank_firms() {
   // §7 ranks: the top-20% share of cumulative AI value (over real firms that have
   // used AI, i.e. bought compute at least once) and the Gini of wealth on max(W, 0).
   const OnExec<LayoutView> L = exec_layout();
+  const OnExec<FirmView> f = exec_->firms();
   const RankStats value = exec_->rank_stats(layout_.n_firms, AiValueRank{L, f});
   const RankStats wealth = exec_->rank_stats(layout_.n_firms, WealthRank{L, f});
   res_.top20 = value.total_weight > 0 ? value.top_share : kNaN;

@@ -129,9 +129,26 @@ class Simulation {
   void choose_partners(const std::vector<int>& released, const FirmTickConsts& fk_host);  // §2.2
   void step_choice(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk);       // §2.4
   void step_market(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk);       // §2.5–§2.6
-  void step_firms(const FirmTickConsts& fk_host, const OnExec<FirmTickConsts>& fk);       // §2.7–§2.8
-  void step_adoption(const OnExec<UserConsts>& uk);                                       // §2.9
-  void step_countries(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk);    // §2.10, §6
+  /// One tick's market (§2.6), per provider: what each part of step_market hands on.
+  struct MarketTick {
+    std::vector<double> inference, reserve, floor;                ///< H100e: inference capacity, (a), (b)
+    std::vector<double> cons_demand;                              ///< (b) users' demand at full caps, H100e
+    std::vector<double> firm_demand;                              ///< Σ w·x_i(p_min) (the forecast's firm part)
+    std::vector<ProviderSupply> supply;                           ///< (c)'s supply (and v5 plan-layer bid)
+    std::vector<ProviderClearing> cleared;                        ///< (c)'s result
+    KeyedFixed cons{0}, firm_sums{0}, use_sums{0}, seat_sums{0};  ///< ConsumerSum, FirmMarketSum, …
+  };
+  MarketTick market_supply(const OnExec<UserConsts>& uk);                   // (a), (b)
+  void clear_firm_market(const OnExec<FirmTickConsts>& fk, MarketTick& m);  // (c), §2.5 budgets
+  void fill_plan_layer(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk, MarketTick& m);  // (d), (e)
+  void sum_statuses();                                                                  // §7 who is cut off
+  void settle_providers(const MarketTick& m);                                           // revenue, prices, forecast
+  void step_firms(const FirmTickConsts& fk_host, const OnExec<FirmTickConsts>& fk);     // §2.7–§2.8
+  void step_adoption(const OnExec<UserConsts>& uk);                                     // §2.9
+  void step_countries(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk);  // §2.10, §6
+  void aggregate_countries(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk);  // §2.10
+  void take_policies();                                                                      // §6 by rule
+  void rank_firms();                                                                         // §7 ranks
   void define_metrics();
   void record();
   void set_threads() const;
