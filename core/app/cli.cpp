@@ -18,6 +18,7 @@
 #include "core/app/info.hpp"
 #include "core/app/memory.hpp"
 #include "core/app/run.hpp"
+#include "core/io/hdf5.hpp"
 #include "core/model/params.hpp"
 #include "core/model/scenario.hpp"
 #include "core/sim/simulation.hpp"
@@ -89,6 +90,27 @@ class MemberProgress {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
+/// Every integer flag reads its value as `--set` reads an integer key (parse_integer(),
+/// issue 37): `--firms 1e5` is 100000, `--firms 2.5` is refused saying integers only.
+CLI::Validator integer_text() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        const auto v = parse_integer(s);
+        if (!v) return std::string(integer_rule()) + ", got '" + s + "'";
+        s = std::to_string(*v);
+        return "";
+      },
+      "");
+}
+
+/// Closes HDF5 when the command returns, on every path (hdf5.hpp: stop_library()).
+struct Hdf5Library {
+  explicit Hdf5Library(bool verbose) { h5::start_library(verbose); }
+  ~Hdf5Library() { h5::stop_library(); }
+  Hdf5Library(const Hdf5Library&) = delete;
+  Hdf5Library& operator=(const Hdf5Library&) = delete;
+};
+
 struct RunFlags {
   std::string scenario, out, backend = "auto", max_memory;
   std::vector<std::string> sets;
@@ -98,19 +120,20 @@ struct RunFlags {
 };
 
 /// The scenario with the command-line overrides applied, in flag order after --set.
-Params resolve(const std::string& scenario, std::vector<std::string> sets, const RunFlags* f) {
+Params resolve(const std::string& scenario, std::vector<std::string> sets, const RunFlags* f,
+               std::vector<std::string>* files = nullptr) {
   if (f) {
     if (f->firms >= 0) sets.push_back("n_firms=" + std::to_string(f->firms));
     if (f->users >= 0) sets.push_back("n_users=" + std::to_string(f->users));
     if (f->ticks >= 0) sets.push_back("horizon=" + std::to_string(f->ticks));
     if (f->seed >= 0) sets.push_back("seed=" + std::to_string(f->seed));
   }
-  return load_scenario(scenario, sets, "--set");
+  return load_scenario(scenario, sets, "--set", files);
 }
 
 int cmd_run(const RunFlags& f, const std::string& command_line) {
   RunRequest req;
-  req.params = resolve(f.scenario, f.sets, &f);
+  req.params = resolve(f.scenario, f.sets, &f, &req.inputs);
   req.scenario_file = f.scenario;
   req.out = f.out;
   req.options.replicate = static_cast<std::uint32_t>(f.replicate);
@@ -172,7 +195,15 @@ int cmd_ensemble(const EnsembleFlags& f, const std::string& command_line, int* a
   req.log = [&f, rank](const std::string& line) {
     if (!f.run.quiet) std::cerr << "cutoff: " << (rank ? "rank " + std::to_string(rank) + ": " : "") << line << '\n';
   };
-  req.error = [rank](const std::string& line) {  // "see above" must hold under --quiet too
+  // One process: the member's failure is the command's one line (issue 37). Several
+  // ranks: each prints its own, and "see above" must hold under --quiet too.
+  std::string failure;
+  const bool single = comm.size() == 1;
+  req.error = [rank, single, &failure](const std::string& line) {
+    if (single) {
+      failure = line.rfind("failed: ", 0) == 0 ? line.substr(8) : line;
+      return;
+    }
     std::cerr << "cutoff: " << (rank ? "rank " + std::to_string(rank) + ": " : "") << line << '\n';
   };
   const int status = run_ensemble(req, comm);
@@ -181,7 +212,9 @@ int cmd_ensemble(const EnsembleFlags& f, const std::string& command_line, int* a
     req.log("ran " + progress.summary() + (comm.size() > 1 ? " on rank 0" : "") + "; wrote " + req.outdir +
             "/ensemble.h5 and summary.h5");
   if (status == 130) throw Interrupted("interrupted; finished members are kept, the same command resumes");
-  if (status == 1) throw std::runtime_error("a member failed (see above); the same command resumes");
+  if (status == 1)
+    throw std::runtime_error(failure.empty() ? "a member failed (see above); the same command resumes"
+                                             : failure + "; the same command resumes");
   return status;
 }
 
@@ -217,26 +250,38 @@ int cli_main(int argc, char** argv) {
   run->add_option("scenario", rf.scenario, "Scenario TOML file (e.g. data/scenarios/baseline.toml)")->required();
   run->add_option("-o,--out", rf.out, "Output file; written as OUT.part and renamed on success")->required();
   run->add_option("--firms", rf.firms, "Firm agents (scenario key n_firms)")
+      ->transform(integer_text())
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
   run->add_option("--users", rf.users, "User agents (scenario key n_users)")
+      ->transform(integer_text())
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
   run->add_option("--ticks", rf.ticks, "Ticks (months) to run (scenario key horizon)")
+      ->transform(integer_text())
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{100000}));
   run->add_option("--seed", rf.seed, "Random seed, 0 to 2^32-1 (scenario key seed)")
+      ->transform(integer_text())
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{4294967295}));
   run->add_option("--replicate", rf.replicate, "Replicate index, 0 to 2^32-1 (keys the random numbers with the seed)")
+      ->transform(integer_text())
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{4294967295}));
   run->add_option("--snapshot-every", rf.snapshot_every, "Write every agent field each K ticks (0: never)")
+      ->transform(integer_text())
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{100000}));
   run->add_option("--checkpoint-every", rf.checkpoint_every,
                   "Save OUT.checkpoint each K ticks; the same command resumes from it (0: never)")
+      ->transform(integer_text())
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{100000}));
-  run->add_option("--threads", rf.threads, "OpenMP threads (0: all cores)")->check(CLI::Range(0, 4096));
+  run->add_option("--threads", rf.threads, "OpenMP threads (0: all cores)")
+      ->transform(integer_text())
+      ->check(CLI::Range(0, 4096));
   run->add_option("--backend", rf.backend, "auto (the GPU when usable, else the CPU), cpu or cuda")
       ->check(CLI::IsMember(backend_names()));
   run->add_option("--max-memory", rf.max_memory, "Refuse to run above this many bytes (e.g. 8G)");
   run->add_option("--set", rf.sets, "Override a scenario key: key=value (TOML value), repeatable");
   run->add_flag("-q,--quiet", rf.quiet, "No progress line or messages on stderr");
+  bool verbose = false;
+  const char* verbose_help = "On a failure, also print the HDF5 library's own error stack";
+  run->add_flag("--verbose", verbose, verbose_help);
 
   EnsembleFlags ef;
   CLI::App* ens =
@@ -245,20 +290,27 @@ int cli_main(int argc, char** argv) {
   ens->add_option("-o,--out", ef.run.out, "Output directory (members/, ensemble.h5, summary.h5)")->required();
   ens->add_option("--replicates", ef.replicates, "Replicates per sweep point (replicate indices 0..N-1)")
       ->required()
+      ->transform(integer_text())
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{4294967295}));
   ens->add_option("--sweep", ef.sweeps,
                   "key=v1,v2,... or key=lo:hi:n (inclusive); repeatable, the last varies fastest");
   ens->add_option("--firms", ef.run.firms, "Firm agents (scenario key n_firms)")
+      ->transform(integer_text())
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
   ens->add_option("--users", ef.run.users, "User agents (scenario key n_users)")
+      ->transform(integer_text())
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
   ens->add_option("--ticks", ef.run.ticks, "Ticks (months) to run (scenario key horizon)")
+      ->transform(integer_text())
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{100000}));
   ens->add_option("--seed", ef.run.seed, "Random seed, 0 to 2^32-1 (scenario key seed)")
+      ->transform(integer_text())
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{4294967295}));
   ens->add_option("--jobs", ef.jobs, "Members run at once in this process (each with its own threads)")
+      ->transform(integer_text())
       ->check(CLI::Range(1, 4096));
   ens->add_option("--threads", ef.run.threads, "OpenMP threads per member (0: cores / jobs)")
+      ->transform(integer_text())
       ->check(CLI::Range(0, 4096));
   ens->add_option("--backend", ef.run.backend, "auto (the GPU when usable, else the CPU), cpu or cuda; every member")
       ->check(CLI::IsMember(backend_names()));
@@ -266,6 +318,7 @@ int cli_main(int argc, char** argv) {
                   "Refuse to run above this many bytes (all jobs together, e.g. 8G)");
   ens->add_option("--set", ef.run.sets, "Override a scenario key of every member: key=value, repeatable");
   ens->add_flag("-q,--quiet", ef.run.quiet, "No progress line or messages on stderr");
+  ens->add_flag("--verbose", verbose, verbose_help);
 
   std::string v_scenario;
   std::vector<std::string> v_sets;
@@ -280,6 +333,7 @@ int cli_main(int argc, char** argv) {
   std::string i_file;
   CLI::App* info = app.add_subcommand("info", "Describe a cutoff output file");
   info->add_option("file", i_file, "Output .h5 file")->required();
+  info->add_flag("--verbose", verbose, verbose_help);
 
   try {
     app.parse(argc, argv);
@@ -304,6 +358,7 @@ int cli_main(int argc, char** argv) {
   for (int k = 0; k < argc; ++k) command_line += (k ? " " : "") + std::string(argv[k]);
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  const Hdf5Library hdf5(verbose);
   try {
     if (*run) return cmd_run(rf, command_line);
     if (*ens) return cmd_ensemble(ef, command_line, &argc, &argv);
@@ -324,6 +379,9 @@ int cli_main(int argc, char** argv) {
   } catch (const Interrupted& e) {
     std::cerr << "\ncutoff: " << e.what() << '\n';
     return 130;
+  } catch (const FileError& e) {  // a file that failed while running (hdf5.hpp: the one translator)
+    std::cerr << "\ncutoff: failed: " << e.what() << '\n';
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "\ncutoff: failed: " << e.what() << '\n';
     return 1;

@@ -294,7 +294,12 @@ void run_member(const EnsembleRequest& req, const EnsemblePlan& plan, std::int64
         w.attr(plan.sweeps[k].key, plan.sweeps[k].values[plan.point_index[point][k]]);
   };
   run_to_file(r);
-  write_atomically(done_path(req.outdir, member), {done_record(member, r.out)});
+  try {
+    write_atomically(done_path(req.outdir, member), {done_record(member, r.out)});
+  } catch (...) {
+    clear_member(req.outdir, member);  // a member file without its record is not finished
+    throw;
+  }
 }
 
 }  // namespace
@@ -313,9 +318,11 @@ int run_ensemble(const EnsembleRequest& req, const Comm& comm) {
   // Rank 0 claims OUTDIR for this plan; a different ensemble's directory is refused.
   int status = 0;
   std::string problem;
+  const fs::path members = fs::path(req.outdir) / "members";
+  bool created_outdir = false;
   if (comm.rank() == 0) {
-    const fs::path members = fs::path(req.outdir) / "members";
     std::error_code ec;
+    created_outdir = !fs::exists(req.outdir, ec);
     fs::create_directories(members, ec);
     const std::string plan_file = (fs::path(req.outdir) / "ensemble.plan").string();
     if (ec) {
@@ -401,7 +408,22 @@ int run_ensemble(const EnsembleRequest& req, const Comm& comm) {
     local = 130;
   }
   status = comm.max_over_ranks(local);
-  if (status != 0) return status;
+  if (status != 0) {
+    // Without a finished member there is nothing to resume: leave no plan behind (issue 37;
+    // docs/conventions.md 12). With one, the plan and the finished members are kept.
+    if (comm.rank() == 0) {
+      bool any = false;
+      for (std::int64_t m = 0; m < plan.members() && !any; ++m) any = member_finished(req.outdir, m);
+      if (!any) {
+        std::error_code ec;
+        fs::remove(fs::path(req.outdir) / "ensemble.plan", ec);
+        fs::remove(fs::path(req.outdir) / "ensemble.plan.tmp", ec);
+        fs::remove(members, ec);  // only when empty
+        if (created_outdir) fs::remove(req.outdir, ec);
+      }
+    }
+    return status;
+  }
   if (comm.rank() == 0) write_ensemble_files(plan, req.outdir);
   return 0;
 }
@@ -440,7 +462,8 @@ template <class T> std::vector<T> read_all(hid_t ds, hid_t mtype, std::size_t ex
 /// The variables of /metrics in creation order, and the tick count.
 std::vector<Var> read_layout(const std::string& path, hsize_t* ticks) {
   std::lock_guard<std::mutex> g(hdf5_mutex());
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  h5::set_error_printing();
+  const h5::FileContext file(path);
   Hid f = h5::own(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "H5Fopen", path);
   Hid m = h5::own(H5Gopen2(f, "metrics", H5P_DEFAULT), "H5Gopen2", path + ":/metrics");
   std::vector<std::string> names;
@@ -494,7 +517,8 @@ std::vector<Var> read_layout(const std::string& path, hsize_t* ticks) {
 /// Every metric of one member file, in the order of @p vars' metrics.
 std::vector<std::vector<double>> read_metrics(const std::string& path, const std::vector<Var>& vars, hsize_t ticks) {
   std::lock_guard<std::mutex> g(hdf5_mutex());
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  h5::set_error_printing();
+  const h5::FileContext file(path);
   Hid f = h5::own(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "H5Fopen", path);
   std::vector<std::vector<double>> out;
   for (const Var& v : vars) {

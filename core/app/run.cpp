@@ -1,5 +1,10 @@
 #include "core/app/run.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -24,7 +29,26 @@ DType dtype_of(FieldType t) {
   }
 }
 
-void check_output_path(const std::string& out) {
+/// The same file, also through links and `..`.
+bool same_file(const std::string& a, const std::string& b) {
+  namespace fs = std::filesystem;
+  std::error_code ea, eb;
+  if (fs::equivalent(a, b, ea)) return true;  // both exist: hard links, symlinks
+  const fs::path ca = fs::weakly_canonical(fs::absolute(a), ea), cb = fs::weakly_canonical(fs::absolute(b), eb);
+  return !ea && !eb && ca == cb;
+}
+
+/// Every file the run writes: the output, its `.part`, its checkpoint and the checkpoint's
+/// temporary (docs/conventions.md 12).
+std::vector<std::string> written_files(const std::string& out) {
+  const std::string ck = checkpoint_path(out);
+  return {out, out + ".part", ck, ck + ".tmp"};
+}
+
+/// An output path the run can use: a file name in an existing folder it may write to,
+/// none of the names it writes being one of its inputs (issue 37: `-o` on the scenario
+/// replaced the TOML). Bad paths are input errors (exit 2), found before any work.
+void check_output_path(const std::string& out, const std::vector<std::string>& inputs) {
   namespace fs = std::filesystem;
   const fs::path p(out);
   if (out.empty()) throw InputError("-o/--out is empty: give the output file, e.g. -o run.h5");
@@ -33,6 +57,23 @@ void check_output_path(const std::string& out) {
   const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
   if (!fs::is_directory(dir, ec))
     throw InputError("-o/--out '" + out + "': directory '" + dir.string() + "' does not exist");
+  for (const std::string& w : written_files(out))
+    for (const std::string& in : inputs)
+      if (same_file(w, in))
+        throw InputError("-o/--out '" + out + "': the run would write '" + w + "', which is its input '" + in +
+                         "'; allowed: an output name that is none of the run's inputs");
+  // Can the folder take a new file? (Permission bits alone do not say: root ignores them,
+  // a read-only mount does not.) The probe is the `.part` the writer creates first.
+  const std::string probe = out + ".part";
+  const bool existed = fs::exists(probe, ec);
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT, 0644);
+  if (fd < 0) {
+    const int err = errno;
+    const FileProblem problem = file_problem_of_errno(err);
+    throw InputError("-o/--out " + file_message(problem, out, "cannot create " + probe + ": " + std::strerror(err)));
+  }
+  ::close(fd);
+  if (!existed) ::unlink(probe.c_str());
 }
 
 template <class Pop> void snapshot_all(OutputWriter& w, const HostArrays<Pop>& arrays, int index, int tick) {
@@ -196,7 +237,10 @@ void check_memory(const Params& p, std::uint64_t snapshot_in_flight, std::uint64
 std::string checkpoint_path(const std::string& out) { return out + ".checkpoint"; }
 
 void run_to_file(const RunRequest& req) {
-  check_output_path(req.out);
+  std::vector<std::string> inputs = req.inputs;
+  if (!req.scenario_file.empty()) inputs.push_back(req.scenario_file);
+  inputs.push_back(req.params.countries);
+  check_output_path(req.out, inputs);
   if (req.checkpoint_every > 0 && req.snapshot_every > 0)
     throw InputError("--checkpoint-every " + std::to_string(req.checkpoint_every) + " with --snapshot-every " +
                      std::to_string(req.snapshot_every) + ": snapshots are not checkpointed; allowed: one of the two");
@@ -226,59 +270,75 @@ void run_to_file(const RunRequest& req) {
     }
   }
 
-  OutputWriter w(req.out, req.snapshot_in_flight);
-  const std::vector<int> ids = write_header(w, sim, req);
-  if (req.extra_header) req.extra_header(w);
-  const int ticks = static_cast<int>(req.params.horizon);
-  // Snapshots: the backend copies the State fields out (on CUDA asynchronously, into
-  // pinned buffers on its own stream); the writer takes them once the copy is done
-  // (on CUDA after the next tick has been computed) and writes while later ticks run.
-  Exec& exec = sim.exec();
-  int snapshots = 0, pending = -1;
-  auto hand_over = [&]() {
-    if (pending < 0) return;
-    snapshot_all(w, exec.snapshot_firms(), snapshots, pending);
-    snapshot_all(w, exec.snapshot_users(), snapshots, pending);
-    ++snapshots;
-    pending = -1;
-  };
-  // A resumed run writes the checkpoint's rows again (no snapshots: refused above).
-  for (int t = 0; t < sim.tick(); ++t) {
-    for (std::size_t k = 0; k < ids.size(); ++k) {
-      const std::size_t cells = sim.metrics()[static_cast<int>(k)].size();
-      w.write(ids[k], t, rows[k].data() + static_cast<std::size_t>(t) * cells);
+  // From here a failure removes the `.part` (the writer's destructor) and names what is
+  // kept: the checkpoint a resumed run needs, or nothing.
+  int saved_after = sim.tick() - 1;  // the tick the checkpoint on disk holds (-1: none)
+  try {
+    OutputWriter w(req.out, req.snapshot_in_flight);
+    const std::vector<int> ids = write_header(w, sim, req);
+    if (req.extra_header) req.extra_header(w);
+    const int ticks = static_cast<int>(req.params.horizon);
+    // Snapshots: the backend copies the State fields out (on CUDA asynchronously, into
+    // pinned buffers on its own stream); the writer takes them once the copy is done
+    // (on CUDA after the next tick has been computed) and writes while later ticks run.
+    Exec& exec = sim.exec();
+    int snapshots = 0, pending = -1;
+    auto hand_over = [&]() {
+      if (pending < 0) return;
+      snapshot_all(w, exec.snapshot_firms(), snapshots, pending);
+      snapshot_all(w, exec.snapshot_users(), snapshots, pending);
+      ++snapshots;
+      pending = -1;
+    };
+    // A resumed run writes the checkpoint's rows again (no snapshots: refused above).
+    for (int t = 0; t < sim.tick(); ++t) {
+      for (std::size_t k = 0; k < ids.size(); ++k) {
+        const std::size_t cells = sim.metrics()[static_cast<int>(k)].size();
+        w.write(ids[k], t, rows[k].data() + static_cast<std::size_t>(t) * cells);
+      }
+      w.end_tick(t);
+      if (req.on_tick) req.on_tick(t + 1);
     }
-    w.end_tick(t);
-    if (req.on_tick) req.on_tick(t + 1);
-  }
-  for (int t = sim.tick(); t < ticks; ++t) {
-    if (req.stop_signal && req.stop_signal->load() != 0)
-      throw Interrupted("interrupted by signal " + std::to_string(req.stop_signal->load()) + "; no output written");
-    sim.step();
+    for (int t = sim.tick(); t < ticks; ++t) {
+      if (req.stop_signal && req.stop_signal->load() != 0)
+        throw Interrupted("interrupted by signal " + std::to_string(req.stop_signal->load()) + "; no output written");
+      sim.step();
+      hand_over();
+      const Metrics& m = sim.metrics();
+      for (std::size_t k = 0; k < ids.size(); ++k) w.write(ids[k], t, m[static_cast<int>(k)].data());
+      w.end_tick(t);
+      if (req.checkpoint_every > 0) {
+        for (std::size_t k = 0; k < ids.size(); ++k)
+          rows[k].insert(rows[k].end(), m[static_cast<int>(k)].begin(), m[static_cast<int>(k)].end());
+        if ((t + 1) % req.checkpoint_every == 0 && t + 1 < ticks) {
+          save_checkpoint(ck, sim, rows);
+          saved_after = t;
+        }
+      }
+      if (req.snapshot_every > 0 && t % req.snapshot_every == 0) {
+        exec.snapshot_begin();
+        pending = t;
+        if (!exec.snapshots_detached()) hand_over();
+      }
+      if (req.on_tick) req.on_tick(t + 1);
+    }
     hand_over();
-    const Metrics& m = sim.metrics();
-    for (std::size_t k = 0; k < ids.size(); ++k) w.write(ids[k], t, m[static_cast<int>(k)].data());
-    w.end_tick(t);
-    if (req.checkpoint_every > 0) {
-      for (std::size_t k = 0; k < ids.size(); ++k)
-        rows[k].insert(rows[k].end(), m[static_cast<int>(k)].begin(), m[static_cast<int>(k)].end());
-      if ((t + 1) % req.checkpoint_every == 0 && t + 1 < ticks) save_checkpoint(ck, sim, rows);
-    }
-    if (req.snapshot_every > 0 && t % req.snapshot_every == 0) {
-      exec.snapshot_begin();
-      pending = t;
-      if (!exec.snapshots_detached()) hand_over();
-    }
-    if (req.on_tick) req.on_tick(t + 1);
-  }
-  hand_over();
-  write_generations(w, sim);
-  w.commit();
-  if (req.checkpoint_every > 0) {
+    write_generations(w, sim);
+    w.commit();
+  } catch (const FileError& e) {
     std::error_code ec;
-    std::filesystem::remove(ck, ec);
-    std::filesystem::remove(ck + ".tmp", ec);  // from a run killed while saving
+    const bool kept = req.checkpoint_every > 0 && saved_after >= 0 && std::filesystem::exists(ck, ec);
+    throw FileError(e.problem(), e.file(),
+                    std::string(e.what()) + (kept ? "; kept '" + ck + "' (after tick " + std::to_string(saved_after) +
+                                                        "): the same command resumes from it"
+                                                  : "; nothing was kept"));
   }
+  // The finished output supersedes any checkpoint beside it, this run's or an earlier
+  // one's (issue 37: a run without --checkpoint-every left a stale one).
+  std::error_code ec;
+  if (std::filesystem::remove(ck, ec) && req.checkpoint_every == 0 && req.log)
+    req.log("removed '" + ck + "', a checkpoint of an earlier run of this output");
+  std::filesystem::remove(ck + ".tmp", ec);  // from a run killed while saving
 }
 
 }  // namespace cutoff

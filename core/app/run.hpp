@@ -26,10 +26,12 @@ class Interrupted : public std::runtime_error {
 struct RunRequest {
   Params params;
   RunOptions options;
-  std::string scenario_file;  ///< for provenance only
-  std::string out;            ///< final output path
-  std::string command_line;   ///< for provenance only
-  int snapshot_every = 0;     ///< 0: no snapshots
+  std::string scenario_file;  ///< for provenance, and an input the output must not replace
+  /// Other files the run reads (inherited scenarios): the output must not replace one.
+  std::vector<std::string> inputs;
+  std::string out;           ///< final output path
+  std::string command_line;  ///< for provenance only
+  int snapshot_every = 0;    ///< 0: no snapshots
   /// > 0: save `out + ".checkpoint"` every K ticks and resume from it when present
   /// (core/io/checkpoint.hpp); removed once the output is committed.
   int checkpoint_every = 0;

@@ -3,28 +3,130 @@
 #include <hdf5_hl.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <sstream>
 #include <stdexcept>
 
+#include "core/hd/error.hpp"
+
 namespace cutoff::h5 {
 
-std::string error_text() {
-  std::string out;
+namespace {
+
+std::atomic<bool> g_verbose{false};
+std::atomic<bool> g_failed_close{false};
+thread_local std::string t_file;  // FileContext's file on this thread
+
+/// What one walk of the error stack found.
+struct Stack {
+  std::vector<std::string> words;  ///< each entry's description, outermost first, one line each
+  int err = 0;                     ///< the last errno the file driver reported, 0 if none
+  std::string file;                ///< the file the driver named, "" if none
+  bool corrupt = false;            ///< a checksum, signature or truncation
+};
+
+/// The text after @p key in @p s up to one of @p stops.
+std::string after(const std::string& s, const std::string& key, const char* stops) {
+  const auto k = s.find(key);
+  if (k == std::string::npos) return "";
+  const auto b = k + key.size();
+  return s.substr(b, s.find_first_of(stops, b) - b);
+}
+
+Stack walk_stack() {
+  Stack st;
   H5Ewalk2(
       H5E_DEFAULT, H5E_WALK_DOWNWARD,
       [](unsigned, const H5E_error2_t* e, void* p) -> herr_t {
-        auto& s = *static_cast<std::string*>(p);
-        if (e->desc && *e->desc) s += (s.empty() ? "" : "; ") + std::string(e->desc);
+        auto& st = *static_cast<Stack*>(p);
+        if (!e->desc || !*e->desc) return 0;
+        std::string d = e->desc;
+        std::replace(d.begin(), d.end(), '\n', ' ');  // the file driver's messages span lines
+        // HDF5's POSIX drivers write "errno = N, error message = '...'" and "name = '...'"
+        // or "filename = '...'" into the description: the one place the cause survives.
+        const std::string n = after(d, "errno = ", ",");
+        if (!n.empty()) st.err = std::atoi(n.c_str());
+        std::string f = after(d, "filename = '", "'");
+        if (f.empty()) f = after(d, "name = '", "'");
+        if (!f.empty()) st.file = f;
+        std::string lower = d;
+        std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+        for (const char* w : {"checksum", "fletcher32", "signature", "truncated file", "bad object header", "corrupt",
+                              "filter returned failure during read", "inflate() failed"})
+          if (lower.find(w) != std::string::npos) st.corrupt = true;
+        st.words.push_back(std::move(d));
         return 0;
       },
-      &out);
+      &st);
   H5Eclear2(H5E_DEFAULT);
+  return st;
+}
+
+std::string join(const Stack& st) {
+  std::string out;
+  const std::size_t n = st.words.size();
+  for (std::size_t k = 0; k < n; ++k) {
+    if (!g_verbose && k != 0 && k + 1 != n) continue;  // first and last words unless --verbose
+    out += (out.empty() ? "" : "; ") + st.words[k];
+  }
   return out;
 }
 
+}  // namespace
+
+void start_library(bool verbose) {
+  g_verbose = verbose;
+  H5dont_atexit();  // before the library starts: stop_library() decides whether it closes
+  H5open();
+  set_error_printing();
+}
+
+bool verbose() { return g_verbose; }
+
+void set_error_printing() {
+  if (g_verbose)
+    H5Eset_auto2(H5E_DEFAULT, reinterpret_cast<H5E_auto2_t>(H5Eprint2), stderr);
+  else
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
+
+void stop_library() {
+  if (!g_failed_close) H5close();
+}
+
+void note_failed_close() { g_failed_close = true; }
+
+void Hid::reset() noexcept {
+  if (id_ >= 0 && H5Idec_ref(id_) < 0) {
+    note_failed_close();
+    H5Eclear2(H5E_DEFAULT);
+  }
+  id_ = H5I_INVALID_HID;
+}
+
+FileContext::FileContext(const std::string& file) : previous_(std::exchange(t_file, file)) {}
+FileContext::~FileContext() { t_file = std::move(previous_); }
+
+std::string error_text() { return join(walk_stack()); }
+
 void fail(const char* call, const std::string& object) {
+  const Stack st = walk_stack();
+  const std::string file = !t_file.empty() ? t_file : !st.file.empty() ? st.file : object;
+  const std::string at = object == file ? "" : ", at " + object;
+  FileProblem problem = st.corrupt ? FileProblem::Corrupt : file_problem_of_errno(st.err);
+  if (problem != FileProblem::Other) {
+    std::string detail = problem == FileProblem::Corrupt ? "a checksum or its structure fails" : std::strerror(st.err);
+    detail += at;
+    if (g_verbose) detail += "; HDF5 " + std::string(call) + ": " + join(st);
+    throw FileError(problem, file, file_message(problem, file, detail));
+  }
   std::string msg = std::string("HDF5 ") + call + " failed for '" + object + "'";
-  const std::string detail = error_text();
+  if (file != object) msg += " in '" + file + "'";
+  const std::string detail = join(st);
   if (!detail.empty()) msg += ": " + detail;
   throw std::runtime_error(msg);
 }
@@ -94,6 +196,39 @@ std::string scale_name(hid_t ds, unsigned axis) {
       },
       &name);
   return name;
+}
+
+void verify_chunks(hid_t ds, const std::string& what) {
+  Hid dcpl = own(H5Dget_create_plist(ds), "H5Dget_create_plist", what);
+  if (H5Pget_layout(dcpl) != H5D_CHUNKED) return;
+  Hid type = own(H5Dget_type(ds), "H5Dget_type", what);
+  if (H5Tget_class(type) == H5T_VLEN || H5Tis_variable_str(type) > 0) return;
+  const int rank = H5Pget_chunk(dcpl, H5S_MAX_RANK, nullptr);
+  check(rank, "H5Pget_chunk", what);
+  std::vector<hsize_t> chunk(static_cast<std::size_t>(rank));
+  check(H5Pget_chunk(dcpl, rank, chunk.data()), "H5Pget_chunk", what);
+  const std::vector<hsize_t> dims = shape(ds);
+  Hid fspace = own(H5Dget_space(ds), "H5Dget_space", what);
+  hsize_t n = 0;
+  check(H5Dget_num_chunks(ds, fspace, &n), "H5Dget_num_chunks", what);
+  hsize_t cells = 1;
+  for (hsize_t c : chunk) cells *= c;
+  std::vector<unsigned char> buf(static_cast<std::size_t>(cells * H5Tget_size(type)));
+  std::vector<hsize_t> offset(chunk.size()), count(chunk.size());
+  for (hsize_t k = 0; k < n; ++k) {
+    check(H5Dget_chunk_info(ds, fspace, k, offset.data(), nullptr, nullptr, nullptr), "H5Dget_chunk_info", what);
+    hsize_t m = 1;
+    for (std::size_t a = 0; a < chunk.size(); ++a) {
+      // A chunk past the extent (the dataset shrank) holds nothing to read.
+      count[a] = offset[a] < dims[a] ? std::min(chunk[a], dims[a] - offset[a]) : 0;
+      m *= count[a];
+    }
+    if (m == 0) continue;
+    check(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, offset.data(), nullptr, count.data(), nullptr),
+          "H5Sselect_hyperslab", what);
+    Hid mspace = own(H5Screate_simple(1, &m, nullptr), "H5Screate_simple", what);
+    check(H5Dread(ds, type, mspace, fspace, H5P_DEFAULT, buf.data()), "H5Dread", what);
+  }
 }
 
 std::vector<std::string> read_strings(hid_t ds, const std::string& what) {

@@ -1,8 +1,16 @@
 #pragma once
 /// @file
-/// The one owner of HDF5 identifiers, HDF5 errors as exceptions, and the few readers that
-/// the output writer (output.cpp), the ensemble gather (core/app/ensemble.cpp) and
-/// `cutoff info` share. Every HDF5 call must hold hdf5_mutex() (output.hpp).
+/// The one owner of HDF5 identifiers, the one place HDF5 errors become messages, the
+/// library's start and stop, and the few readers that the output writer (output.cpp), the
+/// ensemble gather (core/app/ensemble.cpp) and `cutoff info` share. Every HDF5 call must
+/// hold hdf5_mutex() (output.hpp).
+///
+/// Errors: HDF5's own printing of its error stack is off (on under `--verbose`:
+/// start_library()); a failed call becomes one line from fail(): a FileError
+/// (core/hd/error.hpp) when the stack says why (the errno of HDF5's file driver: disk
+/// full, read-only, not found; a checksum, signature or truncation: corrupt), else a
+/// std::runtime_error naming the call, the object, the file and the stack's first and
+/// last words (every word under `--verbose`).
 
 #include <hdf5.h>
 
@@ -29,10 +37,7 @@ class Hid {
   Hid(const Hid&) = delete;
   Hid& operator=(const Hid&) = delete;
   ~Hid() { reset(); }
-  void reset() noexcept {
-    if (id_ >= 0) H5Idec_ref(id_);
-    id_ = H5I_INVALID_HID;
-  }
+  void reset() noexcept;
   hid_t release() noexcept { return std::exchange(id_, H5I_INVALID_HID); }
   bool valid() const { return id_ >= 0; }
   operator hid_t() const { return id_; }
@@ -41,9 +46,39 @@ class Hid {
   hid_t id_ = H5I_INVALID_HID;
 };
 
-/// The HDF5 error stack as one line (outermost first), then cleared.
+/// Starts HDF5 for a command: no exit-time handler (stop_library() closes it), error
+/// printing off unless @p verbose. Call before any other HDF5 call of the process.
+void start_library(bool verbose);
+/// Whether start_library() was asked for HDF5's own error output.
+bool verbose();
+/// This thread's error printing as start_library() chose it (a thread-safe HDF5 keeps
+/// it per thread; every thread that calls HDF5 sets it first).
+void set_error_printing();
+/// Closes the library (H5close), unless an object failed to close: HDF5 1.10 frees a
+/// dataset whose close fails (a flush on a full disk) but keeps its identifier, so its
+/// termination would close freed memory (the exit-139 crash of issue 37); the process
+/// then exits without it, which the operating system cleans up after.
+void stop_library();
+/// Records that an HDF5 close failed (stop_library() then leaves the library alone).
+void note_failed_close();
+
+/// Names @p file in the errors fail() raises on this thread while it lives.
+class FileContext {
+ public:
+  explicit FileContext(const std::string& file);
+  ~FileContext();
+  FileContext(const FileContext&) = delete;
+  FileContext& operator=(const FileContext&) = delete;
+
+ private:
+  std::string previous_;
+};
+
+/// The HDF5 error stack as one line (outermost first; all of it under `--verbose`,
+/// else its first and last words), then cleared.
 std::string error_text();
-/// Throws std::runtime_error "HDF5 <call> failed for '<object>': <error stack>".
+/// Throws the one-line error for a failed HDF5 @p call on @p object (see the file
+/// comment); the file is the innermost FileContext's, else the one HDF5 names.
 [[noreturn]] void fail(const char* call, const std::string& object);
 /// fail() when @p r is negative.
 void check(herr_t r, const char* call, const std::string& object);
@@ -57,6 +92,11 @@ std::vector<hsize_t> shape(hid_t ds);
 std::string attr_text(hid_t obj, const char* name);
 /// The name of the dimension scale attached to axis @p axis of @p ds ("" when none).
 std::string scale_name(hid_t ds, unsigned axis);
+/// Reads every stored chunk of dataset @p ds (named @p what in errors) through its filter
+/// pipeline, so that a Fletcher-32 checksum (output.cpp sets it on every chunked dataset)
+/// or a codec that fails names the dataset: fail() raises FileError(Corrupt). Contiguous
+/// and variable-length datasets are not read (they carry no checksum). Memory: one chunk.
+void verify_chunks(hid_t ds, const std::string& what);
 /// Every element of a variable-length string dataset (@p what names it in errors).
 std::vector<std::string> read_strings(hid_t ds, const std::string& what);
 

@@ -64,13 +64,19 @@ std::optional<double> as_number(const toml::node& n) {
 /// Stores the node in `out` as the schema type of f; false when the TOML type does
 /// not fit. An integer key takes a real with an integer value (`n_firms = 1e6`).
 /// (An out-parameter, not std::optional<ParamValue>: GCC 12 warns falsely on that.)
+/// The one integer rule (parse_integer()): an integer, or a float that is an exact integer.
+std::optional<std::int64_t> exact_integer(const toml::node& n) {
+  if (auto v = n.as_integer()) return v->get();
+  auto x = n.as_floating_point();
+  if (!x || std::floor(x->get()) != x->get() || !(std::fabs(x->get()) < 9.0e18)) return std::nullopt;
+  return static_cast<std::int64_t>(x->get());
+}
+
 bool convert(const FieldSpec& f, const toml::node& n, ParamValue& out) {
   switch (f.type) {
     case ParamType::Integer: {
-      if (auto v = n.as_integer()) return out = v->get(), true;
-      auto x = n.as_floating_point();
-      if (!x || std::floor(x->get()) != x->get() || !(std::fabs(x->get()) < 9.0e18)) return false;
-      return out = static_cast<std::int64_t>(x->get()), true;
+      const auto v = exact_integer(n);
+      return v && (out = *v, true);
     }
     case ParamType::Real: {
       auto x = as_number(n);
@@ -158,7 +164,9 @@ template <class S> std::vector<std::string> keys_of(const std::vector<Field<S>>&
 template <class S>
 void apply(S& s, const Field<S>& f, const toml::node& n, const std::string& origin, const std::string& key) {
   ParamValue v;
-  if (!convert(f, n, v)) fail(origin, key, render_node(n), "expected " + describe(f));
+  if (!convert(f, n, v))
+    fail(origin, key, render_node(n),
+         f.type == ParamType::Integer && n.is_number() ? integer_rule() : "expected " + describe(f));
   std::string msg = check_value(f, v);
   if (!msg.empty()) fail(origin, key, render_node(n), msg);
   f.set(s, std::move(v));
@@ -361,7 +369,19 @@ Doc read_doc(const std::string& name, const std::string& referrer, const std::st
 
 }  // namespace
 
-Params load_scenario(const std::string& path, const std::vector<std::string>& sets, const std::string& origin) {
+std::optional<std::int64_t> parse_integer(const std::string& text) {
+  if (text.find_first_of("\n\r#") != std::string::npos) return std::nullopt;  // one value, nothing after it
+  try {
+    const toml::table t = toml::parse("v = " + text);
+    const toml::node* n = t.get("v");
+    return t.size() == 1 && n ? exact_integer(*n) : std::nullopt;
+  } catch (const toml::parse_error&) {
+    return std::nullopt;
+  }
+}
+
+Params load_scenario(const std::string& path, const std::vector<std::string>& sets, const std::string& origin,
+                     std::vector<std::string>* files) {
   // The chain, leaf first.
   std::vector<Doc> chain;
   std::vector<fs::path> seen;
@@ -377,6 +397,7 @@ Params load_scenario(const std::string& path, const std::vector<std::string>& se
     }
     seen.push_back(id);
     chain.push_back(read_doc(name, referrer, ref_value));
+    if (files) files->push_back(name);
     const toml::node* parent = chain.back().table.get("inherits");
     if (!parent) break;
     referrer = chain.back().name;

@@ -5,6 +5,8 @@
 /// one line naming the file (or the override's origin), the key, the value and what is allowed.
 /// Loading reads files only; it never writes.
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,10 +28,20 @@ namespace cutoff {
 ///              field of provider N (0-based)
 /// @param origin  what errors in `sets` name as their source: the command line
 ///              passes its flag (`--set`), the Python API its argument
+/// @param[out] files  when given, the scenario files read: @p path, then each file it
+///              inherits (the run refuses to write over one of them)
 /// @throws InputError for a missing or unreadable file, malformed TOML, unknown key
 ///         or provider field, wrong type, out-of-range value, wrong array length,
 ///         bad override syntax, an inherits cycle or a broken cross-key rule
 Params load_scenario(const std::string& path, const std::vector<std::string>& sets = {},
-                     const std::string& origin = "override");
+                     const std::string& origin = "override", std::vector<std::string>* files = nullptr);
+
+/// An integer as every count on the command line and in a scenario is read (issue 37: one
+/// rule for flags and `--set`): a TOML integer (`100000`, `100_000`), or a TOML float that
+/// is an exact integer below 9e18 (`1e5`, `2.5e5`). Nothing for anything else (`2.5`, `many`).
+std::optional<std::int64_t> parse_integer(const std::string& text);
+
+/// What an integer key or flag says of a value parse_integer() refuses.
+inline const char* integer_rule() { return "expected an integer (integers only; 1e5 is accepted where it is exact)"; }
 
 }  // namespace cutoff

@@ -2,6 +2,7 @@
 import csv
 import os
 import shutil
+import subprocess
 
 import h5py
 import numpy as np
@@ -171,3 +172,105 @@ def test_report_bad_input_exits_2(tmp_path, capsys, bad_files):
     err = capsys.readouterr().err
     assert str(path) in err and "schema_version 99" in err
     assert main([str(tmp_path), "-o", str(tmp_path / "r")]) == 2
+
+
+# Failure paths (issue 37): a damaged or truncated file names itself and, where it can, the
+# dataset; cutoff-report follows the command line's exit statuses and leaves nothing half-written.
+
+def _damage_first_chunk(path, dataset):
+    """Overwrites bytes inside the first stored chunk of ``dataset`` (its address from
+    HDF5's chunk index), as a bad disk or a stray write would."""
+    with h5py.File(path, "r") as f:
+        info = f[dataset].id.get_chunk_info(0)
+    with open(path, "r+b") as fh:
+        fh.seek(info.byte_offset + info.size // 2)
+        fh.write(b"\x5a" * 8)
+
+
+def _one_line(err):
+    lines = [line for line in err.splitlines() if line.strip()]
+    return len(lines) == 1 and "Traceback" not in err
+
+
+def test_a_damaged_dataset_is_named_not_read_as_nan(tmp_path, run_file):
+    bad = tmp_path / "bad.h5"
+    shutil.copy(run_file, bad)
+    _damage_first_chunk(bad, "metrics/capacity")
+    with pytest.raises(ca.CutoffFormatError, match="/metrics/capacity") as e:
+        ca.open_run(str(bad))
+    assert "corrupt" in str(e.value) and str(bad) in str(e.value)
+    ca.open_run(run_file).close()  # the undamaged original still reads
+
+
+def test_report_bad_input_exits_2_with_one_line(tmp_path, capsys, run_file):
+    from cutoff_analysis.report import main
+    corrupt, truncated, a_file = tmp_path / "corrupt.h5", tmp_path / "truncated.h5", tmp_path / "a-file"
+    shutil.copy(run_file, corrupt)
+    _damage_first_chunk(corrupt, "metrics/capacity")
+    data = open(run_file, "rb").read()
+    truncated.write_bytes(data[: len(data) // 2])
+    a_file.write_text("not a folder")
+    for args, needles in (([str(corrupt), "-o", str(tmp_path / "r1")], ["corrupt", "/metrics/capacity"]),
+                          ([str(truncated), "-o", str(tmp_path / "r2")], [str(truncated)]),
+                          ([run_file, "-o", str(a_file)], [str(a_file), "not a folder"])):
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert _one_line(err), err
+        for n in needles:
+            assert n in err, err
+    assert not (tmp_path / "r1").exists() and not (tmp_path / "r2").exists()
+    assert a_file.read_text() == "not a folder"
+
+
+def _mount_tmpfs(path, options):
+    """Mounts a tmpfs on ``path``; the reason it cannot, or None."""
+    path.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True)
+    return None if r.returncode == 0 else (r.stderr.strip() or f"mount exited {r.returncode}")
+
+
+def _umount(path):
+    subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_report_full_disk_exits_1_and_leaves_nothing(tmp_path, capsys, run_file):
+    from cutoff_analysis.report import main
+    mnt = tmp_path / "disk"
+    why = _mount_tmpfs(mnt, "size=64k")
+    if why:
+        pytest.skip(f"cannot mount a tmpfs here ({why}): needs root and a container that permits mount")
+    try:
+        assert main([run_file, "-o", str(mnt / "report")]) == 1
+        err = capsys.readouterr().err
+        assert _one_line(err), err
+        assert "disk full" in err and str(mnt / "report") in err
+        assert os.listdir(mnt) == [], os.listdir(mnt)
+    finally:
+        _umount(mnt)
+
+
+def test_report_read_only_folder_exits_2(tmp_path, capsys, run_file):
+    from cutoff_analysis.report import main
+    mnt = tmp_path / "ro"
+    why = _mount_tmpfs(mnt, "size=64k,ro")
+    if why:
+        pytest.skip(f"cannot mount a tmpfs here ({why}): needs root and a container that permits mount")
+    try:
+        assert main([run_file, "-o", str(mnt / "report")]) == 2
+        err = capsys.readouterr().err
+        assert _one_line(err), err
+        assert "read-only" in err and str(mnt / "report") in err
+    finally:
+        _umount(mnt)
+
+
+def test_report_into_an_existing_folder_replaces_whole_files(tmp_path, run_file):
+    from cutoff_analysis.report import main
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "summary.md").write_text("an older summary")
+    (out / "notes.txt").write_text("the user's own file")
+    assert main([run_file, "-o", str(out)]) == 0
+    assert (out / "summary.md").read_text() != "an older summary"
+    assert (out / "notes.txt").read_text() == "the user's own file"
+    assert [p.name for p in tmp_path.iterdir()] == ["report"], "a temporary folder was left beside -o"

@@ -4,6 +4,7 @@
 /// the writer thread, the memory bound, and that xarray (h5netcdf and netcdf4 engines)
 /// sees the named dimensions and the decoded calendar.
 
+#include "core/hd/error.hpp"
 #include "core/io/hdf5.hpp"
 #include "core/io/output.hpp"
 
@@ -30,6 +31,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using cutoff::DType;
+using cutoff::FileError;
+using cutoff::FileProblem;
+using cutoff::hdf5_mutex;
 using cutoff::OutputWriter;
 namespace h5 = cutoff::h5;
 
@@ -526,8 +530,12 @@ TEST(Output, ErrorsBecomeExceptions) {
   try {
     OutputWriter w((dir.path / "no" / "such" / "dir.h5").string());
     ADD_FAILURE() << "created a file in a missing directory";
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("H5Fcreate"), std::string::npos) << e.what();
+  } catch (const FileError& e) {
+    // The one translator (hdf5.hpp): the cause from HDF5's file driver, the file, one line.
+    EXPECT_EQ(e.problem(), FileProblem::NotFound) << e.what();
+    EXPECT_EQ(e.file(), (dir.path / "no" / "such" / "dir.h5.part").string());
+    EXPECT_NE(std::string(e.what()).find("not found"), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
   }
 
   const fs::path out = dir.path / "OUT.h5";
@@ -566,6 +574,69 @@ TEST(Output, ErrorsBecomeExceptions) {
   EXPECT_FALSE(fs::exists(out.string() + ".part"));
 }
 
+/// Overwrites the stored bytes of the first chunk of @p dataset in @p file (found through
+/// HDF5's own chunk index), as a bad disk or a stray write would.
+void damage_first_chunk(const std::string& file, const std::string& dataset) {
+  haddr_t addr = 0;
+  hsize_t size = 0;
+  {
+    std::lock_guard<std::mutex> g(hdf5_mutex());
+    Id f = open_file(file);
+    h5::Hid ds(H5Dopen2(f, dataset.c_str(), H5P_DEFAULT));
+    ASSERT_TRUE(ds.valid());
+    h5::Hid space(H5Dget_space(ds));
+    hsize_t offset[H5S_MAX_RANK];
+    ASSERT_GE(H5Dget_chunk_info(ds, space, 0, offset, nullptr, &addr, &size), 0);
+  }
+  ASSERT_GT(size, 8u);
+  std::fstream io(file, std::ios::in | std::ios::out | std::ios::binary);
+  io.seekp(static_cast<std::streamoff>(addr + 2));
+  const char junk[4] = {'\x5a', '\x5a', '\x5a', '\x5a'};
+  io.write(junk, sizeof junk);
+}
+
+TEST(Output, ChunksCarryChecksumsAndADamagedOneIsNamed) {
+  TempDir dir;
+  const std::string out = (dir.path / "OUT.h5").string();
+  {
+    OutputWriter w(out);
+    write_sample(w);
+    w.commit();
+  }
+  {
+    std::lock_guard<std::mutex> g(hdf5_mutex());
+    Id f = open_file(out);
+    h5::Hid ds(H5Dopen2(f, "/metrics/gdp_loss", H5P_DEFAULT));
+    h5::Hid dcpl(H5Dget_create_plist(ds));
+    bool fletcher = false;
+    for (int k = 0; k < H5Pget_nfilters(dcpl); ++k)
+      fletcher |= H5Pget_filter2(dcpl, static_cast<unsigned>(k), nullptr, nullptr, nullptr, 0, nullptr, nullptr) ==
+                  H5Z_FILTER_FLETCHER32;
+    EXPECT_TRUE(fletcher) << "no Fletcher-32 filter on a chunked dataset";
+    EXPECT_NO_THROW(h5::verify_chunks(ds, "/metrics/gdp_loss"));
+  }
+  damage_first_chunk(out, "/metrics/gdp_loss");
+  std::lock_guard<std::mutex> g(hdf5_mutex());
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  Id f = open_file(out);
+  h5::Hid ds(H5Dopen2(f, "/metrics/gdp_loss", H5P_DEFAULT));
+  const h5::FileContext context(out);
+  try {
+    h5::verify_chunks(ds, "/metrics/gdp_loss");
+    ADD_FAILURE() << "a damaged chunk read back";
+  } catch (const FileError& e) {
+    EXPECT_EQ(e.problem(), FileProblem::Corrupt) << e.what();
+    EXPECT_NE(std::string(e.what()).find("/metrics/gdp_loss"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(out), std::string::npos) << e.what();
+  }
+  // Not NaN: reading it fails.
+  std::vector<double> v(64);
+  EXPECT_LT(H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), 0);
+  H5Eclear2(H5E_DEFAULT);
+  h5::Hid other(H5Dopen2(f, "/metrics/tick", H5P_DEFAULT));
+  EXPECT_NO_THROW(h5::verify_chunks(other, "/metrics/tick"));
+}
+
 TEST(Output, BoundedMemoryInFlight) {
   TempDir dir;
   const fs::path out = dir.path / "OUT.h5";
@@ -599,11 +670,12 @@ TEST(Output, OptionalGzip) {
   Id f = open_file(out);
   Id ds(H5Dopen2(f, "/metrics/subscribers", H5P_DEFAULT));
   Id dcpl(H5Dget_create_plist(ds));
-  ASSERT_EQ(H5Pget_nfilters(dcpl), 1);
+  ASSERT_EQ(H5Pget_nfilters(dcpl), 2);  // deflate, then the checksum over the stored bytes
   unsigned flags = 0, level = 0;
   std::size_t nvalues = 1;
   EXPECT_EQ(H5Pget_filter2(dcpl, 0, &flags, &nvalues, &level, 0, nullptr, nullptr), H5Z_FILTER_DEFLATE);
   EXPECT_EQ(level, 4u);
+  EXPECT_EQ(H5Pget_filter2(dcpl, 1, nullptr, nullptr, nullptr, 0, nullptr, nullptr), H5Z_FILTER_FLETCHER32);
   EXPECT_EQ(read_f64(f, "/metrics/n_firms"), (std::vector<double>{100, 101, 102}));
   EXPECT_THROW(OutputWriter((dir.path / "bad.h5").string(), 1024, 10), std::invalid_argument);
 }

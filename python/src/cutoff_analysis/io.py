@@ -25,7 +25,36 @@ COUNTRY_META = ("population", "tier", "income_group")
 
 
 class CutoffFormatError(ValueError):
-    """A path that is not a cutoff output this package can read (the message names it)."""
+    """A path that is not a cutoff output this package can read (the message names it,
+    and for a damaged file the dataset that does not read back)."""
+
+
+def _corrupt(path: str, what: str, error: Exception) -> CutoffFormatError:
+    """The error for a file HDF5 cannot read back: a Fletcher-32 checksum that does not
+    match (cutoff sets one on every chunked dataset), a damaged or truncated structure."""
+    return CutoffFormatError(f"{path}: corrupt: {what} does not read back ({error}); write it again from its run")
+
+
+def verify_metrics(path: str) -> None:
+    """Reads every chunk of every dataset in ``/metrics`` of ``path`` through its filters,
+    so that a damaged one raises :class:`CutoffFormatError` naming the dataset instead of
+    reading as NaN (issue 37). Memory: one chunk at a time."""
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise _corrupt(path, "the file", e) from None
+    with f:
+        group = f.get("metrics")
+        if not isinstance(group, h5py.Group):
+            return
+        for name, d in group.items():
+            if not isinstance(d, h5py.Dataset) or d.chunks is None or d.dtype.kind == "O" or d.size == 0:
+                continue
+            try:
+                for block in d.iter_chunks():
+                    d[block]
+            except OSError as e:
+                raise _corrupt(path, f"dataset /metrics/{name}", e) from None
 
 
 def _text(value):
@@ -43,9 +72,13 @@ def _root_attrs(path: str, kinds: tuple) -> dict:
         raise CutoffFormatError(f"{path}: no such file")
     if not h5py.is_hdf5(path):
         raise CutoffFormatError(f"{path}: not a cutoff output (not an HDF5 file)")
-    with h5py.File(path, "r") as f:
-        attrs = {k: _text(v.item() if isinstance(v, np.ndarray) and v.size == 1 else v) for k, v in f.attrs.items()}
-        has_metrics = isinstance(f.get("metrics"), h5py.Group)
+    try:
+        with h5py.File(path, "r") as f:
+            attrs = {k: _text(v.item() if isinstance(v, np.ndarray) and v.size == 1 else v)
+                     for k, v in f.attrs.items()}
+            has_metrics = isinstance(f.get("metrics"), h5py.Group)
+    except OSError as e:  # a truncated file, a damaged header or attribute
+        raise _corrupt(path, "the file's root", e) from None
     if "schema_version" not in attrs:
         raise CutoffFormatError(f"{path}: not a cutoff output (no schema_version attribute)")
     version = int(attrs["schema_version"])
@@ -64,7 +97,11 @@ def _root_attrs(path: str, kinds: tuple) -> dict:
 
 
 def _open_metrics(path: str, attrs: dict) -> xr.Dataset:
-    ds = xr.open_dataset(path, group="metrics", engine="h5netcdf")
+    verify_metrics(path)
+    try:
+        ds = xr.open_dataset(path, group="metrics", engine="h5netcdf")
+    except OSError as e:
+        raise _corrupt(path, "/metrics", e) from None
     ds.attrs.update(attrs)
     ds.attrs["cutoff_path"] = os.path.abspath(path)
     return ds

@@ -1,14 +1,22 @@
 """``cutoff-report OUT.h5|OUTDIR -o DIR``: the package's figures as PNG and a short
 markdown summary (key numbers at the calibration tick and the last tick).
 
-Exit status: 0 written; 2 bad input (not a cutoff output, unknown schema version),
-with one line naming the path.
+Exit status, as the ``cutoff`` command line's: 0 written; 2 bad input or an unusable
+path (not a cutoff output, an unknown schema version, a corrupt or truncated file, an
+``-o`` that is a file, a folder that cannot be written), with one line naming the path;
+1 a failure while writing (a full disk), with one line and nothing left behind. The
+Python traceback only with ``--verbose``. The files are written into a temporary folder
+beside ``-o`` and moved under their names only once every one of them is complete.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import shutil
 import sys
+import tempfile
+import traceback
 
 import matplotlib
 
@@ -89,26 +97,66 @@ def summary_markdown(ds: xr.Dataset, source: str, figures: list[tuple[str, str]]
     return "\n".join(lines) + "\n"
 
 
-def write_report(source: str, outdir: str, dpi: int = 110) -> list[str]:
-    """Writes each figure of :data:`FIGURES` as PNG and ``summary.md`` into ``outdir``;
-    returns the files written. Raises :class:`CutoffFormatError` on bad input."""
-    ds = open_output(source)
-    os.makedirs(outdir, exist_ok=True)
-    written, figures = [], []
+class ReportPathError(CutoffFormatError):
+    """An ``-o`` the report cannot use (bad input: exit 2)."""
+
+
+def _write_into(ds, source: str, folder: str, dpi: int) -> list[str]:
+    names, figures = [], []
     for stem, plot, caption in FIGURES:
         fig = plot(ds)
         if fig is None:  # e.g. no snapshots for the Lorenz curve
             continue
         name = f"{stem}.png"
-        fig.savefig(os.path.join(outdir, name), dpi=dpi)
-        plt.close(fig)
-        written.append(os.path.join(outdir, name))
+        try:
+            fig.savefig(os.path.join(folder, name), dpi=dpi)
+        finally:
+            plt.close(fig)
+        names.append(name)
         figures.append((name, caption))
-    path = os.path.join(outdir, "summary.md")
-    with open(path, "w") as f:
+    with open(os.path.join(folder, "summary.md"), "w") as f:
         f.write(summary_markdown(ds, source, figures))
-    written.append(path)
-    return written
+    names.append("summary.md")
+    return names
+
+
+def write_report(source: str, outdir: str, dpi: int = 110) -> list[str]:
+    """Writes each figure of :data:`FIGURES` as PNG and ``summary.md`` into ``outdir``;
+    returns the files written. Raises :class:`CutoffFormatError` on bad input (and
+    :class:`ReportPathError` for an ``outdir`` that is a file or whose parent is missing),
+    ``OSError`` when writing fails. The files are written into a temporary folder beside
+    ``outdir`` and moved under their names once all are complete; a failure removes it,
+    so no figure or summary is ever left half-written or missing from a set."""
+    ds = open_output(source)
+    if os.path.exists(outdir) and not os.path.isdir(outdir):
+        raise ReportPathError(f"{outdir}: exists and is not a folder; allowed: a folder, or a name that does not exist")
+    parent = os.path.dirname(os.path.abspath(outdir))
+    if not os.path.isdir(parent):
+        raise ReportPathError(f"{outdir}: not found: folder {parent} does not exist")
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(outdir))}.part-", dir=parent)
+    try:
+        names = _write_into(ds, source, tmp, dpi)
+        if not os.path.exists(outdir):
+            os.rename(tmp, outdir)
+        else:  # into an existing folder: each complete file replaces its old one atomically
+            for name in names:
+                os.replace(os.path.join(tmp, name), os.path.join(outdir, name))
+            os.rmdir(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return [os.path.join(outdir, name) for name in names]
+
+
+#: errno of a write failure -> (exit status, what went wrong, what to do), as core/hd/error.hpp.
+_OS_ERRORS = {
+    errno.ENOSPC: (1, "disk full", "free space or write elsewhere"),
+    errno.EDQUOT: (1, "disk full", "free space or write elsewhere"),
+    errno.EROFS: (2, "read-only or not permitted", "choose a folder you can write to"),
+    errno.EACCES: (2, "read-only or not permitted", "choose a folder you can write to"),
+    errno.EPERM: (2, "read-only or not permitted", "choose a folder you can write to"),
+    errno.ENOENT: (2, "not found", "check the path"),
+}
 
 
 def main(argv=None) -> int:
@@ -116,12 +164,25 @@ def main(argv=None) -> int:
     ap.add_argument("source", metavar="OUT.h5|OUTDIR", help="a cutoff run file or an ensemble directory")
     ap.add_argument("-o", "--output", required=True, metavar="DIR", help="directory for the PNGs and summary.md")
     ap.add_argument("--dpi", type=int, default=110)
+    ap.add_argument("--verbose", action="store_true", help="on a failure, also print the Python traceback")
     args = ap.parse_args(argv)
     try:
         written = write_report(args.source, args.output, args.dpi)
     except CutoffFormatError as e:
-        print(f"cutoff-report: {e}", file=sys.stderr)
+        print(f"cutoff-report: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        code, what, todo = _OS_ERRORS.get(e.errno, (1, e.strerror or str(e), "see --verbose"))
+        print(f"cutoff-report: {'error' if code == 2 else 'failed'}: {args.output}: {what} ({e.strerror or e}); "
+              f"{todo}; nothing was written", file=sys.stderr)
+        if args.verbose:
+            traceback.print_exc()
+        return code
+    except Exception as e:  # a failure while drawing: one line, the traceback on request
+        print(f"cutoff-report: failed: {type(e).__name__}: {e} (--verbose shows where)", file=sys.stderr)
+        if args.verbose:
+            traceback.print_exc()
+        return 1
     print(f"cutoff-report: wrote {len(written)} files to {args.output}")
     return 0
 

@@ -1,0 +1,308 @@
+// Failure paths of the command line (issue 37): a full disk, a read-only folder, an
+// output that is one of the run's inputs, a missing file, numbers in flags and `--set`.
+// Each ends with its documented exit status (2 bad input or an unusable path, 1 a failure
+// while running), one line naming the file and the cause, and nothing half-written or
+// stale left behind (docs/conventions.md 12).
+//
+// The disk-full and read-only cases mount a small tmpfs (the CI machine runs as root);
+// where mounting is not permitted they skip, saying so.
+#include <gtest/gtest.h>
+#include <hdf5.h>
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "core/io/hdf5.hpp"
+#include "core/io/output.hpp"
+#include "core/model/scenario.hpp"
+#include "support.hpp"
+
+namespace cutoff {
+namespace {
+
+namespace fs = std::filesystem;
+using test::run_cli;
+
+/// A tmpfs mounted on a fresh folder for the test's lifetime (mount(2), so no shell).
+class Tmpfs {
+ public:
+  /// @p options as `mount -o` takes them for tmpfs ("size=1m"); @p flags MS_RDONLY for a read-only one.
+  Tmpfs(const test::TempDir& under, const char* options, unsigned long flags = 0) : dir_(under / "mnt") {
+    fs::create_directories(dir_);
+    if (::mount("tmpfs", dir_.c_str(), "tmpfs", flags, options) == 0)
+      mounted_ = true;
+    else
+      why_ = std::strerror(errno);
+  }
+  ~Tmpfs() {
+    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+  }
+  Tmpfs(const Tmpfs&) = delete;
+  Tmpfs& operator=(const Tmpfs&) = delete;
+  bool mounted() const { return mounted_; }
+  const std::string& why() const { return why_; }
+  std::string operator/(const std::string& name) const { return (fs::path(dir_) / name).string(); }
+  /// Everything in the mount, one name a line ("" when empty).
+  std::string listing() const {
+    std::string s;
+    for (const auto& e : fs::recursive_directory_iterator(dir_)) s += e.path().string() + "\n";
+    return s;
+  }
+
+ private:
+  std::string dir_, why_;
+  bool mounted_ = false;
+};
+
+#define NEED_TMPFS(m)                                        \
+  if (!(m).mounted())                                        \
+  GTEST_SKIP() << "cannot mount a tmpfs here (" << (m).why() \
+               << "): this case needs root and a container that permits mount(2), as the CI machine does"
+
+/// stderr holds exactly one line with text (a run failure starts with a newline that ends a
+/// progress line) and none of HDF5's own error stack.
+::testing::AssertionResult one_line(const std::string& err) {
+  int lines = 0;
+  std::istringstream in(err);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) ++lines;
+  if (lines != 1) return ::testing::AssertionFailure() << lines << " lines on stderr:\n" << err;
+  if (err.find("HDF5-DIAG") != std::string::npos || err.find("#000") != std::string::npos)
+    return ::testing::AssertionFailure() << "HDF5's error stack on stderr:\n" << err;
+  return ::testing::AssertionSuccess();
+}
+
+bool has(const std::string& text, const std::string& needle) { return text.find(needle) != std::string::npos; }
+
+TEST(Failures, FullDiskRunExits1WithOneLineAndLeavesNothing) {
+  test::TempDir tmp;
+  Tmpfs disk(tmp, "size=1m");
+  NEED_TMPFS(disk);
+  const std::string out = disk / "x.h5";
+  // Fails in HDF5's flush of the first ticks: before the fix, a raw stack and exit 139.
+  const auto r = run_cli("run " + test::baseline_path() + " -o " + out + " " + test::small_flags(6));
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_TRUE(one_line(r.err));
+  EXPECT_TRUE(has(r.err, "disk full")) << r.err;
+  EXPECT_TRUE(has(r.err, out)) << r.err;
+  EXPECT_EQ(disk.listing(), "") << "left behind";
+  // With checkpoints: the first checkpoint does not fit either; no .tmp stays.
+  const auto c =
+      run_cli("run " + test::baseline_path() + " -o " + out + " " + test::small_flags(6) + " --checkpoint-every 2");
+  EXPECT_EQ(c.code, 1) << c.err;
+  EXPECT_TRUE(one_line(c.err));
+  EXPECT_TRUE(has(c.err, "disk full")) << c.err;
+  EXPECT_TRUE(has(c.err, "nothing was kept")) << c.err;
+  EXPECT_EQ(disk.listing(), "") << "left behind";
+}
+
+TEST(Failures, VerboseShowsTheLibraryStack) {
+  test::TempDir tmp;
+  Tmpfs disk(tmp, "size=1m");
+  NEED_TMPFS(disk);
+  const auto r =
+      run_cli("run " + test::baseline_path() + " -o " + disk / "x.h5" + " " + test::small_flags(6) + " --verbose");
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_TRUE(has(r.err, "HDF5-DIAG")) << "--verbose should let HDF5 print its stack:\n" << r.err;
+  EXPECT_TRUE(has(r.err, "disk full")) << r.err;
+  EXPECT_EQ(disk.listing(), "");
+}
+
+TEST(Failures, FullDiskKeepsTheCheckpointAResumeNeedsAndNamesIt) {
+  test::TempDir tmp;
+  // Room for one checkpoint (~13 MB at this size) and the output's first ticks, not for
+  // a second checkpoint beside the first (the save writes a temporary, then renames).
+  Tmpfs disk(tmp, "size=20m");
+  NEED_TMPFS(disk);
+  const std::string out = disk / "x.h5", ck = out + ".checkpoint";
+  const std::string args = test::baseline_path() + " " + test::small_flags(60) + " --checkpoint-every 5";
+  const auto r = run_cli("run " + args + " -o " + out);
+  ASSERT_EQ(r.code, 1) << r.err;
+  EXPECT_TRUE(one_line(r.err));
+  EXPECT_TRUE(has(r.err, "disk full")) << r.err;
+  EXPECT_TRUE(has(r.err, "kept '" + ck + "'")) << r.err;
+  EXPECT_TRUE(has(r.err, "the same command resumes")) << r.err;
+  EXPECT_EQ(disk.listing(), ck + "\n") << "only the checkpoint should stay";
+  // It is a whole checkpoint: the same command, where there is room, resumes from it.
+  const std::string room = tmp / "x.h5";
+  fs::copy_file(ck, room + ".checkpoint");
+  const auto resumed = run_cli("run " + args + " -o " + room);
+  EXPECT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_TRUE(fs::exists(room));
+  EXPECT_FALSE(fs::exists(room + ".checkpoint"));
+}
+
+TEST(Failures, FullDiskEnsembleExits1AndLeavesNoPlan) {
+  test::TempDir tmp;
+  Tmpfs disk(tmp, "size=1m");
+  NEED_TMPFS(disk);
+  const auto r =
+      run_cli("ensemble " + test::baseline_path() + " -o " + disk / "e" + " --replicates 2 " + test::small_flags(6));
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_TRUE(one_line(r.err));
+  EXPECT_TRUE(has(r.err, "disk full")) << r.err;
+  EXPECT_TRUE(has(r.err, "member 0")) << r.err;
+  EXPECT_EQ(disk.listing(), "") << "no member finished: nothing to resume, so nothing should stay";
+}
+
+TEST(Failures, ReadOnlyFolderExits2ForRunAndEnsemble) {
+  test::TempDir tmp;
+  // Root ignores permission bits, a read-only mount it does not.
+  Tmpfs ro(tmp, "size=1m", MS_RDONLY);
+  NEED_TMPFS(ro);
+  const std::string out = ro / "x.h5";
+  const auto r = run_cli("run " + test::baseline_path() + " -o " + out + " " + test::small_flags(3));
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_TRUE(one_line(r.err));
+  EXPECT_TRUE(has(r.err, "-o/--out")) << r.err;
+  EXPECT_TRUE(has(r.err, out)) << r.err;
+  EXPECT_TRUE(has(r.err, "read-only")) << r.err;
+  const auto e =
+      run_cli("ensemble " + test::baseline_path() + " -o " + ro / "e" + " --replicates 1 " + test::small_flags(3));
+  EXPECT_EQ(e.code, 2) << e.err;
+  EXPECT_TRUE(one_line(e.err));
+  EXPECT_TRUE(has(e.err, "Read-only")) << e.err;
+}
+
+TEST(Failures, RunRefusesToWriteOverItsInputs) {
+  test::TempDir tmp;
+  const std::string repo = test::source_dir();
+  // The scenario itself (before the fix: exit 0, the TOML replaced by HDF5).
+  const std::string scenario = tmp / "s.toml";
+  test::write_file(scenario, "inherits = \"" + repo + "/data/scenarios/baseline.toml\"\n");
+  const std::string before = test::read_file(scenario);
+  auto r = run_cli("run " + scenario + " -o " + scenario + " " + test::small_flags(2));
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_TRUE(one_line(r.err));
+  EXPECT_TRUE(has(r.err, "-o/--out")) << r.err;
+  EXPECT_TRUE(has(r.err, "input")) << r.err;
+  EXPECT_EQ(test::read_file(scenario), before);
+  // A file it inherits.
+  const std::string child = tmp / "child.toml";
+  test::write_file(child, "inherits = \"s.toml\"\n");
+  r = run_cli("run " + child + " -o " + scenario + " " + test::small_flags(2));
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_EQ(test::read_file(scenario), before);
+  // The country table.
+  const std::string table = tmp / "countries.csv";
+  fs::copy_file(repo + "/data/countries.csv", table);
+  const std::string rows = test::read_file(table);
+  r = run_cli("run " + scenario + " --set countries=" + table + " -o " + table + " " + test::small_flags(2));
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_TRUE(has(r.err, table)) << r.err;
+  EXPECT_EQ(test::read_file(table), rows);
+  // A name the run writes beside the output (its .part) that is an input.
+  const std::string part_named = tmp / "r.h5.part";
+  fs::copy_file(scenario, part_named);
+  r = run_cli("run " + part_named + " -o " + tmp / "r.h5" + " " + test::small_flags(2));
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_TRUE(has(r.err, "r.h5.part")) << r.err;
+  EXPECT_EQ(test::read_file(part_named), before);
+  // Through a symbolic link to the scenario.
+  fs::create_symlink(scenario, tmp / "link.h5");
+  r = run_cli("run " + scenario + " -o " + tmp / "link.h5" + " " + test::small_flags(2));
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_EQ(test::read_file(scenario), before);
+}
+
+TEST(Failures, AFinishedRunRemovesAStaleCheckpoint) {
+  test::TempDir tmp;
+  const std::string out = tmp / "x.h5";
+  test::write_file(out + ".checkpoint", "an earlier run's checkpoint");
+  test::write_file(out + ".checkpoint.tmp", "a save cut short");
+  const auto r = run_cli("run " + test::baseline_path() + " -o " + out + " " + test::small_flags(2));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(out));
+  EXPECT_FALSE(fs::exists(out + ".checkpoint"));
+  EXPECT_FALSE(fs::exists(out + ".checkpoint.tmp"));
+}
+
+TEST(Failures, InfoOnAMissingFileSaysNotFound) {
+  test::TempDir tmp;
+  const auto r = run_cli("info " + tmp / "absent.h5");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_TRUE(one_line(r.err));
+  EXPECT_TRUE(has(r.err, "absent.h5")) << r.err;
+  EXPECT_TRUE(has(r.err, "not found")) << r.err;
+}
+
+/// Overwrites bytes inside the first stored chunk of @p dataset (its address from HDF5's
+/// chunk index), as a bad disk or a stray write would.
+void damage_first_chunk(const std::string& file, const std::string& dataset) {
+  haddr_t addr = 0;
+  hsize_t size = 0;
+  {
+    std::lock_guard<std::mutex> g(hdf5_mutex());
+    h5::Hid f(H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+    ASSERT_TRUE(f.valid()) << file;
+    h5::Hid ds(H5Dopen2(f, dataset.c_str(), H5P_DEFAULT));
+    ASSERT_TRUE(ds.valid()) << dataset;
+    h5::Hid space(H5Dget_space(ds));
+    hsize_t offset[H5S_MAX_RANK];
+    ASSERT_GE(H5Dget_chunk_info(ds, space, 0, offset, nullptr, &addr, &size), 0);
+  }
+  ASSERT_GT(size, 16u);
+  std::fstream io(file, std::ios::in | std::ios::out | std::ios::binary);
+  io.seekp(static_cast<std::streamoff>(addr + size / 2));
+  const std::string junk(8, '\x5a');
+  io.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+}
+
+TEST(Failures, InfoNamesTheDamagedDataset) {
+  test::TempDir tmp;
+  const std::string out = tmp / "x.h5";
+  ASSERT_EQ(run_cli("run " + test::baseline_path() + " -o " + out + " " + test::small_flags(3)).code, 0);
+  damage_first_chunk(out, "/metrics/capacity");
+  // Before checksums: exit 0, and the analysis read NaN.
+  const auto r = run_cli("info " + out);
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_TRUE(one_line(r.err));
+  EXPECT_TRUE(has(r.err, out)) << r.err;
+  EXPECT_TRUE(has(r.err, "corrupt")) << r.err;
+  EXPECT_TRUE(has(r.err, "/metrics/capacity")) << r.err;
+}
+
+TEST(Failures, IntegersReadOneWay) {
+  EXPECT_EQ(parse_integer("100000"), 100000);
+  EXPECT_EQ(parse_integer("100_000"), 100000);
+  EXPECT_EQ(parse_integer("1e5"), 100000);
+  EXPECT_EQ(parse_integer("2.5e5"), 250000);
+  EXPECT_EQ(parse_integer("-3"), -3);
+  EXPECT_EQ(parse_integer("2.5"), std::nullopt);
+  EXPECT_EQ(parse_integer("many"), std::nullopt);
+  EXPECT_EQ(parse_integer("1e30"), std::nullopt);
+  EXPECT_EQ(parse_integer("nan"), std::nullopt);
+  EXPECT_EQ(parse_integer("1\nx = 2"), std::nullopt);
+  EXPECT_EQ(parse_integer(""), std::nullopt);
+}
+
+TEST(Failures, CountsReadTheSameInFlagsAndSet) {
+  const std::string b = test::baseline_path();
+  // 1e5 is an exact integer: accepted in a flag (was "not in range") as in --set.
+  test::TempDir tmp;
+  const std::string out = tmp / "x.h5";
+  auto r = run_cli("run " + b + " -o " + out +
+                   " --firms 8e3 --users 2e4 --ticks 2 --set n_large=2500"
+                   " --set tau0_ref_firms=0 -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run_cli("info " + out);
+  EXPECT_TRUE(has(r.out, "n_firms = 8000")) << r.out;
+  EXPECT_TRUE(has(r.out, "n_users = 20000")) << r.out;
+  r = run_cli("validate " + b + " --set n_users=2.5e5 --print");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "n_users = 250000")) << r.out;
+  // Not an integer: refused in both, saying integers only.
+  for (const std::string& args :
+       {"run " + b + " -o " + out + " --firms 2.5", "run " + b + " -o " + out + " --set n_firms=2.5",
+        "ensemble " + b + " -o " + tmp / "e" + " --replicates 1e0 --users 2.5"}) {
+    r = run_cli(args);
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.err;
+    EXPECT_TRUE(has(r.err, "integers only")) << args << "\n" << r.err;
+    EXPECT_TRUE(has(r.err, "2.5")) << args << "\n" << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace cutoff
