@@ -208,6 +208,18 @@ def test_plots_label_axes_with_units(tiny, plot):
         matplotlib.pyplot.close(fig)
 
 
+def test_prices_are_drawn_on_a_log_scale_so_a_spike_does_not_flatten_them(tiny):
+    spiked = tiny.copy(deep=True)
+    spiked["compute_price"][1, 1] = 1e4  # provider B's price jumps 2,500-fold at tick 1
+    for data in (spiked, {"one": spiked, "two": tiny}):
+        fig = ca.plot_prices(data)
+        visible = [ax for ax in fig.axes if ax.get_visible() and ax.get_lines()]
+        assert visible and all(ax.get_yscale() == "log" for ax in visible)
+        lo, hi = visible[0].get_ylim()
+        assert lo <= 1.0 and hi >= 1e4  # both the floor and the spike are in view
+        matplotlib.pyplot.close(fig)
+
+
 def test_comparison_plots_have_a_panel_per_category(tiny):
     fig = ca.plot_adoption({"one": tiny, "two": tiny}, "tier")
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]

@@ -177,14 +177,25 @@ def plot_capability(data) -> plt.Figure:
     return fig
 
 
+def _log_prices(ax) -> None:
+    """Prices on a log axis, so that a spike (first-resort's π_rest, a moratorium's US
+    price) does not flatten every other line: where the axes hold positive values."""
+    ys = [y for line in ax.get_lines() for y in np.asarray(line.get_ydata(), dtype=float).ravel()]
+    if any(np.isfinite(y) and y > 0 for y in ys):
+        ax.set_yscale("log")
+
+
 def plot_prices(data) -> plt.Figure:
     """Clearing compute price per provider and, for one Dataset, the effective price per
     provider in each class; for several, the compute price per provider by scenario."""
     mapping = _as_mapping(data)
     ds = next(iter(mapping.values()))
     if list(mapping) != [None]:
-        return _by_category(data, lambda d: an.clearing_prices(d)["compute_price"], "provider",
-                            "Clearing compute price by provider", _ylabel("π_p", ds["compute_price"].attrs))
+        fig = _by_category(data, lambda d: an.clearing_prices(d)["compute_price"], "provider",
+                           "Clearing compute price by provider (log scale)", _ylabel("π_p", ds["compute_price"].attrs))
+        for ax in fig.axes:
+            _log_prices(ax)
+        return fig
     prices = an.clearing_prices(ds)
     classes = list(ds["class"].values)
     panels = [("compute price π_p", prices["compute_price"], prices["compute_price"].attrs)]
@@ -200,10 +211,11 @@ def plot_prices(data) -> plt.Figure:
             ax.text(0.5, 0.5, "nothing bought (NaN)", transform=ax.transAxes, ha="center", color="0.4")
         ax.set_xlabel(_xlabel(ds), fontsize=8)
         ax.grid(alpha=0.3)
+        _log_prices(ax)
     for ax in list(grid.flat)[len(panels):]:
         ax.set_visible(False)
     grid.flat[0].legend(fontsize=8, title="provider", title_fontsize=8)
-    fig.suptitle("Clearing prices by provider and class" + _band_note({0: prices["price"]}), fontsize=10)
+    fig.suptitle("Clearing prices by provider and class (log scale)" + _band_note({0: prices["price"]}), fontsize=10)
     fig.tight_layout()
     return fig
 
