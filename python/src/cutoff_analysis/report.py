@@ -172,9 +172,9 @@ def main(argv=None) -> int:
         print(f"cutoff-report: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:
-        code, what, todo = _OS_ERRORS.get(e.errno, (1, e.strerror or str(e), "see --verbose"))
+        code, what, remedy = _OS_ERRORS.get(e.errno, (1, e.strerror or str(e), "see --verbose"))
         print(f"cutoff-report: {'error' if code == 2 else 'failed'}: {args.output}: {what} ({e.strerror or e}); "
-              f"{todo}; nothing was written", file=sys.stderr)
+              f"{remedy}; nothing was written", file=sys.stderr)
         if args.verbose:
             traceback.print_exc()
         return code
