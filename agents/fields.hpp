@@ -27,6 +27,8 @@ inline constexpr std::uint8_t kEntered = 1u << 4;   ///< replaced an exiting fir
 inline constexpr std::uint8_t kUsedAI = 1u << 5;
 /// (v5) On seats in the plan layer this tick (§2.6e), not on the API.
 inline constexpr std::uint8_t kSeats = 1u << 6;
+/// (v5) Has adopted AI (§2.9's firm diffusion; read only under `firm_bass`): it may buy.
+inline constexpr std::uint8_t kAdopted = 1u << 7;
 }  // namespace firm_flag
 
 /// Bits of UserView::flags.
@@ -44,7 +46,7 @@ inline constexpr std::uint8_t kNew = 1u << 2;      ///< adopted this tick (step 
   X(State, std::uint8_t, generation, "1", "generation used (index into the run's generation table), 255 = none") \
   X(State, std::uint8_t, flags, "1",                                                                             \
     "bits: 1 KYC-cleared, 2 large stratum, 4 defender, 8 bought this tick, 16 entered this tick, 32 has ever "   \
-    "bought, 64 on seats this tick")                                                                             \
+    "bought, 64 on seats this tick, 128 has adopted AI (v5)")                                                    \
   X(State, std::uint16_t, partners, "1", "bit p set: trusted partner of provider p")                             \
   X(State, float, employees, "workers", "employees of the real firm(s) this agent stands for, per real firm")    \
   X(State, float, A, "1", "productivity A_i")                                                                    \
@@ -59,7 +61,7 @@ inline constexpr std::uint8_t kNew = 1u << 2;      ///< adopted this tick (step 
   X(Scratch, float, seats, "seats", "seats bought on the plan layer this tick, per real firm (v5; 0: none)")     \
   X(Scratch, std::uint8_t, status, "1",                                                                          \
     "who is cut off (section 7): 0 no_access, 1 no_budget, 2 priced_out, 3 rationed, 4 budget_bound, 5 served, " \
-    "6 no_value")
+    "6 no_value, 7 seats, 8 seats_capped, 9 not_adopted")
 
 #define CUTOFF_USER_FIELDS(X)                                                                                    \
   X(State, std::uint16_t, country, "1", "index into the country table; agents sorted by country")                \

@@ -145,6 +145,7 @@ CUTOFF_HD_INLINE void init_firm_revenue(std::uint64_t i, double sigma_c, const T
   X(double, price, "per provider: pi_p(t-1) (pi_rest(t-1) for non-home firms under first-resort)")               \
   X(double, price_home, "per provider: pi_home(t-1) under first-resort")                                         \
   X(double, seat_price, "per provider: (v5) a seat a month on plan seat_plan, at the provider's plan prices")    \
+  X(double, adopt_rate, "per country: (v5) a one-employee firm's probability of adopting AI this tick")          \
   X(double, tau, "per sector: tau_s(t), Mtok per worker-month")
 
 /// Per-tick constants of the firms' steps; the tables are small per-country,
@@ -162,6 +163,10 @@ struct FirmTickConsts {
   /// tick in Mtok, its water-fill weight; its price is a table); off: no seats.
   bool seats;
   double seat_share, seat_cap, seat_weight;
+  /// §2.9 (v5) firms adopt AI by diffusion: only an adopter buys (off: every firm has
+  /// adopted); its probability is adopt_rate_c·employees^adopt_size.
+  bool firm_bass;
+  double adopt_size;
   CUTOFF_TABLES_OF(CUTOFF_FIRM_TICK_TABLES, layout.tables(v); gens.tables(v);)
 };
 
@@ -177,12 +182,21 @@ enum FirmStatus : std::uint8_t {
   kNoValue,       ///< (v5) eligible, but AI not worth its access cost, V(q'·h) < F_access: no bid
   kSeats,         ///< (v5) no API compute; on seats in the plan layer, not compute-capped
   kSeatsCapped,   ///< (v5) on seats, compute-capped (the plan layer's level below the seat cap)
+  kNotAdopted,    ///< (v5) a generation is eligible, but the firm has not adopted AI yet (§2.9, `firm_bass`)
   kStatusCount
 };
 
 /// The statuses' names, in code order (the `status` dimension of the output).
-inline constexpr const char* kStatusNames[kStatusCount] = {
-    "no_access", "no_budget", "priced_out", "rationed", "budget_bound", "served", "no_value", "seats", "seats_capped"};
+inline constexpr const char* kStatusNames[kStatusCount] = {"no_access",    "no_budget",  "priced_out", "rationed",
+                                                           "budget_bound", "served",     "no_value",   "seats",
+                                                           "seats_capped", "not_adopted"};
+
+/// §7 (v5) whether a firm in status @p s uses AI this tick, on the API or on seats (a
+/// rationed firm counts: it got some compute, or was zeroed below q_min): what the Census
+/// BTOS asks firms, and what §2.9's firm diffusion counts as peers using it.
+CUTOFF_HD_INLINE constexpr bool status_uses_ai(int s) {
+  return s == kRationed || s == kBudgetBound || s == kServed || s == kSeats || s == kSeatsCapped;
+}
 
 /// §7 size classes by employees per real firm (the OECD's): 1–9, 10–49, 50–249, 250+.
 enum { kSizeClassCount = 4 };
@@ -262,6 +276,18 @@ CUTOFF_HD_INLINE double firm_utility(const FirmTickConsts& k, double budget, dou
   return k.phi * k.gens.K[g] * (ratio > 0.0 ? fp::pow(ratio, k.psi) : 0.0);
 }
 
+/// §2.9 (v5) whether a firm with these flags has adopted AI (every firm has without `firm_bass`).
+CUTOFF_HD_INLINE bool firm_adopted(const FirmTickConsts& k, std::uint8_t flags) {
+  return !k.firm_bass || (flags & firm_flag::kAdopted);
+}
+
+/// §2.9 (v5) the probability that firm i, not yet an adopter, adopts AI this tick:
+/// min(1, adopt_rate_c·employees^adopt_size), adopt_rate_c being firm_adopt0·conn_c at
+/// tick 0 and (firm_bass_p + firm_bass_q·F_c(t−1))·conn_c after it.
+CUTOFF_HD_INLINE double firm_adopt_prob(const FirmTickConsts& k, const FirmView& f, std::uint64_t i) {
+  return fp::min(1.0, k.adopt_rate[f.country[i]] * fp::pow(static_cast<double>(f.employees[i]), k.adopt_size));
+}
+
 /// The outcome of step 4 for one firm.
 struct FirmPick {
   std::uint8_t flags;       ///< with this tick's KYC draw applied
@@ -269,8 +295,10 @@ struct FirmPick {
   float K_elig;             ///< best eligible K_g
 };
 
-/// Step 4 for firm i, without writing: the KYC draw, then the (provider,
-/// generation) choice at π(t−1) with Gumbel noise (a pure function).
+/// Step 4 for firm i, without writing: the KYC draw, (v5) the adoption draw, then the
+/// (provider, generation) choice at π(t−1) with Gumbel noise (a pure function). A firm
+/// that has not adopted AI chooses nothing (generation kNone); like a user (§2.9), it
+/// adopts only when a generation is eligible to it.
 CUTOFF_HD_INLINE FirmPick firm_pick(std::uint64_t i, const FirmTickConsts& k, const FirmView& f) {
   const int c = f.country[i];
   Rng draws(k.seed, k.replicate, i, k.tick, Stream::Kyc);
@@ -282,12 +310,18 @@ CUTOFF_HD_INLINE FirmPick firm_pick(std::uint64_t i, const FirmTickConsts& k, co
   const double budget = firm_budget(k, f, i);
   const double need_q1 = fp::max(firm_need(k, f, i), k.q_min);
   const std::uint8_t current = f.provider[i];
-  bool has_own = false;
+  bool has_own = false, any = false;
   double best_K = 0.0;
   for (int g = 0; g < k.gens.n_gens; ++g) {
     if (!firm_eligible(k, a, c, g)) continue;
+    any = true;
     best_K = fp::max(best_K, k.gens.K[g]);
     if (current != kNone && k.gens.provider[g] == current) has_own = true;
+  }
+  if (!firm_adopted(k, a.flags)) {
+    const double u_adopt = draws.uniform();  // (the third draw: v4's two are unchanged)
+    if (!(any && u_adopt < firm_adopt_prob(k, f, i))) return {a.flags, kNone, static_cast<float>(best_K)};
+    a.flags |= firm_flag::kAdopted;
   }
   // A trusted partner keeps its provider; others re-choose it with probability
   // p_switch, and must when none of their provider's generations is eligible.
@@ -434,7 +468,8 @@ CUTOFF_HD_INLINE void firm_settle(std::uint64_t i, const FirmTickConsts& k, cons
   f.seats[i] = static_cast<float>(firm_seats(i, k, f).seats);  // (v5) at this tick's budget, before it adapts
   const int g = f.generation[i];
   const bool values_ai = p >= 0 || (g != kNone && firm_values_ai(k, f, i, g));
-  f.status[i] = firm_status(g, p, values_ai, bid, p < 0 ? nullptr : &result[p], x);
+  const bool waiting = !firm_adopted(k, f.flags[i]) && f.K_elig[i] > 0.0f;  // (v5) eligible, not adopted
+  f.status[i] = waiting ? kNotAdopted : firm_status(g, p, values_ai, bid, p < 0 ? nullptr : &result[p], x);
 }
 
 /// §2.5 (v4) the budget signal ℓ_i of a firm after the clearing, before the clip:

@@ -21,7 +21,7 @@ namespace cutoff {
 namespace {
 
 constexpr char kMagic[8] = {'C', 'U', 'T', 'O', 'F', 'F', 'C', 'K'};
-constexpr std::uint32_t kFormat = 1;
+constexpr std::uint32_t kFormat = 2;  // 2: (v5) the firms' lagged use share (firm_use_prev_)
 
 /// Appends values to a byte string (host byte order: a checkpoint resumes on the machine
 /// kind that wrote it).
@@ -213,8 +213,8 @@ template <class Ar> void Simulation::checkpoint_io(Ar& ar) {
     io_agents(ar, exec_->host_users());
   }
   io_agents(ar, large_firms_);
-  for (auto* v : {&gdp_prev_, &Y0_, &adoption_prev_, &use_ratio_prev_, &spill_, &quota_demand_prev_, &seg_E_,
-                  &kyc_rate_c_, &zeta_, &tau_s_, &price_, &price_home_, &wage_, &adopt_rate_})
+  for (auto* v : {&gdp_prev_, &Y0_, &adoption_prev_, &use_ratio_prev_, &firm_use_prev_, &spill_, &quota_demand_prev_,
+                  &seg_E_, &kyc_rate_c_, &zeta_, &tau_s_, &price_, &price_home_, &wage_, &adopt_rate_})
     ar(*v);
   for (auto* v : {&gap_run_, &policy_provider_, &deal_arrival_, &deal_order_tick_}) ar(*v);
   for (auto* v : {&policy_, &tier_u8_, &quota_provider_, &first_resort_}) ar(*v);

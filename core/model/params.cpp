@@ -252,6 +252,19 @@ std::vector<Field<Params>> make_params_schema() {
            "GDP per capita of full connectivity (the high-income line) (§2.9)"),
       real("conn_exp", &P::conn_exp, "1", 0, 10, 0.4, "Exponent of connectivity in GDP per capita (§2.9)"),
       real("conn_min", &P::conn_min, "1", 0, 1, 0.2, "Least connectivity (§2.9)"),
+      flag("firm_bass", &P::firm_bass,
+           "Firms adopt AI by diffusion (§2.9, v5): a firm buys API compute or seats only once it has adopted, "
+           "with probability (firm_adopt0 at tick 0, else firm_bass_p + firm_bass_q x its country's share of firms "
+           "using AI at t-1) x conn_c x employees^firm_adopt_size; false: every firm has adopted (v4)"),
+      real("firm_adopt0", &P::firm_adopt0, "1", 0, 1, 0.10,
+           "Firms' adoption probability at tick 0 for one employee at full connectivity (§2.9, v5); with "
+           "firm_adopt_size, calibrated to the Census BTOS (docs/model.md, v5)"),
+      real("firm_bass_p", &P::firm_bass_p, "per tick", 0, 1, 0.003,
+           "Firms' Bass innovation rate for one employee (§2.9, v5); default the users' bass_p"),
+      real("firm_bass_q", &P::firm_bass_q, "per tick", 0, 1, 0.03,
+           "Firms' Bass imitation rate for one employee (§2.9, v5); default the users' bass_q"),
+      real("firm_adopt_size", &P::firm_adopt_size, "1", 0, 2, 0.15,
+           "Exponent of employees in a firm's adoption probability (§2.9, v5); calibrated to the Census BTOS"),
       // policies by rule
       real("gap_policy", &P::gap_policy, "K", 0, 100, 1.0, "Access gap that triggers a policy (§6)"),
       integer("n_policy", &P::n_policy, "ticks", 1, 100000, 6,

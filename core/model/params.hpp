@@ -108,6 +108,8 @@ struct Params {
   double seat_share;       ///< share of a firm's employees wanting a seat
   // adoption (§2.9)
   double bass_p, bass_q, psi_u, adopt0, conn_ref, conn_exp, conn_min;
+  bool firm_bass;  ///< firms adopt AI by diffusion (§2.9, v5)
+  double firm_adopt0, firm_bass_p, firm_bass_q, firm_adopt_size;
   // policies by rule (§6)
   double gap_policy;
   std::int64_t n_policy;

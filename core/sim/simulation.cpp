@@ -68,6 +68,7 @@ Simulation::Simulation(Params params, std::vector<Country> countries, RunOptions
   for (const Country& c : countries_) gdp_prev_.push_back(c.gdp_usd);
   adoption_prev_.assign(C, 0.0);
   use_ratio_prev_.assign(C, 1.0);
+  firm_use_prev_.assign(C, 0.0);
   spill_.assign(C, 0.0);
   quota_demand_prev_.assign(C, 0.0);
   gap_run_.assign(C, 0);
@@ -242,6 +243,11 @@ double Simulation::need_growth_factor(int t) const {
   return sat / (1.0 + (sat - 1.0) * fp::exp(-g * tt));
 }
 
+double Simulation::connectivity(int c) const {
+  const Params& p = params_;
+  return fp::clamp(fp::pow(gdp_prev_[c] / countries_[c].population / p.conn_ref, p.conn_exp), p.conn_min, 1.0);
+}
+
 UserConsts Simulation::user_consts(int t) {
   const Params& p = params_;
   const int C = layout_.n_countries;
@@ -250,10 +256,7 @@ UserConsts Simulation::user_consts(int t) {
   for (int c = 0; c < C; ++c) {
     // §2.9 access_c = conn_c·(use ratio_c(t−1))^ψ_u; conn_c at GDP per capita_c(t−1),
     // 0 where nobody serves the country at GENERAL or OPEN.
-    const double conn =
-        market_.serves_generally(c)
-            ? fp::clamp(fp::pow(gdp_prev_[c] / countries_[c].population / p.conn_ref, p.conn_exp), p.conn_min, 1.0)
-            : 0.0;
+    const double conn = market_.serves_generally(c) ? connectivity(c) : 0.0;
     const double access = conn * fp::pow(use_ratio_prev_[c], p.psi_u);
     adopt_rate_[c] = t < 0 ? p.adopt0 * conn : (p.bass_p + p.bass_q * adoption_prev_[c]) * access;
   }
@@ -323,11 +326,16 @@ FirmTickConsts Simulation::firm_consts(int t) {
   tau_s_.resize(p.mult_s.size());
   for (std::size_t s = 0; s < tau_s_.size(); ++s) tau_s_[s] = tau0_ * p.mult_s[s] * tau_growth_factor(t);
   kyc_rate_c_.resize(C);
+  firm_adopt_rate_.resize(C);
   zeta_.resize(C);
   const double quota = p.tier2_quota * fp::pow(1.0 + p.tier2_quota_growth, std::max(t, 0) / 12.0);
   for (int c = 0; c < C; ++c) {
     const double raise = (policy_[c] & 4) ? p.kyc_raise : 1.0;
     kyc_rate_c_[c] = std::min(1.0, p.kyc_rate[countries_[c].tier - 1] * raise);
+    // §2.9 (v5) firms' diffusion: a one-employee firm's adoption probability; its
+    // country's connectivity as for people (whoever serves it: eligibility is step 4's).
+    const double rate = t <= 0 ? p.firm_adopt0 : p.firm_bass_p + p.firm_bass_q * firm_use_prev_[c];
+    firm_adopt_rate_[c] = rate * connectivity(c);
     const bool quota_applies = p.diffusion_rule && levers && countries_[c].tier == 2 && quota_demand_prev_[c] > 0;
     zeta_[c] = quota_applies ? std::min(1.0, quota / quota_demand_prev_[c]) : 1.0;
     deal_mask_[c] = 0;
@@ -359,6 +367,9 @@ FirmTickConsts Simulation::firm_consts(int t) {
   k.price = table_of(price_);
   k.price_home = table_of(price_home_);
   k.tau = table_of(tau_s_);
+  k.adopt_rate = table_of(firm_adopt_rate_);
+  k.firm_bass = p.firm_bass;
+  k.adopt_size = p.firm_adopt_size;
   k.a_kyc = p.a_kyc;
   k.p_switch = p.p_switch;
   k.switch_noise = p.switch_noise;
@@ -493,7 +504,7 @@ const std::vector<StepAccess>& Simulation::step_accesses() {
       {"market",
        "firms",
        {"country", "sector", "generation", "flags", "partners", "employees", "b", "W", "revenue", "alloc", "K",
-        "status"},
+        "K_elig", "status"},
        {"alloc", "K", "flags", "status", "b", "seats"},
        10},  // clearing 3 passes, settle, sums, 4 status sums, budgets (v5 seats: 2 more passes when on)
       {"market", "users", {"country", "provider", "generation", "plan", "flags", "n", "use"}, {"use", "flags"}, 5},
@@ -747,6 +758,17 @@ void Simulation::sum_statuses() {
       }
       res_.class_emp_K[cs] = o[StatusSum::kEmpK];
     }
+  }
+  // §2.9 (v5) the share of each country's real firms using AI, for next tick's diffusion.
+  for (int c = 0; c < C; ++c) {
+    double all = 0, use = 0;
+    for (int sc = 0; sc < kSizeClassCount; ++sc)
+      for (int j = 0; j < kStatusCount; ++j) {
+        const double n = res_.status_firms[(static_cast<std::size_t>(c) * kSizeClassCount + sc) * kStatusCount + j];
+        all += n;
+        use += status_uses_ai(j) ? n : 0.0;
+      }
+    firm_use_prev_[c] = all > 0 ? use / all : 0.0;
   }
 }
 

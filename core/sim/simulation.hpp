@@ -91,6 +91,8 @@ class Simulation {
   /// The growth of a person's need since tick 0 (§2.5, v5): logistic from 1 at rate
   /// need_growth towards need_sat; exp(need_growth·max(t, 0)) when need_sat is inf.
   double need_growth_factor(int t) const;
+  /// conn_c of §2.9 at GDP per capita_c(t−1): clip((GDP per capita / conn_ref)^conn_exp, conn_min, 1).
+  double connectivity(int c) const;
   /// The constants of the firms' and users' per-agent steps at tick t, on the
   /// host (tables owned by *this); exec().put(k) gives them as the passes read them.
   FirmTickConsts firm_consts(int t);
@@ -172,6 +174,7 @@ class Simulation {
   std::vector<double> gdp_prev_;  ///< GDP_c(t−1), US$ a year
   std::vector<double> Y0_;        ///< Y_c(0)
   std::vector<double> adoption_prev_, use_ratio_prev_, spill_, quota_demand_prev_;
+  std::vector<double> firm_use_prev_;     ///< (v5) per country: share of real firms using AI at t−1 (§2.9)
   std::vector<double> seg_E_;             ///< Σ w·employees per (country, sector) (constant)
   std::vector<int> gap_run_;              ///< consecutive ticks with access gap > gap_policy
   std::vector<int> policy_provider_;      ///< provider of the country's policies, −1 none
@@ -184,7 +187,7 @@ class Simulation {
 
   // Tables the per-agent constants point into (rebuilt each tick).
   std::vector<std::uint8_t> tier_u8_, quota_provider_, first_resort_;
-  std::vector<double> kyc_rate_c_, zeta_, tau_s_, price_, price_home_, wage_, adopt_rate_;
+  std::vector<double> kyc_rate_c_, zeta_, tau_s_, price_, price_home_, wage_, adopt_rate_, firm_adopt_rate_;
   std::vector<double> plan_mult_, seat_price_;  ///< per provider (§2.9, v5: plans priced by scarcity)
 
   // This tick's results, for the metrics.

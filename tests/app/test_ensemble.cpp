@@ -111,7 +111,12 @@ namespace {
 TEST(Checkpoint, ResumesToTheSameStateAndRefusesOtherRuns) {
   test::TempDir tmp;
   const std::string ck = tmp / "run.checkpoint";
-  const Params p = test::small_params(8000, 20000, 6);
+  Params p = test::small_params(8000, 20000, 6);
+  // (v5) with the firms' diffusion and seats on, so the state carried between ticks
+  // includes the countries' lagged share of firms using AI.
+  p.firm_bass = true;
+  p.firm_bass_q = 0.5;
+  p.seats = true;
   auto make = [](const Params& q, std::uint32_t replicate = 0) {
     RunOptions o;
     o.replicate = replicate;

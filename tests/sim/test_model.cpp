@@ -193,7 +193,8 @@ TEST(Model, ConservationBudgetsAndWealthIdentity) { check_conservation(small(), 
 
 TEST(Model, ConservationWithSeatsAndPlansPricedByScarcity) {
   // Demand at p_min twice firm capacity at tick 0: prices leave the floor.
-  check_conservation(small({"seats=true", "plan_split=true", "plan_pass=1", "need_sat=30", "tightness0=2"}), true);
+  check_conservation(
+      small({"seats=true", "plan_split=true", "plan_pass=1", "need_sat=30", "tightness0=2", "firm_bass=true"}), true);
 }
 
 TEST(Model, PlansPricedByScarcityStepAdoptersDownAndEarnWhatTheyCharge) {
@@ -246,6 +247,104 @@ TEST(Model, PlansPricedByScarcityStepAdoptersDownAndEarnWhatTheyCharge) {
   }
   EXPECT_GT(most_mult, 1.01);  // prices left the list
   EXPECT_GT(stepped_down, 0);  // and someone could no longer afford a plan
+}
+
+TEST(Model, FirmsAdoptAIByDiffusionAndOnlyAdoptersBuy) {
+  // §2.9 (v5) written out: a firm that has not adopted AI adopts in step 4 with
+  // probability min(1, r_c·employees^firm_adopt_size), where r_c = firm_adopt0·conn_c at
+  // tick 0 and (firm_bass_p + firm_bass_q·F_c(t−1))·conn_c after it, F_c being the share
+  // of the country's real firms using AI (on the API or on seats) at t−1 and conn_c =
+  // clip((GDP per capita_c(t−1)/conn_ref)^conn_exp, conn_min, 1); never when nothing is
+  // eligible. Until it adopts a firm chooses nothing and buys nothing (status
+  // not_adopted). The draws are checked as a distribution: adoptions over all agents and
+  // ticks against their expected number, |z| < 4.5 (a false alarm about once in 150,000
+  // runs). A large imitation rate makes F_c(t−1) carry most of the rate after tick 0.
+  const int ticks = 8;
+  const Params p =
+      small({"firm_bass=true", "seats=true", "firm_adopt0=0.03", "firm_bass_p=0.001", "firm_bass_q=0.5"}, ticks);
+  auto s = make(p);
+  const Layout& L = s->layout();
+  const auto& cs = s->countries();
+  const int C = L.n_countries;
+  std::vector<int> using_ai;  // the statuses of a firm using AI, by name
+  for (const char* name : {"rationed", "budget_bound", "served", "seats", "seats_capped"})
+    using_ai.push_back(static_cast<int>(
+        std::find_if(kStatusNames, kStatusNames + kStatusCount, [&](const char* n) { return std::string(n) == name; }) -
+        kStatusNames));
+  std::vector<double> gdp_prev, use_prev(C, 0.0);
+  for (const auto& c : cs) gdp_prev.push_back(c.gdp_usd);
+  double expected = 0, variance = 0, observed = 0, from_peers = 0, waiting = 0;
+  for (int t = 0; t < ticks; ++t) {
+    const FirmView f0 = s->firms().view();
+    const std::vector<std::uint8_t> flags0(f0.flags, f0.flags + L.n_firms);
+    const std::vector<float> employees(f0.employees, f0.employees + L.n_firms);
+    s->step();
+    const FirmView f = s->firms().view();
+    for (std::uint64_t i = 0; i < L.n_firms; ++i) {
+      const bool adopted = f.flags[i] & firm_flag::kAdopted;
+      if (f.flags[i] & firm_flag::kEntered) {  // step 8 replaced it: a new firm, not adopted
+        EXPECT_FALSE(adopted) << "entrant " << i;
+        continue;
+      }
+      if (!adopted) {  // chose nothing, bought nothing, and says why
+        EXPECT_EQ(f.generation[i], kNone);
+        EXPECT_EQ(f.alloc[i], 0.0f);
+        EXPECT_EQ(f.seats[i], 0.0f);
+        EXPECT_FALSE(f.flags[i] & (firm_flag::kBuying | firm_flag::kSeats | firm_flag::kUsedAI));
+        EXPECT_EQ(f.status[i], f.K_elig[i] > 0.0f ? kNotAdopted : kNoAccess) << "firm " << i;
+        waiting += f.K_elig[i] > 0.0f;
+      } else {
+        EXPECT_NE(f.status[i], kNotAdopted);
+      }
+      if (flags0[i] & firm_flag::kAdopted) {
+        EXPECT_TRUE(adopted) << "firm " << i << " forgot it had adopted";
+        continue;
+      }
+      if (!(f.K_elig[i] > 0.0f)) {
+        EXPECT_FALSE(adopted) << "firm " << i << " adopted with nothing eligible";
+        continue;
+      }
+      const int c = f.country[i];
+      const double conn =
+          std::clamp(std::pow(gdp_prev[c] / cs[c].population / p.conn_ref, p.conn_exp), p.conn_min, 1.0);
+      const double base = t == 0 ? p.firm_adopt0 : p.firm_bass_p + p.firm_bass_q * use_prev[c];
+      const double prob = std::min(1.0, base * conn * std::pow(static_cast<double>(employees[i]), p.firm_adopt_size));
+      expected += prob;
+      variance += prob * (1 - prob);
+      observed += adopted;
+      if (t > 0) from_peers += p.firm_bass_q * use_prev[c] / base * prob;
+    }
+    // F_c(t) and GDP_c(t) for the next tick, from the recorded metrics.
+    const auto& status = metric(*s, "firms_by_status");
+    for (int c = 0; c < C; ++c) {
+      double all = 0, use = 0;
+      for (int j = 0; j < kSizeClassCount * kStatusCount; ++j) {
+        const double n = status[static_cast<std::size_t>(c) * kSizeClassCount * kStatusCount + j];
+        all += n;
+        use += std::count(using_ai.begin(), using_ai.end(), j % kStatusCount) ? n : 0.0;
+      }
+      use_prev[c] = all > 0 ? use / all : 0.0;
+    }
+    gdp_prev = metric(*s, "gdp");
+  }
+  ASSERT_GT(variance, 100.0);             // enough draws to see a wrong rate
+  EXPECT_GT(from_peers, 0.3 * expected);  // and the peers' term carries much of it
+  EXPECT_GT(waiting, 0.0);                // some firms are still waiting at the end
+  EXPECT_LT(std::fabs(observed - expected) / std::sqrt(variance), 4.5)
+      << "adoptions " << observed << ", expected " << expected;
+}
+
+TEST(Model, WithoutFirmDiffusionEveryFirmHasAdopted) {
+  // firm_bass = false (v4): no firm waits, and the adoption bit is never written.
+  auto s = make(small({"seats=true"}, 4));
+  for (int t = 0; t < 4; ++t) {
+    s->step();
+    const FirmView f = s->firms().view();
+    for (std::uint64_t i = 0; i < s->layout().n_firms; ++i) {
+      ASSERT_NE(f.status[i], kNotAdopted);
+      ASSERT_FALSE(f.flags[i] & firm_flag::kAdopted);
+    }
+  }
 }
 
 TEST(Model, EveryMetricDeclarationFillsAllItsValues) {

@@ -60,12 +60,15 @@ def access_gap_by_tier(ds: xr.Dataset) -> xr.DataArray:
 
 
 #: Firm statuses of docs/model.md §7, in the order of the ``status`` dimension (v5 appended
-#: ``no_value``, which v4 files lack: v4 counted those firms as ``no_budget``; and the
-#: product layer's ``seats`` and ``seats_capped``).
+#: ``no_value``, which v4 files lack: v4 counted those firms as ``no_budget``; the
+#: product layer's ``seats`` and ``seats_capped``; and ``not_adopted``, firms that have not
+#: adopted AI yet under the firms' diffusion).
 STATUSES = ("no_access", "no_budget", "priced_out", "rationed", "budget_bound", "served", "no_value", "seats",
-            "seats_capped")
+            "seats_capped", "not_adopted")
 #: The statuses that count an eligible firm as cut off: it buys nothing, or less than it
 #: would at the price (``no_value`` included, so v4 and v5 files give the same total).
+#: ``not_adopted`` is not: such a firm has not sought access yet (the firms' diffusion,
+#: docs/model.md §2.9), so nothing refused it; ``access_layers`` counts it with no layer.
 CUT_OFF = ("no_value", "no_budget", "priced_out", "rationed")
 
 
@@ -82,7 +85,7 @@ def status_shares(ds: xr.Dataset, weight: str = "firms") -> xr.DataArray:
 ACCESS_LAYERS = {
     "api": ("rationed", "budget_bound", "served"),
     "seats": ("seats", "seats_capped"),
-    "none": ("no_access", "no_value", "no_budget", "priced_out"),
+    "none": ("no_access", "no_value", "no_budget", "priced_out", "not_adopted"),
 }
 
 
