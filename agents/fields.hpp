@@ -48,6 +48,7 @@ inline constexpr std::uint8_t kNew = 1u << 2;      ///< adopted this tick (step 
     "bits: 1 KYC-cleared, 2 large stratum, 4 defender, 8 bought this tick, 16 entered this tick, 32 has ever "   \
     "bought, 64 on seats this tick, 128 has adopted AI (v5)")                                                    \
   X(State, std::uint16_t, partners, "1", "bit p set: trusted partner of provider p")                             \
+  X(State, std::uint8_t, band, "1", "size band of the small stratum (0 in the large stratum; docs/model.md 1)")  \
   X(State, float, employees, "workers", "employees of the real firm(s) this agent stands for, per real firm")    \
   X(State, float, A, "1", "productivity A_i")                                                                    \
   X(State, float, lnA_AI, "1", "AI part of log-productivity, sum of ln(1 + rho*u_i)")                            \

@@ -44,18 +44,27 @@ CUTOFF_HD_INLINE int firm_segment(const LayoutView& L, std::uint64_t i) {
   return lo;
 }
 
-/// Raw size of a firm by inverse CDF of the Pareto(α, min 1) distribution,
-/// above x_L (large stratum) or below it (the rest), capped at size_cap.
-CUTOFF_HD_INLINE double firm_raw_size(bool large, double x_L, double alpha, double cap, double u) {
+/// Raw size of a firm by inverse CDF of the Pareto(α, min 1) distribution: above
+/// @p lo = x_L (large stratum), or in a small-stratum band [lo, hi), capped at size_cap.
+CUTOFF_HD_INLINE double firm_raw_size(bool large, double lo, double hi, double alpha, double cap, double u) {
   double x;
   if (large) {
-    x = x_L * fp::pow(u, -1.0 / alpha);
+    x = lo * fp::pow(u, -1.0 / alpha);
   } else {
-    // F(x) = (1 − x^−α) / (1 − x_L^−α) on [1, x_L); x_L = ∞ gives the full Pareto.
-    const double tail = x_L < fp::kInf ? fp::pow(x_L, -alpha) : 0.0;
-    x = fp::pow(1.0 - u * (1.0 - tail), -1.0 / alpha);
+    // F(x) = (lo^−α − x^−α) / (lo^−α − hi^−α) on [lo, hi); hi = ∞ gives the Pareto's tail.
+    const double head = fp::pow(lo, -alpha);
+    const double tail = hi < fp::kInf ? fp::pow(hi, -alpha) : 0.0;
+    x = fp::pow(head - u * (head - tail), -1.0 / alpha);
   }
   return fp::min(x, cap);
+}
+
+/// The small-stratum size band of the agent @p off places after its segment's large
+/// ones: bands follow each other in order within the segment (docs/model.md §1).
+CUTOFF_HD_INLINE int firm_band(const LayoutView& L, int seg, std::uint64_t off) {
+  int b = 0;
+  while (b < kSizeBands - 1 && off >= L.seg_band[seg * kSizeBands + b]) off -= L.seg_band[seg * kSizeBands + b++];
+  return b;
 }
 
 /// §2.0 initial state of firm i, before the per-country size scaling and the
@@ -65,7 +74,11 @@ CUTOFF_HD_INLINE void init_firm(std::uint64_t i, const FirmInitConsts& k, const 
   const int seg = firm_segment(L, i);
   const int c = seg / L.n_sectors;
   const int s = seg % L.n_sectors;
-  const bool large = i - L.seg_begin[seg] < k.layout.seg_large[seg];
+  const std::uint64_t off = i - L.seg_begin[seg];
+  const bool large = off < L.seg_large[seg];
+  const int band = large ? 0 : firm_band(L, seg, off - L.seg_large[seg]);
+  const double lo = large ? L.x_L[c] : L.band_edge[c * (kSizeBands + 1) + band];
+  const double hi = large ? fp::kInf : L.band_edge[c * (kSizeBands + 1) + band + 1];
   Rng rng(k.seed, k.replicate, i, -1, Stream::FirmInit);
   const double u_size = rng.uniform();
   const double u_defender = rng.uniform();
@@ -82,7 +95,8 @@ CUTOFF_HD_INLINE void init_firm(std::uint64_t i, const FirmInitConsts& k, const 
   f.generation[i] = kNone;
   f.flags[i] = flags;
   f.partners[i] = 0;
-  f.employees[i] = static_cast<float>(firm_raw_size(large, L.x_L[c], k.pareto_alpha, k.size_cap, u_size));
+  f.band[i] = static_cast<std::uint8_t>(band);
+  f.employees[i] = static_cast<float>(firm_raw_size(large, lo, hi, k.pareto_alpha, k.size_cap, u_size));
   f.A[i] = static_cast<float>(k.A_c[c] * fp::exp(k.A_sigma0 * z_A));
   f.lnA_AI[i] = 0.0f;
   f.W[i] = 0.0;
@@ -96,9 +110,9 @@ CUTOFF_HD_INLINE void init_firm(std::uint64_t i, const FirmInitConsts& k, const 
   f.status[i] = 0;  // kNoAccess (FirmStatus is declared below): nothing chosen yet
 }
 
-/// Weight of firm i in real firms: 1 in the large stratum, else the country's small-stratum weight.
+/// Weight of firm i in real firms: 1 in the large stratum, else its country's and size band's.
 CUTOFF_HD_INLINE double firm_weight(const LayoutView& L, const FirmView& f, std::uint64_t i) {
-  return (f.flags[i] & firm_flag::kLarge) ? 1.0 : L.w_small[f.country[i]];
+  return (f.flags[i] & firm_flag::kLarge) ? 1.0 : L.w_small[f.country[i] * kSizeBands + f.band[i]];
 }
 
 /// Scales firm i's raw size so that its country's weighted employees sum to its workers.
@@ -200,6 +214,7 @@ CUTOFF_HD_INLINE constexpr bool status_uses_ai(int s) {
 
 /// §7 size classes by employees per real firm (the OECD's): 1–9, 10–49, 50–249, 250+.
 enum { kSizeClassCount = 4 };
+static_assert(kSizeBands == kSizeClassCount, "one size band of the small stratum per size class (docs/model.md §1)");
 CUTOFF_HD_INLINE int size_class(float employees) {
   return employees < 10.0f ? 0 : employees < 50.0f ? 1 : employees < 250.0f ? 2 : 3;
 }

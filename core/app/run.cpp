@@ -157,7 +157,7 @@ std::vector<int> write_header(OutputWriter& w, const Simulation& sim, const RunR
     gdp0.push_back(cs[c].gdp_usd);
     tier.push_back(cs[c].tier);
     w_user.push_back(L.w_user[c]);
-    w_small.push_back(L.w_small[c]);
+    w_small.push_back((L.real_firms[c] - static_cast<double>(L.large[c])) / static_cast<double>(L.small[c]));
     firm_agents.push_back(static_cast<std::int32_t>(L.firm_begin[c + 1] - L.firm_begin[c]));
     user_agents.push_back(static_cast<std::int32_t>(L.users[c]));
     large.push_back(static_cast<std::int32_t>(L.large[c]));
@@ -172,7 +172,8 @@ std::vector<int> write_header(OutputWriter& w, const Simulation& sim, const RunR
   w.coord("large_firm_agents", "country", large, "agents", "large-stratum firm agents (one real firm each)");
   w.coord("user_agents", "country", user_agents, "agents", "user agents in the country");
   w.coord("people_per_user", "country", w_user, "people", "people per user agent");
-  w.coord("firms_per_small_agent", "country", w_small, "firms", "real firms per small-stratum firm agent");
+  w.coord("firms_per_small_agent", "country", w_small, "firms",
+          "real firms per small-stratum firm agent (the mean over its size bands)");
 
   w.dim("provider", sim.provider_names(), "provider (AI lab)");
   std::vector<std::string> homes;

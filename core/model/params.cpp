@@ -130,6 +130,9 @@ std::vector<Field<Params>> make_params_schema() {
            "Least alignment for trusted partners (§2.2); above 1 admits none"),
       real("p_defender", &P::p_defender, "1", 0, 1, 0.3, "Probability a large tier-1 ICT firm is a defender (§1)"),
       integer("n_large", &P::n_large, "agents", 0, kCount40, 20000, "Largest firms of the world, one agent each (§1)"),
+      flag("size_strata", &P::size_strata,
+           "Small-stratum firms drawn in size bands, 1-9, 10-49, 50-249 and 250+ employees, each with its own agents "
+           "(in proportion to its employment) and weight (§1, v5); false: one band, one weight per country (v4)"),
       // fast followers and open weights
       integer("L0", &P::L0, "ticks", 0, 120, 2, "Base distillation lag L of fast followers (§2.2)"),
       integer("dL_api", &P::dL_api, "ticks", 0, 120, 2,

@@ -67,6 +67,7 @@ struct Params {
   std::int64_t n_trusted;
   double a_trusted, p_defender;
   std::int64_t n_large;
+  bool size_strata;  ///< the small stratum in size bands, each with its own weight (§1, v5)
   // fast followers and open weights (§2.2)
   std::int64_t L0, dL_api, dL_cd;
   double chi;

@@ -66,6 +66,38 @@ std::vector<std::uint64_t> share_largest_remainder(std::uint64_t total, const st
   }
 }
 
+void size_bands(double x_L, double alpha, double cap, bool strata, std::uint64_t agents, double firms, double* edge,
+                std::uint64_t* n, double* w) {
+  // Without strata band 0 is the whole small stratum [1, x_L).
+  const double lower[kSizeBands] = {1.0, 10.0, 50.0, 250.0};
+  for (int b = 0; b < kSizeBands; ++b) edge[b] = strata ? std::min(lower[b], x_L) : (b == 0 ? 1.0 : x_L);
+  edge[kSizeBands] = x_L;
+  // P(lo ≤ X < hi | X < x_L) for X Pareto(α, min 1); employment ∝ E[min(X, cap); lo ≤ X < hi].
+  auto above = [&](double x) { return x < std::numeric_limits<double>::infinity() ? std::pow(x, -alpha) : 0.0; };
+  auto mass = [&](double x) {  // ∫_1^min(x, cap) t·α·t^(−α−1) dt + cap·P(X ≥ cap) for x > cap
+    const double h = std::min(x, cap);
+    const double body =
+        std::fabs(alpha - 1.0) < 1e-12 ? alpha * std::log(h) : alpha * (1.0 - std::pow(h, 1.0 - alpha)) / (alpha - 1.0);
+    return body + (x > cap ? cap * (std::pow(cap, -alpha) - above(x)) : 0.0);
+  };
+  std::vector<int> used;
+  std::vector<double> employment;
+  for (int b = 0; b < kSizeBands; ++b)
+    if (edge[b] < edge[b + 1]) {
+      used.push_back(b);
+      employment.push_back(mass(edge[b + 1]) - mass(edge[b]));
+    }
+  // Agents in proportion to employment, at least one per band (without strata: all in band 0).
+  const std::vector<std::uint64_t> share = share_largest_remainder(agents, employment, 1);
+  for (int b = 0; b < kSizeBands; ++b) n[b] = 0, w[b] = 0.0;
+  for (std::size_t j = 0; j < used.size(); ++j) {
+    const int b = used[j];
+    n[b] = share[j];
+    const double p_band = (above(edge[b]) - above(edge[b + 1])) / (1.0 - above(x_L));
+    w[b] = strata ? firms * p_band / static_cast<double>(n[b]) : firms / static_cast<double>(n[b]);
+  }
+}
+
 Layout make_layout(const std::vector<Country>& countries, const Params& p) {
   Layout L;
   const int C = static_cast<int>(countries.size());
@@ -118,7 +150,9 @@ Layout make_layout(const std::vector<Country>& countries, const Params& p) {
   L.users = share_largest_remainder(L.n_users, pop, min_users);
 
   L.x_L.resize(C);
-  L.w_small.resize(C);
+  L.band_edge.assign(static_cast<std::size_t>(C) * (kSizeBands + 1), 1.0);
+  L.w_small.assign(static_cast<std::size_t>(C) * kSizeBands, 0.0);
+  L.seg_band.assign(static_cast<std::size_t>(C) * S * kSizeBands, 0);
   L.w_user.resize(C);
   L.firm_begin.assign(C + 1, 0);
   L.user_begin.assign(C + 1, 0);
@@ -127,17 +161,25 @@ Layout make_layout(const std::vector<Country>& countries, const Params& p) {
   for (int c = 0; c < C; ++c) {
     L.x_L[c] = L.large[c] > 0 ? std::pow(L.real_firms[c] / static_cast<double>(L.large[c]), 1.0 / p.pareto_alpha)
                               : std::numeric_limits<double>::infinity();
-    L.w_small[c] = small_firms[c] / static_cast<double>(L.small[c]);
+    std::uint64_t band_n[kSizeBands];
+    size_bands(L.x_L[c], p.pareto_alpha, p.size_cap, p.size_strata, L.small[c], small_firms[c],
+               &L.band_edge[static_cast<std::size_t>(c) * (kSizeBands + 1)], band_n,
+               &L.w_small[static_cast<std::size_t>(c) * kSizeBands]);
     L.w_user[c] = pop[c] / static_cast<double>(L.users[c]);
     L.firm_begin[c + 1] = L.firm_begin[c] + L.large[c] + L.small[c];
     L.user_begin[c + 1] = L.user_begin[c] + L.users[c];
-    // Sectors within a country by their shares, for each stratum (stratified draw).
+    // Sectors within a country by their shares, for each stratum and band (stratified draw).
     const auto large_s = share_largest_remainder(L.large[c], p.sector_share, 0);
-    const auto small_s = share_largest_remainder(L.small[c], p.sector_share, 0);
+    std::vector<std::vector<std::uint64_t>> band_s;
+    for (int b = 0; b < kSizeBands; ++b) band_s.push_back(share_largest_remainder(band_n[b], p.sector_share, 0));
     for (int s = 0; s < S; ++s) {
       const std::size_t k = static_cast<std::size_t>(c) * S + s;
       L.seg_large[k] = static_cast<std::uint32_t>(large_s[s]);
-      L.seg_begin[k + 1] = L.seg_begin[k] + large_s[s] + small_s[s];
+      L.seg_begin[k + 1] = L.seg_begin[k] + large_s[s];
+      for (int b = 0; b < kSizeBands; ++b) {
+        L.seg_band[k * kSizeBands + b] = static_cast<std::uint32_t>(band_s[b][s]);
+        L.seg_begin[k + 1] += band_s[b][s];
+      }
     }
   }
   return L;

@@ -1129,6 +1129,14 @@ const std::vector<Simulation::MetricDecl>& Simulation::metric_decls() {
         "Mtok per worker-month",
         "tau(t) = tau0 x exp(tau_growth t), before sector multipliers"},
        [](const S& s, double* o) { o[0] = s.tau0_ * s.tau_growth_factor(s.tick_); }},
+      // §1 (v5) the small stratum's weights, per size band (the size classes' ranges in raw
+      // size): constant over a run, recorded per tick so that ensembles gather them as metrics.
+      {{"firms_per_band_agent",
+        {"country", "size_class"},
+        "firms",
+        "real firms per small-stratum firm agent of each size band (the firm snapshots' band field; without "
+        "size_strata, band 1-9 holds the whole small stratum)"},
+       [](const S& s, double* o) { fill_copy(s.layout_.w_small, o); }},
       // §7 (v4) who is cut off, and why.
       {{"firms_by_status",
         {"country", "size_class", "status"},

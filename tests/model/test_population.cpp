@@ -5,6 +5,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "agents/firm_kern.hpp"
 #include "core/model/population.hpp"
 #include "support.hpp"
 
@@ -53,7 +54,15 @@ TEST(Population, LayoutCountsWeightsAndSegments) {
     for (int s = 0; s < S; ++s) large += L.seg_large[c * S + s];
     EXPECT_EQ(large, L.large[c]);
     people += L.w_user[c] * static_cast<double>(L.users[c]);
-    firms_real += L.w_small[c] * static_cast<double>(L.small[c]) + static_cast<double>(L.large[c]);
+    std::uint64_t small = 0;
+    for (int s = 0; s < S; ++s)
+      for (int b = 0; b < kSizeBands; ++b) {
+        const std::uint32_t n = L.seg_band[(c * S + s) * kSizeBands + b];
+        EXPECT_TRUE(b == 0 || n == 0) << "without size_strata every small agent is in band 0";
+        small += n;
+      }
+    EXPECT_EQ(small, L.small[c]);
+    firms_real += L.w_small[c * kSizeBands] * static_cast<double>(L.small[c]) + static_cast<double>(L.large[c]);
     firms_expected += L.real_firms[c];
     if (L.large[c] > 0) {
       EXPECT_GT(L.x_L[c], 1.0);
@@ -66,6 +75,90 @@ TEST(Population, LayoutCountsWeightsAndSegments) {
   // The large stratum follows GDP: the US holds the most.
   const int usa = find_country(cs, "USA");
   for (int c = 0; c < C; ++c) EXPECT_LE(L.large[c], L.large[usa]);
+}
+
+TEST(Population, SizeBandsWeighTheirRealFirmsAndGetAgentsByEmployment) {
+  // §1 (v5) size_strata, written out: band b of country c covers raw sizes
+  // [min(e_b, x_L), min(e_b+1, x_L)), e = 1, 10, 50, 250, x_L; it weighs its expected real
+  // firms, (N_c − n_large,c)·(lo^−α − hi^−α)/(1 − x_L^−α), over its agents, which are in
+  // proportion to its expected employment E[min(X, cap); band] (here by numerical
+  // integration), within one agent, and at least one.
+  Params p = test::small_params(100000, 400000);
+  p.n_large = 20000;
+  p.size_strata = true;
+  const auto cs = load_countries(p.countries);
+  const Layout L = make_layout(cs, p);
+  const int C = static_cast<int>(cs.size()), S = static_cast<int>(p.sector_share.size());
+  const double a = p.pareto_alpha, cap = p.size_cap;
+  auto employment = [&](double lo, double hi) {  // ∫ min(x, cap)·α·x^(−α−1) dx on [lo, hi), in log steps
+    const double top = std::min(hi, 1e12);
+    const int n = 20000;
+    double s = 0;
+    for (int k = 0; k < n; ++k) {
+      const double x0 = lo * std::pow(top / lo, static_cast<double>(k) / n);
+      const double x1 = lo * std::pow(top / lo, static_cast<double>(k + 1) / n);
+      const double x = std::sqrt(x0 * x1);
+      s += std::min(x, cap) * a * std::pow(x, -a - 1) * (x1 - x0);
+    }
+    return s;
+  };
+  const int usa = find_country(cs, "USA");
+  for (int c = 0; c < C; ++c) {
+    const double xl = L.x_L[c];
+    const double e[kSizeBands + 1] = {std::min(1.0, xl), std::min(10.0, xl), std::min(50.0, xl), std::min(250.0, xl),
+                                      xl};
+    double firms = static_cast<double>(L.large[c]), E_total = 0;
+    std::uint64_t n[kSizeBands] = {0, 0, 0, 0};
+    for (int s = 0; s < S; ++s)
+      for (int b = 0; b < kSizeBands; ++b) n[b] += L.seg_band[(c * S + s) * kSizeBands + b];
+    for (int b = 0; b < kSizeBands; ++b) {
+      EXPECT_DOUBLE_EQ(L.band_edge[c * (kSizeBands + 1) + b], e[b]) << cs[c].iso3 << " band " << b;
+      if (e[b] < e[b + 1]) E_total += employment(e[b], e[b + 1]);
+    }
+    const double tail = xl < INFINITY ? std::pow(xl, -a) : 0.0;
+    for (int b = 0; b < kSizeBands; ++b) {
+      if (!(e[b] < e[b + 1])) {
+        EXPECT_EQ(n[b], 0u);
+        continue;
+      }
+      ASSERT_GE(n[b], 1u) << cs[c].iso3 << " band " << b;
+      const double hi = e[b + 1] < INFINITY ? std::pow(e[b + 1], -a) : 0.0;
+      const double expected =
+          (L.real_firms[c] - static_cast<double>(L.large[c])) * (std::pow(e[b], -a) - hi) / (1 - tail);
+      EXPECT_NEAR(L.w_small[c * kSizeBands + b] * static_cast<double>(n[b]), expected, 1e-9 * expected);
+      firms += L.w_small[c * kSizeBands + b] * static_cast<double>(n[b]);
+      const double share = static_cast<double>(L.small[c]) * employment(e[b], e[b + 1]) / E_total;
+      if (share > 1.5) {
+        EXPECT_NEAR(static_cast<double>(n[b]), share, 1.0 + 1e-3 * share) << cs[c].iso3 << " band " << b;
+      }
+    }
+    EXPECT_NEAR(firms, L.real_firms[c], 1e-9 * L.real_firms[c]) << cs[c].iso3;
+    if (c == usa) {  // the point: many agents for the few firms of 250+ employees
+      EXPECT_GT(n[3], 100u);
+    }
+  }
+}
+
+TEST(Population, BandSizesFollowTheTruncatedPareto) {
+  // firm_raw_size on a band [lo, hi) is the inverse CDF of X | lo ≤ X < hi, X Pareto(α, 1):
+  // F(x) = (lo^−α − x^−α)/(lo^−α − hi^−α); band [1, x_L) is v4's small stratum.
+  const double a = 1.1, cap = 1e4;
+  for (double u : {0.0, 0.1, 0.5, 0.9, 0.999}) {
+    for (auto [lo, hi] : {std::pair{1.0, 10.0}, {10.0, 50.0}, {250.0, 812.5}, {250.0, INFINITY}}) {
+      const double x = firm_raw_size(false, lo, hi, a, cap, u);
+      EXPECT_GE(x, lo);
+      if (hi < INFINITY) {
+        EXPECT_LT(x, hi);
+      }
+      const double F =
+          (std::pow(lo, -a) - std::pow(x, -a)) / (std::pow(lo, -a) - (hi < INFINITY ? std::pow(hi, -a) : 0));
+      if (x < cap) {
+        EXPECT_NEAR(F, u, 1e-9);
+      }
+    }
+    EXPECT_DOUBLE_EQ(firm_raw_size(true, 300.0, INFINITY, a, cap, u == 0.0 ? 1.0 : u),
+                     std::min(300.0 * std::pow(u == 0.0 ? 1.0 : u, -1 / a), cap));
+  }
 }
 
 TEST(Population, LargeStratumShrinksToFitWithWarning) {

@@ -58,6 +58,7 @@ void set_firm(const FirmView& f, std::uint64_t i, double employees, double W, do
   f.provider[i] = generation == kNone ? kNone : 0;
   f.flags[i] = static_cast<std::uint8_t>(firm_flag::kLarge | (kyc ? firm_flag::kKyc : 0));
   f.partners[i] = 0;
+  f.band[i] = 0;
   f.employees[i] = static_cast<float>(employees);
   f.W[i] = W;
   f.revenue[i] = static_cast<float>(revenue);

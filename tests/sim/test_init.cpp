@@ -60,7 +60,7 @@ TEST_F(Init, WeightedEmployeesSumToWorkersAndRevenueToGdp) {
   std::vector<double> emp(cs.size(), 0.0);
   double revenue = 0, gdp = 0;
   for (std::uint64_t i = 0; i < L.n_firms; ++i) {
-    const double w = (f.flags[i] & firm_flag::kLarge) ? 1.0 : L.w_small[f.country[i]];
+    const double w = (f.flags[i] & firm_flag::kLarge) ? 1.0 : L.w_small[f.country[i] * kSizeBands];  // (band 0: v4)
     emp[f.country[i]] += w * f.employees[i];
     revenue += w * f.revenue[i];
     EXPECT_EQ(f.W[i], 3.0 * static_cast<double>(f.revenue[i]));
@@ -71,6 +71,38 @@ TEST_F(Init, WeightedEmployeesSumToWorkersAndRevenueToGdp) {
   }
   // The pools (local and tradable) hand out exactly a month of GDP.
   EXPECT_NEAR(revenue, gdp, 1e-5 * gdp);
+}
+
+TEST(InitSizeBands, WeightsSumToWorkersAndSizesFallInTheirBands) {
+  // §1 (v5) size_strata: the weighted employees still sum to each country's workers,
+  // each small-stratum agent's size class is its band (sizes scale by about 1: N_c is
+  // the workers over the mean size; agents within 10% of a band's edge are not judged),
+  // and every band of the US holds agents.
+  Params p = test::small_params(20000, 30000);
+  p.size_strata = true;
+  Simulation sim(p, load_countries(p.countries), RunOptions{});
+  const FirmView f = sim.firms().view();
+  const Layout& L = sim.layout();
+  const auto& cs = sim.countries();
+  std::vector<double> emp(cs.size(), 0.0);
+  std::uint64_t judged = 0, agree = 0, us_band[kSizeBands] = {0, 0, 0, 0};
+  const double edge[kSizeBands - 1] = {10, 50, 250};
+  const int usa = find_country(cs, "USA");
+  for (std::uint64_t i = 0; i < L.n_firms; ++i) {
+    const bool large = f.flags[i] & firm_flag::kLarge;
+    const double w = large ? 1.0 : L.w_small[f.country[i] * kSizeBands + f.band[i]];
+    emp[f.country[i]] += w * f.employees[i];
+    if (large) continue;
+    if (f.country[i] == usa) ++us_band[f.band[i]];
+    bool near = false;
+    for (double e : edge) near = near || std::fabs(f.employees[i] / e - 1.0) < 0.1;
+    if (near) continue;
+    ++judged;
+    agree += size_class(f.employees[i]) == f.band[i];
+  }
+  for (std::size_t c = 0; c < cs.size(); ++c) EXPECT_NEAR(emp[c], L.workers[c], 1e-5 * L.workers[c]) << cs[c].iso3;
+  EXPECT_GT(static_cast<double>(agree), 0.99 * static_cast<double>(judged));
+  for (int b = 0; b < kSizeBands; ++b) EXPECT_GT(us_band[b], 0u) << "band " << b;
 }
 
 TEST_F(Init, LargeFirmsAreTheLargest) {

@@ -184,7 +184,11 @@ def firm_value_and_weight(path: str, snapshot: int = -1):
         s = snaps.isel(snapshot=snapshot)
         flags = s["flags"].values.astype(np.int64)
         country = s["country"].values.astype(np.int64)
-        small_weight = m["firms_per_small_agent"].values[country]
+        if "band" in s and "firms_per_band_agent" in m:  # (v5) a weight per size band of the small stratum
+            bands = m["firms_per_band_agent"].isel(tick=0).values  # constant over a run
+            small_weight = bands[country, s["band"].values.astype(np.int64)]
+        else:
+            small_weight = m["firms_per_small_agent"].values[country]
         weight = np.where(flags & FIRM_LARGE, 1.0, small_weight)
         used = (flags & FIRM_USED_AI) != 0
         return s["ai_value"].values[used], weight[used], int(s["snapshot_tick"])
