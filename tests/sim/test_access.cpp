@@ -79,7 +79,7 @@ TEST(Access, EachStatusOccursWhereItMust) {
   // H100e-month that serves KYC-cleared firms in full and general firms pro rata (a
   // binding price cap). V(q'·h) = 12·0.001·3·revenue·φ·K = 0.072·revenue (§2.5).
   World w;
-  HostArrays<Firms> a(8);
+  HostArrays<Firms> a = test::filled<Firms>(8);
   const FirmView f = a.view();
   set_firm(f, 0, 100, 1e7, 1e6, 1, true, kNone);  // nothing eligible
   set_firm(f, 1, 100, 0, 1e5, 1, true);           // B = 100 < F_access = 1000
@@ -126,7 +126,7 @@ TEST(Access, SeatsFollowTheProductLayerRuleOnRandomFirms) {
   double seat_price[1] = {20};
   w.k.seat_share = 0.3, w.k.seat_price = table_of(seat_price), w.k.seat_cap = 40, w.k.seat_weight = 5;
   const int n = 4000;
-  HostArrays<Firms> a(n);
+  HostArrays<Firms> a = test::filled<Firms>(n);
   const FirmView f = a.view();
   std::mt19937_64 rng(17);
   std::lognormal_distribution<double> logn(0.0, 2.0);
@@ -262,7 +262,7 @@ double spec_demand(double B, double F, double q, double q_min, double h, double 
 TEST(Access, BidsAndBudgetAdaptationFollowSection2_5OnRandomFirms) {
   World w;
   const int n = 4000;
-  HostArrays<Firms> a(n);
+  HostArrays<Firms> a = test::filled<Firms>(n);
   const FirmView f = a.view();
   std::mt19937_64 rng(11);
   std::lognormal_distribution<double> logn(0.0, 2.0);
@@ -320,7 +320,7 @@ TEST(Access, QuotaDemandIsTheBiddersDemandAtTheirPriceBeforeTheFactor) {
   w.k.quota_provider = table_of(quota);
   w.k.zeta = table_of(zeta);
   const int n = 400;
-  HostArrays<Firms> a(n);
+  HostArrays<Firms> a = test::filled<Firms>(n);
   const FirmView f = a.view();
   std::mt19937_64 rng(3);
   std::lognormal_distribution<double> logn(0.0, 2.0);
