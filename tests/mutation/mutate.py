@@ -83,13 +83,20 @@ def sh(cmd, timeout=None, **kw):
 
 def sync(scratch):
     """Copies the tree's tracked and untracked (not ignored) files into scratch/src.
-    Only files whose content differs are copied, and they get a new mtime, so the
+    Only files whose content differs are written, and they get a new mtime, so the
     incremental build never mistakes an old object for a fresh one."""
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
-                           stdout=subprocess.PIPE).stdout
-    (scratch / "src").mkdir(parents=True, exist_ok=True)
-    subprocess.run(["rsync", "-rl", "--checksum", "--from0", "--files-from=-", str(ROOT) + "/", str(scratch / "src")],
-                   input=files, check=True)
+                           stdout=subprocess.PIPE).stdout.decode().split("\0")
+    for name in filter(None, files):
+        src, dst = ROOT / name, scratch / "src" / name
+        if not src.is_file():
+            continue  # deleted in the work tree, or a submodule
+        data = src.read_bytes()
+        if dst.is_file() and dst.read_bytes() == data:
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(data)
+        dst.chmod(src.stat().st_mode & 0o777)
 
 
 def first_failure(output):
