@@ -146,9 +146,10 @@ void random_firm(const FirmView& f, std::uint64_t i, std::mt19937_64& rng) {
   f.provider[i] = u < 0.2 ? kNone : static_cast<std::uint8_t>(u < 0.6 ? 0 : u < 0.8 ? 1 : 2);
   f.generation[i] = kNone;
   for (int g = 0; g < World::kG; ++g)
-    if (World{}.provider[g] == f.provider[i] && f.generation[i] == kNone) f.generation[i] = static_cast<std::uint8_t>(g);
-  f.flags[i] = static_cast<std::uint8_t>((unit(rng) < 0.5 ? firm_flag::kKyc : 0) |
-                                         (unit(rng) < 0.5 ? firm_flag::kLarge : 0));
+    if (World{}.provider[g] == f.provider[i] && f.generation[i] == kNone)
+      f.generation[i] = static_cast<std::uint8_t>(g);
+  f.flags[i] =
+      static_cast<std::uint8_t>((unit(rng) < 0.5 ? firm_flag::kKyc : 0) | (unit(rng) < 0.5 ? firm_flag::kLarge : 0));
   f.partners[i] = static_cast<std::uint16_t>((unit(rng) < 0.3 ? 1u : 0u) | (unit(rng) < 0.2 ? 2u : 0u));
   f.employees[i] = static_cast<float>(1 + 400 * unit(rng));
   f.A[i] = static_cast<float>(logn(rng));
@@ -206,7 +207,7 @@ TEST(OracleFirms, UtilityBidAndNoiselessChoiceFollowSection2_4) {
         EXPECT_NEAR(bid.need, z * q1 * w.h[g], 1e-12 * bid.need);
         EXPECT_NEAR(bid.money, z * (B - w.k.access_cost), 1e-9 * bid.money);
         EXPECT_EQ(bid.home, w.first_resort[p] && c == 0);
-        const int cls = ((f.partners[i] >> p) & 1u)                                   ? 0
+        const int cls = ((f.partners[i] >> p) & 1u)                                     ? 0
                         : ((kyc && w.al(c, p) >= w.k.a_kyc) || ((w.deal[c] >> p) & 1u)) ? 1
                                                                                         : 2;
         EXPECT_EQ(bid.cls, cls) << "firm " << i << " gen " << g;
@@ -280,8 +281,8 @@ TEST(OracleFirms, ChoiceWithNoiseFollowsTheLogitProbabilities) {
       counts[at - gens.begin()] += 1;
     }
     const int df = static_cast<int>(gens.size()) - 1;
-    EXPECT_LT(chi2_statistic(counts, p, n), chi2_critical(df)) << "probabilities " << ::testing::PrintToString(p)
-                                                                << " counts " << ::testing::PrintToString(counts);
+    EXPECT_LT(chi2_statistic(counts, p, n), chi2_critical(df))
+        << "probabilities " << ::testing::PrintToString(p) << " counts " << ::testing::PrintToString(counts);
   }
 }
 
@@ -751,9 +752,9 @@ TEST(OracleProviders, CapacityTrainingStagesAndForecastFollowSection2) {
       for (std::size_t j = t + 1; j < v0.arrive_home.size(); ++j) pipeline += v0.arrive_home[j] + v0.arrive_hosted[j];
       const double C = C_home + C_hosted;
       const double x_cap = cs[v0.home].tier == 3 ? p.x_max_t3 : p.x_max;
-      double order = std::max(0.0, std::min({p.bm * std::pow(p.g_cap, lead / 12.0) * v0.forecast / (1 - p.train_share) -
-                                                 C - pipeline,
-                                             std::max(v0.cash, 0.0) / p.capex, p.bm * x_cap * C}));
+      double order = std::max(
+          0.0, std::min({p.bm * std::pow(p.g_cap, lead / 12.0) * v0.forecast / (1 - p.train_share) - C - pipeline,
+                         std::max(v0.cash, 0.0) / p.capex, p.bm * x_cap * C}));
       const bool stopped = t >= p.lever_tick && v0.home == flagged;
       if (stopped) order = 0;
       EXPECT_DOUBLE_EQ(v.C_home, C_home) << v.name;
@@ -795,7 +796,8 @@ TEST(OracleProviders, CapacityTrainingStagesAndForecastFollowSection2) {
       if (!v.follower) continue;
       ++follower_ticks;
       const bool blocked = holder >= 0 && align[v.home * P + holder] < 0;
-      const int L = static_cast<int>(p.L0 + (p.crackdown && t >= p.lever_tick ? p.dL_cd : 0) + (blocked ? p.dL_api : 0));
+      const int L =
+          static_cast<int>(p.L0 + (p.crackdown && t >= p.lever_tick ? p.dL_cd : 0) + (blocked ? p.dL_api : 0));
       const double Kl = K_lead_at(t - L);
       const double K_f = Kl + p.chi * std::max(v.K_own - Kl, 0.0);
       EXPECT_NEAR(v.K, K_f, 1e-12) << v.name;
@@ -811,7 +813,8 @@ TEST(OracleProviders, CapacityTrainingStagesAndForecastFollowSection2) {
       const Stage st = spec_stage(p, m.providers()[g.provider], g, t);
       EXPECT_EQ(view.stage[j], st) << "generation " << j;
       opened += st == kStageOpen;
-      const double h = p.h0 * std::exp(-p.delta * t) * std::exp(p.kappa * (g.K - p.K_ref)) * std::exp(-p.eta * (t - g.t_g));
+      const double h =
+          p.h0 * std::exp(-p.delta * t) * std::exp(p.kappa * (g.K - p.K_ref)) * std::exp(-p.eta * (t - g.t_g));
       EXPECT_NEAR(view.h[j], h, 1e-12 * h) << "generation " << j;
     }
     // §2.6 the provider's outcome and forecast F ← F + F_smooth·(demand − F).
@@ -855,7 +858,8 @@ TEST(OracleSim, AdoptionRatesAndPerTickConstantsFollowTheSpec) {
     const UserView u = s.users().view();
     std::vector<double> out(C, 0.0);
     for (std::uint64_t i = 0; i < L.n_users; ++i)
-      if (u.flags[i] & user_flag::kAdopter) out[u.country[i]] += L.w_user[u.country[i]] / s.countries()[u.country[i]].population;
+      if (u.flags[i] & user_flag::kAdopter)
+        out[u.country[i]] += L.w_user[u.country[i]] / s.countries()[u.country[i]].population;
     return out;
   };
   share = adopters_share();
@@ -869,10 +873,11 @@ TEST(OracleSim, AdoptionRatesAndPerTickConstantsFollowTheSpec) {
     for (int c = 0; c < C; ++c) {
       bool served = false;
       for (int j = 0; j < g.n_gens; ++j)
-        served |= g.stage[j] == kStageOpen || (g.stage[j] == kStageGeneral && g.align[c * g.n_providers + g.provider[j]] >= 0);
-      const double conn = served ? std::clamp(std::pow(gdp[c] / s.countries()[c].population / p.conn_ref, p.conn_exp),
-                                              p.conn_min, 1.0)
-                                 : 0.0;
+        served |= g.stage[j] == kStageOpen ||
+                  (g.stage[j] == kStageGeneral && g.align[c * g.n_providers + g.provider[j]] >= 0);
+      const double conn =
+          served ? std::clamp(std::pow(gdp[c] / s.countries()[c].population / p.conn_ref, p.conn_exp), p.conn_min, 1.0)
+                 : 0.0;
       const double want = (p.bass_p + p.bass_q * share[c]) * conn * std::pow(ratio[c], p.psi_u);
       EXPECT_NEAR(rate[c], want, 1e-12 * want) << s.countries()[c].iso3;
     }

@@ -112,15 +112,14 @@ std::map<std::string, std::string> resolved(const std::string& scenario) {
 TEST(Cli, EveryShippedScenarioValidatesAndSwitchesWhatSection4Says) {
   // Each shipped scenario is the baseline with the levers of docs/model.md §4's table
   // switched, and nothing else (its description aside).
-  const std::map<std::string, std::set<std::string>> table = {
-      {"baseline", {}},
-      {"buildout", {"bm"}},
-      {"moratorium", {"moratorium"}},
-      {"first-resort", {"first_resort"}},
-      {"compute-for-access", {"policy_deal"}},
-      {"crackdown", {"crackdown", "kyc_rate", "a_trusted"}},
-      {"open-weights", {"open_weights"}},
-      {"diffusion-rule", {"diffusion_rule"}}};
+  const std::map<std::string, std::set<std::string>> table = {{"baseline", {}},
+                                                              {"buildout", {"bm"}},
+                                                              {"moratorium", {"moratorium"}},
+                                                              {"first-resort", {"first_resort"}},
+                                                              {"compute-for-access", {"policy_deal"}},
+                                                              {"crackdown", {"crackdown", "kyc_rate", "a_trusted"}},
+                                                              {"open-weights", {"open_weights"}},
+                                                              {"diffusion-rule", {"diffusion_rule"}}};
   const auto base = resolved(test::baseline_path());
   ASSERT_GT(base.size(), 100u);
   std::set<std::string> seen;
@@ -178,13 +177,15 @@ TEST(Cli, RunWritesOnlyTheFinalFileAndInfoReadsIt) {
   EXPECT_NE(info.out.find("firms/"), std::string::npos) << info.out;
   // The file is the run the flags asked for: its counts, ticks and the τ0 and need0 of
   // the same scenario at those counts, derived here in process (v4's rule, as the flags say).
-  const Params p = test::scenario(test::baseline_path(), {"n_firms=8000", "n_users=20000", "n_large=2500", "horizon=3"});
+  const Params p =
+      test::scenario(test::baseline_path(), {"n_firms=8000", "n_users=20000", "n_large=2500", "horizon=3"});
   const Simulation sim(p, load_countries(p.countries), RunOptions{});
   std::ostringstream tau0, need0;
   tau0 << "tau0 = " << sim.tau0() << "\n";
   need0 << "need0 = " << sim.need0() << "\n";
-  for (const std::string& line : {std::string("n_firms = 8000\n"), std::string("n_users = 20000\n"),
-                                  std::string("ticks = 3\n"), std::string("snapshot_every = 2\n"), tau0.str(), need0.str()})
+  for (const std::string& line :
+       {std::string("n_firms = 8000\n"), std::string("n_users = 20000\n"), std::string("ticks = 3\n"),
+        std::string("snapshot_every = 2\n"), tau0.str(), need0.str()})
     EXPECT_NE(info.out.find(line), std::string::npos) << line << " not in\n" << info.out;
   expect_bad("info " + tmp / "absent.h5", {"absent.h5"});
   test::write_file(tmp / "text.h5", "not hdf5");

@@ -81,8 +81,8 @@ TEST(Population, LayoutCountsWeightsAndSegments) {
       ++free_countries;
     }
     if (L.small[c] > static_cast<std::uint64_t>(p.min_firms)) {
-      EXPECT_NEAR(static_cast<double>(L.small[c]), (L.real_firms[c] - static_cast<double>(L.large[c])) * free_small / firms_real,
-                  1.0)
+      EXPECT_NEAR(static_cast<double>(L.small[c]),
+                  (L.real_firms[c] - static_cast<double>(L.large[c])) * free_small / firms_real, 1.0)
           << cs[c].iso3;
     }
   }

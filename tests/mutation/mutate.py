@@ -119,6 +119,41 @@ def run_tests(binary, src, timeout):
     return "survived", ""
 
 
+def report(rows, args, head, dirty):
+    """Writes the results file (a run of some mutants, --only, updates their rows)."""
+    rows = list(rows)
+    command = f"# command: tests/mutation/mutate.py {' '.join(sys.argv[1:])}".rstrip()
+    commands = []
+    if args.only and Path(args.out).is_file():
+        done = {m["id"] for m, _, _ in rows}
+        kept = []
+        for line in Path(args.out).read_text(encoding="utf-8").splitlines():
+            cells = [c.strip() for c in line.split("|")]
+            if line.startswith("# command:") and line not in commands:
+                commands.append(line)
+            if line.startswith("#") or len(cells) != 4 or cells[0] in done or cells[2] == "not-run":
+                continue
+            kept.append(({"id": cells[0], "file": cells[1]}, cells[2], cells[3]))
+        index = {m["id"]: n for n, m in enumerate(parse())}
+        rows = sorted(kept + rows, key=lambda r: index.get(r[0]["id"], len(index)))
+    ran = {m["id"] for m, _, _ in rows}
+    rows += [({"id": m["id"], "file": m["file"]}, "not-run", "") for m in parse() if m["id"] not in ran]
+    live = [r for r in rows if r[1] in ("killed", "survived")]
+    killed = sum(r[1] == "killed" for r in live)
+    lines = [
+        "# Mutation results (tests/mutation/mutate.py; issue 42)",
+        *[c for c in commands if c != command],
+        command,
+        f"# tree: {head}{' + uncommitted changes' if dirty else ''}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"# {killed} of {len(live)} mutants run killed ({100.0 * killed / max(len(live), 1):.0f}%);"
+        f" {sum(r[1] == 'stillborn' for r in rows)} stillborn, {sum(r[1] == 'not-run' for r in rows)} not run",
+        "# id | file | outcome | first test that failed",
+    ]
+    lines += [f"{m['id']} | {m['file']} | {o} | {d}" for m, o, d in rows]
+    Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return lines
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="only check that every mutant applies exactly once")
@@ -144,12 +179,14 @@ def main():
         unknown = set(want) - {m["id"] for m in mutants}
         if unknown:
             sys.exit(f"unknown ids: {sorted(unknown)}")
-        mutants = [m for m in mutants if m["id"] in want]
-    # Mutants of one file together: the build recompiles what depends on it once.
-    order = {}
-    for m in mutants:
-        order.setdefault(m["file"], len(order))
-    mutants.sort(key=lambda m: order[m["file"]])
+        by_id = {m["id"]: m for m in mutants}
+        mutants = [by_id[i] for i in want]  # in the order given
+    else:
+        # Mutants of one file together: the build recompiles what depends on it once.
+        order = {}
+        for m in mutants:
+            order.setdefault(m["file"], len(order))
+        mutants.sort(key=lambda m: order[m["file"]])
 
     scratch = Path(args.scratch)
     src, build = scratch / "src", scratch / "build"
@@ -161,13 +198,20 @@ def main():
         rc, out = sh(cmd)
         if rc != 0:
             sys.exit(out[-4000:] + "\nthe clean tree does not build")
+    # The clean tree must pass: the whole suite (which sets the timeout), or with
+    # --timeout given the fast tests only (a rerun on a tree already checked).
     t0 = time.time()
-    outcome, detail = run_tests(binary, src, timeout=3600)
+    if args.timeout:
+        rc, out = sh([str(binary), "--gtest_brief=1", "--gtest_filter=" + FAST_FILTER], cwd=src,
+                     env=dict(os.environ, CUTOFF_SOURCE_DIR=str(src)))
+        outcome, detail = ("survived", "") if rc == 0 else ("killed", first_failure(out))
+    else:
+        outcome, detail = run_tests(binary, src, timeout=3600)
     clean_s = time.time() - t0
     if outcome != "survived":
         sys.exit(f"the clean tree fails its tests ({detail}): fix that first")
     timeout = args.timeout or 3 * clean_s + 60
-    print(f"clean suite: {clean_s:.0f} s; per-mutant test timeout {timeout:.0f} s", flush=True)
+    print(f"clean run: {clean_s:.0f} s; per-mutant test timeout {timeout:.0f} s", flush=True)
 
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, stdout=subprocess.PIPE,
                           text=True).stdout.strip()
@@ -187,33 +231,12 @@ def main():
         finally:
             f.write_text(text, encoding="utf-8")
         rows.append((m, outcome, detail))
+        report(rows, args, head, dirty)  # after each mutant: a stopped run leaves its results
         print(f"{m['id']:<34} {outcome:<9} {detail}  ({time.time() - t1:.0f} s)", flush=True)
     sh(make)  # leave the scratch build clean
 
-    # A run of some mutants (--only) updates their rows of an existing results file.
-    if args.only and Path(args.out).is_file():
-        done = {m["id"] for m, _, _ in rows}
-        kept = []
-        for line in Path(args.out).read_text(encoding="utf-8").splitlines():
-            cells = [c.strip() for c in line.split("|")]
-            if line.startswith("#") or len(cells) != 4 or cells[0] in done:
-                continue
-            kept.append(({"id": cells[0], "file": cells[1]}, cells[2], cells[3]))
-        index = {m["id"]: n for n, m in enumerate(parse())}
-        rows = sorted(kept + rows, key=lambda r: index.get(r[0]["id"], len(index)))
-    live = [r for r in rows if r[1] != "stillborn"]
-    killed = sum(r[1] == "killed" for r in live)
-    lines = [
-        "# Mutation results (tests/mutation/mutate.py; issue 42)",
-        f"# command: tests/mutation/mutate.py {' '.join(sys.argv[1:])}".rstrip(),
-        f"# tree: {head}{' + uncommitted changes' if dirty else ''}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
-        f"# clean suite {clean_s:.0f} s; {killed} of {len(live)} compiling mutants killed"
-        f" ({100.0 * killed / max(len(live), 1):.0f}%), {len(rows) - len(live)} stillborn",
-        "# id | file | outcome | first test that failed",
-    ]
-    lines += [f"{m['id']} | {m['file']} | {o} | {d}" for m, o, d in rows]
-    Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print("\n".join(lines[3:4]))
+    lines = report(rows, args, head, dirty)
+    print(next(x for x in lines if " mutants run killed " in x))
     return 0
 
 

@@ -533,8 +533,8 @@ TEST(Access, TierTwoQuotaFactorFollowsItsDemand) {
         const double q = f.employees[i] * sim.tau0() * p.mult_s[f.sector[i]] * std::exp(p.tau_growth * t);
         const double Vmax = p.wtp_months * p.rho * p.sigma_c * revenue[i] * p.phi * g.K[gen];
         const double w = (f.flags[i] & firm_flag::kLarge) ? 1.0 : L.w_small[c];
-        D[c] += w * spec_demand(B, p.access_cost, q, p.q_min, g.h[gen], Vmax, p.psi, m[price][g.provider[gen]],
-                                m[zeta][c]);
+        D[c] +=
+            w * spec_demand(B, p.access_cost, q, p.q_min, g.h[gen], Vmax, p.psi, m[price][g.provider[gen]], m[zeta][c]);
       }
       const UserView u = sim.users().view();
       for (std::uint64_t i = 0; i < L.n_users; ++i) {

@@ -374,7 +374,8 @@ TEST(Scenarios, MoratoriumStopsCapacityOfTheFlaggedHome) {
       }
       others_ordered += t >= lever && !home && orders[t][q] > 0;
       if (t < lead) continue;  // arrivals of §2.0's initial pipeline
-      EXPECT_NEAR(cap[t][q] - cap[t - 1][q], orders[t - lead][q], 1e-9 * cap[t][q]) << "provider " << q << " tick " << t;
+      EXPECT_NEAR(cap[t][q] - cap[t - 1][q], orders[t - lead][q], 1e-9 * cap[t][q])
+          << "provider " << q << " tick " << t;
       arrived_after += t >= lever && home && orders[t - lead][q] > 0;
     }
   }
