@@ -10,7 +10,7 @@ with --gtest_fail_fast (first the fast per-rule tests, then the whole suite) and
 reports the mutant killed (with the first failing test), killed by a timeout,
 stillborn (it does not compile) or survived. The working tree is never modified.
 
-    tests/mutation/mutate.py --check            # every mutant applies exactly once (CI lint)
+    tests/mutation/mutate.py --check            # every mutant applies exactly once (CI lint; self-tests first)
     tests/mutation/mutate.py [--only ID,...] [--out FILE] [--scratch DIR]
 """
 
@@ -68,6 +68,24 @@ def problems(root, mutants):
         if m["find"] == m["replace"]:
             out.append(f"{m['id']}: the replacement equals the snippet")
     return out
+
+
+def self_test():
+    """The check can fail (docs/conventions.md 13): planted mutants whose snippet is
+    absent, occurs twice or equals its replacement, and a file that does not exist,
+    must each be named."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)
+        (root / "rule.hpp").write_text("a = b;\nc = d;\nc = d;\n", encoding="utf-8")
+        planted = [dict(id="ok", file="rule.hpp", find="a = b;", replace="a = -b;"),
+                   dict(id="absent", file="rule.hpp", find="e = f;", replace="e = -f;"),
+                   dict(id="twice", file="rule.hpp", find="c = d;", replace="c = -d;"),
+                   dict(id="same", file="rule.hpp", find="a = b;", replace="a = b;"),
+                   dict(id="nofile", file="gone.hpp", find="x", replace="y")]
+        named = {p.split(":")[0] for p in problems(root, planted)}
+    if named != {"absent", "twice", "same", "nofile"}:
+        sys.exit(f"self-test: the check named {sorted(named)}, not the four planted problems")
 
 
 def sh(cmd, timeout=None, **kw):
@@ -167,6 +185,7 @@ def main():
     mutants = parse()
     bad = problems(ROOT, mutants)
     if args.check:
+        self_test()
         for b in bad:
             print(b)
         print(f"{len(mutants)} mutants, {len(mutants) - len(bad)} apply exactly once" if not bad else
