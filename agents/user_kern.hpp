@@ -78,7 +78,7 @@ CUTOFF_HD_INLINE std::uint8_t user_plan(const UserConsts& k, double income, int 
 CUTOFF_HD_INLINE int plan_index(std::uint8_t plan) { return plan - 1; }
 
 /// §2.5 user demand at full caps, min(need_u, plancap_u), Mtok, with ζ_c on
-/// tier-1-homed providers: need_u = need0·plan_need·e^(tau_growth·t)·n_u,
+/// tier-1-homed providers: need_u = need0·S(t)·plan_need·n_u (S: consumer need's growth, v5),
 /// plancap_u = plan_cap·need_u/n_u.
 CUTOFF_HD_INLINE double user_cap(const UserConsts& k, const UserView& v, std::uint64_t i) {
   const int c = v.country[i];

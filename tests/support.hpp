@@ -109,6 +109,16 @@ inline Params small_params(std::int64_t firms = 8000, std::int64_t users = 20000
                                     "horizon=" + std::to_string(ticks), "n_large=2500"});
 }
 
+/// Agent arrays of `n` agents whose every byte is `byte` (0: zero in every field), so a
+/// test that sets some fields reads known values in the others (issue 42: an unset
+/// field read by a pass made a test pass or fail by what the allocator left there).
+template <class Pop> HostArrays<Pop> filled(std::uint64_t n, unsigned char byte = 0) {
+  HostArrays<Pop> a(n);
+  typename Pop::View v = a.view();
+  Pop::for_each(v, [&](const FieldInfo& f, auto*& p) { std::memset(p, byte, n * f.bytes); });
+  return a;
+}
+
 /// Every field of every agent of `a` and `b` is the same bytes (names the fields that differ).
 template <class Pop> testing::AssertionResult same_bits(const HostArrays<Pop>& a, const HostArrays<Pop>& b) {
   if (a.size() != b.size()) return ::testing::AssertionFailure() << "sizes differ";

@@ -6,9 +6,14 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include "core/model/params.hpp"
+#include "core/sim/simulation.hpp"
 #include "support.hpp"
 
 namespace cutoff {
@@ -90,12 +95,56 @@ TEST(Cli, BadScenariosNameFileKeyAndValue) {
   expect_bad("run " + tmp / "absent.toml" + " -o " + tmp / "o.h5", {"absent.toml"});
 }
 
-TEST(Cli, EveryShippedScenarioValidates) {
+/// The `key = value` lines of `cutoff validate --print` (the resolved scenario).
+std::map<std::string, std::string> resolved(const std::string& scenario) {
+  const auto r = run_cli("validate " + scenario + " --print");
+  EXPECT_EQ(r.code, 0) << scenario << r.err;
+  std::map<std::string, std::string> keys;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) {
+    const auto eq = line.find(" = ");
+    if (line.empty() || line[0] == '#' || eq == std::string::npos) continue;
+    keys[line.substr(0, eq)] = line.substr(eq + 3);
+  }
+  return keys;
+}
+
+TEST(Cli, EveryShippedScenarioValidatesAndSwitchesWhatSection4Says) {
+  // Each shipped scenario is the baseline with the levers of docs/model.md §4's table
+  // switched, and nothing else (its description aside).
+  const std::map<std::string, std::set<std::string>> table = {{"baseline", {}},
+                                                              {"buildout", {"bm"}},
+                                                              {"moratorium", {"moratorium"}},
+                                                              {"first-resort", {"first_resort"}},
+                                                              {"compute-for-access", {"policy_deal"}},
+                                                              {"crackdown", {"crackdown", "kyc_rate", "a_trusted"}},
+                                                              {"open-weights", {"open_weights"}},
+                                                              {"diffusion-rule", {"diffusion_rule"}}};
+  const auto base = resolved(test::baseline_path());
+  ASSERT_GT(base.size(), 100u);
+  std::set<std::string> seen;
   for (const auto& e : fs::directory_iterator(test::source_dir() + "/data/scenarios")) {
+    const std::string name = e.path().stem().string();
+    SCOPED_TRACE(name);
     const auto r = run_cli("validate " + e.path().string());
     EXPECT_EQ(r.code, 0) << e.path() << r.err;
     EXPECT_NE(r.out.find("ok;"), std::string::npos);
+    ASSERT_EQ(table.count(name), 1u) << "a scenario §4 does not list";
+    seen.insert(name);
+    std::set<std::string> changed;
+    for (const auto& [key, value] : resolved(e.path().string()))
+      if (key != "description" && base.at(key) != value) changed.insert(key);
+    EXPECT_EQ(changed, table.at(name));
   }
+  EXPECT_EQ(seen.size(), table.size());
+  // The crackdown halves the KYC rates and sets a_trusted to 1 (§4).
+  const auto crack = resolved(test::source_dir() + "/data/scenarios/crackdown.toml");
+  EXPECT_EQ(crack.at("a_trusted"), "1.0");
+  const Params b = test::scenario(test::baseline_path()),
+               c = test::scenario(test::source_dir() + "/data/scenarios/crackdown.toml");
+  ASSERT_EQ(b.kyc_rate.size(), c.kyc_rate.size());
+  for (std::size_t j = 0; j < b.kyc_rate.size(); ++j) EXPECT_DOUBLE_EQ(c.kyc_rate[j], 0.5 * b.kyc_rate[j]);
+  EXPECT_EQ(test::scenario(test::source_dir() + "/data/scenarios/buildout.toml").bm, 2.5);
 }
 
 TEST(Cli, ParametersDocIsGeneratedFromTheSchema) {
@@ -126,6 +175,18 @@ TEST(Cli, RunWritesOnlyTheFinalFileAndInfoReadsIt) {
   EXPECT_NE(info.out.find("backend = cpu"), std::string::npos) << info.out;
   EXPECT_NE(info.out.find("capacity(3, 5)"), std::string::npos) << info.out;
   EXPECT_NE(info.out.find("firms/"), std::string::npos) << info.out;
+  // The file is the run the flags asked for: its counts, ticks and the τ0 and need0 of
+  // the same scenario at those counts, derived here in process (v4's rule, as the flags say).
+  const Params p =
+      test::scenario(test::baseline_path(), {"n_firms=8000", "n_users=20000", "n_large=2500", "horizon=3"});
+  const Simulation sim(p, load_countries(p.countries), RunOptions{});
+  std::ostringstream tau0, need0;
+  tau0 << "tau0 = " << sim.tau0() << "\n";
+  need0 << "need0 = " << sim.need0() << "\n";
+  for (const std::string& line :
+       {std::string("n_firms = 8000\n"), std::string("n_users = 20000\n"), std::string("ticks = 3\n"),
+        std::string("snapshot_every = 2\n"), tau0.str(), need0.str()})
+    EXPECT_NE(info.out.find(line), std::string::npos) << line << " not in\n" << info.out;
   expect_bad("info " + tmp / "absent.h5", {"absent.h5"});
   test::write_file(tmp / "text.h5", "not hdf5");
   expect_bad("info " + tmp / "text.h5", {"text.h5", "not an HDF5 file"});

@@ -44,7 +44,7 @@ TEST(Population, LayoutCountsWeightsAndSegments) {
   EXPECT_EQ(L.user_begin.back(), static_cast<std::uint64_t>(p.n_users));
   EXPECT_EQ(L.seg_begin.back(), static_cast<std::uint64_t>(p.n_firms));
   EXPECT_EQ(L.n_large, 2500u);
-  double people = 0, firms_real = 0, firms_expected = 0;
+  double people = 0, free_users = 0, firms_real = 0, free_small = 0;
   for (int c = 0; c < C; ++c) {
     EXPECT_GE(L.small[c], static_cast<std::uint64_t>(p.min_firms));
     EXPECT_GE(L.users[c], static_cast<std::uint64_t>(p.min_users));
@@ -53,7 +53,6 @@ TEST(Population, LayoutCountsWeightsAndSegments) {
     std::uint64_t large = 0;
     for (int s = 0; s < S; ++s) large += L.seg_large[c * S + s];
     EXPECT_EQ(large, L.large[c]);
-    people += L.w_user[c] * static_cast<double>(L.users[c]);
     std::uint64_t small = 0;
     for (int s = 0; s < S; ++s)
       for (int b = 0; b < kSizeBands; ++b) {
@@ -62,16 +61,44 @@ TEST(Population, LayoutCountsWeightsAndSegments) {
         small += n;
       }
     EXPECT_EQ(small, L.small[c]);
-    firms_real += L.w_small[c * kSizeBands] * static_cast<double>(L.small[c]) + static_cast<double>(L.large[c]);
-    firms_expected += L.real_firms[c];
+    // One band: its weight is the country's small real firms over its small agents.
+    EXPECT_NEAR(L.w_small[c * kSizeBands] * static_cast<double>(L.small[c]),
+                L.real_firms[c] - static_cast<double>(L.large[c]), 1e-9 * L.real_firms[c]);
+    // §1 from the spec, not from the layout's own ratios: workers_c = worker_share·population_c,
+    // N_c = workers_c / E[min(X, size_cap)], X Pareto(α, min 1): E = 1 + (cap^(1−α) − 1)/(1 − α).
+    const double pop = cs[c].population, a = p.pareto_alpha;
+    const double mean = 1 + (std::pow(p.size_cap, 1 - a) - 1) / (1 - a);
+    EXPECT_NEAR(L.workers[c], p.worker_share * pop, 1e-9 * L.workers[c]) << cs[c].iso3;
+    EXPECT_NEAR(L.real_firms[c], p.worker_share * pop / mean, 1e-9 * L.real_firms[c]) << cs[c].iso3;
+    EXPECT_NEAR(L.w_user[c] * static_cast<double>(L.users[c]), pop, 1e-9 * pop);  // users stand for everyone
+    // Agents in proportion where the minimum does not bind: users to population,
+    // small-stratum firms to the country's small firms N_c − n_large,c.
+    if (L.users[c] > static_cast<std::uint64_t>(p.min_users)) {
+      people += pop;
+      free_users += static_cast<double>(L.users[c]);
+    }
+    if (L.small[c] > static_cast<std::uint64_t>(p.min_firms)) {
+      firms_real += L.real_firms[c] - static_cast<double>(L.large[c]);
+      free_small += static_cast<double>(L.small[c]);
+    }
     if (L.large[c] > 0) {
       EXPECT_GT(L.x_L[c], 1.0);
     }
   }
-  double pop = 0;
-  for (const auto& c : cs) pop += c.population;
-  EXPECT_NEAR(people, pop, 1e-9 * pop);  // users stand for everyone
-  EXPECT_NEAR(firms_real, firms_expected, 1e-9 * firms_expected);
+  // Largest remainder: each proportional share within one agent of its quota.
+  int free_countries = 0;
+  for (int c = 0; c < C; ++c) {
+    if (L.users[c] > static_cast<std::uint64_t>(p.min_users)) {
+      EXPECT_NEAR(static_cast<double>(L.users[c]), cs[c].population * free_users / people, 1.0) << cs[c].iso3;
+      ++free_countries;
+    }
+    if (L.small[c] > static_cast<std::uint64_t>(p.min_firms)) {
+      EXPECT_NEAR(static_cast<double>(L.small[c]),
+                  (L.real_firms[c] - static_cast<double>(L.large[c])) * free_small / firms_real, 1.0)
+          << cs[c].iso3;
+    }
+  }
+  EXPECT_GT(free_countries, 10);
   // The large stratum follows GDP: the US holds the most.
   const int usa = find_country(cs, "USA");
   for (int c = 0; c < C; ++c) EXPECT_LE(L.large[c], L.large[usa]);

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <vector>
 
 #include "core/model/providers.hpp"
 #include "support.hpp"
@@ -83,29 +84,54 @@ TEST(Providers, StagesAdvanceAndReleasesHappen) {
 }
 
 TEST(Providers, MoratoriumStopsHomeOrdersOnly) {
-  Fixture f;
+  // §2.1, §6: from lever_tick the providers homed in the flagged country place no home
+  // orders; what is in their pipeline (home orders placed before the switch, and hosted
+  // orders placed at any time) still arrives. Against the same market without the
+  // moratorium and with the same hosted orders: the others are the same bits, and the
+  // flagged ones' hosted capacity too, and their home capacity until lead ticks after
+  // the switch; from then it is flat.
+  Fixture f, g;
   f.p.moratorium = true;
   f.p.lever_tick = 3;
-  Market m(f.p, f.cs);
-  for (int t = 0; t < 24; ++t) {
-    m.step_capacity(f.p, t);
-    for (const auto& v : m.providers()) {
-      const bool us = f.cs[v.home].iso3 == "USA";
-      if (us && t >= 3) {
-        EXPECT_EQ(v.order, 0.0) << v.name << " tick " << t;
+  g.p.lever_tick = 3;
+  Market m(f.p, f.cs), base(g.p, g.cs);
+  const int lead = static_cast<int>(f.p.lead), flagged = find_country(f.cs, f.p.lever_country);
+  int hosted_after = 0;
+  std::vector<double> prev_home(m.providers().size(), 0.0);
+  for (int t = 0; t < 36; ++t) {
+    for (Market* x : {&m, &base}) {
+      if (t == 1 || t == 5)
+        for (std::size_t q = 0; q < x->providers().size(); ++q) x->add_hosted_order(static_cast<int>(q), 700.0, t);
+      x->step_capacity(x == &m ? f.p : g.p, t);
+      x->step_training(x == &m ? f.p : g.p, t);
+      // The same demand, growing 5% a tick, settles both: the base keeps ordering.
+      for (std::size_t q = 0; q < x->providers().size(); ++q) {
+        const double demand = (1 - f.p.train_share) * f.p.provider[q].cap_share * f.p.capacity0 * std::pow(1.05, t);
+        x->settle(static_cast<int>(q), demand * x->p_min(), x->p_min(), x->p_min(), demand, f.p.F_smooth);
       }
     }
-    m.step_training(f.p, t);
+    for (std::size_t q = 0; q < m.providers().size(); ++q) {
+      const Provider& v = m.providers()[q];
+      const Provider& b = base.providers()[q];
+      if (v.home != flagged) {
+        EXPECT_EQ(v.capacity(), b.capacity()) << v.name << " tick " << t;
+        continue;
+      }
+      if (t >= f.p.lever_tick) {
+        EXPECT_EQ(v.order, 0.0) << v.name << " tick " << t;
+      }
+      EXPECT_EQ(v.C_hosted, b.C_hosted) << v.name << " tick " << t;
+      hosted_after += t >= f.p.lever_tick && v.C_hosted > 0;
+      if (t < f.p.lever_tick + lead) {
+        EXPECT_EQ(v.C_home, b.C_home) << v.name << " tick " << t;
+      } else {
+        EXPECT_LT(v.C_home, b.C_home) << v.name << " tick " << t;
+        EXPECT_EQ(v.C_home, prev_home[q]) << v.name << " tick " << t;
+      }
+      prev_home[q] = v.C_home;
+    }
   }
-  // Before the switch, orders were placed and still arrive after it.
-  Fixture g;
-  Market base(g.p, g.cs);
-  for (int t = 0; t < 24; ++t) {
-    base.step_capacity(g.p, t);
-    base.step_training(g.p, t);
-  }
-  EXPECT_LE(m.providers()[0].capacity(), base.providers()[0].capacity());
-  EXPECT_EQ(m.providers()[3].capacity(), base.providers()[3].capacity());  // CN-F is not homed in the US
+  EXPECT_GT(hosted_after, 0);
 }
 
 TEST(Providers, CrackdownLengthensTheFollowersLag) {

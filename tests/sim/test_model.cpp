@@ -449,22 +449,38 @@ TEST(Scenarios, DomesticBuildOrdersHostedCapacityOnlyForItsTakers) {
 }
 
 TEST(Scenarios, MoratoriumStopsCapacityOfTheFlaggedHome) {
+  // §2.1 in a whole run: from lever_tick the providers homed in the flagged country place
+  // no home orders, while the pipeline still arrives: every provider's capacity grows at
+  // tick t by exactly the orders it placed at t − lead (nothing is hosted here), so the
+  // flagged ones keep growing for lead ticks after the switch and are flat from then on.
   const int ticks = 30, lever = 4;
   const Params p = small({"moratorium=true", "lever_tick=" + std::to_string(lever)}, ticks);
+  const int lead = static_cast<int>(p.lead);
   auto s = make(p);
-  std::vector<std::vector<double>> cap;
+  const int flagged = find_country(s->countries(), p.lever_country);
+  std::vector<std::vector<double>> cap, orders;
+  int stopped = 0, arrived_after = 0, others_ordered = 0;
   for (int t = 0; t < ticks; ++t) {
     s->step();
     cap.push_back(metric(*s, "capacity"));
-    const auto& orders = metric(*s, "orders");
-    for (std::size_t q = 0; q < orders.size(); ++q)
-      if (t >= lever && s->countries()[s->market().providers()[q].home].iso3 == "USA") {
-        EXPECT_EQ(orders[q], 0.0);
+    orders.push_back(metric(*s, "orders"));
+    for (double h : metric(*s, "capacity_hosted")) ASSERT_EQ(h, 0.0);
+    for (std::size_t q = 0; q < orders[t].size(); ++q) {
+      const bool home = s->market().providers()[q].home == flagged;
+      if (t >= lever && home) {
+        EXPECT_EQ(orders[t][q], 0.0) << "provider " << q << " tick " << t;
+        ++stopped;
       }
+      others_ordered += t >= lever && !home && orders[t][q] > 0;
+      if (t < lead) continue;  // arrivals of §2.0's initial pipeline
+      EXPECT_NEAR(cap[t][q] - cap[t - 1][q], orders[t - lead][q], 1e-9 * cap[t][q])
+          << "provider " << q << " tick " << t;
+      arrived_after += t >= lever && home && orders[t - lead][q] > 0;
+    }
   }
-  // Once the pipeline has drained (lead ticks after the switch) US capacity is flat.
-  for (std::size_t q = 0; q < 3; ++q)
-    for (int t = lever + static_cast<int>(p.lead) + 1; t < ticks; ++t) EXPECT_EQ(cap[t][q], cap[t - 1][q]);
+  EXPECT_GT(stopped, 0);
+  EXPECT_GT(arrived_after, 0);  // what was ordered before the switch still arrives after it
+  EXPECT_GT(others_ordered, 0);
 }
 
 TEST(Scenarios, CrackdownLengthensTheFollowerLag) {
@@ -505,12 +521,15 @@ TEST(Scenarios, FirstResortServesHomeFirmsFirst) {
     s->step();
     const auto& home = metric(*s, "compute_price_home");
     const auto& rest = metric(*s, "compute_price");
-    for (std::size_t q = 0; q < 3; ++q) {
+    for (std::size_t q = 0; q < home.size(); ++q) {
+      if (s->market().providers()[q].home != usa) {
+        EXPECT_TRUE(std::isnan(home[q])) << "provider " << q;  // not homed in the flagged country: not under the rule
+        continue;
+      }
       ASSERT_FALSE(std::isnan(home[q]));
       EXPECT_LE(home[q], rest[q]) << "tick " << t;
       above_floor += rest[q] > 1.001 * s->market().p_min();
     }
-    EXPECT_TRUE(std::isnan(home[3]));  // the China-homed provider is not under the rule
     us_base += firms_in(*base, usa, {kPricedOut, kRationed});
     us_fr += firms_in(*s, usa, {kPricedOut, kRationed});
     for (std::size_t c = 0; c < s->countries().size(); ++c)
@@ -553,10 +572,23 @@ TEST(Scenarios, BuildoutOpenWeightsAndDealsDoWhatTheySay) {
     const GenTableView g = o->market().view();
     double best_open_us = 0;
     for (int k = 0; k < g.n_gens; ++k)
-      if (g.stage[k] == kStageOpen && g.provider[k] < 3) best_open_us = std::max(best_open_us, g.K[k]);
+      if (g.stage[k] == kStageOpen && o->countries()[o->market().providers()[g.provider[k]].home].iso3 == "USA")
+        best_open_us = std::max(best_open_us, g.K[k]);
     ASSERT_GT(best_open_us, 0.0) << "no US generation became OPEN";
+    // K_elig is a float field: every Russian firm's is at least the float nearest the
+    // best OPEN K (rounding is monotone), and so is their employment-weighted mean (issue
+    // 42: comparing that mean with the double K − 1e-9 passed or failed by rounding).
     const int rus = find_country(o->countries(), "RUS");
-    EXPECT_GE(metric(*o, "K_eligible")[rus], best_open_us - 1e-9);
+    const float best_f = static_cast<float>(best_open_us);
+    const FirmView f = o->firms().view();
+    int russian = 0;
+    for (std::uint64_t i = 0; i < o->layout().n_firms; ++i)
+      if (f.country[i] == rus) {
+        ASSERT_GE(f.K_elig[i], best_f) << "firm " << i;
+        ++russian;
+      }
+    EXPECT_GT(russian, 0);
+    EXPECT_GE(metric(*o, "K_eligible")[rus], static_cast<double>(best_f) * (1 - 1e-12));
   }
   // Compute-for-access: some country with a persistent gap takes a deal and hosts capacity.
   auto s = make(small({"policy_deal=true", "n_policy=2", "gap_policy=0.3"}, ticks));
