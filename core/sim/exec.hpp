@@ -168,7 +168,7 @@ Backend cpu_backend();
 struct DeviceBytes {
   std::uint64_t agents = 0;    ///< the registries' arrays
   std::uint64_t clearing = 0;  ///< the clearing's parts: 2P markets' histograms (65,537 bins of 40 B) and sums
-  std::uint64_t water = 0;     ///< the water-fill's parts: level 0 (P × 2 × 2,047 bins) and 2P fills' refinements
+  std::uint64_t water = 0;     ///< the water-fill's parts: level 0 (P × 2 × 2,047 bins) and 3P fills' refinements
   std::uint64_t ranks = 0;     ///< the ranks' parts: one histogram
   std::uint64_t lists = 0;  ///< gathered items (shared by the three solvers): the clearing's 2P × 2^18 × 80 B at most
   std::uint64_t segments = 0;  ///< segment sums: every level's partials, the totals and the plans

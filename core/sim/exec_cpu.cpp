@@ -157,9 +157,9 @@ DeviceBytes device_bytes_needed(const ExecShape& shape) {
   d.clearing =
       2 * buf<u128>(bins) + buf<std::uint64_t>(bins) + buf<MarketSums>(markets) + buf<std::uint64_t>(1) + buf<int>(1);
   // The water-fill (core/market/waterfill.hpp): level 0's exponent bins per provider and
-  // class, then at most two fills per provider (with and without the floor), each
-  // refined into at most 2^refine_bits + 1 bins.
-  const std::uint64_t fills = 2 * P;
+  // class, then at most three fills per provider (the floor's, the joint one and the
+  // rest's), each refined into at most 2^refine_bits bins.
+  const std::uint64_t fills = 3 * P;
   d.water = buf<FixedBin>(P * 2 * kExponentBins) + buf<FixedBin>(fills * ((1ull << water.refine_bits) + 1)) +
             buf<std::uint64_t>(P) + buf<int>(P) + buf<std::uint64_t>(1);
   // The ranks (core/market/ranks.hpp): one histogram, the widest of its kinds, and the zero bin.

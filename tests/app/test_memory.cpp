@@ -136,6 +136,11 @@ TEST(Memory, DeviceEstimateCoversEveryBufferATickGrows) {
       ASSERT_TRUE(water.next(&wp));
       WaterPassData wd = water_pass_fresh(wp, P);
       EXPECT_GE(d.water + d.lists, solver_pass_bytes(wd, WaterfillOptions{}.gather_limit));
+      // Its refinements: up to three fills per provider (WaterSolver's add_fill: the floor's,
+      // the joint one, the rest's), each with at most 2^refine_bits bins, or a gather.
+      const std::uint64_t fills = 3ull * P;
+      EXPECT_GE(d.water, fills * (1ull << WaterfillOptions{}.refine_bits) * sizeof(FixedBin));
+      EXPECT_GE(d.lists, fills * WaterfillOptions{}.gather_limit * sizeof(WaterItem));
       RankSolver ranks(0.2, RankOptions{});
       RankPass rp;
       ASSERT_TRUE(ranks.next(&rp));
