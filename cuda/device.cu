@@ -1,7 +1,40 @@
 #include "cuda/check.cuh"
 #include "cuda/device.hpp"
 
+#include <cstdlib>
+
 namespace cutoff {
+
+namespace {
+
+/// CUDA X.y as text, from CUDA's encoding 1000·X + 10·y.
+std::string cuda_version(int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); }
+
+}  // namespace
+
+bool cuda_driver_supports(int driver, int runtime, std::string* why) {
+  // Same major or newer: CUDA's minor version compatibility (docs.nvidia.com, "CUDA
+  // Compatibility"); a PTX-only kernel newer than the driver would fail at load, which
+  // the build avoids by shipping sm_90 machine code (CMakeLists.txt).
+  if (driver / 1000 >= runtime / 1000) return true;
+  if (why) {
+    // The minimum Linux driver of each major release, as CUDA's release notes state it.
+    const int major = runtime / 1000;
+    const char* minimum = major == 13 ? "580" : major == 12 ? "525" : major == 11 ? "450" : nullptr;
+    *why = "the NVIDIA driver supports CUDA " + cuda_version(driver) + ", older than the CUDA " +
+           cuda_version(runtime) + " runtime this build uses" +
+           (minimum ? " (CUDA " + std::to_string(major) + ".x needs driver " + minimum + " or newer)" : "");
+  }
+  return false;
+}
+
+bool cuda_sync_each_launch() {
+  static const bool on = [] {
+    const char* v = std::getenv("CUTOFF_CUDA_SYNC");
+    return v && *v && std::string(v) != "0";
+  }();
+  return on;
+}
 
 bool cuda_probe(std::string* why) {
   int driver = 0;
@@ -12,14 +45,7 @@ bool cuda_probe(std::string* why) {
   }
   int runtime = 0;
   cudaRuntimeGetVersion(&runtime);
-  if (driver < runtime) {
-    // CUDA encodes versions as 1000·major + 10·minor; CUDA 13 needs NVIDIA driver 580 or newer.
-    const auto version = [](int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); };
-    if (why)
-      *why = "the NVIDIA driver supports CUDA " + version(driver) + ", older than the CUDA " + version(runtime) +
-             " runtime this build uses" + (runtime >= 13000 ? " (CUDA 13 needs driver 580 or newer)" : "");
-    return false;
-  }
+  if (!cuda_driver_supports(driver, runtime, why)) return false;
   int n = 0;
   err = cudaGetDeviceCount(&n);
   if (err != cudaSuccess || n == 0) {

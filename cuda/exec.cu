@@ -30,10 +30,16 @@
 #include <thrust/gather.h>
 #include <thrust/scatter.h>
 
+#include <cxxabi.h>
+
+#include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <memory>
 #include <sstream>
+#include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <unordered_map>
 #include <vector>
 
@@ -43,6 +49,7 @@
 #include "cuda/check.cuh"
 #include "cuda/device.hpp"
 #include "cuda/exec.hpp"
+#include "cuda/mailbox.hpp"
 
 namespace cutoff::cuda {
 namespace {
@@ -52,6 +59,15 @@ using u128 = unsigned __int128;
 constexpr int kBlock = 256;
 constexpr unsigned kKeyedBlocks = 4096;
 static_assert(kBlock == kLanes, "a segment-sum block is one canonical chunk's lanes");
+
+/// T's name as written in the source (the pass a kernel runs, for CUTOFF_CUDA_SYNC's messages).
+template <class T> std::string type_name() {
+  int status = 0;
+  char* name = abi::__cxa_demangle(typeid(T).name(), nullptr, nullptr, &status);
+  const std::string out = status == 0 && name ? name : typeid(T).name();
+  std::free(name);
+  return out;
+}
 
 unsigned grid_for(std::uint64_t n) {
   const std::uint64_t g = (n + kBlock - 1) / kBlock;
@@ -72,33 +88,6 @@ struct PinnedMemory {
   static void release(void* p) { cudaFreeHost(p); }
 };
 
-/// A growable allocation of M's memory, freed with its owner.
-template <class M> class Growable {
- public:
-  Growable() = default;
-  Growable(const Growable&) = delete;
-  Growable& operator=(const Growable&) = delete;
-  ~Growable() {
-    if (p_) M::release(p_);
-  }
-  void* reserve(std::size_t bytes) {
-    if (bytes > bytes_) {
-      if (p_) M::release(p_);
-      p_ = nullptr;
-      M::allocate(&p_, bytes);
-      bytes_ = bytes;
-    }
-    return p_;
-  }
-  template <class T> T* as(std::size_t n) { return static_cast<T*>(reserve(n * sizeof(T) + 16)); }
-  void* data() const { return p_; }
-  char* chars() const { return static_cast<char*>(p_); }
-  std::size_t bytes() const { return bytes_; }
-
- private:
-  void* p_ = nullptr;
-  std::size_t bytes_ = 0;
-};
 using Buffer = Growable<DeviceMemory>;
 using Pinned = Growable<PinnedMemory>;
 
@@ -111,7 +100,6 @@ class Arena {
     char* host;
     char* device;
   };
-  static std::size_t round(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
   Range take(std::size_t bytes) {
     if (chunks_.empty() || used_ + bytes > chunks_.back()->host.bytes()) {
       const std::size_t last = chunks_.empty() ? 0 : chunks_.back()->host.bytes();
@@ -145,36 +133,6 @@ class Arena {
     Buffer device;
   };
   std::vector<std::unique_ptr<Chunk>> chunks_;
-  std::size_t used_ = 0;
-};
-
-/// Results on their way to the host: device-to-host copies land in pinned
-/// memory (a true asynchronous copy) and are delivered to their destinations
-/// when the stream has been synchronised.
-class Mailbox {
- public:
-  bool fits(std::size_t bytes) const { return used_ + Arena::round(bytes) <= box_.bytes() || pending_.empty(); }
-  /// Where the copy for `dst` lands; grows the box only when nothing is pending.
-  void* slot(void* dst, std::size_t bytes) {
-    if (used_ + Arena::round(bytes) > box_.bytes()) box_.reserve(2 * (used_ + Arena::round(bytes)) + (64u << 10));
-    char* at = box_.chars() + used_;
-    pending_.push_back({dst, used_, bytes});
-    used_ += Arena::round(bytes);
-    return at;
-  }
-  void deliver() {
-    for (const Letter& l : pending_) std::memcpy(l.dst, box_.chars() + l.offset, l.bytes);
-    pending_.clear();
-    used_ = 0;
-  }
-
- private:
-  struct Letter {
-    void* dst;
-    std::size_t offset, bytes;
-  };
-  Pinned box_;
-  std::vector<Letter> pending_;
   std::size_t used_ = 0;
 };
 
@@ -407,8 +365,17 @@ struct SegmentPlan {
 
 class CudaExec final : public Exec {
  public:
-  CudaExec(std::uint64_t n_firms, std::uint64_t n_users, std::string device)
-      : n_firms_(n_firms), n_users_(n_users), device_(std::move(device)), firms_(n_firms), users_(n_users) {
+  CudaExec(const ExecShape& shape, std::string device)
+      : shape_(shape),
+        n_firms_(shape.n_firms),
+        n_users_(shape.n_users),
+        device_(std::move(device)),
+        firms_(shape.n_firms),
+        users_(shape.n_users) {
+    // CUTOFF_CUDA_NO_HOST_REGISTER=1 refuses every registration, as a sandboxed
+    // container runtime may (the fallback's test).
+    const char* refuse = std::getenv("CUTOFF_CUDA_NO_HOST_REGISTER");
+    refuse_register_ = refuse && *refuse && std::string(refuse) != "0";
     CUTOFF_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     CUTOFF_CUDA(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
     CUTOFF_CUDA(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
@@ -434,6 +401,7 @@ class CudaExec final : public Exec {
   }
 
   void fill(std::uint8_t byte) override {
+    const Guard guard(Abandon{this});
     fill_arrays(firms_, n_firms_, byte);
     fill_arrays(users_, n_users_, byte);
     sync();
@@ -457,7 +425,7 @@ class CudaExec final : public Exec {
     // One pinned staging range and one copy for every table not already a constant.
     std::size_t total = 0;
     for (std::size_t j = 0; j < n; ++j)
-      if (!as_constant(t[j]) && t[j].bytes) total += Arena::round(t[j].bytes);
+      if (!as_constant(t[j]) && t[j].bytes) total += round_up_256(t[j].bytes);
     if (total == 0) return;
     Arena::Range r = arena_.take(total);
     std::size_t off = 0;
@@ -465,7 +433,7 @@ class CudaExec final : public Exec {
       if (t[j].device || !t[j].bytes) continue;
       std::memcpy(r.host + off, t[j].host, t[j].bytes);
       t[j].device = r.device + off;
-      off += Arena::round(t[j].bytes);
+      off += round_up_256(t[j].bytes);
     }
     CUTOFF_CUDA(cudaMemcpyAsync(r.device, r.host, total, cudaMemcpyHostToDevice, stream_));
   }
@@ -479,27 +447,38 @@ class CudaExec final : public Exec {
                        const double* floor) override;
 
   void gather_firms(const std::vector<std::uint64_t>& idx, HostArrays<Firms>& out) override {
+    const Guard guard(Abandon{this});
     move_firms(idx, out.view(), false);
   }
   void scatter_firms(const std::vector<std::uint64_t>& idx, const HostArrays<Firms>& in) override {
+    const Guard guard(Abandon{this});
     move_firms(idx, in.view(), true);
   }
 
-  void load_firms(const HostArrays<Firms>& from) override { load(from, firms_, n_firms_); }
-  void load_users(const HostArrays<Users>& from) override { load(from, users_, n_users_); }
+  void load_firms(const HostArrays<Firms>& from) override {
+    const Guard guard(Abandon{this});
+    load(from, firms_, n_firms_);
+  }
+  void load_users(const HostArrays<Users>& from) override {
+    const Guard guard(Abandon{this});
+    load(from, users_, n_users_);
+  }
 
   const HostArrays<Firms>& host_firms() override {
+    const Guard guard(Abandon{this});
     copy_all(firms_, host_firms_, stream_, false);
     sync();
     return *host_firms_;
   }
   const HostArrays<Users>& host_users() override {
+    const Guard guard(Abandon{this});
     copy_all(users_, host_users_, stream_, false);
     sync();
     return *host_users_;
   }
 
   void snapshot_begin() override {
+    const Guard guard(Abandon{this});
     // With room for a device copy of the State fields: copy them device to device in
     // stream order (~1 ms at 1e9 users), then to pinned host buffers on the copy
     // stream while the next ticks run. Without: the copy stream reads the agent
@@ -539,6 +518,42 @@ class CudaExec final : public Exec {
   std::uint64_t host_waits() const override { return syncs_; }
 
  private:
+  /// After a failure inside a backend method: waits for both streams, so that no copy
+  /// is still running into memory the unwinding frees, and drops the results not yet
+  /// delivered, whose destinations (the method's locals, the caller's vectors) are gone.
+  void abandon() noexcept {
+    cudaStreamSynchronize(stream_);
+    cudaStreamSynchronize(copy_stream_);
+    mailbox_.drop();
+    stage_ = nullptr;
+  }
+  /// The guard of a backend method that queues copies: abandon() if it throws.
+  struct Abandon {
+    CudaExec* exec;
+    void operator()() const noexcept { exec->abandon(); }
+  };
+  using Guard = OnFailure<Abandon>;
+  /// The pass a kernel of functor F runs, for CUTOFF_CUDA_SYNC's messages: F, and the
+  /// solver pass when inside one.
+  template <class F> auto pass_of() const {
+    return [this] {
+      return type_name<F>() + (stage_ ? std::string(" in ") + stage_ + " pass " + std::to_string(stage_pass_) : "");
+    };
+  }
+  /// cudaHostRegister was refused (`err`, not a sticky error): the host copies of the
+  /// agents stay pageable, and their copies are plain ones (correct, slower, not
+  /// overlapped with the next ticks). Said once, in the log.
+  void fall_back_to_pageable(cudaError_t err) {
+    cudaGetLastError();  // clear it, so that no later check reports it
+    pin_host_ = false;
+    std::cerr << "cutoff: note: cudaHostRegister refused (" << cudaGetErrorString(err)
+              << "): the host copies of the agents use plain copies from pageable memory\n";
+  }
+  /// A solver's passes begin (solver_pass counts them).
+  void begin_stage(const char* what) {
+    stage_ = what;
+    stage_pass_ = 0;
+  }
   /// The host waits for the stream; results requested by to_host() are then in place.
   void sync() {
     CUTOFF_CUDA(cudaStreamSynchronize(stream_));
@@ -585,6 +600,8 @@ class CudaExec final : public Exec {
   /// gathered lists come back into `data`, as the host's threads' merge gives them.
   template <template <template <class> class> class Parts, class Item, class Launch>
   void solver_pass(Partials<Parts, Item>& data, std::uint64_t cap, const char* what, const Launch& launch) {
+    const Guard guard(Abandon{this});
+    ++stage_pass_;
     Parts<Ptr> dev{};
     std::size_t k = 0;
     zip_parts(data.parts.tie(), dev.tie(), [&](auto& host, auto& ptr) {
@@ -617,10 +634,11 @@ class CudaExec final : public Exec {
   template <class F> void run_loop(std::uint64_t n, const F& f) {
     if (n == 0) return;
     k_loop<<<grid_for(n), kBlock, 0, stream_>>>(n, f);
-    CUTOFF_CUDA_LAUNCHED("k_loop");
+    CUTOFF_CUDA_LAUNCHED("k_loop", pass_of<F>());
   }
 
   template <class F> void run_sum(std::uint64_t n, const F& f, KeyedFixed& out) {
+    const Guard guard(Abandon{this});
     const int K = out.keys();
     ull* d = zeroed<ull>(keyed_buf_, 2 * static_cast<std::size_t>(K));
     int* over = zeroed<int>(flag_buf_, 1);
@@ -628,7 +646,7 @@ class CudaExec final : public Exec {
       // A bounded grid: each block adds its shared sums to the K global keys once.
       const unsigned grid = grid_for(n) < kKeyedBlocks ? grid_for(n) : kKeyedBlocks;
       k_keyed<<<grid, kBlock, 2 * K * sizeof(ull), stream_>>>(n, f, K, d, over);
-      CUTOFF_CUDA_LAUNCHED("k_keyed");
+      CUTOFF_CUDA_LAUNCHED("k_keyed", pass_of<F>());
     }
     std::vector<ull> h(2 * static_cast<std::size_t>(K));
     int o = 0;
@@ -703,11 +721,12 @@ class CudaExec final : public Exec {
     sync();
   }
 
-  /// Device arrays for a staging copy, or null when the device lacks the memory.
+  /// Device arrays for a staging copy, or null when the device lacks the memory. The
+  /// staging leaves free what the tick's buffers may still grow to (device_bytes_needed).
   template <class Pop> std::unique_ptr<DeviceArrays<Pop>> try_staging(std::uint64_t n) {
     std::size_t free = 0, total = 0;
     CUTOFF_CUDA(cudaMemGetInfo(&free, &total));
-    if (n * bytes_per_agent<Pop>() + (256u << 20) > free) return nullptr;
+    if (n * bytes_per_agent<Pop>() + device_bytes_needed(shape_).passes() > free) return nullptr;
     return std::make_unique<DeviceArrays<Pop>>(n);
   }
 
@@ -732,9 +751,14 @@ class CudaExec final : public Exec {
       host = std::make_unique<HostArrays<Pop>>(n);
       typename Pop::View hv = host->view();
       Pop::for_each(hv, [&](const FieldInfo& f, auto*& p) {
-        if (n == 0) return;
-        CUTOFF_CUDA(cudaHostRegister(p, n * f.bytes, cudaHostRegisterDefault));
-        pinned_.push_back(p);
+        if (n == 0 || !pin_host_) return;
+        const cudaError_t err =
+            refuse_register_ ? cudaErrorNotSupported : cudaHostRegister(p, n * f.bytes, cudaHostRegisterDefault);
+        if (err == cudaSuccess) {
+          pinned_.push_back(p);
+          return;
+        }
+        fall_back_to_pageable(err);
       });
     }
     typename Pop::View d = dev.view(), h = host->view();
@@ -748,6 +772,7 @@ class CudaExec final : public Exec {
     });
   }
 
+  ExecShape shape_;
   std::uint64_t n_firms_, n_users_;
   std::string device_;
   DeviceArrays<Firms> firms_;
@@ -757,7 +782,7 @@ class CudaExec final : public Exec {
   Arena arena_;                                     ///< this tick's tables (put())
   std::vector<std::unique_ptr<Buffer>> constants_;  ///< the run's constant tables (put_constant())
   std::unordered_map<const void*, std::pair<std::size_t, const void*>> constant_of_;  ///< host → (bytes, device)
-  Mailbox mailbox_;  ///< results on their way to the host
+  Mailbox<PinnedMemory> mailbox_;  ///< results on their way to the host
   std::uint64_t syncs_ = 0;
   std::unordered_map<const void*, std::unique_ptr<SegmentPlan>> plans_;
   Buffer keyed_buf_, flag_buf_, partial_buf_, result_buf_;
@@ -770,11 +795,16 @@ class CudaExec final : public Exec {
   std::unique_ptr<DeviceArrays<Users>> staging_users_;
   std::unique_ptr<HostArrays<Users>> host_users_, snap_users_;
   std::vector<void*> pinned_;
+  bool pin_host_ = true;          ///< false once cudaHostRegister was refused: plain copies
+  bool refuse_register_ = false;  ///< CUTOFF_CUDA_NO_HOST_REGISTER: act as if it were refused
+  const char* stage_ = nullptr;   ///< the solver whose pass is running ("clearing", ...), for messages
+  int stage_pass_ = 0;            ///< and its pass
 };
 
 template <class F>
 void CudaExec::run_segments(const std::vector<std::uint64_t>& begin, const F& f, std::vector<double>& out) {
   constexpr int K = F::kOut;
+  const Guard guard(Abandon{this});
   SegmentPlan& sp = plan_for(begin);
   const SumPlan& plan = sp.plan;
   double* partials = partial_buf_.as<double>(plan.n_partials * K);
@@ -787,14 +817,14 @@ void CudaExec::run_segments(const std::vector<std::uint64_t>& begin, const F& f,
       k_chunks<K><<<n_tasks, kLanes, 0, stream_>>>(b, n, f, dst);
     else
       k_chunks<K><<<n_tasks, kLanes, 0, stream_>>>(b, n, PartialGet<K>{partials}, dst);
-    CUTOFF_CUDA_LAUNCHED("k_chunks");
+    CUTOFF_CUDA_LAUNCHED("k_chunks", pass_of<F>());
   }
   const int n_seg = static_cast<int>(plan.result.size());
   double* totals = result_buf_.as<double>(static_cast<std::size_t>(n_seg) * K);
   if (n_seg) {
     k_pick<K><<<grid_for(n_seg), kBlock, 0, stream_>>>(partials, static_cast<const std::int64_t*>(sp.result.data()),
                                                        n_seg, totals);
-    CUTOFF_CUDA_LAUNCHED("k_pick");
+    CUTOFF_CUDA_LAUNCHED("k_pick", pass_of<F>());
   }
   out.assign(static_cast<std::size_t>(n_seg) * K, 0.0);
   to_host(out.data(), totals, out.size());
@@ -802,6 +832,8 @@ void CudaExec::run_segments(const std::vector<std::uint64_t>& begin, const F& f,
 }
 
 template <class F> RankStats CudaExec::run_ranks(std::uint64_t n, const F& f) {
+  const Guard guard(Abandon{this});
+  begin_stage("rank pass");
   const RankOptions& options = solver_options().ranks;
   RankSolver solver(0.2, options);
   RankPass pass;
@@ -813,12 +845,15 @@ template <class F> RankStats CudaExec::run_ranks(std::uint64_t n, const F& f) {
     });
     solver.feed(std::move(data));
   }
+  stage_ = nullptr;
   return solver.result();
 }
 
 std::vector<ProviderClearing> CudaExec::clear_firms(std::uint64_t n, const std::vector<ProviderSupply>& supply,
                                                     const FirmBids& bids) {
   using namespace clearing_detail;
+  const Guard guard(Abandon{this});
+  begin_stage("clearing");
   Engine eng(n, supply, solver_options().clearing);
   while (eng.next_pass()) {
     PassView v = eng.view();
@@ -832,11 +867,14 @@ std::vector<ProviderClearing> CudaExec::clear_firms(std::uint64_t n, const std::
     });
     eng.feed(std::move(data));
   }
+  stage_ = nullptr;
   return eng.results();
 }
 
 WaterFill CudaExec::water_fill(std::uint64_t n, int n_providers, const PlanBids& bids, const double* capacity,
                                const double* floor) {
+  const Guard guard(Abandon{this});
+  begin_stage("water-fill");
   const WaterfillOptions& options = solver_options().water;
   WaterSolver solver(n_providers, capacity, floor, options);
   WaterPass pass;
@@ -852,26 +890,29 @@ WaterFill CudaExec::water_fill(std::uint64_t n, int n_providers, const PlanBids&
     });
     solver.feed(std::move(data));
   }
+  stage_ = nullptr;
   return WaterFill{solver.levels(), solver.passes()};
 }
 
 }  // namespace
 
-std::unique_ptr<Exec> make_exec(std::uint64_t n_firms, std::uint64_t n_users) {
+std::unique_ptr<Exec> make_exec(const ExecShape& shape) {
+  const std::uint64_t n_firms = shape.n_firms, n_users = shape.n_users;
   std::string why;
   if (!cuda_probe(&why)) throw InputError("CUDA backend: no usable GPU (" + why + ")");
   std::size_t free = 0, total = 0;
   CUTOFF_CUDA(cudaMemGetInfo(&free, &total));
-  const std::uint64_t need = device_bytes_needed(n_firms, n_users);
+  const DeviceBytes bytes = device_bytes_needed(shape);
+  const std::uint64_t need = bytes.total();
   if (need > free) {
     std::ostringstream s;
     s << "not enough GPU memory for n_firms = " << n_firms << " and n_users = " << n_users << ": needs " << need
-      << " bytes (" << bytes_per_agent<Firms>() << " per firm, " << bytes_per_agent<Users>()
-      << " per user, plus pass buffers), free " << free << " of " << total << " bytes on " << why
-      << "; use fewer agents or the CPU backend";
+      << " bytes (" << bytes_per_agent<Firms>() << " per firm, " << bytes_per_agent<Users>() << " per user, plus "
+      << bytes.passes() << " of pass buffers for " << shape.n_providers << " providers), free " << free << " of "
+      << total << " bytes on " << why << "; use fewer agents or the CPU backend";
     throw InputError(s.str());
   }
-  return std::make_unique<CudaExec>(n_firms, n_users, why);
+  return std::make_unique<CudaExec>(shape, why);
 }
 
 }  // namespace cutoff::cuda

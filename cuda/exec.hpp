@@ -9,8 +9,8 @@
 
 namespace cutoff::cuda {
 
-/// Checks that a GPU is usable and has the memory, then allocates the agents on
+/// Checks that a GPU is usable and has the memory (device_bytes_needed), then allocates the agents on
 /// it (throws InputError otherwise, naming the counts and bytes).
-std::unique_ptr<Exec> make_exec(std::uint64_t n_firms, std::uint64_t n_users);
+std::unique_ptr<Exec> make_exec(const ExecShape& shape);
 
 }  // namespace cutoff::cuda

@@ -26,6 +26,7 @@
 #include "core/hd/tables.hpp"
 #include "core/market/ranks.hpp"
 #include "core/market/waterfill.hpp"
+#include "core/model/params.hpp"
 #include "core/model/population.hpp"
 #include "core/sim/passes.hpp"
 
@@ -141,8 +142,19 @@ class Exec {
 /// A backend: its name, written to outputs ("cpu" or "cuda"), and how it allocates
 /// the agents of a run. core/app/backend.hpp is the one place that chooses one; the
 /// simulation only calls `make`.
+/// What a backend allocates for: the agents, and what the CUDA backend's pass
+/// buffers grow with (device_bytes_needed).
+struct ExecShape {
+  std::uint64_t n_firms = 0, n_users = 0;
+  int n_providers = kMaxProviders;
+  std::uint64_t n_segments = 1;  ///< the most segments of one segmentation the passes sum over (countries × sectors)
+  std::uint64_t n_large = 0;     ///< the large-firm stratum (gather_firms and scatter_firms move it)
+};
+/// The shape of a run of `layout` with `n_providers` providers.
+ExecShape exec_shape(const Layout& layout, int n_providers);
+
 struct Backend {
-  using Make = std::unique_ptr<Exec> (*)(std::uint64_t n_firms, std::uint64_t n_users);
+  using Make = std::unique_ptr<Exec> (*)(const ExecShape& shape);
   std::string name;
   Make make;
 };
@@ -150,9 +162,23 @@ struct Backend {
 /// The CPU backend: OpenMP over host arrays.
 Backend cpu_backend();
 
-/// Device bytes the CUDA backend allocates for n_firms and n_users agents
-/// (registry bytes plus pass buffers), before any snapshot buffer.
-std::uint64_t device_bytes_needed(std::uint64_t n_firms, std::uint64_t n_users);
+/// Device bytes the CUDA backend allocates for a run of `shape`, before any snapshot
+/// buffer: the agents' registry arrays, and every buffer that grows during a tick to
+/// its largest size under the solvers' default options (docs/memory.md):
+struct DeviceBytes {
+  std::uint64_t agents = 0;    ///< the registries' arrays
+  std::uint64_t clearing = 0;  ///< the clearing's parts: 2P markets' histograms (65,537 bins of 40 B) and sums
+  std::uint64_t water = 0;     ///< the water-fill's parts: level 0 (P × 2 × 2,047 bins) and 3P fills' refinements
+  std::uint64_t ranks = 0;     ///< the ranks' parts: one histogram
+  std::uint64_t lists = 0;  ///< gathered items (shared by the three solvers): the clearing's 2P × 2^18 × 80 B at most
+  std::uint64_t segments = 0;  ///< segment sums: every level's partials, the totals and the plans
+  std::uint64_t large = 0;     ///< the large-firm stratum's gather and scatter buffers
+  std::uint64_t tables = 0;    ///< the tick's tables, keyed sums and the results' mailbox (a fixed allowance)
+  /// Everything but the agents: what a tick may still allocate (the snapshot staging leaves it free).
+  std::uint64_t passes() const { return clearing + water + ranks + lists + segments + large + tables; }
+  std::uint64_t total() const { return agents + passes(); }
+};
+DeviceBytes device_bytes_needed(const ExecShape& shape);
 
 /// Inside a backend (a class derived from Exec): the overrides of every registered pass,
 /// each forwarding to the backend's member templates run_loop(n, f), run_sum(n, f, out),

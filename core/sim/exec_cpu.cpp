@@ -112,16 +112,91 @@ class CpuExec final : public Exec {
 
 }  // namespace
 
-std::uint64_t device_bytes_needed(std::uint64_t n_firms, std::uint64_t n_users) {
-  // The registries' arrays plus the pass buffers: histograms (≤ 2 × 16 markets ×
-  // 65,537 bins × 40 B), gathered keys, keyed sums, segment partials, tables.
-  constexpr std::uint64_t kPassBuffers = 256ull << 20;
-  return n_firms * bytes_per_agent<Firms>() + n_users * bytes_per_agent<Users>() + kPassBuffers;
+ExecShape exec_shape(const Layout& layout, int n_providers) {
+  ExecShape s;
+  s.n_firms = layout.n_firms;
+  s.n_users = layout.n_users;
+  s.n_providers = n_providers;
+  for (const std::vector<std::uint64_t>* b : {&layout.firm_begin, &layout.user_begin, &layout.seg_begin})
+    if (!b->empty() && b->size() - 1 > s.n_segments) s.n_segments = b->size() - 1;
+  s.n_large = layout.n_large;
+  return s;
+}
+
+namespace {
+
+/// The most sums per segment of any segment-sum pass (F::kOut).
+constexpr int max_segment_out() {
+  int k = 1;
+#define CUTOFF_MAX_OUT(F) k = F::kOut > k ? F::kOut : k;
+  CUTOFF_SEGMENT_SUMS(CUTOFF_MAX_OUT)
+#undef CUTOFF_MAX_OUT
+  return k;
+}
+
+/// A device buffer of n items of T as the CUDA backend reserves it (16 bytes of slack).
+template <class T> constexpr std::uint64_t buf(std::uint64_t n) { return n * sizeof(T) + 16; }
+
+}  // namespace
+
+DeviceBytes device_bytes_needed(const ExecShape& shape) {
+  using clearing_detail::KeyEvent;
+  using clearing_detail::MarketSums;
+  const std::uint64_t P = shape.n_providers > 0 ? static_cast<std::uint64_t>(shape.n_providers) : 1;
+  const std::uint64_t S = shape.n_segments > 0 ? shape.n_segments : 1;
+  const ClearingOptions clearing;
+  const WaterfillOptions water;
+  const RankOptions ranks;
+  DeviceBytes d;
+  d.agents = shape.n_firms * bytes_per_agent<Firms>() + shape.n_users * bytes_per_agent<Users>();
+
+  // The clearing (core/market/clearing.hpp): 2P markets (home and rest), each with a
+  // histogram of at most 2^16 + 1 bins (a refinement; the coarse pass has 4,097).
+  const std::uint64_t markets = 2 * P;
+  const std::uint64_t bins = markets * ((1ull << kClearFineLog2) + 1);
+  d.clearing =
+      2 * buf<u128>(bins) + buf<std::uint64_t>(bins) + buf<MarketSums>(markets) + buf<std::uint64_t>(1) + buf<int>(1);
+  // The water-fill (core/market/waterfill.hpp): level 0's exponent bins per provider and
+  // class, then at most three fills per provider (the floor's, the joint one and the
+  // rest's), each refined into at most 2^refine_bits bins.
+  const std::uint64_t fills = 3 * P;
+  d.water = buf<FixedBin>(P * 2 * kExponentBins) + buf<FixedBin>(fills * ((1ull << water.refine_bits) + 1)) +
+            buf<std::uint64_t>(P) + buf<int>(P) + buf<std::uint64_t>(1);
+  // The ranks (core/market/ranks.hpp): one histogram, the widest of its kinds, and the zero bin.
+  std::uint64_t rank_bins = static_cast<std::uint64_t>(ranks.fine_bins);
+  if (rank_bins < static_cast<std::uint64_t>(kExponentBins)) rank_bins = kExponentBins;
+  if (rank_bins < (1ull << ranks.refine_bits) + 1) rank_bins = (1ull << ranks.refine_bits) + 1;
+  d.ranks = buf<FixedBin>(rank_bins + 1) + buf<std::uint64_t>(1) + buf<int>(1);
+  // Gathered items: one buffer for the three solvers, as large as the largest pass needs
+  // (every list gathering at once at its limit), and the lists' counts.
+  std::uint64_t items = markets * clearing.gather_max * sizeof(KeyEvent);
+  if (fills * water.gather_limit * sizeof(WaterItem) > items) items = fills * water.gather_limit * sizeof(WaterItem);
+  if (ranks.gather_limit * sizeof(RankItem) > items) items = ranks.gather_limit * sizeof(RankItem);
+  d.lists = items + 16 + buf<std::uint64_t>(markets > fills ? markets : fills);
+
+  // Segment sums (core/hd/reduce.hpp): level 0 has at most n/kChunk + S chunks (one
+  // partial chunk per segment), each later level at most 1/kChunk of that plus S.
+  const std::uint64_t n = shape.n_firms > shape.n_users ? shape.n_firms : shape.n_users;
+  std::uint64_t levels = 1;
+  for (std::uint64_t reach = kChunk; reach < n; reach *= kChunk) ++levels;
+  const std::uint64_t partials = n / (kChunk - 1) + 1 + levels * S;
+  constexpr std::uint64_t K = max_segment_out();
+  // The partials and totals (one buffer each, reused), and each of the layout's three
+  // segmentations' plans: every level's task ranges (begin, len) and the segments' results.
+  d.segments = buf<double>(partials * K) + buf<double>(S * K) +
+               3 * (2 * buf<std::uint64_t>(partials) + levels * 32 + buf<std::int64_t>(S));
+  // The large-firm stratum: one buffer per field.
+  d.large = shape.n_large * bytes_per_agent<Firms>() + 16 * Firms::kFieldCount;
+  // The tick's tables (per country, sector, provider; staged in chunks that double), the
+  // solvers' device tables, the keyed sums and the stratum's indices: 64 MiB, plus what
+  // grows with the segments and the stratum.
+  d.tables = (64ull << 20) + 2 * 256 * S + 2 * 8 * shape.n_large;
+  return d;
 }
 
 Backend cpu_backend() {
-  return {"cpu", [](std::uint64_t n_firms, std::uint64_t n_users) -> std::unique_ptr<Exec> {
-            return std::make_unique<CpuExec>(n_firms, n_users);
+  return {"cpu", [](const ExecShape& shape) -> std::unique_ptr<Exec> {
+            return std::make_unique<CpuExec>(shape.n_firms, shape.n_users);
           }};
 }
 

@@ -60,7 +60,7 @@ Simulation::Simulation(Params params, std::vector<Country> countries, RunOptions
       options_(std::move(options)),
       layout_(make_layout(countries_, params_)),
       market_(params_, countries_),
-      exec_(options_.backend.make(layout_.n_firms, layout_.n_users)) {
+      exec_(options_.backend.make(exec_shape(layout_, static_cast<int>(params_.provider.size())))) {
   set_threads();
   layout_x_ = exec_->put_constant(layout_.view());
   if (options_.canary >= 0) exec_->fill(static_cast<std::uint8_t>(options_.canary));

@@ -256,6 +256,28 @@ TEST_F(GpuCompare, WholeTicksOfThreeScenariosAndSeeds) {
     }
 }
 
+TEST_F(GpuCompare, RefusedHostRegistrationFallsBackToPlainCopies) {
+  // As a sandboxed container runtime may refuse cudaHostRegister (issue 41): the host
+  // copies and the snapshots are then plain copies, with a note in the log, and the same bits.
+  struct Refuse {
+    Refuse() { setenv("CUTOFF_CUDA_NO_HOST_REGISTER", "1", 1); }
+    ~Refuse() { unsetenv("CUTOFF_CUDA_NO_HOST_REGISTER"); }
+  } refuse;
+  ::testing::internal::CaptureStderr();
+  Pair s("baseline.toml", {"horizon=3"});
+  for (int t = 0; t < 3; ++t) {
+    s.cpu->step();
+    s.gpu->step();
+    s.gpu->exec().snapshot_begin();
+    ASSERT_TRUE(same_bits(s.cpu->exec().host_firms(), s.gpu->exec().snapshot_firms())) << "snapshot, tick " << t;
+    ASSERT_TRUE(same_bits(s.cpu->exec().host_users(), s.gpu->exec().snapshot_users())) << "snapshot, tick " << t;
+    ASSERT_TRUE(same_bits(s.cpu->firms(), s.gpu->firms())) << "tick " << t;
+    ASSERT_TRUE(same_bits(s.cpu->users(), s.gpu->users())) << "tick " << t;
+  }
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("cudaHostRegister refused"), std::string::npos) << log;
+}
+
 /// Every numeric dataset of an HDF5 file, as bytes (native types).
 std::map<std::string, std::string> numeric_datasets(const fs::path& path) {
   std::map<std::string, std::string> out;

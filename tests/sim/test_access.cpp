@@ -396,7 +396,7 @@ TEST(Access, QuotaDemandIsTheBiddersDemandAtTheirPriceBeforeTheFactor) {
   }
   ASSERT_GT(bidders, 20);
   ASSERT_LT(bidders, n);
-  auto exec = cpu_backend().make(n, 1);
+  auto exec = cpu_backend().make({n, 1});
   exec->load_firms(a);
   const FirmMarketSum sum{exec->put(w.k), exec->firms(), exec->put(Table<ProviderClearing>{&pc, 1}), pc.p_min, 1, 1};
   KeyedFixed out(sum.keys());
