@@ -52,6 +52,8 @@ def links_mpi(prog):
 
 
 def killed_mid_run(dc, build, tmp):
+    # Kill the dry run while one of its steps runs (whichever: on a machine without a GPU
+    # the first steps can take less than a poll), then read what it left.
     out = os.path.join(tmp, "out")
     p = subprocess.Popen([sys.executable, SCRIPT, "--dry-run", "--build", build, "--out", out],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -65,21 +67,22 @@ def killed_mid_run(dc, build, tmp):
             path = os.path.join(out, names[0])
             with open(path) as f:
                 seen = json.load(f)  # must never be half a file
-        if seen and seen["steps"]["gpu_tests"]["status"] == "running":
+        if seen and any(v["status"] == "running" for k, v in seen["steps"].items() if k != dc.STEPS[0]):
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     check(p.poll() is None, "the dry run is still running when killed")
     p.send_signal(signal.SIGKILL)
     p.wait()
-    check(path is not None, "the results file exists while the first steps run")
+    check(path is not None, "the results file exists while the steps run")
     with open(path) as f:
         result = json.load(f)
     steps = result["steps"]
     check(list(steps) == dc.STEPS, f"every step is listed: {list(steps)}")
-    check(steps["driver"]["status"] == "passed", f"the first step passed: {steps['driver']}")
-    check(steps["gpu_tests"]["status"] == "running", f"the step killed reads 'running': {steps['gpu_tests']}")
-    check(all(steps[s]["status"] == "not reached" for s in dc.STEPS[2:]),
-          f"the later steps read 'not reached': {[steps[s]['status'] for s in dc.STEPS[2:]]}")
+    status = [steps[s]["status"] for s in dc.STEPS]
+    check(status.count("running") == 1, f"exactly one step reads 'running': {status}")
+    k = status.index("running")
+    check(k > 0 and all(s == "passed" for s in status[:k]), f"the steps before it passed: {status}")
+    check(all(s == "not reached" for s in status[k + 1:]), f"the later steps read 'not reached': {status}")
     check(result["ok"] is None, "a check that did not finish is neither OK nor failed")
     check(not [f for f in os.listdir(out) if f.endswith(".tmp")], "no temporary file is left")
 
