@@ -94,7 +94,7 @@ void size_bands(double x_L, double alpha, double cap, bool strata, std::uint64_t
     const int b = used[j];
     n[b] = share[j];
     const double p_band = (above(edge[b]) - above(edge[b + 1])) / (1.0 - above(x_L));
-    w[b] = strata ? firms * p_band / static_cast<double>(n[b]) : firms / static_cast<double>(n[b]);
+    w[b] = firms * p_band / static_cast<double>(n[b]);  // one band: p_band = (1 − t)/(1 − t) = 1 exactly
   }
 }
 

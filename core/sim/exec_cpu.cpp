@@ -125,15 +125,6 @@ ExecShape exec_shape(const Layout& layout, int n_providers) {
 
 namespace {
 
-/// The most sums per segment of any segment-sum pass (F::kOut).
-constexpr int max_segment_out() {
-  int k = 1;
-#define CUTOFF_MAX_OUT(F) k = F::kOut > k ? F::kOut : k;
-  CUTOFF_SEGMENT_SUMS(CUTOFF_MAX_OUT)
-#undef CUTOFF_MAX_OUT
-  return k;
-}
-
 /// A device buffer of n items of T as the CUDA backend reserves it (16 bytes of slack).
 template <class T> constexpr std::uint64_t buf(std::uint64_t n) { return n * sizeof(T) + 16; }
 

@@ -399,6 +399,15 @@ struct CountryUserSum {
   X(StatusSum)                 \
   X(CountryUserSum)
 
+/// The most sums per segment of any segment-sum pass (F::kOut): the partials' width.
+constexpr int max_segment_out() {
+  int k = 1;
+#define CUTOFF_MAX_OUT(F) k = F::kOut > k ? F::kOut : k;
+  CUTOFF_SEGMENT_SUMS(CUTOFF_MAX_OUT)
+#undef CUTOFF_MAX_OUT
+  return k;
+}
+
 // ---------------------------------------------------------------------------
 // Ranks, bids
 // ---------------------------------------------------------------------------

@@ -83,14 +83,6 @@ std::uint64_t solver_pass_bytes(Partials<Parts, Item>& d, std::uint64_t cap) {
   return bytes + slots * cap * sizeof(Item) + 16 + d.lists.size() * 8 + 16;
 }
 
-constexpr int kMaxSegmentOut() {
-  int k = 1;
-#define TEST_MAX_OUT(F) k = F::kOut > k ? F::kOut : k;
-  CUTOFF_SEGMENT_SUMS(TEST_MAX_OUT)
-#undef TEST_MAX_OUT
-  return k;
-}
-
 TEST(Memory, DeviceEstimateCoversEveryBufferATickGrows) {
   const std::vector<Country> countries = load_countries(test::source_dir() + "/data/countries.csv");
   const std::pair<std::uint64_t, std::uint64_t> sizes[] = {
@@ -156,14 +148,14 @@ TEST(Memory, DeviceEstimateCoversEveryBufferATickGrows) {
         for (const SumPlan::Level& level : plan.levels) plans += 16 * level.begin.size() + 32;
         plans += 8 * plan.result.size() + 16;
       }
-      EXPECT_GE(d.segments, partials * kMaxSegmentOut() * sizeof(double) + plans);
+      EXPECT_GE(d.segments, partials * max_segment_out() * sizeof(double) + plans);
       // The large-firm stratum's gather buffers.
       EXPECT_GE(d.large, layout.n_large * bytes_per_agent<Firms>());
 
       // Everything a tick grows, together: at 16 providers more than twice the fixed 256 MiB of old.
       EXPECT_GE(d.passes(), solver_pass_bytes(first, 0) + solver_pass_bytes(wd, 0) + solver_pass_bytes(rd, 0) +
                                 2ull * P * ClearingOptions{}.gather_max * sizeof(clearing_detail::KeyEvent) +
-                                partials * kMaxSegmentOut() * sizeof(double));
+                                partials * max_segment_out() * sizeof(double));
       if (P == 16) {
         EXPECT_GT(d.passes(), 2 * (256ull << 20));
       }
