@@ -36,6 +36,7 @@
 #include "core/app/comm.hpp"
 #include "core/app/memory.hpp"
 #include "core/app/run.hpp"
+#include "core/hd/error.hpp"
 #include "core/io/atomic_file.hpp"
 #include "core/io/hdf5.hpp"
 #include "core/io/output.hpp"
@@ -326,7 +327,8 @@ int run_ensemble(const EnsembleRequest& req, const Comm& comm) {
     fs::create_directories(members, ec);
     const std::string plan_file = (fs::path(req.outdir) / "ensemble.plan").string();
     if (ec) {
-      problem = "-o/--out '" + req.outdir + "': cannot create " + members.string() + ": " + ec.message();
+      problem = "-o/--out " + file_message(file_problem_of_errno(ec.value()), req.outdir,
+                                           "cannot create " + members.string() + ": " + ec.message());
     } else if (fs::exists(plan_file) && read_text(plan_file) != plan.fingerprint) {
       problem =
           "-o/--out '" + req.outdir + "' holds another ensemble (" + plan_file +

@@ -14,99 +14,12 @@
 #include <utility>
 
 #include "core/io/atomic_file.hpp"
+#include "core/io/checkpoint_format.hpp"
 #include "core/io/sha256.hpp"
 #include "cutoff_version.hpp"
 
 namespace cutoff {
-namespace {
-
-constexpr char kMagic[8] = {'C', 'U', 'T', 'O', 'F', 'F', 'C', 'K'};
-constexpr std::uint32_t kFormat = 2;  // 2: (v5) the firms' lagged use share (firm_use_prev_)
-
-/// Appends values to a byte string (host byte order: a checkpoint resumes on the machine
-/// kind that wrote it).
-struct Writer {
-  std::string bytes;
-  static constexpr bool kLoading = false;
-  void raw(const void* p, std::size_t n) {
-    if (n > 0) bytes.append(static_cast<const char*>(p), n);  // an empty vector's data() may be null
-  }
-  template <class T> void operator()(T& v) {
-    if constexpr (std::is_arithmetic_v<T>) {
-      raw(&v, sizeof v);
-    } else if constexpr (std::is_same_v<T, std::string>) {
-      std::uint64_t n = v.size();
-      raw(&n, sizeof n);
-      raw(v.data(), v.size());
-    } else {
-      io(*this, v);
-    }
-  }
-  template <class T> void operator()(std::vector<T>& v) {
-    std::uint64_t n = v.size();
-    (*this)(n);
-    if constexpr (std::is_arithmetic_v<T>)
-      raw(v.data(), v.size() * sizeof(T));
-    else
-      for (T& x : v) (*this)(x);
-  }
-  template <class A, class B> void operator()(std::set<std::pair<A, B>>& s) {
-    std::uint64_t n = s.size();
-    (*this)(n);
-    for (std::pair<A, B> x : s) {
-      (*this)(x.first);
-      (*this)(x.second);
-    }
-  }
-};
-
-/// Reads them back; any overrun is a damaged file.
-struct Reader {
-  const std::string& bytes;
-  std::size_t at = 0;
-  std::string path;
-  static constexpr bool kLoading = true;
-  void raw(void* p, std::size_t n) {
-    if (n > bytes.size() - at)
-      throw InputError("checkpoint '" + path + "' is truncated or damaged; delete it to start over");
-    if (n == 0) return;  // an empty vector's data() may be null
-    std::memcpy(p, bytes.data() + at, n);
-    at += n;
-  }
-  std::uint64_t count() {
-    std::uint64_t n = 0;
-    raw(&n, sizeof n);
-    if (n > bytes.size())
-      throw InputError("checkpoint '" + path + "' is damaged (a length of " + std::to_string(n) + ")");
-    return n;
-  }
-  template <class T> void operator()(T& v) {
-    if constexpr (std::is_arithmetic_v<T>) {
-      raw(&v, sizeof v);
-    } else if constexpr (std::is_same_v<T, std::string>) {
-      v.resize(count());
-      raw(v.data(), v.size());
-    } else {
-      io(*this, v);
-    }
-  }
-  template <class T> void operator()(std::vector<T>& v) {
-    v.resize(count());
-    if constexpr (std::is_arithmetic_v<T>)
-      raw(v.data(), v.size() * sizeof(T));
-    else
-      for (T& x : v) (*this)(x);
-  }
-  template <class A, class B> void operator()(std::set<std::pair<A, B>>& s) {
-    s.clear();
-    for (std::uint64_t n = count(); n > 0; --n) {
-      std::pair<A, B> x;
-      (*this)(x.first);
-      (*this)(x.second);
-      s.insert(x);
-    }
-  }
-};
+namespace checkpoint_format {
 
 template <class Ar> void io(Ar& ar, Generation& g) {
   ar(g.provider);
@@ -145,28 +58,6 @@ template <class Pop> void io_agents(Reader& ar, HostArrays<Pop>& arrays) {
   });
 }
 
-struct Identity {
-  std::string version, scenario_sha;
-  std::uint64_t seed = 0, replicate = 0, n_firms = 0, n_users = 0;
-  std::int64_t tick = 0;
-  std::uint64_t payload_size = 0;
-  std::string payload_sha;
-
-  template <class Ar> void checkpoint_io(Ar& ar) {
-    ar(version);
-    ar(scenario_sha);
-    ar(seed);
-    ar(replicate);
-    ar(n_firms);
-    ar(n_users);
-    ar(tick);
-    ar(payload_size);
-    ar(payload_sha);
-  }
-};
-
-template <class Ar> void io(Ar& ar, Identity& id) { id.checkpoint_io(ar); }
-
 Identity identity_of(const Simulation& sim) {
   Identity id;
   id.version = std::string(kVersion) + " " + kGitCommit;
@@ -179,7 +70,13 @@ Identity identity_of(const Simulation& sim) {
   return id;
 }
 
-}  // namespace
+}  // namespace checkpoint_format
+
+using checkpoint_format::Identity;
+using checkpoint_format::kFormat;
+using checkpoint_format::kMagic;
+using checkpoint_format::Reader;
+using checkpoint_format::Writer;
 
 template <class Ar> void Market::checkpoint_io(Ar& ar) {
   std::uint64_t n = providers_.size();
@@ -232,7 +129,7 @@ void save_checkpoint(const std::string& path, Simulation& sim, const MetricRows&
   sim.checkpoint_io(body);
   MetricRows copy = rows;
   body(copy);
-  Identity id = identity_of(sim);
+  Identity id = checkpoint_format::identity_of(sim);
   id.payload_size = body.bytes.size();
   id.payload_sha = sha256_hex(body.bytes);
   Writer head;
@@ -249,19 +146,9 @@ void load_checkpoint(const std::string& path, Simulation& sim, MetricRows& rows)
   std::ostringstream s;
   s << in.rdbuf();
   const std::string bytes = s.str();
-  Reader r{bytes, 0, path};
-  char magic[sizeof kMagic];
-  std::uint32_t format = 0;
-  r.raw(magic, sizeof magic);
-  if (std::memcmp(magic, kMagic, sizeof kMagic) != 0)
-    throw InputError("checkpoint '" + path + "' is not a cutoff checkpoint; delete it to start over");
-  r(format);
-  if (format != kFormat)
-    throw InputError("checkpoint '" + path + "' has format " + std::to_string(format) + ", this program writes " +
-                     std::to_string(kFormat) + "; delete it to start over");
-  Identity got;
-  r(got);
-  const Identity want = identity_of(sim);
+  std::size_t body_at = 0;
+  const Identity got = checkpoint_format::read_head(bytes, path, &body_at);
+  const Identity want = checkpoint_format::identity_of(sim);
   auto refuse = [&](const std::string& what, const std::string& there, const std::string& here) {
     throw InputError("checkpoint '" + path + "' is from another run: " + what + " " + there + " there, " + here +
                      " here; allowed: the same command, or delete the checkpoint to start over");
@@ -274,9 +161,7 @@ void load_checkpoint(const std::string& path, Simulation& sim, MetricRows& rows)
   if (got.n_users != want.n_users) refuse("n_users", std::to_string(got.n_users), std::to_string(want.n_users));
   if (got.scenario_sha != want.scenario_sha)
     refuse("scenario (SHA-256 of the resolved TOML)", got.scenario_sha.substr(0, 12), want.scenario_sha.substr(0, 12));
-  const std::string body = bytes.substr(r.at);
-  if (body.size() != got.payload_size || sha256_hex(body) != got.payload_sha)
-    throw InputError("checkpoint '" + path + "' is damaged (its checksum does not match); delete it to start over");
+  const std::string body = bytes.substr(body_at);
   Reader b{body, 0, path};
   sim.checkpoint_io(b);
   b(rows);

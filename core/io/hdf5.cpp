@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "core/hd/error.hpp"
+#include "core/io/sha256.hpp"
 
 namespace cutoff::h5 {
 
@@ -131,6 +132,12 @@ void fail(const char* call, const std::string& object) {
   throw std::runtime_error(msg);
 }
 
+void corrupt(const std::string& object, const std::string& why) {
+  const std::string file = !t_file.empty() ? t_file : object;
+  const std::string at = object == file ? "" : ", at " + object;
+  throw FileError(FileProblem::Corrupt, file, file_message(FileProblem::Corrupt, file, why + at));
+}
+
 void check(herr_t r, const char* call, const std::string& object) {
   if (r < 0) fail(call, object);
 }
@@ -149,35 +156,40 @@ std::vector<hsize_t> shape(hid_t ds) {
 }
 
 std::string attr_text(hid_t obj, const char* name) {
-  if (H5Aexists(obj, name) <= 0) return "";
-  Hid a(H5Aopen(obj, name, H5P_DEFAULT));
-  Hid type(H5Aget_type(a));
+  const std::string what = std::string("attribute ") + name;
+  const htri_t exists = H5Aexists(obj, name);
+  check(exists, "H5Aexists", what);
+  if (exists == 0) return "";
+  Hid a = own(H5Aopen(obj, name, H5P_DEFAULT), "H5Aopen", what);
+  Hid type = own(H5Aget_type(a), "H5Aget_type", what);
   std::ostringstream s;
   switch (H5Tget_class(type)) {
     case H5T_STRING:
       if (H5Tis_variable_str(type) > 0) {
         char* v = nullptr;
-        Hid mem(H5Tcopy(H5T_C_S1));
-        H5Tset_size(mem, H5T_VARIABLE);
-        H5Tset_cset(mem, H5Tget_cset(type));
-        if (H5Aread(a, mem, &v) >= 0 && v) {
-          s << v;
-          H5free_memory(v);
-        }
+        Hid mem = own(H5Tcopy(H5T_C_S1), "H5Tcopy", what);
+        check(H5Tset_size(mem, H5T_VARIABLE), "H5Tset_size", what);
+        check(H5Tset_cset(mem, H5Tget_cset(type)), "H5Tset_cset", what);
+        check(H5Aread(a, mem, &v), "H5Aread", what);
+        if (v) s << v;
+        H5free_memory(v);
       } else {
         std::vector<char> buf(H5Tget_size(type) + 1, '\0');
-        Hid mem(H5Tcopy(type));
-        if (H5Aread(a, mem, buf.data()) >= 0) s << buf.data();
+        Hid mem = own(H5Tcopy(type), "H5Tcopy", what);
+        check(H5Aread(a, mem, buf.data()), "H5Aread", what);
+        s << buf.data();
       }
       break;
     case H5T_INTEGER: {
       long long v = 0;
-      if (H5Aread(a, H5T_NATIVE_LLONG, &v) >= 0) s << v;
+      check(H5Aread(a, H5T_NATIVE_LLONG, &v), "H5Aread", what);
+      s << v;
       break;
     }
     case H5T_FLOAT: {
       double v = 0;
-      if (H5Aread(a, H5T_NATIVE_DOUBLE, &v) >= 0) s << v;
+      check(H5Aread(a, H5T_NATIVE_DOUBLE, &v), "H5Aread", what);
+      s << v;
       break;
     }
     default: break;
@@ -198,11 +210,25 @@ std::string scale_name(hid_t ds, unsigned axis) {
   return name;
 }
 
-void verify_chunks(hid_t ds, const std::string& what) {
-  Hid dcpl = own(H5Dget_create_plist(ds), "H5Dget_create_plist", what);
-  if (H5Pget_layout(dcpl) != H5D_CHUNKED) return;
+std::string strings_digest(const char* const* strings, std::size_t n) {
+  Sha256 h;
+  for (std::size_t k = 0; k < n; ++k) h.update(strings[k], std::strlen(strings[k]) + 1);
+  return h.hex();
+}
+
+void verify_dataset(hid_t ds, const std::string& what) {
   Hid type = own(H5Dget_type(ds), "H5Dget_type", what);
-  if (H5Tget_class(type) == H5T_VLEN || H5Tis_variable_str(type) > 0) return;
+  if (H5Tis_variable_str(type) > 0) {
+    const std::string want = attr_text(ds, kStringsDigest);
+    if (want.empty()) return;  // strings of a file written before the digest
+    const std::vector<std::string> got = read_strings(ds, what);
+    std::vector<const char*> p;
+    for (const std::string& s : got) p.push_back(s.c_str());
+    if (strings_digest(p.data(), p.size()) != want) corrupt(what, "its strings do not match their checksum");
+    return;
+  }
+  Hid dcpl = own(H5Dget_create_plist(ds), "H5Dget_create_plist", what);
+  if (H5Pget_layout(dcpl) != H5D_CHUNKED || H5Tget_class(type) == H5T_VLEN) return;
   const int rank = H5Pget_chunk(dcpl, H5S_MAX_RANK, nullptr);
   check(rank, "H5Pget_chunk", what);
   std::vector<hsize_t> chunk(static_cast<std::size_t>(rank));

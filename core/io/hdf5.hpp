@@ -80,6 +80,8 @@ std::string error_text();
 /// Throws the one-line error for a failed HDF5 @p call on @p object (see the file
 /// comment); the file is the innermost FileContext's, else the one HDF5 names.
 [[noreturn]] void fail(const char* call, const std::string& object);
+/// Throws FileError(Corrupt) for @p object of the innermost FileContext's file, saying @p why.
+[[noreturn]] void corrupt(const std::string& object, const std::string& why);
 /// fail() when @p r is negative.
 void check(herr_t r, const char* call, const std::string& object);
 /// @p id owned, or fail() when it is invalid.
@@ -88,15 +90,21 @@ Hid own(hid_t id, const char* call, const std::string& object);
 /// The extent of dataset @p ds, one entry per dimension.
 std::vector<hsize_t> shape(hid_t ds);
 /// Attribute @p name of @p obj as text: a string as is, an integer or real printed; "" when
-/// it is absent or of another class.
+/// it is absent or of another class. One that cannot be read raises fail().
 std::string attr_text(hid_t obj, const char* name);
 /// The name of the dimension scale attached to axis @p axis of @p ds ("" when none).
 std::string scale_name(hid_t ds, unsigned axis);
-/// Reads every stored chunk of dataset @p ds (named @p what in errors) through its filter
-/// pipeline, so that a Fletcher-32 checksum (output.cpp sets it on every chunked dataset)
-/// or a codec that fails names the dataset: fail() raises FileError(Corrupt). Contiguous
-/// and variable-length datasets are not read (they carry no checksum). Memory: one chunk.
-void verify_chunks(hid_t ds, const std::string& what);
+/// The attribute of a variable-length string dataset holding strings_digest() of its strings.
+inline constexpr const char* kStringsDigest = "sha256";
+/// SHA-256 (hex) of @p n strings, each with its terminating NUL, in order: python's
+/// `hashlib.sha256(b"".join(s.encode() + b"\0" for s in strings))`.
+std::string strings_digest(const char* const* strings, std::size_t n);
+/// Reads dataset @p ds (named @p what in errors) back as its checksums see it, so that a
+/// damaged one names the dataset: fail() raises FileError(Corrupt). Every stored chunk
+/// goes through the filter pipeline (output.cpp sets Fletcher-32 on every dataset), and a
+/// variable-length string dataset's strings are compared with their digest attribute
+/// (kStringsDigest). Memory: one chunk, or the strings.
+void verify_dataset(hid_t ds, const std::string& what);
 /// Every element of a variable-length string dataset (@p what names it in errors).
 std::vector<std::string> read_strings(hid_t ds, const std::string& what);
 

@@ -31,6 +31,7 @@
 
 #include "core/hd/error.hpp"
 #include "core/io/hdf5.hpp"
+#include "core/io/seal.hpp"
 
 namespace cutoff {
 
@@ -110,16 +111,45 @@ void put_attr(hid_t obj, const std::string& where, const std::string& name, hid_
   check(H5Awrite(a, mtype, buf), "H5Awrite", what);
 }
 
+/// A text attribute as a fixed-length UTF-8 string: its bytes then live in the object
+/// header, which the file format's metadata checksum covers (create_file()), where a
+/// variable-length one would sit in the unchecked global heap. netCDF-C writes text
+/// attributes the same way, and h5netcdf and netCDF-C read them as `str`.
 void put_attr(hid_t obj, const std::string& where, const std::string& name, const std::string& v) {
-  Hid t = vlen_utf8();
-  const char* p = v.c_str();
-  put_attr(obj, where, name, t, t, &p);
+  Hid t = own(H5Tcopy(H5T_C_S1), "H5Tcopy", where + "@" + name);
+  check(H5Tset_size(t, std::max<std::size_t>(v.size(), 1)), "H5Tset_size", where + "@" + name);
+  check(H5Tset_strpad(t, H5T_STR_NULLPAD), "H5Tset_strpad", where + "@" + name);
+  check(H5Tset_cset(t, H5T_CSET_UTF8), "H5Tset_cset", where + "@" + name);
+  std::string padded = v;
+  padded.resize(std::max<std::size_t>(v.size(), 1), '\0');
+  put_attr(obj, where, name, t, t, padded.data());
 }
 
 /// `units` and `long_name`, which every variable carries.
 void describe(hid_t obj, const std::string& where, const std::string& units, const std::string& long_name) {
   put_attr(obj, where, "units", units);
   put_attr(obj, where, "long_name", long_name);
+}
+
+/// Up to this many attributes of an object, or links of a group, stay in its object
+/// header, whose checksum covers them; past it HDF5 moves them to a fractal heap ("dense"
+/// storage), whose blocks carry none (and HDF5 1.10 crashes on a damaged one).
+constexpr unsigned kCompactEntries = 1000;
+
+void keep_attrs_in_header(hid_t ocpl, const std::string& what) {
+  check(H5Pset_attr_phase_change(ocpl, kCompactEntries, kCompactEntries - 1), "H5Pset_attr_phase_change", what);
+}
+
+void keep_links_in_header(hid_t gcpl, const std::string& what) {
+  check(H5Pset_link_phase_change(gcpl, kCompactEntries, kCompactEntries - 1), "H5Pset_link_phase_change", what);
+}
+
+/// Variable-length strings live in the global heap, which carries no checksum and no
+/// filter: their digest (h5::strings_digest) goes into an attribute, which the object
+/// header's checksum covers, and readers compare the two (h5::verify_dataset).
+void put_strings_digest(hid_t ds, const std::string& path, hid_t ftype, const void* buf, hsize_t n) {
+  if (H5Tis_variable_str(ftype) <= 0) return;
+  put_attr(ds, path, h5::kStringsDigest, h5::strings_digest(static_cast<const char* const*>(buf), n));
 }
 
 /// Group creation properties: no time stamps (reproducible files); links indexed by
@@ -130,19 +160,42 @@ Hid group_props(const std::string& what) {
   check(H5Pset_obj_track_times(p, false), "H5Pset_obj_track_times", what);
   check(H5Pset_link_creation_order(p, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED), "H5Pset_link_creation_order",
         what);
+  keep_attrs_in_header(p, what);
+  keep_links_in_header(p, what);
   return p;
 }
 
-/// Dataset shape, layout and fill. Empty @p chunk means contiguous (fixed-size data).
+/// Dataset shape, layout and fill. Empty @p chunk means contiguous, or compact with
+/// @p compact (fixed_layout() says when).
 struct Layout {
   std::vector<hsize_t> dims, maxdims, chunk;
   int gzip = 0;
   bool nan_fill = false;  ///< float datasets: rows never written read as NaN
+  bool compact = false;   ///< the data in the object header, under its checksum
 };
+
+/// HDF5's limit on a compact dataset's data (it must fit one object header message).
+constexpr hsize_t kMaxCompactBytes = 60 << 10;
+
+/// A fixed-size 1-D dataset of @p n elements of type @p ftype, under a checksum. Numbers
+/// are chunked, for a Fletcher-32 filter like every other dataset, in chunks of at most
+/// kMaxChunkBytes. Variable-length strings take no filter: their references to the global
+/// heap are kept compact, in the checksummed object header (a damaged reference would send
+/// HDF5 off to a wild address), and their text carries a digest (put_strings_digest()).
+Layout fixed_layout(hsize_t n, hid_t ftype) {
+  Layout l{{n}, {}, {}, 0, false};
+  if (n == 0) return l;
+  if (H5Tis_variable_str(ftype) > 0)
+    l.compact = n * H5Tget_size(ftype) <= kMaxCompactBytes;
+  else
+    l.chunk = {std::clamp<hsize_t>(kMaxChunkBytes / H5Tget_size(ftype), 1, n)};
+  return l;
+}
 
 Hid create_dataset(hid_t loc, const std::string& name, const std::string& path, hid_t ftype, const Layout& l) {
   Hid dcpl = own(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate", path);
   check(H5Pset_obj_track_times(dcpl, false), "H5Pset_obj_track_times", path);
+  keep_attrs_in_header(dcpl, path);
   if (!l.chunk.empty()) {
     check(H5Pset_chunk(dcpl, static_cast<int>(l.chunk.size()), l.chunk.data()), "H5Pset_chunk", path);
     if (l.gzip > 0) check(H5Pset_deflate(dcpl, static_cast<unsigned>(l.gzip)), "H5Pset_deflate", path);
@@ -150,6 +203,7 @@ Hid create_dataset(hid_t loc, const std::string& name, const std::string& path, 
     // of reading it (issue 37: 16 variables of an overwritten file read NaN).
     check(H5Pset_fletcher32(dcpl), "H5Pset_fletcher32", path);
   }
+  if (l.compact) check(H5Pset_layout(dcpl, H5D_COMPACT), "H5Pset_layout", path);
   if (l.nan_fill) {
     const double nan = std::numeric_limits<double>::quiet_NaN();
     check(H5Pset_fill_value(dcpl, H5T_NATIVE_DOUBLE, &nan), "H5Pset_fill_value", path);
@@ -486,7 +540,16 @@ void OutputWriter::Impl::create_file() {
   check(H5Pset_obj_track_times(fcpl, false), "H5Pset_obj_track_times", part_path);
   check(H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED), "H5Pset_link_creation_order",
         part_path);
+  keep_attrs_in_header(fcpl, part_path);  // the root group's: the run's identity
+  keep_links_in_header(fcpl, part_path);
+  check(H5Pset_userblock(fcpl, kSealBytes), "H5Pset_userblock", part_path);  // seal.hpp: commit() fills it
   Hid fapl = own(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate", part_path);
+  // The HDF5 1.8 file format: its superblock and object headers (and so every attribute
+  // and link kept in them) carry checksums, so a damaged header or attribute reads as
+  // corrupt instead of absent (issue 37); what it leaves unchecked (the chunk index, the
+  // global heap) the seal covers (seal.hpp). Not 1.10's: its superblock marks a file
+  // open for writing, and a killed run's .part could then not be read without h5clear.
+  check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18), "H5Pset_libver_bounds", part_path);
   // Closing the file closes whatever is still open in it: a clean close on every path.
   check(H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG), "H5Pset_fclose_degree", part_path);
   s->file = own(H5Fcreate(part_path.c_str(), H5F_ACC_TRUNC, fcpl, fapl), "H5Fcreate", part_path);
@@ -575,9 +638,10 @@ void OutputWriter::Impl::run() {
 void OutputWriter::Impl::do_dim(const std::string& name, hid_t ftype, hid_t mtype, const void* buf, hsize_t n,
                                 const std::string& units, const std::string& long_name) {
   const std::string path = "/metrics/" + name;
-  Hid ds = create_dataset(h5->metrics, name, path, ftype, Layout{{n}, {}, {}, 0, false});
+  Hid ds = create_dataset(h5->metrics, name, path, ftype, fixed_layout(n, ftype));
   check(H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), "H5Dwrite", path);
   describe(ds, path, units, long_name);
+  put_strings_digest(ds, path, ftype, buf, n);
   set_scale(ds, name, path);
   h5->scales[name] = std::move(ds);
 }
@@ -585,9 +649,10 @@ void OutputWriter::Impl::do_dim(const std::string& name, hid_t ftype, hid_t mtyp
 void OutputWriter::Impl::do_coord(const std::string& name, const std::string& dim, hid_t ftype, hid_t mtype,
                                   const void* buf, hsize_t n, const std::string& units, const std::string& long_name) {
   const std::string path = "/metrics/" + name;
-  Hid ds = create_dataset(h5->metrics, name, path, ftype, Layout{{n}, {}, {}, 0, false});
+  Hid ds = create_dataset(h5->metrics, name, path, ftype, fixed_layout(n, ftype));
   check(H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), "H5Dwrite", path);
   describe(ds, path, units, long_name);
+  put_strings_digest(ds, path, ftype, buf, n);
   attach(ds, h5->scales.at(dim), 0, path);
   h5->coords.emplace_back(name, dim);
 }
@@ -670,7 +735,7 @@ void OutputWriter::Impl::do_population(const std::string& pop, hsize_t n) {
 
   // Agent index 0..n-1, written in blocks so a large population needs little memory.
   const std::string agent_path = p.path + "/" + pop;
-  p.agent = create_dataset(p.group, pop, agent_path, H5T_STD_U64LE, Layout{{n}, {}, {}, 0, false});
+  p.agent = create_dataset(p.group, pop, agent_path, H5T_STD_U64LE, fixed_layout(n, H5T_STD_U64LE));
   std::vector<std::uint64_t> block(static_cast<std::size_t>(std::min(n, kIndexBlock)));
   for (hsize_t start = 0; start < n; start += block.size()) {
     const hsize_t count = std::min<hsize_t>(block.size(), n - start);
@@ -1000,6 +1065,7 @@ void OutputWriter::commit() {
   im->enqueue(0, [&] { return [im] { im->do_finish(); }; });
   im->stop(/*abort=*/false);  // runs the queue, closes the file, joins
   im->rethrow();
+  seal(im->part_path);  // the whole file's checksum, in its user block (seal.hpp)
   // Make the bytes durable before the name says the run is complete.
   const int fd = ::open(im->part_path.c_str(), O_RDONLY);
   if (fd < 0 || ::fsync(fd) != 0) {

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from cutoff_analysis.io import SEAL_BYTES
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BASELINE = os.path.join(ROOT, "data", "scenarios", "baseline.toml")
 # tau0_ref_firms=0: τ0 derived on the run's own counts (v4's rule), as the C++ suite's small runs
@@ -66,6 +68,8 @@ def fake_ensemble_dir(cutoff_bin, tmp_path_factory):
                 f.attrs["member"] = m
                 f.attrs["ensemble_point"] = point
                 f.attrs[key] = v
+            with open(path, "r+b") as fh:  # changed after cutoff wrote it: no longer under its seal
+                fh.write(bytes(SEAL_BYTES))
             with xr.open_dataset(path, group="metrics", engine="h5netcdf") as ds:
                 reps.append(ds.reset_coords(drop=True).load())
         stacked.append(xr.concat(reps, dim="replicate"))

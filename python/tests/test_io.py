@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import cutoff_analysis as ca
+from cutoff_analysis.io import SEAL_BYTES
 from conftest import REPLICATES, ROOT, SWEEP, TICKS
 
 
@@ -128,6 +129,8 @@ def bad_files(tmp_path, run_file):
     shutil.copy(run_file, future)
     with h5py.File(future, "a") as f:
         f.attrs["schema_version"] = 99
+    with open(future, "r+b") as fh:  # a future version's file, not this one changed: no seal
+        fh.write(bytes(SEAL_BYTES))
     bare = tmp_path / "bare.h5"
     with h5py.File(bare, "w") as f:
         f.attrs["schema_version"] = 1
@@ -200,6 +203,47 @@ def test_a_damaged_dataset_is_named_not_read_as_nan(tmp_path, run_file):
         ca.open_run(str(bad))
     assert "corrupt" in str(e.value) and str(bad) in str(e.value)
     ca.open_run(run_file).close()  # the undamaged original still reads
+
+
+def _replace_once(path, text, new):
+    """Overwrites the one occurrence of ``text`` in ``path`` with ``new`` (same length):
+    a name or a string value, wherever HDF5 keeps it."""
+    data = open(path, "rb").read()
+    assert len(text) == len(new) and data.count(text) == 1, text
+    with open(path, "r+b") as fh:
+        fh.seek(data.index(text))
+        fh.write(new)
+
+
+@pytest.mark.parametrize("text, new, names", [
+    (b"schema_version", b"schema_versiom", None),   # a root attribute's name: not "no schema_version"
+    (b"fully resolved", b"fully resolveD", None),   # a root attribute's text
+    (b"Afghanistan", b"Afghanistam", "/metrics/country_name"),  # strings, in HDF5's global heap
+])
+def test_damage_anywhere_reads_as_corrupt(tmp_path, run_file, text, new, names):
+    bad = tmp_path / "bad.h5"
+    shutil.copy(run_file, bad)
+    _replace_once(bad, text, new)
+    with pytest.raises(ca.CutoffFormatError, match="corrupt") as e:
+        ca.open_run(str(bad))
+    assert str(bad) in str(e.value)
+    if names:
+        assert names in str(e.value)
+
+
+def test_the_seal_covers_every_byte_after_the_user_block(tmp_path, run_file):
+    from cutoff_analysis.io import check_seal
+    data = open(run_file, "rb").read()
+    assert data.startswith(b"cutoff-sha256 ")
+    check_seal(run_file)
+    bad = tmp_path / "bad.h5"
+    for at in (SEAL_BYTES, len(data) // 3, len(data) - 1):  # a byte no HDF5 checksum may cover
+        bad.write_bytes(data[:at] + bytes([data[at] ^ 1]) + data[at + 1:])
+        with pytest.raises(ca.CutoffFormatError, match="corrupt"):
+            check_seal(str(bad))
+    bad.write_bytes(data[:-10])
+    with pytest.raises(ca.CutoffFormatError, match="truncated file|bytes after the user block"):
+        check_seal(str(bad))
 
 
 def test_report_bad_input_exits_2_with_one_line(tmp_path, capsys, run_file):

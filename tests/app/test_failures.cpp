@@ -13,10 +13,12 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "core/io/hdf5.hpp"
 #include "core/io/output.hpp"
 #include "core/model/scenario.hpp"
+#include "damage.hpp"
 #include "support.hpp"
 
 namespace cutoff {
@@ -163,7 +165,10 @@ TEST(Failures, ReadOnlyFolderExits2ForRunAndEnsemble) {
       run_cli("ensemble " + test::baseline_path() + " -o " + ro / "e" + " --replicates 1 " + test::small_flags(3));
   EXPECT_EQ(e.code, 2) << e.err;
   EXPECT_TRUE(one_line(e.err));
-  EXPECT_TRUE(has(e.err, "Read-only")) << e.err;
+  EXPECT_TRUE(has(e.err, "-o/--out")) << e.err;
+  EXPECT_TRUE(has(e.err, ro / "e")) << e.err;
+  EXPECT_TRUE(has(e.err, "read-only")) << e.err;
+  EXPECT_TRUE(has(e.err, "choose a folder you can write to")) << e.err;  // what to do
 }
 
 TEST(Failures, RunRefusesToWriteOverItsInputs) {
@@ -228,40 +233,60 @@ TEST(Failures, InfoOnAMissingFileSaysNotFound) {
   EXPECT_TRUE(has(r.err, "not found")) << r.err;
 }
 
-/// Overwrites bytes inside the first stored chunk of @p dataset (its address from HDF5's
-/// chunk index), as a bad disk or a stray write would.
-void damage_first_chunk(const std::string& file, const std::string& dataset) {
-  haddr_t addr = 0;
-  hsize_t size = 0;
-  {
-    std::lock_guard<std::mutex> g(hdf5_mutex());
-    h5::Hid f(H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-    ASSERT_TRUE(f.valid()) << file;
-    h5::Hid ds(H5Dopen2(f, dataset.c_str(), H5P_DEFAULT));
-    ASSERT_TRUE(ds.valid()) << dataset;
-    h5::Hid space(H5Dget_space(ds));
-    hsize_t offset[H5S_MAX_RANK];
-    ASSERT_GE(H5Dget_chunk_info(ds, space, 0, offset, nullptr, &addr, &size), 0);
-  }
-  ASSERT_GT(size, 16u);
-  std::fstream io(file, std::ios::in | std::ios::out | std::ios::binary);
-  io.seekp(static_cast<std::streamoff>(addr + size / 2));
-  const std::string junk(8, '\x5a');
-  io.write(junk.data(), static_cast<std::streamsize>(junk.size()));
-}
-
 TEST(Failures, InfoNamesTheDamagedDataset) {
   test::TempDir tmp;
-  const std::string out = tmp / "x.h5";
-  ASSERT_EQ(run_cli("run " + test::baseline_path() + " -o " + out + " " + test::small_flags(3)).code, 0);
-  damage_first_chunk(out, "/metrics/capacity");
-  // Before checksums: exit 0, and the analysis read NaN.
-  const auto r = run_cli("info " + out);
-  EXPECT_EQ(r.code, 2) << r.err;
-  EXPECT_TRUE(one_line(r.err));
-  EXPECT_TRUE(has(r.err, out)) << r.err;
-  EXPECT_TRUE(has(r.err, "corrupt")) << r.err;
-  EXPECT_TRUE(has(r.err, "/metrics/capacity")) << r.err;
+  const std::string run = tmp / "x.h5";
+  ASSERT_EQ(run_cli("run " + test::baseline_path() + " -o " + run + " " + test::small_flags(3)).code, 0);
+  // A metric, and a numeric coordinate (fixed-size: contiguous, without a checksum, before).
+  for (const std::string dataset : {"/metrics/capacity", "/metrics/gdp0"}) {
+    const std::string out = tmp / "damaged.h5";
+    fs::copy_file(run, out, fs::copy_options::overwrite_existing);
+    test::damage_first_chunk(out, dataset);
+    // Before checksums: exit 0, and the analysis read NaN.
+    const auto r = run_cli("info " + out);
+    EXPECT_EQ(r.code, 2) << dataset << ": " << r.err;
+    EXPECT_TRUE(one_line(r.err));
+    EXPECT_TRUE(has(r.err, out)) << r.err;
+    EXPECT_TRUE(has(r.err, "corrupt")) << r.err;
+    EXPECT_TRUE(has(r.err, dataset)) << r.err;
+  }
+}
+
+/// Overwrites the one occurrence of @p text in @p file with @p with (same length): the
+/// bytes of a name or a string value, wherever HDF5 keeps them.
+void replace_once(const std::string& file, const std::string& text, const std::string& with) {
+  ASSERT_EQ(text.size(), with.size());
+  std::string bytes = test::read_file(file);
+  const auto at = bytes.find(text);
+  ASSERT_NE(at, std::string::npos) << text << " not in " << file;
+  ASSERT_EQ(bytes.find(text, at + 1), std::string::npos) << text << " more than once in " << file;
+  std::fstream io(file, std::ios::in | std::ios::out | std::ios::binary);
+  io.seekp(static_cast<std::streamoff>(at));
+  io.write(with.data(), static_cast<std::streamsize>(with.size()));
+}
+
+TEST(Failures, InfoSaysADamagedAttributeOrStringIsCorrupt) {
+  test::TempDir tmp;
+  const std::string run = tmp / "x.h5";
+  ASSERT_EQ(run_cli("run " + test::baseline_path() + " -o " + run + " " + test::small_flags(3)).code, 0);
+  struct Case {
+    std::string text, with, names;
+  };
+  // A root attribute's name (before: "no schema_version attribute", as if not cutoff's), a
+  // root attribute's text, and a string coordinate's text (held in HDF5's global heap).
+  for (const Case& c : {Case{"schema_version", "schema_versiom", ""}, Case{"fully resolved", "fully resolveD", ""},
+                        Case{"Afghanistan", "Afghanistam", "/metrics/country_name"}}) {
+    const std::string out = tmp / "damaged.h5";
+    fs::copy_file(run, out, fs::copy_options::overwrite_existing);
+    replace_once(out, c.text, c.with);
+    const auto r = run_cli("info " + out);
+    EXPECT_EQ(r.code, 2) << c.text << ": " << r.err;
+    EXPECT_TRUE(one_line(r.err)) << r.err;
+    EXPECT_TRUE(has(r.err, out)) << r.err;
+    EXPECT_TRUE(has(r.err, "corrupt")) << c.text << ": " << r.err;
+    EXPECT_TRUE(has(r.err, c.names)) << r.err;
+  }
+  EXPECT_EQ(run_cli("info " + run).code, 0) << "the undamaged original reads";
 }
 
 TEST(Failures, IntegersReadOneWay) {

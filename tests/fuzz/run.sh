@@ -24,7 +24,7 @@ fi
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${CUTOFF_FUZZ_BUILD:-$root/build-fuzz}
 jobs=${CUTOFF_FUZZ_JOBS:-2}
-targets=(fuzz_scenario fuzz_countries)
+targets=(fuzz_scenario fuzz_countries fuzz_checkpoint fuzz_info)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cutoff-fuzz.XXXXXX")
 

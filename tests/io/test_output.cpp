@@ -7,6 +7,8 @@
 #include "core/hd/error.hpp"
 #include "core/io/hdf5.hpp"
 #include "core/io/output.hpp"
+#include "core/io/seal.hpp"
+#include "damage.hpp"
 
 #include <gtest/gtest.h>
 #include <hdf5.h>
@@ -139,6 +141,13 @@ struct Id {
 };
 
 Id open_file(const fs::path& p) { return Id(H5Fopen(p.string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT)); }
+
+std::string read_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void write_bytes(const fs::path& p, const std::string& bytes) { std::ofstream(p, std::ios::binary) << bytes; }
 
 std::vector<hsize_t> shape(hid_t ds) {
   Id space(H5Dget_space(ds));
@@ -574,27 +583,6 @@ TEST(Output, ErrorsBecomeExceptions) {
   EXPECT_FALSE(fs::exists(out.string() + ".part"));
 }
 
-/// Overwrites the stored bytes of the first chunk of @p dataset in @p file (found through
-/// HDF5's own chunk index), as a bad disk or a stray write would.
-void damage_first_chunk(const std::string& file, const std::string& dataset) {
-  haddr_t addr = 0;
-  hsize_t size = 0;
-  {
-    std::lock_guard<std::mutex> g(hdf5_mutex());
-    Id f = open_file(file);
-    h5::Hid ds(H5Dopen2(f, dataset.c_str(), H5P_DEFAULT));
-    ASSERT_TRUE(ds.valid());
-    h5::Hid space(H5Dget_space(ds));
-    hsize_t offset[H5S_MAX_RANK];
-    ASSERT_GE(H5Dget_chunk_info(ds, space, 0, offset, nullptr, &addr, &size), 0);
-  }
-  ASSERT_GT(size, 8u);
-  std::fstream io(file, std::ios::in | std::ios::out | std::ios::binary);
-  io.seekp(static_cast<std::streamoff>(addr + 2));
-  const char junk[4] = {'\x5a', '\x5a', '\x5a', '\x5a'};
-  io.write(junk, sizeof junk);
-}
-
 TEST(Output, ChunksCarryChecksumsAndADamagedOneIsNamed) {
   TempDir dir;
   const std::string out = (dir.path / "OUT.h5").string();
@@ -613,16 +601,16 @@ TEST(Output, ChunksCarryChecksumsAndADamagedOneIsNamed) {
       fletcher |= H5Pget_filter2(dcpl, static_cast<unsigned>(k), nullptr, nullptr, nullptr, 0, nullptr, nullptr) ==
                   H5Z_FILTER_FLETCHER32;
     EXPECT_TRUE(fletcher) << "no Fletcher-32 filter on a chunked dataset";
-    EXPECT_NO_THROW(h5::verify_chunks(ds, "/metrics/gdp_loss"));
+    EXPECT_NO_THROW(h5::verify_dataset(ds, "/metrics/gdp_loss"));
   }
-  damage_first_chunk(out, "/metrics/gdp_loss");
+  cutoff::test::damage_first_chunk(out, "/metrics/gdp_loss");
   std::lock_guard<std::mutex> g(hdf5_mutex());
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   Id f = open_file(out);
   h5::Hid ds(H5Dopen2(f, "/metrics/gdp_loss", H5P_DEFAULT));
   const h5::FileContext context(out);
   try {
-    h5::verify_chunks(ds, "/metrics/gdp_loss");
+    h5::verify_dataset(ds, "/metrics/gdp_loss");
     ADD_FAILURE() << "a damaged chunk read back";
   } catch (const FileError& e) {
     EXPECT_EQ(e.problem(), FileProblem::Corrupt) << e.what();
@@ -634,7 +622,77 @@ TEST(Output, ChunksCarryChecksumsAndADamagedOneIsNamed) {
   EXPECT_LT(H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), 0);
   H5Eclear2(H5E_DEFAULT);
   h5::Hid other(H5Dopen2(f, "/metrics/tick", H5P_DEFAULT));
-  EXPECT_NO_THROW(h5::verify_chunks(other, "/metrics/tick"));
+  EXPECT_NO_THROW(h5::verify_dataset(other, "/metrics/tick"));
+}
+
+/// Every dataset of @p group (recursively) under a checksum: a numeric one chunked with
+/// Fletcher-32, a variable-length string one compact (its heap references in the
+/// checksummed object header) with the digest of its strings; each counted in @p n.
+void expect_checksummed(hid_t group, const std::string& path, int* n) {
+  std::pair<std::string, int*> ctx{path, n};
+  H5Literate(
+      group, H5_INDEX_NAME, H5_ITER_INC, nullptr,
+      [](hid_t g, const char* name, const H5L_info_t*, void* p) -> herr_t {
+        auto& [where, count] = *static_cast<std::pair<std::string, int*>*>(p);
+        const std::string what = where + "/" + name;
+        H5O_info_t info;
+        H5Oget_info_by_name(g, name, &info, H5P_DEFAULT);
+        if (info.type == H5O_TYPE_GROUP) {
+          Id sub(H5Gopen2(g, name, H5P_DEFAULT));
+          expect_checksummed(sub, what, count);
+          return 0;
+        }
+        Id ds(H5Dopen2(g, name, H5P_DEFAULT));
+        Id dcpl(H5Dget_create_plist(ds));
+        Id type(H5Dget_type(ds));
+        ++*count;
+        if (H5Tis_variable_str(type) > 0) {
+          EXPECT_EQ(H5Pget_layout(dcpl), H5D_COMPACT) << what;
+          const std::vector<std::string> v = h5::read_strings(ds, what);
+          std::vector<const char*> c;
+          for (const std::string& x : v) c.push_back(x.c_str());
+          EXPECT_EQ(h5::attr_text(ds, h5::kStringsDigest), h5::strings_digest(c.data(), c.size())) << what;
+          return 0;
+        }
+        bool fletcher = false;
+        for (int k = 0; k < H5Pget_nfilters(dcpl); ++k)
+          fletcher |= H5Pget_filter2(dcpl, static_cast<unsigned>(k), nullptr, nullptr, nullptr, 0, nullptr, nullptr) ==
+                      H5Z_FILTER_FLETCHER32;
+        EXPECT_EQ(H5Pget_layout(dcpl), H5D_CHUNKED) << what;
+        EXPECT_TRUE(fletcher) << what << " has no Fletcher-32 filter";
+        return 0;
+      },
+      &ctx);
+}
+
+TEST(Output, EveryDatasetIsUnderAChecksumAndTheFileUnderASeal) {
+  TempDir dir;
+  const fs::path out = dir.path / "OUT.h5";
+  write_sample_file(out);
+  {
+    std::lock_guard<std::mutex> g(hdf5_mutex());
+    Id f = open_file(out);
+    int n = 0;
+    expect_checksummed(f, "", &n);
+    EXPECT_GE(n, 16) << "datasets visited";  // coordinates, metrics, snapshots, agent indexes
+  }
+  EXPECT_EQ(cutoff::check_seal(out.string()), cutoff::Seal::Matches);
+  // Any byte after the user block changes the seal's digest; a cut changes its count.
+  const std::string bytes = read_bytes(out);
+  for (std::size_t at : {std::size_t{cutoff::kSealBytes}, bytes.size() / 2, bytes.size() - 1}) {
+    std::string flipped = bytes;
+    flipped[at] = static_cast<char>(flipped[at] ^ 0x01);
+    write_bytes(out, flipped);
+    std::string why;
+    EXPECT_EQ(cutoff::check_seal(out.string(), &why), cutoff::Seal::Differs) << "byte " << at;
+    EXPECT_NE(why.find("SHA-256"), std::string::npos) << why;
+  }
+  write_bytes(out, bytes.substr(0, bytes.size() - 100));
+  std::string why;
+  EXPECT_EQ(cutoff::check_seal(out.string(), &why), cutoff::Seal::Differs);
+  EXPECT_NE(why.find("bytes after the user block"), std::string::npos) << why;
+  write_bytes(out, "an HDF5 file of another program");
+  EXPECT_EQ(cutoff::check_seal(out.string()), cutoff::Seal::Unsealed);
 }
 
 TEST(Output, BoundedMemoryInFlight) {

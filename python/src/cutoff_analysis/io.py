@@ -10,6 +10,7 @@ keys and ``replicate``) and ``summary.h5`` (statistics over replicates).
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import tomllib
 
@@ -31,7 +32,8 @@ class CutoffFormatError(ValueError):
 
 def _corrupt(path: str, what: str, error: Exception) -> CutoffFormatError:
     """The error for a file HDF5 cannot read back: a Fletcher-32 checksum that does not
-    match (cutoff sets one on every chunked dataset), a damaged or truncated structure."""
+    match (cutoff sets one on every numeric dataset), strings that do not match their
+    digest, a metadata checksum (headers and attributes), a damaged or truncated structure."""
     return CutoffFormatError(f"{path}: corrupt: {what} does not read back ({error}); write it again from its run")
 
 
@@ -48,13 +50,28 @@ def verify_metrics(path: str) -> None:
         if not isinstance(group, h5py.Group):
             return
         for name, d in group.items():
-            if not isinstance(d, h5py.Dataset) or d.chunks is None or d.dtype.kind == "O" or d.size == 0:
+            if not isinstance(d, h5py.Dataset) or d.size == 0:
                 continue
             try:
-                for block in d.iter_chunks():
-                    d[block]
-            except OSError as e:
+                if d.dtype.kind == "O":
+                    _verify_strings(d)
+                elif d.chunks is not None:
+                    for block in d.iter_chunks():
+                        d[block]
+            except (OSError, ValueError) as e:
                 raise _corrupt(path, f"dataset /metrics/{name}", e) from None
+
+
+def _verify_strings(d: h5py.Dataset) -> None:
+    """Variable-length strings carry no filter: cutoff writes the SHA-256 of the strings,
+    each with its NUL, in attribute ``sha256`` (core/io/hdf5.hpp, strings_digest)."""
+    want = d.attrs.get("sha256")
+    if want is None:
+        return
+    strings = (s if isinstance(s, bytes) else s.encode() for s in d[()].ravel())
+    got = hashlib.sha256(b"".join(s + b"\0" for s in strings)).hexdigest()
+    if got != _text(want):
+        raise ValueError("its strings do not match their checksum")
 
 
 def _text(value):
@@ -65,11 +82,44 @@ def _text(value):
 RUN_KINDS = (None, "run", "member")
 
 
+#: The user block at the start of every file cutoff writes holds this tag, the SHA-256 of
+#: every byte after the block and their count (core/io/seal.hpp).
+SEAL_BYTES = 512
+_SEAL_TAG = b"cutoff-sha256 "
+
+
+def check_seal(path: str) -> None:
+    """Checks ``path`` against the whole-file checksum cutoff writes into its user block
+    before HDF5 parses anything; a file without one (written before seals) passes. A
+    mismatch raises :class:`CutoffFormatError`, naming the damaged dataset when the
+    per-dataset checksums find it (:func:`verify_metrics`)."""
+    with open(path, "rb") as fh:
+        head = fh.read(SEAL_BYTES)
+        if not head.startswith(_SEAL_TAG):
+            return
+        fields = head[len(_SEAL_TAG):].split(b"\n", 1)[0].split()
+        digest = hashlib.sha256()
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    size = os.path.getsize(path) - SEAL_BYTES
+    if len(fields) != 2 or not fields[1].isdigit():
+        why = "its seal line is damaged"
+    elif int(fields[1]) != size:
+        why = f"{size} bytes after the user block where {int(fields[1])} were written"
+    elif digest.hexdigest() != fields[0].decode(errors="replace"):
+        why = "its bytes differ from the SHA-256 written with them: damaged, or changed after cutoff wrote it"
+    else:
+        return
+    verify_metrics(path)  # names the dataset where a chunk's or the strings' checksum fails
+    raise CutoffFormatError(f"{path}: corrupt: {why}; write it again from its run")
+
+
 def _root_attrs(path: str, kinds: tuple) -> dict:
     """Root attributes of ``path`` after checking that it is a cutoff output of a known
     schema version, with a ``/metrics`` group, whose ``kind`` is one of ``kinds``."""
     if not os.path.isfile(path):
         raise CutoffFormatError(f"{path}: no such file")
+    check_seal(path)
     if not h5py.is_hdf5(path):
         raise CutoffFormatError(f"{path}: not a cutoff output (not an HDF5 file)")
     try:
