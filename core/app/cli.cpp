@@ -370,7 +370,7 @@ int cli_main(int argc, char** argv) {
       return cmd_validate(v_scenario, v_sets, v_doc, v_doc_metrics, v_print);
     }
     if (*info) {
-      std::cout << describe_output(i_file);
+      std::cout << describe_output(i_file, &g_signal);
       return 0;
     }
   } catch (const InputError& e) {

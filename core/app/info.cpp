@@ -1,6 +1,7 @@
 #include "core/app/info.hpp"
 
 #include <hdf5.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <sstream>
 #include <vector>
 
+#include "core/app/run.hpp"
 #include "core/io/hdf5.hpp"
 #include "core/io/output.hpp"
 #include "core/io/seal.hpp"
@@ -119,7 +121,12 @@ struct ChildOutcome {
 /// describe_open() of @p path (after H5Fis_hdf5) in a child process, so that HDF5
 /// parsing a damaged or foreign file cannot take this process down: HDF5 1.10 checks no
 /// checksum in its global heap and can crash on a damaged one.
-ChildOutcome describe_in_child(const std::string& path) {
+ChildOutcome describe_in_child(const std::string& path, const std::atomic<int>* stop_signal) {
+  // HDF5 can also loop forever on a damaged file (tests/app/data/hdf5-loops.h5): the
+  // child gets a CPU-time limit, ample for reading every chunk of a sound file this size.
+  std::error_code ec;
+  const std::uintmax_t bytes = std::filesystem::file_size(path, ec);
+  const rlim_t cpu_seconds = 5 + static_cast<rlim_t>((ec ? 0 : bytes) / (20u << 20));
   int fds[2];
   if (::pipe(fds) != 0) return {};
   const pid_t pid = ::fork();
@@ -132,9 +139,10 @@ ChildOutcome describe_in_child(const std::string& path) {
     ::close(fds[0]);
     // If HDF5 crashes here, this process ends quietly (no sanitizer or fuzzer report, no
     // core file): the parent reports the file.
-    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) std::signal(sig, SIG_DFL);
-    const rlimit no_core{0, 0};
+    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGXCPU, SIGINT, SIGTERM}) std::signal(sig, SIG_DFL);
+    const rlimit no_core{0, 0}, cpu{cpu_seconds, cpu_seconds};
     ::setrlimit(RLIMIT_CORE, &no_core);
+    ::setrlimit(RLIMIT_CPU, &cpu);
     std::string out = "E";
     try {
       if (H5Fis_hdf5(path.c_str()) <= 0)
@@ -156,15 +164,30 @@ ChildOutcome describe_in_child(const std::string& path) {
   ::close(fds[1]);
   std::string got;
   char buf[4096];
-  for (ssize_t r; (r = ::read(fds[0], buf, sizeof buf)) != 0;) {
+  bool interrupted = false;
+  for (;;) {
+    // Wake every 100 ms to look at the stop flag (SIGINT/SIGTERM): the child stops too.
+    pollfd p{fds[0], POLLIN, 0};
+    const int ready = ::poll(&p, 1, 100);
+    if (stop_signal && stop_signal->load() != 0) {
+      interrupted = true;
+      ::kill(pid, SIGKILL);
+      break;
+    }
+    if (ready <= 0) {
+      if (ready < 0 && errno != EINTR) break;
+      continue;
+    }
+    const ssize_t r = ::read(fds[0], buf, sizeof buf);
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) break;
+    if (r <= 0) break;
     got.append(buf, static_cast<std::size_t>(r));
   }
   ::close(fds[0]);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  if (interrupted) throw Interrupted("interrupted while reading " + path);
   ChildOutcome o;
   o.finished = WIFEXITED(status) && WEXITSTATUS(status) == 0 && !got.empty();
   if (o.finished) {
@@ -177,7 +200,7 @@ ChildOutcome describe_in_child(const std::string& path) {
 
 }  // namespace
 
-std::string describe_output(const std::string& path) {
+std::string describe_output(const std::string& path, const std::atomic<int>* stop_signal) {
   std::lock_guard<std::mutex> lock(hdf5_mutex());
   h5::set_error_printing();
   const h5::FileContext file(path);
@@ -195,7 +218,7 @@ std::string describe_output(const std::string& path) {
   }
   // Damaged, written before seals, or not cutoff's: parsed in a child process, which
   // names the damaged dataset where a checksum finds it.
-  const ChildOutcome o = describe_in_child(path);
+  const ChildOutcome o = describe_in_child(path, stop_signal);
   if (o.file_error || (o.finished && !o.ok && seal == Seal::Unsealed)) throw InputError(o.text);
   if (seal == Seal::Differs) throw InputError(file_message(FileProblem::Corrupt, path, why));
   if (!o.finished)

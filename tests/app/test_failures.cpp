@@ -289,6 +289,16 @@ TEST(Failures, InfoSaysADamagedAttributeOrStringIsCorrupt) {
   EXPECT_EQ(run_cli("info " + run).code, 0) << "the undamaged original reads";
 }
 
+TEST(Failures, InfoGivesUpOnAFileHDF5LoopsOn) {
+  // A damaged HDF5 file (found by fuzz_info) on which HDF5 1.10 loops forever: the child
+  // process that parses it has a CPU-time limit, and info ends with one line, exit 2.
+  const auto r = run_cli("info " + test::source_dir() + "/tests/app/data/hdf5-loops.h5");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_TRUE(has(r.err, "hdf5-loops.h5")) << r.err;
+  EXPECT_TRUE(has(r.err, "corrupt")) << r.err;
+}
+
 TEST(Failures, IntegersReadOneWay) {
   EXPECT_EQ(parse_integer("100000"), 100000);
   EXPECT_EQ(parse_integer("100_000"), 100000);
