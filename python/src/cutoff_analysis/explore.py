@@ -510,7 +510,9 @@ def prim(design: pd.DataFrame, results: pd.DataFrame | None, condition, threshol
     """PRIM (the EMA Workbench's) on a design: the box of inputs where ``condition`` (a
     function of ``results`` giving one boolean per point, or the booleans themselves)
     holds. Among the boxes of the peeling trajectory whose density reaches ``threshold``,
-    the one of highest coverage is reported (the densest if none reaches it).
+    the one of highest coverage is reported (the densest if none reaches it). Each peel
+    removes a ``peel_alpha`` quantile of one input: on a small design with tied values
+    (Sobol' designs repeat every value) 0.05 may peel nothing, which is warned about.
     Coverage: the share of the points of interest inside the box; density: the share of
     the box's points that are of interest."""
     with warnings.catch_warnings():
@@ -527,6 +529,10 @@ def prim(design: pd.DataFrame, results: pd.DataFrame | None, condition, threshol
         p = ema_prim.Prim(x, y, threshold=threshold, peel_alpha=peel_alpha, mass_min=mass_min)
         box = p.find_box()
     traj = box.peeling_trajectory.copy()
+    if len(traj) == 1:
+        warnings.warn(f"prim: PRIM peeled nothing off the {len(x)} points: each peel of peel_alpha={peel_alpha} falls "
+                      "within tied values (a Sobol' design repeats each value); raise peel_alpha (e.g. 0.1) or use "
+                      "more points")
     ok = traj[traj["density"] >= threshold]
     if len(ok):
         best = ok.sort_values(["coverage", "res_dim"], ascending=[False, True]).index[0]
