@@ -159,15 +159,30 @@ int cmd_run(const RunFlags& f, const std::string& command_line) {
 
 struct EnsembleFlags {
   RunFlags run;
+  std::string scenarios, design;
   std::vector<std::string> sweeps;
   std::int64_t replicates = 1;
   int jobs = 1;
 };
 
 int cmd_ensemble(const EnsembleFlags& f, const std::string& command_line, int* argc, char*** argv) {
+  if (f.run.scenario.empty() == f.scenarios.empty())
+    throw InputError(f.scenarios.empty() ? "ensemble: a SCENARIO or --scenarios a.toml,b.toml,... is required"
+                                         : "ensemble: a SCENARIO ('" + f.run.scenario + "') and --scenarios '" +
+                                               f.scenarios + "' given; allowed: one of them");
   Comm comm(argc, argv);
   EnsembleRequest req;
   req.scenario = f.run.scenario;
+  if (!f.scenarios.empty()) {
+    std::stringstream list(f.scenarios);
+    for (std::string item; std::getline(list, item, ',');) {
+      item.erase(0, item.find_first_not_of(" \t"));
+      item.erase(item.find_last_not_of(" \t") + 1);
+      req.scenarios.push_back(item);
+    }
+    if (f.scenarios.back() == ',') req.scenarios.emplace_back();  // named as an empty entry
+  }
+  req.design = f.design;
   req.outdir = f.run.out;
   req.command_line = command_line;
   // The same overrides, in the same order, as `cutoff run` applies them.
@@ -284,9 +299,15 @@ int cli_main(int argc, char** argv) {
   run->add_flag("--verbose", verbose, verbose_help);
 
   EnsembleFlags ef;
-  CLI::App* ens =
-      app.add_subcommand("ensemble", "Run replicates and parameter sweeps of one scenario (docs/ensembles.md)");
-  ens->add_option("scenario", ef.run.scenario, "Scenario TOML file")->required();
+  CLI::App* ens = app.add_subcommand(
+      "ensemble", "Run replicates, sweeps or a design of one scenario or several, paired (docs/ensembles.md)");
+  ens->add_option("scenario", ef.run.scenario, "Scenario TOML file (or --scenarios)");
+  ens->add_option("--scenarios", ef.scenarios,
+                  "a.toml,b.toml,...: run each scenario on the same seeds and replicates (common random numbers; "
+                  "labels are the files' stems), instead of SCENARIO");
+  ens->add_option("--design", ef.design,
+                  "CSV design: a header of scenario keys, one row of numbers per point (booleans 0/1); "
+                  "every row x replicates; not with --sweep");
   ens->add_option("-o,--out", ef.run.out, "Output directory (members/, ensemble.h5, summary.h5)")->required();
   ens->add_option("--replicates", ef.replicates, "Replicates per sweep point (replicate indices 0..N-1)")
       ->required()

@@ -101,15 +101,10 @@ std::string done_record(std::int64_t member, const std::string& file) {
          std::to_string(fs::file_size(file)) + "\n";
 }
 
-/// Unit of a scenario key, for the swept coordinate.
+/// Unit of a scenario key, for the swept or design coordinate.
 std::string unit_of(const std::string& key) {
-  if (const auto* f = find_param(key)) return f->unit;
-  if (key.rfind("provider.", 0) == 0) {
-    const auto dot = key.find('.', 9);
-    if (dot != std::string::npos)
-      if (const auto* f = find_provider_field(key.substr(dot + 1))) return f->unit;
-  }
-  return "1";
+  const FieldSpec* f = key_spec(key);
+  return f ? f->unit : "1";
 }
 
 }  // namespace
@@ -155,67 +150,145 @@ Sweep parse_sweep(const std::string& spec) {
   return s;
 }
 
+namespace {
+
+/// Each --scenarios file's label, its stem (`baseline` for data/scenarios/baseline.toml).
+std::vector<std::string> labels_of(const std::vector<std::string>& files) {
+  std::vector<std::string> labels;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (files[i].empty())
+      throw InputError("--scenarios: entry " + std::to_string(i + 1) +
+                       " is empty; allowed: a comma-separated list of scenario files");
+    labels.push_back(fs::path(files[i]).stem().string());
+    for (std::size_t j = 0; j < i; ++j)
+      if (labels[j] == labels[i])
+        throw InputError("--scenarios: '" + files[j] + "' and '" + files[i] + "' have the same label '" + labels[i] +
+                         "' (a scenario's label is its file's stem); allowed: files with distinct names");
+  }
+  return labels;
+}
+
+}  // namespace
+
 EnsemblePlan plan_ensemble(const EnsembleRequest& req) {
   EnsemblePlan plan;
   if (req.replicates < 1) throw InputError("--replicates " + std::to_string(req.replicates) + ": allowed 1 or more");
-  plan.base = load_scenario(req.scenario, req.sets, "--set");
+  const bool multi = !req.scenarios.empty();
+  if (multi && !req.scenario.empty())
+    throw InputError("--scenarios with a SCENARIO ('" + req.scenario + "'): allowed: one of them");
+  if (!req.design.empty() && !req.sweeps.empty())
+    throw InputError("--design '" + req.design +
+                     "' with --sweep: allowed: one of them (a design lists every point itself; add the swept key as "
+                     "a column)");
+  plan.scenario_files = multi ? req.scenarios : std::vector<std::string>{req.scenario};
+  if (multi) plan.scenario_labels = labels_of(req.scenarios);
+  const std::size_t S = plan.scenario_files.size();
+  // In messages about one scenario of several.
+  auto of = [&](std::size_t s) { return multi ? "scenario '" + plan.scenario_labels[s] + "': " : std::string(); };
+  for (std::size_t s = 0; s < S; ++s) {
+    Params base = load_scenario(plan.scenario_files[s], req.sets, "--set");
+    if (s == 0) plan.base = std::move(base);
+  }
   plan.sweeps = req.sweeps;
   plan.replicates = req.replicates;
   for (std::size_t k = 0; k < req.sweeps.size(); ++k) {
-    const Sweep& s = req.sweeps[k];
-    if (s.key == "horizon")
-      throw InputError("--sweep '" + sweep_text(s) +
+    const Sweep& sw = req.sweeps[k];
+    if (sw.key == "horizon")
+      throw InputError("--sweep '" + sweep_text(sw) +
                        "': horizon cannot be swept (members share the tick axis); "
                        "use --ticks");
     for (std::size_t j = 0; j < k; ++j)
-      if (req.sweeps[j].key == s.key)
-        throw InputError("--sweep '" + sweep_text(s) + "': key '" + s.key + "' swept twice");
+      if (req.sweeps[j].key == sw.key)
+        throw InputError("--sweep '" + sweep_text(sw) + "': key '" + sw.key + "' swept twice");
     // Each value alone first, so a bad one is named with its own --sweep.
-    for (const std::string& t : s.texts) {
+    for (const std::string& t : sw.texts) {
       std::vector<std::string> sets = req.sets;
-      sets.push_back(s.key + "=" + t);
-      try {
-        load_scenario(req.scenario, sets, "--set");
-      } catch (const InputError& e) {
-        throw InputError("--sweep '" + sweep_text(s) + "': value " + t + ": " + e.what());
+      sets.push_back(sw.key + "=" + t);
+      for (std::size_t s = 0; s < S; ++s) {
+        try {
+          load_scenario(plan.scenario_files[s], sets, "--set");
+        } catch (const InputError& e) {
+          throw InputError("--sweep '" + sweep_text(sw) + "': value " + t + ": " + of(s) + e.what());
+        }
       }
     }
   }
-  // Every point, row-major with the last sweep fastest.
+  if (!req.design.empty()) {
+    plan.design = read_design(req.design);
+    plan.has_design = true;
+  }
+  const Design& design = plan.design;
+
+  // Every point: each scenario's, in order; within one, row-major with the last sweep
+  // fastest, or the design's rows.
   std::size_t n_points = 1;
-  for (const Sweep& s : req.sweeps) n_points *= s.values.size();
+  for (const Sweep& sw : req.sweeps) n_points *= sw.values.size();
+  if (plan.has_design) n_points = design.rows();
+  plan.per_scenario = n_points;
   std::string all;
-  for (std::size_t p = 0; p < n_points; ++p) {
-    std::vector<std::size_t> idx(req.sweeps.size());
-    std::size_t rest = p;
-    for (std::size_t k = req.sweeps.size(); k-- > 0;) {
-      idx[k] = rest % req.sweeps[k].values.size();
-      rest /= req.sweeps[k].values.size();
-    }
-    std::vector<std::string> sets = req.sets;
-    std::string label;
-    for (std::size_t k = 0; k < req.sweeps.size(); ++k) {
-      sets.push_back(req.sweeps[k].key + "=" + req.sweeps[k].texts[idx[k]]);
-      label += (k ? " " : "") + sets.back();
-    }
-    try {
-      Params params = load_scenario(req.scenario, sets, "--set");
-      std::vector<std::string> warned;
-      check_scenario(params, &warned);
-      for (const std::string& w : warned) {
-        const std::string named =
-            req.sweeps.empty() ? w : "--sweep point " + std::to_string(p) + " (" + label + "): " + w;
-        if (std::find(plan.warnings.begin(), plan.warnings.end(), named) == plan.warnings.end())
-          plan.warnings.push_back(named);
+  for (std::size_t s = 0; s < S; ++s) {
+    for (std::size_t p = 0; p < n_points; ++p) {
+      std::vector<std::size_t> idx(req.sweeps.size());
+      std::size_t rest = p;
+      for (std::size_t k = req.sweeps.size(); k-- > 0;) {
+        idx[k] = rest % req.sweeps[k].values.size();
+        rest /= req.sweeps[k].values.size();
       }
-      all += to_toml(params);
-      plan.points.push_back(std::move(params));
-    } catch (const InputError& e) {
-      throw InputError("--sweep point " + std::to_string(p) + " (" + label + "): " + e.what());
+      std::vector<std::string> sets = req.sets;
+      std::string label;
+      for (std::size_t k = 0; k < req.sweeps.size(); ++k) {
+        sets.push_back(req.sweeps[k].key + "=" + req.sweeps[k].texts[idx[k]]);
+        label += (k ? " " : "") + sets.back();
+      }
+      if (plan.has_design)
+        for (std::size_t c = 0; c < design.keys.size(); ++c) sets.push_back(design.keys[c] + "=" + design.texts[p][c]);
+      const std::string where = plan.has_design ? "--design '" + design.file + "' row " + std::to_string(p + 1) +
+                                                      " (line " + std::to_string(design.lines[p]) + ")"
+                                                : "--sweep point " + std::to_string(p) + " (" + label + ")";
+      try {
+        Params params = load_scenario(plan.scenario_files[s], sets, "--set");
+        std::vector<std::string> warned;
+        check_scenario(params, &warned);
+        for (const std::string& w : warned) {
+          const std::string named = of(s) + (req.sweeps.empty() && !plan.has_design ? w : where + ": " + w);
+          if (std::find(plan.warnings.begin(), plan.warnings.end(), named) == plan.warnings.end())
+            plan.warnings.push_back(named);
+        }
+        all += to_toml(params);
+        plan.points.push_back(std::move(params));
+      } catch (const InputError& e) {
+        if (plan.has_design) {
+          // Name the column: the first whose value alone the scenario refuses.
+          for (std::size_t c = 0; c < design.keys.size(); ++c) {
+            std::vector<std::string> one = req.sets;
+            one.push_back(design.keys[c] + "=" + design.texts[p][c]);
+            try {
+              load_scenario(plan.scenario_files[s], one, "--set");
+            } catch (const InputError& e1) {
+              throw InputError(design_where(design, p, c) + ": " + of(s) + e1.what());
+            }
+          }
+        }
+        throw InputError(where + ": " + of(s) + e.what());
+      }
+      plan.point_index.push_back(std::move(idx));
+      plan.point_sets.push_back(std::move(sets));
     }
-    plan.point_index.push_back(std::move(idx));
-    plan.point_sets.push_back(std::move(sets));
   }
+  // Common random numbers: member R of every scenario has the same seed and replicate,
+  // and all share the tick axis.
+  for (std::size_t s = 1; s < S; ++s)
+    for (std::size_t p = 0; p < n_points; ++p) {
+      const Params &a = plan.points[p], &b = plan.points[s * n_points + p];
+      if (a.seed != b.seed)
+        throw InputError("--scenarios: '" + plan.scenario_files[s] + "' has seed " + std::to_string(b.seed) + ", '" +
+                         plan.scenario_files[0] + "' " + std::to_string(a.seed) +
+                         "; common random numbers need one seed: allowed: scenarios of one seed, or --seed S");
+      if (a.horizon != b.horizon)
+        throw InputError("--scenarios: '" + plan.scenario_files[s] + "' runs " + std::to_string(b.horizon) +
+                         " ticks, '" + plan.scenario_files[0] + "' " + std::to_string(a.horizon) +
+                         "; members share the tick axis: allowed: scenarios of one horizon, or --ticks N");
+    }
   // Memory: `jobs` members at once, the largest point each.
   std::uint64_t need = 0;
   for (const Params& p : plan.points)
@@ -229,11 +302,22 @@ EnsemblePlan plan_ensemble(const EnsembleRequest& req) {
                      " members at once need " + format_bytes(need * concurrent) + ", available " + format_bytes(avail) +
                      " (" + which + "); allowed: fewer jobs or smaller members");
 
+  // Lines are added only for the newer flags, so an ensemble without them keeps its plan.
   std::ostringstream f;
   f << "cutoff ensemble plan\nversion " << kVersion << " " << kGitCommit << "\nschema " << kSchemaVersion
     << "\nreplicates " << req.replicates << "\n";
-  for (const Sweep& s : req.sweeps) f << "sweep " << sweep_text(s) << "\n";
-  f << "points " << n_points << " sha256 " << sha256_hex(all) << "\n";
+  if (multi) {
+    f << "scenarios";
+    for (std::size_t s = 0; s < S; ++s) f << (s ? "," : " ") << plan.scenario_labels[s];
+    f << "\n";
+  }
+  for (const Sweep& sw : req.sweeps) f << "sweep " << sweep_text(sw) << "\n";
+  if (plan.has_design) {
+    f << "design keys";
+    for (std::size_t c = 0; c < design.keys.size(); ++c) f << (c ? "," : " ") << design.keys[c];
+    f << " rows " << design.rows() << " sha256 " << design.sha256 << "\n";
+  }
+  f << "points " << plan.points.size() << " sha256 " << sha256_hex(all) << "\n";
   plan.fingerprint = f.str();
   return plan;
 }
@@ -276,22 +360,27 @@ void clear_member(const std::string& outdir, std::int64_t member) {
 }
 
 void run_member(const EnsembleRequest& req, const EnsemblePlan& plan, std::int64_t member, int threads) {
-  const std::size_t point = static_cast<std::size_t>(member / plan.replicates);
+  const std::size_t g = static_cast<std::size_t>(member / plan.replicates);
+  const std::size_t scenario = g / plan.per_scenario, point = g % plan.per_scenario;
   RunRequest r;
-  r.params = plan.points[point];
+  r.params = plan.points[g];
   r.options.replicate = static_cast<std::uint32_t>(member % plan.replicates);
   r.options.threads = threads;
   r.options.backend = backend_named(req.backend);
-  r.scenario_file = req.scenario;
+  r.scenario_file = plan.scenario_files[scenario];
   r.out = member_path(req.outdir, member);
   r.command_line = req.command_line;
   r.stop_signal = req.stop_signal;
   r.extra_header = [&](OutputWriter& w) {
     w.attr("member", member);
     w.attr("ensemble_point", static_cast<std::int64_t>(point));
+    // Not `scenario`: a run file's `scenario` attribute is its resolved TOML.
+    if (!plan.scenario_labels.empty()) w.attr("ensemble_scenario", plan.scenario_labels[scenario]);
     for (std::size_t k = 0; k < plan.sweeps.size(); ++k)
-      if (!run_records(plan.sweeps[k].key))
-        w.attr(plan.sweeps[k].key, plan.sweeps[k].values[plan.point_index[point][k]]);
+      if (!run_records(plan.sweeps[k].key)) w.attr(plan.sweeps[k].key, plan.sweeps[k].values[plan.point_index[g][k]]);
+    if (plan.has_design)
+      for (std::size_t c = 0; c < plan.design.keys.size(); ++c)
+        if (!run_records(plan.design.keys[c])) w.attr(plan.design.keys[c], plan.design.values[point][c]);
   };
   run_to_file(r);
   try {
@@ -328,9 +417,9 @@ int run_ensemble(const EnsembleRequest& req, const Comm& comm) {
     if (ec) {
       problem = "-o/--out '" + req.outdir + "': cannot create " + members.string() + ": " + ec.message();
     } else if (fs::exists(plan_file) && read_text(plan_file) != plan.fingerprint) {
-      problem =
-          "-o/--out '" + req.outdir + "' holds another ensemble (" + plan_file +
-          " differs: other scenario, sweeps, replicates or version); allowed: the same command, or a new directory";
+      problem = "-o/--out '" + req.outdir + "' holds another ensemble (" + plan_file +
+                " differs: other scenarios, sweeps, design, replicates or version); allowed: the same command, or a "
+                "new directory";
     } else {
       try {
         write_atomically(plan_file, {plan.fingerprint});
@@ -562,6 +651,27 @@ void common_header(OutputWriter& w, const EnsemblePlan& plan, const char* kind) 
   w.attr("sweep_keys", keys);
   w.attr("schema_version", static_cast<std::int64_t>(kSchemaVersion));
   w.attr("version", kVersion);
+  auto joined = [](const std::vector<std::string>& v) {
+    std::string t;
+    for (std::size_t i = 0; i < v.size(); ++i) t += (i ? "," : "") + v[i];
+    return t;
+  };
+  if (!plan.scenario_labels.empty()) w.attr("scenarios", joined(plan.scenario_labels));
+  if (plan.has_design) {
+    w.attr("design_keys", joined(plan.design.keys));
+    w.attr("design_file", plan.design.file);
+    w.attr("design_sha256", plan.design.sha256);
+  }
+}
+
+/// Point g's indices along the dims before `replicate`: scenario (with --scenarios), then
+/// each sweep's or the design point's.
+std::vector<std::uint64_t> lead_of(const EnsemblePlan& plan, std::size_t g) {
+  std::vector<std::uint64_t> lead;
+  if (!plan.scenario_labels.empty()) lead.push_back(g / plan.per_scenario);
+  if (plan.has_design) lead.push_back(g % plan.per_scenario);
+  lead.insert(lead.end(), plan.point_index[g].begin(), plan.point_index[g].end());
+  return lead;
 }
 
 /// numpy's linear interpolation between neighbours (numpy.lib.function_base._lerp).
@@ -613,10 +723,29 @@ void write_ensemble_files(const EnsemblePlan& plan, const std::string& outdir) {
   common_header(ens, plan, "ensemble");
   common_header(sum, plan, "summary");
   sum.dim("stat", summary_stats(), "statistic over replicates (std: ddof 1; qNN: linear interpolation; NaN skipped)");
-  std::vector<std::string> keys;
+  std::vector<std::string> keys;  // the dims before `replicate`
+  if (!plan.scenario_labels.empty()) {
+    keys.emplace_back("scenario");
+    for (OutputWriter* w : {&ens, &sum})
+      w->dim("scenario", plan.scenario_labels, "scenario (its file's stem, in --scenarios order)");
+  }
   for (const Sweep& s : plan.sweeps) {
     keys.push_back(s.key);
     for (OutputWriter* w : {&ens, &sum}) w->dim(s.key, s.values, unit_of(s.key), "swept parameter " + s.key);
+  }
+  if (plan.has_design) {
+    keys.emplace_back("point");
+    const Design& d = plan.design;
+    std::vector<std::int64_t> index(d.rows());
+    for (std::size_t p = 0; p < index.size(); ++p) index[p] = static_cast<std::int64_t>(p);
+    for (OutputWriter* w : {&ens, &sum}) {
+      w->dim("point", index, "1", "design point (data row of the design file, from 0)");
+      for (std::size_t c = 0; c < d.keys.size(); ++c) {
+        std::vector<double> column(d.rows());
+        for (std::size_t p = 0; p < column.size(); ++p) column[p] = d.values[p][c];
+        w->coord(d.keys[c], "point", column, unit_of(d.keys[c]), "design column " + d.keys[c]);
+      }
+    }
   }
   std::vector<std::int32_t> reps(N);
   for (std::size_t r = 0; r < N; ++r) reps[r] = static_cast<std::int32_t>(r);
@@ -653,11 +782,12 @@ void write_ensemble_files(const EnsemblePlan& plan, const std::string& outdir) {
 
   const std::size_t S = summary_stats().size();
   for (std::size_t p = 0; p < plan.points.size(); ++p) {
+    const std::vector<std::uint64_t> at = lead_of(plan, p);
     std::vector<std::vector<std::vector<double>>> rep_data(N);  // [replicate][metric][tick·cells]
     for (std::size_t r = 0; r < N; ++r) {
       const std::int64_t m = static_cast<std::int64_t>(p * N + r);
       rep_data[r] = read_metrics(member_path(outdir, m), vars, ticks);
-      std::vector<std::uint64_t> lead(plan.point_index[p].begin(), plan.point_index[p].end());
+      std::vector<std::uint64_t> lead = at;
       lead.push_back(r);
       for (std::size_t k = 0; k < metrics.size(); ++k) ens.write_block(ens_ids[k], lead, rep_data[r][k].data());
     }
@@ -672,7 +802,7 @@ void write_ensemble_files(const EnsemblePlan& plan, const std::string& outdir) {
       }
       for (std::size_t s = 0; s < S; ++s) {
         std::vector<std::uint64_t> lead{s};
-        lead.insert(lead.end(), plan.point_index[p].begin(), plan.point_index[p].end());
+        lead.insert(lead.end(), at.begin(), at.end());
         sum.write_block(sum_ids[k], lead, stats.data() + s * n);
       }
     }

@@ -1,7 +1,8 @@
 #pragma once
 /// @file
-/// Monte Carlo ensembles (docs/ensembles.md): members = (sweep point, replicate), each
-/// exactly the run `cutoff run --set <point's keys> --replicate R` writes, run
+/// Monte Carlo ensembles (docs/ensembles.md): members = (scenario, sweep or design point,
+/// replicate), each exactly the run `cutoff run <scenario> --set <point's keys> --replicate R`
+/// writes (member R of every scenario shares its random draws: common random numbers), run
 /// concurrently (--jobs) and over MPI ranks, resumable (a member is finished only when
 /// its completeness record's SHA-256 matches its file), gathered by rank 0 into
 /// OUTDIR/ensemble.h5 and OUTDIR/summary.h5.
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/app/design.hpp"
 #include "core/model/params.hpp"
 
 namespace cutoff {
@@ -30,7 +32,9 @@ Sweep parse_sweep(const std::string& spec);
 
 struct EnsembleRequest {
   std::string scenario, outdir, command_line, backend = "cpu";
-  std::vector<std::string> sets;  ///< base overrides (--set, then --firms etc. as `cutoff run` orders them)
+  std::vector<std::string> scenarios;  ///< --scenarios (instead of `scenario`): run on common random numbers
+  std::string design;                  ///< --design FILE.csv (instead of sweeps)
+  std::vector<std::string> sets;       ///< base overrides (--set, then --firms etc. as `cutoff run` orders them)
   std::vector<Sweep> sweeps;
   std::int64_t replicates = 1;
   int jobs = 1;
@@ -42,14 +46,20 @@ struct EnsembleRequest {
   const std::atomic<int>* stop_signal = nullptr;
 };
 
-/// Every member's parameters, resolved and checked before anything runs.
+/// Every member's parameters, resolved and checked before anything runs. Points are
+/// numbered g = s·P + p: scenario s (0 without --scenarios), then sweep or design point p.
 struct EnsemblePlan {
-  Params base;  ///< the scenario with the base overrides
+  Params base;                               ///< the (first) scenario with the base overrides
+  std::vector<std::string> scenario_files;   ///< the scenario, or each of --scenarios
+  std::vector<std::string> scenario_labels;  ///< --scenarios only: each file's stem
   std::vector<Sweep> sweeps;
+  bool has_design = false;
+  Design design;  ///< --design only
   std::int64_t replicates = 1;
-  std::vector<Params> points;                         ///< row-major over the sweeps, the last fastest
+  std::size_t per_scenario = 1;  ///< P: sweep or design points of one scenario
+  std::vector<Params> points;    ///< g = s·P + p; p row-major over the sweeps, the last fastest, or the design's row
   std::vector<std::vector<std::size_t>> point_index;  ///< each point's index along each sweep
-  std::vector<std::vector<std::string>> point_sets;   ///< each point's --set list (base, then sweeps)
+  std::vector<std::vector<std::string>> point_sets;   ///< each point's --set list (base, then sweeps or design row)
   std::vector<std::string> warnings;  ///< the layouts' warnings (n_large shrunk), each once, naming its point
   std::int64_t members() const { return static_cast<std::int64_t>(points.size()) * replicates; }
   /// Text that identifies the ensemble (OUTDIR/ensemble.plan): a resumed run must match it.

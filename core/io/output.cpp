@@ -838,6 +838,11 @@ void OutputWriter::dim(const std::string& name, const std::vector<double>& value
   impl_->numeric_dim(name, values, DType::F64, units, long_name);
 }
 
+void OutputWriter::dim(const std::string& name, const std::vector<std::int64_t>& values, const std::string& units,
+                       const std::string& long_name) {
+  impl_->numeric_dim(name, values, DType::I64, units, long_name);
+}
+
 void OutputWriter::coord(const std::string& name, const std::string& dim, const std::vector<double>& v,
                          const std::string& units, const std::string& long_name) {
   impl_->numeric_coord(name, dim, v, DType::F64, units, long_name);

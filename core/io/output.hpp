@@ -89,6 +89,9 @@ class OutputWriter {
   /// A fixed dimension with float64 coordinate values (e.g. the values of a swept parameter).
   void dim(const std::string& name, const std::vector<double>& values, const std::string& units,
            const std::string& long_name);
+  /// A fixed dimension with int64 coordinate values (e.g. an ensemble's design points).
+  void dim(const std::string& name, const std::vector<std::int64_t>& values, const std::string& units,
+           const std::string& long_name);
 
   /// Auxiliary coordinate variable `name(dim)` in /metrics, e.g. population(country).
   void coord(const std::string& name, const std::string& dim, const std::vector<double>& v, const std::string& units,

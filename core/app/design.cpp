@@ -1,0 +1,168 @@
+/// @file
+/// Designs; see design.hpp and docs/ensembles.md ("Designs").
+///
+/// Why a reader of its own: the build has no CSV library (CMakeLists.txt), and a design is
+/// the simplest CSV there is — a header of keys and rows of numbers. Quoted fields, the one
+/// part of RFC 4180 that needs a real parser, are refused with a message instead.
+
+#include "core/app/design.hpp"
+
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/hd/error.hpp"
+#include "core/io/sha256.hpp"
+
+namespace cutoff {
+
+namespace {
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
+}
+
+std::vector<std::string> split_fields(const std::string& line) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : line) {
+    if (c == ',') {
+      out.push_back(trim(cur));
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  out.push_back(trim(cur));
+  return out;
+}
+
+/// A whole-string finite decimal number, as --sweep reads one.
+bool parse_number(const std::string& text, double& out) {
+  if (text.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  out = std::strtod(text.c_str(), &end);
+  return end == text.c_str() + text.size() && errno == 0 && std::isfinite(out);
+}
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+}  // namespace
+
+const FieldSpec* key_spec(const std::string& key) {
+  if (key.rfind("provider.", 0) == 0) {
+    const auto dot = key.find('.', 9);
+    if (dot == std::string::npos) return nullptr;
+    return find_provider_field(key.substr(dot + 1));
+  }
+  return find_param(key);
+}
+
+std::string design_where(const Design& d, std::size_t row, std::size_t column) {
+  return "--design '" + d.file + "' row " + std::to_string(row + 1) + " (line " + std::to_string(d.lines.at(row)) +
+         "), column '" + d.keys.at(column) + "'";
+}
+
+Design read_design(const std::string& path) {
+  Design d;
+  d.file = path;
+  const std::string what = "--design '" + path + "'";
+  std::string lower = path;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (ends_with(lower, ".parquet") || ends_with(lower, ".pq"))
+    throw InputError(what +
+                     ": Parquet is not read by cutoff itself; allowed: CSV (the Python package "
+                     "cutoff_analysis converts a Parquet design to CSV)");
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw InputError(what + ": no such file; allowed: a CSV file");
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  if (!in && !in.eof()) throw InputError(what + ": cannot be read; allowed: a readable CSV file");
+  std::string text = buf.str();
+  d.sha256 = sha256_hex(text);
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // a spreadsheet's byte order mark
+
+  std::istringstream lines(text);
+  std::string line;
+  std::size_t line_no = 0;
+  bool have_header = false;
+  std::vector<const FieldSpec*> specs;
+  const char* const kAllowed = "allowed: a header row of scenario keys, then one row of numbers per point";
+  while (std::getline(lines, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (trim(line).empty()) continue;
+    if (line.find('"') != std::string::npos || line.find('\'') != std::string::npos)
+      throw InputError(what + " line " + std::to_string(line_no) +
+                       ": quoted fields are not supported; allowed: plain comma-separated keys and numbers");
+    std::vector<std::string> fields = split_fields(line);
+    if (!have_header) {
+      have_header = true;
+      for (std::size_t c = 0; c < fields.size(); ++c) {
+        const std::string& key = fields[c];
+        const std::string col = what + " header, column " + std::to_string(c + 1);
+        if (key.empty()) throw InputError(col + ": empty name; " + kAllowed);
+        for (std::size_t j = 0; j < c; ++j)
+          if (fields[j] == key)
+            throw InputError(col + " '" + key + "': repeats column " + std::to_string(j + 1) +
+                             "; allowed: each key once");
+        if (key == "horizon")
+          throw InputError(col +
+                           " 'horizon': horizon cannot be a design column (members share the tick axis); use --ticks");
+        const FieldSpec* f = key_spec(key);
+        if (f && f->type != ParamType::Integer && f->type != ParamType::Real && f->type != ParamType::Bool)
+          throw InputError(col + " '" + key + "': the key takes " + describe(*f) +
+                           "; allowed as design columns: keys that take a number or a boolean");
+        specs.push_back(f);  // nullptr: an unknown key, named by the loader with its suggestion
+      }
+      d.keys = std::move(fields);
+      continue;
+    }
+    const std::size_t row = d.texts.size();
+    const std::string at = what + " row " + std::to_string(row + 1) + " (line " + std::to_string(line_no) + ")";
+    if (fields.size() != d.keys.size())
+      throw InputError(at + ": " + std::to_string(fields.size()) + (fields.size() == 1 ? " field" : " fields") +
+                       ", the header has " + std::to_string(d.keys.size()) + "; allowed: one value per column");
+    d.lines.push_back(line_no);
+    std::vector<std::string> texts;
+    std::vector<double> values;
+    for (std::size_t c = 0; c < fields.size(); ++c) {
+      const std::string& t = fields[c];
+      const std::string cell = at + ", column '" + d.keys[c] + "'";
+      double v = 0;
+      if (specs[c] && specs[c]->type == ParamType::Bool) {
+        if (t == "1" || t == "true") {
+          texts.emplace_back("true");
+          values.push_back(1);
+        } else if (t == "0" || t == "false") {
+          texts.emplace_back("false");
+          values.push_back(0);
+        } else {
+          throw InputError(cell + ": value '" + t + "' for a boolean key; allowed: 0, 1, true, false");
+        }
+        continue;
+      }
+      if (t.empty()) throw InputError(cell + ": empty value; allowed: a number");
+      if (!parse_number(t, v)) throw InputError(cell + ": value '" + t + "' is not a number; allowed: a number");
+      texts.push_back(t);
+      values.push_back(v);
+    }
+    d.texts.push_back(std::move(texts));
+    d.values.push_back(std::move(values));
+  }
+  if (!have_header) throw InputError(what + ": empty file; " + kAllowed);
+  if (d.texts.empty()) throw InputError(what + ": a header and no rows; " + kAllowed);
+  return d;
+}
+
+}  // namespace cutoff
