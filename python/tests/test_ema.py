@@ -43,10 +43,11 @@ def test_each_experiment_sets_its_values(tmp_path):
     run = ema.CutoffRunner(BASELINE, ["users_capped"], firms=2000, ticks=13, sets=["n_large=500"], cutoff=str(script),
                            workdir=str(tmp_path))
     with pytest.raises(CutoffError, match="bad"):
-        run(kappa=0.5, moratorium=True, lead=np.int64(7), provider__0__offset=-0.25, bm=2.0)
+        run(kappa=np.float64(0.5), moratorium=np.bool_(True), crackdown=False, lead=np.int64(7),
+            provider__0__offset=-0.25, bm=2.0)
     args = (tmp_path / "args").read_text().split("\n")
     sets = [args[i + 1] for i, a in enumerate(args) if a == "--set"]
-    assert sets == ["n_large=500", "kappa=0.5", "moratorium=true", "lead=7", "provider.0.offset=-0.25", "bm=2"]
+    assert sets == ["n_large=500", "kappa=0.5", "moratorium=true", "crackdown=false", "lead=7", "provider.0.offset=-0.25", "bm=2"]
     assert args[args.index("--firms") + 1] == "2000" and args[args.index("--threads") + 1] == "1"
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".h5")]  # the run file is removed
 

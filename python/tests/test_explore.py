@@ -249,3 +249,60 @@ def test_plot_sobol_draws_a_panel_per_output():
     fig = ex.plot_sobol(si)
     assert len(fig.axes) == 2
     assert os.path.basename(ex.__file__) == "explore.py"
+
+
+# --- End to end with the binary (cutoff ensemble --design / --scenarios) ----------------
+
+TINY = ["n_large=500", "tau0_ref_firms=0", "min_firms=5", "min_users=20"]
+SIZE = dict(firms=2000, users=8000, ticks=13, jobs=2, sets=TINY)
+
+
+@pytest.fixture(scope="module")
+def design_bin(cutoff_bin):
+    import subprocess
+    text = subprocess.run([cutoff_bin, "ensemble", "--help"], capture_output=True, text=True).stdout
+    if "--design" not in text or "--scenarios" not in text:
+        pytest.skip("this cutoff has no ensemble --design / --scenarios")
+    return cutoff_bin
+
+
+def test_run_design_end_to_end(design_bin, tmp_path):
+    from conftest import BASELINE
+    design = pd.DataFrame({"kappa": [0.5, 1.2, 0.5], "moratorium": [0, 0, 1]})
+    ds = ex.run_design(BASELINE, design, str(tmp_path / "d"), replicates=2, cutoff=design_bin, **SIZE)
+    assert ds["compute_price"].dims[:3] == ("point", "replicate", "tick") and ds.sizes["point"] == 3
+    pd.testing.assert_frame_equal(ex.design_table(ds), design.rename_axis("point"), check_dtype=False)
+    out = ex.outputs(ds)
+    assert list(out.index) == [0, 1, 2]
+    for col in ("us_price", "users_capped", "tier3_gap", "cut_off_all_world"):
+        assert np.isfinite(out[col]).all(), col
+    assert out["users_capped"].between(0, 1).all()
+    assert out.loc[0, "us_price"] != out.loc[1, "us_price"]  # kappa moves the price
+    # Point 2, replicate 1 is the run with the point's values set and replicate 1.
+    import subprocess
+    run = str(tmp_path / "run.h5")
+    sets = [a for s in TINY + ["kappa=0.5", "moratorium=true"] for a in ("--set", s)]
+    subprocess.run([design_bin, "run", BASELINE, "-o", run, "-q", "--firms", "2000", "--users", "8000", "--ticks", "13",
+                    "--replicate", "1", *sets], check=True)
+    from cutoff_analysis.io import open_run
+    with open_run(run) as one:
+        pd.testing.assert_series_equal(ex.outputs(ds, replicates="keep").loc[(2, 1)], ex.outputs(one).iloc[0],
+                                       check_names=False)
+    # A bad design exits 2 with the CLI's message naming the column.
+    with pytest.raises(ex.CutoffError, match="kappa") as e:
+        ex.run_design(BASELINE, pd.DataFrame({"kappa": [0.5, 12.0]}), str(tmp_path / "bad"), cutoff=design_bin,
+                      **SIZE)
+    assert e.value.returncode == 2
+
+
+def test_run_scenarios_pairs_members_for_compare(design_bin, tmp_path):
+    from conftest import ROOT
+    files = [os.path.join(ROOT, "data", "scenarios", f"{n}.toml") for n in ("baseline", "moratorium")]
+    runs = ex.run_scenarios(files, str(tmp_path / "s"), replicates=2, cutoff=design_bin, **SIZE)
+    assert list(runs) == ["baseline", "moratorium"]
+    from cutoff_analysis.io import scenario_params
+    assert scenario_params(runs["moratorium"])["moratorium"] is True
+    assert scenario_params(runs["baseline"])["moratorium"] is False
+    from cutoff_analysis.compare import compare
+    res = compare(runs, "cut_off_share_by_tier", ticks=[12])
+    assert res["effect"].dims == ("scenario", "tick", "tier", "size_class") and int(res["n"].max()) == 2

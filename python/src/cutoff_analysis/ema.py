@@ -24,6 +24,8 @@ import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 from .explore import OUTPUTS, CutoffError, cutoff_command, outputs
 from .io import open_run
 from .schema import schema
@@ -51,10 +53,11 @@ def _key(name: str) -> str:
 
 
 def _toml(value) -> str:
-    if isinstance(value, bool):
+    """A value as TOML text for ``--set`` (numpy scalars included)."""
+    if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
     v = float(value)
     return str(int(v)) if v.is_integer() and abs(v) < 2**53 else repr(v)
 

@@ -279,7 +279,21 @@ def split_scenarios(ds: xr.Dataset) -> dict[str, xr.Dataset]:
     """An ensemble over ``scenario`` as ``{scenario: Dataset}`` (in coordinate order)."""
     if "scenario" not in ds.dims:
         raise ValueError("split_scenarios: the ensemble has no 'scenario' dimension (run it with --scenarios)")
-    return {str(s): ds.sel(scenario=s, drop=True) for s in ds["scenario"].values}
+    out = {}
+    for s in ds["scenario"].values:
+        one = ds.sel(scenario=s, drop=True)
+        one.attrs = dict(ds.attrs)  # its own dict: sel may share the parent's
+        # Each scenario's own resolved TOML (its first member's), for scenario_params and followers.
+        directory = ds.attrs.get("cutoff_dir")
+        if directory and "member" in one:
+            path = os.path.join(directory, "members", f"m{int(np.ravel(one['member'].values)[0]):06d}.h5")
+            if os.path.isfile(path):
+                import h5py
+                with h5py.File(path, "r") as f:
+                    text = f.attrs.get("scenario")
+                one.attrs["scenario_toml"] = text.decode() if isinstance(text, bytes) else text
+        out[str(s)] = one
+    return out
 
 
 def design_table(ds: xr.Dataset) -> pd.DataFrame:
