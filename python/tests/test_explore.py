@@ -157,6 +157,9 @@ def test_outputs_per_point_by_hand(tiny):
     assert out.loc[0, "users_capped"] == pytest.approx(0.25)  # 0.2 and 0.3 over the replicates
     assert out.loc[0, "tier3_gap"] == pytest.approx(3.0)
     assert out.loc[0, "follower_lag"] == pytest.approx(3.0)  # B's lag, ticks 0-1
+    # A sweep over markup (a dimension coordinate) prices each cell at its own p_min.
+    swept = ex.outputs(ens.swap_dims(point="markup").drop_vars(["point", "bm"]))
+    assert swept.loc[1.0, "us_price"] == pytest.approx(3.0 / (2.0 * c))
     first = ex.outputs(ens, tick=0)
     assert first.loc[0, "users_capped"] == pytest.approx(0.15)
     keep = ex.outputs(ens, replicates="keep")

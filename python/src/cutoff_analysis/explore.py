@@ -315,7 +315,8 @@ def _p_min(ds: xr.Dataset):
     design varies them, else the scenario's (defaults where the output holds none)."""
     p = {"markup": 0.3, "opex": 600.0, "capex": 30000.0, "life": 36.0}
     p.update({k: v for k, v in scenario_params(ds).items() if k in p})
-    v = {k: (ds[k] if k in ds.variables and k not in ds.dims and ds[k].dims and "tick" not in ds[k].dims else p[k])
+    # A design's column (a coordinate over point) or a swept key (a dimension coordinate).
+    v = {k: (ds.coords[k] if k in ds.coords and ds.coords[k].dims and "tick" not in ds.coords[k].dims else p[k])
          for k in p}
     return (1 + v["markup"]) * (v["opex"] + v["capex"] / v["life"])
 
@@ -411,10 +412,10 @@ def sobol_indices(design: pd.DataFrame, results, outputs: Sequence[str] | None =
     rows = []
     for name in res.columns:
         y = res[name].to_numpy(float)
-        if not np.all(np.isfinite(y)) or np.nanstd(y) == 0:
-            warnings.warn(f"sobol_indices: output '{name}' is {'constant' if np.all(np.isfinite(y)) else 'NaN at '}"
-                          f"{'' if np.all(np.isfinite(y)) else str(int(np.sum(~np.isfinite(y)))) + ' points'}: "
-                          "its indices are NaN")
+        bad = int(np.sum(~np.isfinite(y)))
+        if bad or np.std(y) == 0:
+            what = f"NaN at {bad} points" if bad else "constant"
+            warnings.warn(f"sobol_indices: output '{name}' is {what}: its indices are NaN")
             si = {k: np.full(a["problem"]["num_vars"], np.nan) for k in ("S1", "S1_conf", "ST", "ST_conf")}
         else:
             si = sobol_analyze.analyze(a["problem"], y, calc_second_order=a["second_order"], num_resamples=resamples,
