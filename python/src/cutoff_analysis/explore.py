@@ -590,7 +590,7 @@ def plot_prim(found: Discovery):
     a.set_xlabel("coverage")
     a.set_ylabel("density")
     a.legend(fontsize=8, loc="lower left")
-    fig.colorbar(sc, ax=a, label="restricted inputs")
+    fig.colorbar(sc, ax=a, label="restricted inputs", ticks=range(int(t["res_dim"].max()) + 1))
     lim = found.limits[found.limits["restricted"]]
     for i, (name, row) in enumerate(lim.iterrows()):
         span = row["range_hi"] - row["range_lo"]
