@@ -192,8 +192,9 @@ def write_design(design: pd.DataFrame, path: str) -> str:
 
 
 def read_design(path: str) -> pd.DataFrame:
-    """A design written by :func:`write_design` (CSV, or Parquet by its extension), with
-    its attrs where ``PATH.json`` exists."""
+    """A design written by :func:`write_design` (CSV, or Parquet by its extension: that
+    needs pyarrow, which the pinned requirements do not install), with its attrs where
+    ``PATH.json`` exists."""
     df = pd.read_parquet(path) if path.endswith((".parquet", ".pq")) else pd.read_csv(path)
     df.index.name = "point"
     if os.path.isfile(path + ".json"):
