@@ -302,19 +302,19 @@ int cli_main(int argc, char** argv) {
   CLI::App* ens = app.add_subcommand(
       "ensemble", "Run replicates, sweeps or a design of one scenario or several, paired (docs/ensembles.md)");
   ens->add_option("scenario", ef.run.scenario, "Scenario TOML file (or --scenarios)");
-  ens->add_option("--scenarios", ef.scenarios,
-                  "a.toml,b.toml,...: run each scenario on the same seeds and replicates (common random numbers; "
-                  "labels are the files' stems), instead of SCENARIO");
-  ens->add_option("--design", ef.design,
-                  "CSV design: a header of scenario keys, one row of numbers per point (booleans 0/1); "
-                  "every row x replicates; not with --sweep");
   ens->add_option("-o,--out", ef.run.out, "Output directory (members/, ensemble.h5, summary.h5)")->required();
-  ens->add_option("--replicates", ef.replicates, "Replicates per sweep point (replicate indices 0..N-1)")
+  ens->add_option("--replicates", ef.replicates, "Replicates per point of each scenario (replicate indices 0..N-1)")
       ->required()
       ->transform(integer_text())
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{4294967295}));
   ens->add_option("--sweep", ef.sweeps,
                   "key=v1,v2,... or key=lo:hi:n (inclusive); repeatable, the last varies fastest");
+  ens->add_option("--scenarios", ef.scenarios,
+                  "a.toml,b.toml,...: instead of SCENARIO, run every scenario on the same seeds and replicates "
+                  "(common random numbers); a dim `scenario` labelled by the files' stems");
+  ens->add_option("--design", ef.design,
+                  "FILE.csv: a header row of scenario keys, one row of numbers per point (booleans 0/1/true/false); "
+                  "runs every row x replicates, a dim `point`; not with --sweep");
   ens->add_option("--firms", ef.run.firms, "Firm agents (scenario key n_firms)")
       ->transform(integer_text())
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
@@ -337,7 +337,8 @@ int cli_main(int argc, char** argv) {
       ->check(CLI::IsMember(backend_names()));
   ens->add_option("--max-memory", ef.run.max_memory,
                   "Refuse to run above this many bytes (all jobs together, e.g. 8G)");
-  ens->add_option("--set", ef.run.sets, "Override a scenario key of every member: key=value, repeatable");
+  ens->add_option("--set", ef.run.sets,
+                  "Override a scenario key of every member (every scenario): key=value, repeatable");
   ens->add_flag("-q,--quiet", ef.run.quiet, "No progress line or messages on stderr");
   ens->add_flag("--verbose", verbose, verbose_help);
 

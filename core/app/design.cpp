@@ -141,10 +141,12 @@ Design read_design(const std::string& path) {
       const std::string cell = at + ", column '" + d.keys[c] + "'";
       double v = 0;
       if (specs[c] && specs[c]->type == ParamType::Bool) {
-        if (t == "1" || t == "true") {
+        std::string word = t;  // True/False as pandas writes them, TRUE/FALSE as spreadsheets do
+        for (char& ch : word) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        if (word == "1" || word == "true") {
           texts.emplace_back("true");
           values.push_back(1);
-        } else if (t == "0" || t == "false") {
+        } else if (word == "0" || word == "false") {
           texts.emplace_back("false");
           values.push_back(0);
         } else {
@@ -154,7 +156,9 @@ Design read_design(const std::string& path) {
       }
       if (t.empty()) throw InputError(cell + ": empty value; allowed: a number");
       if (!parse_number(t, v)) throw InputError(cell + ": value '" + t + "' is not a number; allowed: a number");
-      texts.push_back(t);
+      // A real goes to --set as TOML spells it (`.5` and `1.` are numbers here, not in TOML);
+      // an integer key's text as written, which the loader reads by its integer rule.
+      texts.push_back(specs[c] && specs[c]->type == ParamType::Real ? render_value(ParamValue(v)) : t);
       values.push_back(v);
     }
     d.texts.push_back(std::move(texts));

@@ -30,7 +30,8 @@ const FieldSpec* key_spec(const std::string& key);
 
 /// Reads a CSV design. Values are plain comma-separated fields (no quotes), spaces around
 /// them ignored, blank lines skipped, `\r\n` line ends and a UTF-8 byte order mark accepted.
-/// A column of a boolean key takes 0, 1, true or false; every other column a number.
+/// A column of a boolean key takes 0, 1, true or false (any case); every other column a
+/// number, which a real key receives as TOML text (render_value) and an integer key as written.
 /// @throws InputError, one line naming --design, the file and, where it applies, the row
 ///         (1-based data row), its line and the column (key), with what is allowed: a file
 ///         that cannot be read or is Parquet, no header, no rows, a ragged row, a quoted

@@ -743,7 +743,8 @@ void write_ensemble_files(const EnsemblePlan& plan, const std::string& outdir) {
       for (std::size_t c = 0; c < d.keys.size(); ++c) {
         std::vector<double> column(d.rows());
         for (std::size_t p = 0; p < column.size(); ++p) column[p] = d.values[p][c];
-        w->coord(d.keys[c], "point", column, unit_of(d.keys[c]), "design column " + d.keys[c]);
+        const std::string unit = unit_of(d.keys[c]);  // booleans have none in the schema: 1, as CF writes it
+        w->coord(d.keys[c], "point", column, unit.empty() ? "1" : unit, "design column " + d.keys[c]);
       }
     }
   }

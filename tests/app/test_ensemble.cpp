@@ -88,7 +88,7 @@ TEST(Ensemble, DesignReadsKeysRowsAndBooleans) {
   // A spreadsheet's file: byte order mark, \r\n, spaces, a blank line, a trailing one.
   const std::string text =
       "\xEF\xBB\xBF"
-      "bm , provider.0.offset,seats,n_firms\r\n1,0.5,0,1e4\r\n\r\n 2.5 ,0,true,8000\r\n3,1,1,9000\n\n";
+      "bm , provider.0.offset,seats,n_firms\r\n1,0.5,0,1e4\r\n\r\n 2.5 ,.25,True,8000\r\n3,1.,FALSE,9000\n\n";
   test::write_file(path, text);
   const Design d = read_design(path);
   EXPECT_EQ(d.file, path);
@@ -96,10 +96,12 @@ TEST(Ensemble, DesignReadsKeysRowsAndBooleans) {
   EXPECT_EQ(d.keys, (std::vector<std::string>{"bm", "provider.0.offset", "seats", "n_firms"}));
   ASSERT_EQ(d.rows(), 3u);
   EXPECT_EQ(d.lines, (std::vector<std::size_t>{2, 4, 5}));
-  EXPECT_EQ(d.texts[0], (std::vector<std::string>{"1", "0.5", "false", "1e4"}));
-  EXPECT_EQ(d.texts[1], (std::vector<std::string>{"2.5", "0", "true", "8000"}));
-  EXPECT_EQ(d.values[1], (std::vector<double>{2.5, 0, 1, 8000}));
-  EXPECT_EQ(d.values[2], (std::vector<double>{3, 1, 1, 9000}));
+  // Reals as TOML spells them (`.25`, `1.` are not TOML), integers as written, booleans as words.
+  EXPECT_EQ(d.texts[0], (std::vector<std::string>{"1.0", "0.5", "false", "1e4"}));
+  EXPECT_EQ(d.texts[1], (std::vector<std::string>{"2.5", "0.25", "true", "8000"}));
+  EXPECT_EQ(d.texts[2], (std::vector<std::string>{"3.0", "1.0", "false", "9000"}));
+  EXPECT_EQ(d.values[1], (std::vector<double>{2.5, 0.25, 1, 8000}));
+  EXPECT_EQ(d.values[2], (std::vector<double>{3, 1, 0, 9000}));
   EXPECT_EQ(design_where(d, 1, 2), "--design '" + path + "' row 2 (line 4), column 'seats'");
   EXPECT_EQ(key_spec("provider.3.offset"), key_spec("provider.0.offset"));
   EXPECT_NE(key_spec("bm"), nullptr);
@@ -194,7 +196,7 @@ TEST(Ensemble, DesignPlanRunsEveryRowAndRecordsTheDesign) {
   EXPECT_TRUE(plan.points[1].firm_bass);
   EXPECT_FALSE(plan.points[2].firm_bass);
   std::vector<std::string> sets = req.sets;  // the base, then the row, as `cutoff run --set` takes them
-  for (const char* kv : {"bm=3", "provider.0.offset=0.5", "firm_bass=true"}) sets.emplace_back(kv);
+  for (const char* kv : {"bm=3.0", "provider.0.offset=0.5", "firm_bass=true"}) sets.emplace_back(kv);
   EXPECT_EQ(plan.point_sets[1], sets);
   EXPECT_NE(plan.fingerprint.find("design keys bm,provider.0.offset,firm_bass rows 3 sha256 " + plan.design.sha256),
             std::string::npos)
