@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """The scenarios' effects against the baseline (docs/model.md §4), and the κ sweep of §9.
 
-    python3 bench/scenarios.py table [--seeds 5] [--ticks 120] [--firms 1e5 --users 1e6] [--keep DIR]
+    python3 bench/scenarios.py table [--seeds 5] [--ticks 120] [--firms 1e5 --users 1e6] [--scenarios a,b] [--set k=v]... [--keep DIR]
     python3 bench/scenarios.py kappa [--seeds 3] [--points 5] [--scenarios baseline,buildout] [--keep DIR]
 
-`table` runs every shipped scenario as an ensemble with the same replicates as the
-baseline (paired: the same seed and replicate indices, so the same random numbers
-wherever the scenario does not change them, and the same τ0 and need0), and prints,
-at ticks 59 and 119, each measure's mean effect (scenario − baseline, per replicate)
-with its 95% interval (Student t over the pairs; `cutoff_analysis.compare`), beside the
-baseline's level, and how much wider unpaired intervals would be:
+`table` runs the baseline and the shipped scenarios (all seven, or those of
+`--scenarios`) as one `cutoff ensemble --scenarios` (member R of every scenario shares seed
+and replicate R: common random numbers, so the same random numbers wherever a scenario
+does not change them, and the same τ0 and need0), and prints, at ticks 59 and the last,
+each measure's mean effect (scenario − baseline, per replicate) with its 95% interval
+(Student t over the pairs; `cutoff_analysis.compare`), beside the baseline's level, and
+how much wider unpaired intervals would be. The measures are the package's standard
+outputs (`cutoff_analysis.explore.OUTPUT_DOC`) and one of this script's:
 
   us_price        US-homed labs' compute price, mean over the labs [× p_min]
   users_capped    share of AI users compute-capped
@@ -18,7 +20,8 @@ baseline's level, and how much wider unpaired intervals would be:
   small_cut_off   share of real firms with 1–49 employees cut off (no value, no budget, priced out, rationed)
   large_cut_off   the same for firms with 250 or more employees
   hosts_K         K accessed, employment-weighted, in the countries that host a deal under
-                  compute-for-access at that tick (the same countries in every scenario) [K]
+                  compute-for-access at that tick (the same countries in every scenario) [K];
+                  only when compute-for-access is among the scenarios
 
 `kappa` sweeps κ (serving cost per unit of capability) from ln 1.5 to ln 2.5 on each
 scenario and prints the users capped and the US labs' price (means over the last 12
@@ -28,6 +31,7 @@ import argparse
 import math
 import os
 import sys
+import time
 
 import numpy as np
 import xarray as xr
@@ -41,6 +45,7 @@ sys.path.insert(0, os.path.join(ROOT, "python", "src"))
 import cutoff_analysis as ca  # noqa: E402
 from cutoff_analysis.calibration import p_min  # noqa: E402
 from cutoff_analysis.compare import interval_gain as compare_gain  # noqa: E402
+from cutoff_analysis.explore import output_arrays, run_scenarios  # noqa: E402
 
 SCENARIOS = ["buildout", "moratorium", "first-resort", "compute-for-access", "crackdown", "open-weights",
              "diffusion-rule"]
@@ -51,67 +56,63 @@ def scenario_path(name):
     return os.path.join(ROOT, "data", "scenarios", f"{name}.toml")
 
 
-def cut_off(ds, classes, t):
-    """Share of the real firms of the given size classes cut off, at tick t (per replicate)."""
-    f = ds["firms_by_status"].isel(tick=t).sum("country").sel(size_class=classes).sum("size_class")
-    return (f.sel(status=[s for s in ca.CUT_OFF if s in f["status"].values]).sum("status") / f.sum("status")).values
-
-
 def hosts_K(ds, hosts, t):
-    """Employment-weighted K accessed over the countries flagged in hosts (replicate × country)."""
+    """Employment-weighted K accessed over the countries flagged in hosts (per replicate)."""
     emp = ds["employment_by_status"].isel(tick=t).sum("status")
     K = ds["K_accessed"].isel(tick=t).fillna(0.0)
     w = (emp * hosts).sum("size_class")
-    return ((K * emp * hosts).sum(("size_class", "country")) / w.sum("country").where(lambda x: x > 0)).values
+    return (K * emp * hosts).sum(("size_class", "country")) / w.sum("country").where(lambda x: x > 0)
+
+
+#: This script's names for the package's standard outputs (cutoff_analysis.explore.OUTPUTS).
+STANDARD = {"us_price": "us_price", "users_capped": "users_capped", "tier3_gap": "tier3_gap",
+            "follower_lag": "follower_lag", "small_cut_off": "cut_off_small_world",
+            "large_cut_off": "cut_off_large_world"}
 
 
 def measures(ds, t, hosts):
-    us = ds["provider_home"] == "USA"
-    gap = ca.access_gap_by_tier(ds).sel(tier=3).isel(tick=t)
-    lag = ds["follower_lag"].isel(tick=slice(max(0, t - 11), t + 1)).mean(("tick", "provider"))
-    return {
-        "us_price": (ds["compute_price"].isel(tick=t).where(us).mean("provider") / p_min(ds)).values,
-        "users_capped": ds["users_capped_share"].isel(tick=t).values,
-        "tier3_gap": gap.values,
-        "follower_lag": lag.values,
-        "small_cut_off": cut_off(ds, ["1-9", "10-49"], t),
-        "large_cut_off": cut_off(ds, ["250+"], t),
-        "hosts_K": hosts_K(ds, hosts, t),
-    }
+    """Every measure at tick index t, per replicate, as one DataArray over (replicate, measure)."""
+    out = output_arrays(ds, int(ds["tick"].values[t]))
+    cols = [out[v].rename(k) for k, v in STANDARD.items()]
+    if hosts is not None:
+        cols.append(hosts_K(ds, hosts, t).rename("hosts_K"))
+    return xr.concat([c.drop_vars([v for v in c.coords if v not in c.dims]) for c in cols],
+                     dim=xr.DataArray([c.name for c in cols], dims="measure", name="measure"))
 
 
 def run_table(args):
-    ticks = [59, args.ticks - 1]
-    runs = {}
-    for name in ["baseline"] + SCENARIOS:
-        out = os.path.join(args.keep, f"{name}-{args.firms:.0e}-{args.users:.0e}".replace("+", ""))
-        runs[name], secs = ensemble(args.cutoff, scenario_path(name), out, args.seeds, int(args.firms), int(args.users),
-                                    args.ticks, args.jobs, [])
-        print(f"{name}: {args.seeds} replicates in {secs:.0f} s", flush=True)
+    names = ["baseline"] + [s for s in (args.scenarios.split(",") if args.scenarios else SCENARIOS) if s != "baseline"]
+    ticks = [t for t in (59, args.ticks - 1) if t < args.ticks]
+    out = os.path.join(args.keep, f"scenarios-{args.firms:.0e}-{args.users:.0e}".replace("+", ""))
+    t0 = time.time()
+    runs = run_scenarios([scenario_path(n) for n in names], out, replicates=args.seeds, firms=int(args.firms),
+                         users=int(args.users), ticks=args.ticks, jobs=args.jobs, cutoff=args.cutoff, sets=args.set)
+    print(f"{len(names)} scenarios x {args.seeds} replicates, one cutoff ensemble --scenarios (common random "
+          f"numbers): {time.time() - t0:.0f} s", flush=True)
+    others = names[1:]
     for t in ticks:
-        hosts = (runs["compute-for-access"]["policy"].isel(tick=t).astype(int) & 2) > 0
-        n_hosts = hosts.sum("country").values
-        print(f"\ntick {t}: effect = scenario - baseline, mean [95% CI] over {args.seeds} paired replicates "
-              f"({int(np.min(n_hosts))}-{int(np.max(n_hosts))} deal hosts)")
-        print(f"{'measure':14s} {'baseline':>10s} " + " ".join(f"{s:>24s}" for s in SCENARIOS))
-        for m in MEASURES:
-            res = ca.compare(runs, lambda ds: xr.DataArray(measures(ds, t, hosts)[m], dims="replicate",
-                                                          coords={"replicate": ds["replicate"].values}))
+        hosts = None
+        if "compute-for-access" in runs:
+            hosts = (runs["compute-for-access"]["policy"].isel(tick=t).astype(int) & 2) > 0
+            n_hosts = hosts.sum("country").values
+        res = ca.compare(runs, lambda ds: measures(ds, t, hosts))
+        print(f"\ntick {t}: effect = scenario - baseline, mean [95% CI] over {args.seeds} paired replicates"
+              + (f" ({int(np.min(n_hosts))}-{int(np.max(n_hosts))} deal hosts)" if hosts is not None else ""))
+        print(f"{'measure':14s} {'baseline':>10s} " + " ".join(f"{s:>24s}" for s in others))
+        for m in res["measure"].values:
             cells = []
-            for s in SCENARIOS:
-                r = res.sel(scenario=s)
+            for s in others:
+                r = res.sel(scenario=s, measure=m)
                 mean, lo, hi = float(r["effect"]), float(r["lo"]), float(r["hi"])
                 cells.append(f"{mean:+.3g} [{lo:+.2g},{hi:+.2g}]" if math.isfinite(hi) else f"{mean:+.3g}")
-            print(f"{m:14s} {float(res['baseline'].isel(scenario=0)):10.4g} " + " ".join(f"{c:>24s}" for c in cells))
-        gain = ca.compare(runs, lambda ds: xr.DataArray(np.stack([measures(ds, t, hosts)[m] for m in MEASURES], -1),
-                                                       dims=("replicate", "measure"),
-                                                       coords={"replicate": ds["replicate"].values}))
-        print(f"(pairing: the unpaired intervals would be {compare_gain(gain):.1f}x as wide, median over cells)")
+            base = float(res["baseline"].sel(measure=m).isel(scenario=0))
+            print(f"{str(m):14s} {base:10.4g} " + " ".join(f"{c:>24s}" for c in cells))
+        print(f"(pairing: the unpaired intervals would be {compare_gain(res):.1f}x as wide, median over cells)")
 
 
 def run_kappa(args):
     lo, hi = math.log(1.5), math.log(2.5)
-    for name in args.scenarios.split(","):
+    for name in (args.scenarios or "baseline,buildout").split(","):
         out = os.path.join(args.keep, f"kappa-{name}-{args.firms:.0e}-{args.users:.0e}".replace("+", ""))
         ds, secs = ensemble(args.cutoff, scenario_path(name), out, args.seeds, int(args.firms), int(args.users),
                             args.ticks, args.jobs, [], [f"kappa={lo}:{hi}:{args.points}"])
@@ -140,8 +141,10 @@ def main():
     ap.add_argument("--ticks", type=int, default=120)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--points", type=int, default=5)
-    ap.add_argument("--scenarios", default="baseline,buildout")
+    ap.add_argument("--scenarios", default=None,
+                    help="comma-separated scenario names (table: default all; kappa: default baseline,buildout)")
     ap.add_argument("--cutoff", default=os.path.join(ROOT, "build", "cutoff"))
+    ap.add_argument("--set", action="append", default=[], help="key=value override of every member (table), repeatable")
     ap.add_argument("--keep", default=None, help="directory for the ensembles (kept and resumed)")
     args = ap.parse_args()
     args.seeds = args.seeds or (5 if args.what == "table" else 3)

@@ -1,9 +1,14 @@
-"""Analysis of cutoff's HDF5 output: loaders, helpers for the seeds' questions, plots
-and the ``cutoff-report`` command."""
+"""Analysis of cutoff's HDF5 output: loaders, helpers for the seeds' questions, plots,
+paired comparisons, designs with their sensitivity indices and scenario discovery
+(:mod:`cutoff_analysis.explore`), an EMA Workbench model (:mod:`cutoff_analysis.ema`,
+imported on its own) and the ``cutoff-report`` command."""
 from .analysis import (ACCESS_LAYERS, CUT_OFF, INCOME_GROUPS, QUANTILES, STATUSES, TIERS, access_gap_by_tier, adoption_by, bands,
                        access_layers, capability, clearing_prices, cut_off_share, lorenz, lorenz_curve, status_shares, top20_share,
                        top_share, users_capped, weighted_mean_by)
+from . import explore
 from .compare import compare
+from .explore import (CutoffError, morris_design, morris_indices, outputs, run_design, run_scenarios, sobol_design,
+                      sobol_indices)
 from .io import (KNOWN_SCHEMA_VERSIONS, CutoffFormatError, calib_tick, followers, open_ensemble, open_output,
                  open_run, open_snapshots, open_summary, scenario_params, sweep_keys)
 from .plots import (plot_access_gap, plot_adoption, plot_capability, plot_cut_off, plot_lorenz, plot_prices,
@@ -11,6 +16,15 @@ from .plots import (plot_access_gap, plot_adoption, plot_capability, plot_cut_of
 
 __all__ = [
     "compare",
+    "explore",
+    "CutoffError",
+    "morris_design",
+    "morris_indices",
+    "outputs",
+    "run_design",
+    "run_scenarios",
+    "sobol_design",
+    "sobol_indices",
     "ACCESS_LAYERS",
     "access_layers",
     "CUT_OFF",

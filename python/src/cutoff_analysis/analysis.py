@@ -72,10 +72,17 @@ STATUSES = ("no_access", "no_budget", "priced_out", "rationed", "budget_bound", 
 CUT_OFF = ("no_value", "no_budget", "priced_out", "rationed")
 
 
-def status_shares(ds: xr.Dataset, weight: str = "firms") -> xr.DataArray:
+def status_shares(ds: xr.Dataset, weight: str = "firms", by: str | None = None) -> xr.DataArray:
     """Share of the world's real firms (``weight="firms"``) or of their employment
-    (``"employment"``) in each status, within each size class, over time."""
-    da = ds[{"firms": "firms_by_status", "employment": "employment_by_status"}[weight]].sum("country")
+    (``"employment"``) in each status, within each size class, over time; per tier
+    (``by="tier"``) or per country (``by="country"``) instead of the world."""
+    da = ds[{"firms": "firms_by_status", "employment": "employment_by_status"}[weight]]
+    if by == "tier":
+        da = da.groupby(ds["tier"]).sum("country")
+    elif by is None:
+        da = da.sum("country")
+    elif by != "country":
+        raise ValueError(f"by={by!r}: allowed 'tier', 'country' or None")
     out = da / da.sum("status").where(lambda t: t > 0)
     return _named(out, "1", f"share of {'real firms' if weight == 'firms' else 'employment'} by access status")
 
@@ -108,11 +115,12 @@ def access_layers(ds: xr.Dataset, by: str = "tier", weight: str = "firms") -> xr
     return _named(out, "1", f"share of {'real firms' if weight == 'firms' else 'employment'} by access layer")
 
 
-def cut_off_share(ds: xr.Dataset, weight: str = "firms") -> xr.DataArray:
+def cut_off_share(ds: xr.Dataset, weight: str = "firms", by: str | None = None) -> xr.DataArray:
     """Share of each size class cut off: ``no_value`` + ``no_budget`` + ``priced_out`` +
     ``rationed`` (docs/model.md §7: eligible for a generation, but not buying all it would
-    at the price); a v4 file has no ``no_value`` (its firms are in ``no_budget``)."""
-    shares = status_shares(ds, weight)
+    at the price); a v4 file has no ``no_value`` (its firms are in ``no_budget``). For the
+    world, or per tier (``by="tier"``) or country (``by="country"``)."""
+    shares = status_shares(ds, weight, by)
     out = shares.sel(status=[s for s in CUT_OFF if s in shares["status"].values]).sum("status")
     return _named(out, "1", "share of real firms cut off (no value, no budget, priced out or rationed)")
 

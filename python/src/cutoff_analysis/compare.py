@@ -20,6 +20,7 @@ from .analysis import access_layers, cut_off_share
 #: Ready measures for :func:`compare` (each a function of one ensemble's Dataset).
 MEASURES: dict[str, Callable[[xr.Dataset], xr.DataArray]] = {
     "cut_off_share": cut_off_share,
+    "cut_off_share_by_tier": lambda ds: cut_off_share(ds, by="tier"),
     "access_layers_by_tier": lambda ds: access_layers(ds, by="tier"),
     "access_layers_by_country": lambda ds: access_layers(ds, by="country"),
     "users_capped_share": lambda ds: ds["users_capped_share"],
