@@ -391,8 +391,8 @@ class CudaExec final : public Exec {
     cudaStreamDestroy(copy_stream_);
   }
 
-  OnExec<FirmView> firms() override { return wrap(firms_.view()); }
-  OnExec<UserView> users() override { return wrap(users_.view()); }
+  OnExec<FirmView> firms() override { return on_exec(firms_.view()); }
+  OnExec<UserView> users() override { return on_exec(users_.view()); }
 
   void begin_tick() override {
     // The last tick's copies and passes are done before its staging is reused.
