@@ -835,7 +835,7 @@ template <class F> RankStats CudaExec::run_ranks(std::uint64_t n, const F& f) {
   const Guard guard(Abandon{this});
   begin_stage("rank pass");
   const RankOptions& options = solver_options().ranks;
-  RankSolver solver(0.2, options);
+  RankSolver solver(kTopFraction, options);
   RankPass pass;
   while (solver.next(&pass)) {
     RankPassData data = rank_pass_fresh(pass);

@@ -93,7 +93,7 @@ class CpuExec final : public Exec {
   }
   template <class F> static void run_sum(std::uint64_t n, const F& f, KeyedFixed& out) { out.accumulate(n, f); }
   template <class F> RankStats run_ranks(std::uint64_t n, const F& f) {
-    return cutoff::rank_stats(n, f, 0.2, solver_options().ranks);
+    return cutoff::rank_stats(n, f, kTopFraction, solver_options().ranks);
   }
   template <class F>
   static void run_segments(const std::vector<std::uint64_t>& begin, const F& f, std::vector<double>& out) {

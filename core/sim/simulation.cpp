@@ -331,7 +331,7 @@ FirmTickConsts Simulation::firm_consts(int t) {
   zeta_.resize(C);
   const double quota = p.tier2_quota * fp::pow(1.0 + p.tier2_quota_growth, std::max(t, 0) / 12.0);
   for (int c = 0; c < C; ++c) {
-    const double raise = (policy_[c] & 4) ? p.kyc_raise : 1.0;
+    const double raise = (policy_[c] & policy_flag::kKycRaise) ? p.kyc_raise : 1.0;
     kyc_rate_c_[c] = std::min(1.0, p.kyc_rate[countries_[c].tier - 1] * raise);
     // §2.9 (v5) firms' diffusion: a one-employee firm's adoption probability; its
     // country's connectivity as for people (whoever serves it: eligibility is step 4's).
@@ -571,7 +571,7 @@ void Simulation::place_policy_orders(int t) {
   for (int c = 0; c < layout_.n_countries; ++c) {
     const int q = policy_provider_[c];
     if (q < 0) continue;
-    if (policy_[c] & 1) market_.add_hosted_order(q, p.build_share * gdp_prev_[c] / 12.0 / p.capex, t);
+    if (policy_[c] & policy_flag::kBuild) market_.add_hosted_order(q, p.build_share * gdp_prev_[c] / 12.0 / p.capex, t);
     if (deal_order_tick_[c] == t) {
       market_.add_hosted_order(q, p.deal_size, t);
       deal_arrival_[c] = t + static_cast<int>(p.lead);
@@ -945,12 +945,12 @@ void Simulation::take_policies() {
       if (a > b || (a == b && prov[q].capacity() > prov[best].capacity())) best = q;
     }
     policy_provider_[c] = best;
-    if (p.policy_build) policy_[c] |= 1;
+    if (p.policy_build) policy_[c] |= policy_flag::kBuild;
     if (p.policy_deal) {
-      policy_[c] |= 2;
+      policy_[c] |= policy_flag::kDeal;
       deal_order_tick_[c] = tick_ + 1;
     }
-    if (p.policy_kyc) policy_[c] |= 4;
+    if (p.policy_kyc) policy_[c] |= policy_flag::kKycRaise;
   }
 }
 
