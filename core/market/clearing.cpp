@@ -439,8 +439,7 @@ void Engine::search(Market& mk) {
   } else if (khi - klo == 1) {
     mk.phase = Market::kNeedKey;
   } else {
-    int shift = 0;
-    while (((khi - klo - 1) >> shift) >= (1ULL << kClearFineLog2)) ++shift;
+    const int shift = shift_for(khi - klo - 1, 1 << kClearFineLog2);
     Task n;
     n.kind = kTaskHist;
     n.coarse = false;

@@ -36,6 +36,19 @@
 namespace cutoff {
 
 // ---------------------------------------------------------------------------
+// The refinement's bin width (all three solvers)
+// ---------------------------------------------------------------------------
+
+/// The smallest shift s ≤ max_shift with (width >> s) < max_bins: the bins of 2^s keys
+/// that cover `width` keys in fewer than max_bins bins, when a solver refines a range of
+/// key bit patterns. At most max_shift (the ranks keep a bin within one exponent's width).
+inline int shift_for(std::uint64_t width, int max_bins, int max_shift = 63) {
+  int s = 0;
+  while (s < max_shift && (width >> s) >= static_cast<std::uint64_t>(max_bins)) ++s;
+  return s;
+}
+
+// ---------------------------------------------------------------------------
 // The histogram bin of the water-fill and the ranks
 // ---------------------------------------------------------------------------
 
