@@ -19,7 +19,7 @@
 ///   solvers sort what they gather.
 /// * **Sinks.** One per solver, a template over an Ops policy that says how a term
 ///   is added: `HostOps` (here: one thread's private partials, plain adds) or the
-///   CUDA backend's `DeviceOps` (cuda/exec.cu: warp-aggregated atomics).
+///   CUDA backend's `DeviceOps` (cuda/solvers.cuh: warp-aggregated atomics).
 ///   Partials are integer (fixed-point) sums, counts, minima and maxima, so any
 ///   merge order gives the same bits: a thread's partials merged here and a GPU's
 ///   atomics give the same answer. Gathered lists come back in any order too.
