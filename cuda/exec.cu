@@ -8,10 +8,11 @@
 ///  - segment sums: one block of kLanes threads per chunk reproduces chunk_sum's
 ///    lanes and tree, and the chunk totals are folded level by level the same way;
 ///  - clearing, water-fill, ranks: one solver_pass for all three (the protocol of
-///    core/market/solver.hpp): the per-element visit of core/market (clearing_visit,
-///    water_visit, rank_visit) adds into one device copy of the solver's partials
-///    through DeviceOps (atomic integer adds, atomic min/max), and the partials go
-///    back to the same host solver;
+///    core/market/solver.hpp): each solver's device pass (cuda/solvers.cuh, the twin of
+///    its host pass) runs the per-element visit of core/market (clearing_visit,
+///    water_visit, rank_visit) into one device copy of the solver's partials through
+///    DeviceOps (atomic integer adds, atomic min/max), and the partials go back to the
+///    same host solver;
 ///  - Thrust where the order cannot matter: filling the partials, gathering and
 ///    scattering the large-firm stratum (docs/backends.md says which kernels stay
 ///    hand-written and why).
@@ -46,16 +47,16 @@
 #include "core/market/clearing.hpp"
 #include "core/model/params.hpp"
 #include "cuda/arrays.hpp"
+#include "cuda/atomics.cuh"
 #include "cuda/check.cuh"
 #include "cuda/device.hpp"
 #include "cuda/exec.hpp"
 #include "cuda/mailbox.hpp"
+#include "cuda/solvers.cuh"
 
 namespace cutoff::cuda {
 namespace {
 
-using ull = unsigned long long;
-using u128 = unsigned __int128;
 constexpr int kBlock = 256;
 constexpr unsigned kKeyedBlocks = 4096;
 static_assert(kBlock == kLanes, "a segment-sum block is one canonical chunk's lanes");
@@ -137,104 +138,6 @@ class Arena {
 };
 
 // ---------------------------------------------------------------------------
-// Atomic integer sums (the same totals as the host's in any order)
-// ---------------------------------------------------------------------------
-
-namespace cg = cooperative_groups;
-
-/// (lo, hi) += x modulo 2^128; returns true when the high word wrapped (the
-/// total reached 2^128: only possible for sums of non-negative terms that overflow).
-__device__ bool atomic_add_u128(ull* lo, ull* hi, std::uint64_t xlo, std::uint64_t xhi) {
-  const ull old = atomicAdd(lo, static_cast<ull>(xlo));
-  const ull carry = old + xlo < old ? 1 : 0;
-  if (xhi == 0 && carry == 0) return false;
-  const ull add = xhi + carry;
-  const ull old_hi = atomicAdd(hi, add);
-  return (xhi == ~0ULL && carry) || old_hi + add < old_hi;
-}
-
-/// The lanes of this warp, among those here together, that name the same address.
-__device__ cg::coalesced_group same_address(const void* p) {
-  return cg::labeled_partition(cg::coalesced_threads(), reinterpret_cast<ull>(p));
-}
-
-/// Σ x over group g at every lane, and whether it reached 2^128. The 32-bit limbs
-/// are summed in 64 bits (at most 32 lanes: no limb sum overflows), then joined.
-__device__ u128 group_sum_u128(const cg::coalesced_group& g, u128 x, bool* over) {
-  ull l[4];
-  for (int k = 0; k < 4; ++k)
-    l[k] = cg::reduce(g, static_cast<ull>(static_cast<std::uint32_t>(x >> (32 * k))), cg::plus<ull>());
-  const u128 low = static_cast<u128>(l[0]) + (static_cast<u128>(l[1]) << 32) + (static_cast<u128>(l[2]) << 64);
-  const u128 top = static_cast<u128>(l[3] & 0xffffffffULL) << 96;
-  const u128 total = low + top;
-  *over = (l[3] >> 32) != 0 || total < low;
-  return total;
-}
-
-/// Warp-aggregated (lo, hi) += x (lo and hi adjacent words): true on overflow (at the lane that added).
-__device__ bool agg_add_u128(ull* lohi, u128 x) {
-  const cg::coalesced_group g = same_address(lohi);
-  if (g.size() == 1)
-    return atomic_add_u128(lohi, lohi + 1, static_cast<std::uint64_t>(x), static_cast<std::uint64_t>(x >> 64));
-  bool over = false;
-  const u128 total = group_sum_u128(g, x, &over);
-  if (g.thread_rank() != 0) return false;
-  return atomic_add_u128(lohi, lohi + 1, static_cast<std::uint64_t>(total), static_cast<std::uint64_t>(total >> 64)) ||
-         over;
-}
-
-/// Warp-aggregated *p += 1 (a count).
-__device__ void agg_count(ull* p) {
-  const cg::coalesced_group g = same_address(p);
-  if (g.thread_rank() == 0) atomicAdd(p, static_cast<ull>(g.size()));
-}
-
-/// Warp-aggregated atomicMax.
-__device__ void agg_max(ull* p, ull v) {
-  const cg::coalesced_group g = same_address(p);
-  const ull m = g.size() == 1 ? v : cg::reduce(g, v, cg::greater<ull>());
-  if (g.thread_rank() == 0) atomicMax(p, m);
-}
-
-/// A slot in an append-only array whose length is *count: one atomic per warp
-/// (slot order is any order; the host solvers sort what they gather).
-__device__ ull agg_slot(ull* count) {
-  const cg::coalesced_group g = same_address(count);
-  ull base = 0;
-  if (g.thread_rank() == 0) base = atomicAdd(count, static_cast<ull>(g.size()));
-  return g.shfl(base, 0) + g.thread_rank();
-}
-
-/// The atomic twin of BinAdd (core/market/ranks.hpp), aggregated over the lanes adding into one bin.
-struct AtomicBinAdd {
-  __device__ bool operator()(FixedBin& bin, std::uint64_t key, const Fix128& a, const Fix128& b) const {
-    const cg::coalesced_group g = same_address(&bin);
-    const u128 xa = (static_cast<u128>(a.hi) << 64) | a.lo, xb = (static_cast<u128>(b.hi) << 64) | b.lo;
-    bool oa = false, ob = false;
-    u128 sa = xa, sb = xb;
-    ull kmin = key, kmax = key;
-    if (g.size() > 1) {
-      sa = group_sum_u128(g, xa, &oa);
-      sb = group_sum_u128(g, xb, &ob);
-      kmin = cg::reduce(g, static_cast<ull>(key), cg::less<ull>());
-      kmax = cg::reduce(g, static_cast<ull>(key), cg::greater<ull>());
-    }
-    if (g.thread_rank() != 0) return false;
-    atomicAdd(reinterpret_cast<ull*>(&bin.count), static_cast<ull>(g.size()));
-    bool o = oa || ob;
-    if (sa)
-      o |= atomic_add_u128(reinterpret_cast<ull*>(&bin.a.lo), reinterpret_cast<ull*>(&bin.a.hi),
-                           static_cast<std::uint64_t>(sa), static_cast<std::uint64_t>(sa >> 64));
-    if (sb)
-      o |= atomic_add_u128(reinterpret_cast<ull*>(&bin.b.lo), reinterpret_cast<ull*>(&bin.b.hi),
-                           static_cast<std::uint64_t>(sb), static_cast<std::uint64_t>(sb >> 64));
-    atomicMin(reinterpret_cast<ull*>(&bin.kmin), kmin);
-    atomicMax(reinterpret_cast<ull*>(&bin.kmax), kmax);
-    return o;
-  }
-};
-
-// ---------------------------------------------------------------------------
 // Kernels
 // ---------------------------------------------------------------------------
 
@@ -298,61 +201,6 @@ template <int K> __global__ void k_pick(const double* partials, const std::int64
 }
 
 // ---------------------------------------------------------------------------
-// The device side of the solvers' protocol (core/market/solver.hpp)
-// ---------------------------------------------------------------------------
-
-/// How a device sink adds its terms: warp-aggregated atomics into the parts' device twins.
-struct DeviceOps {
-  template <class T> struct Lists {
-    T* items;           ///< cap items per gathering list, list k's from slot[k]·cap
-    ull* count;         ///< per list
-    std::uint64_t cap;  ///< items per gathering list
-    const int* slot;    ///< per list: its slot in items, −1 when it does not gather this pass
-    __device__ void push(int k, const T& item) const {
-      const ull j = agg_slot(count + k);
-      const int s = slot[k];
-      if (s >= 0 && j < cap) items[static_cast<std::size_t>(s) * cap + j] = item;
-    }
-  };
-  using BinAdd = AtomicBinAdd;
-  __device__ static void add(u128& a, u128 x) {
-    if (x) agg_add_u128(reinterpret_cast<ull*>(&a), x);  // modular, as the host's adds
-  }
-  __device__ static void count(std::uint64_t& c) { agg_count(reinterpret_cast<ull*>(&c)); }
-  __device__ static void lower(std::uint64_t& a, std::uint64_t v) {
-    atomicMin(reinterpret_cast<ull*>(&a), static_cast<ull>(v));
-  }
-  __device__ static void raise(std::uint64_t& a, std::uint64_t v) {
-    agg_max(reinterpret_cast<ull*>(&a), static_cast<ull>(v));
-  }
-  __device__ static void flag(int& f) { f = 1; }
-};
-
-/// The visits of the three solvers, as k_loop functors over their device sinks.
-struct ClearVisit {
-  clearing_detail::PassView v;
-  FirmBids bids;
-  clearing_detail::ClearSink<DeviceOps> sink;
-  __device__ void operator()(std::uint64_t i) const {
-    FirmBid b;
-    const int p = bids(i, &b);
-    clearing_detail::clearing_visit(v, i, p, b, sink);
-  }
-};
-struct WaterVisit {
-  WaterPassView v;
-  PlanBids bids;
-  WaterSink<DeviceOps> sink;
-  __device__ void operator()(std::uint64_t u) const { water_visit(v, u, bids, sink); }
-};
-template <class Get> struct RankVisit {
-  RankPass pass;
-  Get get;
-  RankSink<DeviceOps> sink;
-  __device__ void operator()(std::uint64_t i) const { rank_visit(pass, i, get, sink); }
-};
-
-// ---------------------------------------------------------------------------
 // The backend
 // ---------------------------------------------------------------------------
 
@@ -364,6 +212,8 @@ struct SegmentPlan {
 };
 
 class CudaExec final : public Exec {
+  friend struct DevicePasses;  ///< the solvers' device passes (cuda/solvers.cuh)
+
  public:
   CudaExec(const ExecShape& shape, std::string device)
       : shape_(shape),
@@ -391,8 +241,8 @@ class CudaExec final : public Exec {
     cudaStreamDestroy(copy_stream_);
   }
 
-  OnExec<FirmView> firms() override { return wrap(firms_.view()); }
-  OnExec<UserView> users() override { return wrap(users_.view()); }
+  OnExec<FirmView> firms() override { return on_exec(firms_.view()); }
+  OnExec<UserView> users() override { return on_exec(users_.view()); }
 
   void begin_tick() override {
     // The last tick's copies and passes are done before its staging is reused.
@@ -835,40 +685,23 @@ template <class F> RankStats CudaExec::run_ranks(std::uint64_t n, const F& f) {
   const Guard guard(Abandon{this});
   begin_stage("rank pass");
   const RankOptions& options = solver_options().ranks;
-  RankSolver solver(0.2, options);
+  RankSolver solver(kTopFraction, options);
   RankPass pass;
-  while (solver.next(&pass)) {
-    RankPassData data = rank_pass_fresh(pass);
-    const int nb = pass.hist.nbins > 0 ? pass.hist.nbins : 0;
-    solver_pass(data, options.gather_limit, "rank pass", [&](const RankParts<Ptr>& p, const auto& items) {
-      run_loop(n, RankVisit<F>{pass, f, RankSink<DeviceOps>{p, nb, items}});
-    });
-    solver.feed(std::move(data));
-  }
+  while (solver.next(&pass)) solver.feed(DevicePasses::rank_pass(*this, n, f, pass, options.gather_limit));
   stage_ = nullptr;
   return solver.result();
 }
 
 std::vector<ProviderClearing> CudaExec::clear_firms(std::uint64_t n, const std::vector<ProviderSupply>& supply,
                                                     const FirmBids& bids) {
-  using namespace clearing_detail;
   const Guard guard(Abandon{this});
   begin_stage("clearing");
-  Engine eng(n, supply, solver_options().clearing);
-  while (eng.next_pass()) {
-    PassView v = eng.view();
-    v.supply = device_table(v.supply, supply.size());
-    v.task = device_table(v.task, eng.tasks().size());
-    v.res = device_table(v.res, supply.size());
-    const std::uint64_t* hist_off = device_table(eng.hist_off());
-    Local data = eng.fresh();
-    solver_pass(data, eng.options().gather_max, "clearing", [&](const ClearParts<Ptr>& p, const auto& ev) {
-      run_loop(n, ClearVisit{v, bids, ClearSink<DeviceOps>{p, hist_off, ev}});
-    });
-    eng.feed(std::move(data));
-  }
+  const ClearingOptions& options = solver_options().clearing;
+  clearing_detail::ClearingSolver solver(n, supply, options);
+  clearing_detail::ClearPass pass;
+  while (solver.next(&pass)) solver.feed(DevicePasses::clear_pass(*this, n, bids, pass, options.gather_max));
   stage_ = nullptr;
-  return eng.results();
+  return solver.results();
 }
 
 WaterFill CudaExec::water_fill(std::uint64_t n, int n_providers, const PlanBids& bids, const double* capacity,
@@ -878,18 +711,8 @@ WaterFill CudaExec::water_fill(std::uint64_t n, int n_providers, const PlanBids&
   const WaterfillOptions& options = solver_options().water;
   WaterSolver solver(n_providers, capacity, floor, options);
   WaterPass pass;
-  while (solver.next(&pass)) {
-    WaterPassView v = pass.view(n_providers);
-    v.scale = device_table(pass.scale);
-    v.jobs = device_table(pass.jobs);
-    v.job_begin = device_table(pass.job_begin);
-    const std::uint64_t* hist_off = device_table(pass.hist_off);
-    WaterPassData data = water_pass_fresh(pass, n_providers);
-    solver_pass(data, options.gather_limit, "water-fill", [&](const WaterParts<Ptr>& p, const auto& items) {
-      run_loop(n, WaterVisit{v, bids, WaterSink<DeviceOps>{p, hist_off, items}});
-    });
-    solver.feed(std::move(data));
-  }
+  while (solver.next(&pass))
+    solver.feed(DevicePasses::water_pass(*this, n, n_providers, bids, pass, options.gather_limit));
   stage_ = nullptr;
   return WaterFill{solver.levels(), solver.passes()};
 }

@@ -9,10 +9,10 @@
 /// on the CPU: nothing, the host data is read in place) and returns an
 /// `OnExec<K>`: the constants as the passes read them.
 ///
-/// `OnExec<K>` is opaque to host code: only the pass functors of
-/// core/sim/passes.hpp (the friends listed by CUTOFF_PASS_FRIENDS) can open it, so a
-/// host read of a device table, `fk.first_resort[q]` on an `OnExec` view, does
-/// not compile. Host code keeps the host constants it built and reads those.
+/// `OnExec<K>` is opaque to host code: only the pass functors of core/sim/passes.hpp
+/// (classes derived from `Pass`, below) can open it, so a host read of a device table,
+/// `fk.first_resort[q]` on an `OnExec` view, does not compile. Host code keeps the
+/// host constants it built and reads those.
 
 #include <cstddef>
 #include <cstdint>
@@ -49,41 +49,24 @@ template <class K, class V> auto visit_tables(K& k, V&& v) -> decltype(k.tables(
 #define CUTOFF_TABLES_OF(LIST, ...) \
   template <class V> void tables(V&& v) { __VA_ARGS__ LIST(CUTOFF_TABLE_VISIT) }
 
-/// The pass functors of core/sim/passes.hpp: the only code that opens an OnExec view.
-#define CUTOFF_PASS_NAMES(X) \
-  X(InitFirmLoop)            \
-  X(ScaleFirmSizeLoop)       \
-  X(InitFirmRevenueLoop)     \
-  X(InitUserLoop)            \
-  X(FirmChooseLoop)          \
-  X(UserChooseLoop)          \
-  X(FirmSettleLoop)          \
-  X(FirmAdaptLoop)           \
-  X(UserSettleLoop)          \
-  X(FirmSeatSettleLoop)      \
-  X(FirmProductivityLoop)    \
-  X(FirmWealthLoop)          \
-  X(UserAdoptLoop)           \
-  X(TauDemandSum)            \
-  X(NeedUnitSum)             \
-  X(ConsumerSum)             \
-  X(FirmMarketSum)           \
-  X(ConsumerUseSum)          \
-  X(SeatSum)                 \
-  X(EmployeesSum)            \
-  X(PoolSum)                 \
-  X(AdoptersSum)             \
-  X(CountryFirmSum)          \
-  X(StatusSum)               \
-  X(CountryUserSum)          \
-  X(AiValueRank)             \
-  X(WealthRank)              \
-  X(FirmBids)                \
-  X(PlanBids)
-
 namespace cutoff {
 
-class Exec;
+template <class K> class OnExec;
+
+/// The base of every pass functor (core/sim/passes.hpp): `open(view)` is how a pass reads
+/// an OnExec view, and only a class derived from Pass can call it. A new pass derives
+/// from Pass and is listed once, in its shape's list of core/sim/passes.hpp.
+struct Pass {
+ protected:
+  template <class K> CUTOFF_HD_INLINE static const K& open(const OnExec<K>& x);
+};
+
+/// The base of what hands out OnExec views (the backends, core/sim/exec.hpp): the only
+/// code that makes one.
+class OnExecSource {
+ protected:
+  template <class K> static OnExec<K> on_exec(const K& k);
+};
 
 /// K with its tables where the backend's passes read them (device memory on
 /// CUDA). Host code can hold, copy and pass it, but not read it.
@@ -92,14 +75,15 @@ template <class K> class OnExec {
   OnExec() = default;
 
  private:
-  friend class Exec;
-#define CUTOFF_PASS_FRIEND(F) friend struct F;
-  CUTOFF_PASS_NAMES(CUTOFF_PASS_FRIEND)
-#undef CUTOFF_PASS_FRIEND
+  friend struct Pass;
+  friend class OnExecSource;
   explicit OnExec(const K& k) : k_(k) {}
   CUTOFF_HD_INLINE const K& operator*() const { return k_; }
   CUTOFF_HD_INLINE const K* operator->() const { return &k_; }
   K k_{};
 };
+
+template <class K> CUTOFF_HD_INLINE const K& Pass::open(const OnExec<K>& x) { return *x; }
+template <class K> OnExec<K> OnExecSource::on_exec(const K& k) { return OnExec<K>(k); }
 
 }  // namespace cutoff

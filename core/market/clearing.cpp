@@ -126,7 +126,8 @@ std::uint32_t bins_for(std::uint64_t klo, std::uint64_t khi, int shift) {
 
 }  // namespace
 
-Engine::Engine(std::uint64_t n_firms, const std::vector<ProviderSupply>& supply, const ClearingOptions& opt)
+ClearingSolver::ClearingSolver(std::uint64_t n_firms, const std::vector<ProviderSupply>& supply,
+                               const ClearingOptions& opt)
     : n_firms_(n_firms), supply_(supply), opt_(opt) {
   if (n_firms >= (1ULL << 32)) throw std::invalid_argument("clear_firms: n_firms must be below 2^32");
   const int P = static_cast<int>(supply.size());
@@ -152,11 +153,11 @@ Engine::Engine(std::uint64_t n_firms, const std::vector<ProviderSupply>& supply,
     r.p_min = s.p_min;
     r.capacity = s.capacity;
     for (int g = 0; g < 2; ++g) {
-      Market& mk = mk_[2 * p + g];
+      MarketState& mk = mk_[2 * p + g];
       mk.provider = p;
       mk.group = g;
       mk.used = g == 1 || s.first_resort;
-      mk.phase = mk.used ? Market::kNeedHist : Market::kDone;
+      mk.phase = mk.used ? MarketState::kNeedHist : MarketState::kDone;
       // Home (or everyone) clears on all of K; the rest waits for sold_home.
       mk.k_known = !(s.first_resort && g == 1);
       mk.K = mk.k_known ? K : 0;
@@ -175,24 +176,24 @@ Engine::Engine(std::uint64_t n_firms, const std::vector<ProviderSupply>& supply,
   }
 }
 
-bool Engine::next_pass() {
+bool ClearingSolver::next(ClearPass* pass) {
   bool any = false;
   for (std::size_t m = 0; m < mk_.size(); ++m) {
-    Market& mk = mk_[m];
+    MarketState& mk = mk_[m];
     Task t;
     switch (mk.phase) {
-      case Market::kNeedHist: t = mk.task; break;
-      case Market::kNeedGather:
+      case MarketState::kNeedHist: t = mk.task; break;
+      case MarketState::kNeedGather:
         t.kind = kTaskGather;
         t.klo = mk.klo;
         t.khi = mk.khi;
         break;
-      case Market::kNeedKey:
+      case MarketState::kNeedKey:
         t.kind = kTaskKey;
         t.klo = mk.klo;
         t.khi = mk.khi;
         break;
-      case Market::kNeedStats: t.kind = kTaskStats; break;
+      case MarketState::kNeedStats: t.kind = kTaskStats; break;
       default: break;
     }
     t.p_min = supply_[mk.provider].p_min;
@@ -204,25 +205,26 @@ bool Engine::next_pass() {
     ++passes_;
     hist_off_.assign(1, 0);
     for (const Task& t : task_) hist_off_.push_back(hist_off_.back() + (t.kind == kTaskHist ? t.n_bins + 1 : 0));
+    *pass = ClearPass{supply_, task_, res_, hist_off_};
   }
   return any;
 }
 
-Local Engine::fresh() const {
-  Local d;
+ClearPassData clear_pass_fresh(const ClearPass& pass) {
+  ClearPassData d;
   ClearParts<Vec>& p = d.parts;
-  p.A.assign(hist_off_.back(), 0);
-  p.M.assign(hist_off_.back(), 0);
-  p.cnt.assign(hist_off_.back(), 0);
-  p.sums.assign(task_.size(), MarketSums{});
+  p.A.assign(pass.hist_off.back(), 0);
+  p.M.assign(pass.hist_off.back(), 0);
+  p.cnt.assign(pass.hist_off.back(), 0);
+  p.sums.assign(pass.task.size(), MarketSums{});
   p.first_bad.assign(1, ~std::uint64_t{0});
   p.over.assign(1, 0);
-  d.lists.resize(task_.size());
-  for (const Task& t : task_) d.gathers.push_back(t.kind == kTaskGather ? 1 : 0);
+  d.lists.resize(pass.task.size());
+  for (const Task& t : pass.task) d.gathers.push_back(t.kind == kTaskGather ? 1 : 0);
   return d;
 }
 
-void Engine::merge(Local& into, const Local& from) {
+void clear_merge(ClearPassData& into, const ClearPassData& from) {
   ClearParts<Vec>& a = into.parts;
   const ClearParts<Vec>& b = from.parts;
   for (std::size_t j = 0; j < a.A.size(); ++j) {
@@ -230,34 +232,15 @@ void Engine::merge(Local& into, const Local& from) {
     a.M[j] += b.M[j];
     a.cnt[j] += b.cnt[j];
   }
-  for (std::size_t m = 0; m < a.sums.size(); ++m) {
-    MarketSums& x = a.sums[m];
-    const MarketSums& y = b.sums[m];
-    for (int c = 0; c < kClearClasses; ++c) {
-      x.clsA[c] += y.clsA[c];
-      x.clsM[c] += y.clsM[c];
-      x.dem[c] += y.dem[c];
-      x.sold[c] += y.sold[c];
-    }
-    x.key.dA += y.key.dA;
-    x.key.dM += y.key.dM;
-    x.key.mA += y.key.mA;
-    x.key.mM += y.key.mM;
-    x.w_rat += y.w_rat;
-    x.w_zero += y.w_zero;
-    x.unsold += y.unsold;
-    x.n_bid += y.n_bid;
-    x.n_rat += y.n_rat;
-    x.n_zero += y.n_zero;
-  }
+  for (std::size_t m = 0; m < a.sums.size(); ++m) a.sums[m].merge(b.sums[m]);
   a.first_bad[0] = std::min(a.first_bad[0], b.first_bad[0]);
   a.over[0] |= b.over[0];
   into.append_lists(from);
 }
 
-void Engine::feed(Local&& data) {
+void ClearingSolver::feed(ClearPassData&& data) {
   // (v5) each provider's plan layer bids in every pass but the statistics (rule 5).
-  const PassView v = view();
+  const PassView v{static_cast<int>(supply_.size()), supply_.data(), task_.data(), res_.data()};
   const ClearSink<HostOps> sink{data.ptrs(), hist_off_.data(), HostOps::lists(data.lists)};
   for (int p = 0; p < v.n_providers; ++p)
     if (task_[2 * p + 1].kind != kTaskStats)
@@ -273,7 +256,7 @@ void Engine::feed(Local&& data) {
         "w·money < 2^52 $, w < 2^64; a plan layer's need < 2^36 H100e)");
   // Stats first: a home market's sold sets its rest market's capacity.
   for (std::size_t m = 0; m < mk_.size(); ++m) {
-    Market& mk = mk_[m];
+    MarketState& mk = mk_[m];
     const MarketSums& a = d.sums[m];
     switch (task_[m].kind) {
       case kTaskHist:
@@ -290,7 +273,7 @@ void Engine::feed(Local&& data) {
         if (mk.k_known)
           search(mk);
         else
-          mk.phase = Market::kWaitK;
+          mk.phase = MarketState::kWaitK;
         break;
       case kTaskGather:
         mk.ev.swap(data.lists[m]);
@@ -304,16 +287,7 @@ void Engine::feed(Local&& data) {
         break;
       }
       case kTaskStats:
-        for (int c = 0; c < kClearClasses; ++c) {
-          mk.dem[c] = a.dem[c];
-          mk.sold[c] = a.sold[c];
-        }
-        mk.w_rat = a.w_rat;
-        mk.w_zero = a.w_zero;
-        mk.unsold = a.unsold;
-        mk.n_bid = a.n_bid;
-        mk.n_rat = a.n_rat;
-        mk.n_zero = a.n_zero;
+        mk.stats = a.stats;
         finish_stats(mk);
         break;
       default: break;
@@ -324,7 +298,7 @@ void Engine::feed(Local&& data) {
 /// Resolution helpers shared by search and sweep: turn a Solution into the group's rule.
 namespace {
 
-void resolve(Market& mk, const Solution& s, const ProviderSupply& sup, ProviderClearing& pc) {
+void resolve(MarketState& mk, const Solution& s, const ProviderSupply& sup, ProviderClearing& pc) {
   ClearingGroup& g = mk.group == 0 ? pc.home : pc.rest;
   const bool rest_of_fr = sup.first_resort && mk.group == 1;
   g = ClearingGroup{};
@@ -369,7 +343,7 @@ void resolve(Market& mk, const Solution& s, const ProviderSupply& sup, ProviderC
       g.ratio = fp::clamp(left / demand_at(s.mA, s.mM, s.price), 0.0, 1.0);
     }
   }
-  mk.phase = Market::kNeedStats;
+  mk.phase = MarketState::kNeedStats;
   mk.ev.clear();
   mk.ev.shrink_to_fit();
   mk.A.clear();
@@ -382,7 +356,7 @@ void resolve(Market& mk, const Solution& s, const ProviderSupply& sup, ProviderC
 
 }  // namespace
 
-void Engine::resolve_floor(Market& mk) {
+void ClearingSolver::resolve_floor(MarketState& mk) {
   Solution s;
   s.kind = Solution::kFloor;
   s.price = supply_[mk.provider].p_min;
@@ -390,7 +364,7 @@ void Engine::resolve_floor(Market& mk) {
 }
 
 /// After a histogram: find the bin where D meets K, and what the next pass must do.
-void Engine::search(Market& mk) {
+void ClearingSolver::search(MarketState& mk) {
   const Task& t = mk.task;
   const std::uint32_t nb = t.n_bins;
   // Suffix sums in place: (A[j], M[j]) = sums over keys ≥ edge_j; j = nb: keys ≥ khi.
@@ -435,12 +409,11 @@ void Engine::search(Market& mk) {
   mk.hiA = hiA;
   mk.hiM = hiM;
   if (count <= opt_.gather_max) {
-    mk.phase = Market::kNeedGather;
+    mk.phase = MarketState::kNeedGather;
   } else if (khi - klo == 1) {
-    mk.phase = Market::kNeedKey;
+    mk.phase = MarketState::kNeedKey;
   } else {
-    int shift = 0;
-    while (((khi - klo - 1) >> shift) >= (1ULL << kClearFineLog2)) ++shift;
+    const int shift = shift_for(khi - klo - 1, 1 << kClearFineLog2);
     Task n;
     n.kind = kTaskHist;
     n.coarse = false;
@@ -449,7 +422,7 @@ void Engine::search(Market& mk) {
     n.shift = shift;
     n.n_bins = bins_for(klo, khi, shift);
     mk.task = n;
-    mk.phase = Market::kNeedHist;
+    mk.phase = MarketState::kNeedHist;
   }
   mk.A.clear();
   mk.M.clear();
@@ -457,7 +430,7 @@ void Engine::search(Market& mk) {
 }
 
 /// The exact sweep of the crossing range [klo, khi) over its keys, from the top down.
-void Engine::sweep(Market& mk) {
+void ClearingSolver::sweep(MarketState& mk) {
   std::vector<KeyEvent>& ev = mk.ev;
   std::sort(ev.begin(), ev.end(), [](const KeyEvent& a, const KeyEvent& b) { return a.key < b.key; });
   // Aggregate equal keys (integer sums: the order within a key does not matter).
@@ -517,42 +490,43 @@ void Engine::sweep(Market& mk) {
   resolve(mk, s, supply_[mk.provider], res_[mk.provider]);
 }
 
-void Engine::finish_stats(Market& mk) {
+void ClearingSolver::finish_stats(MarketState& mk) {
   ProviderClearing& pc = res_[mk.provider];
   ClearingGroup& g = mk.group == 0 ? pc.home : pc.rest;
+  const ClearStats& st = mk.stats;
   u128 sold = 0;
   for (int c = 0; c < kClearClasses; ++c) {
-    sold += mk.sold[c];
-    g.demand_pmin[c] = to_d(mk.dem[c]) * kComputeUnit;
-    g.rationed[c] = to_d(mk.dem[c] > mk.sold[c] ? mk.dem[c] - mk.sold[c] : 0) * kComputeUnit;
+    sold += st.sold[c];
+    g.demand_pmin[c] = to_d(st.dem[c]) * kComputeUnit;
+    g.rationed[c] = to_d(st.dem[c] > st.sold[c] ? st.dem[c] - st.sold[c] : 0) * kComputeUnit;
   }
   g.sold = to_d(sold) * kComputeUnit;
-  g.n_bidders = mk.n_bid;
-  g.n_rationed = mk.n_rat;
-  g.n_zeroed = mk.n_zero;
-  g.w_rationed = to_d(mk.w_rat) * kWeightUnit;
-  g.w_zeroed = to_d(mk.w_zero) * kWeightUnit;
-  mk.phase = Market::kDone;
+  g.n_bidders = st.n_bid;
+  g.n_rationed = st.n_rat;
+  g.n_zeroed = st.n_zero;
+  g.w_rationed = to_d(st.w_rat) * kWeightUnit;
+  g.w_zeroed = to_d(st.w_zero) * kWeightUnit;
+  mk.phase = MarketState::kDone;
   const ProviderSupply& sup = supply_[mk.provider];
   if (sup.first_resort && mk.group == 0) {
     // K_rest = K − sold_home by the rule, not by the rounded sum: when the home
     // firms bind (D_home(p_min) > K) they buy all of K except the pro-rata
     // shares zeroed by min_alloc; otherwise exactly D_home(p_min).
-    Market& rest = mk_[2 * mk.provider + 1];
+    MarketState& rest = mk_[2 * mk.provider + 1];
     if (mk.binding)
-      rest.K = mk.unsold < mk.K ? mk.unsold : mk.K;
+      rest.K = st.unsold < mk.K ? st.unsold : mk.K;
     else
       rest.K = mk.K > sold ? mk.K - sold : 0;
     rest.k_known = true;
-    if (rest.phase == Market::kWaitK) search(rest);
+    if (rest.phase == MarketState::kWaitK) search(rest);
   }
   // Provider totals once both groups are done.
-  const Market& other = mk_[2 * mk.provider + (mk.group == 0 ? 1 : 0)];
-  if (other.phase == Market::kDone) {
-    const Market& h = mk_[2 * mk.provider];
-    const Market& r = mk_[2 * mk.provider + 1];
+  const MarketState& other = mk_[2 * mk.provider + (mk.group == 0 ? 1 : 0)];
+  if (other.phase == MarketState::kDone) {
+    const MarketState& h = mk_[2 * mk.provider];
+    const MarketState& r = mk_[2 * mk.provider + 1];
     u128 tot = 0;
-    for (int c = 0; c < kClearClasses; ++c) tot += r.sold[c] + (h.used ? h.sold[c] : 0);
+    for (int c = 0; c < kClearClasses; ++c) tot += r.stats.sold[c] + (h.used ? h.stats.sold[c] : 0);
     pc.sold = to_d(tot) * kComputeUnit;
     pc.price = pc.rest.price;
     pc.price_home = sup.first_resort ? pc.home.price : pc.rest.price;

@@ -266,12 +266,60 @@ struct Task {
   double p_min = 0.0, p_max = 0.0;
 };
 
+/// X(type, name, extent): the statistics pass's sums of one market, per market and
+/// summed by every backend's sink (ClearSink::stats). Each is a modular integer sum (any
+/// merge order): dem and sold are Σ w·x(p_min) and Σ w·alloc per class (2^−60 H100e),
+/// w_rat and w_zero the weights of the rationed and of the zeroed bids (2^−32 firms),
+/// unsold Σ w·x·ratio of the pro-rata shares zeroed by min_alloc, n_bid, n_rat and
+/// n_zero the counts of bids, rationed and zeroed bids. Adding a statistic is one line
+/// here and one in ClearSink::stats; the solver reads them in finish_stats.
+#define CUTOFF_CLEAR_STATS(X)    \
+  X(u128, dem, [kClearClasses])  \
+  X(u128, sold, [kClearClasses]) \
+  X(u128, w_rat, )               \
+  X(u128, w_zero, )              \
+  X(u128, unsold, )              \
+  X(std::uint64_t, n_bid, )      \
+  X(std::uint64_t, n_rat, )      \
+  X(std::uint64_t, n_zero, )
+
+/// A modular sum's merge: a scalar, an array of them, or a key event's four sums.
+inline void merge_sum(u128& a, u128 b) { a += b; }
+inline void merge_sum(std::uint64_t& a, std::uint64_t b) { a += b; }
+template <class T, std::size_t N> void merge_sum(T (&a)[N], const T (&b)[N]) {
+  for (std::size_t j = 0; j < N; ++j) merge_sum(a[j], b[j]);
+}
+inline void merge_sum(KeyEvent& a, const KeyEvent& b) {
+  a.dA += b.dA;
+  a.dM += b.dM;
+  a.mA += b.mA;
+  a.mM += b.mM;
+}
+
+/// The statistics pass's totals of one market (CUTOFF_CLEAR_STATS): a plain struct, the
+/// same on the host and the device, copied back whole.
+struct ClearStats {
+#define CUTOFF_CLEAR_STAT_MEMBER(T, name, extent) T name extent{};
+  CUTOFF_CLEAR_STATS(CUTOFF_CLEAR_STAT_MEMBER)
+#undef CUTOFF_CLEAR_STAT_MEMBER
+  void merge(const ClearStats& o) {
+#define CUTOFF_CLEAR_STAT_MERGE(T, name, extent) merge_sum(name, o.name);
+    CUTOFF_CLEAR_STATS(CUTOFF_CLEAR_STAT_MERGE)
+#undef CUTOFF_CLEAR_STAT_MERGE
+  }
+};
+
 /// One market's sums of a pass (which of them a pass fills depends on its task).
 struct MarketSums {
-  u128 clsA[kClearClasses], clsM[kClearClasses];  ///< coarse pass: the class sums at p_max
-  KeyEvent key;                                   ///< key pass: the sums at the key (key.key unused: 0)
-  u128 dem[kClearClasses], sold[kClearClasses], w_rat, w_zero, unsold;  ///< stats pass
-  std::uint64_t n_bid, n_rat, n_zero;
+  u128 clsA[kClearClasses]{}, clsM[kClearClasses]{};  ///< coarse pass: the class sums at p_max
+  KeyEvent key{};                                     ///< key pass: the sums at the key (key.key unused: 0)
+  ClearStats stats;                                   ///< stats pass
+  void merge(const MarketSums& o) {
+    merge_sum(clsA, o.clsA);
+    merge_sum(clsM, o.clsM);
+    merge_sum(key, o.key);
+    stats.merge(o.stats);
+  }
 };
 
 /// A pass's partial results.
@@ -283,11 +331,11 @@ template <template <class> class H> struct ClearParts {
   H<int> over;                 ///< one: a term exceeded its fixed-point limit
   auto tie() { return std::tie(A, M, cnt, sums, first_bad, over); }
 };
-/// One list per market: the key events it gathers.
-using Local = Partials<ClearParts, KeyEvent>;
+/// A pass's partials, with one list per market: the key events it gathers.
+using ClearPassData = Partials<ClearParts, KeyEvent>;
 
-/// A market's state between passes (defined here so that the engine is complete).
-struct Market {
+/// A market's state between passes (defined here so that the solver is complete).
+struct MarketState {
   enum Phase : std::uint8_t { kNeedHist, kWaitK, kNeedGather, kNeedKey, kNeedStats, kDone };
   int provider = 0, group = 1;  ///< group 0: home (first-resort), 1: rest / all
   bool used = false;
@@ -304,10 +352,7 @@ struct Market {
   std::uint64_t klo = 0, khi = 0;
   u128 hiA = 0, hiM = 0;
   std::vector<KeyEvent> ev;
-  // The final sums.
-  u128 dem[kClearClasses] = {0, 0, 0}, sold[kClearClasses] = {0, 0, 0}, w_rat = 0, w_zero = 0;
-  u128 unsold = 0;  ///< Σ w·x·ratio of the pro-rata shares zeroed by min_alloc
-  std::uint64_t n_bid = 0, n_rat = 0, n_zero = 0;
+  ClearStats stats;      ///< the statistics pass's totals
   bool binding = false;  ///< D(p_min) > K: all of K is sold but the zeroed shares
 };
 
@@ -320,42 +365,48 @@ struct PassView {
   const ProviderClearing* res;
 };
 
-class Engine {
- public:
-  Engine(std::uint64_t n_firms, const std::vector<ProviderSupply>& supply, const ClearingOptions& opt);
+/// One pass of the clearing, as ClearingSolver::next plans it: what every bid's visit
+/// reads (host vectors; a device driver uploads them and points a PassView at its copies).
+struct ClearPass {
+  std::vector<ProviderSupply> supply;  ///< per provider
+  std::vector<Task> task;              ///< per market: 2 per provider, [2p] home, [2p+1] rest / all
+  std::vector<ProviderClearing> res;   ///< per provider: the results so far (the stats pass reads them)
+  /// Market m's bins in the pass's A, M and cnt: [hist_off[m], hist_off[m+1]).
+  std::vector<std::uint64_t> hist_off;
+  PassView view() const { return PassView{static_cast<int>(supply.size()), supply.data(), task.data(), res.data()}; }
+};
 
-  /// Sets up the next pass; false when every market is cleared.
-  bool next_pass();
-  /// The partials of the current pass before any bid is added.
-  Local fresh() const;
-  /// Adds a thread's partials into `into` (integer sums: any order).
-  static void merge(Local& into, const Local& from);
-  /// Reads the pass's merged partials (throws on invalid bids or overflow).
-  void feed(Local&& data);
-  std::vector<ProviderClearing> results() const { return res_; }
+/// The partials of `pass` before any bid is added.
+ClearPassData clear_pass_fresh(const ClearPass& pass);
+/// Adds a thread's partials into `into` (integer sums: any order).
+void clear_merge(ClearPassData& into, const ClearPassData& from);
+
+/// Host-side state machine of clear_firms (see the file comment), on the protocol of
+/// the water-fill and the ranks (core/market/solver.hpp).
+class ClearingSolver {
+ public:
+  ClearingSolver(std::uint64_t n_firms, const std::vector<ProviderSupply>& supply, const ClearingOptions& opt);
+
+  /// The next pass to run; false when every market is cleared.
+  bool next(ClearPass* pass);
+  /// The merged partials of the pass last returned by next() (throws on invalid bids or overflow).
+  void feed(ClearPassData&& data);
+  const std::vector<ProviderClearing>& results() const { return res_; }
   int passes() const { return passes_; }
-  /// What the current pass reads (pointers into *this).
-  PassView view() const {
-    return PassView{static_cast<int>(supply_.size()), supply_.data(), task_.data(), res_.data()};
-  }
-  const std::vector<Task>& tasks() const { return task_; }
-  /// Market m's bins in the current pass's A, M and cnt: [hist_off()[m], hist_off()[m+1]).
-  const std::vector<std::uint64_t>& hist_off() const { return hist_off_; }
-  const ClearingOptions& options() const { return opt_; }
 
  private:
-  void search(Market& mk);
-  void resolve_floor(Market& mk);
-  void sweep(Market& mk);
-  void finish_stats(Market& mk);
+  void search(MarketState& mk);
+  void resolve_floor(MarketState& mk);
+  void sweep(MarketState& mk);
+  void finish_stats(MarketState& mk);
 
   std::uint64_t n_firms_;
   std::vector<ProviderSupply> supply_;
   ClearingOptions opt_;
-  std::vector<Market> mk_;  ///< 2 per provider: [2p] home, [2p+1] rest / all
-  std::vector<Task> task_;  ///< the current pass's task per market
+  std::vector<MarketState> mk_;  ///< 2 per provider: [2p] home, [2p+1] rest / all
+  std::vector<Task> task_;       ///< the current pass's task per market
   std::vector<ProviderClearing> res_;
-  std::vector<std::uint64_t> hist_off_;  ///< per market of the current pass (hist_off())
+  std::vector<std::uint64_t> hist_off_;  ///< per market of the current pass (ClearPass::hist_off)
   int passes_ = 0;
 };
 
@@ -448,7 +499,7 @@ CUTOFF_HD_INLINE void clearing_visit(const PassView& v, std::uint64_t i, int p, 
 /// The sink of clearing_visit, over the host's or the device's ops (core/market/solver.hpp).
 template <class Ops> struct ClearSink {
   ClearParts<Ptr> p;
-  const std::uint64_t* hist_off;  ///< per market (Engine::hist_off)
+  const std::uint64_t* hist_off;  ///< per market (ClearPass::hist_off)
   typename Ops::template Lists<KeyEvent> ev;
   CUTOFF_HD_TEMPLATE CUTOFF_HD_INLINE void bad(std::uint64_t i) const { Ops::lower(*p.first_bad, i); }
   CUTOFF_HD_TEMPLATE CUTOFF_HD_INLINE void overflow() const { Ops::flag(*p.over); }
@@ -472,7 +523,7 @@ template <class Ops> struct ClearSink {
   }
   CUTOFF_HD_TEMPLATE CUTOFF_HD_INLINE void stats(int m, int c, u128 dem, u128 sold, u128 unsold, bool bid,
                                                  bool rationed, bool zeroed, u128 w) const {
-    MarketSums& s = p.sums[m];
+    ClearStats& s = p.sums[m].stats;
     Ops::add(s.dem[c], dem);
     Ops::add(s.sold[c], sold);
     Ops::add(s.unsold, unsold);
@@ -487,6 +538,24 @@ template <class Ops> struct ClearSink {
     }
   }
 };
+
+/// One pass of the clearing over bids 0 … n_firms−1 on the host: every bid visited once into
+/// the threads' partials, merged (`bid` as in clear_firms).
+template <class BidFn> ClearPassData clear_pass(std::uint64_t n_firms, const BidFn& bid, const ClearPass& pass) {
+  const PassView view = pass.view();
+  // Small markets are not worth a team of threads (the result is the same bits either way).
+  return host_pass(
+      n_firms, n_firms >= 16384, clear_pass_fresh(pass),
+      [&](ClearPassData& local) {
+        return ClearSink<HostOps>{local.ptrs(), pass.hist_off.data(), HostOps::lists(local.lists)};
+      },
+      [&](std::uint64_t i, const ClearSink<HostOps>& sink) {
+        FirmBid b;
+        const int p = bid(i, &b);
+        clearing_visit(view, i, p, b, sink);
+      },
+      clear_merge);
+}
 
 }  // namespace clearing_detail
 
@@ -504,24 +573,10 @@ template <class BidFn>
 std::vector<ProviderClearing> clear_firms(std::uint64_t n_firms, const std::vector<ProviderSupply>& supply,
                                           const BidFn& bid, const ClearingOptions& opt = ClearingOptions{}) {
   using namespace clearing_detail;
-  Engine eng(n_firms, supply, opt);
-  while (eng.next_pass()) {
-    const PassView view = eng.view();
-    const std::uint64_t* hist_off = eng.hist_off().data();
-    // Small markets are not worth a team of threads (the result is the same bits either way).
-    eng.feed(host_pass(
-        n_firms, n_firms >= 16384, eng.fresh(),
-        [&](Local& local) {
-          return ClearSink<HostOps>{local.ptrs(), hist_off, HostOps::lists(local.lists)};
-        },
-        [&](std::uint64_t i, const ClearSink<HostOps>& sink) {
-          FirmBid b;
-          const int p = bid(i, &b);
-          clearing_visit(view, i, p, b, sink);
-        },
-        Engine::merge));
-  }
-  return eng.results();
+  ClearingSolver solver(n_firms, supply, opt);
+  ClearPass pass;
+  while (solver.next(&pass)) solver.feed(clear_pass(n_firms, bid, pass));
+  return solver.results();
 }
 
 }  // namespace cutoff

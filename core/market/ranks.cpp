@@ -18,14 +18,10 @@ double value_of(std::uint64_t key) { return fp::from_bits(key); }
 /// A weight sum (2^−64 units) in weight units.
 double weight_of(const Fix128& a) { return std::ldexp(fix_to_double(a), -64); }
 
-/// Smallest shift s with (width >> s) < max_bins, at most 52: a bin never spans
-/// more than one binary exponent's width of keys (so it meets at most two
+/// The ranks' refinement bins are at most 2^52 keys wide (shift_for's cap): a bin never
+/// spans more than one binary exponent's width of keys (so it meets at most two
 /// exponents, and x·2^−E ≥ 1/2 for its values: full relative resolution).
-int shift_for(std::uint64_t width, int max_bins) {
-  int s = 0;
-  while (s < 52 && (width >> s) >= static_cast<std::uint64_t>(max_bins)) ++s;
-  return s;
-}
+constexpr int kMaxShift = 52;
 
 }  // namespace
 
@@ -68,7 +64,7 @@ void RankSolver::plan_cut_pass() {
   if (cut_count_ <= opt_.gather_limit) {
     pass_ = RankPass{HistSpec{0, 0, 0, 0}, true, cut_lo_, cut_hi_};
   } else {
-    const int s = shift_for(cut_hi_ - cut_lo_, 1 << opt_.refine_bits);
+    const int s = shift_for(cut_hi_ - cut_lo_, 1 << opt_.refine_bits, kMaxShift);
     pass_ = RankPass{HistSpec{cut_lo_, s, static_cast<int>((cut_hi_ - cut_lo_) >> s) + 1, cut_hi_}, false, 0, 0};
   }
   stage_ = Stage::kCut;
@@ -217,7 +213,7 @@ void RankSolver::feed(RankPassData&& data) {
       if (all_single) gini_from(bins, kExponentSpec, zero);
       if (!gini_done_) {
         const std::uint64_t range = kmax_ - kmin_pos_;
-        const int s = shift_for(range, opt_.fine_bins);
+        const int s = shift_for(range, opt_.fine_bins, kMaxShift);
         pass_.hist = HistSpec{kmin_pos_, s, static_cast<int>(range >> s) + 1, kmax_};
         pass_.gather = !cut_done_ && cut_count_ <= opt_.gather_limit;
         pass_.glo = cut_lo_;

@@ -253,10 +253,13 @@ RankPassData rank_pass_fresh(const RankPass& pass);
 /// Adds a thread's partials into `into` (integer sums: any order).
 void rank_merge(RankPassData& into, const RankPassData& from);
 
+/// §7: the metrics' top share is the share of the top 20% of weight (`top_fraction`).
+inline constexpr double kTopFraction = 0.2;
+
 /// Host-side state machine of rank_stats (see the file comment).
 class RankSolver {
  public:
-  explicit RankSolver(double top_fraction = 0.2, const RankOptions& options = {});
+  explicit RankSolver(double top_fraction = kTopFraction, const RankOptions& options = {});
   /// The next pass to run; false when the result is ready.
   bool next(RankPass* pass);
   /// The merged partials of the pass last returned by next() (throws std::invalid_argument
@@ -306,7 +309,8 @@ template <class Get> RankPassData rank_pass(std::uint64_t n, const Get& get, con
 /// Top-share and Gini of n weighted values (see the file comment). `get(i, &w, &x)`
 /// is a pure function; returns false to skip element i.
 template <class Get>
-RankStats rank_stats(std::uint64_t n, const Get& get, double top_fraction = 0.2, const RankOptions& options = {}) {
+RankStats rank_stats(std::uint64_t n, const Get& get, double top_fraction = kTopFraction,
+                     const RankOptions& options = {}) {
   RankSolver solver(top_fraction, options);
   RankPass pass;
   while (solver.next(&pass)) solver.feed(rank_pass(n, get, pass));

@@ -19,7 +19,7 @@
 ///   solvers sort what they gather.
 /// * **Sinks.** One per solver, a template over an Ops policy that says how a term
 ///   is added: `HostOps` (here: one thread's private partials, plain adds) or the
-///   CUDA backend's `DeviceOps` (cuda/exec.cu: warp-aggregated atomics).
+///   CUDA backend's `DeviceOps` (cuda/solvers.cuh: warp-aggregated atomics).
 ///   Partials are integer (fixed-point) sums, counts, minima and maxima, so any
 ///   merge order gives the same bits: a thread's partials merged here and a GPU's
 ///   atomics give the same answer. Gathered lists come back in any order too.
@@ -34,6 +34,19 @@
 #include "core/hd/hd.hpp"
 
 namespace cutoff {
+
+// ---------------------------------------------------------------------------
+// The refinement's bin width (all three solvers)
+// ---------------------------------------------------------------------------
+
+/// The smallest shift s ≤ max_shift with (width >> s) < max_bins: the bins of 2^s keys
+/// that cover `width` keys in fewer than max_bins bins, when a solver refines a range of
+/// key bit patterns. At most max_shift (the ranks keep a bin within one exponent's width).
+inline int shift_for(std::uint64_t width, int max_bins, int max_shift = 63) {
+  int s = 0;
+  while (s < max_shift && (width >> s) >= static_cast<std::uint64_t>(max_bins)) ++s;
+  return s;
+}
 
 // ---------------------------------------------------------------------------
 // The histogram bin of the water-fill and the ranks

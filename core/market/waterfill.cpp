@@ -19,12 +19,6 @@ double diff(const Fix128& a, const Fix128& b) {
 
 bool is_zero(const Fix128& a) { return a.lo == 0 && a.hi == 0; }
 
-int shift_for(std::uint64_t width, int max_bins) {
-  int s = 0;
-  while ((width >> s) >= static_cast<std::uint64_t>(max_bins)) ++s;
-  return s;
-}
-
 int bit_length(std::uint64_t x) {
   int n = 0;
   while (x) {

@@ -39,7 +39,7 @@ struct SolverOptions {
   RankOptions ranks;
 };
 
-class Exec {
+class Exec : protected OnExecSource {
  public:
   virtual ~Exec() = default;
 
@@ -52,10 +52,10 @@ class Exec {
   /// The CPU reads the host data in place; CUDA stages the tables of one put in
   /// pinned memory and uploads them with one copy, in stream order. Tables that
   /// are constants of the run (put_constant) are not uploaded again.
-  template <class K> OnExec<K> put(K k) { return OnExec<K>(moved(k, false)); }
+  template <class K> OnExec<K> put(K k) { return on_exec(moved(k, false)); }
   /// As put(), for tables that stay the same for the whole run (the layout):
   /// uploaded once, valid for the Exec's life, and reused by later puts that list them.
-  template <class K> OnExec<K> put_constant(K k) { return OnExec<K>(moved(k, true)); }
+  template <class K> OnExec<K> put_constant(K k) { return on_exec(moved(k, true)); }
   /// Marks the start of a tick: tables of earlier ticks may be reused.
   virtual void begin_tick() {}
   /// Fills every agent array with `byte` (tests: initialisation writes every field).
@@ -121,8 +121,6 @@ class Exec {
     const void* device;
   };
   virtual void upload(Upload* tables, std::size_t n, bool constant) = 0;
-  /// The agent arrays' views as passes read them (the backends' own arrays).
-  template <class V> static OnExec<V> wrap(const V& v) { return OnExec<V>(v); }
 
  private:
   template <class K> K moved(K k, bool constant) {

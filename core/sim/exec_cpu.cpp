@@ -51,8 +51,8 @@ class CpuExec final : public Exec {
  public:
   CpuExec(std::uint64_t n_firms, std::uint64_t n_users) : firms_(n_firms), users_(n_users) {}
 
-  OnExec<FirmView> firms() override { return wrap(firms_.view()); }
-  OnExec<UserView> users() override { return wrap(users_.view()); }
+  OnExec<FirmView> firms() override { return on_exec(firms_.view()); }
+  OnExec<UserView> users() override { return on_exec(users_.view()); }
   void fill(std::uint8_t byte) override {
     fill_arrays(firms_, byte);
     fill_arrays(users_, byte);
@@ -93,7 +93,7 @@ class CpuExec final : public Exec {
   }
   template <class F> static void run_sum(std::uint64_t n, const F& f, KeyedFixed& out) { out.accumulate(n, f); }
   template <class F> RankStats run_ranks(std::uint64_t n, const F& f) {
-    return cutoff::rank_stats(n, f, 0.2, solver_options().ranks);
+    return cutoff::rank_stats(n, f, kTopFraction, solver_options().ranks);
   }
   template <class F>
   static void run_segments(const std::vector<std::uint64_t>& begin, const F& f, std::vector<double>& out) {

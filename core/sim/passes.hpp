@@ -17,8 +17,11 @@
 /// plus the firms' bids (core/market/clearing.hpp) and the users' bids (core/market/waterfill.hpp).
 ///
 /// Every table and agent array a functor reads is an `OnExec<...>` view from
-/// its Exec (`put`, `firms()`, `users()`; core/hd/tables.hpp): the functors are the
-/// only code that opens one, so host code cannot read a device address.
+/// its Exec (`put`, `firms()`, `users()`; core/hd/tables.hpp). Each functor derives
+/// from `Pass`, whose `open(view)` is the only way to read one, so host code cannot read
+/// a device address. Adding a pass is its rule (agents/*_kern.hpp), its functor here,
+/// and one line in its shape's list (CUTOFF_LOOPS, ...): both backends then run it.
+/// A functor is an aggregate with an empty base: it is built as `F{{}, views...}`.
 
 #include <cstdint>
 
@@ -40,92 +43,96 @@ enum MetricClass { kClassGov = 0, kClassTrusted, kClassKyc, kClassGeneral, kClas
 // Loops
 // ---------------------------------------------------------------------------
 
-struct InitFirmLoop {
+struct InitFirmLoop : Pass {
   OnExec<FirmInitConsts> k;
   OnExec<FirmView> f;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { init_firm(i, *k, *f); }
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { init_firm(i, open(k), open(f)); }
 };
 
-struct ScaleFirmSizeLoop {
+struct ScaleFirmSizeLoop : Pass {
   OnExec<Table<double>> scale;  ///< per country
   OnExec<FirmView> f;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { scale_firm_size(i, *scale, *f); }
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { scale_firm_size(i, open(scale), open(f)); }
 };
 
-struct InitFirmRevenueLoop {
+struct InitFirmRevenueLoop : Pass {
   double sigma_c;
   OnExec<Table<double>> seg_rate;
   int n_sectors;
   OnExec<FirmView> f;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { init_firm_revenue(i, sigma_c, *seg_rate, n_sectors, *f); }
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const {
+    init_firm_revenue(i, sigma_c, open(seg_rate), n_sectors, open(f));
+  }
 };
 
-struct InitUserLoop {
+struct InitUserLoop : Pass {
   OnExec<UserConsts> k;
   double income_sigma, need_sigma;
   OnExec<UserView> v;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { init_user(i, *k, income_sigma, need_sigma, *v); }
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { init_user(i, open(k), income_sigma, need_sigma, open(v)); }
 };
 
-struct FirmChooseLoop {
+struct FirmChooseLoop : Pass {
   OnExec<FirmTickConsts> k;
   OnExec<FirmView> f;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_choose(i, *k, *f); }
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_choose(i, open(k), open(f)); }
 };
 
-struct UserChooseLoop {
+struct UserChooseLoop : Pass {
   OnExec<UserConsts> k;
   OnExec<UserView> v;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { user_choose(i, *k, *v); }
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { user_choose(i, open(k), open(v)); }
 };
 
-struct FirmSettleLoop {
+struct FirmSettleLoop : Pass {
   OnExec<FirmTickConsts> k;
   OnExec<Table<ProviderClearing>> cleared;  ///< per provider
   OnExec<FirmView> f;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_settle(i, *k, *cleared, *f); }
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_settle(i, open(k), open(cleared), open(f)); }
 };
 
-struct UserSettleLoop {
+struct UserSettleLoop : Pass {
   OnExec<UserConsts> k;
   OnExec<Table<WaterLevel>> levels;  ///< per provider
   OnExec<UserView> v;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { user_settle(i, *k, *levels, *v); }
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { user_settle(i, open(k), open(levels), open(v)); }
 };
 
-struct FirmAdaptLoop {
+struct FirmAdaptLoop : Pass {
   OnExec<FirmTickConsts> k;
   OnExec<Table<ProviderClearing>> cleared;  ///< per provider
   OnExec<FirmView> f;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_adapt_budget(i, *k, *cleared, *f); }
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_adapt_budget(i, open(k), open(cleared), open(f)); }
 };
 
 /// §2.6(e) (v5): after the water-fill, a firm on seats takes its seats' compute and status.
-struct FirmSeatSettleLoop {
+struct FirmSeatSettleLoop : Pass {
   OnExec<FirmTickConsts> k;
   OnExec<Table<WaterLevel>> levels;  ///< per provider
   OnExec<FirmView> f;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_seat_settle(i, *k, *levels, *f); }
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_seat_settle(i, open(k), open(levels), open(f)); }
 };
 
-struct FirmProductivityLoop {
+struct FirmProductivityLoop : Pass {
   OnExec<FirmTickConsts> k;
   OnExec<Table<double>> spill;  ///< per country
   double g0, sigma_A;
   OnExec<FirmView> f;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_productivity(i, *k, *spill, g0, sigma_A, *f); }
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const {
+    firm_productivity(i, open(k), open(spill), g0, sigma_A, open(f));
+  }
 };
 
-struct FirmWealthLoop {
+struct FirmWealthLoop : Pass {
   OnExec<FirmWealthConsts> k;
   OnExec<FirmView> f;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_wealth(i, *k, *f); }
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { firm_wealth(i, open(k), open(f)); }
 };
 
-struct UserAdoptLoop {
+struct UserAdoptLoop : Pass {
   OnExec<UserConsts> k;
   OnExec<UserView> v;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { user_adopt(i, *k, *v); }
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { user_adopt(i, open(k), open(v)); }
 };
 
 #define CUTOFF_LOOPS(X)   \
@@ -142,22 +149,21 @@ struct UserAdoptLoop {
   X(FirmProductivityLoop) \
   X(FirmWealthLoop)       \
   X(UserAdoptLoop)
-// CUTOFF_PASS_NAMES (core/hd/tables.hpp) lists every functor of this file: the friends of OnExec.
 
 // ---------------------------------------------------------------------------
 // Keyed fixed-point sums
 // ---------------------------------------------------------------------------
 
 /// §2.0: weighted firm demand at p_min with step 4's choices (nothing written). One key.
-struct TauDemandSum {
+struct TauDemandSum : Pass {
   static constexpr int kKeys = 1;
   OnExec<FirmTickConsts> kx;
   OnExec<FirmView> fx;
   double p_min;
   CUTOFF_HD_TEMPLATE
   template <class Add> CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
-    const FirmTickConsts& k = *kx;
-    const FirmView& f = *fx;
+    const FirmTickConsts& k = open(kx);
+    const FirmView& f = open(fx);
     const FirmPick pick = firm_pick(i, k, f);
     FirmBid bid;
     if (firm_bid_at(i, k, f, pick.generation, FirmAccess{pick.flags, f.partners[i]}, &bid) >= 0)
@@ -166,16 +172,16 @@ struct TauDemandSum {
 };
 
 /// §2.0: consumer demand at full caps per unit need0, adopters on their provider's newest GENERAL generation.
-struct NeedUnitSum {
+struct NeedUnitSum : Pass {
   static constexpr int kKeys = 1;
   OnExec<UserConsts> kx;
   OnExec<UserView> vx;
   OnExec<Table<double>> h_newest_x;  ///< per provider
   CUTOFF_HD_TEMPLATE
   template <class Add> CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
-    const UserConsts& k = *kx;
-    const UserView& v = *vx;
-    const Table<double>& h_newest = *h_newest_x;
+    const UserConsts& k = open(kx);
+    const UserView& v = open(vx);
+    const Table<double>& h_newest = open(h_newest_x);
     if (!(v.flags[i] & user_flag::kAdopter)) return;
     const double pn = k.plan_need[v.plan[i] - 1];
     const double n = static_cast<double>(v.n[i]);
@@ -184,14 +190,14 @@ struct NeedUnitSum {
 };
 
 /// §2.6(b): per provider, consumer demand at full caps (H100e) and plan revenue ($).
-struct ConsumerSum {
+struct ConsumerSum : Pass {
   enum { kDemand, kPlanRevenue, kPerProvider };
   OnExec<UserConsts> kx;
   OnExec<UserView> vx;
   CUTOFF_HD_TEMPLATE
   template <class Add> CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
-    const UserConsts& k = *kx;
-    const UserView& v = *vx;
+    const UserConsts& k = open(kx);
+    const UserView& v = open(vx);
     UserBid b;
     const int q = user_bid(i, k, v, &b);
     if (q < 0) return;
@@ -204,7 +210,7 @@ struct ConsumerSum {
 /// then per provider the demand at p_min (keys after the class block); then per
 /// country D_c (§2.4, v4): its bidding firms' x_i(π) at the price they cleared at
 /// on tier-1-homed providers, before the quota factor.
-struct FirmMarketSum {
+struct FirmMarketSum : Pass {
   enum { kSpend, kTokens, kAlloc, kRationed, kPerClass };
   OnExec<FirmTickConsts> kx;
   OnExec<FirmView> fx;
@@ -217,9 +223,9 @@ struct FirmMarketSum {
   CUTOFF_HD_INLINE int keys() const { return quota_key(n_countries); }
   CUTOFF_HD_TEMPLATE
   template <class Add> CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
-    const FirmTickConsts& k = *kx;
-    const FirmView& f = *fx;
-    const Table<ProviderClearing>& cleared = *cleared_x;
+    const FirmTickConsts& k = open(kx);
+    const FirmView& f = open(fx);
+    const Table<ProviderClearing>& cleared = open(cleared_x);
     FirmBid bid;
     const int q = firm_bid(i, k, f, &bid);
     if (q < 0) return;
@@ -239,14 +245,14 @@ struct FirmMarketSum {
 };
 
 /// §2.6(e) outcomes per provider: tokens used, their compute, and compute short of the caps.
-struct ConsumerUseSum {
+struct ConsumerUseSum : Pass {
   enum { kUse, kUseCompute, kUseShort, kPerProvider };
   OnExec<UserConsts> kx;
   OnExec<UserView> vx;
   CUTOFF_HD_TEMPLATE
   template <class Add> CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
-    const UserConsts& k = *kx;
-    const UserView& v = *vx;
+    const UserConsts& k = open(kx);
+    const UserView& v = open(vx);
     UserBid b;
     const int q = user_bid(i, k, v, &b);
     if (q < 0) return;
@@ -259,15 +265,15 @@ struct ConsumerUseSum {
 
 /// §2.6(e) (v5) the firms' seats per provider: their demand at full caps, the compute
 /// and tokens they used, and their plan revenue.
-struct SeatSum {
+struct SeatSum : Pass {
   enum { kDemand, kUseCompute, kTokens, kRevenue, kPerProvider };
   OnExec<FirmTickConsts> kx;
   OnExec<FirmView> fx;
   CUTOFF_HD_TEMPLATE
   template <class Add> CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
-    const FirmView& f = *fx;
+    const FirmView& f = open(fx);
     if (!(f.flags[i] & firm_flag::kSeats)) return;
-    const FirmTickConsts& k = *kx;
+    const FirmTickConsts& k = open(kx);
     const int q = f.provider[i];
     const double w = firm_weight(k.layout, f, i);
     const double seats = f.seats[i];
@@ -293,42 +299,42 @@ struct SeatSum {
 // ---------------------------------------------------------------------------
 
 /// Σ w·employees (per country at §2.0, per (country, sector) for step 8's entrants).
-struct EmployeesSum {
+struct EmployeesSum : Pass {
   static constexpr int kOut = 1;
   OnExec<LayoutView> L;
   OnExec<FirmView> f;
   CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const {
-    o[0] = firm_weight(*L, *f, i) * static_cast<double>(f->employees[i]);
+    o[0] = firm_weight(open(L), open(f), i) * static_cast<double>(open(f).employees[i]);
   }
 };
 
 /// Step 8 pass 1 per (country, sector): Y = Σ w·A·e, Z = Σ w·e·A^σ_c.
-struct PoolSum {
+struct PoolSum : Pass {
   static constexpr int kOut = 2;
   OnExec<LayoutView> L;
   OnExec<FirmView> f;
   double sigma_c;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const { pool_terms(*L, *f, sigma_c, i, o); }
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const { pool_terms(open(L), open(f), sigma_c, i, o); }
 };
 
 /// Adopter agents per country (§2.0's lagged adoption).
-struct AdoptersSum {
+struct AdoptersSum : Pass {
   static constexpr int kOut = 1;
   OnExec<UserView> v;
   CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const {
-    o[0] = (v->flags[i] & user_flag::kAdopter) ? 1.0 : 0.0;
+    o[0] = (open(v).flags[i] & user_flag::kAdopter) ? 1.0 : 0.0;
   }
 };
 
 /// §2.10 firm aggregates per country.
-struct CountryFirmSum {
+struct CountryFirmSum : Pass {
   enum { kY, kEmp, kEmpK, kBuyEmpK, kBuyEmp, kEmpKelig, kEntered, kNegW, kOutCount };
   static constexpr int kOut = kOutCount;
   OnExec<FirmTickConsts> kx;
   OnExec<FirmView> fx;
   CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const {
-    const FirmTickConsts& k = *kx;
-    const FirmView& f = *fx;
+    const FirmTickConsts& k = open(kx);
+    const FirmView& f = open(fx);
     const double w = firm_weight(k.layout, f, i);
     const double we = w * static_cast<double>(f.employees[i]);
     const bool buying = f.flags[i] & firm_flag::kBuying;
@@ -345,17 +351,17 @@ struct CountryFirmSum {
 
 /// §7 (v4) who is cut off, per country, for the firms of one size class: real firms
 /// and employment by status, and employment-weighted K accessed (0 if nothing bought).
-struct StatusSum {
+struct StatusSum : Pass {
   enum { kFirms = 0, kEmp = kStatusCount, kEmpK = 2 * kStatusCount, kOutCount };
   static constexpr int kOut = kOutCount;
   OnExec<LayoutView> L;
   OnExec<FirmView> fx;
   int size;  ///< the size class summed
   CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const {
-    const FirmView& f = *fx;
+    const FirmView& f = open(fx);
     for (int j = 0; j < kOut; ++j) o[j] = 0.0;
     if (size_class(f.employees[i]) != size) return;
-    const double w = firm_weight(*L, f, i);
+    const double w = firm_weight(open(L), f, i);
     const double we = w * static_cast<double>(f.employees[i]);
     o[kFirms + f.status[i]] = w;
     o[kEmp + f.status[i]] = we;
@@ -364,14 +370,14 @@ struct StatusSum {
 };
 
 /// §2.10 user aggregates per country (per agent; the caller weighs by w_user).
-struct CountryUserSum {
+struct CountryUserSum : Pass {
   enum { kAdopt, kUse, kCap, kCapped, kUserK, kQuota, kMarket, kPlan, kOutCount = kPlan + 3 };
   static constexpr int kOut = kOutCount;
   OnExec<UserConsts> kx;
   OnExec<UserView> vx;
   CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const {
-    const UserConsts& k = *kx;
-    const UserView& v = *vx;
+    const UserConsts& k = open(kx);
+    const UserView& v = open(vx);
     for (int j = 0; j < kOut; ++j) o[j] = 0.0;
     if (!(v.flags[i] & user_flag::kAdopter)) return;
     o[kAdopt] = 1.0;
@@ -413,24 +419,24 @@ constexpr int max_segment_out() {
 // ---------------------------------------------------------------------------
 
 /// §7: cumulative AI value of the real firms that have used AI.
-struct AiValueRank {
+struct AiValueRank : Pass {
   OnExec<LayoutView> L;
   OnExec<FirmView> f;
   CUTOFF_HD_INLINE bool operator()(std::uint64_t i, double* w, double* x) const {
-    if (!(f->flags[i] & firm_flag::kUsedAI)) return false;
-    *w = firm_weight(*L, *f, i);
-    *x = f->ai_value[i];
+    if (!(open(f).flags[i] & firm_flag::kUsedAI)) return false;
+    *w = firm_weight(open(L), open(f), i);
+    *x = open(f).ai_value[i];
     return true;
   }
 };
 
 /// §7: wealth, max(W, 0).
-struct WealthRank {
+struct WealthRank : Pass {
   OnExec<LayoutView> L;
   OnExec<FirmView> f;
   CUTOFF_HD_INLINE bool operator()(std::uint64_t i, double* w, double* x) const {
-    *w = firm_weight(*L, *f, i);
-    *x = fp::max(f->W[i], 0.0);
+    *w = firm_weight(open(L), open(f), i);
+    *x = fp::max(open(f).W[i], 0.0);
     return true;
   }
 };
@@ -440,23 +446,23 @@ struct WealthRank {
   X(WealthRank)
 
 /// §2.6(c): firm i's bid on the provider it chose (−1: none).
-struct FirmBids {
+struct FirmBids : Pass {
   OnExec<FirmTickConsts> k;
   OnExec<FirmView> f;
-  CUTOFF_HD_INLINE int operator()(std::uint64_t i, FirmBid* bid) const { return firm_bid(i, *k, *f, bid); }
+  CUTOFF_HD_INLINE int operator()(std::uint64_t i, FirmBid* bid) const { return firm_bid(i, open(k), open(f), bid); }
 };
 
 /// §2.6(e): the plan layer's elements and their bids (−1: none): users [0, n_users),
 /// then (v5) the firms' seats, firm j as element n_users + j (the water-fill runs over
 /// n_users + n_firms elements when the product layer is on, over n_users when it is off).
-struct PlanBids {
+struct PlanBids : Pass {
   OnExec<UserConsts> k;
   OnExec<UserView> v;
   OnExec<FirmTickConsts> fk;  ///< (v5) read only for elements ≥ n_users
   OnExec<FirmView> f;
   std::uint64_t n_users;
   CUTOFF_HD_INLINE int operator()(std::uint64_t i, UserBid* bid) const {
-    return i < n_users ? user_bid(i, *k, *v, bid) : firm_seat_bid(i - n_users, *fk, *f, bid);
+    return i < n_users ? user_bid(i, open(k), open(v), bid) : firm_seat_bid(i - n_users, open(fk), open(f), bid);
   }
 };
 

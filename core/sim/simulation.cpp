@@ -167,7 +167,7 @@ std::vector<double> Simulation::pool_rate_table(std::vector<double>* meanA) {
   const Layout& L = layout_;
   const int C = L.n_countries, S = L.n_sectors;
   std::vector<double> yz;
-  exec_->segment_sums(L.seg_begin, PoolSum{exec_layout(), exec_->firms(), params_.sigma_c}, yz);
+  exec_->segment_sums(L.seg_begin, PoolSum{{}, exec_layout(), exec_->firms(), params_.sigma_c}, yz);
   std::vector<double> Y(C * S), Z(C * S), rate(C * S);
   for (int j = 0; j < C * S; ++j) {
     Y[j] = yz[2 * j];
@@ -201,19 +201,19 @@ void Simulation::init_firms() {
   const FirmInitConsts k{draw_seed_, draw_replicate_, L.view(),       table_of(A_c), table_of(tier_u8_), p.pareto_alpha,
                          p.size_cap, p.A_sigma0,      p.budget_sigma, p.p_defender,  defender_sector};
   const OnExec<FirmView> f = exec_->firms();
-  exec_->loop(L.n_firms, InitFirmLoop{exec_->put(k), f});
+  exec_->loop(L.n_firms, InitFirmLoop{{}, exec_->put(k), f});
 
   // One factor per country so that weighted employees sum to its workers.
   std::vector<double> raw;
-  exec_->segment_sums(L.firm_begin, EmployeesSum{Ld, f}, raw);
+  exec_->segment_sums(L.firm_begin, EmployeesSum{{}, Ld, f}, raw);
   std::vector<double> scale(C);
   for (int c = 0; c < C; ++c) scale[c] = L.workers[c] / raw[c];
-  exec_->loop(L.n_firms, ScaleFirmSizeLoop{exec_->put(table_of(scale)), f});
-  exec_->segment_sums(L.seg_begin, EmployeesSum{Ld, f}, seg_E_);
+  exec_->loop(L.n_firms, ScaleFirmSizeLoop{{}, exec_->put(table_of(scale)), f});
+  exec_->segment_sums(L.seg_begin, EmployeesSum{{}, Ld, f}, seg_E_);
 
   // revenue(−1) by step 8's pool rule at tick 0, and W = 3·revenue(−1).
   const std::vector<double> rate = pool_rate_table(nullptr);
-  exec_->loop(L.n_firms, InitFirmRevenueLoop{p.sigma_c, exec_->put(table_of(rate)), S, f});
+  exec_->loop(L.n_firms, InitFirmRevenueLoop{{}, p.sigma_c, exec_->put(table_of(rate)), S, f});
   // The large stratum: the first seg_large agents of each (country, sector) segment.
   large_.clear();
   for (int seg = 0; seg < C * S; ++seg)
@@ -308,11 +308,12 @@ void Simulation::price_plans() {
 
 void Simulation::init_users() {
   const OnExec<UserView> v = exec_->users();
-  exec_->loop(layout_.n_users, InitUserLoop{exec_->put(user_consts(-1)), params_.income_sigma, params_.need_sigma, v});
+  exec_->loop(layout_.n_users,
+              InitUserLoop{{}, exec_->put(user_consts(-1)), params_.income_sigma, params_.need_sigma, v});
   // Lagged adoption share from the initial adopters.
   const int C = layout_.n_countries;
   std::vector<double> adopters;
-  exec_->segment_sums(layout_.user_begin, AdoptersSum{v}, adopters);
+  exec_->segment_sums(layout_.user_begin, AdoptersSum{{}, v}, adopters);
   for (int c = 0; c < C; ++c) adoption_prev_[c] = adopters[c] * layout_.w_user[c] / countries_[c].population;
 }
 
@@ -330,7 +331,7 @@ FirmTickConsts Simulation::firm_consts(int t) {
   zeta_.resize(C);
   const double quota = p.tier2_quota * fp::pow(1.0 + p.tier2_quota_growth, std::max(t, 0) / 12.0);
   for (int c = 0; c < C; ++c) {
-    const double raise = (policy_[c] & 4) ? p.kyc_raise : 1.0;
+    const double raise = (policy_[c] & policy_flag::kKycRaise) ? p.kyc_raise : 1.0;
     kyc_rate_c_[c] = std::min(1.0, p.kyc_rate[countries_[c].tier - 1] * raise);
     // §2.9 (v5) firms' diffusion: a one-employee firm's adoption probability; its
     // country's connectivity as for people (whoever serves it: eligibility is step 4's).
@@ -406,7 +407,7 @@ double Simulation::firm_demand_at_pmin(double tau) {
   const OnExec<FirmTickConsts> k = exec_->put(firm_consts(0));
   tau0_ = saved;
   KeyedFixed sum(TauDemandSum::kKeys);
-  exec_->sum(layout_.n_firms, TauDemandSum{k, exec_->firms(), market_.p_min()}, sum);
+  exec_->sum(layout_.n_firms, TauDemandSum{{}, k, exec_->firms(), market_.p_min()}, sum);
   return sum.value(0, kFixedCompute);
 }
 
@@ -472,8 +473,8 @@ void Simulation::derive_need0() {
     floor += p.r_cons * (1.0 - p.train_share) * prov[q].capacity();
   }
   KeyedFixed sum(NeedUnitSum::kKeys);
-  exec_->sum(layout_.n_users, NeedUnitSum{exec_->put(user_consts(-1)), exec_->users(), exec_->put(table_of(h_newest))},
-             sum);
+  exec_->sum(layout_.n_users,
+             NeedUnitSum{{}, exec_->put(user_consts(-1)), exec_->users(), exec_->put(table_of(h_newest))}, sum);
   const double per_unit = sum.value(0, kFixedCompute);
   if (!(per_unit > 0))
     throw InputError("key 'adopt0' = " + std::to_string(p.adopt0) +
@@ -570,7 +571,7 @@ void Simulation::place_policy_orders(int t) {
   for (int c = 0; c < layout_.n_countries; ++c) {
     const int q = policy_provider_[c];
     if (q < 0) continue;
-    if (policy_[c] & 1) market_.add_hosted_order(q, p.build_share * gdp_prev_[c] / 12.0 / p.capex, t);
+    if (policy_[c] & policy_flag::kBuild) market_.add_hosted_order(q, p.build_share * gdp_prev_[c] / 12.0 / p.capex, t);
     if (deal_order_tick_[c] == t) {
       market_.add_hosted_order(q, p.deal_size, t);
       deal_arrival_[c] = t + static_cast<int>(p.lead);
@@ -635,8 +636,8 @@ void Simulation::choose_partners(const std::vector<int>& released, const FirmTic
 }
 
 void Simulation::step_choice(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk) {
-  exec_->loop(layout_.n_firms, FirmChooseLoop{fk, exec_->firms()});
-  exec_->loop(layout_.n_users, UserChooseLoop{uk, exec_->users()});
+  exec_->loop(layout_.n_firms, FirmChooseLoop{{}, fk, exec_->firms()});
+  exec_->loop(layout_.n_users, UserChooseLoop{{}, uk, exec_->users()});
 }
 
 void Simulation::step_market(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk) {
@@ -656,7 +657,7 @@ Simulation::MarketTick Simulation::market_supply(const OnExec<UserConsts>& uk) {
   const int P = static_cast<int>(prov.size());
   MarketTick m;
   m.cons = KeyedFixed(P * ConsumerSum::kPerProvider);
-  exec_->sum(layout_.n_users, ConsumerSum{uk, exec_->users()}, m.cons);
+  exec_->sum(layout_.n_users, ConsumerSum{{}, uk, exec_->users()}, m.cons);
   m.inference.resize(P);
   m.reserve.resize(P);
   m.floor.resize(P);
@@ -692,17 +693,17 @@ void Simulation::clear_firm_market(const OnExec<FirmTickConsts>& fk, MarketTick&
   // then §2.5 (v4) budgets adapt to what a unit of compute was worth against its price.
   const int P = static_cast<int>(m.supply.size()), C = layout_.n_countries;
   const OnExec<FirmView> f = exec_->firms();
-  m.cleared = exec_->clear_firms(layout_.n_firms, m.supply, FirmBids{fk, f});
+  m.cleared = exec_->clear_firms(layout_.n_firms, m.supply, FirmBids{{}, fk, f});
   const OnExec<Table<ProviderClearing>> cleared_x = exec_->put(table_of(m.cleared));
-  exec_->loop(layout_.n_firms, FirmSettleLoop{fk, cleared_x, f});
-  const FirmMarketSum market_sum{fk, f, cleared_x, market_.p_min(), P, C};
+  exec_->loop(layout_.n_firms, FirmSettleLoop{{}, fk, cleared_x, f});
+  const FirmMarketSum market_sum{{}, fk, f, cleared_x, market_.p_min(), P, C};
   m.firm_sums = KeyedFixed(market_sum.keys());
   exec_->sum(layout_.n_firms, market_sum, m.firm_sums);
   m.firm_demand.resize(P);
   for (int q = 0; q < P; ++q) m.firm_demand[q] = m.firm_sums.value(market_sum.demand_key(q), kFixedCompute);
   quota_firm_demand_.resize(C);
   for (int c = 0; c < C; ++c) quota_firm_demand_[c] = m.firm_sums.value(market_sum.quota_key(c), kFixedCompute);
-  if (params_.b_adapt > 0) exec_->loop(layout_.n_firms, FirmAdaptLoop{fk, cleared_x, f});
+  if (params_.b_adapt > 0) exec_->loop(layout_.n_firms, FirmAdaptLoop{{}, fk, cleared_x, f});
 }
 
 void Simulation::fill_plan_layer(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk, MarketTick& m) {
@@ -724,16 +725,16 @@ void Simulation::fill_plan_layer(const OnExec<FirmTickConsts>& fk, const OnExec<
   for (int q = 0; q < P; ++q)
     cons_floor[q] = std::min(cons_floor[q], cons_capacity[q]);  // a floor within what there is
   const std::uint64_t plan_elements = layout_.n_users + (p.seats ? layout_.n_firms : 0);
-  const WaterFill fill = exec_->water_fill(plan_elements, P, PlanBids{uk, v, fk, f, layout_.n_users},
+  const WaterFill fill = exec_->water_fill(plan_elements, P, PlanBids{{}, uk, v, fk, f, layout_.n_users},
                                            cons_capacity.data(), cons_floor.data());
   const OnExec<Table<WaterLevel>> levels = exec_->put(table_of(fill.levels));
-  exec_->loop(layout_.n_users, UserSettleLoop{uk, levels, v});
+  exec_->loop(layout_.n_users, UserSettleLoop{{}, uk, levels, v});
   m.use_sums = KeyedFixed(P * ConsumerUseSum::kPerProvider);
-  exec_->sum(layout_.n_users, ConsumerUseSum{uk, v}, m.use_sums);
+  exec_->sum(layout_.n_users, ConsumerUseSum{{}, uk, v}, m.use_sums);
   m.seat_sums = KeyedFixed(P * SeatSum::kPerProvider);
   if (p.seats) {
-    exec_->loop(layout_.n_firms, FirmSeatSettleLoop{fk, levels, f});
-    exec_->sum(layout_.n_firms, SeatSum{fk, f}, m.seat_sums);
+    exec_->loop(layout_.n_firms, FirmSeatSettleLoop{{}, fk, levels, f});
+    exec_->sum(layout_.n_firms, SeatSum{{}, fk, f}, m.seat_sums);
   }
 }
 
@@ -747,7 +748,7 @@ void Simulation::sum_statuses() {
   res_.class_emp.assign(res_.class_emp_K.size(), 0.0);
   std::vector<double> st;
   for (int sc = 0; sc < kSizeClassCount; ++sc) {
-    exec_->segment_sums(layout_.firm_begin, StatusSum{exec_layout(), f, sc}, st);
+    exec_->segment_sums(layout_.firm_begin, StatusSum{{}, exec_layout(), f, sc}, st);
     for (int c = 0; c < C; ++c) {
       const double* o = &st[static_cast<std::size_t>(c) * StatusSum::kOut];
       const std::size_t cs = static_cast<std::size_t>(c) * kSizeClassCount + sc;
@@ -823,7 +824,7 @@ void Simulation::step_firms(const FirmTickConsts& fk_host, const OnExec<FirmTick
   // §2.7 productivity, then §2.8 pass 1 (pool sums) and pass 2 (revenue, wealth, exit and entry).
   const Params& p = params_;
   const OnExec<FirmView> f = exec_->firms();
-  exec_->loop(layout_.n_firms, FirmProductivityLoop{fk, exec_->put(table_of(spill_)), p.g0, p.sigma_A, f});
+  exec_->loop(layout_.n_firms, FirmProductivityLoop{{}, fk, exec_->put(table_of(spill_)), p.g0, p.sigma_A, f});
   std::vector<double> meanA;
   const std::vector<double> rate = pool_rate_table(&meanA);
   const std::vector<double> wage = wages();
@@ -846,11 +847,11 @@ void Simulation::step_firms(const FirmTickConsts& fk_host, const OnExec<FirmTick
   k.entrant_sigma = p.entrant_sigma;
   k.budget_sigma = p.budget_sigma;
   k.seat_price = table_of(seat_price_);
-  exec_->loop(layout_.n_firms, FirmWealthLoop{exec_->put(k), f});
+  exec_->loop(layout_.n_firms, FirmWealthLoop{{}, exec_->put(k), f});
 }
 
 void Simulation::step_adoption(const OnExec<UserConsts>& uk) {
-  exec_->loop(layout_.n_users, UserAdoptLoop{uk, exec_->users()});
+  exec_->loop(layout_.n_users, UserAdoptLoop{{}, uk, exec_->users()});
 }
 
 void Simulation::step_countries(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk) {
@@ -868,8 +869,8 @@ void Simulation::aggregate_countries(const OnExec<FirmTickConsts>& fk, const OnE
   using F = CountryFirmSum;
   using U = CountryUserSum;
   std::vector<double> fsum, usum;
-  exec_->segment_sums(layout_.firm_begin, CountryFirmSum{fk, f}, fsum);
-  exec_->segment_sums(layout_.user_begin, CountryUserSum{uk, v}, usum);
+  exec_->segment_sums(layout_.firm_begin, CountryFirmSum{{}, fk, f}, fsum);
+  exec_->segment_sums(layout_.user_begin, CountryUserSum{{}, uk, v}, usum);
   auto fs = [&](int c, int k) { return fsum[static_cast<std::size_t>(c) * F::kOut + k]; };
   auto us = [&](int c, int k) { return usum[static_cast<std::size_t>(c) * U::kOut + k]; };
 
@@ -944,12 +945,12 @@ void Simulation::take_policies() {
       if (a > b || (a == b && prov[q].capacity() > prov[best].capacity())) best = q;
     }
     policy_provider_[c] = best;
-    if (p.policy_build) policy_[c] |= 1;
+    if (p.policy_build) policy_[c] |= policy_flag::kBuild;
     if (p.policy_deal) {
-      policy_[c] |= 2;
+      policy_[c] |= policy_flag::kDeal;
       deal_order_tick_[c] = tick_ + 1;
     }
-    if (p.policy_kyc) policy_[c] |= 4;
+    if (p.policy_kyc) policy_[c] |= policy_flag::kKycRaise;
   }
 }
 
@@ -958,8 +959,8 @@ void Simulation::rank_firms() {
   // used AI, i.e. bought compute at least once) and the Gini of wealth on max(W, 0).
   const OnExec<LayoutView> L = exec_layout();
   const OnExec<FirmView> f = exec_->firms();
-  const RankStats value = exec_->rank_stats(layout_.n_firms, AiValueRank{L, f});
-  const RankStats wealth = exec_->rank_stats(layout_.n_firms, WealthRank{L, f});
+  const RankStats value = exec_->rank_stats(layout_.n_firms, AiValueRank{{}, L, f});
+  const RankStats wealth = exec_->rank_stats(layout_.n_firms, WealthRank{{}, L, f});
   res_.top20 = value.total_weight > 0 ? value.top_share : kNaN;
   res_.gini = wealth.gini;
 }

@@ -34,6 +34,14 @@ struct StepAccess {
   int passes;
 };
 
+/// The policies a country has taken (docs/model.md §6): the bits of its `policy` value,
+/// as `/metrics/policy` reports them.
+namespace policy_flag {
+inline constexpr std::uint8_t kBuild = 1u << 0;     ///< a domestic build (hosted orders)
+inline constexpr std::uint8_t kDeal = 1u << 1;      ///< a deal with its provider
+inline constexpr std::uint8_t kKycRaise = 1u << 2;  ///< a KYC raise
+}  // namespace policy_flag
+
 /// How a run executes, as opposed to what it models (Params).
 struct RunOptions {
   std::uint32_t replicate = 0;
@@ -178,7 +186,7 @@ class Simulation {
   std::vector<double> seg_E_;             ///< Σ w·employees per (country, sector) (constant)
   std::vector<int> gap_run_;              ///< consecutive ticks with access gap > gap_policy
   std::vector<int> policy_provider_;      ///< provider of the country's policies, −1 none
-  std::vector<std::uint8_t> policy_;      ///< bits: 1 build, 2 deal, 4 KYC raise
+  std::vector<std::uint8_t> policy_;      ///< policy_flag bits
   std::vector<int> deal_arrival_;         ///< tick the deal's capacity arrives (−1: none)
   std::vector<int> deal_order_tick_;      ///< tick the deal order is placed (−1: none pending)
   std::vector<std::uint16_t> deal_mask_;  ///< bit p: hosts an arrived deal of p

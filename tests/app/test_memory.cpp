@@ -103,13 +103,14 @@ TEST(Memory, DeviceEstimateCoversEveryBufferATickGrows) {
       EXPECT_EQ(d.agents, firms * bytes_per_agent<Firms>() + users * bytes_per_agent<Users>());
       EXPECT_EQ(d.total(), d.agents + d.passes());
 
-      // The clearing: the first pass's partials as its engine makes them, and any
+      // The clearing: the first pass's partials as its solver plans them, and any
       // pass's at most: 2P markets of 65,537 bins of 40 B.
       std::vector<ProviderSupply> supply(P, ProviderSupply{1e6, 1.0, std::numeric_limits<double>::infinity(), false});
       for (int p = 0; p < P; p += 2) supply[p].first_resort = true;
-      clearing_detail::Engine eng(firms, supply, ClearingOptions{});
-      ASSERT_TRUE(eng.next_pass());
-      clearing_detail::Local first = eng.fresh();
+      clearing_detail::ClearingSolver solver(firms, supply, ClearingOptions{});
+      clearing_detail::ClearPass pass;
+      ASSERT_TRUE(solver.next(&pass));
+      clearing_detail::ClearPassData first = clearing_detail::clear_pass_fresh(pass);
       EXPECT_GE(d.clearing, solver_pass_bytes(first, 0));
       EXPECT_GE(d.clearing, 2ull * P * 65537 * 40);
       // Its gathered key events, every market at its limit: 168 MB at 4 providers, 671 MB at 16.

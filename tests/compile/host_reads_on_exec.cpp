@@ -6,7 +6,7 @@
 int main() {
   const cutoff::OnExec<cutoff::FirmTickConsts> k;
   const cutoff::OnExec<cutoff::FirmView> f;
-  const cutoff::FirmChooseLoop loop{k, f};  // what host code does: hand the views to a pass
+  const cutoff::FirmChooseLoop loop{{}, k, f};  // what host code does: hand the views to a pass
   (void)loop;
 #if CUTOFF_HOST_READ == 1
   return (*k).first_resort[0];  // issue 19, finding 1: a device table read on the host

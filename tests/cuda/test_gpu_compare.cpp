@@ -102,10 +102,10 @@ void every_pass(const char* scenario, const SolverOptions& options) {
   const OnExec<UserConsts> cuk = ce.put(s.cpu->user_consts(t)), guk = ge.put(s.gpu->user_consts(t));
 
   // §2.4 choice.
-  ce.loop(nf, FirmChooseLoop{cfk, ce.firms()});
-  ge.loop(nf, FirmChooseLoop{gfk, ge.firms()});
-  ce.loop(nu, UserChooseLoop{cuk, ce.users()});
-  ge.loop(nu, UserChooseLoop{guk, ge.users()});
+  ce.loop(nf, FirmChooseLoop{{}, cfk, ce.firms()});
+  ge.loop(nf, FirmChooseLoop{{}, gfk, ge.firms()});
+  ce.loop(nu, UserChooseLoop{{}, cuk, ce.users()});
+  ge.loop(nu, UserChooseLoop{{}, guk, ge.users()});
   ASSERT_TRUE(same_bits(ce.host_firms(), ge.host_firms())) << "after firm_choose";
   ASSERT_TRUE(same_bits(ce.host_users(), ge.host_users())) << "after user_choose";
 
@@ -114,8 +114,8 @@ void every_pass(const char* scenario, const SolverOptions& options) {
     std::vector<ProviderSupply> supply;
     for (std::size_t q = 0; q < s.cpu->market().providers().size(); ++q)
       supply.push_back(ProviderSupply{cap * (q + 1), 0.5, 3.0, q == 0});
-    const auto a = ce.clear_firms(nf, supply, FirmBids{cfk, ce.firms()});
-    const auto b = ge.clear_firms(nf, supply, FirmBids{gfk, ge.firms()});
+    const auto a = ce.clear_firms(nf, supply, FirmBids{{}, cfk, ce.firms()});
+    const auto b = ge.clear_firms(nf, supply, FirmBids{{}, gfk, ge.firms()});
     ASSERT_EQ(a.size(), b.size());
     for (std::size_t q = 0; q < a.size(); ++q) {
       SCOPED_TRACE("capacity " + std::to_string(cap) + ", provider " + std::to_string(q));
@@ -133,12 +133,12 @@ void every_pass(const char* scenario, const SolverOptions& options) {
     }
     // Settle on each backend's own result, then the class sums.
     const OnExec<Table<ProviderClearing>> ca = ce.put(table_of(a)), gb = ge.put(table_of(b));
-    ce.loop(nf, FirmSettleLoop{cfk, ca, ce.firms()});
-    ge.loop(nf, FirmSettleLoop{gfk, gb, ge.firms()});
+    ce.loop(nf, FirmSettleLoop{{}, cfk, ca, ce.firms()});
+    ge.loop(nf, FirmSettleLoop{{}, gfk, gb, ge.firms()});
     ASSERT_TRUE(same_bits(ce.host_firms(), ge.host_firms())) << "after firm_settle, capacity " << cap;
     const int P = static_cast<int>(a.size());
     const int C = s.cpu->layout().n_countries;
-    const FirmMarketSum cm{cfk, ce.firms(), ca, 0.5, P, C}, gm{gfk, ge.firms(), gb, 0.5, P, C};
+    const FirmMarketSum cm{{}, cfk, ce.firms(), ca, 0.5, P, C}, gm{{}, gfk, ge.firms(), gb, 0.5, P, C};
     KeyedFixed x(cm.keys()), y(gm.keys());
     ce.sum(nf, cm, x);
     ge.sum(nf, gm, y);
@@ -146,13 +146,13 @@ void every_pass(const char* scenario, const SolverOptions& options) {
     // §7 who is cut off, then §2.5 the budgets adapt.
     std::vector<double> sa, sb;
     for (int sc = 0; sc < kSizeClassCount; ++sc) {
-      ce.segment_sums(s.cpu->layout().firm_begin, StatusSum{s.cpu->exec_layout(), ce.firms(), sc}, sa);
-      ge.segment_sums(s.gpu->layout().firm_begin, StatusSum{s.gpu->exec_layout(), ge.firms(), sc}, sb);
+      ce.segment_sums(s.cpu->layout().firm_begin, StatusSum{{}, s.cpu->exec_layout(), ce.firms(), sc}, sa);
+      ge.segment_sums(s.gpu->layout().firm_begin, StatusSum{{}, s.gpu->exec_layout(), ge.firms(), sc}, sb);
       ASSERT_EQ(sa.size(), sb.size());
       EXPECT_EQ(std::memcmp(sa.data(), sb.data(), sa.size() * 8), 0) << "status sums, size class " << sc;
     }
-    ce.loop(nf, FirmAdaptLoop{cfk, ca, ce.firms()});
-    ge.loop(nf, FirmAdaptLoop{gfk, gb, ge.firms()});
+    ce.loop(nf, FirmAdaptLoop{{}, cfk, ca, ce.firms()});
+    ge.loop(nf, FirmAdaptLoop{{}, gfk, gb, ge.firms()});
     ASSERT_TRUE(same_bits(ce.host_firms(), ge.host_firms())) << "after the budget adaptation, capacity " << cap;
   }
 
@@ -161,8 +161,8 @@ void every_pass(const char* scenario, const SolverOptions& options) {
   for (double cap : {1e-3, 1.0, 1e6}) {
     std::vector<double> capacity(P, cap), floor(P, 0.0);
     floor[0] = cap / 3;
-    const WaterFill a = ce.water_fill(nu, P, PlanBids{cuk, ce.users(), {}, {}, nu}, capacity.data(), floor.data());
-    const WaterFill b = ge.water_fill(nu, P, PlanBids{guk, ge.users(), {}, {}, nu}, capacity.data(), floor.data());
+    const WaterFill a = ce.water_fill(nu, P, PlanBids{{}, cuk, ce.users(), {}, {}, nu}, capacity.data(), floor.data());
+    const WaterFill b = ge.water_fill(nu, P, PlanBids{{}, guk, ge.users(), {}, {}, nu}, capacity.data(), floor.data());
     for (int q = 0; q < P; ++q) {
       EXPECT_TRUE(same_double(a.levels[q].lambda, b.levels[q].lambda)) << "provider " << q << " capacity " << cap;
       EXPECT_TRUE(same_double(a.levels[q].lambda_floor, b.levels[q].lambda_floor));
@@ -170,42 +170,42 @@ void every_pass(const char* scenario, const SolverOptions& options) {
     }
     EXPECT_EQ(a.passes, b.passes);
     const OnExec<Table<WaterLevel>> la = ce.put(table_of(a.levels)), lb = ge.put(table_of(b.levels));
-    ce.loop(nu, UserSettleLoop{cuk, la, ce.users()});
-    ge.loop(nu, UserSettleLoop{guk, lb, ge.users()});
+    ce.loop(nu, UserSettleLoop{{}, cuk, la, ce.users()});
+    ge.loop(nu, UserSettleLoop{{}, guk, lb, ge.users()});
     ASSERT_TRUE(same_bits(ce.host_users(), ge.host_users())) << "after user_settle, capacity " << cap;
     KeyedFixed x(P * ConsumerUseSum::kPerProvider), y(P * ConsumerUseSum::kPerProvider);
-    ce.sum(nu, ConsumerUseSum{cuk, ce.users()}, x);
-    ge.sum(nu, ConsumerUseSum{guk, ge.users()}, y);
+    ce.sum(nu, ConsumerUseSum{{}, cuk, ce.users()}, x);
+    ge.sum(nu, ConsumerUseSum{{}, guk, ge.users()}, y);
     EXPECT_TRUE(same_keyed(x, y)) << "consumer use sums, capacity " << cap;
   }
 
   // §2.7 productivity, §2.9 adoption.
   std::vector<double> spill(s.cpu->layout().n_countries, 0.01);
-  ce.loop(nf, FirmProductivityLoop{cfk, ce.put(table_of(spill)), 0.001, 0.05, ce.firms()});
-  ge.loop(nf, FirmProductivityLoop{gfk, ge.put(table_of(spill)), 0.001, 0.05, ge.firms()});
-  ce.loop(nu, UserAdoptLoop{cuk, ce.users()});
-  ge.loop(nu, UserAdoptLoop{guk, ge.users()});
+  ce.loop(nf, FirmProductivityLoop{{}, cfk, ce.put(table_of(spill)), 0.001, 0.05, ce.firms()});
+  ge.loop(nf, FirmProductivityLoop{{}, gfk, ge.put(table_of(spill)), 0.001, 0.05, ge.firms()});
+  ce.loop(nu, UserAdoptLoop{{}, cuk, ce.users()});
+  ge.loop(nu, UserAdoptLoop{{}, guk, ge.users()});
   ASSERT_TRUE(same_bits(ce.host_firms(), ge.host_firms())) << "after firm_productivity";
   ASSERT_TRUE(same_bits(ce.host_users(), ge.host_users())) << "after user_adopt";
 
   // §2.8 and §2.10 segment sums, §7 ranks.
   const Layout& L = s.cpu->layout();
   std::vector<double> xa, xb;
-  ce.segment_sums(L.seg_begin, PoolSum{s.cpu->exec_layout(), ce.firms(), 0.6}, xa);
-  ge.segment_sums(L.seg_begin, PoolSum{s.gpu->exec_layout(), ge.firms(), 0.6}, xb);
+  ce.segment_sums(L.seg_begin, PoolSum{{}, s.cpu->exec_layout(), ce.firms(), 0.6}, xa);
+  ge.segment_sums(L.seg_begin, PoolSum{{}, s.gpu->exec_layout(), ge.firms(), 0.6}, xb);
   ASSERT_EQ(xa.size(), xb.size());
   EXPECT_EQ(std::memcmp(xa.data(), xb.data(), xa.size() * 8), 0) << "pool sums";
-  ce.segment_sums(L.firm_begin, CountryFirmSum{cfk, ce.firms()}, xa);
-  ge.segment_sums(L.firm_begin, CountryFirmSum{gfk, ge.firms()}, xb);
+  ce.segment_sums(L.firm_begin, CountryFirmSum{{}, cfk, ce.firms()}, xa);
+  ge.segment_sums(L.firm_begin, CountryFirmSum{{}, gfk, ge.firms()}, xb);
   EXPECT_EQ(std::memcmp(xa.data(), xb.data(), xa.size() * 8), 0) << "country firm sums";
-  ce.segment_sums(L.user_begin, CountryUserSum{cuk, ce.users()}, xa);
-  ge.segment_sums(L.user_begin, CountryUserSum{guk, ge.users()}, xb);
+  ce.segment_sums(L.user_begin, CountryUserSum{{}, cuk, ce.users()}, xa);
+  ge.segment_sums(L.user_begin, CountryUserSum{{}, guk, ge.users()}, xb);
   EXPECT_EQ(std::memcmp(xa.data(), xb.data(), xa.size() * 8), 0) << "country user sums";
-  const RankStats ra = ce.rank_stats(nf, AiValueRank{s.cpu->exec_layout(), ce.firms()});
-  const RankStats rb = ge.rank_stats(nf, AiValueRank{s.gpu->exec_layout(), ge.firms()});
+  const RankStats ra = ce.rank_stats(nf, AiValueRank{{}, s.cpu->exec_layout(), ce.firms()});
+  const RankStats rb = ge.rank_stats(nf, AiValueRank{{}, s.gpu->exec_layout(), ge.firms()});
   EXPECT_TRUE(same_double(ra.top_share, rb.top_share) && same_double(ra.gini, rb.gini));
-  const RankStats wa = ce.rank_stats(nf, WealthRank{s.cpu->exec_layout(), ce.firms()});
-  const RankStats wb = ge.rank_stats(nf, WealthRank{s.gpu->exec_layout(), ge.firms()});
+  const RankStats wa = ce.rank_stats(nf, WealthRank{{}, s.cpu->exec_layout(), ce.firms()});
+  const RankStats wb = ge.rank_stats(nf, WealthRank{{}, s.gpu->exec_layout(), ge.firms()});
   EXPECT_TRUE(same_double(wa.top_share, wb.top_share) && same_double(wa.gini, wb.gini));
 }
 

@@ -749,21 +749,21 @@ TEST(Clearing, AnyGroupingAndMergeOrderGiveTheSameBits) {
   const Case cs = rationing_case();
   const std::uint64_t n = cs.agents.size();
   for (const ClearingOptions& opt : {ClearingOptions{}, kRefineAlways, kRefineSmall}) {
-    Engine eng(n, cs.supply, opt);
-    while (eng.next_pass()) {
-      const PassView view = eng.view();
-      const std::uint64_t* hist_off = eng.hist_off().data();
-      eng.feed(test::scrambled_pass(
-          n, true, eng.fresh(),
-          [&](Local& local) {
-            return ClearSink<HostOps>{local.ptrs(), hist_off, HostOps::lists(local.lists)};
+    ClearingSolver solver(n, cs.supply, opt);
+    ClearPass pass;
+    while (solver.next(&pass)) {
+      const PassView view = pass.view();
+      solver.feed(test::scrambled_pass(
+          n, true, clear_pass_fresh(pass),
+          [&](ClearPassData& local) {
+            return ClearSink<HostOps>{local.ptrs(), pass.hist_off.data(), HostOps::lists(local.lists)};
           },
           [&](std::uint64_t i, const ClearSink<HostOps>& sink) {
             clearing_visit(view, i, cs.agents[i].p, cs.agents[i].b, sink);
           },
-          Engine::merge));
+          clear_merge));
     }
-    EXPECT_EQ(fingerprint(eng.results()), fingerprint(run(cs, opt))) << "gather_max " << opt.gather_max;
+    EXPECT_EQ(fingerprint(solver.results()), fingerprint(run(cs, opt))) << "gather_max " << opt.gather_max;
     if (HasFailure()) return;
   }
 }

@@ -398,7 +398,8 @@ TEST(Access, QuotaDemandIsTheBiddersDemandAtTheirPriceBeforeTheFactor) {
   ASSERT_LT(bidders, n);
   auto exec = cpu_backend().make({n, 1});
   exec->load_firms(a);
-  const FirmMarketSum sum{exec->put(w.k), exec->firms(), exec->put(Table<ProviderClearing>{&pc, 1}), pc.p_min, 1, 1};
+  const FirmMarketSum sum{{}, exec->put(w.k), exec->firms(), exec->put(Table<ProviderClearing>{&pc, 1}), pc.p_min, 1,
+                          1};
   KeyedFixed out(sum.keys());
   exec->sum(n, sum, out);
   const double D = out.value(sum.quota_key(0), kFixedCompute);

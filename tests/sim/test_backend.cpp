@@ -121,7 +121,7 @@ TEST(Backend, ForcedWaterFillRefinesToTheSameLevels) {
   }
   Exec& e = s->exec();
   const int P = static_cast<int>(s->market().providers().size());
-  const PlanBids bids{e.put(s->user_consts(s->tick())), e.users(), {}, {}, s->layout().n_users};
+  const PlanBids bids{{}, e.put(s->user_consts(s->tick())), e.users(), {}, {}, s->layout().n_users};
   // Capacity above every provider's demand at this size (its resolution is capacity·2^−64).
   std::vector<double> unbounded(P, 1e9), floor(P, 0.0);
   const WaterFill all = e.water_fill(s->layout().n_users, P, bids, unbounded.data(), floor.data());
