@@ -225,7 +225,7 @@ int cmd_ensemble(const EnsembleFlags& f, const std::string& command_line, int* a
   progress.finish();
   if (status == 0 && comm.rank() == 0)
     req.log("ran " + progress.summary() + (comm.size() > 1 ? " on rank 0" : "") + "; wrote " + req.outdir +
-            "/ensemble.h5 and summary.h5");
+            "/ensemble.h5" + (req.replicates >= 2 ? " and summary.h5" : " (one replicate: no summary.h5)"));
   if (status == 130) throw Interrupted("interrupted; finished members are kept, the same command resumes");
   if (status == 1)
     throw std::runtime_error(failure.empty() ? "a member failed (see above); the same command resumes"
@@ -302,7 +302,8 @@ int cli_main(int argc, char** argv) {
   CLI::App* ens = app.add_subcommand(
       "ensemble", "Run replicates, sweeps or a design of one scenario or several, paired (docs/ensembles.md)");
   ens->add_option("scenario", ef.run.scenario, "Scenario TOML file (or --scenarios)");
-  ens->add_option("-o,--out", ef.run.out, "Output directory (members/, ensemble.h5, summary.h5)")->required();
+  ens->add_option("-o,--out", ef.run.out, "Output directory (members/, ensemble.h5, summary.h5 with 2+ replicates)")
+      ->required();
   ens->add_option("--replicates", ef.replicates, "Replicates per point of each scenario (replicate indices 0..N-1)")
       ->required()
       ->transform(integer_text())

@@ -22,17 +22,23 @@ namespace cutoff {
 
 namespace {
 
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+}  // namespace
+
 std::string trim(const std::string& s) {
   const auto b = s.find_first_not_of(" \t");
   if (b == std::string::npos) return "";
   return s.substr(b, s.find_last_not_of(" \t") - b + 1);
 }
 
-std::vector<std::string> split_fields(const std::string& line) {
+std::vector<std::string> split_trimmed(const std::string& s, char sep) {
   std::vector<std::string> out;
   std::string cur;
-  for (char c : line) {
-    if (c == ',') {
+  for (char c : s) {
+    if (c == sep) {
       out.push_back(trim(cur));
       cur.clear();
     } else {
@@ -43,7 +49,6 @@ std::vector<std::string> split_fields(const std::string& line) {
   return out;
 }
 
-/// A whole-string finite decimal number, as --sweep reads one.
 bool parse_number(const std::string& text, double& out) {
   if (text.empty()) return false;
   char* end = nullptr;
@@ -51,12 +56,6 @@ bool parse_number(const std::string& text, double& out) {
   out = std::strtod(text.c_str(), &end);
   return end == text.c_str() + text.size() && errno == 0 && std::isfinite(out);
 }
-
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
-}  // namespace
 
 const FieldSpec* key_spec(const std::string& key) {
   if (key.rfind("provider.", 0) == 0) {
@@ -105,7 +104,7 @@ Design read_design(const std::string& path) {
     if (line.find('"') != std::string::npos || line.find('\'') != std::string::npos)
       throw InputError(what + " line " + std::to_string(line_no) +
                        ": quoted fields are not supported; allowed: plain comma-separated keys and numbers");
-    std::vector<std::string> fields = split_fields(line);
+    std::vector<std::string> fields = split_trimmed(line, ',');
     if (!have_header) {
       have_header = true;
       for (std::size_t c = 0; c < fields.size(); ++c) {

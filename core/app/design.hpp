@@ -25,6 +25,14 @@ struct Design {
   std::size_t rows() const { return texts.size(); }
 };
 
+/// @p s without leading and trailing spaces and tabs.
+std::string trim(const std::string& s);
+/// @p s cut at every @p sep, each part trimmed (a design's row, a --sweep's values).
+std::vector<std::string> split_trimmed(const std::string& s, char sep);
+/// A whole-string finite decimal number (TOML-style underscores not accepted), or false:
+/// how --sweep and --design read numbers.
+bool parse_number(const std::string& text, double& out);
+
 /// The schema entry of a scenario key (`bm`, `provider.0.offset`), or nullptr for an unknown key.
 const FieldSpec* key_spec(const std::string& key);
 

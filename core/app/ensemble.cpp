@@ -27,6 +27,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -51,36 +52,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const char* const kSweepForms = "allowed: key=v1,v2,... (numbers) or key=lo:hi:n (n >= 2 points, inclusive)";
-
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
-}
-
-/// A whole-string decimal number (TOML-style underscores not accepted), or false.
-bool parse_number(const std::string& text, double& out) {
-  if (text.empty()) return false;
-  char* end = nullptr;
-  errno = 0;
-  out = std::strtod(text.c_str(), &end);
-  return end == text.c_str() + text.size() && errno == 0 && std::isfinite(out);
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> parts;
-  std::string cur;
-  for (char c : s) {
-    if (c == sep) {
-      parts.push_back(trim(cur));
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  parts.push_back(trim(cur));
-  return parts;
-}
 
 std::string sweep_text(const Sweep& s) {
   std::string t = s.key + "=";
@@ -124,7 +95,7 @@ Sweep parse_sweep(const std::string& spec) {
   const std::string what = "--sweep '" + spec + "'";
   if (rhs.empty()) throw InputError(what + ": empty list of values; " + kSweepForms);
   if (rhs.find(':') != std::string::npos && rhs.find(',') == std::string::npos) {
-    const auto parts = split(rhs, ':');
+    const auto parts = split_trimmed(rhs, ':');
     double lo = 0, hi = 0, n = 0;
     if (parts.size() != 3 || !parse_number(parts[0], lo) || !parse_number(parts[1], hi) || !parse_number(parts[2], n) ||
         n != std::floor(n) || n < 2 || n > 1e6)
@@ -136,7 +107,7 @@ Sweep parse_sweep(const std::string& spec) {
       s.texts.push_back(render_value(ParamValue(v)));
     }
   } else {
-    for (const std::string& t : split(rhs, ',')) {
+    for (const std::string& t : split_trimmed(rhs, ',')) {
       double v = 0;
       if (t.empty()) throw InputError(what + ": an empty value in the list; " + kSweepForms);
       if (!parse_number(t, v)) throw InputError(what + ": value '" + t + "' is not a number; " + kSweepForms);
@@ -721,26 +692,34 @@ void write_ensemble_files(const EnsemblePlan& plan, const std::string& outdir) {
   if (ticks == 0) throw std::runtime_error(member_path(outdir, 0) + " has no ticks");
 
   OutputWriter ens((fs::path(outdir) / "ensemble.h5").string());
-  OutputWriter sum((fs::path(outdir) / "summary.h5").string());
+  // Statistics over replicates need two of them: one replicate has no summary.h5 (a
+  // 1,000-point design would otherwise write seven copies of its ensemble.h5).
+  std::unique_ptr<OutputWriter> summary;
+  if (N >= 2) summary = std::make_unique<OutputWriter>((fs::path(outdir) / "summary.h5").string());
+  std::vector<OutputWriter*> both{&ens};
+  if (summary) both.push_back(summary.get());
   common_header(ens, plan, "ensemble");
-  common_header(sum, plan, "summary");
-  sum.dim("stat", summary_stats(), "statistic over replicates (std: ddof 1; qNN: linear interpolation; NaN skipped)");
+  if (summary) {
+    common_header(*summary, plan, "summary");
+    summary->dim("stat", summary_stats(),
+                 "statistic over replicates (std: ddof 1; qNN: linear interpolation; NaN skipped)");
+  }
   std::vector<std::string> keys;  // the dims before `replicate`
   if (!plan.scenario_labels.empty()) {
     keys.emplace_back("scenario");
-    for (OutputWriter* w : {&ens, &sum})
+    for (OutputWriter* w : both)
       w->dim("scenario", plan.scenario_labels, "scenario (its file's stem, in --scenarios order)");
   }
   for (const Sweep& s : plan.sweeps) {
     keys.push_back(s.key);
-    for (OutputWriter* w : {&ens, &sum}) w->dim(s.key, s.values, unit_of(s.key), "swept parameter " + s.key);
+    for (OutputWriter* w : both) w->dim(s.key, s.values, unit_of(s.key), "swept parameter " + s.key);
   }
   if (plan.has_design) {
     keys.emplace_back("point");
     const Design& d = plan.design;
     std::vector<std::int64_t> index(d.rows());
     for (std::size_t p = 0; p < index.size(); ++p) index[p] = static_cast<std::int64_t>(p);
-    for (OutputWriter* w : {&ens, &sum}) {
+    for (OutputWriter* w : both) {
       w->dim("point", index, "1", "design point (data row of the design file, from 0)");
       for (std::size_t c = 0; c < d.keys.size(); ++c) {
         std::vector<double> column(d.rows());
@@ -753,11 +732,9 @@ void write_ensemble_files(const EnsemblePlan& plan, const std::string& outdir) {
   std::vector<std::int32_t> reps(N);
   for (std::size_t r = 0; r < N; ++r) reps[r] = static_cast<std::int32_t>(r);
   ens.dim("replicate", reps, "1", "replicate index (keys the random numbers with the seed)");
-  copy_coordinates(ens, vars);
-  copy_coordinates(sum, vars);
-  for (hsize_t t = 0; t < ticks; ++t) {
-    ens.end_tick(static_cast<int>(t));
-    sum.end_tick(static_cast<int>(t));
+  for (OutputWriter* w : both) {
+    copy_coordinates(*w, vars);
+    for (hsize_t t = 0; t < ticks; ++t) w->end_tick(static_cast<int>(t));
   }
 
   std::vector<std::string> member_dims = keys;
@@ -779,7 +756,7 @@ void write_ensemble_files(const EnsemblePlan& plan, const std::string& outdir) {
     s.insert(s.end(), keys.begin(), keys.end());
     s.push_back("tick");
     s.insert(s.end(), v.dims.begin(), v.dims.end());
-    sum_ids.push_back(sum.array(v.name, s, v.units, v.long_name));
+    if (summary) sum_ids.push_back(summary->array(v.name, s, v.units, v.long_name));
     metrics.push_back(&v);
   }
 
@@ -794,7 +771,7 @@ void write_ensemble_files(const EnsemblePlan& plan, const std::string& outdir) {
       lead.push_back(r);
       for (std::size_t k = 0; k < metrics.size(); ++k) ens.write_block(ens_ids[k], lead, rep_data[r][k].data());
     }
-    for (std::size_t k = 0; k < metrics.size(); ++k) {
+    for (std::size_t k = 0; summary && k < metrics.size(); ++k) {
       const std::size_t n = static_cast<std::size_t>(ticks) * metrics[k]->cells;
       std::vector<double> stats(S * n), cell(N), out(S);
       for (std::size_t i = 0; i < n; ++i) {
@@ -806,12 +783,12 @@ void write_ensemble_files(const EnsemblePlan& plan, const std::string& outdir) {
       for (std::size_t s = 0; s < S; ++s) {
         std::vector<std::uint64_t> lead{s};
         lead.insert(lead.end(), at.begin(), at.end());
-        sum.write_block(sum_ids[k], lead, stats.data() + s * n);
+        summary->write_block(sum_ids[k], lead, stats.data() + s * n);
       }
     }
   }
   ens.commit();
-  sum.commit();
+  if (summary) summary->commit();
 }
 
 }  // namespace cutoff

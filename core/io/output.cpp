@@ -111,18 +111,13 @@ void put_attr(hid_t obj, const std::string& where, const std::string& name, hid_
   check(H5Awrite(a, mtype, buf), "H5Awrite", what);
 }
 
-/// A text attribute as a fixed-length UTF-8 string: its bytes then live in the object
-/// header, which the file format's metadata checksum covers (create_file()), where a
-/// variable-length one would sit in the unchecked global heap. netCDF-C writes text
-/// attributes the same way, and h5netcdf and netCDF-C read them as `str`.
+/// A text attribute, as a variable-length UTF-8 string (h5py, h5netcdf and netCDF-C read it
+/// as `str`). Its bytes sit in HDF5's global heap, which no checksum of HDF5's covers: the
+/// file's seal does (seal.hpp).
 void put_attr(hid_t obj, const std::string& where, const std::string& name, const std::string& v) {
-  Hid t = own(H5Tcopy(H5T_C_S1), "H5Tcopy", where + "@" + name);
-  check(H5Tset_size(t, std::max<std::size_t>(v.size(), 1)), "H5Tset_size", where + "@" + name);
-  check(H5Tset_strpad(t, H5T_STR_NULLPAD), "H5Tset_strpad", where + "@" + name);
-  check(H5Tset_cset(t, H5T_CSET_UTF8), "H5Tset_cset", where + "@" + name);
-  std::string padded = v;
-  padded.resize(std::max<std::size_t>(v.size(), 1), '\0');
-  put_attr(obj, where, name, t, t, padded.data());
+  Hid t = vlen_utf8();
+  const char* p = v.c_str();
+  put_attr(obj, where, name, t, t, &p);
 }
 
 /// `units` and `long_name`, which every variable carries.

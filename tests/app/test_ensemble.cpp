@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 
 #include "core/app/design.hpp"
@@ -279,6 +280,20 @@ TEST(Ensemble, CliRefusesScenarioWithScenariosAndNeither) {
   r = test::run_cli("ensemble --help");
   EXPECT_EQ(r.code, 0);
   for (const char* flag : {"--scenarios", "--design"}) EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
+}
+
+TEST(Ensemble, OneReplicateWritesNoSummary) {
+  // Statistics over one replicate say nothing (std NaN, every quantile the value), and a
+  // 1,000-point design's summary.h5 would hold seven copies of its ensemble.h5.
+  test::TempDir tmp;
+  for (const int n : {1, 2}) {
+    const std::string out = tmp / ("e" + std::to_string(n));
+    const test::CliResult r = test::run_cli("ensemble " + test::baseline_path() + " -o " + out + " --replicates " +
+                                            std::to_string(n) + " " + test::small_flags(2));
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(std::filesystem::exists(out + "/ensemble.h5"));
+    EXPECT_EQ(std::filesystem::exists(out + "/summary.h5"), n >= 2) << n << " replicates";
+  }
 }
 
 TEST(Ensemble, SummaryStatisticsMatchNumpy) {

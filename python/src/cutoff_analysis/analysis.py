@@ -72,17 +72,24 @@ STATUSES = ("no_access", "no_budget", "priced_out", "rationed", "budget_bound", 
 CUT_OFF = ("no_value", "no_budget", "priced_out", "rationed")
 
 
+def _by_status(ds: xr.Dataset, weight: str, by: str | None) -> xr.DataArray:
+    """Real firms (``weight="firms"``) or their employment in each status and size class,
+    summed per tier (``by="tier"``), kept per country (``"country"``) or for the world (None)."""
+    da = ds[{"firms": "firms_by_status", "employment": "employment_by_status"}[weight]]
+    if by == "tier":
+        return da.groupby(ds["tier"]).sum("country")
+    if by is None:
+        return da.sum("country")
+    if by != "country":
+        raise ValueError(f"by={by!r}: allowed 'tier', 'country' or None")
+    return da
+
+
 def status_shares(ds: xr.Dataset, weight: str = "firms", by: str | None = None) -> xr.DataArray:
     """Share of the world's real firms (``weight="firms"``) or of their employment
     (``"employment"``) in each status, within each size class, over time; per tier
     (``by="tier"``) or per country (``by="country"``) instead of the world."""
-    da = ds[{"firms": "firms_by_status", "employment": "employment_by_status"}[weight]]
-    if by == "tier":
-        da = da.groupby(ds["tier"]).sum("country")
-    elif by is None:
-        da = da.sum("country")
-    elif by != "country":
-        raise ValueError(f"by={by!r}: allowed 'tier', 'country' or None")
+    da = _by_status(ds, weight, by)
     out = da / da.sum("status").where(lambda t: t > 0)
     return _named(out, "1", f"share of {'real firms' if weight == 'firms' else 'employment'} by access status")
 
@@ -101,13 +108,7 @@ def access_layers(ds: xr.Dataset, by: str = "tier", weight: str = "firms") -> xr
     (``ACCESS_LAYERS``: api, seats, none), per tier (``by="tier"``), per country
     (``by="country"``) or for the world (``by=None``), over time. A rationed firm counts as
     on the API (it got some compute, or was zeroed below q_min: docs/model.md §7)."""
-    da = ds[{"firms": "firms_by_status", "employment": "employment_by_status"}[weight]]
-    if by == "tier":
-        da = da.groupby(ds["tier"]).sum("country")
-    elif by is None:
-        da = da.sum("country")
-    elif by != "country":
-        raise ValueError(f"by={by!r}: allowed 'tier', 'country' or None")
+    da = _by_status(ds, weight, by)
     present = set(da["status"].values)
     layers = [da.sel(status=[s for s in members if s in present]).sum("status") for members in ACCESS_LAYERS.values()]
     out = xr.concat(layers, dim=xr.DataArray(list(ACCESS_LAYERS), dims="layer", name="layer"))

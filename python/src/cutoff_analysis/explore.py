@@ -145,6 +145,19 @@ def _raw_sample(attrs: Mapping) -> np.ndarray:
     raise ValueError(f"design method {attrs['method']!r}: expected 'sobol' or 'morris'")
 
 
+def _design(space, levers, integers, path, **sampling) -> pd.DataFrame:
+    """The design table of SALib's sampler named in ``sampling`` (its ``method`` and
+    arguments, kept in the table's ``attrs`` with the problem and each key's kind)."""
+    problem = _problem(load_space(space))
+    attrs = {"method": sampling.pop("method"), "problem": problem, **sampling,
+             "kinds": _kinds(problem["names"], levers, integers)}
+    df = _table(_raw_sample(attrs), problem, attrs["kinds"])
+    df.attrs = attrs
+    if path:
+        write_design(df, path)
+    return df
+
+
 def sobol_design(space, n: int, seed: int | None = 1, second_order: bool = False, levers: Sequence[str] | None = None,
                  integers: Sequence[str] | None = None, path: str | None = None) -> pd.DataFrame:
     """A Sobol' design (SALib's Saltelli scheme on a scrambled Sobol' sequence) over
@@ -152,15 +165,8 @@ def sobol_design(space, n: int, seed: int | None = 1, second_order: bool = False
     (``n·(2D+2)`` with ``second_order``); ``n`` a power of 2 keeps the sequence balanced.
     Returns the design table (one column per key, ``point`` index, levers 0/1, integers
     rounded); ``path`` also writes it (:func:`write_design`)."""
-    space = load_space(space)
-    problem = _problem(space)
-    attrs = {"method": "sobol", "problem": problem, "n": int(n), "seed": seed, "second_order": bool(second_order),
-             "kinds": _kinds(problem["names"], levers, integers)}
-    df = _table(_raw_sample(attrs), problem, attrs["kinds"])
-    df.attrs = attrs
-    if path:
-        write_design(df, path)
-    return df
+    return _design(space, levers, integers, path, method="sobol", n=int(n), seed=seed,
+                   second_order=bool(second_order))
 
 
 def morris_design(space, trajectories: int, levels: int = 4, seed: int | None = 1,
@@ -168,15 +174,8 @@ def morris_design(space, trajectories: int, levels: int = 4, seed: int | None = 
                   path: str | None = None) -> pd.DataFrame:
     """A Morris design (SALib): ``trajectories`` one-at-a-time paths of ``D+1`` points on
     a ``levels`` grid, for screening many inputs at ``trajectories·(D+1)`` points."""
-    space = load_space(space)
-    problem = _problem(space)
-    attrs = {"method": "morris", "problem": problem, "n": int(trajectories), "levels": int(levels), "seed": seed,
-             "kinds": _kinds(problem["names"], levers, integers)}
-    df = _table(_raw_sample(attrs), problem, attrs["kinds"])
-    df.attrs = attrs
-    if path:
-        write_design(df, path)
-    return df
+    return _design(space, levers, integers, path, method="morris", n=int(trajectories), levels=int(levels),
+                   seed=seed)
 
 
 def write_design(design: pd.DataFrame, path: str) -> str:

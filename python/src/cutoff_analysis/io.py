@@ -177,7 +177,10 @@ def _ensemble_file(directory: str, name: str) -> str:
         raise CutoffFormatError(f"{directory}: not an ensemble directory (not a directory)")
     path = os.path.join(directory, name)
     if not os.path.isfile(path):
-        raise CutoffFormatError(f"{directory}: not an ensemble directory (no {name})")
+        one = name == "summary.h5" and os.path.isfile(os.path.join(directory, "ensemble.h5"))
+        raise CutoffFormatError(f"{directory}: no {name}" + (" (an ensemble of one replicate has none: "
+                                                             "open_ensemble gives its values)" if one else
+                                                             " (not an ensemble directory)"))
     return path
 
 
