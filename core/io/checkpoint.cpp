@@ -161,11 +161,10 @@ void load_checkpoint(const std::string& path, Simulation& sim, MetricRows& rows)
   if (got.n_users != want.n_users) refuse("n_users", std::to_string(got.n_users), std::to_string(want.n_users));
   if (got.scenario_sha != want.scenario_sha)
     refuse("scenario (SHA-256 of the resolved TOML)", got.scenario_sha.substr(0, 12), want.scenario_sha.substr(0, 12));
-  const std::string body = bytes.substr(body_at);
-  Reader b{body, 0, path};
+  Reader b{bytes, body_at, path};  // the payload, read in place
   sim.checkpoint_io(b);
   b(rows);
-  if (sim.tick() != got.tick || b.at != body.size())
+  if (sim.tick() != got.tick || b.at != bytes.size())
     throw InputError("checkpoint '" + path + "' is damaged (inconsistent contents); delete it to start over");
 }
 

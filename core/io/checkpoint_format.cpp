@@ -18,7 +18,9 @@ Identity read_head(const std::string& bytes, const std::string& path, std::size_
   Identity got;
   r(got);
   const std::size_t n = bytes.size() - r.at;
-  if (n != got.payload_size || sha256_hex(bytes.substr(r.at)) != got.payload_sha)
+  Sha256 payload;  // hashed in place: a checkpoint holds every agent's state
+  payload.update(bytes.data() + r.at, n);
+  if (n != got.payload_size || payload.hex() != got.payload_sha)
     throw InputError("checkpoint '" + path + "' is damaged (its checksum does not match); delete it to start over");
   *body_at = r.at;
   return got;

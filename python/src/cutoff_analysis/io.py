@@ -88,15 +88,15 @@ SEAL_BYTES = 512
 _SEAL_TAG = b"cutoff-sha256 "
 
 
-def check_seal(path: str) -> None:
+def check_seal(path: str) -> bool:
     """Checks ``path`` against the whole-file checksum cutoff writes into its user block
-    before HDF5 parses anything; a file without one (written before seals) passes. A
-    mismatch raises :class:`CutoffFormatError`, naming the damaged dataset when the
-    per-dataset checksums find it (:func:`verify_metrics`)."""
+    before HDF5 parses anything: True when it matches, False for a file without one
+    (written before seals). A mismatch raises :class:`CutoffFormatError`, naming the
+    damaged dataset when the per-dataset checksums find it (:func:`verify_metrics`)."""
     with open(path, "rb") as fh:
         head = fh.read(SEAL_BYTES)
         if not head.startswith(_SEAL_TAG):
-            return
+            return False
         fields = head[len(_SEAL_TAG):].split(b"\n", 1)[0].split()
         digest = hashlib.sha256()
         while block := fh.read(1 << 20):
@@ -109,17 +109,18 @@ def check_seal(path: str) -> None:
     elif digest.hexdigest() != fields[0].decode(errors="replace"):
         why = "its bytes differ from the SHA-256 written with them: damaged, or changed after cutoff wrote it"
     else:
-        return
+        return True
     verify_metrics(path)  # names the dataset where a chunk's or the strings' checksum fails
     raise CutoffFormatError(f"{path}: corrupt: {why}; write it again from its run")
 
 
-def _root_attrs(path: str, kinds: tuple) -> dict:
+def _root_attrs(path: str, kinds: tuple) -> tuple[dict, bool]:
     """Root attributes of ``path`` after checking that it is a cutoff output of a known
-    schema version, with a ``/metrics`` group, whose ``kind`` is one of ``kinds``."""
+    schema version, with a ``/metrics`` group, whose ``kind`` is one of ``kinds``; and
+    whether its seal matches (:func:`check_seal`)."""
     if not os.path.isfile(path):
         raise CutoffFormatError(f"{path}: no such file")
-    check_seal(path)
+    sealed = check_seal(path)
     if not h5py.is_hdf5(path):
         raise CutoffFormatError(f"{path}: not a cutoff output (not an HDF5 file)")
     try:
@@ -143,11 +144,13 @@ def _root_attrs(path: str, kinds: tuple) -> dict:
         what = {None: "a run file", "ensemble": "an ensemble.h5", "summary": "a summary.h5"}
         raise CutoffFormatError(f"{path}: is {what.get(kind, repr(kind))}, expected {what[kinds[0]]}"
                                 + ("; open its ensemble directory with open_ensemble" if kind not in RUN_KINDS else ""))
-    return attrs
+    return attrs, sealed
 
 
-def _open_metrics(path: str, attrs: dict) -> xr.Dataset:
-    verify_metrics(path)
+def _open_metrics(path: str, kinds: tuple) -> xr.Dataset:
+    attrs, sealed = _root_attrs(path, kinds)
+    if not sealed:  # a matching seal already stands for every chunk's checksum
+        verify_metrics(path)
     try:
         ds = xr.open_dataset(path, group="metrics", engine="h5netcdf")
     except OSError as e:
@@ -163,7 +166,7 @@ def open_run(path: str) -> xr.Dataset:
     ``country`` (ISO3, with ``population``, ``tier``, ``income_group``...) and the root
     attributes in ``ds.attrs`` (``cutoff_path`` is the file). Raises
     :class:`CutoffFormatError` naming the file if it is not one."""
-    ds = _open_metrics(path, _root_attrs(path, RUN_KINDS))
+    ds = _open_metrics(path, RUN_KINDS)
     ds.attrs["cutoff_kind"] = "run"
     return ds
 
@@ -197,7 +200,7 @@ def _complete_from_member(ds: xr.Dataset, directory: str) -> xr.Dataset:
             ds = ds.assign_coords({k: v.reindex(country=ds["country"]) for k, v in extra.items()})
         if "date" not in ds.coords and "date" in m.coords and "tick" in ds.dims:
             ds = ds.assign_coords(date=m["date"].reindex(tick=ds["tick"]))
-    ds.attrs["scenario_toml"] = _root_attrs(members[0], RUN_KINDS).get("scenario")
+    ds.attrs["scenario_toml"] = _root_attrs(members[0], RUN_KINDS)[0].get("scenario")
     return ds
 
 
@@ -215,7 +218,7 @@ def open_ensemble(directory: str, summary: bool = False) -> xr.Dataset:
     Raises :class:`CutoffFormatError` naming the path if it is not one."""
     name, kind = ("summary.h5", "summary") if summary else ("ensemble.h5", "ensemble")
     path = _ensemble_file(directory, name)
-    ds = _open_metrics(path, _root_attrs(path, (kind,)))
+    ds = _open_metrics(path, (kind,))
     ds = _complete_from_member(ds, directory)
     ds.attrs["cutoff_kind"] = kind
     ds.attrs["cutoff_dir"] = os.path.abspath(directory)
