@@ -16,17 +16,18 @@ import numpy as np
 
 K = 4.0
 METRICS = ("mean_price", "top20_value_share", "adoption_share", "users_capped_share")
-# (v5) with v5's switches on, also what they move: provider revenue, the plus plan's price
-# and the plan layer's earnings per H100e (means over providers), and who is cut off: each
-# size class's share of the world's real firms in each status, API = rationed,
-# budget_bound or served (docs/model.md §7's access layers).
+# (v5) with v5's switches on, also what they move: provider revenue, the plus plan's price,
+# the plan layer's earnings per H100e and its revenue per Mtok used (users' plans and firms'
+# seats: price(provider, consumer)) (means over providers), and who is cut off: each size
+# class's share of the world's real firms in each status, API = rationed, budget_bound or
+# served (docs/model.md §7's access layers).
 STATUSES = ("no_access", "no_budget", "priced_out", "rationed", "budget_bound", "served", "no_value", "seats",
             "seats_capped", "not_adopted")
 SIZE_CLASSES = ("1-9", "10-49", "50-249", "250+")
 SHARES = {"no_value": ("no_value",), "no_budget": ("no_budget",), "priced_out": ("priced_out",),
           "api": ("rationed", "budget_bound", "served"), "seats": ("seats",), "seats_capped": ("seats_capped",),
           "not_adopted": ("not_adopted",)}
-V5_METRICS = METRICS + ("revenue", "plan_price_plus", "plan_value") + tuple(
+V5_METRICS = METRICS + ("revenue", "plan_price_plus", "plan_value", "consumer_price") + tuple(
     f"firms {c} {s}" for c in SIZE_CLASSES for s in SHARES)
 # v5's switches (docs/model.md "v5"), as the peer check turns them on.
 V5_SETS = ("seats=true", "need_sat=30", "plan_pass=1", "plan_split=true", "firm_bass=true", "size_strata=true")
@@ -80,6 +81,7 @@ def cutoff_metrics(binary, scenario, firms, users, ticks, seed, sets=()):
                 "revenue": m.revenue.sum("provider").values.tolist(),
                 "plan_price_plus": m.plan_price.isel(plan=1).mean("provider").values.tolist(),
                 "plan_value": m.plan_value.mean("provider", skipna=True).values.tolist(),
+                "consumer_price": m.price.sel({"class": "consumer"}).mean("provider", skipna=True).values.tolist(),
                 "firms_by_status": by_tier.tolist(),
             })
 

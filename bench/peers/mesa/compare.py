@@ -2,7 +2,7 @@
 """Compares the Mesa peer (JSON from cutoff_mesa.py) with cutoff (HDF5 from
 ``cutoff run``) on the four peer metrics, with --v5 also on what v5's mechanisms
 move (bench/compare.py V5_METRICS: revenue, the plus plan's price, the plan layer's
-earnings, each size class's share of firms in each status), and with --diagnostics
+earnings and revenue per Mtok, each size class's share of firms in each status), and with --diagnostics
 on intermediate quantities; prints means and seed-to-seed standard errors.
 
     python3 bench/peers/mesa/compare.py --peer P1.json P2.json ... \\
@@ -62,6 +62,8 @@ def ref_series(path: str) -> dict:
         "revenue": m["revenue"][:].sum(axis=1),
         "plan_price_plus": m["plan_price"][:][:, :, 1].mean(axis=1),
         "plan_value": np.array([np.nanmean(r) if np.isfinite(r).any() else np.nan for r in m["plan_value"][:]]),
+        "consumer_price": np.array([np.nanmean(r) if np.isfinite(r).any() else np.nan
+                                    for r in m["price"][:][:, :, list(m["class"][:].astype(str)).index("consumer")]]),
         "firms_by_status": np.stack([m["firms_by_status"][:][:, m["tier"][:] == k].sum(axis=1) for k in (1, 2, 3)],
                                     axis=1),
     }

@@ -1261,6 +1261,8 @@ class CutoffModel(mesa.Model):
             "plan_price_plus": lambda m: float(np.mean([m.plan_price_on(1, q) for q in range(P)])),
             "plan_value": lambda m: (float(np.nanmean(m.plan_value)) if np.isfinite(m.plan_value).any()
                                      else math.nan),
+            "consumer_price": lambda m: (float(np.nanmean(m.consumer_price)) if np.isfinite(m.consumer_price).any()
+                                         else math.nan),
             "firms_by_status": lambda m: m.out["firms_by_status"],
         })
 
@@ -1664,12 +1666,20 @@ class CutoffModel(mesa.Model):
             if u.bid is not None:
                 use_compute[u.bid[0]] += u.bid[1] * u.use * u.bid[4]
         seat_demand, seat_compute, seat_revenue = [0.0] * P, [0.0] * P, [0.0] * P
+        tokens = [0.0] * P  # the plan layer's Mtok used: users' and (v5) seats'
+        for u in self.users:
+            if u.bid is not None:
+                tokens[u.bid[0]] += u.bid[1] * u.use
         for f in seat_firms:  # firm_seat_settle, SeatSum
             f.seat_settle()
             q, w, cap, pw, h, host = f.seat_bid()
             seat_demand[q] += w * cap * h
             seat_compute[q] += f.weight * f.alloc
             seat_revenue[q] += w * self.seat_price[q]
+            tokens[q] += f.weight * f.alloc / h
+        # §7 price(provider, consumer): the plan layer's revenue per Mtok used.
+        self.consumer_price = [(plan_revenue[q] + seat_revenue[q]) / tokens[q] if tokens[q] > 0 else math.nan
+                               for q in range(P)]
         self.sum_statuses()
         price, revenue, util = [0.0] * P, [0.0] * P, [0.0] * P
         for q in range(P):
@@ -1846,7 +1856,8 @@ def main(argv=None) -> int:
 
     df = model.datacollector.get_model_vars_dataframe()
     keys = ["mean_price", "top20_value_share", "adoption_share", "users_capped_share"]
-    v5 = {"revenue": "revenue_total", "plan_price_plus": "plan_price_plus", "plan_value": "plan_value"}
+    v5 = {"revenue": "revenue_total", "plan_price_plus": "plan_price_plus", "plan_value": "plan_value",
+          "consumer_price": "consumer_price"}
     nanfix = lambda x: None if math.isnan(x) else x  # noqa: E731
     out = {
         "peer": "mesa", "firms": a.firms, "users": a.users, "ticks": a.ticks, "seed": a.seed,

@@ -47,8 +47,9 @@ Usage:
 The scenario is resolved by `cutoff validate SCENARIO --set ... --print` (every
 parameter after `inherits` chains and calibrated values), parsed with tomllib. The
 JSON's metrics are those bench/compare.py compares: the four of v4 and (v5) provider
-revenue, the plus plan's price, the plan layer's earnings per H100e (means over
-providers) and firms_by_status, real firms by (tier, size class, status).
+revenue, the plus plan's price, the plan layer's earnings per H100e and its revenue per
+Mtok used (price(provider, consumer)) (means over providers) and firms_by_status, real
+firms by (tier, size class, status).
 """
 
 from __future__ import annotations
@@ -1369,6 +1370,11 @@ class Model:
         seat_demand = np.bincount(sp, weights=s_w * s_cap * s_h, minlength=NP)
         seat_compute = np.bincount(sp, weights=self.f_w[si] * self.f_alloc[si], minlength=NP)
         seat_revenue = np.bincount(sp, weights=s_w * self.seat_price[sp], minlength=NP)
+        # §7 price(provider, consumer): the plan layer's revenue per Mtok used, users' plans and (v5) seats.
+        tokens = np.bincount(ub["p"], weights=ub["w"] * use, minlength=NP) + np.bincount(sp, weights=s_w * s_use,
+                                                                                        minlength=NP)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.res_consumer_price = np.where(tokens > 0, (plan_rev + seat_revenue) / tokens, math.nan)
         self.sum_statuses()
 
         self.res_price = price
@@ -1606,6 +1612,7 @@ class Model:
             # (v5) plan prices and earnings; §7 who is cut off, real firms by tier, size class, status
             "plan_price": np.array(P["plan_price"])[None, :] * self.plan_mult[:, None],
             "plan_value": self.plan_value.copy(),
+            "consumer_price": self.res_consumer_price.copy(),
             "firms_by_status": np.stack([self.res_status[self.tier == k].sum(axis=0) for k in (1, 2, 3)]),
         }
 
@@ -1686,6 +1693,8 @@ def main(argv=None):
             "plan_price_plus": [float(np.mean(m["plan_price"][:, 1])) for m in series],
             "plan_value": [nanfix(float(np.nanmean(m["plan_value"]))) if np.isfinite(m["plan_value"]).any()
                            else None for m in series],
+            "consumer_price": [nanfix(float(np.nanmean(m["consumer_price"]))) if np.isfinite(m["consumer_price"]).any()
+                               else None for m in series],
             "firms_by_status": [m["firms_by_status"].tolist() for m in series],
         },
     }
