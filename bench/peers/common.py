@@ -55,3 +55,33 @@ def share_largest_remainder(total: int, weight, floor: int) -> list[int]:
                 out[i] += 1
                 left -= 1
         return out
+
+
+SIZE_BAND_LOWER = (1.0, 10.0, 50.0, 250.0)   # §7's size classes by raw size: 1–9, 10–49, 50–249, 250+
+
+
+def size_bands(x_L: float, alpha: float, cap: float, strata: bool, agents: int, firms: float):
+    """docs/model.md §1 (v5) size bands of a country's small stratum (size_bands in
+    core/model/population.cpp): the raw-size edges of the four bands (with `size_strata`
+    [1, 10), [10, 50), [50, 250), [250, x_L), each cut at x_L; without it band 0 is
+    [1, x_L) and the others are empty), the agents of each band (in proportion to its
+    expected employment E[min(X, cap); lo ≤ X < hi], at least one each, largest remainder)
+    and the real firms per agent of each band. Returns (edges[5], agents[4], weight[4])."""
+    nb = len(SIZE_BAND_LOWER)
+    edge = [min(SIZE_BAND_LOWER[b], x_L) if strata else (1.0 if b == 0 else x_L) for b in range(nb)] + [x_L]
+
+    def above(x):
+        return x ** (-alpha) if x < math.inf else 0.0
+
+    def mass(x):
+        h = min(x, cap)
+        body = alpha * math.log(h) if abs(alpha - 1.0) < 1e-12 else alpha * (1.0 - h ** (1.0 - alpha)) / (alpha - 1.0)
+        return body + (cap * (cap ** (-alpha) - above(x)) if x > cap else 0.0)
+
+    used = [b for b in range(nb) if edge[b] < edge[b + 1]]
+    share = share_largest_remainder(agents, [mass(edge[b + 1]) - mass(edge[b]) for b in used], 1)
+    n, w = [0] * nb, [0.0] * nb
+    for j, b in enumerate(used):
+        n[b] = share[j]
+        w[b] = firms * (above(edge[b]) - above(edge[b + 1])) / (1.0 - above(x_L)) / n[b]
+    return edge, n, w

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The cutoff model written the way researchers write it in Mesa 3.
 
-A peer implementation of docs/model.md (v4) that ports the C++ reference
+A peer implementation of docs/model.md (v5) that ports the C++ reference
 (core/sim/simulation.cpp, agents/*.hpp, core/model/providers.cpp, core/model/population.cpp,
 core/model/spillover.cpp) rule by rule, for comparison of results and of speed:
 
@@ -22,8 +22,21 @@ core/model/spillover.cpp) rule by rule, for comparison of results and of speed:
 The only vectorised piece is the derivation of τ0 (§2.0, scan and bisect),
 which evaluates the firms' tick-0 choice and bid ~150 times; it uses numpy on
 arrays taken from the agents and the same draws the agents use at tick 0. As in
-cutoff (v4), τ0 and need0 are derived on the agents of seed 0, replicate 0; a run
-with another seed or replicate then draws its own agents afresh.
+cutoff, τ0 and need0 are derived on the agents of seed 0, replicate 0 (drawn with
+Mesa's generator, so statistically, not exactly cutoff's): (v5) at the reference
+counts tau0_ref_firms × tau0_ref_users, a second model when the run's counts differ
+(at the default 1e5/1e6 that costs minutes in pure Python), (v4, tau0_ref_firms = 0)
+at the run's counts; a run with another seed or replicate then draws its own agents
+afresh.
+
+Model v5's mechanisms (docs/model.md, "v5") are ported behind the same parameters as
+in cutoff, all off by default: the statuses of §7 in cutoff's codes (no_value,
+seats, seats_capped, not_adopted); consumer need's bounded growth (need_growth,
+need_sat); seats on a plan (seats, seat_plan, seat_share: ``FirmAgent.decide_seats``,
+``seat_settle``, the seats sharing the users' water-fill); plans priced by scarcity
+(plan_pass) and the plan layer's bid in the clearing (plan_split); firms' diffusion
+(firm_bass, firm_adopt0, firm_bass_p, firm_bass_q, firm_adopt_size: in
+``FirmAgent.choose``); the small stratum's size bands (size_strata, §1).
 
 Usage::
 
@@ -53,7 +66,7 @@ import mesa
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from common import pareto_capped_mean, share_largest_remainder  # noqa: E402  (bench/peers/common.py)
+from common import pareto_capped_mean, share_largest_remainder, size_bands  # noqa: E402  (bench/peers/common.py)
 
 INF = math.inf
 
@@ -63,8 +76,12 @@ GOV, TRUSTED, KYC, GENERAL, OPEN = range(5)
 NO_PLAN, FREE, PLUS, PRO = range(4)
 # Firms' classes with a provider (§2.4).
 CLS_TRUSTED, CLS_KYC, CLS_GENERAL = range(3)
-# §7 (v4) who is cut off: a firm's status each tick (agents/firm_kern.hpp FirmStatus).
-NO_ACCESS, NO_BUDGET, PRICED_OUT, RATIONED, BUDGET_BOUND, SERVED = range(6)
+# §7 who is cut off: a firm's status each tick, in the codes of cutoff's firms_by_status
+# (agents/firm_kern.hpp FirmStatus; v5 added no_value, seats, seats_capped and not_adopted).
+(NO_ACCESS, NO_BUDGET, PRICED_OUT, RATIONED, BUDGET_BOUND, SERVED, NO_VALUE, SEATS, SEATS_CAPPED,
+ NOT_ADOPTED) = range(10)
+N_STATUS = 10
+USES_AI = (RATIONED, BUDGET_BOUND, SERVED, SEATS, SEATS_CAPPED)   # status_uses_ai: on the API or on seats
 
 
 def f32(x: float) -> float:
@@ -149,11 +166,13 @@ def make_layout(countries: list[Country], p: Params) -> list[str]:
     for k, c in enumerate(countries):
         c.small, c.users = small[k], users[k]
         c.x_L = math.pow(c.real_firms / c.large, 1.0 / p.pareto_alpha) if c.large > 0 else INF
-        c.w_small = small_firms[k] / c.small
+        # (v5) the small stratum's size bands (size_strata; one band without it), each with its weight.
+        c.band_edge, band_n, c.w_band = size_bands(c.x_L, p.pareto_alpha, p.size_cap, bool(p.size_strata), c.small,
+                                                   small_firms[k])
         c.w_user = c.population / c.users
-        # Sectors within a country by their shares, for each stratum (stratified).
+        # Sectors within a country by their shares, for each stratum and band (stratified).
         c.seg_large = share_largest_remainder(c.large, p.sector_share, 0)
-        c.seg_small = share_largest_remainder(c.small, p.sector_share, 0)
+        c.seg_band = [share_largest_remainder(n, p.sector_share, 0) for n in band_n]
     return warnings
 
 
@@ -605,9 +624,10 @@ def water_levels(user_bids: list[list[tuple]], capacity: list[float], floor: lis
 
 
 class FirmAgent(mesa.Agent):
-    """A firm agent: one real firm (large stratum) or w_small real firms (§1)."""
+    """A firm agent: one real firm (large stratum) or its size band's w_band real firms (§1)."""
 
-    def __init__(self, model: "CutoffModel", country: int, sector: int, large: bool, defender_sector: int):
+    def __init__(self, model: "CutoffModel", country: int, sector: int, large: bool, defender_sector: int,
+                 band: int = 0):
         super().__init__(model)
         p, c = model.p, model.countries[country]
         rnd = self.random
@@ -615,13 +635,15 @@ class FirmAgent(mesa.Agent):
         z_A, z_b = rnd.gauss(0.0, 1.0), rnd.gauss(0.0, 1.0)
         self.country, self.sector, self.large = country, sector, large
         self.segment = country * len(p.sector_share) + sector
-        self.weight = 1.0 if large else c.w_small
+        self.band = band             # (v5) size band of the small stratum (§1)
+        self.weight = 1.0 if large else c.w_band[band]
         self.defender = large and sector == defender_sector and c.tier == 1 and u_defender < p.p_defender
         self.kyc = False
         self.partners = 0            # bit q: trusted partner of provider q
         self.provider = None
         self.generation = None
-        self.employees = self.raw_size(large, c.x_L, p.pareto_alpha, p.size_cap, u_size)
+        lo, hi = (c.x_L, INF) if large else (c.band_edge[band], c.band_edge[band + 1])
+        self.employees = self.raw_size(large, lo, hi, p.pareto_alpha, p.size_cap, u_size)
         self.A = model.A_c[country] * math.exp(p.A_sigma0 * z_A)
         self.lnA_AI = 0.0
         self.W = 0.0
@@ -632,18 +654,24 @@ class FirmAgent(mesa.Agent):
         self.K_elig = 0.0
         self.ai_value = 0.0
         self.buying = self.entered = self.used_ai = False
-        self.status = NO_ACCESS      # §7 (v4), set in settle
+        self.adopted = False         # (v5) firm_bass: has adopted AI (§2.9)
+        self.seats = 0.0             # (v5) seats per real firm this tick (§2.6e), and their generation
+        self.seat_gen = None
+        self.on_seats = False
+        self.status = NO_ACCESS      # §7, set in settle
         self.bid = None
         self.pending_draws = None    # tick-0 draws shared with the τ0 derivation
 
     @staticmethod
-    def raw_size(large: bool, x_L: float, alpha: float, cap: float, u: float) -> float:
-        """§1 raw size by inverse CDF of Pareto(α, min 1), above x_L (large) or below."""
+    def raw_size(large: bool, lo: float, hi: float, alpha: float, cap: float, u: float) -> float:
+        """§1 raw size by inverse CDF of Pareto(α, min 1), above lo = x_L (large) or in the
+        small stratum's band [lo, hi) (v5; one band: [1, x_L))."""
         if large:
-            x = x_L * math.pow(u, -1.0 / alpha)
+            x = lo * math.pow(u, -1.0 / alpha)
         else:
-            tail = math.pow(x_L, -alpha) if x_L < INF else 0.0
-            x = math.pow(1.0 - u * (1.0 - tail), -1.0 / alpha)
+            head = math.pow(lo, -alpha)
+            tail = math.pow(hi, -alpha) if hi < INF else 0.0
+            x = math.pow(head - u * (head - tail), -1.0 / alpha)
         return min(x, cap)
 
     # -- §2.4 eligibility and choice ---------------------------------------
@@ -700,22 +728,29 @@ class FirmAgent(mesa.Agent):
         return p.phi * g.K * (math.pow(ratio, p.psi) if ratio > 0.0 else 0.0)
 
     def draw_choice(self, n_gens: int) -> tuple:
-        """This tick's step-4 draws: KYC, provider switch, one Gumbel per generation."""
+        """This tick's step-4 draws: KYC, provider switch, one Gumbel per generation and
+        (v5) the adoption draw of firm_bass."""
         rnd = self.random
-        return rnd.random(), rnd.random(), [gumbel(rnd) for _ in range(n_gens)]
+        return rnd.random(), rnd.random(), [gumbel(rnd) for _ in range(n_gens)], rnd.random()
+
+    def adopt_prob(self) -> float:
+        """§2.9 (v5) min(1, rate_c·employees^firm_adopt_size) (firm_adopt_prob)."""
+        return min(1.0, self.model.firm_adopt_rate[self.country] * self.employees ** self.model.p.firm_adopt_size)
 
     def choose(self) -> None:
         """Step 4: the KYC draw, then re-pick the generation among the provider's
         eligible ones; re-choose the provider with probability p_switch or when none
-        is eligible; a trusted partner keeps its provider."""
+        is eligible; a trusted partner keeps its provider. (v5, firm_bass) A firm that has
+        not adopted AI first adopts, if a generation is eligible, with adopt_prob(); one
+        that has not chooses nothing."""
         m, p = self.model, self.model.p
         gens = m.market.gens
         if self.pending_draws is not None:
-            u_kyc, u_switch, noise = self.pending_draws
+            u_kyc, u_switch, noise, u_adopt = self.pending_draws
             self.pending_draws = None
             noise += [gumbel(self.random) for _ in range(len(gens) - len(noise))]  # a release at tick 0
         else:
-            u_kyc, u_switch, noise = self.draw_choice(len(gens))
+            u_kyc, u_switch, noise, u_adopt = self.draw_choice(len(gens))
         if not self.kyc and u_kyc < m.kyc_rate[self.country]:
             self.kyc = True
         budget = self.budget()
@@ -724,6 +759,12 @@ class FirmAgent(mesa.Agent):
         eligible = [k for k, g in enumerate(gens) if self.eligible(g)]
         best_K = max((gens[k].K for k in eligible), default=0.0)
         has_own = current is not None and any(gens[k].provider == current for k in eligible)
+        self.K_elig = best_K
+        if p.firm_bass and not self.adopted:
+            if not (eligible and u_adopt < self.adopt_prob()):
+                self.generation = self.provider = None
+                return
+            self.adopted = True
         keeps = has_own and (((self.partners >> current) & 1) or not u_switch < p.p_switch)
         best, best_u = None, 0.0
         for k in eligible:
@@ -735,7 +776,6 @@ class FirmAgent(mesa.Agent):
                 best, best_u = k, u
         self.generation = best
         self.provider = None if best is None else gens[best].provider
-        self.K_elig = best_K
 
     # -- §2.5 demand and §2.6 settlement ------------------------------------
 
@@ -767,19 +807,97 @@ class FirmAgent(mesa.Agent):
         π_rest / π_p (core/market/clearing.hpp paid_price)."""
         return self.model.clearing[self.bid.provider].group(self.bid).price
 
+    def value_max(self, g: Generation) -> float:
+        """§2.5 V_i at saturation: wtp_months·ρ·σ_c·revenue(t−1)·φ·K_g."""
+        p = self.model.p
+        return p.wtp_months * p.rho * p.sigma_c * self.revenue * p.phi * g.K
+
+    def seat_generation(self) -> int | None:
+        """§2.6(e) (v5) the plan-layer generation for this firm's API choice: the choice
+        itself when a user of its country could use it, else the best-K such generation of
+        the same provider (ties: the lower index); None when there is none."""
+        m = self.model
+        if self.generation is None:
+            return None
+        gens = m.market.gens
+        if m.market.user_eligible(self.country, gens[self.generation]):
+            return self.generation
+        q = gens[self.generation].provider
+        best = None
+        for k, g in enumerate(gens):
+            if g.provider == q and m.market.user_eligible(self.country, g) and (best is None or g.K > gens[best].K):
+                best = k
+        return best
+
+    def decide_seats(self) -> None:
+        """§2.6(e) (v5) a firm that got no API compute buys n = min(employees·seat_share,
+        B/price_seat) seats (no access cost) if V(n·seat_cap) ≥ n·price_seat, at this tick's
+        budget before it adapts (firm_seats)."""
+        m, p = self.model, self.model.p
+        self.seats, self.seat_gen, self.on_seats = 0.0, None, False
+        if not p.seats or self.buying:
+            return
+        k = self.seat_generation()
+        q = self.need()
+        if k is None or not q > 0.0:
+            return
+        g = m.market.gens[k]
+        price = m.seat_price[g.provider]
+        if not price > 0.0:
+            return
+        n = min(self.employees * p.seat_share, self.budget() / price)
+        if not n > 0.0:
+            return
+        if self.value_max(g) * math.pow(min(1.0, n * m.seat_cap / q), p.psi) >= n * price:
+            self.seats, self.seat_gen = n, k
+
+    def seat_bid(self):
+        """The seats as an element of the plan layer's water-fill (provider, weight w·n, cap
+        per seat, plan weight, h, deal-host floor), or None."""
+        if self.seat_gen is None:
+            return None
+        m = self.model
+        g = m.market.gens[self.seat_gen]
+        q = g.provider
+        cap = m.seat_cap * (m.zeta[self.country] if m.quota_provider[q] else 1.0)
+        return (q, self.weight * self.seats, cap, m.seat_weight, g.h, bool((m.deal_mask[self.country] >> q) & 1))
+
+    def seat_settle(self) -> None:
+        """After the water-fill (firm_seat_settle): the seat generation and provider, the
+        seats' compute n·use·h, K, and status seats or seats_capped."""
+        b = self.seat_bid()
+        if b is None:
+            return
+        q, _, cap, pw, h, host = b
+        lv = self.model.levels[q]
+        level = lv.lam_floor if host and lv.lam_floor > lv.lam else lv.lam
+        use = min(cap, level * pw)
+        self.generation, self.provider = self.seat_gen, q
+        self.alloc = self.seats * use * h
+        self.K = self.model.market.gens[self.seat_gen].K if use > 0.0 else 0.0
+        self.on_seats = True
+        self.used_ai = self.used_ai or use > 0.0
+        self.status = SEATS_CAPPED if level * pw < cap else SEATS
+
     def settle(self) -> None:
-        """§2.6(c) after the clearing: allocation, capability accessed, buying flags, and
-        the §7 status (firm_settle, firm_status)."""
+        """§2.6(c) after the clearing: allocation, capability accessed, buying flags, the
+        §7 status (firm_settle, firm_status) and (v5) the seats it will hold."""
+        p = self.model.p
         x = allocate(self.bid, self.model.clearing[self.bid.provider]) if self.bid is not None else 0.0
         self.alloc = x
         self.K = self.model.market.gens[self.generation].K if x > 0.0 else 0.0
         self.buying = x > 0.0
         self.used_ai = self.used_ai or self.buying
         self.entered = False
-        if self.generation is None:
+        self.decide_seats()
+        if p.firm_bass and not self.adopted and self.K_elig > 0.0:
+            self.status = NOT_ADOPTED
+        elif self.generation is None:
             self.status = NO_ACCESS
         elif self.bid is None:
-            self.status = NO_BUDGET
+            g = self.model.market.gens[self.generation]
+            values_ai = self.need() > 0.0 and self.value_max(g) >= p.access_cost
+            self.status = NO_BUDGET if values_ai else NO_VALUE
         else:
             wanted = bid_demand(self.bid, self.paid_price())
             if not wanted > 0.0:
@@ -820,7 +938,7 @@ class FirmAgent(mesa.Agent):
         A ← A·(1 + g0 + ρ·u + σ_A·ε); lnA_AI += ln(1 + ρ·u)."""
         m, p = self.model, self.model.p
         u = m.countries[self.country].spill
-        if self.buying:
+        if self.buying or self.on_seats:  # API compute, or (v5) seats' tokens
             qh = self.need() * m.market.gens[self.generation].h
             u += p.phi * self.K * math.pow(min(1.0, self.alloc / qh), p.psi)
         growth = 1.0 + p.g0 + p.rho * u + p.sigma_A * self.random.gauss(0.0, 1.0)
@@ -839,6 +957,8 @@ class FirmAgent(mesa.Agent):
             q = self.provider
             price = m.market.providers[q].price_home if self.is_home(q) else m.market.providers[q].price
             compute = price * self.alloc + p.access_cost
+        elif self.on_seats:
+            compute = self.seats * m.seat_price[self.provider]  # (v5) seats, no access cost
         W = self.W + revenue - wages - p.other_cost * revenue - compute
         if W >= -p.exit_months * wages:
             self.W = W
@@ -852,7 +972,8 @@ class FirmAgent(mesa.Agent):
         self.b = math.exp(p.budget_sigma * z_b - 0.5 * p.budget_sigma ** 2)
         self.revenue = self.employees * self.A ** p.sigma_c * rate
         self.W = 3.0 * self.revenue
-        self.kyc = self.buying = self.used_ai = False
+        self.kyc = self.buying = self.used_ai = self.adopted = self.on_seats = False
+        self.seats, self.seat_gen = 0.0, None
         self.entered = True
         self.partners = 0
         self.provider = self.generation = None
@@ -894,29 +1015,34 @@ class UserAgent(mesa.Agent):
                 best, best_u = k, u
         return best
 
-    def plan_for(self, income: float) -> int:
-        """§2.9: pro if ω_plan·income ≥ its price, else plus, else free."""
-        p = self.model.p
-        budget = p.omega_plan * income
-        if budget >= p.plan_price[2]:
+    def plan_for(self, income: float, q: int | None) -> int:
+        """§2.9: pro if ω_plan·income ≥ its price, else plus, else free, at provider q's
+        prices (v5; None: list prices)."""
+        budget = self.model.p.omega_plan * income
+        if budget >= self.model.plan_price_on(2, q):
             return PRO
-        return PLUS if budget >= p.plan_price[1] else FREE
+        return PLUS if budget >= self.model.plan_price_on(1, q) else FREE
 
     def try_adopt(self, u: float) -> None:
-        """Adopts with probability adopt_rate_c·afford_u, then a plan by income and a
-        generation; a user with nothing eligible does not adopt (§2.0, §2.9)."""
+        """Adopts with probability adopt_rate_c·afford_u at the prices of the provider it
+        would choose (v5, user_try_adopt): a draw below adopt_rate_c picks a generation (a
+        user with nothing eligible does not adopt), then adopts if below adopt_rate_c·afford_u,
+        afford_u = max(f_free, min(1, ω_inc·income/price[plus])); then a plan by income (§2.0, §2.9)."""
         m, p = self.model, self.model.p
         c = m.countries[self.country]
-        income = self.z * c.wage
-        afford = max(p.f_free, min(1.0, p.omega_inc * income / p.plan_price[1]))
-        if not u < c.adopt_rate * afford:
+        if not u < c.adopt_rate:
             return
         g = self.pick_generation(None)
         if g is None:
             return
+        q = m.market.gens[g].provider
+        income = self.z * c.wage
+        afford = max(p.f_free, min(1.0, p.omega_inc * income / m.plan_price_on(1, q)))
+        if not u < c.adopt_rate * afford:
+            return
         self.adopter = True
-        self.plan = self.plan_for(income)
-        self.generation, self.provider = g, m.market.gens[g].provider
+        self.plan = self.plan_for(income, q)
+        self.generation, self.provider = g, q
 
     def choose(self) -> None:
         """Step 4: re-pick the generation at the provider; re-choose the provider with
@@ -964,11 +1090,17 @@ class UserAgent(mesa.Agent):
 
     def adopt(self) -> None:
         """Step 9: a non-adopter adopts with probability (bass_p + bass_q·share(t−1))·
-        access_c·afford_u; adopters keep their plan (or re-pick under plan_repick). A new
+        access_c·afford_u; adopters keep their plan (or re-pick under plan_repick, or step
+        down under plan_pass, v5). A new
         adopter is flagged "new": it joins the market next tick (user_adopt, v4)."""
         if self.adopter:
-            if self.model.p.plan_repick:
-                self.plan = self.plan_for(self.z * self.model.countries[self.country].wage)
+            p = self.model.p
+            if p.plan_repick or p.plan_pass > 0:
+                # (v5) priced plans: step down to the plan the income affords at the
+                # provider's prices, never up (plan_repick: both ways).
+                plan = self.plan_for(self.z * self.model.countries[self.country].wage, self.provider)
+                if p.plan_repick or plan < self.plan:
+                    self.plan = plan
             return
         self.try_adopt(self.random.random())
         self.new = self.adopter
@@ -1035,7 +1167,8 @@ class CutoffModel(mesa.Model):
     """The cutoff model (docs/model.md §2): firms and users as Mesa agents, providers and
     countries as plain objects, one ``step()`` per tick (one month)."""
 
-    def __init__(self, p: Params, countries: list[Country], seed: int):
+    def __init__(self, p: Params, countries: list[Country], seed: int, derive_only: bool = False,
+                 scales: tuple | None = None):
         super().__init__(seed=seed)
         self.p = p
         self.countries = countries
@@ -1067,17 +1200,40 @@ class CutoffModel(mesa.Model):
         self.tightness0_reached = p.tightness0
         self.Y0 = None
         self.out = {}
-        # §2.0 (v4): τ0 and need0 are constants of the scenario and the agent counts,
-        # derived on the population of seed 0, replicate 0, whatever this run's own
-        # (Simulation's constructor); then the run's own agents are drawn.
-        self.random.seed(0)
-        self.init_agents()
-        self.derive_tau0()
-        self.derive_need0()
-        if seed != 0:
-            self.remove_all_agents()
+        self.firm_use_prev = [0.0] * C   # (v5) F_c(t−1): share of real firms using AI (§2.9)
+        self.firm_adopt_rate = [0.0] * C
+        self.price_plans()
+        # §2.0: τ0 and need0 are constants of the scenario, derived on seed 0, replicate 0
+        # whatever this run's own (Simulation::derive_scales): (v5) on the reference
+        # population of tau0_ref_firms × tau0_ref_users agents, a second model derived on
+        # itself, unless this run has those counts; (v4, tau0_ref_firms = 0) on this run's
+        # counts. Then the run's own agents are drawn.
+        ref_f, ref_u = int(p.tau0_ref_firms), int(p.tau0_ref_users)
+        if scales is not None:
+            # Given (--tau0, --need0): a comparison with cutoff at small counts, where τ0 is
+            # ill-conditioned and this peer's seed-0 sample (Mesa's generator) is not cutoff's.
+            self.tau0, self.need0 = scales
+            self.tau0_target = math.nan
             self.random.seed(seed)
             self.init_agents()
+        elif ref_f > 0 and (ref_f, ref_u) != (int(p.n_firms), int(p.n_users)):
+            rp = Params(dict(vars(p), n_firms=ref_f, n_users=ref_u))
+            ref = CutoffModel(rp, load_countries(p.countries), 0, derive_only=True)
+            self.tau0, self.need0, self.tightness0_reached = ref.tau0, ref.need0, ref.tightness0_reached
+            self.tau0_target = ref.tau0_target
+            self.random.seed(seed)
+            self.init_agents()
+        else:
+            self.random.seed(0)
+            self.init_agents()
+            self.derive_tau0()
+            self.derive_need0()
+            if seed != 0:
+                self.remove_all_agents()
+                self.random.seed(seed)
+                self.init_agents()
+        if derive_only:
+            return
         self.datacollector = mesa.DataCollector(model_reporters={
             "mean_price": lambda m: float(np.mean(m.out["price"])),
             "top20_value_share": lambda m: m.out["top20"],
@@ -1100,6 +1256,14 @@ class CutoffModel(mesa.Model):
             "zeta": lambda m: list(m.zeta),
             "quota_demand": lambda m: [c.quota_demand_prev for c in m.countries],
             "trusted_partners": lambda m: [sum((f.partners >> q) & 1 for f in m.large_firms) for q in range(P)],
+            # (v5) what the v5 mechanisms move (bench/compare.py V5_METRICS)
+            "revenue_total": lambda m: float(sum(m.out["revenue"])),
+            "plan_price_plus": lambda m: float(np.mean([m.plan_price_on(1, q) for q in range(P)])),
+            "plan_value": lambda m: (float(np.nanmean(m.plan_value)) if np.isfinite(m.plan_value).any()
+                                     else math.nan),
+            "consumer_price": lambda m: (float(np.nanmean(m.consumer_price)) if np.isfinite(m.consumer_price).any()
+                                         else math.nan),
+            "firms_by_status": lambda m: m.out["firms_by_status"],
         })
 
     # -- §2.0 initial state --------------------------------------------------
@@ -1121,9 +1285,12 @@ class CutoffModel(mesa.Model):
         defender_sector = p.sector_names.index("ict") if "ict" in p.sector_names else -1
         firms = []
         for k, c in enumerate(cs):
-            for s in range(self.n_sectors):
-                for j in range(c.seg_large[s] + c.seg_small[s]):
-                    firms.append(FirmAgent(self, k, s, j < c.seg_large[s], defender_sector))
+            for s in range(self.n_sectors):  # large first, then (v5) the size bands in order
+                for j in range(c.seg_large[s]):
+                    firms.append(FirmAgent(self, k, s, True, defender_sector))
+                for b, band in enumerate(c.seg_band):
+                    for j in range(band[s]):
+                        firms.append(FirmAgent(self, k, s, False, defender_sector, b))
         raw = [0.0] * len(cs)
         for f in firms:
             raw[f.country] += f.weight * f.employees
@@ -1163,7 +1330,28 @@ class CutoffModel(mesa.Model):
                     if gens else 0.0)
             access = conn * math.pow(c.use_ratio_prev, p.psi_u)
             c.adopt_rate = p.adopt0 * conn if t < 0 else (p.bass_p + p.bass_q * c.adoption_prev) * access
-        self.need_scale = self.need0 * math.exp(p.tau_growth * max(t, 0))
+        self.need_scale = self.need0 * self.need_growth_factor(t)  # (v5) need0·S(t)
+
+    def need_growth_factor(self, t: int) -> float:
+        """§2.5 (v5) a person's need S(t) = S∞/(1 + (S∞ − 1)·e^(−g·t)) from tick 0, S∞ = need_sat,
+        g = need_growth; S∞ = inf gives e^(g·t) (v4 with g = tau_growth)."""
+        g, sat, tt = self.p.need_growth, self.p.need_sat, max(t, 0)
+        if not sat < INF:
+            return math.exp(g * tt)
+        return sat / (1.0 + (sat - 1.0) * math.exp(-g * tt))
+
+    def price_plans(self) -> None:
+        """§2.9 (v5) plans priced by scarcity (Simulation::price_plans): provider q's plans
+        cost the list prices times (max(π_q(t−1), p_min)/p_min)^plan_pass; a seat costs plan
+        seat_plan's price there."""
+        p, mk = self.p, self.market
+        self.plan_mult = [math.pow(max(v.price / mk.p_min, 1.0), p.plan_pass) if p.plan_pass > 0 else 1.0
+                          for v in mk.providers]
+        self.seat_price = [p.plan_price[int(p.seat_plan) - 1] * m for m in self.plan_mult]
+
+    def plan_price_on(self, j: int, q: int | None) -> float:
+        """The price of plan index j (0 free, 1 plus, 2 pro) on provider q (None: list price)."""
+        return self.p.plan_price[j] * (1.0 if q is None else self.plan_mult[q])
 
     def firm_consts(self, t: int, tau0: float | None = None) -> None:
         """Per-tick tables the firms read: τ_s(t), KYC rates, ζ_c (under the lever
@@ -1183,6 +1371,18 @@ class CutoffModel(mesa.Model):
             self.first_resort[q] = bool(p.first_resort and t >= p.lever_tick and v.home == mk.lever_country)
             self.price[q] = v.price
             self.price_home[q] = v.price_home
+        # §2.9 (v5) firms' diffusion: a one-employee firm's adoption probability, firm_adopt0
+        # at tick 0, then p + q·F_c(t−1), times conn_c (whoever serves the country).
+        for k, c in enumerate(self.countries):
+            rate = p.firm_adopt0 if t <= 0 else p.firm_bass_p + p.firm_bass_q * self.firm_use_prev[k]
+            conn = min(max(math.pow(c.gdp_prev / c.population / p.conn_ref, p.conn_exp), p.conn_min), 1.0)
+            self.firm_adopt_rate[k] = rate * conn
+        # §2.9 (v5) plan and seat prices at π(t−1); §2.6(e) a seat's cap and weight: a person
+        # of need multiplier 1 on plan seat_plan.
+        self.price_plans()
+        sp = int(p.seat_plan) - 1
+        self.seat_cap = self.need0 * self.need_growth_factor(t) * p.plan_need[sp] * min(1.0, p.plan_cap)
+        self.seat_weight = p.plan_weight[sp]
 
     def init_users(self) -> None:
         """Users: income and need multipliers, initial adoption at adopt0·access_c·afford_u."""
@@ -1256,6 +1456,9 @@ class CutoffModel(mesa.Model):
             if not f.kyc and f.pending_draws[0] < self.kyc_rate[f.country]:
                 f.kyc = True  # the tick-0 KYC draw, as choose() will apply it
         elig = np.array([[f.eligible(g) for g in gens] for f in firms])
+        if p.firm_bass:  # (v5) only tick 0's adopters demand (their adoption draw, as choose() will apply it)
+            adopts = np.array([f.pending_draws[3] < f.adopt_prob() for f in firms])
+            elig = elig & adopts[:, None]
         noise = np.array([f.pending_draws[2] for f in firms])
         budget = np.array([f.budget() for f in firms])
         base = np.array([f.employees * p.mult_s[f.sector] for f in firms])  # q_i at τ0 = 1
@@ -1383,9 +1586,11 @@ class CutoffModel(mesa.Model):
 
     def step_market(self) -> None:
         """§2.5–§2.6 per provider: (a) government reserve, (b) consumer demand at full
-        caps and the consumer floor, (c) the firms' clearing, then the firms' part of
-        D_c and (v4) the budgets' adaptation, (d) what firms did not buy joins (e) the
-        consumers' water-filled caps; revenue and forecast."""
+        caps and the consumer floor, (v5) the plan layer's earnings and, under plan_split,
+        its bid, (c) the firms' clearing, each firm's status and (v5) seats, then the
+        firms' part of D_c and (v4) the budgets' adaptation, (d) what firms did not buy
+        joins (e) the plan layer's water-filled caps, users and (v5) seats together;
+        revenue and forecast."""
         p, mk = self.p, self.market
         P = len(mk.providers)
         p_min = mk.p_min
@@ -1397,20 +1602,30 @@ class CutoffModel(mesa.Model):
                 continue
             q, w, cap, pw, h, host = u.bid
             cons_demand[q] += w * cap * h
-            plan_revenue[q] += w * p.plan_price[u.plan - 1]
+            plan_revenue[q] += w * self.plan_price_on(u.plan - 1, q)  # (v5) at the provider's prices
             if w * h * cap > 0.0:
                 user_bids[q].append((cap / pw, w * h * cap, w * h * pw, host))
         inference, reserve = [0.0] * P, [0.0] * P
         supply = [0.0] * P
+        self.plan_value = [math.nan] * P
+        bids = [[] for _ in range(P)]
         for q, v in enumerate(mk.providers):
             inference[q] = (1.0 - p.train_share) * v.capacity
             gov = self.countries[v.home].iso3 in p.r_gov_homes
             reserve[q] = p.r_gov * inference[q] if gov else 0.0                       # (a)
             floor = p.r_cons * inference[q]
             supply[q] = inference[q] - reserve[q] - floor + max(floor - cons_demand[q], 0.0)  # (b)
+            # (v5) the plan layer earns its users' plan revenue over their demand at full caps;
+            # under plan_split it bids that per H100e for its demand above the floor, as one
+            # more bid of the general class that money never binds, with no minimum
+            # (plan_layer_bid); what it wins is not sold to firms.
+            if cons_demand[q] > 0:
+                self.plan_value[q] = plan_revenue[q] / cons_demand[q]
+            if p.plan_split and cons_demand[q] > floor and self.plan_value[q] > 0:
+                need, value = cons_demand[q] - floor, self.plan_value[q]
+                bids[q].append(Bid(q, 1.0, need, need * value * (1.0 + 2.0 ** -50), value, 0.0, CLS_GENERAL, False))
         # (c) the firms' clearing, one price per provider.
         self.firms.do("make_bid")
-        bids = [[] for _ in range(P)]
         for f in self.firms:
             if f.bid is not None:
                 bids[f.bid.provider].append(f.bid)
@@ -1438,21 +1653,61 @@ class CutoffModel(mesa.Model):
         for k, c in enumerate(self.countries):
             if self.deal_mask[k]:
                 cons_floor[c.policy_provider] += p.deal_cons_floor * p.deal_size
+        # (v5) the firms' seats join the users in the plan layer's fill.
+        seat_firms = [f for f in self.firms if f.seat_gen is not None]
+        for f in seat_firms:
+            q, w, cap, pw, h, host = f.seat_bid()
+            if w * h * cap > 0.0:
+                user_bids[q].append((cap / pw, w * h * cap, w * h * pw, host))
         self.levels = water_levels(user_bids, cons_capacity, cons_floor)
         self.users.do("settle")
         use_compute = [0.0] * P
         for u in self.users:
             if u.bid is not None:
                 use_compute[u.bid[0]] += u.bid[1] * u.use * u.bid[4]
+        seat_demand, seat_compute, seat_revenue = [0.0] * P, [0.0] * P, [0.0] * P
+        tokens = [0.0] * P  # the plan layer's Mtok used: users' and (v5) seats'
+        for u in self.users:
+            if u.bid is not None:
+                tokens[u.bid[0]] += u.bid[1] * u.use
+        for f in seat_firms:  # firm_seat_settle, SeatSum
+            f.seat_settle()
+            q, w, cap, pw, h, host = f.seat_bid()
+            seat_demand[q] += w * cap * h
+            seat_compute[q] += f.weight * f.alloc
+            seat_revenue[q] += w * self.seat_price[q]
+            tokens[q] += f.weight * f.alloc / h
+        # §7 price(provider, consumer): the plan layer's revenue per Mtok used.
+        self.consumer_price = [(plan_revenue[q] + seat_revenue[q]) / tokens[q] if tokens[q] > 0 else math.nan
+                               for q in range(P)]
+        self.sum_statuses()
         price, revenue, util = [0.0] * P, [0.0] * P, [0.0] * P
         for q in range(P):
             pc = self.clearing[q]
             price[q] = pc.price
-            revenue[q] = spend[q] + p_min * reserve[q] + plan_revenue[q]
-            util[q] = (sold[q] + reserve[q] + use_compute[q]) / inference[q] if inference[q] > 0 else 0.0
+            revenue[q] = spend[q] + p_min * reserve[q] + plan_revenue[q] + seat_revenue[q]
+            used = sold[q] + reserve[q] + use_compute[q] + seat_compute[q]
+            util[q] = used / inference[q] if inference[q] > 0 else 0.0
             mk.settle(q, revenue[q], pc.price, pc.price_home if pc.first_resort else pc.price,
-                      demand_pmin[q] + cons_demand[q])
+                      demand_pmin[q] + cons_demand[q] + seat_demand[q])
         self.out.update(price=price, revenue=revenue, utilisation=util)
+
+    def sum_statuses(self) -> None:
+        """§7 real firms per (tier, size class, status), size classes by employees per real
+        firm 1–9, 10–49, 50–249, 250+; (v5) F_c, each country's share of real firms using
+        AI (API or seats), for next tick's diffusion (sum_statuses)."""
+        C = len(self.countries)
+        by_tier = [[[0.0] * N_STATUS for _ in range(4)] for _ in range(3)]
+        all_, use = [0.0] * C, [0.0] * C
+        for f in self.firms:
+            e = f.employees
+            sc = 0 if e < 10 else 1 if e < 50 else 2 if e < 250 else 3
+            by_tier[self.countries[f.country].tier - 1][sc][f.status] += f.weight
+            all_[f.country] += f.weight
+            if f.status in USES_AI:
+                use[f.country] += f.weight
+        self.firm_use_prev = [use[k] / all_[k] if all_[k] > 0 else 0.0 for k in range(C)]
+        self.out["firms_by_status"] = by_tier
 
     def step_countries(self) -> None:
         """§2.10: per-country aggregates, GDP, adoption, access gap, lagged values,
@@ -1579,13 +1834,19 @@ def main(argv=None) -> int:
     ap.add_argument("--set", action="append", default=[], dest="sets", metavar="KEY=VALUE")
     ap.add_argument("--cutoff", default=os.path.join(here, "..", "..", "..", "build", "cutoff"))
     ap.add_argument("--diagnostics", action="store_true", help="add every collected series to the JSON")
+    ap.add_argument("--tau0", type=float, help="use this τ0 (and --need0) instead of deriving them (§2.0): to "
+                    "compare with cutoff's run at small counts, where τ0 hangs on the seed-0 sample")
+    ap.add_argument("--need0", type=float)
     a = ap.parse_args(argv)
+    if (a.tau0 is None) != (a.need0 is None):
+        ap.error("--tau0 and --need0 go together")
 
     sets = a.sets + [f"n_firms={a.firms}", f"n_users={a.users}", f"horizon={a.ticks}", f"seed={a.seed}"]
     p = load_params(a.scenario, sets, a.cutoff)
     countries = load_countries(p.countries)
     t0 = time.perf_counter()
-    model = CutoffModel(p, countries, seed=(a.seed << 32) | a.replicate)
+    model = CutoffModel(p, countries, seed=(a.seed << 32) | a.replicate,
+                        scales=None if a.tau0 is None else (a.tau0, a.need0))
     init_seconds = time.perf_counter() - t0
     tick_seconds = []
     for _ in range(a.ticks):
@@ -1595,15 +1856,21 @@ def main(argv=None) -> int:
 
     df = model.datacollector.get_model_vars_dataframe()
     keys = ["mean_price", "top20_value_share", "adoption_share", "users_capped_share"]
+    v5 = {"revenue": "revenue_total", "plan_price_plus": "plan_price_plus", "plan_value": "plan_value",
+          "consumer_price": "consumer_price"}
+    nanfix = lambda x: None if math.isnan(x) else x  # noqa: E731
     out = {
         "peer": "mesa", "firms": a.firms, "users": a.users, "ticks": a.ticks, "seed": a.seed,
-        "replicate": a.replicate, "mesa_version": mesa.__version__,
+        "replicate": a.replicate, "mesa_version": mesa.__version__, "tau0": model.tau0, "need0": model.need0,
         "init_seconds": init_seconds, "tick_seconds": tick_seconds,
-        "metrics": {k: [float(x) for x in df[k]] for k in keys},
+        "metrics": {k: [nanfix(float(x)) for x in df[k]] for k in keys},
     }
+    # (v5) what the v5 mechanisms move (bench/compare.py V5_METRICS)
+    out["metrics"].update({k: [nanfix(float(x)) for x in df[c]] for k, c in v5.items()})
+    out["metrics"]["firms_by_status"] = list(df["firms_by_status"])
     if a.diagnostics:
         out["diagnostics"] = {k: [v if isinstance(v, list) else float(v) for v in df[k]]
-                              for k in df.columns if k not in keys}
+                              for k in df.columns if k not in keys and k != "firms_by_status"}
         out["diagnostics"]["tau0"] = model.tau0
         out["diagnostics"]["need0"] = model.need0
         out["diagnostics"]["tau0_demand_ratio_tick0"] = model.tau0_check

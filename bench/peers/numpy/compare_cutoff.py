@@ -5,10 +5,13 @@ Runs the first N seeds of each that derive τ0 (at 10,000 firms about 40% of
 seeds cannot reach tightness0 in either program, which both stop with exit
 status 2), then compares the four metrics at ticks 12 and 23: means, seed-to-seed
 standard errors, and the verdict |Δ| ≤ max(3·sqrt(se_a² + se_b²), 2% of cutoff's mean).
-`--set key=value` goes to the peer only (a sensitivity check must then disagree).
+`--set key=value` goes to the peer only (a sensitivity check must then disagree);
+`--both key=value` to both (v5's switches: bench/compare.py V5_SETS). Both derive τ0
+and need0 on their own population (tau0_ref_firms=0, as bench/compare.py).
 
   python3 bench/peers/numpy/compare_cutoff.py [--firms 10000 --users 100000 --ticks 24 --seeds 5]
-          [--work /tmp/cutoff_np_cmp] [--tag base] [--set key=value]...
+          [--work /tmp/cutoff_np_cmp] [--tag base] [--cutoff build/cutoff] [--set key=value]...
+          [--both key=value]...
 Needs h5py and numpy (cutoff writes HDF5).
 """
 
@@ -36,15 +39,18 @@ def main():
     ap.add_argument("--work", default="/tmp/cutoff_np_cmp")
     ap.add_argument("--tag", default="base")
     ap.add_argument("--set", action="append", default=[], dest="sets")
+    ap.add_argument("--both", action="append", default=[], help="a parameter for cutoff and the peer")
+    ap.add_argument("--cutoff", default=f"{REPO}/build/cutoff")
     a = ap.parse_args()
+    both = [x for kv in ["tau0_ref_firms=0"] + a.both for x in ("--set", kv)]
     os.makedirs(a.work, exist_ok=True)
     size = ["--firms", str(a.firms), "--users", str(a.users), "--ticks", str(a.ticks)]
-    stem = f"{a.firms}_{a.users}_{a.ticks}"
+    stem = f"{a.firms}_{a.users}_{a.ticks}" + "".join(f"_{kv}" for kv in a.both)
 
     def ref(s):
         out = f"{a.work}/ref_{stem}_s{s}.h5"
         if not os.path.exists(out):
-            r = subprocess.run([f"{REPO}/build/cutoff", "run", a.scenario, "-o", out, *size, "--seed", str(s), "-q"],
+            r = subprocess.run([a.cutoff, "run", a.scenario, "-o", out, *size, "--seed", str(s), "-q", *both],
                                cwd=REPO, stderr=subprocess.DEVNULL)
             if r.returncode:
                 return None
@@ -61,7 +67,7 @@ def main():
             return None
         if not os.path.exists(out):
             cmd = [sys.executable, f"{HERE}/cutoff_np.py", a.scenario, *size, "--seed", str(s), "--out", out,
-                   "--diagnostics"] + [x for kv in a.sets for x in ("--set", kv)]
+                   "--diagnostics", "--cutoff", a.cutoff, *both] + [x for kv in a.sets for x in ("--set", kv)]
             r = subprocess.run(cmd, cwd=REPO, stderr=subprocess.DEVNULL)
             if r.returncode == 2:
                 open(out + ".fail", "w").close()
@@ -83,7 +89,7 @@ def main():
 
     R, fr = first(ref)
     N, fn = first(peer)
-    print(f"== {a.scenario} {a.firms} firms {a.users} users {a.ticks} ticks; peer --set {a.sets}")
+    print(f"== {a.scenario} {a.firms} firms {a.users} users {a.ticks} ticks; both --set {a.both}; peer --set {a.sets}")
     print("cutoff seeds", [r["seed"] for r in R], "no tau0:", fr, "tau0", np.round([r["tau0"] for r in R], 2))
     print("peer   seeds", [r["seed"] for r in N], "no tau0:", fn, "tau0", np.round([r["tau0"] for r in N], 2))
     print(f"{'metric':20s}{'tick':>5s}{'cutoff':>12s}{'se':>10s}{'peer':>12s}{'se':>10s}{'diff':>11s}"

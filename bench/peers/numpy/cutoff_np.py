@@ -14,24 +14,42 @@ Simulation::step) rule by rule and in the same order:
     step_serving_cost     §2.3 h_g(t), stages of every generation
     choose_partners       §2.2 trusted partners of a generation entering
     step_choice           §2.4 KYC draws, eligibility, (provider, generation) choice
-    step_market           §2.5-§2.6 bids, reserve, floor, clearing, budgets adapt, water-fill
+    step_market           §2.5-§2.6 bids, reserve, floor, plan layer's bid, clearing,
+                          statuses, seats, budgets adapt, water-fill of users and seats
     step_firms            §2.7-§2.8 productivity, pool revenue, wealth, exit/entry
     step_adoption         §2.9 adoption and plans
     step_countries        §2.10, §6, §7 aggregates, GDP, spillover, policies, ranks
 
+It ports model v5 (docs/model.md, "v5"), each mechanism behind the same scenario
+parameter as in cutoff, all off by default: τ0 and need0 from the reference
+population (§2.0, tau0_ref_firms, tau0_ref_users); the statuses of §7 in cutoff's
+codes (no_value apart from no_budget; seats, seats_capped, not_adopted); consumer
+need's own bounded growth (§2.5, need_growth, need_sat); the product layer (§2.6(e),
+seats, seat_plan, seat_share); plans priced by scarcity and the labs' split (§2.9,
+§2.6(c), plan_pass, plan_split); firms' diffusion (§2.9, firm_bass, firm_adopt0,
+firm_bass_p, firm_bass_q, firm_adopt_size); the small stratum's size bands (§1,
+size_strata).
+
 Random numbers come from numpy.random.Generator(PCG64) seeded from (seed,
 replicate), so a run agrees with cutoff statistically, not bit for bit. The one
-exception is §2.0's (v4) population of seed 0, replicate 0 on which τ0 and need0
-are derived: a constant of the scenario, so it is drawn with docs/model.md §3's own
-counter-based draws (Philox-4x32-10 as core/hd/rng.hpp packs them), the same
-population as cutoff's; the run's own agents are then drawn with PCG64.
+exception is §2.0's population of seed 0, replicate 0 on which τ0 and need0 are
+derived (v5: at the reference counts tau0_ref_firms × tau0_ref_users, a second model
+when the run's counts differ; v4, tau0_ref_firms = 0: at the run's counts): a
+constant of the scenario, so it is drawn with docs/model.md §3's own counter-based
+draws (Philox-4x32-10 as core/hd/rng.hpp packs them), the same population as
+cutoff's, and τ0 and need0 agree with cutoff's to 1e−6 or better; the run's own agents
+are then drawn with PCG64.
 
 Usage:
   python3 cutoff_np.py SCENARIO --firms N --users N --ticks T --seed S
           [--replicate R] --out OUT.json [--set key=value]... [--cutoff PATH]
 
 The scenario is resolved by `cutoff validate SCENARIO --set ... --print` (every
-parameter after `inherits` chains and calibrated values), parsed with tomllib.
+parameter after `inherits` chains and calibrated values), parsed with tomllib. The
+JSON's metrics are those bench/compare.py compares: the four of v4 and (v5) provider
+revenue, the plus plan's price, the plan layer's earnings per H100e and its revenue per
+Mtok used (price(provider, consumer)) (means over providers) and firms_by_status, real
+firms by (tier, size class, status).
 """
 
 from __future__ import annotations
@@ -50,12 +68,19 @@ import tomllib
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from common import pareto_capped_mean, share_largest_remainder  # noqa: E402  (bench/peers/common.py)
+from common import pareto_capped_mean, share_largest_remainder, size_bands  # noqa: E402  (bench/peers/common.py)
 
 # Release stages (docs/model.md §2.2); OPEN follows GENERAL under the open-weights lever.
 GOV, TRUSTED, KYC, GENERAL, OPEN = 0, 1, 2, 3, 4
 # Plans: 0 none, 1 free, 2 plus, 3 pro (index into plan_* arrays is plan - 1).
 PLAN_FREE, PLAN_PLUS, PLAN_PRO = 1, 2, 3
+# §7 firm statuses, in the codes of cutoff's firms_by_status (enum FirmStatus in agents/firm_kern.hpp).
+(NO_ACCESS, NO_BUDGET, PRICED_OUT, RATIONED, BUDGET_BOUND, SERVED, NO_VALUE, SEATS, SEATS_CAPPED,
+ NOT_ADOPTED) = range(10)
+N_STATUS = 10
+STATUS_NAMES = ("no_access", "no_budget", "priced_out", "rationed", "budget_bound", "served", "no_value", "seats",
+                "seats_capped", "not_adopted")
+USES_AI = [RATIONED, BUDGET_BOUND, SERVED, SEATS, SEATS_CAPPED]   # status_uses_ai: on the API or on seats
 
 
 # ---------------------------------------------------------------------------
@@ -133,21 +158,34 @@ class Layout:
         self.small = np.array(small)
         self.users = np.array(users)
         self.x_L = np.where(self.large > 0, (self.real_firms / np.maximum(self.large, 1)) ** (1.0 / P["pareto_alpha"]), np.inf)
-        self.w_small = np.array(small_firms) / self.small
+        # (v5) size bands of the small stratum (size_strata; one band without it), each with its weight.
+        NB = 4
+        self.band_edge = np.zeros((C, NB + 1))
+        self.w_small = np.zeros((C, NB))
+        band_n = np.zeros((C, NB), dtype=int)
+        for c in range(C):
+            e, nb, wb = size_bands(float(self.x_L[c]), P["pareto_alpha"], P["size_cap"], bool(P["size_strata"]),
+                                   small[c], small_firms[c])
+            self.band_edge[c], band_n[c], self.w_small[c] = e, nb, wb
         self.w_user = ct["population"] / self.users
-        # Firm agents, country by country, sector by sector, large first in each segment.
-        country, sector, is_large = [], [], []
+        # Firm agents, country by country, sector by sector, large first in each segment,
+        # then the small stratum's bands in order.
+        country, sector, is_large, band = [], [], [], []
         for c in range(C):
             ls = share_largest_remainder(large[c], P["sector_share"], 0)
-            ss = share_largest_remainder(small[c], P["sector_share"], 0)
+            bs = [share_largest_remainder(int(band_n[c, b]), P["sector_share"], 0) for b in range(NB)]
             for s in range(S):
-                n = ls[s] + ss[s]
+                nbs = [bs[b][s] for b in range(NB)]
+                n = ls[s] + sum(nbs)
                 country.append(np.full(n, c, dtype=np.int32))
                 sector.append(np.full(n, s, dtype=np.int32))
                 is_large.append(np.arange(n) < ls[s])
+                band.append(np.concatenate([np.zeros(ls[s], dtype=np.int32)] +
+                                           [np.full(nbs[b], b, dtype=np.int32) for b in range(NB)]))
         self.firm_country = np.concatenate(country)
         self.firm_sector = np.concatenate(sector)
         self.firm_large = np.concatenate(is_large)
+        self.firm_band = np.concatenate(band)
         self.user_country = np.repeat(np.arange(C, dtype=np.int32), self.users)
         self.n_firms = len(self.firm_country)
         self.n_users = len(self.user_country)
@@ -336,7 +374,7 @@ class Model:
 
     # ---- §2.0 initial state ----------------------------------------------
 
-    def __init__(self, P: dict, ct: dict, seed: int, replicate: int):
+    def __init__(self, P: dict, ct: dict, seed: int, replicate: int, derive_only: bool = False):
         self.P, self.ct = P, ct
         self.L = Layout(P, ct)
         L = self.L
@@ -363,13 +401,22 @@ class Model:
         self.Y0 = None
         self.tau0 = self.need0 = 0.0     # derived below (§2.0)
         self.quota_firm_demand = np.zeros(C)
-        # §2.0 (v4): τ0 and need0 are constants of the scenario and the agent counts,
-        # derived on the population of seed 0, replicate 0, whatever this run's own
-        # (the Simulation constructor); then the run's own agents are drawn.
-        self.draw_seed0_agents()
-        self.derive_tau0()
-        self.derive_need0()
-        self.draw_agents(seed, replicate)
+        self.firm_use_prev = np.zeros(C)  # (v5) F_c(t−1): share of real firms using AI (§2.9)
+        # §2.0: τ0 and need0 are constants of the scenario, derived on seed 0, replicate 0
+        # whatever this run's own (Simulation::derive_scales): (v5) on the reference
+        # population of tau0_ref_firms × tau0_ref_users agents, a second model derived
+        # on itself, unless this run has those counts; (v4, tau0_ref_firms = 0) on this
+        # run's counts. Then the run's own agents are drawn.
+        ref_f, ref_u = int(P["tau0_ref_firms"]), int(P["tau0_ref_users"])
+        if ref_f > 0 and (ref_f, ref_u) != (int(P["n_firms"]), int(P["n_users"])):
+            ref = Model(dict(P, n_firms=ref_f, n_users=ref_u), ct, 0, 0, derive_only=True)
+            self.tau0, self.need0, self.tightness0_reached = ref.tau0, ref.need0, ref.tightness0_reached
+        else:
+            self.draw_seed0_agents()
+            self.derive_tau0()
+            self.derive_need0()
+        if not derive_only:
+            self.draw_agents(seed, replicate)
 
     def draw_agents(self, seed: int, replicate: int):
         """§2.0 the run's own firms and users (init_firms, init_users) and step 4's
@@ -395,9 +442,9 @@ class Model:
         z_z, z_n = box_muller(u[:, 0], u[:, 1])
         noise = lambda idx, rank: gumbel_of(cutoff_uniform(0, 0, idx, -1, STREAM_CHOICE_NOISE, rank))
         self.init_users(dict(z_z=z_z, z_n=z_n, u_adopt=u[:, 2], noise=noise))
-        u = cutoff_uniforms(0, 0, i, 0, STREAM_KYC, 2)
+        u = cutoff_uniforms(0, 0, i, 0, STREAM_KYC, 3)    # (v5) the third: firm_bass's adoption draw
         G = gumbel_of(cutoff_uniforms(0, 0, i, 0, STREAM_CHOICE_NOISE, len(self.g_K)))
-        self.draws0 = {"kyc": u[:, 0], "switch": u[:, 1], "gumbel_k": G}
+        self.draws0 = {"kyc": u[:, 0], "switch": u[:, 1], "adopt": u[:, 2], "gumbel_k": G}
 
     def init_market(self):
         """§2.0 providers: capacity, pipeline of past orders, T_p(0), K_p(0),
@@ -432,6 +479,7 @@ class Model:
             v["cash"] = 12.0 * v["revenue"]
             v["forecast"] = (1.0 - s) * v["C_home"]
             v["price"] = v["price_home"] = self.p_min
+            v["plan_value"] = math.nan
             v["gov"] = self.iso3[v["home"]] in P["r_gov_homes"]
             self.prov.append(v)
         self.T_ref = max(v["T"] for v in self.prov if not v["follower"])
@@ -457,6 +505,36 @@ class Model:
             self.add_generation(q, v["K"] - P["dK_release"], -6 - (v["d_gov"] + v["d_trusted"] + v["d_kyc"]))
             self.add_generation(q, v["K"], 0)
         self.step_serving_cost(0)
+        self.price_plans()
+
+    def price_plans(self):
+        """§2.9 (v5) plans priced by scarcity (Simulation::price_plans): provider p's plans
+        cost the list prices times m_p = (max(π_p(t−1), p_min)/p_min)^plan_pass (π_rest under
+        first-resort); a seat costs plan seat_plan's price there."""
+        P = self.P
+        price = np.array([v["price"] for v in self.prov])
+        self.plan_mult = (np.maximum(price / self.p_min, 1.0) ** P["plan_pass"] if P["plan_pass"] > 0
+                          else np.ones(self.NP))
+        self.seat_price = P["plan_price"][int(P["seat_plan"]) - 1] * self.plan_mult
+
+    def plan_prices(self, p):
+        """The (free, plus, pro) prices on providers p (one row each); p < 0 (nothing eligible): list prices."""
+        mult = np.where(p >= 0, self.plan_mult[np.maximum(p, 0)], 1.0)
+        return np.array(self.P["plan_price"])[None, :] * mult[:, None]
+
+    def need_growth_factor(self, t):
+        """§2.5 (v5) a person's need S(t) = S∞/(1 + (S∞ − 1)·e^(−g·t)) from tick 0, S∞ = need_sat,
+        g = need_growth; S∞ = inf gives e^(g·t) (v4 with g = tau_growth)."""
+        g, sat = self.P["need_growth"], self.P["need_sat"]
+        tt = max(t, 0)
+        if not sat < math.inf:
+            return math.exp(g * tt)
+        return sat / (1.0 + (sat - 1.0) * math.exp(-g * tt))
+
+    def connectivity(self):
+        """§2.9 conn_c = clip((GDP per capita_c(t−1)/conn_ref)^conn_exp, conn_min, 1)."""
+        P = self.P
+        return np.clip((self.gdp_prev / self.pop / P["conn_ref"]) ** P["conn_exp"], P["conn_min"], 1.0)
 
     def cap(self, q):
         return self.prov[q]["C_home"] + self.prov[q]["C_hosted"]
@@ -511,7 +589,8 @@ class Model:
         c = L.firm_country
         self.f_country, self.f_sector, self.f_large = c, L.firm_sector, L.firm_large
         self.f_seg = c * S + self.f_sector
-        self.f_w = np.where(self.f_large, 1.0, L.w_small[c])
+        self.f_band = L.firm_band
+        self.f_w = np.where(self.f_large, 1.0, L.w_small[c, self.f_band])
         if draws is None:
             u_size, u_def = rng.random(n), rng.random(n)
             z_A, z_b = rng.standard_normal(n), rng.standard_normal(n)
@@ -519,10 +598,13 @@ class Model:
             u_size, u_def, z_A, z_b = draws["u_size"], draws["u_def"], draws["z_A"], draws["z_b"]
         alpha = P["pareto_alpha"]
         xL = L.x_L[c]
-        tail = np.where(np.isfinite(xL), xL ** (-alpha), 0.0)
+        # Small stratum: inverse CDF within the firm's band [lo, hi) (v5; one band: [1, x_L)).
+        lo, hi = L.band_edge[c, self.f_band], L.band_edge[c, self.f_band + 1]
+        head = lo ** (-alpha)
+        tail = np.where(np.isfinite(hi), hi ** (-alpha), 0.0)
         with np.errstate(over="ignore", divide="ignore"):
             raw = np.where(self.f_large, xL * u_size ** (-1.0 / alpha),
-                           (1.0 - u_size * (1.0 - tail)) ** (-1.0 / alpha))
+                           (head - u_size * (head - tail)) ** (-1.0 / alpha))
         raw = np.minimum(raw, P["size_cap"])
         scale = L.workers / np.bincount(c, weights=self.f_w * raw, minlength=C)
         self.f_emp = raw * scale[c]
@@ -545,6 +627,10 @@ class Model:
         self.f_buying = np.zeros(n, bool)
         self.f_used_ai = np.zeros(n, bool)
         self.f_entered = np.zeros(n, bool)
+        self.f_adopted = np.zeros(n, bool)             # (v5) firm_bass: has adopted AI (§2.9)
+        self.f_seats = np.zeros(n)                     # (v5) seats per real firm this tick (§2.6e)
+        self.f_onseats = np.zeros(n, bool)             # (v5) on seats this tick (flag kSeats)
+        self.f_status = np.zeros(n, dtype=int)         # §7 status this tick
         rate, _ = self.pool_rates()
         self.f_revenue = self.f_emp * self.f_A ** P["sigma_c"] * rate[self.f_seg]
         self.f_W = 3.0 * self.f_revenue
@@ -624,22 +710,31 @@ class Model:
                                       for v in self.prov])
         self.price = np.array([v["price"] for v in self.prov])
         self.price_home = np.array([v["price_home"] for v in self.prov])
+        # §2.9 (v5) firms' diffusion: a one-employee firm's adoption probability,
+        # firm_adopt0 at tick 0, then (p + q·F_c(t−1)), times conn_c (whoever serves c).
+        rate = P["firm_adopt0"] if t <= 0 else P["firm_bass_p"] + P["firm_bass_q"] * self.firm_use_prev
+        self.firm_adopt_rate = rate * self.connectivity()
+        # §2.9 (v5) plan and seat prices at π(t−1); §2.6(e) a seat's cap, a person of need
+        # multiplier 1 on plan seat_plan.
+        self.price_plans()
+        sp = int(P["seat_plan"]) - 1
+        self.seat_cap = self.need0 * self.need_growth_factor(t) * P["plan_need"][sp] * min(1.0, P["plan_cap"])
+        self.seat_weight = P["plan_weight"][sp]
 
     def user_consts(self, t):
         """Per-tick constants of the users' rules (§2.9): wage_c, the adoption
         rate (bass_p + bass_q·adoption_c(t−1))·conn_c·use_ratio_c(t−1)^ψ_u
-        (adopt0·conn_c at t < 0), need scale need0·e^(tau_growth·t)."""
+        (adopt0·conn_c at t < 0), need scale need0·S(t) (v5: need_growth, need_sat)."""
         P = self.P
         self.wage = P["labour_share"] * self.gdp_prev / (12.0 * self.L.workers)
         serves = self.user_elig_c.any(axis=0)
-        conn = np.where(serves, np.clip((self.gdp_prev / self.pop / P["conn_ref"]) ** P["conn_exp"],
-                                        P["conn_min"], 1.0), 0.0)
+        conn = np.where(serves, self.connectivity(), 0.0)
         access = conn * self.use_ratio_prev ** P["psi_u"]
         if t < 0:
             self.adopt_rate = P["adopt0"] * conn
         else:
             self.adopt_rate = (P["bass_p"] + P["bass_q"] * self.adoption_prev) * access
-        self.need_scale = self.need0 * math.exp(P["tau_growth"] * max(t, 0))
+        self.need_scale = self.need0 * self.need_growth_factor(t)   # (v5) need0·S(t)
 
     # ---- §2.4 firm eligibility, utility, choice --------------------------
 
@@ -690,7 +785,7 @@ class Model:
         """Step 4's draws for every firm this tick: KYC and switch uniforms, and
         a Gumbel per generation (drawn lazily, one array per generation)."""
         n = self.L.n_firms
-        return {"kyc": self.rng.random(n), "switch": self.rng.random(n), "gumbel": {}}
+        return {"kyc": self.rng.random(n), "switch": self.rng.random(n), "adopt": self.rng.random(n), "gumbel": {}}
 
     def gumbel(self, draws, g, n, rank):
         """The Gumbel of generation g for every firm; with cutoff's draws
@@ -705,7 +800,10 @@ class Model:
         """§2.4 for every firm, without writing: the KYC draw, then the choice
         among eligible (p, g) at π(t−1) with Gumbel noise; a trusted partner keeps
         its provider, others re-choose it with probability p_switch or when
-        none of its generations is eligible. Returns (kyc, generation, K_elig)."""
+        none of its generations is eligible. (v5, firm_bass) A firm that has not adopted AI
+        first adopts, if a generation is eligible, with probability
+        min(1, rate_c·employees^firm_adopt_size); one that has not chooses nothing.
+        Returns (kyc, generation, K_elig, adopted)."""
         P = self.P
         n = self.L.n_firms
         idx = np.arange(n)
@@ -718,16 +816,22 @@ class Model:
         elig = [self.firm_eligible(g, idx, kyc, partners) for g in range(NG)]
         best_K = np.zeros(n)
         has_own = np.zeros(n, bool)
+        any_el = np.zeros(n, bool)
         for g in range(NG):
             best_K = np.where(elig[g], np.maximum(best_K, self.g_K[g]), best_K)
             has_own |= elig[g] & (cur == self.g_prov[g])
+            any_el |= elig[g]
+        adopted = self.f_adopted | (not P["firm_bass"])
+        if P["firm_bass"]:
+            prob = np.minimum(1.0, self.firm_adopt_rate[self.f_country] * self.f_emp ** P["firm_adopt_size"])
+            adopted = adopted | (any_el & (draws["adopt"] < prob))
         partner_cur = ((partners >> np.maximum(cur, 0)) & 1) == 1
         keeps = (cur >= 0) & has_own & (partner_cur | ~(draws["switch"] < P["p_switch"]))
         best = np.full(n, -1)
         best_u = np.full(n, -np.inf)
         rank = np.zeros(n, dtype=int)                 # candidates so far (draws so far)
         for g in range(NG):
-            cand = elig[g] & (~keeps | (cur == self.g_prov[g]))
+            cand = adopted & elig[g] & (~keeps | (cur == self.g_prov[g]))
             if not cand.any():
                 continue
             u = self.firm_utility(g, idx, budget, need_q1) + P["switch_noise"] * self.gumbel(draws, g, n, rank)
@@ -735,7 +839,7 @@ class Model:
             best = np.where(upd, g, best)
             best_u = np.where(upd, u, best_u)
             rank += cand
-        return kyc, best, best_K
+        return kyc, best, best_K, adopted
 
     # ---- §2.5 firm bids ----------------------------------------------------
 
@@ -777,7 +881,7 @@ class Model:
         """Σ w·x_i(p_min) at tick 0 with τ0 = tau and step 4's choices at π(−1)."""
         self.tau0 = tau
         self.firm_consts(0)
-        kyc, gen, _ = self.firm_pick(self.draws0)
+        kyc, gen, _, _ = self.firm_pick(self.draws0)
         b = self.firm_bids(gen, kyc, self.f_partners)
         return float(np.sum(b["w"] * bid_demand(self.p_min, b["need"], b["money"], b["pi_out"])))
 
@@ -872,30 +976,35 @@ class Model:
                 u_own = np.where(uo, u, u_own)
         return np.where(best_own >= 0, best_own, best_all)
 
-    def user_plan(self, income):
-        """§2.9 plan by income: pro if ω_plan·income ≥ its price, else plus, else free."""
-        P = self.P
-        b = P["omega_plan"] * income
-        pp = P["plan_price"]
-        return np.where(b >= pp[2], PLAN_PRO, np.where(b >= pp[1], PLAN_PLUS, PLAN_FREE))
+    def user_plan(self, income, p):
+        """§2.9 plan by income on providers p: pro if ω_plan·income ≥ its price, else plus,
+        else free (v5: at the provider's prices)."""
+        b = self.P["omega_plan"] * income
+        pp = self.plan_prices(p)
+        return np.where(b >= pp[:, 2], PLAN_PRO, np.where(b >= pp[:, 1], PLAN_PLUS, PLAN_FREE))
 
     def try_adopt(self, idx, u, noise=None):
         """§2.9 adoption of users idx with probability adopt_rate_c·afford_u,
-        afford = max(f_free, min(1, ω_inc·income/price[plus])); then plan and
-        generation (no eligible generation: no adoption). Returns the adopters."""
+        afford = max(f_free, min(1, ω_inc·income/price[plus])) at the prices of the
+        provider it would choose (v5; user_try_adopt): a draw below adopt_rate_c chooses
+        a generation (none eligible: no adoption), then adopts if below
+        adopt_rate_c·afford_u; then the plan. Returns the adopters."""
         P = self.P
         c = self.u_country[idx]
-        income = self.u_z[idx] * self.wage[c]
-        afford = np.maximum(P["f_free"], np.minimum(1.0, P["omega_inc"] * income / P["plan_price"][1]))
-        yes = u < self.adopt_rate[c] * afford
-        idx, income = idx[yes], income[yes]
+        maybe = u < self.adopt_rate[c]
+        idx, u, c = idx[maybe], u[maybe], c[maybe]
         gen = self.choose_user_generation(idx, None, noise)
         ok = gen >= 0
-        idx, income, gen = idx[ok], income[ok], gen[ok]
+        idx, u, c, gen = idx[ok], u[ok], c[ok], gen[ok]
+        p = np.array(self.g_prov)[gen]
+        income = self.u_z[idx] * self.wage[c]
+        afford = np.maximum(P["f_free"], np.minimum(1.0, P["omega_inc"] * income / self.plan_prices(p)[:, 1]))
+        yes = u < self.adopt_rate[c] * afford
+        idx, income, gen, p = idx[yes], income[yes], gen[yes], p[yes]
         self.u_adopter[idx] = True
-        self.u_plan[idx] = self.user_plan(income)
+        self.u_plan[idx] = self.user_plan(income, p)
         self.u_gen[idx] = gen
-        self.u_provider[idx] = np.array(self.g_prov)[gen]
+        self.u_provider[idx] = p
         return idx
 
     def user_cap(self, idx):
@@ -1056,8 +1165,9 @@ class Model:
         generation among their provider's eligible ones, re-choosing the provider
         with probability p_switch or when none is eligible."""
         draws = self.draws0 if t == 0 else self.firm_draws()
-        kyc, gen, best_K = self.firm_pick(draws)
+        kyc, gen, best_K, adopted = self.firm_pick(draws)
         self.f_kyc = kyc
+        self.f_adopted = adopted
         self.f_gen = gen
         self.f_provider = np.where(gen >= 0, np.array(self.g_prov)[np.maximum(gen, 0)], -1)
         self.f_K_elig = best_K
@@ -1069,30 +1179,75 @@ class Model:
         self.u_provider[a] = np.where(g >= 0, np.array(self.g_prov)[np.maximum(g, 0)], -1)
 
     def user_bids(self):
-        """Users' part in the consumer layer: adopters with a generation."""
+        """Users' part in the consumer layer: adopters with a generation (and their plan's price)."""
         a = np.flatnonzero(self.u_adopter & (self.u_gen >= 0))
         g = self.u_gen[a]
         p = np.array(self.g_prov)[g]
         c = self.u_country[a]
+        price = self.plan_prices(p)[np.arange(len(a)), self.u_plan[a] - 1]
         return dict(idx=a, p=p, w=self.L.w_user[c], cap=self.user_cap(a),
                     pw=np.array(self.P["plan_weight"])[self.u_plan[a] - 1], h=self.g_h[g],
-                    host=((self.deal_mask[c] >> p) & 1) == 1)
+                    host=((self.deal_mask[c] >> p) & 1) == 1, price=price)
+
+    def seat_generation(self, gen):
+        """§2.6(e) (v5) the plan-layer generation of each firm whose API choice is gen: gen
+        itself when a user of its country could use it (GENERAL with align ≥ 0, or OPEN),
+        else the best-K such generation of the same provider (ties: the lower index); −1: none."""
+        c = self.f_country
+        ok = gen >= 0
+        g0 = np.maximum(gen, 0)
+        own = ok & self.user_elig_c[g0, c]
+        best = np.where(own, gen, -1)
+        prov = np.array(self.g_prov)[g0]
+        K = np.array(self.g_K)
+        for x in range(len(self.g_K)):
+            better = (ok & ~own & (prov == self.g_prov[x]) & self.user_elig_c[x][c]
+                      & ((best < 0) | (K[x] > K[np.maximum(best, 0)])))
+            best = np.where(better, x, best)
+        return best
+
+    def firm_seats(self, buying):
+        """§2.6(e) (v5) a firm that got no API compute buys n = min(employees·seat_share,
+        B/price_seat) seats on its seat generation's provider (no access cost) if their value
+        at full caps V(n·seat_cap) ≥ n·price_seat (V of §2.5 at that generation), at the tick's
+        budget before it adapts (firm_seats). Returns (seats per real firm, generation)."""
+        P = self.P
+        n_f = self.L.n_firms
+        if not P["seats"]:
+            return np.zeros(n_f), np.full(n_f, -1)
+        sg = np.where(buying, -1, self.seat_generation(self.f_gen))
+        q = self.firm_need()
+        price = np.where(sg >= 0, self.seat_price[np.array(self.g_prov)[np.maximum(sg, 0)]], 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            n = np.minimum(self.f_emp * P["seat_share"], self.firm_budget() / price)
+            K = np.array(self.g_K)[np.maximum(sg, 0)]
+            v_max = P["wtp_months"] * P["rho"] * P["sigma_c"] * self.f_revenue * P["phi"] * K
+            value = v_max * np.minimum(1.0, n * self.seat_cap / q) ** P["psi"]
+            hold = (sg >= 0) & (q > 0) & (price > 0) & (n > 0) & (value >= n * price)
+        return np.where(hold, n, 0.0), np.where(hold, sg, -1)
 
     def step_market(self):
         """§2.5-§2.6 per provider: (a) government reserve, (b) consumer demand at
-        full caps and the unused floor, (c) the firms' clearing at one price
-        (two under first-resort); D_c's firm part; (v4) budgets adapt; (d) what
-        firms left joins (e) the consumers' water-filled caps; revenue, π_p and
-        the forecast F_p."""
+        full caps and the unused floor, (v5) the plan layer's earnings per H100e and,
+        under plan_split, its bid; (c) the firms' clearing at one price (two under
+        first-resort), each firm's status (§7) and (v5) its seats; D_c's firm part;
+        (v4) budgets adapt; (d) what firms left joins (e) the plan layer's water-filled
+        caps, users and (v5) seats together; revenue, π_p and the forecast F_p."""
         P = self.P
         NP = self.NP
         ub = self.user_bids()
         cons_demand = np.bincount(ub["p"], weights=ub["w"] * ub["cap"] * ub["h"], minlength=NP)
-        plan_rev = np.bincount(ub["p"], weights=ub["w"] * np.array(P["plan_price"])[self.u_plan[ub["idx"]] - 1], minlength=NP)
+        plan_rev = np.bincount(ub["p"], weights=ub["w"] * ub["price"], minlength=NP)
         inference = np.array([(1.0 - P["train_share"]) * self.cap(q) for q in range(NP)])
         reserve = np.array([P["r_gov"] * inference[q] if v["gov"] else 0.0 for q, v in enumerate(self.prov)])
         floor = P["r_cons"] * inference
         firm_cap = inference - reserve - floor + np.maximum(floor - cons_demand, 0.0)
+        # (v5) the plan layer earns its users' plan revenue over their demand at full caps;
+        # under plan_split it bids that per H100e for its demand above the floor.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.plan_value = np.where(cons_demand > 0, plan_rev / np.where(cons_demand > 0, cons_demand, 1.0),
+                                       math.nan)
+        plan_bids = bool(P["plan_split"]) & (cons_demand > floor) & (self.plan_value > 0)
 
         b = self.firm_bids(self.f_gen, self.f_kyc, self.f_partners)
         alloc = np.zeros(len(b["idx"]))
@@ -1102,19 +1257,27 @@ class Model:
         price_home = np.zeros(NP)
         for q in range(NP):
             on = b["p"] == q
-            args = lambda m: (b["w"][m], b["need"][m], b["money"][m], b["pi_out"][m], b["min_alloc"][m], b["cls"][m])
+
+            def args(m, plan=False):
+                a = [b["w"][m], b["need"][m], b["money"][m], b["pi_out"][m], b["min_alloc"][m], b["cls"][m]]
+                if plan:  # one more bid of the general class, never money-bound, no minimum (plan_layer_bid)
+                    pn, pv = cons_demand[q] - floor[q], self.plan_value[q]
+                    a = [np.append(x, y) for x, y in zip(a, (1.0, pn, pn * pv * (1.0 + 2.0 ** -50), pv, 0.0, 2))]
+                return a
+
+            plan = bool(plan_bids[q])
             if self.first_resort[q]:
                 hm, rm = on & b["home"], on & ~b["home"]
                 ph, ah, binding, unsold = clear_group(*args(hm), firm_cap[q], self.p_min, P["p_max"])
                 k_rest = min(unsold, firm_cap[q]) if binding else max(firm_cap[q] - np.sum(b["w"][hm] * ah), 0.0)
-                pr, ar, _, _ = clear_group(*args(rm), k_rest, self.p_min, P["p_max"], floor_price=ph)
-                alloc[hm], paid[hm], alloc[rm], paid[rm] = ah, ph, ar, pr
+                pr, ar, _, _ = clear_group(*args(rm, plan), k_rest, self.p_min, P["p_max"], floor_price=ph)
+                alloc[hm], paid[hm], alloc[rm], paid[rm] = ah, ph, ar[:rm.sum()], pr
                 price[q], price_home[q] = pr, ph
             else:
-                pq, aq, _, _ = clear_group(*args(on), firm_cap[q], self.p_min, P["p_max"])
-                alloc[on], paid[on] = aq, pq
+                pq, aq, _, _ = clear_group(*args(on, plan), firm_cap[q], self.p_min, P["p_max"])
+                alloc[on], paid[on] = aq[:on.sum()], pq
                 price[q] = price_home[q] = pq
-            sold[q] = np.sum(b["w"][on] * alloc[on])
+            sold[q] = np.sum(b["w"][on] * alloc[on])     # the firms' alone: what plans win is not sold
         n = self.L.n_firms
         self.f_alloc = np.zeros(n)
         self.f_alloc[b["idx"]] = alloc
@@ -1134,53 +1297,127 @@ class Model:
         on_quota = self.quota_provider[b["p"]]
         self.quota_firm_demand = np.bincount(self.f_country[b["idx"]][on_quota],
                                              weights=(b["w"] * wanted / b["z"])[on_quota], minlength=self.L.C)
+        self.firm_status(b, alloc, wanted)
+        # (v5) seats, at this tick's budget before it adapts.
+        self.f_seats, seat_gen = self.firm_seats(buying)
+        self.f_onseats = np.zeros(n, bool)
         # §2.5 (v4): budgets adapt, after this tick's bids have been summed.
         if P["b_adapt"] > 0:
             self.firm_adapt_budget(b, alloc, paid, wanted)
 
-        # (d)+(e) consumers: what firms did not buy, water-filled (deal hosts first on their floor).
+        # (d)+(e) the plan layer: what firms did not buy, water-filled (deal hosts first
+        # on their floor); (v5) the firms' seats are elements after the users.
         cons_cap = np.maximum(inference - reserve - sold, 0.0)
         cons_floor = np.zeros(NP)
         for c in np.flatnonzero(self.deal_mask):
             cons_floor[self.policy_provider[c]] += P["deal_cons_floor"] * P["deal_size"]
-        whc = ub["w"] * ub["h"] * ub["cap"]
-        whp = ub["w"] * ub["h"] * ub["pw"]
+        cons_floor = np.minimum(cons_floor, cons_cap)
+        si = np.flatnonzero(seat_gen >= 0)
+        sg = seat_gen[si]
+        sp = np.array(self.g_prov, dtype=int)[sg] if len(si) else np.zeros(0, dtype=int)
+        sc = self.f_country[si]
+        s_cap = self.seat_cap * np.where(self.quota_provider[sp], self.zeta[sc], 1.0)
+        s_w = self.f_w[si] * self.f_seats[si]
+        s_h = self.g_h[sg] if len(si) else np.zeros(0)
+        nu = len(ub["idx"])
+        e_p = np.concatenate((ub["p"], sp)).astype(int)
+        e_cap = np.concatenate((ub["cap"], s_cap))
+        e_pw = np.concatenate((ub["pw"], np.full(len(si), self.seat_weight)))
+        e_host = np.concatenate((ub["host"], ((self.deal_mask[sc] >> sp) & 1) == 1))
+        e_w = np.concatenate((ub["w"], s_w))
+        e_h = np.concatenate((ub["h"], s_h))
+        whc = e_w * e_h * e_cap
+        whp = e_w * e_h * e_pw
         with np.errstate(divide="ignore", invalid="ignore"):
-            lam_u = ub["cap"] / ub["pw"]
-        level = np.zeros(len(ub["idx"]))
+            lam_u = e_cap / e_pw
+        level = np.zeros(len(e_p))
         for q in range(NP):
-            on = (ub["p"] == q) & (whc > 0)
-            host = on & ub["host"]
+            on = (e_p == q) & (whc > 0)
+            host = on & e_host
             stage1 = cons_floor[q] > 0 and whc[host].sum() > 0
             lamJ = water_level(whc[on], whp[on], lam_u[on], cons_cap[q])
             lam, lam1 = lamJ, 0.0
             if stage1:
-                F1 = min(cons_floor[q], cons_cap[q])
+                F1 = cons_floor[q]
                 lam1 = water_level(whc[host], whp[host], lam_u[host], F1)
                 if lamJ < lam1:
                     used1 = min(F1, whc[host].sum())
-                    oth = on & ~ub["host"]
+                    oth = on & ~e_host
                     lam = min(water_level(whc[oth], whp[oth], lam_u[oth], cons_cap[q] - used1), lam1)
-            level[ub["p"] == q] = lam
-            level[(ub["p"] == q) & ub["host"] & (lam1 > lam)] = lam1
+            level[e_p == q] = lam
+            level[(e_p == q) & e_host & (lam1 > lam)] = lam1
         with np.errstate(invalid="ignore"):
-            reach = level * ub["pw"]
-        use = np.minimum(ub["cap"], reach)
+            reach = level * e_pw
+        use_all = np.minimum(e_cap, reach)
+        capped_all = reach < e_cap
+        use = use_all[:nu]
         self.u_use = np.zeros(self.L.n_users)
         self.u_use[ub["idx"]] = use
         self.u_capped = np.zeros(self.L.n_users, bool)
-        self.u_capped[ub["idx"]] = reach < ub["cap"]
+        self.u_capped[ub["idx"]] = capped_all[:nu]
         self.u_new[:] = False                          # (v4) user_settle clears the new flag of every user
         use_compute = np.bincount(ub["p"], weights=ub["w"] * use * ub["h"], minlength=NP)
+        # (v5) firms on seats (firm_seat_settle): the seat generation and provider, the
+        # seats' compute, K, and status seats or seats_capped.
+        s_use = use_all[nu:]
+        self.f_gen[si] = sg
+        self.f_provider[si] = sp
+        self.f_alloc[si] = self.f_seats[si] * s_use * s_h
+        self.f_K[si] = np.where(s_use > 0, np.array(self.g_K)[sg] if len(si) else 0.0, 0.0)
+        self.f_onseats[si] = True
+        self.f_used_ai[si] |= s_use > 0
+        self.f_status[si] = np.where(capped_all[nu:], SEATS_CAPPED, SEATS)
+        seat_demand = np.bincount(sp, weights=s_w * s_cap * s_h, minlength=NP)
+        seat_compute = np.bincount(sp, weights=self.f_w[si] * self.f_alloc[si], minlength=NP)
+        seat_revenue = np.bincount(sp, weights=s_w * self.seat_price[sp], minlength=NP)
+        # §7 price(provider, consumer): the plan layer's revenue per Mtok used, users' plans and (v5) seats.
+        tokens = np.bincount(ub["p"], weights=ub["w"] * use, minlength=NP) + np.bincount(sp, weights=s_w * s_use,
+                                                                                        minlength=NP)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.res_consumer_price = np.where(tokens > 0, (plan_rev + seat_revenue) / tokens, math.nan)
+        self.sum_statuses()
 
         self.res_price = price
-        self.res_revenue = spend + self.p_min * reserve + plan_rev
-        self.res_utilisation = np.where(inference > 0, (sold + reserve + use_compute) / np.where(inference > 0, inference, 1), 0.0)
+        self.res_revenue = spend + self.p_min * reserve + plan_rev + seat_revenue
+        self.res_utilisation = np.where(inference > 0, (sold + reserve + use_compute + seat_compute)
+                                        / np.where(inference > 0, inference, 1), 0.0)
         for q, v in enumerate(self.prov):
             v["revenue"] = self.res_revenue[q]
             v["price"] = price[q]
             v["price_home"] = price_home[q]
-            v["forecast"] += P["F_smooth"] * (demand_pmin[q] + cons_demand[q] - v["forecast"])
+            v["forecast"] += P["F_smooth"] * (demand_pmin[q] + cons_demand[q] + seat_demand[q] - v["forecast"])
+
+    def firm_status(self, b, alloc, wanted):
+        """§7 each firm's status after the clearing (firm_status, firm_settle): no_access (no
+        generation), no_value / no_budget (no bid: AI not worth its access cost, or worth it
+        but B − F_access ≤ 0), priced_out (x_i(π) = 0), rationed (alloc < x_i(π)),
+        budget_bound (x_i(π) < need), served; (v5) not_adopted (firm_bass: a generation is
+        eligible but it has not adopted)."""
+        P = self.P
+        gen = self.f_gen
+        K = np.append(self.g_K, 0.0)[gen]
+        v_max = P["wtp_months"] * P["rho"] * P["sigma_c"] * self.f_revenue * P["phi"] * K
+        values_ai = (self.firm_need() > 0) & (v_max >= P["access_cost"])
+        st = np.where(gen < 0, NO_ACCESS, np.where(values_ai, NO_BUDGET, NO_VALUE))
+        bs = np.where(~(wanted > 0), PRICED_OUT, np.where(alloc < wanted, RATIONED,
+                                                          np.where(wanted < b["need"], BUDGET_BOUND, SERVED)))
+        st[b["idx"]] = bs
+        if P["firm_bass"]:
+            st = np.where(~self.f_adopted & (self.f_K_elig > 0), NOT_ADOPTED, st)
+        self.f_status = st
+
+    def sum_statuses(self):
+        """§7 real firms per (country, size class, status) (StatusSum), size classes by
+        employees per real firm 1–9, 10–49, 50–249, 250+; (v5) F_c, the share of each
+        country's real firms using AI (API or seats), for next tick's diffusion."""
+        C = self.L.C
+        e = self.f_emp
+        sc = np.where(e < 10, 0, np.where(e < 50, 1, np.where(e < 250, 2, 3)))
+        key = (self.f_country * 4 + sc) * N_STATUS + self.f_status
+        self.res_status = np.bincount(key, weights=self.f_w, minlength=C * 4 * N_STATUS).reshape(C, 4, N_STATUS)
+        all_ = self.res_status.sum(axis=(1, 2))
+        use = self.res_status[:, :, USES_AI].sum(axis=(1, 2))
+        self.firm_use_prev = np.where(all_ > 0, use / np.where(all_ > 0, all_, 1.0), 0.0)
 
     def firm_adapt_budget(self, b, alloc, paid, wanted):
         """§2.5 (v4) budgets adapt (firm_adapt_budget, budget_signal, firm_status in
@@ -1206,12 +1443,12 @@ class Model:
     def step_firms(self):
         """§2.7 productivity A ← A·(1 + g0 + ρ·u + σ_A·ε)⁺, lnA_AI += ln(1 + ρu),
         u = φ·K·min(1, alloc/(q·h))^ψ + spill_c(t−1); §2.8 pool revenue, wages,
-        other costs, compute and F_access into wealth, AI value, exit and entry."""
+        other costs, compute and F_access (v5: or seats) into wealth, AI value, exit and entry."""
         P = self.P
         n = self.L.n_firms
         c = self.f_country
         u = self.spill[c].copy()
-        b = self.f_buying
+        b = self.f_buying | self.f_onseats              # API compute, or (v5) seats' tokens
         qh = self.firm_need(b) * self.g_h[self.f_gen[b]]
         u[b] += P["phi"] * self.f_K[b] * np.minimum(1.0, self.f_alloc[b] / qh) ** P["psi"]
         eps = self.rng.standard_normal(n)
@@ -1223,7 +1460,9 @@ class Model:
         sig = P["sigma_c"]
         revenue = self.f_emp * self.f_A ** sig * rate_i
         wages = self.f_emp * wage[c]
-        compute = np.where(b, self.f_paid * self.f_alloc + P["access_cost"], 0.0)
+        compute = np.where(self.f_buying, self.f_paid * self.f_alloc + P["access_cost"], 0.0)
+        on = self.f_onseats                             # (v5) seats at their price, no access cost
+        compute[on] = self.f_seats[on] * self.seat_price[self.f_provider[on]]
         W = self.f_W + revenue - wages - P["other_cost"] * revenue - compute
         ai = revenue * (1.0 - np.exp(-sig * self.f_lnA_AI))
         stay = W >= -P["exit_months"] * wages
@@ -1244,6 +1483,9 @@ class Model:
             self.f_kyc[e] = False
             self.f_buying[e] = False
             self.f_used_ai[e] = False
+            self.f_adopted[e] = False
+            self.f_onseats[e] = False
+            self.f_seats[e] = 0.0
             self.f_entered[e] = True
             self.f_partners[e] = 0
             self.f_provider[e] = -1
@@ -1255,12 +1497,16 @@ class Model:
 
     def step_adoption(self):
         """§2.9 a non-adopter adopts with probability (bass_p + bass_q·share_c(t−1))
-        ·access_c·afford_u; adopters keep their plan (or re-pick under plan_repick).
+        ·access_c·afford_u; adopters keep their plan (or re-pick under plan_repick, or
+        step down under plan_pass).
         (v4) A new adopter is flagged new: it joins the market next tick (user_adopt)."""
         a = self.u_adopter
-        if self.P["plan_repick"]:
+        if self.P["plan_repick"] or self.P["plan_pass"] > 0:
+            # (v5) under plans priced by scarcity an adopter steps down to the plan its
+            # income affords at its provider's prices, never up (plan_repick: both ways).
             idx = np.flatnonzero(a)
-            self.u_plan[idx] = self.user_plan(self.u_z[idx] * self.wage[self.u_country[idx]])
+            plan = self.user_plan(self.u_z[idx] * self.wage[self.u_country[idx]], self.u_provider[idx])
+            self.u_plan[idx] = plan if self.P["plan_repick"] else np.minimum(plan, self.u_plan[idx])
         idx = np.flatnonzero(~a)
         self.u_new[self.try_adopt(idx, self.rng.random(len(idx)))] = True
 
@@ -1363,6 +1609,11 @@ class Model:
             "capped_share": capped_c,
             "zeta": self.zeta.copy(),
             "quota_demand": self.quota_demand_prev.copy(),
+            # (v5) plan prices and earnings; §7 who is cut off, real firms by tier, size class, status
+            "plan_price": np.array(P["plan_price"])[None, :] * self.plan_mult[:, None],
+            "plan_value": self.plan_value.copy(),
+            "consumer_price": self.res_consumer_price.copy(),
+            "firms_by_status": np.stack([self.res_status[self.tier == k].sum(axis=0) for k in (1, 2, 3)]),
         }
 
 
@@ -1428,6 +1679,8 @@ def main(argv=None):
         "users": int(P["n_users"]),
         "ticks": int(P["horizon"]),
         "seed": int(P["seed"]),
+        "tau0": model.tau0,
+        "need0": model.need0,
         "init_seconds": init_seconds,
         "tick_seconds": tick_seconds,
         "metrics": {
@@ -1435,12 +1688,20 @@ def main(argv=None):
             "top20_value_share": [nanfix(float(m["top20_value_share"])) for m in series],
             "adoption_share": [m["adoption_world"] for m in series],
             "users_capped_share": [m["users_capped_share"] for m in series],
+            # (v5) what the v5 mechanisms move (bench/compare.py V5_METRICS)
+            "revenue": [float(np.sum(m["revenue"])) for m in series],
+            "plan_price_plus": [float(np.mean(m["plan_price"][:, 1])) for m in series],
+            "plan_value": [nanfix(float(np.nanmean(m["plan_value"]))) if np.isfinite(m["plan_value"]).any()
+                           else None for m in series],
+            "consumer_price": [nanfix(float(np.nanmean(m["consumer_price"]))) if np.isfinite(m["consumer_price"]).any()
+                               else None for m in series],
+            "firms_by_status": [m["firms_by_status"].tolist() for m in series],
         },
     }
     if a.diagnostics:
         keys = ["compute_price", "tokens_per_worker", "capacity", "frontier_K", "revenue", "utilisation",
                 "K_eligible_world", "entries", "trusted_partners", "follower_lag", "capped_share", "zeta",
-                "quota_demand"]
+                "quota_demand", "plan_price", "plan_value"]
         nan_none = lambda x: [nan_none(y) for y in x] if isinstance(x, list) else nanfix(x)
         out["diagnostics"] = {k: [nan_none(np.asarray(m[k]).tolist()) for m in series] for k in keys}
         out["diagnostics"]["tau0"] = model.tau0
