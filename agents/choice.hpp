@@ -39,19 +39,34 @@ CUTOFF_HD_INLINE bool user_eligible(const GenTableView& g, int c, int gen) {
   return st == kStageOpen || (st == kStageGeneral && align_of(g, c, g.provider[gen]) >= 0.0);
 }
 
+/// §2.6(e) the water-fill's weight of a plan of weight w_plan on a generation of cost
+/// h: w_plan, the level counting tokens (v4); (v5) w_plan/h under compute caps, the
+/// level counting H100e, so a generation h times cheaper gives h times the tokens.
+CUTOFF_HD_INLINE double fill_weight(bool compute_caps, double w_plan, double h) {
+  return compute_caps ? w_plan / h : w_plan;
+}
+
+/// The served share of every generation without compute caps (v4): 1.
+struct ServedFully {
+  CUTOFF_HD_INLINE double operator()(int) const { return 1.0; }
+};
+
 /// §2.4 choice for a user: the eligible generation maximising
-/// φ·K_g + switch_noise·γ (the affordability factor is 1 for users); when
+/// φ·K_g·served(g) + switch_noise·γ (the affordability factor is 1 for users; v5's
+/// compute caps put the share of its cap the generation would serve there); when
 /// `only_provider` is not kNone, only that provider's generations compete.
 /// Returns kNone when nothing is eligible. One Gumbel draw per candidate, in
 /// generation order, from the agent's ChoiceNoise stream of this tick.
+template <class Served = ServedFully>
 CUTOFF_HD_INLINE std::uint8_t choose_user_generation(const GenTableView& g, int c, double phi, double noise,
-                                                     std::uint8_t only_provider, Rng& rng) {
+                                                     std::uint8_t only_provider, Rng& rng,
+                                                     const Served& served = Served{}) {
   std::uint8_t best = kNone;
   double best_u = 0.0;
   for (int gen = 0; gen < g.n_gens; ++gen) {
     if (!user_eligible(g, c, gen)) continue;
     if (only_provider != kNone && g.provider[gen] != only_provider) continue;
-    const double u = phi * g.K[gen] + noise * rng.gumbel();
+    const double u = phi * g.K[gen] * served(gen) + noise * rng.gumbel();
     if (best == kNone || u > best_u) {
       best = static_cast<std::uint8_t>(gen);
       best_u = u;

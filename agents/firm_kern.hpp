@@ -160,6 +160,7 @@ CUTOFF_HD_INLINE void init_firm_revenue(std::uint64_t i, double sigma_c, const T
   X(double, price_home, "per provider: pi_home(t-1) under first-resort")                                         \
   X(double, seat_price, "per provider: (v5) a seat a month on plan seat_plan, at the provider's plan prices")    \
   X(double, adopt_rate, "per country: (v5) a one-employee firm's probability of adopting AI this tick")          \
+  X(WaterLevel, level_prev, "per provider: (v5) its plan layer's water levels at t-1 (compute caps)")            \
   X(double, tau, "per sector: tau_s(t), Mtok per worker-month")
 
 /// Per-tick constants of the firms' steps; the tables are small per-country,
@@ -177,6 +178,7 @@ struct FirmTickConsts {
   /// tick in Mtok, its water-fill weight; its price is a table); off: no seats.
   bool seats;
   double seat_share, seat_cap, seat_weight;
+  bool compute_caps;  ///< (v5) plans cap compute: seats take the generation that serves them best
   /// §2.9 (v5) firms adopt AI by diffusion: only an adopter buys (off: every firm has
   /// adopted); its probability is adopt_rate_c·employees^adopt_size.
   bool firm_bass;
@@ -434,13 +436,33 @@ CUTOFF_HD_INLINE FirmStatus firm_status(int g, int p, bool values_ai, const Firm
 /// The plan-layer generation for a firm of country c whose API choice is g: g itself
 /// when a user could use it (GENERAL with align ≥ 0, or OPEN), else the best-K such
 /// generation of the same provider (ties: the lower index); kNone when there is none.
-CUTOFF_HD_INLINE int seat_generation(const GenTableView& gens, int c, int g) {
+/// (v5) Under compute caps, the generation of that provider a user could use that
+/// scores best as a seat, K_x·min(1, Λ_p(t−1)·w_seat/(h_x·cap_seat·ζ))^ψ (§2.4's
+/// served share, as for an adopter, without noise; ties: the lower index).
+CUTOFF_HD_INLINE int seat_generation(const FirmTickConsts& k, int c, int g) {
+  const GenTableView& gens = k.gens;
   if (g == kNone) return kNone;
-  if (user_eligible(gens, c, g)) return g;
+  if (!k.compute_caps && user_eligible(gens, c, g)) return g;
   const int p = gens.provider[g];
+  UserBid b{};  // the seat's cap and its level at t−1 (compute caps only)
+  double level = fp::kInf;
+  if (k.compute_caps) {
+    b.cap = k.seat_cap * firm_zeta(k, c, p);
+    b.host_floor = ((k.deal_mask[c] >> p) & 1u) != 0;
+    level = water_level(b, k.level_prev[p]);
+  }
   int best = kNone;
-  for (int x = 0; x < gens.n_gens; ++x)
-    if (gens.provider[x] == p && user_eligible(gens, c, x) && (best == kNone || gens.K[x] > gens.K[best])) best = x;
+  double best_u = 0.0;
+  for (int x = 0; x < gens.n_gens; ++x) {
+    if (gens.provider[x] != p || !user_eligible(gens, c, x)) continue;
+    double u = gens.K[x];
+    if (level < fp::kInf && b.cap > 0.0)
+      u *= fp::pow(fp::min(1.0, level * fill_weight(true, k.seat_weight, gens.h[x]) / b.cap), k.psi);
+    if (best == kNone || u > best_u) {
+      best = x;
+      best_u = u;
+    }
+  }
   return best;
 }
 
@@ -458,7 +480,7 @@ struct FirmSeats {
 /// adapts, and kept in the scratch field `seats` for the water-fill and the seat settle.
 CUTOFF_HD_INLINE FirmSeats firm_seats(std::uint64_t i, const FirmTickConsts& k, const FirmView& f) {
   if (!k.seats || (f.flags[i] & firm_flag::kBuying)) return {0.0, kNone};
-  const int g = seat_generation(k.gens, f.country[i], f.generation[i]);
+  const int g = seat_generation(k, f.country[i], f.generation[i]);
   const double q = firm_need(k, f, i);
   if (g == kNone || !(q > 0.0)) return {0.0, kNone};
   const double price = k.seat_price[k.gens.provider[g]];
@@ -528,7 +550,7 @@ CUTOFF_HD_INLINE int seat_bid(std::uint64_t i, const FirmTickConsts& k, const Fi
   const int p = k.gens.provider[s.gen];
   b->weight = firm_weight(k.layout, f, i) * s.seats;
   b->cap = k.seat_cap * firm_zeta(k, c, p);
-  b->plan_weight = k.seat_weight;
+  b->plan_weight = fill_weight(k.compute_caps, k.seat_weight, k.gens.h[s.gen]);
   b->cost = k.gens.h[s.gen];
   b->host_floor = ((k.deal_mask[c] >> p) & 1u) != 0;
   return p;
@@ -538,7 +560,7 @@ CUTOFF_HD_INLINE int seat_bid(std::uint64_t i, const FirmTickConsts& k, const Fi
 CUTOFF_HD_INLINE FirmSeats held_seats(std::uint64_t i, const FirmTickConsts& k, const FirmView& f) {
   const double n = f.seats[i];
   if (!(n > 0.0)) return {0.0, kNone};
-  return {n, seat_generation(k.gens, f.country[i], f.generation[i])};
+  return {n, seat_generation(k, f.country[i], f.generation[i])};
 }
 
 /// Firm i's bid in the plan layer's water-fill (its seats this tick; −1: none).

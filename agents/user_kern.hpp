@@ -13,14 +13,15 @@
 
 namespace cutoff {
 
-#define CUTOFF_USER_TABLES(X)                                                                               \
-  X(std::uint64_t, user_begin, "length n_countries + 1")                                                    \
-  X(double, w_user, "length n_countries: people per user agent")                                            \
-  X(double, wage, "length n_countries: labour_share GDP_c(t-1)/(12 workers_c), US$ a month")                \
-  X(double, adopt_rate, "length n_countries: adoption rate before afford_u (section 2.0: adopt0 access_c)") \
-  X(double, zeta, "length n_countries: tier-2 quota factor (1: none)")                                      \
-  X(std::uint8_t, quota_provider, "per provider: 1 if the quota applies (homed in tier 1)")                 \
-  X(double, plan_mult, "per provider: its plan prices' multiple of the list prices (section 2.9, v5)")      \
+#define CUTOFF_USER_TABLES(X)                                                                                    \
+  X(std::uint64_t, user_begin, "length n_countries + 1")                                                         \
+  X(double, w_user, "length n_countries: people per user agent")                                                 \
+  X(double, wage, "length n_countries: labour_share GDP_c(t-1)/(12 workers_c), US$ a month")                     \
+  X(double, adopt_rate, "length n_countries: adoption rate before afford_u (section 2.0: adopt0 access_c)")      \
+  X(double, zeta, "length n_countries: tier-2 quota factor (1: none)")                                           \
+  X(std::uint8_t, quota_provider, "per provider: 1 if the quota applies (homed in tier 1)")                      \
+  X(double, plan_mult, "per provider: its plan prices' multiple of the list prices (section 2.9, v5)")           \
+  X(WaterLevel, level_prev, "per provider: its plan layer's water levels at t-1 (section 2.4, v5 compute caps)") \
   X(std::uint16_t, deal_mask, "length n_countries: bit p set when it hosts an arrived deal of p (section 6)")
 
 /// Constants of the users' rules (§2.4 choice, §2.5 demand, §2.6e use, §2.9
@@ -35,8 +36,11 @@ struct UserConsts {
   double plan_need[3], plan_weight[3], plan_cap;
   double need_scale;  ///< need0·S(t), Mtok a month (S: need_growth_factor, §2.5)
   double phi, switch_noise, p_switch;
-  bool plan_repick;  ///< adopters re-choose their plan each tick (else kept from adoption)
-  bool plan_priced;  ///< (v5) plans priced by scarcity: an adopter steps down to the plan it can afford
+  bool plan_repick;   ///< adopters re-choose their plan each tick (else kept from adoption)
+  bool plan_priced;   ///< (v5) plans priced by scarcity: an adopter steps down to the plan it can afford
+  bool compute_caps;  ///< (v5) plans cap compute; adopters choose by the tokens a generation gives
+  double psi;         ///< exponent of the served share in the uplift (§2.4; compute caps)
+  double p_repick;    ///< (v5) under compute caps, the probability of re-choosing the generation
   GenTableView gens;
   CUTOFF_TABLES_OF(CUTOFF_USER_TABLES, gens.tables(v);)
 };
@@ -77,17 +81,42 @@ CUTOFF_HD_INLINE std::uint8_t user_plan(const UserConsts& k, double income, int 
 /// Plan index 0…2 of an adopter (plan − 1).
 CUTOFF_HD_INLINE int plan_index(std::uint8_t plan) { return plan - 1; }
 
-/// §2.5 user demand at full caps, min(need_u, plancap_u), Mtok, with ζ_c on
-/// tier-1-homed providers: need_u = need0·S(t)·plan_need·n_u (S: consumer need's growth, v5),
-/// plancap_u = plan_cap·need_u/n_u.
-CUTOFF_HD_INLINE double user_cap(const UserConsts& k, const UserView& v, std::uint64_t i) {
+/// §2.5 user demand at full caps on provider p, min(need_u, plancap_u), Mtok, with ζ_c
+/// on tier-1-homed providers: need_u = need0·S(t)·plan_need·n_u (S: consumer need's
+/// growth, v5), plancap_u = plan_cap·need_u/n_u.
+CUTOFF_HD_INLINE double user_cap_on(const UserConsts& k, const UserView& v, std::uint64_t i, int p) {
   const int c = v.country[i];
-  const int p = v.provider[i];
   const double base = k.need_scale * k.plan_need[plan_index(v.plan[i])];
   const double need = base * static_cast<double>(v.n[i]);
   const double cap = fp::min(need, k.plan_cap * base);
   return k.quota_provider[p] ? cap * k.zeta[c] : cap;
 }
+
+/// The same on the provider user i uses.
+CUTOFF_HD_INLINE double user_cap(const UserConsts& k, const UserView& v, std::uint64_t i) {
+  return user_cap_on(k, v, i, v.provider[i]);
+}
+
+/// §2.4 (v5, compute caps) how much of user i's demand at full caps generation `gen`
+/// would serve at its provider's plan-layer level of t−1: min(1, Λ·w_plan/(h_g·c))^ψ,
+/// Λ the level user i would rise to there (a deal host's head start included); 1 when
+/// every cap fitted, and for every generation without compute caps.
+struct UserServed {
+  const UserConsts& k;
+  const UserView& v;
+  std::uint64_t i;
+  CUTOFF_HD_INLINE double operator()(int gen) const {
+    if (!k.compute_caps) return 1.0;
+    const int p = k.gens.provider[gen];
+    UserBid b{};
+    b.cap = user_cap_on(k, v, i, p);
+    b.plan_weight = fill_weight(true, k.plan_weight[plan_index(v.plan[i])], k.gens.h[gen]);
+    b.host_floor = ((k.deal_mask[v.country[i]] >> p) & 1u) != 0;
+    const double level = water_level(b, k.level_prev[p]);
+    if (!(level < fp::kInf) || !(b.cap > 0.0)) return 1.0;
+    return fp::pow(fp::min(1.0, level * b.plan_weight / b.cap), k.psi);
+  }
+};
 
 /// Step 4 for an adopter: re-pick the generation among its provider's eligible
 /// ones; re-choose the provider with probability p_switch, and when none of its
@@ -97,11 +126,17 @@ CUTOFF_HD_INLINE void user_choose(std::uint64_t i, const UserConsts& k, const Us
   const int c = v.country[i];
   Rng draws(k.seed, k.replicate, i, k.tick, Stream::Switch);
   const bool switching = draws.uniform() < k.p_switch;
+  // (v5) under compute caps an adopter re-chooses its generation with probability p_repick
+  const int held = v.generation[i];
+  if (k.compute_caps && !switching && held != kNone && user_eligible(k.gens, c, held) &&
+      !(draws.uniform() < k.p_repick))
+    return;
   Rng noise(k.seed, k.replicate, i, k.tick, Stream::ChoiceNoise);
+  const UserServed served{k, v, i};
   std::uint8_t g = kNone;
   if (!switching && v.provider[i] != kNone)
-    g = choose_user_generation(k.gens, c, k.phi, k.switch_noise, v.provider[i], noise);
-  if (g == kNone) g = choose_user_generation(k.gens, c, k.phi, k.switch_noise, kNone, noise);
+    g = choose_user_generation(k.gens, c, k.phi, k.switch_noise, v.provider[i], noise, served);
+  if (g == kNone) g = choose_user_generation(k.gens, c, k.phi, k.switch_noise, kNone, noise, served);
   v.generation[i] = g;
   v.provider[i] = g == kNone ? kNone : k.gens.provider[g];
 }
@@ -109,7 +144,9 @@ CUTOFF_HD_INLINE void user_choose(std::uint64_t i, const UserConsts& k, const Us
 /// Adopts user i with probability adopt_rate_c·afford_u at the prices of the provider
 /// it would choose: sets plan, generation and provider (it does not adopt when no
 /// generation is eligible). afford_u ≤ 1, so a draw at or above adopt_rate_c decides
-/// "no" before the choice is made.
+/// "no" before the choice is made. The choice is §2.4's with the served share 1 (its
+/// plan is not chosen yet; under compute caps it re-chooses with its caps in step 4
+/// of the next tick, before it first uses anything).
 CUTOFF_HD_INLINE void user_try_adopt(std::uint64_t i, int c, const UserConsts& k, double u_adopt, const UserView& v) {
   if (!(u_adopt < k.adopt_rate[c])) return;
   Rng noise(k.seed, k.replicate, i, k.tick, Stream::ChoiceNoise);
@@ -154,14 +191,15 @@ CUTOFF_HD_INLINE int user_bid(std::uint64_t i, const UserConsts& k, const UserVi
   const int p = k.gens.provider[gen];
   b->weight = k.w_user[c];
   b->cap = user_cap(k, v, i);
-  b->plan_weight = k.plan_weight[plan_index(v.plan[i])];
+  b->plan_weight = fill_weight(k.compute_caps, k.plan_weight[plan_index(v.plan[i])], k.gens.h[gen]);
   b->cost = k.gens.h[gen];
   b->host_floor = ((k.deal_mask[c] >> p) & 1u) != 0;
   return p;
 }
 
-/// Step 6(e) for user i: use_u = min(need_u, plancap_u, λ_p·w_plan) and the
-/// compute-capped flag (λ_p·w_plan below its cap; a plan's own cap is not scarcity).
+/// Step 6(e) for user i: use_u = min(need_u, plancap_u, λ_p·w_plan) (λ_p·w_plan/h_g
+/// under compute caps, v5) and the compute-capped flag (the level below its cap; a
+/// plan's own cap is not scarcity).
 CUTOFF_HD_INLINE void user_settle(std::uint64_t i, const UserConsts& k, const Table<WaterLevel>& levels,
                                   const UserView& v) {
   UserBid b;

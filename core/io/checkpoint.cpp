@@ -28,6 +28,10 @@ template <class Ar> void io(Ar& ar, Generation& g) {
   ar(g.general);
 }
 
+template <class Ar> void io(Ar& ar, WaterLevel& l) {
+  for (double* x : {&l.lambda, &l.lambda_floor, &l.demand, &l.demand_floor}) ar(*x);
+}
+
 template <class Ar> void io(Ar& ar, Provider& v) {
   // Names, homes and stages come from the parameters; the rest is state.
   for (double* x : {&v.C_home, &v.C_hosted, &v.cash, &v.T, &v.K_own, &v.K, &v.price, &v.price_home, &v.forecast,
@@ -116,6 +120,7 @@ template <class Ar> void Simulation::checkpoint_io(Ar& ar) {
   for (auto* v : {&gap_run_, &policy_provider_, &deal_arrival_, &deal_order_tick_}) ar(*v);
   for (auto* v : {&policy_, &tier_u8_, &quota_provider_, &first_resort_}) ar(*v);
   ar(deal_mask_);
+  ar(level_prev_);
   ar(large_);
   TickResults& r = res_;
   for (auto* v : {&r.price, &r.price_home, &r.revenue, &r.utilisation, &r.sold, &r.reserve, &r.cons_use, &r.class_spend,

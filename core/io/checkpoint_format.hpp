@@ -18,7 +18,7 @@
 namespace cutoff::checkpoint_format {
 
 constexpr char kMagic[8] = {'C', 'U', 'T', 'O', 'F', 'F', 'C', 'K'};
-constexpr std::uint32_t kFormat = 2;  // 2: (v5) the firms' lagged use share (firm_use_prev_)
+constexpr std::uint32_t kFormat = 3;  // 2: (v5) the firms' lagged use share; 3: (v5) the plan layer's levels
 
 /// Appends values to a byte string (host byte order: a checkpoint resumes on the machine
 /// kind that wrote it).

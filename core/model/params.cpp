@@ -243,6 +243,14 @@ std::vector<Field<Params>> make_params_schema() {
       real("plan_pass", &P::plan_pass, "1", 0, 2, 0,
            "Plans priced by scarcity (§2.9, v5): a provider's plan and seat prices are the list prices times "
            "(pi_p(t-1)/p_min)^plan_pass, and an adopter steps down to the plan it can afford; 0: list prices (v4)"),
+      flag(
+          "compute_caps", &P::compute_caps,
+          "Plans cap compute, not tokens (§2.6e, v5): the water-fill levels H100e per plan weight, so a cheaper "
+          "generation gives more tokens, and adopters and seats choose a generation by the share of their cap its "
+          "provider's level of t-1 serves, min(1, level w_plan/(h_g cap))^psi; false: token caps, frontier first (v4)"),
+      real("p_repick", &P::p_repick, "per tick", 0, 1, 0.2,
+           "Under compute caps (§2.4, v5), an adopter's probability of re-choosing its generation in a tick; "
+           "otherwise it keeps it while it stays eligible (without compute caps every adopter re-chooses each tick)"),
       flag("plan_repick", &P::plan_repick,
            "Adopters re-choose their plan by income every tick; false: the plan chosen at adoption is kept (§2.9, a "
            "choice docs/model.md leaves open)"),

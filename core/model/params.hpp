@@ -107,6 +107,8 @@ struct Params {
   double plan_pass;        ///< plan prices follow the API's scarcity, (π/p_min)^plan_pass (§2.9, v5)
   std::int64_t seat_plan;  ///< 1 free, 2 plus, 3 pro
   double seat_share;       ///< share of a firm's employees wanting a seat
+  bool compute_caps;       ///< plans cap compute, and users choose by the tokens it gives (§2.4, §2.6e, v5)
+  double p_repick;         ///< under compute caps: an adopter's probability of re-choosing its generation (§2.4)
   // adoption (§2.9)
   double bass_p, bass_q, psi_u, adopt0, conn_ref, conn_exp, conn_min;
   bool firm_bass;  ///< firms adopt AI by diffusion (§2.9, v5)

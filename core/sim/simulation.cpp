@@ -69,6 +69,7 @@ Simulation::Simulation(Params params, std::vector<Country> countries, RunOptions
   adoption_prev_.assign(C, 0.0);
   use_ratio_prev_.assign(C, 1.0);
   firm_use_prev_.assign(C, 0.0);
+  level_prev_.assign(params_.provider.size(), WaterLevel{fp::kInf, 0.0, 0.0, 0.0});  // no caps known before tick 0
   spill_.assign(C, 0.0);
   quota_demand_prev_.assign(C, 0.0);
   gap_run_.assign(C, 0);
@@ -287,6 +288,10 @@ UserConsts Simulation::user_consts(int t) {
   k.p_switch = p.p_switch;
   k.plan_repick = p.plan_repick;
   k.plan_priced = p.plan_pass > 0;
+  k.compute_caps = p.compute_caps;
+  k.psi = p.psi;
+  k.p_repick = p.p_repick;
+  k.level_prev = table_of(level_prev_);
   price_plans();
   k.plan_mult = table_of(plan_mult_);
   k.gens = market_.view();
@@ -396,6 +401,8 @@ FirmTickConsts Simulation::firm_consts(int t) {
   k.seat_price = table_of(seat_price_);
   k.seat_cap = need0_ * need_growth_factor(t) * p.plan_need[sp] * std::min(1.0, p.plan_cap);
   k.seat_weight = p.plan_weight[sp];
+  k.compute_caps = p.compute_caps;
+  k.level_prev = table_of(level_prev_);
   return k;
 }
 
@@ -559,7 +566,8 @@ void Simulation::step() {
   lap(4);
   step_countries(fk, uk);  // §2.10, §6
   lap(5);
-  record();  // §2.11
+  record();                   // §2.11
+  level_prev_ = res_.levels;  // (v5) next tick's choices see this tick's plan-layer levels (§2.4)
   lap(6);
   ++tick_;
 }
@@ -727,6 +735,7 @@ void Simulation::fill_plan_layer(const OnExec<FirmTickConsts>& fk, const OnExec<
   const std::uint64_t plan_elements = layout_.n_users + (p.seats ? layout_.n_firms : 0);
   const WaterFill fill = exec_->water_fill(plan_elements, P, PlanBids{{}, uk, v, fk, f, layout_.n_users},
                                            cons_capacity.data(), cons_floor.data());
+  res_.levels = fill.levels;
   const OnExec<Table<WaterLevel>> levels = exec_->put(table_of(fill.levels));
   exec_->loop(layout_.n_users, UserSettleLoop{{}, uk, levels, v});
   m.use_sums = KeyedFixed(P * ConsumerUseSum::kPerProvider);

@@ -183,6 +183,7 @@ class Simulation {
   std::vector<double> Y0_;        ///< Y_c(0)
   std::vector<double> adoption_prev_, use_ratio_prev_, spill_, quota_demand_prev_;
   std::vector<double> firm_use_prev_;     ///< (v5) per country: share of real firms using AI at t−1 (§2.9)
+  std::vector<WaterLevel> level_prev_;    ///< (v5) per provider: the plan layer's water levels at t−1 (§2.4)
   std::vector<double> seg_E_;             ///< Σ w·employees per (country, sector) (constant)
   std::vector<int> gap_run_;              ///< consecutive ticks with access gap > gap_policy
   std::vector<int> policy_provider_;      ///< provider of the country's policies, −1 none
@@ -202,6 +203,7 @@ class Simulation {
   struct TickResults {
     std::vector<double> price, price_home, revenue, utilisation, sold, reserve, cons_use;
     std::vector<double> plan_value;  ///< (v5) per provider: the plan layer's revenue per H100e at full caps
+    std::vector<WaterLevel> levels;  ///< per provider: the plan layer's water levels (§2.6e)
     std::vector<double> class_spend, class_tokens, rationed;  ///< provider × class
     std::vector<double> adoption, gap, K_elig, gdp, spill;
     double top20 = 0, gini = 0, negative_wealth = 0, capped_share = 0, entries = 0;

@@ -644,6 +644,169 @@ TEST(OracleUsers, ChoiceAndSwitchFollowTheLogitProbabilities) {
 // Host rules: pool rates (§2.8), spillover (§2.10)
 // ---------------------------------------------------------------------------
 
+// --- (v5) compute caps: §2.6(e) the plan layer's fill in H100e, §2.4 the served share
+
+/// The level a user or seat of country c rises to on provider p: max(λ, λ1) for a deal
+/// host of p (its head start), else λ.
+double spec_level(const World& w, const WaterLevel& l, int c, int p) {
+  return ((w.deal[c] >> p) & 1u) && l.lambda_floor > l.lambda ? l.lambda_floor : l.lambda;
+}
+
+/// §2.4 (v5) the share of demand at full caps `cap` that a generation of cost h serves at
+/// level Λ (H100e per plan weight) with plan weight w_plan: min(1, Λ·w_plan/(h·cap))^ψ,
+/// 1 when every cap fitted (Λ = ∞).
+double spec_served(double level, double w_plan, double h, double cap, double psi) {
+  if (std::isinf(level) || !(cap > 0)) return 1.0;
+  return std::pow(std::min(1.0, level * w_plan / (h * cap)), psi);
+}
+
+TEST(OracleUsers, ComputeCapsFillInComputeAndChooseByTheServedShare) {
+  // §2.6(e) (v5) compute caps: at level Λ_p a user of plan weight w_plan on generation g
+  // uses min(c_u, Λ_p·w_plan/h_g) Mtok (so its fill weight is w_plan/h_g) and is capped
+  // when Λ_p·w_plan/h_g < c_u. §2.4: an adopter that re-chooses (its provider with
+  // p_switch, else its generation with p_repick; always when its generation is no longer
+  // eligible) takes the argmax of φ·K_g·served_g + noise·γ, served_g the share of its cap
+  // on g's provider served at that provider's level of t−1 (the deal host's head start
+  // included); otherwise it keeps its generation.
+  UserWorld uw;
+  UserConsts& k = uw.k;
+  uw.w.stage[1] = kStageGeneral;  // provider 0: two generations a user may use, K 2 (h 1e-3) and K 3 (h 2e-3)
+  WaterLevel levels[World::kP] = {{2e-4, 0.0, 0, 0}, {fp::kInf, 0.0, 0, 0}, {1e-5, 4e-4, 0, 0}};
+  k.level_prev = table_of(levels);
+  k.compute_caps = true;
+  k.psi = 0.5;
+  k.p_repick = 0.4;
+  k.need_scale = 0.5;  // caps of 0.5–100 Mtok against tokens at the levels of 0.2–10
+  const int n = 20000;
+  HostArrays<Users> a = test::filled<Users>(n);
+  const UserView v = a.view();
+  std::mt19937_64 rng(41);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  int kept = 0, changed_by_caps = 0, capped = 0, host_users = 0;
+  for (int i = 0; i < n; ++i) {
+    random_user(v, i, rng);
+    const int c = v.country[i], plan = v.plan[i], held = v.generation[i];
+    const double w_plan = k.plan_weight[plan - 1];
+    // The fill (§2.6e) at a random level.
+    UserBid b{};
+    const int p = user_bid(i, k, v, &b);
+    ASSERT_TRUE(held >= 0 && held < World::kG);
+    ASSERT_EQ(p, uw.w.provider[held]);
+    EXPECT_EQ(b.plan_weight, w_plan / uw.w.h[held]) << "user " << i;
+    const double cap = uw.cap(c, p, static_cast<std::uint8_t>(plan), v.n[i]);
+    const WaterLevel now{std::exp(std::log(1e-6) + unit(rng) * std::log(1e3)), 0.0, 0, 0};
+    WaterLevel now_of[World::kP] = {now, now, now};
+    user_settle(i, k, table_of(now_of), v);
+    const double tokens = now.lambda * w_plan / uw.w.h[held];
+    EXPECT_NEAR(v.use[i], std::min(cap, tokens), 1e-6 * std::min(cap, tokens)) << "user " << i;
+    EXPECT_EQ((v.flags[i] & user_flag::kCapped) != 0, tokens < cap) << "user " << i;
+    capped += tokens < cap;
+    // The served share of each generation it may use, at the levels of t−1.
+    std::vector<double> served(World::kG, 0.0);
+    for (int g = 0; g < World::kG; ++g) {
+      if (!uw.eligible(c, g)) continue;
+      const int q = uw.w.provider[g];
+      const double cap_q = uw.cap(c, q, static_cast<std::uint8_t>(plan), v.n[i]);
+      served[g] = spec_served(spec_level(uw.w, levels[q], c, q), w_plan, uw.w.h[g], cap_q, k.psi);
+      EXPECT_NEAR((UserServed{k, v, static_cast<std::uint64_t>(i)}(g)), served[g], 1e-12)
+          << "user " << i << " gen " << g;
+      host_users += q == 2 && ((uw.w.deal[c] >> q) & 1u);
+    }
+    // The choice, with the agent's own draws.
+    Rng draws(k.seed, k.replicate, i, k.tick, Stream::Switch);
+    const bool switching = draws.uniform() < k.p_switch;
+    const bool keeps = !switching && uw.eligible(c, held) && !(draws.uniform() < k.p_repick);
+    auto pick = [&](int only, Rng& noise, bool with_caps) {
+      int best = kNone;
+      double best_u = 0;
+      for (int g = 0; g < World::kG; ++g) {
+        if (!uw.eligible(c, g) || (only != kNone && uw.w.provider[g] != only)) continue;
+        const double u = k.phi * uw.w.K[g] * (with_caps ? served[g] : 1.0) + k.switch_noise * noise.gumbel();
+        if (best == kNone || u > best_u) best = g, best_u = u;
+      }
+      return best;
+    };
+    auto choice = [&](bool with_caps) {
+      Rng noise(k.seed, k.replicate, i, k.tick, Stream::ChoiceNoise);
+      const int g = switching ? kNone : pick(p, noise, with_caps);
+      return g != kNone ? g : pick(kNone, noise, with_caps);
+    };
+    const int want = keeps ? held : choice(true);
+    user_choose(i, k, v);
+    ASSERT_EQ(v.generation[i], want) << "user " << i << " keeps " << keeps;
+    ASSERT_EQ(v.provider[i], uw.w.provider[want]);
+    kept += keeps;
+    changed_by_caps += !keeps && choice(false) != want;
+  }
+  // Each case is reached: kept and re-chosen, caps that change the choice, capped users
+  // and deal hosts' head start.
+  const double p_keep = (1 - k.p_switch) * (1 - k.p_repick);
+  EXPECT_GT(kept, 0.8 * n * p_keep * 0.7);  // about 0.7 of the random users hold an eligible generation
+  EXPECT_LT(kept, n * p_keep * 1.05);
+  EXPECT_GT(changed_by_caps, 200);
+  EXPECT_GT(capped, 2000);
+  EXPECT_LT(capped, n - 2000);
+  EXPECT_GT(host_users, 1000);
+  // Without compute caps every adopter re-chooses each tick and nothing is weighed by cost.
+  k.compute_caps = false;
+  for (int i = 0; i < 200; ++i) {
+    EXPECT_EQ((UserServed{k, v, static_cast<std::uint64_t>(i)}(0)), 1.0);
+    UserBid b{};
+    if (user_bid(i, k, v, &b) >= 0) {
+      EXPECT_EQ(b.plan_weight, k.plan_weight[v.plan[i] - 1]);
+    }
+  }
+}
+
+TEST(OracleFirms, SeatsUnderComputeCapsTakeTheGenerationThatServesThemBest) {
+  // §2.6(e) (v5): under compute caps a firm's seats go to the generation of its API
+  // provider that a user could use and that scores best as a seat,
+  // K_x·min(1, Λ_p(t−1)·w_seat/(h_x·cap_seat·ζ))^ψ (ties: the lower index), and weigh
+  // w_seat/h_x in the fill; without them, its API generation when a user could use it,
+  // else that provider's best-K one.
+  World w;
+  w.stage[1] = kStageGeneral;  // provider 0: K 2 (h 1e-3) and K 3 (h 8e-3) for users and seats
+  w.h[1] = 8e-3;               // (with h only 2× dearer, ψ = 1/2 always favours the frontier's K 3)
+  WaterLevel levels[World::kP] = {{0, 0.0, 0, 0}, {fp::kInf, 0.0, 0, 0}, {1e-5, 4e-4, 0, 0}};
+  w.k.level_prev = table_of(levels);
+  w.k.compute_caps = true;
+  int frontier = 0, older = 0;
+  for (int c = 0; c < World::kC; ++c)
+    for (double level : {1e-4, 1e-3, 8e-3, 1e-2, 5e-2, fp::kInf}) {
+      levels[0].lambda = level;
+      for (int g = 0; g < World::kG; ++g) {
+        const int p = w.provider[g];
+        int want = kNone;
+        double best = 0;
+        for (int x = 0; x < World::kG; ++x) {
+          if (w.provider[x] != p || !(w.stage[x] == kStageOpen || (w.stage[x] == kStageGeneral && w.al(c, p) >= 0)))
+            continue;
+          const double u = w.K[x] * spec_served(spec_level(w, levels[p], c, p), w.k.seat_weight, w.h[x],
+                                                w.k.seat_cap * spec_zeta(w, c, p), w.k.psi);
+          if (want == kNone || u > best) want = x, best = u;
+        }
+        ASSERT_EQ(seat_generation(w.k, c, g), want) << "country " << c << " gen " << g << " level " << level;
+        if (p == 0 && want == 1) ++frontier;
+        if (p == 0 && want == 0) ++older;
+        if (want == kNone) continue;
+        FirmView f{};
+        HostArrays<Firms> a = test::filled<Firms>(1);
+        f = a.view();
+        f.country[0] = static_cast<std::uint16_t>(c);
+        f.flags[0] = 0;
+        UserBid b{};
+        ASSERT_EQ(seat_bid(0, w.k, f, FirmSeats{2.0, want}, &b), w.provider[want]);
+        EXPECT_EQ(b.plan_weight, w.k.seat_weight / w.h[want]);
+      }
+    }
+  EXPECT_GT(frontier, 0);  // an ample level keeps seats on the frontier
+  EXPECT_GT(older, 0);     // a tight one moves them to the older, cheaper model
+  // v4: the API generation itself when a user could use it.
+  w.k.compute_caps = false;
+  EXPECT_EQ(seat_generation(w.k, 0, 0), 0);
+  EXPECT_EQ(seat_generation(w.k, 0, 2), 1);  // TRUSTED: the provider's best-K one users may use
+}
+
 TEST(OracleHost, PoolRatesFollowSection2_8) {
   // P_cs = GDP_c/12·Y_cs/Y_c; rate_cs = (1−ω)·P_cs/Z_cs + ω·Σ_c' P_c's / Σ_c' Z_c's.
   const int C = 7, S = 3;

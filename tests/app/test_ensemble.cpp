@@ -346,11 +346,13 @@ TEST(Checkpoint, ResumesToTheSameStateAndRefusesOtherRuns) {
   test::TempDir tmp;
   const std::string ck = tmp / "run.checkpoint";
   Params p = test::small_params(8000, 20000, 6);
-  // (v5) with the firms' diffusion and seats on, so the state carried between ticks
-  // includes the countries' lagged share of firms using AI.
+  // (v5) with the firms' diffusion, seats and compute caps on, so the state carried
+  // between ticks includes the countries' lagged share of firms using AI and the plan
+  // layer's levels that the choices read.
   p.firm_bass = true;
   p.firm_bass_q = 0.5;
   p.seats = true;
+  p.compute_caps = true;
   auto make = [](const Params& q, std::uint32_t replicate = 0) {
     RunOptions o;
     o.replicate = replicate;

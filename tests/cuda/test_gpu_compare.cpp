@@ -232,12 +232,14 @@ TEST_F(GpuCompare, WholeTicksOfThreeScenariosAndSeeds) {
   for (const char* scenario : {"baseline.toml", "first-resort.toml", "compute-for-access.toml"})
     for (int seed : {1, 2}) {
       SCOPED_TRACE(std::string(scenario) + " seed " + std::to_string(seed));
-      // The second seed also runs v5's product layer (seats: firms in the plan layer's fill)
-      // and plans priced by scarcity that bid for capacity (plan_split, plan_pass).
+      // The second seed also runs v5's product layer (seats: firms in the plan layer's fill),
+      // plans priced by scarcity that bid for capacity (plan_split, plan_pass) and compute
+      // caps (the fill in H100e, choices that read last tick's levels).
       const bool v5 = seed == 2;
-      Pair s(scenario, {"horizon=10", "lever_tick=2", "seed=" + std::to_string(seed),
-                        std::string("seats=") + (v5 ? "true" : "false"),
-                        std::string("plan_split=") + (v5 ? "true" : "false"), v5 ? "plan_pass=1" : "plan_pass=0"});
+      Pair s(scenario,
+             {"horizon=10", "lever_tick=2", "seed=" + std::to_string(seed),
+              std::string("seats=") + (v5 ? "true" : "false"), std::string("plan_split=") + (v5 ? "true" : "false"),
+              v5 ? "plan_pass=1" : "plan_pass=0", std::string("compute_caps=") + (v5 ? "true" : "false")});
       EXPECT_TRUE(same_double(s.cpu->tau0(), s.gpu->tau0()));
       EXPECT_TRUE(same_double(s.cpu->need0(), s.gpu->need0()));
       ASSERT_TRUE(same_bits(s.cpu->firms(), s.gpu->firms())) << "initial state";
