@@ -396,7 +396,9 @@ def _labels(text: str) -> tuple[str, str]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="cutoff-report", description=__doc__.splitlines()[0].split(": ", 1)[-1])
+    ap = argparse.ArgumentParser(prog="cutoff-report",
+                                 description="The package's figures as PNG and a markdown summary; with --against, "
+                                             "who is cut off, and why, under a policy against its baseline.")
     ap.add_argument("source", metavar="OUT.h5|OUTDIR",
                     help="a cutoff run file or an ensemble directory (with --against: the policy)")
     ap.add_argument("-o", "--output", required=True, metavar="DIR", help="directory for the PNGs and summary.md")
