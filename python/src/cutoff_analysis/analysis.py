@@ -74,21 +74,25 @@ CUT_OFF = ("no_value", "no_budget", "priced_out", "rationed")
 
 def _by_status(ds: xr.Dataset, weight: str, by: str | None) -> xr.DataArray:
     """Real firms (``weight="firms"``) or their employment in each status and size class,
-    summed per tier (``by="tier"``), kept per country (``"country"``) or for the world (None)."""
+    summed per tier (``by="tier"``) or income group (``"income_group"``), kept per country
+    (``"country"``) or for the world (None)."""
+    if weight not in ("firms", "employment"):
+        raise ValueError(f"weight={weight!r}: allowed 'firms' or 'employment'")
     da = ds[{"firms": "firms_by_status", "employment": "employment_by_status"}[weight]]
-    if by == "tier":
-        return da.groupby(ds["tier"]).sum("country")
+    if by in ("tier", "income_group"):
+        return da.groupby(ds[by]).sum("country")
     if by is None:
         return da.sum("country")
     if by != "country":
-        raise ValueError(f"by={by!r}: allowed 'tier', 'country' or None")
+        raise ValueError(f"by={by!r}: allowed 'tier', 'income_group', 'country' or None")
     return da
 
 
 def status_shares(ds: xr.Dataset, weight: str = "firms", by: str | None = None) -> xr.DataArray:
     """Share of the world's real firms (``weight="firms"``) or of their employment
     (``"employment"``) in each status, within each size class, over time; per tier
-    (``by="tier"``) or per country (``by="country"``) instead of the world."""
+    (``by="tier"``), income group (``"income_group"``) or country (``"country"``) instead
+    of the world."""
     da = _by_status(ds, weight, by)
     out = da / da.sum("status").where(lambda t: t > 0)
     return _named(out, "1", f"share of {'real firms' if weight == 'firms' else 'employment'} by access status")
@@ -103,15 +107,20 @@ ACCESS_LAYERS = {
 }
 
 
-def access_layers(ds: xr.Dataset, by: str = "tier", weight: str = "firms") -> xr.DataArray:
-    """(v5) Share of real firms (or employment) of each size class on each access layer
-    (``ACCESS_LAYERS``: api, seats, none), per tier (``by="tier"``), per country
-    (``by="country"``) or for the world (``by=None``), over time. A rationed firm counts as
-    on the API (it got some compute, or was zeroed below q_min: docs/model.md §7)."""
-    da = _by_status(ds, weight, by)
+def _to_layers(da: xr.DataArray) -> xr.DataArray:
+    """Counts over ``status`` summed into the ``layer`` of each (``ACCESS_LAYERS``)."""
     present = set(da["status"].values)
     layers = [da.sel(status=[s for s in members if s in present]).sum("status") for members in ACCESS_LAYERS.values()]
-    out = xr.concat(layers, dim=xr.DataArray(list(ACCESS_LAYERS), dims="layer", name="layer"))
+    return xr.concat(layers, dim=xr.DataArray(list(ACCESS_LAYERS), dims="layer", name="layer"))
+
+
+def access_layers(ds: xr.Dataset, by: str = "tier", weight: str = "firms") -> xr.DataArray:
+    """(v5) Share of real firms (or employment) of each size class on each access layer
+    (``ACCESS_LAYERS``: api, seats, none), per tier (``by="tier"``), income group
+    (``"income_group"``), country (``"country"``) or for the world (``by=None``), over
+    time. A rationed firm counts as on the API (it got some compute, or was zeroed below
+    q_min: docs/model.md §7)."""
+    out = _to_layers(_by_status(ds, weight, by))
     out = out / out.sum("layer").where(lambda t: t > 0)
     return _named(out, "1", f"share of {'real firms' if weight == 'firms' else 'employment'} by access layer")
 

@@ -274,3 +274,93 @@ def plot_lorenz(data, snapshot: int = -1) -> plt.Figure | None:
     ax.set_title("Lorenz curve of AI value" + _band_note(curves), fontsize=10)
     fig.tight_layout()
     return fig
+
+
+#: Colours of the access layers and statuses in :func:`plot_who_is_cut_off`: greens on the
+#: API, blues on seats, reds and oranges cut off, greys outside (no generation, not adopted).
+LAYER_COLORS = {"api": "#1a9850", "seats": "#4575b4", "none": "#d73027"}
+STATUS_COLORS = {"served": "#1a9850", "budget_bound": "#66bd63", "rationed": "#a6d96a", "seats": "#4575b4",
+                 "seats_capped": "#91bfdb", "priced_out": "#f46d43", "no_budget": "#d73027", "no_value": "#fee08b",
+                 "no_access": "#4d4d4d", "not_adopted": "#bababa"}
+#: Bottom to top in the stacked bars: served first, cut off above, outside the market on top.
+STATUS_ORDER = ("served", "budget_bound", "rationed", "seats", "seats_capped", "priced_out", "no_budget", "no_value",
+                "no_access", "not_adopted")
+
+
+def plot_who_is_cut_off(baseline: xr.Dataset, policy: xr.Dataset | None = None, labels=("baseline", "policy"),
+                        by: str | None = "tier", view: str = "layer", ticks=None, weight: str = "firms") -> plt.Figure:
+    """Who is cut off at a glance: for each ``by`` group (tier, income group; None the
+    world) a panel with a stacked bar per size class (and ``all``) of the share of real
+    firms on each access layer (``view="layer"``: api, seats, none) or in each status
+    (``"status"``); with a ``policy``, its bar beside the baseline's (hatched), and above
+    each pair the change in the share without access (``"layer"``) or cut off
+    (``"status"``) in percentage points, bold where the paired 95% interval of two
+    ensembles excludes 0. At ``ticks`` (see :func:`~cutoff_analysis.who.who_is_cut_off`;
+    default the last tick); an ensemble's bars are means over replicates."""
+    from . import who
+
+    if policy is not None:
+        ch = who.who_changes(baseline, policy, by, view, ticks, weight)
+        parts = {labels[0]: ch["baseline"], labels[1]: ch["policy"]}
+        cut = who.cut_off_changes(baseline, policy, by, ticks, weight) if view == "status" else None
+    else:
+        s = who.who_is_cut_off(baseline, by, view, ticks, weight)
+        parts = {labels[0]: s.mean("replicate") if "replicate" in s.dims else s}
+        ch = None
+    first = next(iter(parts.values()))
+    extra = [d for d in first.dims if d not in (by, "size_class", view)]
+    if extra:
+        raise ValueError(f"plot_who_is_cut_off: one point at a time; select the swept keys {extra} first")
+    cats = list(first[view].values)
+    if view == "status":
+        used = [c for c in STATUS_ORDER if c in cats and any(float(p.sel(status=c).max()) > 0 for p in parts.values())]
+        cats = used + [c for c in cats if c not in STATUS_ORDER]
+    colors = {**LAYER_COLORS, **STATUS_COLORS} if view == "layer" else STATUS_COLORS
+    groups = list(first[by].values) if by else [None]
+    sizes = list(first["size_class"].values)
+    fig, axes = plt.subplots(1, len(groups), figsize=(max(3.6 * len(groups), 5.5) + 1.8, 4.8), sharey=True,
+                             squeeze=False)
+    width = 0.8 / len(parts)
+    for ax, g in zip(axes[0], groups):
+        x = np.arange(len(sizes))
+        for j, (label, p) in enumerate(parts.items()):
+            part = p.sel({by: g}) if by else p
+            pos = x - 0.4 + width * (j + 0.5)
+            bottom = np.zeros(len(sizes))
+            for c in cats:
+                h = np.nan_to_num(part.sel({view: c}).sel(size_class=sizes).values.astype(float))
+                ax.bar(pos, h, width * 0.95, bottom=bottom, color=colors.get(c, "0.7"), hatch="//" if j else None,
+                       edgecolor="white" if j else None, linewidth=0, label=str(c) if j == 0 else None)
+                bottom += h
+        if ch is not None:
+            cell = ch.sel({by: g}) if by else ch
+            if view == "layer":
+                eff, lo, hi = (cell[k].sel(layer="none") for k in ("effect", "lo", "hi"))
+            else:
+                eff, lo, hi = (cut[k].sel({by: g}) if by else cut[k] for k in ("effect", "lo", "hi"))
+            for i, sc in enumerate(sizes):
+                e = float(eff.sel(size_class=sc))
+                if np.isfinite(e):
+                    sure = bool(float(lo.sel(size_class=sc)) > 0 or float(hi.sel(size_class=sc)) < 0)
+                    ax.text(i, 1.02, f"{100 * e:+.1f}", ha="center", va="bottom", fontsize=7,
+                            fontweight="bold" if sure else "normal")
+        ax.set_xticks(np.arange(len(sizes)), sizes)
+        ax.set_xlabel("firm size [employees]")
+        ax.set_ylim(0, 1.1)
+        ax.set_yticks(np.linspace(0, 1, 6))
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_title("world" if g is None else f"{by.replace('_', ' ')} {g}", fontsize=9)
+    axes[0][0].set_ylabel(f"share of {'real firms' if weight == 'firms' else 'employment'} [share, 0-1]")
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles[::-1], names[::-1], title=f"access {view}", fontsize=7, title_fontsize=7, loc="center right")
+    ticks_txt = first.attrs.get("ticks") or (ch.attrs["ticks"] if ch is not None else "")
+    title = f"Who is cut off: access {view} by firm size, {ticks_txt}"
+    if ch is not None:
+        what = "without access" if view == "layer" else "cut off"
+        title += f"\n{labels[0]} (left) against {labels[1]} (right, hatched)"
+        title += f"\nabove: change in the share {what} [percentage points]"
+        if ch.attrs.get("paired"):
+            title += f"\n(bold: its 95% paired interval over {ch.attrs['replicates']} replicates excludes 0; bars: means)"
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1 - 1.3 / fig.get_figwidth(), 1))
+    return fig
