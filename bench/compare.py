@@ -1,9 +1,10 @@
 """Peers against cutoff: the same model must give the same main metrics.
 
 Each peer (bench/peers/*) and cutoff run the same scenario and sizes for several
-seeds; for each main metric (METRICS; with model v5's switches on, V5_METRICS) at each
-checked tick, the difference of the means must lie within K combined standard errors
-of the seed-to-seed spread, |mean_peer − mean_cutoff| ≤ K·sqrt(se_peer² + se_cutoff²).
+seeds; for each main metric (METRICS; with model v5's switches on, V5_METRICS; with
+them and compute caps on, CC_METRICS) at each checked tick, the difference of the
+means must lie within K combined standard errors of the seed-to-seed spread,
+|mean_peer − mean_cutoff| ≤ K·sqrt(se_peer² + se_cutoff²).
 K is stated in the results.
 """
 import json
@@ -31,6 +32,11 @@ V5_METRICS = METRICS + ("revenue", "plan_price_plus", "plan_value", "consumer_pr
     f"firms {c} {s}" for c in SIZE_CLASSES for s in SHARES)
 # v5's switches (docs/model.md "v5"), as the peer check turns them on.
 V5_SETS = ("seats=true", "need_sat=30", "plan_pass=1", "plan_split=true", "firm_bass=true", "size_strata=true")
+# (v5) compute caps (§2.4, §2.6e), on top of V5_SETS; they also move the tokens an adopter in
+# the market gets (tokens_per_adopter, countries weighted by their adopters,
+# adoption_share·population) and the generations it uses (access_gap, weighted by population).
+CC_SETS = V5_SETS + ("compute_caps=true",)
+CC_METRICS = V5_METRICS + ("tokens_per_adopter", "access_gap")
 # The peers are compared with cutoff on τ0 and need0 derived on their own population at
 # the run's counts (v4's §2.0, tau0_ref_firms = 0): both programs port the reference
 # population (v5), but deriving on 1e5/1e6 agents in every run of the check would cost
@@ -54,6 +60,17 @@ def with_shares(metrics):
             metrics[f"firms {c} {name}"] = np.where(tot[:, ci] > 0, num / np.where(tot[:, ci] > 0, tot[:, ci], 1),
                                                     np.nan).tolist()
     return metrics
+
+
+def world_cc(tokens_per_adopter, access_gap, adoption_share, population):
+    """CC_METRICS' world series from per-(tick, country) arrays: tokens per adopter
+    weighted by adopters (countries with an adopter in the market), access gap by population."""
+    tpa = np.asarray(tokens_per_adopter, dtype=float)
+    wa = np.where(np.isfinite(tpa), np.asarray(adoption_share, dtype=float) * population, 0.0)
+    tot = wa.sum(axis=1)
+    world = np.where(tot > 0, (wa * np.nan_to_num(tpa)).sum(axis=1) / np.where(tot > 0, tot, 1.0), np.nan)
+    gap = (np.asarray(access_gap, dtype=float) * population).sum(axis=1) / np.sum(population)
+    return {"tokens_per_adopter": world.tolist(), "access_gap": gap.tolist()}
 
 
 def cutoff_metrics(binary, scenario, firms, users, ticks, seed, sets=()):
@@ -83,6 +100,8 @@ def cutoff_metrics(binary, scenario, firms, users, ticks, seed, sets=()):
                 "plan_value": m.plan_value.mean("provider", skipna=True).values.tolist(),
                 "consumer_price": m.price.sel({"class": "consumer"}).mean("provider", skipna=True).values.tolist(),
                 "firms_by_status": by_tier.tolist(),
+                **world_cc(m.tokens_per_adopter.values, m.access_gap.values, m.adoption_share.values,
+                           pop.values),
             })
 
 

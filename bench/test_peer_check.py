@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The peer check can fail: run by ctest (Peers.CheckCatchesAChangedParameter, v4's
-defaults, and Peers.V5CheckCatchesAChangedParameter, v5's switches on).
+defaults, Peers.V5CheckCatchesAChangedParameter, v5's switches on, and
+Peers.V5CCCheckCatchesAChangedParameter, v5's switches and compute caps on).
 
 The NumPy peer and cutoff run the baseline (1e4 firms, 1e5 users, 24 ticks, ten
 seeds: with five, v4's adapting budgets left access_cost=250 at z 3.86, not caught);
@@ -10,12 +11,15 @@ v5 switch off) on bench/compare.py's METRICS, changing access_cost; `--part v5` 
 with v5's switches on (compare.V5_SETS: seats, need_sat, plan_pass, plan_split,
 firm_bass, size_strata) on compare.V5_METRICS (also revenue, plan prices and earnings,
 and each size class's share of firms in each status), changing a v5 parameter
-(firm_adopt0); `--part both` runs both. Seeds are fixed, so the verdict is the same on
-every run. Exit 0 when both hold, 1 otherwise, 77 (skip) when the Python modules are
-missing.
+(firm_adopt0); `--part v5cc` runs it with v5's switches and compute caps on
+(compare.CC_SETS) on compare.CC_METRICS (also tokens per adopter and the access gap),
+changing p_repick; `--part both` runs v4 and v5 (v5cc has its own ctest entry). Seeds
+are fixed, so the verdict is the same on every run. Exit 0 when both hold, 1 otherwise,
+77 (skip) when the Python modules are missing or (v5cc) the cutoff has no compute_caps.
 """
 import argparse
 import os
+import subprocess
 import sys
 import time
 
@@ -63,10 +67,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cutoff", required=True)
     ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--part", choices=("v4", "v5", "both"), default="both")
+    ap.add_argument("--part", choices=("v4", "v5", "v5cc", "both"), default="both")
     ap.add_argument("--change", default="access_cost=250", help="the parameter changed in the peer only (v4 part)")
     ap.add_argument("--v5-change", default="firm_adopt0=0.03",
                     help="the parameter changed in the peer only (v5 part)")
+    ap.add_argument("--cc-change", default="p_repick=1",
+                    help="the parameter changed in the peer only (v5cc part)")
     args = ap.parse_args()
     os.environ.setdefault("CUTOFF_PYTHON", sys.executable)
     scenario = os.path.join(os.path.dirname(HERE), "data", "scenarios", "baseline.toml")
@@ -76,6 +82,14 @@ def main():
     if args.part in ("v5", "both"):
         ok &= check(args.cutoff, scenario, args.seeds, compare.V5_SETS, args.v5_change, compare.V5_METRICS,
                     "v5 switches on")
+    if args.part == "v5cc":
+        known = subprocess.run([args.cutoff, "validate", scenario, "--set", "compute_caps=true"],
+                               capture_output=True)
+        if known.returncode != 0:
+            print(f"skipping: {args.cutoff} has no compute_caps ({known.stderr.decode().strip()})")
+            return 77
+        ok &= check(args.cutoff, scenario, args.seeds, compare.CC_SETS, args.cc_change, compare.CC_METRICS,
+                    "v5 switches and compute caps on")
     return 0 if ok else 1
 
 

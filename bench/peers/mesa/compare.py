@@ -2,11 +2,12 @@
 """Compares the Mesa peer (JSON from cutoff_mesa.py) with cutoff (HDF5 from
 ``cutoff run``) on the four peer metrics, with --v5 also on what v5's mechanisms
 move (bench/compare.py V5_METRICS: revenue, the plus plan's price, the plan layer's
-earnings and revenue per Mtok, each size class's share of firms in each status), and with --diagnostics
+earnings and revenue per Mtok, each size class's share of firms in each status), with --cc
+also on what compute caps move (CC_METRICS: tokens per adopter, access gap), and with --diagnostics
 on intermediate quantities; prints means and seed-to-seed standard errors.
 
     python3 bench/peers/mesa/compare.py --peer P1.json P2.json ... \\
-        --ref R1.h5 R2.h5 ... [--ticks 12 23] [--v5] [--diagnostics]
+        --ref R1.h5 R2.h5 ... [--ticks 12 23] [--v5] [--cc] [--diagnostics]
 
 Both sides must have run with the same --set (for v5's switches: bench/compare.py
 V5_SETS, and tau0_ref_firms=0 so that both derive τ0 on their own population).
@@ -25,7 +26,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from compare import V5_METRICS, with_shares  # noqa: E402  (bench/compare.py)
+from compare import CC_METRICS, V5_METRICS, with_shares, world_cc  # noqa: E402  (bench/compare.py)
 
 METRICS = ["mean_price", "top20_value_share", "adoption_share", "users_capped_share"]
 
@@ -67,6 +68,9 @@ def ref_series(path: str) -> dict:
         "firms_by_status": np.stack([m["firms_by_status"][:][:, m["tier"][:] == k].sum(axis=1) for k in (1, 2, 3)],
                                     axis=1),
     }
+    # (v5) what compute caps move (bench/compare.py CC_METRICS)
+    out.update({k: np.array(v) for k, v in world_cc(m["tokens_per_adopter"][:], m["access_gap"][:],
+                                                    m["adoption_share"][:], pop).items()})
     return with_shares(out)
 
 
@@ -113,11 +117,12 @@ def main():
     ap.add_argument("--ticks", nargs="+", type=int, default=[12, 23])
     ap.add_argument("--diagnostics", action="store_true")
     ap.add_argument("--v5", action="store_true", help="also the metrics v5's mechanisms move (V5_METRICS)")
+    ap.add_argument("--cc", action="store_true", help="also what compute caps move (CC_METRICS; implies --v5)")
     a = ap.parse_args()
     tier2 = h5py.File(a.ref[0], "r")["metrics"]["tier"][:] == 2
     peers = [peer_series(p, tier2) for p in a.peer]
     refs = [ref_series(r) for r in a.ref]
-    names = list(V5_METRICS if a.v5 else METRICS)
+    names = list(CC_METRICS if a.cc else V5_METRICS if a.v5 else METRICS)
     checked = set(names)
     if a.diagnostics:
         names += [k for k in refs[0] if k not in METRICS and all(k in p for p in peers)]

@@ -36,7 +36,10 @@ need_sat); seats on a plan (seats, seat_plan, seat_share: ``FirmAgent.decide_sea
 ``seat_settle``, the seats sharing the users' water-fill); plans priced by scarcity
 (plan_pass) and the plan layer's bid in the clearing (plan_split); firms' diffusion
 (firm_bass, firm_adopt0, firm_bass_p, firm_bass_q, firm_adopt_size: in
-``FirmAgent.choose``); the small stratum's size bands (size_strata, §1).
+``FirmAgent.choose``); the small stratum's size bands (size_strata, §1); compute caps
+(compute_caps, p_repick: the fill's weight w_plan/h_g, ``UserAgent.served`` in the
+users' choice, ``FirmAgent.seat_generation``, the plan layer's levels of t−1 in
+``CutoffModel.level_prev``).
 
 Usage::
 
@@ -820,13 +823,26 @@ class FirmAgent(mesa.Agent):
         if self.generation is None:
             return None
         gens = m.market.gens
-        if m.market.user_eligible(self.country, gens[self.generation]):
+        cc = bool(getattr(m.p, "compute_caps", False))
+        if not cc and m.market.user_eligible(self.country, gens[self.generation]):
             return self.generation
         q = gens[self.generation].provider
-        best = None
+        # (v5) under compute caps: the best K_x·min(1, Λ_q(t−1)·(w_seat/h_x)/(cap_seat·ζ))^ψ
+        level, cap = INF, 0.0
+        if cc:
+            cap = m.seat_cap * (m.zeta[self.country] if m.quota_provider[q] else 1.0)
+            lv = m.level_prev[q]
+            host = bool((m.deal_mask[self.country] >> q) & 1)
+            level = lv.lam_floor if host and lv.lam_floor > lv.lam else lv.lam
+        best, best_u = None, 0.0
         for k, g in enumerate(gens):
-            if g.provider == q and m.market.user_eligible(self.country, g) and (best is None or g.K > gens[best].K):
-                best = k
+            if g.provider != q or not m.market.user_eligible(self.country, g):
+                continue
+            u = g.K
+            if level < INF and cap > 0.0:
+                u *= math.pow(min(1.0, level * (m.seat_weight / g.h) / cap), m.p.psi)
+            if best is None or u > best_u:
+                best, best_u = k, u
         return best
 
     def decide_seats(self) -> None:
@@ -860,7 +876,8 @@ class FirmAgent(mesa.Agent):
         g = m.market.gens[self.seat_gen]
         q = g.provider
         cap = m.seat_cap * (m.zeta[self.country] if m.quota_provider[q] else 1.0)
-        return (q, self.weight * self.seats, cap, m.seat_weight, g.h, bool((m.deal_mask[self.country] >> q) & 1))
+        pw = m.seat_weight / g.h if getattr(m.p, "compute_caps", False) else m.seat_weight  # (v5) fill_weight
+        return (q, self.weight * self.seats, cap, pw, g.h, bool((m.deal_mask[self.country] >> q) & 1))
 
     def seat_settle(self) -> None:
         """After the water-fill (firm_seat_settle): the seat generation and provider, the
@@ -1001,8 +1018,9 @@ class UserAgent(mesa.Agent):
         self.bid = None
         self.try_adopt(rnd.random())                                           # §2.0
 
-    def pick_generation(self, only_provider) -> int | None:
-        """§2.4 for a user: the eligible generation maximising φ·K_g + noise·γ."""
+    def pick_generation(self, only_provider, served: bool = False) -> int | None:
+        """§2.4 for a user: the eligible generation maximising φ·K_g·served_g + noise·γ;
+        served_g (v5, compute caps, step 4: ``served``) else 1."""
         m = self.model
         gens = m.market.gens
         phi, noise, rnd = m.p.phi, m.p.switch_noise, self.random
@@ -1010,10 +1028,27 @@ class UserAgent(mesa.Agent):
         for k in m.user_gens[self.country]:
             if only_provider is not None and gens[k].provider != only_provider:
                 continue
-            u = phi * gens[k].K + noise * gumbel(rnd)
+            u = phi * gens[k].K * (self.served(k) if served else 1.0) + noise * gumbel(rnd)
             if best is None or u > best_u:
                 best, best_u = k, u
         return best
+
+    def served(self, k: int) -> float:
+        """§2.4 (v5, compute caps; UserServed) the share of this user's demand at full caps on
+        generation k's provider q that k would serve at q's plan-layer level of t−1,
+        min(1, Λ·(w_plan/h_k)/c_u)^ψ (Λ: a deal host's λ1 when above λ); 1 when every cap
+        fitted there (Λ = +inf) or c_u = 0."""
+        m = self.model
+        g = m.market.gens[k]
+        q = g.provider
+        cap = self.cap(q)
+        pw = m.p.plan_weight[self.plan - 1] / g.h
+        lv = m.level_prev[q]
+        host = bool((m.deal_mask[self.country] >> q) & 1)
+        level = lv.lam_floor if host and lv.lam_floor > lv.lam else lv.lam
+        if not level < INF or not cap > 0.0:
+            return 1.0
+        return math.pow(min(1.0, level * pw / cap), m.p.psi)
 
     def plan_for(self, income: float, q: int | None) -> int:
         """§2.9: pro if ω_plan·income ≥ its price, else plus, else free, at provider q's
@@ -1049,21 +1084,30 @@ class UserAgent(mesa.Agent):
         probability p_switch, or when none of its generations is eligible."""
         if not self.adopter:
             return
-        switching = self.random.random() < self.model.p.p_switch
+        m = self.model
+        switching = self.random.random() < m.p.p_switch
+        cc = bool(getattr(m.p, "compute_caps", False))
+        # (v5) under compute caps an adopter that does not switch keeps its generation while
+        # it stays eligible, re-choosing it with probability p_repick (the second draw).
+        if (cc and not switching and self.generation is not None and self.generation in m.user_gens[self.country]
+                and not self.random.random() < m.p.p_repick):
+            return
         g = None
         if not switching and self.provider is not None:
-            g = self.pick_generation(self.provider)
+            g = self.pick_generation(self.provider, cc)
         if g is None:
-            g = self.pick_generation(None)
+            g = self.pick_generation(None, cc)
         self.generation = g
         self.provider = None if g is None else self.model.market.gens[g].provider
 
-    def cap(self) -> float:
-        """§2.5 min(need_u, plancap_u), Mtok, × ζ_c on tier-1-homed providers."""
+    def cap(self, q: int | None = None) -> float:
+        """§2.5 min(need_u, plancap_u), Mtok, × ζ_c on tier-1-homed providers (on provider q;
+        default: its own)."""
         m, p = self.model, self.model.p
         base = m.need_scale * p.plan_need[self.plan - 1]
         cap = min(base * self.n, p.plan_cap * base)
-        return cap * m.zeta[self.country] if m.quota_provider[self.provider] else cap
+        q = self.provider if q is None else q
+        return cap * m.zeta[self.country] if m.quota_provider[q] else cap
 
     def make_bid(self) -> None:
         """Step 6(e): (provider, weight, cap, plan weight, h, deal-host floor), or None."""
@@ -1072,8 +1116,12 @@ class UserAgent(mesa.Agent):
             return
         m = self.model
         q = self.provider
-        self.bid = (q, m.countries[self.country].w_user, self.cap(), m.p.plan_weight[self.plan - 1],
-                    m.market.gens[self.generation].h, bool((m.deal_mask[self.country] >> q) & 1))
+        h = m.market.gens[self.generation].h
+        pw = m.p.plan_weight[self.plan - 1]
+        if getattr(m.p, "compute_caps", False):
+            pw /= h  # (v5) the fill's weight w_plan/h_g: the level counts H100e (fill_weight)
+        self.bid = (q, m.countries[self.country].w_user, self.cap(), pw, h,
+                    bool((m.deal_mask[self.country] >> q) & 1))
 
     def settle(self) -> None:
         """Step 6(e): use = min(cap, Λ·w_plan); compute-capped when Λ·w_plan < cap; the
@@ -1189,6 +1237,8 @@ class CutoffModel(mesa.Model):
             c.deal_arrival = -1
             c.deal_order_tick = -1
         self.deal_mask = [0] * C
+        # (v5) the plan layer's water levels per provider at t−1: none known before tick 0
+        self.level_prev = [Level(INF, 0.0)] * P
         self.zeta = [1.0] * C
         self.kyc_rate = [0.0] * C
         self.quota_provider = [countries[v.home].tier == 1 for v in self.market.providers]
@@ -1264,6 +1314,9 @@ class CutoffModel(mesa.Model):
             "consumer_price": lambda m: (float(np.nanmean(m.consumer_price)) if np.isfinite(m.consumer_price).any()
                                          else math.nan),
             "firms_by_status": lambda m: m.out["firms_by_status"],
+            # (v5) what compute caps move (bench/compare.py CC_METRICS)
+            "tokens_per_adopter": lambda m: m.out["tokens_per_adopter"],
+            "access_gap": lambda m: m.out["access_gap"],
         })
 
     # -- §2.0 initial state --------------------------------------------------
@@ -1539,6 +1592,7 @@ class CutoffModel(mesa.Model):
         self.users.do("adopt")                           # §2.9
         self.step_countries()                            # §2.10, §6
         self.datacollector.collect(self)                 # §2.11
+        self.level_prev = self.levels                    # (v5) t+1's choices see this tick's levels (§2.4)
         self.tick += 1
 
     def place_policy_orders(self, t: int) -> None:
@@ -1754,6 +1808,7 @@ class CutoffModel(mesa.Model):
             self.Y0 = list(Y)
         released = mk.released_frontier()
         capped = in_market = adopt_people = pop = 0.0
+        tpa_num = tpa_den = gap_pop = 0.0  # (v5) compute caps' metrics (bench/compare.py CC_METRICS)
         Kbar, gdp = [0.0] * C, [0.0] * C
         for k, c in enumerate(cs):
             gdp[k] = c.gdp0 * (Y[k] / self.Y0[k] if self.Y0[k] > 0 else 1.0)
@@ -1774,6 +1829,10 @@ class CutoffModel(mesa.Model):
             in_market += InMarket[k] * c.w_user
             adopt_people += c.adoption * c.population
             pop += c.population
+            gap_pop += c.gap * c.population
+            if InMarket[k] > 0:
+                tpa_num += c.adoption * c.population * Use[k] / InMarket[k]
+                tpa_den += c.adoption * c.population
         # Spillover for the next tick: ξ·(Σ_j a_cj·K̄_j / Σ_j a_cj − K̄_c)⁺, a_cj = GDP_j·tier_sim.
         tier = np.array([c.tier for c in cs])
         a = np.array(gdp)[None, :] * np.array(p.tier_sim)[np.abs(tier[:, None] - tier[None, :])]
@@ -1813,6 +1872,8 @@ class CutoffModel(mesa.Model):
             negative_wealth=negative / sum(c.real_firms for c in cs),
             entries=entries,
             K_elig_world=sum(EmpKelig) / sum(Emp),
+            tokens_per_adopter=tpa_num / tpa_den if tpa_den > 0 else math.nan,
+            access_gap=gap_pop / pop,
         )
 
 
@@ -1857,7 +1918,8 @@ def main(argv=None) -> int:
     df = model.datacollector.get_model_vars_dataframe()
     keys = ["mean_price", "top20_value_share", "adoption_share", "users_capped_share"]
     v5 = {"revenue": "revenue_total", "plan_price_plus": "plan_price_plus", "plan_value": "plan_value",
-          "consumer_price": "consumer_price"}
+          "consumer_price": "consumer_price", "tokens_per_adopter": "tokens_per_adopter",
+          "access_gap": "access_gap"}
     nanfix = lambda x: None if math.isnan(x) else x  # noqa: E731
     out = {
         "peer": "mesa", "firms": a.firms, "users": a.users, "ticks": a.ticks, "seed": a.seed,

@@ -28,7 +28,10 @@ need's own bounded growth (§2.5, need_growth, need_sat); the product layer (§2
 seats, seat_plan, seat_share); plans priced by scarcity and the labs' split (§2.9,
 §2.6(c), plan_pass, plan_split); firms' diffusion (§2.9, firm_bass, firm_adopt0,
 firm_bass_p, firm_bass_q, firm_adopt_size); the small stratum's size bands (§1,
-size_strata).
+size_strata); compute caps (§2.4, §2.6(e), compute_caps, p_repick: the plan layer's
+fill weighs w_plan/h_g, adopters keep their generation unless they re-choose it with
+probability p_repick, and choose it, as seats do, by the share of their cap it would
+serve at the provider's level of t−1, Model.level_prev).
 
 Random numbers come from numpy.random.Generator(PCG64) seeded from (seed,
 replicate), so a run agrees with cutoff statistically, not bit for bit. The one
@@ -48,8 +51,9 @@ The scenario is resolved by `cutoff validate SCENARIO --set ... --print` (every
 parameter after `inherits` chains and calibrated values), parsed with tomllib. The
 JSON's metrics are those bench/compare.py compares: the four of v4 and (v5) provider
 revenue, the plus plan's price, the plan layer's earnings per H100e and its revenue per
-Mtok used (price(provider, consumer)) (means over providers) and firms_by_status, real
-firms by (tier, size class, status).
+Mtok used (price(provider, consumer)) (means over providers), firms_by_status, real
+firms by (tier, size class, status), and (what compute caps move) tokens per adopter in
+the market and the access gap, world means (bench/compare.py CC_METRICS).
 """
 
 from __future__ import annotations
@@ -387,6 +391,10 @@ class Model:
         self.lever_country = self.iso3.index(P["lever_country"])
         self.sector_ict = P["sector_names"].index("ict") if "ict" in P["sector_names"] else -1
         self.init_market()
+        # (v5) the plan layer's water levels per provider at t−1, (λ_p, λ1_p): none known
+        # before tick 0 (+inf, 0); compute caps' choices read them (§2.4).
+        self.level_prev = np.full(self.NP, math.inf)
+        self.level_floor_prev = np.zeros(self.NP)
         # Lagged country values.
         self.gdp_prev = self.gdp0.copy()
         self.adoption_prev = np.zeros(C)
@@ -948,11 +956,13 @@ class Model:
 
     # ---- users: eligibility, choice, adoption ------------------------------
 
-    def choose_user_generation(self, idx, only_own, noise=None):
-        """§2.4 users' choice: the eligible generation maximising φ·K_g + noise·γ
+    def choose_user_generation(self, idx, only_own, noise=None, served=False):
+        """§2.4 users' choice: the eligible generation maximising φ·K_g·served_g + noise·γ
         (GENERAL with align ≥ 0, or OPEN); with `only_own`, among the user's
         provider's generations first, then (if none) among all. `noise(idx, rank)`
-        (cutoff's draws, only_own None): the rank-th Gumbel of each user."""
+        (cutoff's draws, only_own None): the rank-th Gumbel of each user. `served` (v5,
+        under compute caps, step 4): the factor is the share of the user's cap that g
+        would serve at its provider's level of t−1 (user_served); else 1."""
         P = self.P
         c = self.u_country[idx]
         cur = self.u_provider[idx]
@@ -966,7 +976,8 @@ class Model:
                 continue
             gam = self.rng.gumbel(size=n) if noise is None else noise(idx, rank)
             rank += el
-            u = P["phi"] * self.g_K[g] + P["switch_noise"] * gam
+            s = self.user_served(idx, g) if served else 1.0
+            u = P["phi"] * self.g_K[g] * s + P["switch_noise"] * gam
             up = el & (u > u_all)
             best_all = np.where(up, g, best_all)
             u_all = np.where(up, u, u_all)
@@ -975,6 +986,23 @@ class Model:
                 best_own = np.where(uo, g, best_own)
                 u_own = np.where(uo, u, u_own)
         return np.where(best_own >= 0, best_own, best_all)
+
+    def user_served(self, idx, g):
+        """§2.4 (v5, compute caps; UserServed) the share of users idx's demand at full caps
+        on g's provider p that generation g would serve at p's plan-layer level of t−1:
+        min(1, Λ·(w_plan/h_g)/c_u)^ψ, Λ the level the user would rise to there (a deal
+        host's λ1 when above λ); 1 when every cap fitted (Λ = +inf) or c_u = 0."""
+        P = self.P
+        p = self.g_prov[g]
+        c = self.u_country[idx]
+        cap = self.user_cap(idx, np.full(len(idx), p))
+        pw = np.array(P["plan_weight"])[self.u_plan[idx] - 1] / self.g_h[g]
+        host = ((self.deal_mask[c] >> p) & 1) == 1
+        lam, lam1 = self.level_prev[p], self.level_floor_prev[p]
+        level = np.where(host & (lam1 > lam), lam1, lam)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            s = np.minimum(1.0, level * pw / cap) ** P["psi"]
+        return np.where(np.isfinite(level) & (cap > 0), s, 1.0)
 
     def user_plan(self, income, p):
         """§2.9 plan by income on providers p: pro if ω_plan·income ≥ its price, else plus,
@@ -1007,12 +1035,14 @@ class Model:
         self.u_provider[idx] = p
         return idx
 
-    def user_cap(self, idx):
-        """§2.5 min(need_u, plancap_u) = need0·plan_need·e^(gt)·min(n_u, plan_cap), × ζ_c under the quota."""
+    def user_cap(self, idx, q=None):
+        """§2.5 min(need_u, plancap_u) = need0·plan_need·e^(gt)·min(n_u, plan_cap), × ζ_c under the quota
+        (on providers q; default: the users' own)."""
         P = self.P
         base = self.need_scale * np.array(P["plan_need"])[self.u_plan[idx] - 1]
         cap = base * np.minimum(self.u_n[idx], P["plan_cap"])
-        q = self.u_provider[idx]
+        if q is None:
+            q = self.u_provider[idx]
         return np.where(self.quota_provider[np.maximum(q, 0)], cap * self.zeta[self.u_country[idx]], cap)
 
     # ---- one tick -----------------------------------------------------------
@@ -1035,6 +1065,7 @@ class Model:
         self.step_firms()
         self.step_adoption()
         m = self.step_countries()
+        self.level_prev, self.level_floor_prev = self.res_level, self.res_level_floor  # (v5) for t+1's choices
         self.tick += 1
         return m
 
@@ -1173,8 +1204,16 @@ class Model:
         self.f_K_elig = best_K
         a = np.flatnonzero(self.u_adopter)
         switching = self.rng.random(len(a)) < self.P["p_switch"]
+        cc = bool(self.P.get("compute_caps", False))
+        if cc:
+            # (v5) under compute caps an adopter that does not switch keeps its generation
+            # while it stays eligible, re-choosing it with probability p_repick.
+            held = self.u_gen[a]
+            keep = (~switching & (held >= 0) & self.user_elig_c[np.maximum(held, 0), self.u_country[a]]
+                    & ~(self.rng.random(len(a)) < self.P["p_repick"]))
+            a, switching = a[~keep], switching[~keep]
         own = ~switching & (self.u_provider[a] >= 0)
-        g = self.choose_user_generation(a, own)
+        g = self.choose_user_generation(a, own, served=cc)
         self.u_gen[a] = g
         self.u_provider[a] = np.where(g >= 0, np.array(self.g_prov)[np.maximum(g, 0)], -1)
 
@@ -1185,25 +1224,42 @@ class Model:
         p = np.array(self.g_prov)[g]
         c = self.u_country[a]
         price = self.plan_prices(p)[np.arange(len(a)), self.u_plan[a] - 1]
-        return dict(idx=a, p=p, w=self.L.w_user[c], cap=self.user_cap(a),
-                    pw=np.array(self.P["plan_weight"])[self.u_plan[a] - 1], h=self.g_h[g],
+        pw = np.array(self.P["plan_weight"])[self.u_plan[a] - 1]
+        if self.P.get("compute_caps", False):
+            pw = pw / self.g_h[g]   # (v5) the fill's weight w_plan/h_g: the level counts H100e (fill_weight)
+        return dict(idx=a, p=p, w=self.L.w_user[c], cap=self.user_cap(a), pw=pw, h=self.g_h[g],
                     host=((self.deal_mask[c] >> p) & 1) == 1, price=price)
 
     def seat_generation(self, gen):
         """§2.6(e) (v5) the plan-layer generation of each firm whose API choice is gen: gen
         itself when a user of its country could use it (GENERAL with align ≥ 0, or OPEN),
-        else the best-K such generation of the same provider (ties: the lower index); −1: none."""
+        else the best-K such generation of the same provider (ties: the lower index); −1: none.
+        Under compute caps, the generation x of that provider a user could use with the best
+        K_x·min(1, Λ_p(t−1)·(w_seat/h_x)/(cap_seat·ζ))^ψ (ties: the lower index)."""
+        P = self.P
         c = self.f_country
         ok = gen >= 0
         g0 = np.maximum(gen, 0)
-        own = ok & self.user_elig_c[g0, c]
+        cc = bool(P.get("compute_caps", False))
+        own = ok & self.user_elig_c[g0, c] & (not cc)
         best = np.where(own, gen, -1)
+        best_u = np.where(own, np.array(self.g_K)[g0], 0.0)
         prov = np.array(self.g_prov)[g0]
-        K = np.array(self.g_K)
+        if cc:
+            cap = self.seat_cap * np.where(self.quota_provider[prov], self.zeta[c], 1.0)
+            host = ((self.deal_mask[c] >> prov) & 1) == 1
+            lam, lam1 = self.level_prev[prov], self.level_floor_prev[prov]
+            level = np.where(host & (lam1 > lam), lam1, lam)
+            scale = np.isfinite(level) & (cap > 0)
         for x in range(len(self.g_K)):
-            better = (ok & ~own & (prov == self.g_prov[x]) & self.user_elig_c[x][c]
-                      & ((best < 0) | (K[x] > K[np.maximum(best, 0)])))
+            u = np.full(len(gen), self.g_K[x])
+            if cc:
+                with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                    s = np.minimum(1.0, level * (self.seat_weight / self.g_h[x]) / cap) ** P["psi"]
+                u = np.where(scale, u * s, u)
+            better = ok & ~own & (prov == self.g_prov[x]) & self.user_elig_c[x][c] & ((best < 0) | (u > best_u))
             best = np.where(better, x, best)
+            best_u = np.where(better, u, best_u)
         return best
 
     def firm_seats(self, buying):
@@ -1322,7 +1378,10 @@ class Model:
         nu = len(ub["idx"])
         e_p = np.concatenate((ub["p"], sp)).astype(int)
         e_cap = np.concatenate((ub["cap"], s_cap))
-        e_pw = np.concatenate((ub["pw"], np.full(len(si), self.seat_weight)))
+        s_pw = np.full(len(si), self.seat_weight)
+        if P.get("compute_caps", False):
+            s_pw = s_pw / s_h   # (v5) seat_bid's plan weight w_seat/h_g under compute caps
+        e_pw = np.concatenate((ub["pw"], s_pw))
         e_host = np.concatenate((ub["host"], ((self.deal_mask[sc] >> sp) & 1) == 1))
         e_w = np.concatenate((ub["w"], s_w))
         e_h = np.concatenate((ub["h"], s_h))
@@ -1331,6 +1390,7 @@ class Model:
         with np.errstate(divide="ignore", invalid="ignore"):
             lam_u = e_cap / e_pw
         level = np.zeros(len(e_p))
+        self.res_level, self.res_level_floor = np.zeros(NP), np.zeros(NP)   # (λ_p, λ1_p): WaterLevel
         for q in range(NP):
             on = (e_p == q) & (whc > 0)
             host = on & e_host
@@ -1346,6 +1406,7 @@ class Model:
                     lam = min(water_level(whc[oth], whp[oth], lam_u[oth], cons_cap[q] - used1), lam1)
             level[e_p == q] = lam
             level[(e_p == q) & e_host & (lam1 > lam)] = lam1
+            self.res_level[q], self.res_level_floor[q] = lam, (lam1 if stage1 else 0.0)
         with np.errstate(invalid="ignore"):
             reach = level * e_pw
         use_all = np.minimum(e_cap, reach)
@@ -1564,6 +1625,13 @@ class Model:
         in_market = (Market * wu).sum()
         capped_share = (Capped * wu).sum() / in_market if in_market > 0 else 0.0
         capped_c = ratio(Capped, Market, math.nan)
+        # (v5) what compute caps move: tokens per adopter in the market (per country, NaN
+        # without one; world: weighted by adopters, adoption·population) and the access gap
+        # (world: weighted by population), as bench/compare.py reads them from cutoff.
+        tpa = ratio(Use, Market, math.nan)
+        wa = np.where(np.isfinite(tpa), adoption * self.pop, 0.0)
+        tpa_world = float(np.sum(wa * np.nan_to_num(tpa)) / wa.sum()) if wa.sum() > 0 else math.nan
+        gap_world = float(np.sum(self.pop * gap) / self.pop.sum())
         self.gdp_prev = gdp
         # Spillover: ξ·(Σ_j a_cj K̄_j / Σ_j a_cj − K̄_c)⁺, a_cj = GDP_j·tier_sim(|tier_c − tier_j|), j ≠ c.
         sim = np.array(P["tier_sim"])[np.abs(self.tier[:, None] - self.tier[None, :])]
@@ -1596,6 +1664,8 @@ class Model:
             "top20_value_share": top20,
             "adoption_world": float((adoption * self.pop).sum() / self.pop.sum()),
             "users_capped_share": float(capped_share),
+            "tokens_per_adopter": tpa_world,
+            "access_gap": gap_world,
             # diagnostics
             "tokens_per_worker": self.tau0 * math.exp(P["tau_growth"] * self.tick),
             "capacity": np.array([self.cap(q) for q in range(self.NP)]),
@@ -1696,6 +1766,9 @@ def main(argv=None):
             "consumer_price": [nanfix(float(np.nanmean(m["consumer_price"]))) if np.isfinite(m["consumer_price"]).any()
                                else None for m in series],
             "firms_by_status": [m["firms_by_status"].tolist() for m in series],
+            # (v5) what compute caps move (bench/compare.py CC_METRICS)
+            "tokens_per_adopter": [nanfix(m["tokens_per_adopter"]) for m in series],
+            "access_gap": [m["access_gap"] for m in series],
         },
     }
     if a.diagnostics:
