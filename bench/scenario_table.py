@@ -4,7 +4,7 @@ by side for several configurations of the model (v4 and v5).
 
     python3 bench/scenario_table.py [--configs 'v4:;v5:seats=true,need_sat=30,plan_pass=1,...'] \
         [--scenarios buildout,moratorium,...] [--seeds 5] [--firms 1e5 --users 1e6] [--ticks 120] \
-        [--jobs 2] [--cutoff PATH] [--set key=value]... [--keep DIR] [--csv FILE]
+        [--subset LABEL=a,b]... [--jobs 2] [--cutoff PATH] [--set key=value]... [--keep DIR] [--csv FILE]
 
 For each configuration (`--configs 'LABEL:key=value,...;LABEL:...'`, an empty list being
 the scenario files' own values; default DEFAULT_CONFIGS: v4 beside v5's mechanisms
@@ -14,7 +14,8 @@ baseline and the scenarios (default: every other scenario in data/scenarios) as 
 common random numbers, docs/ensembles.md), and prints at ticks 24, 59 and 119 the
 baseline's level (mean [95% interval] over the replicates) and each scenario's effect,
 scenario − baseline per replicate, mean [95% interval] (Student t over the pairs,
-`cutoff_analysis.compare`), configurations side by side. The figures:
+`cutoff_analysis.compare`), configurations side by side. `--subset LABEL=a,b` runs only
+some of the scenarios for one configuration (its other cells read "not run"). The figures:
 
   tierT SIZE LAYER   share of the real firms of size class SIZE (employees 1-9, 10-49,
                      50-249, 250+) in tier T's countries on access layer LAYER: api
@@ -225,7 +226,14 @@ def cell_effect(m, lo, hi, sign):
     return f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]{mark}"
 
 
+NOT_RUN = (math.nan, math.nan, math.nan, 0)
+
+
 def effect_at(res, scenario, t, f):
+    """(mean, lo, hi, n) of a scenario's effect, or None where the configuration did not run it
+    (--subset) or has no such figure."""
+    if res is None or scenario not in res["scenario"].values or f not in res["figure"].values:
+        return None
     r = res.sel(scenario=scenario, tick=t, figure=f)
     return float(r["effect"]), float(r["lo"]), float(r["hi"]), int(r["n"])
 
@@ -234,9 +242,9 @@ def print_table(tables, scenarios, ticks, out=sys.stdout):
     """tables: [(label, levels, res, hosts)] per configuration. Returns the CSV rows and the
     directions' verdicts."""
     labels = [t[0] for t in tables]
-    figs = list(tables[0][2]["figure"].values) if tables[0][2] is not None else []
-    if not figs:
-        figs = sorted({f for (_, f) in tables[0][1]}, key=list(tables[0][1]).index)
+    figs = []  # every configuration's figures, in order (hosts_K only where compute-for-access ran)
+    for _, levels, _, _ in tables:
+        figs += [f for (_, f) in levels if f not in figs]
     width = 25
     head = f"{'figure':20s} {'exp':>3s} " + " ".join(f"{f'{la} t{t}':>{width}s}" for t in ticks for la in labels)
     rows = []
@@ -246,9 +254,10 @@ def print_table(tables, scenarios, ticks, out=sys.stdout):
         cells = []
         for t in ticks:
             for label, levels, _, _ in tables:
-                v = levels[(t, f)]
-                cells.append(cell_level(v))
-                rows.append([label, t, f, "baseline", "level", *v, "", ""])
+                v = levels.get((t, f))
+                cells.append(cell_level(v) if v else "-")
+                if v:
+                    rows.append([label, t, f, "baseline", "level", *v, "", ""])
         print(f"{f:20s} {'':>3s} " + " ".join(f"{c:>{width}s}" for c in cells), file=out)
     found = []
     for s in scenarios:
@@ -260,7 +269,11 @@ def print_table(tables, scenarios, ticks, out=sys.stdout):
             cells = []
             for t in ticks:
                 for label, _, res, _ in tables:
-                    m, lo, hi, n = effect_at(res, s, t, f)
+                    e = effect_at(res, s, t, f)
+                    if e is None:
+                        cells.append("not run" if res is None or s not in res["scenario"].values else "-")
+                        continue
+                    m, lo, hi, n = e
                     cells.append(cell_effect(m, lo, hi, sign))
                     v = verdict(sign, m, lo, hi) if sign else ""
                     rows.append([label, t, f, s, "effect", m, lo, hi, n, "+" if sign > 0 else "-" if sign else "", v])
@@ -284,7 +297,8 @@ def print_directions(found, labels, ticks, out=sys.stdout):
         sign, where = expected(s, f)
         cells = []
         for la in labels:
-            cells.append(f"{la}: " + ", ".join(f"t{t} {by[(s, f, la, t)][0]}" for t in ticks))
+            got = [f"t{t} {by[(s, f, la, t)][0]}" for t in ticks if (s, f, la, t) in by]
+            cells.append(f"{la}: " + (", ".join(got) if got else "not run"))
         print(f"  {s:18s} {f:20s} {'+' if sign > 0 else '-'}  " + " | ".join(cells) + f"   ({where})", file=out)
     total = {la: sum(1 for x in found if x[4] == la) for la in labels}
     for la in labels:
@@ -297,17 +311,18 @@ def print_directions(found, labels, ticks, out=sys.stdout):
 # Running
 
 
-def config_dir(label, sets, a):
-    """The ensemble directory of one configuration under --keep: its label, sizes and a digest of its sets."""
+def config_dir(label, sets, names, a):
+    """The ensemble directory of one configuration under --keep: its label, sizes and a digest
+    of its sets and scenarios (cutoff refuses another command in an ensemble's directory)."""
     safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", label)
-    digest = hashlib.sha1("\n".join(sets).encode()).hexdigest()[:8]
+    digest = hashlib.sha1(("\n".join(sets) + "\n|" + ",".join(names)).encode()).hexdigest()[:8]
     return f"{safe}-{int(a.firms):.0e}-{int(a.users):.0e}-{a.ticks}t-{a.seeds}r-{digest}".replace("+", "")
 
 
 def run_config(label, sets, names, a, keep):
     """Runs (or resumes) the baseline and the scenarios of one configuration as one
     `cutoff ensemble --scenarios`; returns {scenario: Dataset}, the baseline first."""
-    out = os.path.join(keep, config_dir(label, sets, a))
+    out = os.path.join(keep, config_dir(label, sets, names, a))
     return run_scenarios([scenario_path(n) for n in ["baseline"] + names], out, replicates=a.seeds,
                          firms=int(a.firms), users=int(a.users), ticks=a.ticks, jobs=a.jobs, cutoff=a.cutoff,
                          sets=sets)
@@ -327,6 +342,16 @@ def check_args(a):
             raise UsageError(f"--scenarios: unknown scenario '{s}' (no data/scenarios/{s}.toml; known: {known})")
     if len(set(names)) != len(names):
         raise UsageError(f"--scenarios: '{a.scenarios}' names a scenario twice")
+    subset = {}
+    for item in a.subset:
+        label, eq, which = item.partition("=")
+        chosen = [w.strip() for w in which.split(",") if w.strip()]
+        if not eq or not chosen or label.strip() not in [c[0] for c in configs] or label.strip() in subset:
+            raise UsageError(f"--subset: '{item}': expected LABEL=a,b with LABEL one of --configs' labels, once")
+        for w in chosen:
+            if w not in names:
+                raise UsageError(f"--subset: '{item}': '{w}' is not among --scenarios ({','.join(names)})")
+        subset[label.strip()] = [n for n in names if n in chosen]
     for s in a.set:
         key, eq, value = s.partition("=")
         if not eq or not key.strip() or not value.strip():
@@ -348,7 +373,7 @@ def check_args(a):
             why = (done.stderr or done.stdout).strip().splitlines()
             what = f"'{','.join(sets)}'" if label is None else f"'{a.configs}': configuration '{label}'"
             raise UsageError(f"{flag}: {what}: " + (why[-1] if why else f"cutoff validate exited {done.returncode}"))
-    return configs, names
+    return configs, names, subset
 
 
 def main(argv=None):
@@ -356,6 +381,8 @@ def main(argv=None):
     ap.add_argument("--configs", default=DEFAULT_CONFIGS,
                     help="'LABEL:key=value,...;LABEL:...' (LABEL: alone: the scenario files' values)")
     ap.add_argument("--scenarios", default=None, help="comma-separated (default: every one in data/scenarios)")
+    ap.add_argument("--subset", action="append", default=[],
+                    help="LABEL=a,b: configuration LABEL runs only these of --scenarios (repeatable)")
     ap.add_argument("--seeds", type=int, default=5, help="replicates of each scenario (paired)")
     ap.add_argument("--firms", type=float, default=1e5)
     ap.add_argument("--users", type=float, default=1e6)
@@ -367,7 +394,7 @@ def main(argv=None):
     ap.add_argument("--csv", default=None, help="also write every cell here")
     a = ap.parse_args(argv)
     try:
-        configs, names = check_args(a)
+        configs, names, subset = check_args(a)
     except UsageError as e:
         print(f"scenario_table: {e}", file=sys.stderr)
         return 2
@@ -382,7 +409,7 @@ def main(argv=None):
         sets = list(a.set) + config
         t0 = time.time()
         try:
-            runs = run_config(label, sets, names, a, keep)
+            runs = run_config(label, sets, subset.get(label, names), a, keep)
         except CutoffError as e:
             print(f"scenario_table: configuration '{label}': {e}", file=sys.stderr)
             return 1
@@ -390,7 +417,7 @@ def main(argv=None):
         levels, res, hosts = effects(runs, ticks)
         tables.append((label, levels, res, hosts))
         reps = runs["baseline"].sizes["replicate"]
-        line = (f"{label}: {' '.join(sets) or 'defaults'}; {reps} replicates of {1 + len(names)} scenarios, "
+        line = (f"{label}: {' '.join(sets) or 'defaults'}; {reps} replicates of {len(runs)} scenarios, "
                 f"{int(a.firms)} firms, {int(a.users)} users, {a.ticks} ticks; one cutoff ensemble --scenarios "
                 f"({secs:.0f} s)")
         if hosts is not None:

@@ -7,7 +7,7 @@ moratorium and compute-for-access, v5's product layer on so that every layer is 
 * the access layers of each tier and size class sum to 1 wherever the class has firms;
 * an effect the script prints (its --csv) equals the same effect computed by hand from
   the raw HDF5 of the members (found by their own attributes, not by the script's code);
-* a bad --configs, --scenarios or --set exits 2 with one line naming the flag and value.
+* a bad --configs, --scenarios, --set or --subset exits 2 with one line naming the flag and value.
 
 Skips without pytest, h5py, xarray or a cutoff binary ($CUTOFF_BIN, build/cutoff, PATH).
 """
@@ -137,6 +137,7 @@ def test_effect_equals_a_hand_computation_from_the_members(table, figure):
     ("--scenarios", "no-such-scenario"),
     ("--scenarios", "baseline"),
     ("--set", "seats"),
+    ("--subset", "v4=no-such-scenario"),
 ])
 def test_bad_arguments_exit_2_naming_the_flag_and_value(flag, value, tmp_path):
     args = [sys.executable, os.path.join(HERE, "scenario_table.py"), *SIZE, "--cutoff", CUTOFF,
