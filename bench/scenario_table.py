@@ -140,7 +140,7 @@ def follower_lag(ds, ticks):
         warnings.simplefilter("ignore", RuntimeWarning)
         for t in ticks:
             out.append(lag.sel(tick=slice(t - 11, t)).mean(("tick", "provider")))
-    return xr.concat(out, dim=xr.DataArray(list(ticks), dims="tick", name="tick"))
+    return xr.concat(out, dim=xr.DataArray(list(ticks), dims="tick", name="tick"), coords="minimal", compat="override")
 
 
 def figures(ds, ticks, hosts=None):
@@ -165,7 +165,8 @@ def figures(ds, ticks, hosts=None):
     cols.append(("follower_lag", follower_lag(ds, ticks)))
     if hosts is not None:
         k = [hosts_K(ds, hosts[t], int(np.flatnonzero(ds["tick"].values == t)[0])) for t in ticks]
-        cols.append(("hosts_K", xr.concat(k, dim=xr.DataArray(list(ticks), dims="tick", name="tick"))))
+        cols.append(("hosts_K", xr.concat(k, dim=xr.DataArray(list(ticks), dims="tick", name="tick"),
+                                          coords="minimal", compat="override")))
     arrays = []
     for name, da in cols:
         da = da.drop_vars([c for c in da.coords if c not in da.dims and c not in ("tick", "replicate")])
@@ -244,7 +245,9 @@ def print_table(tables, scenarios, ticks, out=sys.stdout):
     labels = [t[0] for t in tables]
     figs = []  # every configuration's figures, in order (hosts_K only where compute-for-access ran)
     for _, levels, _, _ in tables:
-        figs += [f for (_, f) in levels if f not in figs]
+        for _, f in levels:
+            if f not in figs:
+                figs.append(f)
     width = 25
     head = f"{'figure':20s} {'exp':>3s} " + " ".join(f"{f'{la} t{t}':>{width}s}" for t in ticks for la in labels)
     rows = []

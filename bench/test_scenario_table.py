@@ -58,6 +58,15 @@ def table(tmp_path_factory):
     return member_dir, rows, runs
 
 
+def test_every_cell_once(table):
+    _, rows, _ = table
+    keys = [(r["config"], r["tick"], r["figure"], r["scenario"]) for r in rows]
+    assert len(keys) == len(set(keys))
+    figures = {r["figure"] for r in rows}
+    assert len(figures) == 3 * 4 * 3 + 8  # layers by tier and size class, and the eight others
+    assert len(keys) == len(figures) * len(SCENARIOS.split(",") + ["baseline"])  # one tick (24), one configuration
+
+
 def test_baseline_against_itself_is_exactly_zero(table):
     _, _, runs = table
     base = runs["baseline"]
