@@ -20,64 +20,27 @@ US labs' plus plan price over its list price, and their plan layer's earnings pe
 H100e over their compute price (plan_value / compute_price).
 """
 import argparse
-import math
 import os
 import shlex
 import sys
 import tempfile
 
-import numpy as np
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from calibration import ensemble, interval  # noqa: E402
+from calibration import ensemble  # noqa: E402
+from paired import fmt, level, parse_configs, us_plan, us_plan_value, us_price  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "python", "src"))
 from cutoff_analysis import access_layers  # noqa: E402
-from cutoff_analysis.calibration import p_min  # noqa: E402
 
 TICKS = (24, 59, 119)
-
-
-def us_labs(ds):
-    return [p for p, h in zip(ds["provider"].values, ds["provider_home"].values) if h == "USA"]
-
-
-def us_price(ds):
-    return ds["compute_price"].sel(provider=us_labs(ds)).mean("provider") / p_min(ds)
-
-
-def us_plus(ds):
-    """The US labs' plus plan price over its list price (tick 0's price: plans start at list)."""
-    plus = ds["plan_price"].sel(provider=us_labs(ds)).isel(plan=1).mean("provider")
-    return plus / plus.isel(tick=0)
-
-
-def us_plan_value(ds):
-    """The US labs' plan layer earnings per H100e over their compute price."""
-    us = us_labs(ds)
-    return (ds["plan_value"].sel(provider=us) / ds["compute_price"].sel(provider=us)).mean("provider")
-
-
-def fmt(x):
-    m, hw, _ = interval(np.asarray(x, dtype=float).ravel())
-    return f"{m:+.3f} [{m - hw:+.3f}, {m + hw:+.3f}]" if not math.isnan(m) else "nan"
-
-
-def level(x):
-    m, hw, _ = interval(np.asarray(x, dtype=float).ravel())
-    return f"{m:.3f} [{m - hw:.3f}, {m + hw:.3f}]"
 
 
 def configs(a):
     """[(label, [key=value, ...])] from --configs, or one per --sat level."""
     if a.configs:
-        out = []
-        for item in a.configs.split(";"):
-            label, _, sets = item.partition(":")
-            out.append((label.strip(), [s.strip() for s in sets.split(",") if s.strip()]))
-        return out
+        return parse_configs(a.configs)
     return [(f"need_sat = {sat}", [] if sat == "inf" else [f"need_sat={sat}"]) for sat in a.sat.split(",")]
 
 
@@ -95,10 +58,10 @@ def layer_rows(runs, scenarios, t):
                     cell += f" {name} {fmt((layers[name] - layers[scenarios[0]]).sel(layer=layer, **sel).values)}"
                 row.append(cell)
             rows.append(" | ".join(row))
-    row = [f"    us plus/list {level(us_plus(base).sel(tick=t).values)}",
+    row = [f"    us plus/list {level(us_plan(base, 1).sel(tick=t).values)}",
            f"us plan_value/price {level(us_plan_value(base).sel(tick=t).values)}"]
     for name in scenarios[1:]:
-        row.append(f"{name}: plus/list {fmt((us_plus(runs[name]) - us_plus(base)).sel(tick=t).values)}")
+        row.append(f"{name}: plus/list {fmt((us_plan(runs[name], 1) - us_plan(base, 1)).sel(tick=t).values)}")
     rows.append(" | ".join(row))
     return rows
 

@@ -40,6 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from calibration import ensemble, interval  # noqa: E402
+from paired import SCENARIOS, deal_hosts, hosts_K, scenario_path  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "python", "src"))
 import cutoff_analysis as ca  # noqa: E402
@@ -47,21 +48,7 @@ from cutoff_analysis.calibration import p_min  # noqa: E402
 from cutoff_analysis.compare import interval_gain as compare_gain  # noqa: E402
 from cutoff_analysis.explore import output_arrays, run_scenarios  # noqa: E402
 
-SCENARIOS = ["buildout", "moratorium", "first-resort", "compute-for-access", "crackdown", "open-weights",
-             "diffusion-rule"]
 MEASURES = ["us_price", "users_capped", "tier3_gap", "follower_lag", "small_cut_off", "large_cut_off", "hosts_K"]
-
-
-def scenario_path(name):
-    return os.path.join(ROOT, "data", "scenarios", f"{name}.toml")
-
-
-def hosts_K(ds, hosts, t):
-    """Employment-weighted K accessed over the countries flagged in hosts (per replicate)."""
-    emp = ds["employment_by_status"].isel(tick=t).sum("status")
-    K = ds["K_accessed"].isel(tick=t).fillna(0.0)
-    w = (emp * hosts).sum("size_class")
-    return (K * emp * hosts).sum(("size_class", "country")) / w.sum("country").where(lambda x: x > 0)
 
 
 #: This script's names for the package's standard outputs (cutoff_analysis.explore.OUTPUTS).
@@ -93,7 +80,7 @@ def run_table(args):
     for t in ticks:
         hosts = None
         if "compute-for-access" in runs:
-            hosts = (runs["compute-for-access"]["policy"].isel(tick=t).astype(int) & 2) > 0
+            hosts = deal_hosts(runs["compute-for-access"], t)
             n_hosts = hosts.sum("country").values
         res = ca.compare(runs, lambda ds: measures(ds, t, hosts))
         print(f"\ntick {t}: effect = scenario - baseline, mean [95% CI] over {args.seeds} paired replicates"
