@@ -63,13 +63,14 @@ def with_shares(metrics):
 
 
 def world_cc(tokens_per_adopter, access_gap, adoption_share, population):
-    """CC_METRICS' world series from per-(tick, country) arrays: tokens per adopter
-    weighted by adopters (countries with an adopter in the market), access gap by population."""
+    """CC_METRICS' world series from per-(tick, country) arrays (or any arrays whose last
+    axis is the country): tokens per adopter weighted by adopters (countries with an
+    adopter in the market), access gap by population."""
     tpa = np.asarray(tokens_per_adopter, dtype=float)
     wa = np.where(np.isfinite(tpa), np.asarray(adoption_share, dtype=float) * population, 0.0)
-    tot = wa.sum(axis=1)
-    world = np.where(tot > 0, (wa * np.nan_to_num(tpa)).sum(axis=1) / np.where(tot > 0, tot, 1.0), np.nan)
-    gap = (np.asarray(access_gap, dtype=float) * population).sum(axis=1) / np.sum(population)
+    tot = wa.sum(axis=-1)
+    world = np.where(tot > 0, (wa * np.nan_to_num(tpa)).sum(axis=-1) / np.where(tot > 0, tot, 1.0), np.nan)
+    gap = (np.asarray(access_gap, dtype=float) * population).sum(axis=-1) / np.sum(population)
     return {"tokens_per_adopter": world.tolist(), "access_gap": gap.tolist()}
 
 

@@ -16,6 +16,7 @@ prints, at ticks 24, 59 and 119:
                 replicate, mean and 95% interval (Student t over the pairs)
 With --layers, also per tier 1 and 2 the firms with 1–9 and with 250+ employees on
 each access layer (api, seats, none; baseline level and each scenario's effect), the
+world's tokens per adopter (Mtok a month, weighted by adopters), the
 US labs' plus plan price over its list price, and their plan layer's earnings per
 H100e over their compute price (plan_value / compute_price).
 """
@@ -25,10 +26,13 @@ import shlex
 import sys
 import tempfile
 
+import numpy as np
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from calibration import ensemble  # noqa: E402
+from compare import world_cc  # noqa: E402
 from paired import fmt, level, parse_configs, us_plan, us_plan_value, us_price  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "python", "src"))
@@ -42,6 +46,14 @@ def configs(a):
     if a.configs:
         return parse_configs(a.configs)
     return [(f"need_sat = {sat}", [] if sat == "inf" else [f"need_sat={sat}"]) for sat in a.sat.split(",")]
+
+
+def world_tokens(ds, t):
+    """Per replicate, the world's tokens per adopter in the market at tick t (Mtok a month;
+    the countries' tokens_per_adopter weighted by their adopters, bench/compare.py)."""
+    at = ds.sel(tick=t)
+    return np.asarray(world_cc(at["tokens_per_adopter"].values, at["access_gap"].values,
+                               at["adoption_share"].values, at["population"].values)["tokens_per_adopter"])
 
 
 def layer_rows(runs, scenarios, t):
@@ -58,6 +70,11 @@ def layer_rows(runs, scenarios, t):
                     cell += f" {name} {fmt((layers[name] - layers[scenarios[0]]).sel(layer=layer, **sel).values)}"
                 row.append(cell)
             rows.append(" | ".join(row))
+    tokens = {name: world_tokens(ds, t) for name, ds in runs.items()}
+    row = [f"    tokens/adopter {level(tokens[scenarios[0]])}"]
+    for name in scenarios[1:]:
+        row.append(f"{name}: tokens/adopter {fmt(tokens[name] - tokens[scenarios[0]])}")
+    rows.append(" | ".join(row))
     row = [f"    us plus/list {level(us_plan(base, 1).sel(tick=t).values)}",
            f"us plan_value/price {level(us_plan_value(base).sel(tick=t).values)}"]
     for name in scenarios[1:]:
