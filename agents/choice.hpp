@@ -46,6 +46,14 @@ CUTOFF_HD_INLINE double fill_weight(bool compute_caps, double w_plan, double h) 
   return compute_caps ? w_plan / h : w_plan;
 }
 
+/// §2.4 (v5, compute caps) the share of demand at full caps `cap` (Mtok) that a plan-layer
+/// level `level` (H100e per plan weight) serves at fill weight `fill_w` (w_plan/h_g):
+/// min(1, level·fill_w/cap)^ψ; 1 when every cap fitted (level = +∞) or nothing is demanded.
+CUTOFF_HD_INLINE double served_share(double level, double fill_w, double cap, double psi) {
+  if (!(level < fp::kInf) || !(cap > 0.0)) return 1.0;
+  return fp::pow(fp::min(1.0, level * fill_w / cap), psi);
+}
+
 /// The served share of every generation without compute caps (v4): 1.
 struct ServedFully {
   CUTOFF_HD_INLINE double operator()(int) const { return 1.0; }

@@ -455,9 +455,7 @@ CUTOFF_HD_INLINE int seat_generation(const FirmTickConsts& k, int c, int g) {
   double best_u = 0.0;
   for (int x = 0; x < gens.n_gens; ++x) {
     if (gens.provider[x] != p || !user_eligible(gens, c, x)) continue;
-    double u = gens.K[x];
-    if (level < fp::kInf && b.cap > 0.0)
-      u *= fp::pow(fp::min(1.0, level * fill_weight(true, k.seat_weight, gens.h[x]) / b.cap), k.psi);
+    const double u = gens.K[x] * served_share(level, fill_weight(true, k.seat_weight, gens.h[x]), b.cap, k.psi);
     if (best == kNone || u > best_u) {
       best = x;
       best_u = u;

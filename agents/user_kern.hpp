@@ -112,9 +112,7 @@ struct UserServed {
     b.cap = user_cap_on(k, v, i, p);
     b.plan_weight = fill_weight(true, k.plan_weight[plan_index(v.plan[i])], k.gens.h[gen]);
     b.host_floor = ((k.deal_mask[v.country[i]] >> p) & 1u) != 0;
-    const double level = water_level(b, k.level_prev[p]);
-    if (!(level < fp::kInf) || !(b.cap > 0.0)) return 1.0;
-    return fp::pow(fp::min(1.0, level * b.plan_weight / b.cap), k.psi);
+    return served_share(water_level(b, k.level_prev[p]), b.plan_weight, b.cap, k.psi);
   }
 };
 
