@@ -15,6 +15,8 @@ import tempfile
 
 import numpy as np
 
+import versions
+
 K = 4.0
 METRICS = ("mean_price", "top20_value_share", "adoption_share", "users_capped_share")
 # (v5) with v5's switches on, also what they move: provider revenue, the plus plan's price,
@@ -30,12 +32,13 @@ SHARES = {"no_value": ("no_value",), "no_budget": ("no_budget",), "priced_out": 
           "not_adopted": ("not_adopted",)}
 V5_METRICS = METRICS + ("revenue", "plan_price_plus", "plan_value", "consumer_price") + tuple(
     f"firms {c} {s}" for c in SIZE_CLASSES for s in SHARES)
-# v5's switches (docs/model.md "v5"), as the peer check turns them on.
-V5_SETS = ("seats=true", "need_sat=30", "plan_pass=1", "plan_split=true", "firm_bass=true", "size_strata=true")
-# (v5) compute caps (§2.4, §2.6e), on top of V5_SETS; they also move the tokens an adopter in
-# the market gets (tokens_per_adopter, countries weighted by their adopters,
+# The peer check's three versions (bench/versions.py): v4, v5 without compute caps, and v5 as
+# the baseline has it. Compute caps (§2.4, §2.6e) also move the tokens an adopter in the
+# market gets (tokens_per_adopter, countries weighted by their adopters,
 # adoption_share·population) and the generations it uses (access_gap, weighted by population).
-CC_SETS = V5_SETS + ("compute_caps=true",)
+V4_SETS = versions.V4_SETS
+V5_SETS = versions.V5_NO_CC_SETS
+CC_SETS = ()
 CC_METRICS = V5_METRICS + ("tokens_per_adopter", "access_gap")
 # The peers are compared with cutoff on τ0 and need0 derived on their own population at
 # the run's counts (v4's §2.0, tau0_ref_firms = 0): both programs port the reference

@@ -2,13 +2,13 @@
 """The scenario table (issue 35, item 5): every scenario against the baseline, paired, side
 by side for several configurations of the model (v4 and v5).
 
-    python3 bench/scenario_table.py [--configs 'v4:;v5:seats=true,need_sat=30,plan_pass=1,...'] \
+    python3 bench/scenario_table.py [--configs 'v4:seats=false,...;v5:'] \
         [--scenarios buildout,moratorium,...] [--seeds 5] [--firms 1e5 --users 1e6] [--ticks 120] \
         [--subset LABEL=a,b]... [--jobs 2] [--cutoff PATH] [--set key=value]... [--keep DIR] [--csv FILE]
 
 For each configuration (`--configs 'LABEL:key=value,...;LABEL:...'`, an empty list being
-the scenario files' own values; default DEFAULT_CONFIGS: v4 beside v5's mechanisms
-together; `--set` adds keys to every configuration) it runs the
+the scenario files' own values; default DEFAULT_CONFIGS: v4, versions.V4_SETS, beside
+v5, the files' own; `--set` adds keys to every configuration) it runs the
 baseline and the scenarios (default: every other scenario in data/scenarios) as one
 `cutoff ensemble --scenarios` (member R of every scenario shares seed and replicate R:
 common random numbers, docs/ensembles.md), and prints at ticks 24, 59 and 119 the
@@ -66,6 +66,7 @@ sys.path.insert(0, HERE)
 from calibration import interval  # noqa: E402
 from paired import (UsageError, deal_hosts, hosts_K, parse_configs, scenario_path, shipped_scenarios,  # noqa: E402
                     us_plan, us_price)
+from versions import V4_SETS  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "python", "src"))
 from cutoff_analysis import access_gap_by_tier, access_layers  # noqa: E402
@@ -74,8 +75,8 @@ from cutoff_analysis.explore import CutoffError, run_scenarios  # noqa: E402
 from cutoff_analysis.schema import default_cutoff  # noqa: E402
 
 TICKS = (24, 59, 119)
-#: v4 (the scenario files' own values) beside v5's mechanisms together (docs/model.md "v5").
-DEFAULT_CONFIGS = "v4:;v5:seats=true,need_sat=30,plan_pass=1,plan_split=true,firm_bass=true,size_strata=true"
+#: v4 (versions.V4_SETS) beside v5 (the scenario files' own values; docs/model.md "v5").
+DEFAULT_CONFIGS = "v4:" + ",".join(V4_SETS) + ";v5:"
 TIERS = (1, 2, 3)
 SIZES = ("1-9", "10-49", "50-249", "250+")
 LAYERS = ("api", "seats", "none")

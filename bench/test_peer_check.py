@@ -1,19 +1,19 @@
 #!/usr/bin/env python3
-"""The peer check can fail: run by ctest (Peers.CheckCatchesAChangedParameter, v4's
-defaults, Peers.V5CheckCatchesAChangedParameter, v5's switches on, and
-Peers.V5CCCheckCatchesAChangedParameter, v5's switches and compute caps on).
+"""The peer check can fail: run by ctest (Peers.CheckCatchesAChangedParameter, v4,
+Peers.V5CheckCatchesAChangedParameter, v5 without compute caps, and
+Peers.V5CCCheckCatchesAChangedParameter, v5 as the baseline has it).
 
 The NumPy peer and cutoff run the baseline (1e4 firms, 1e5 users, 24 ticks, ten
 seeds: with five, v4's adapting budgets left access_cost=250 at z 3.86, not caught);
 the check of bench/compare.py must pass for the peer as it is and fail when one
-parameter of the peer alone is changed. `--part v4` runs the baseline's defaults (every
-v5 switch off) on bench/compare.py's METRICS, changing access_cost; `--part v5` runs it
-with v5's switches on (compare.V5_SETS: seats, need_sat, plan_pass, plan_split,
-firm_bass, size_strata) on compare.V5_METRICS (also revenue, plan prices and earnings,
-and each size class's share of firms in each status), changing a v5 parameter
-(firm_adopt0); `--part v5cc` runs it with v5's switches and compute caps on
-(compare.CC_SETS) on compare.CC_METRICS (also tokens per adopter and the access gap),
-changing p_repick; `--part both` runs v4 and v5 (v5cc has its own ctest entry). Seeds
+parameter of the peer alone is changed. `--part v4` runs the baseline as v4
+(compare.V4_SETS: every v5 switch off, v4's budgets) on bench/compare.py's METRICS,
+changing access_cost; `--part v5` runs it with v5's switches but compute caps
+(compare.V5_SETS: seats, need_sat, plan_pass, plan_split, firm_bass, size_strata) on
+compare.V5_METRICS (also revenue, plan prices and earnings, and each size class's share
+of firms in each status), changing a v5 parameter (firm_adopt0); `--part v5cc` runs the
+baseline as it is (v5, compute caps on: compare.CC_SETS is empty) on compare.CC_METRICS
+(also tokens per adopter and the access gap), changing p_repick; `--part both` runs v4 and v5 (v5cc has its own ctest entry). Seeds
 are fixed, so the verdict is the same on every run. Exit 0 when both hold, 1 otherwise,
 77 (skip) when the Python modules are missing or (v5cc) the cutoff has no compute_caps.
 """
@@ -78,10 +78,10 @@ def main():
     scenario = os.path.join(os.path.dirname(HERE), "data", "scenarios", "baseline.toml")
     ok = True
     if args.part in ("v4", "both"):
-        ok &= check(args.cutoff, scenario, args.seeds, (), args.change, compare.METRICS, "v4 defaults")
+        ok &= check(args.cutoff, scenario, args.seeds, compare.V4_SETS, args.change, compare.METRICS, "v4")
     if args.part in ("v5", "both"):
         ok &= check(args.cutoff, scenario, args.seeds, compare.V5_SETS, args.v5_change, compare.V5_METRICS,
-                    "v5 switches on")
+                    "v5 without compute caps")
     if args.part == "v5cc":
         known = subprocess.run([args.cutoff, "validate", scenario, "--set", "compute_caps=true"],
                                capture_output=True)
@@ -89,7 +89,7 @@ def main():
             print(f"skipping: {args.cutoff} has no compute_caps ({known.stderr.decode().strip()})")
             return 77
         ok &= check(args.cutoff, scenario, args.seeds, compare.CC_SETS, args.cc_change, compare.CC_METRICS,
-                    "v5 switches and compute caps on")
+                    "v5 (the baseline)")
     return 0 if ok else 1
 
 

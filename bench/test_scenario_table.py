@@ -163,3 +163,20 @@ def test_bad_arguments_exit_2_naming_the_flag_and_value(flag, value, tmp_path):
 
 if __name__ == "__main__":
     sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", __file__, *sys.argv[1:]]))
+
+
+def test_v4_sets_are_the_schema_defaults_of_keys_the_baseline_changes():
+    """versions.V4_SETS gives back v4: each key takes its schema default (v4's value, docs/parameters.md)
+    and is one the baseline sets to something else (its v5 block), so the list cannot go stale."""
+    from cutoff_analysis.schema import schema
+    import versions
+
+    keys = schema(CUTOFF)
+    base = subprocess.run([CUTOFF, "validate", os.path.join(ROOT, "data", "scenarios", "baseline.toml"), "--print"],
+                          capture_output=True, text=True, check=True).stdout
+    resolved = dict(line.split(" = ", 1) for line in base.splitlines() if " = " in line)
+    for kv in versions.V4_SETS:
+        key, value = kv.split("=", 1)
+        default = keys[key].default.strip("`")
+        assert value == default or float(value) == float(default), f"{kv}: the schema's default is {default}"
+        assert resolved[key].strip('"') != default, f"{key}: the baseline does not change it"

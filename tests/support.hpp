@@ -14,7 +14,9 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "core/app/backend.hpp"
 #include "core/hd/registry.hpp"
@@ -103,10 +105,35 @@ inline std::string small_flags(int ticks = 6) {
          " --set n_large=2500 --set tau0_ref_firms=0 -q";
 }
 
-/// The baseline scenario at a small size.
-inline Params small_params(std::int64_t firms = 8000, std::int64_t users = 20000, std::int64_t ticks = 6) {
-  return scenario(baseline_path(), {"n_firms=" + std::to_string(firms), "n_users=" + std::to_string(users),
-                                    "horizon=" + std::to_string(ticks), "n_large=2500"});
+/// The --set list that gives back model v4 in any scenario (the baseline is v5): read from
+/// bench/versions.py's V4_SETS, the one place it is written, so the benchmarks and the
+/// tests cannot disagree on what v4 is.
+inline std::vector<std::string> v4_sets() {
+  const std::string text = read_file(source_dir() + "/bench/versions.py");
+  const std::size_t at = text.find("V4_SETS = (");
+  const std::size_t end = text.find(')', at);
+  std::vector<std::string> sets;
+  for (std::size_t q = text.find('"', at); at != std::string::npos && q < end; q = text.find('"', q + 1)) {
+    const std::size_t close = text.find('"', q + 1);
+    sets.push_back(text.substr(q + 1, close - q - 1));
+    q = close;
+  }
+  if (sets.empty()) throw std::runtime_error("bench/versions.py: no V4_SETS = (\"key=value\", ...)");
+  return sets;
+}
+
+/// `sets` after `more` (later ones win).
+inline std::vector<std::string> with(std::vector<std::string> sets, const std::vector<std::string>& more) {
+  sets.insert(sets.end(), more.begin(), more.end());
+  return sets;
+}
+
+/// The baseline scenario at a small size, then `more` (v4_sets(): as model v4).
+inline Params small_params(std::int64_t firms = 8000, std::int64_t users = 20000, std::int64_t ticks = 6,
+                           const std::vector<std::string>& more = {}) {
+  return scenario(baseline_path(), with({"n_firms=" + std::to_string(firms), "n_users=" + std::to_string(users),
+                                         "horizon=" + std::to_string(ticks), "n_large=2500"},
+                                        more));
 }
 
 /// Agent arrays of `n` agents whose every byte is `byte` (0: zero in every field), so a

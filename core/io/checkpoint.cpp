@@ -126,7 +126,7 @@ template <class Ar> void Simulation::checkpoint_io(Ar& ar) {
   for (auto* v : {&r.price, &r.price_home, &r.revenue, &r.utilisation, &r.sold, &r.reserve, &r.cons_use, &r.class_spend,
                   &r.class_tokens, &r.rationed, &r.adoption, &r.gap, &r.K_elig, &r.gdp, &r.spill})
     ar(*v);
-  for (double* x : {&r.top20, &r.gini, &r.negative_wealth, &r.capped_share, &r.entries}) ar(*x);
+  for (double* x : {&r.top20, &r.top20_large, &r.gini, &r.negative_wealth, &r.capped_share, &r.entries}) ar(*x);
 }
 
 void save_checkpoint(const std::string& path, Simulation& sim, const MetricRows& rows) {

@@ -18,7 +18,9 @@
 namespace cutoff::checkpoint_format {
 
 constexpr char kMagic[8] = {'C', 'U', 'T', 'O', 'F', 'F', 'C', 'K'};
-constexpr std::uint32_t kFormat = 3;  // 2: (v5) the firms' lagged use share; 3: (v5) the plan layer's levels
+// 2: (v5) the firms' lagged use share; 3: (v5) the plan layer's levels; 4: (v5) the top-20%
+// share among the firms of 250+ employees.
+constexpr std::uint32_t kFormat = 4;
 
 /// Appends values to a byte string (host byte order: a checkpoint resumes on the machine
 /// kind that wrote it).

@@ -418,12 +418,14 @@ constexpr int max_segment_out() {
 // Ranks, bids
 // ---------------------------------------------------------------------------
 
-/// §7: cumulative AI value of the real firms that have used AI.
+/// §7: cumulative AI value of the real firms that have used AI, in size class
+/// `min_class` or above (0: every firm; 3: 250+ employees, §8's population).
 struct AiValueRank : Pass {
   OnExec<LayoutView> L;
   OnExec<FirmView> f;
+  int min_class = 0;
   CUTOFF_HD_INLINE bool operator()(std::uint64_t i, double* w, double* x) const {
-    if (!(open(f).flags[i] & firm_flag::kUsedAI)) return false;
+    if (!(open(f).flags[i] & firm_flag::kUsedAI) || size_class(open(f).employees[i]) < min_class) return false;
     *w = firm_weight(open(L), open(f), i);
     *x = open(f).ai_value[i];
     return true;

@@ -965,12 +965,15 @@ void Simulation::take_policies() {
 
 void Simulation::rank_firms() {
   // §7 ranks: the top-20% share of cumulative AI value (over real firms that have
-  // used AI, i.e. bought compute at least once) and the Gini of wealth on max(W, 0).
+  // used AI: bought compute or, v5, used a seat at least once), over all of them and
+  // over the 250+ class (§8's population), and the Gini of wealth on max(W, 0).
   const OnExec<LayoutView> L = exec_layout();
   const OnExec<FirmView> f = exec_->firms();
   const RankStats value = exec_->rank_stats(layout_.n_firms, AiValueRank{{}, L, f});
+  const RankStats large = exec_->rank_stats(layout_.n_firms, AiValueRank{{}, L, f, kSizeClassCount - 1});
   const RankStats wealth = exec_->rank_stats(layout_.n_firms, WealthRank{{}, L, f});
   res_.top20 = value.total_weight > 0 ? value.top_share : kNaN;
+  res_.top20_large = large.total_weight > 0 ? large.top_share : kNaN;
   res_.gini = wealth.gini;
 }
 
@@ -1086,6 +1089,12 @@ const std::vector<Simulation::MetricDecl>& Simulation::metric_decls() {
         "1",
         "share of cumulative AI value held by the top 20% of firms that have used AI (weighted)"},
        [](const S& s, double* o) { o[0] = s.res_.top20; }},
+      {{"top20_value_share_large",
+        {},
+        "1",
+        "share of cumulative AI value held by the top 20% of firms with 250+ employees that have "
+        "used AI (weighted; the calibration's population, docs/model.md section 8)"},
+       [](const S& s, double* o) { o[0] = s.res_.top20_large; }},
       {{"gini_wealth", {}, "1", "Gini coefficient of firm wealth max(W, 0) (weighted)"},
        [](const S& s, double* o) { o[0] = s.res_.gini; }},
       {{"negative_wealth_share", {}, "1", "weighted share of firms with W < 0"},

@@ -206,7 +206,7 @@ class Simulation {
     std::vector<WaterLevel> levels;  ///< per provider: the plan layer's water levels (§2.6e)
     std::vector<double> class_spend, class_tokens, rationed;  ///< provider × class
     std::vector<double> adoption, gap, K_elig, gdp, spill;
-    double top20 = 0, gini = 0, negative_wealth = 0, capped_share = 0, entries = 0;
+    double top20 = 0, top20_large = 0, gini = 0, negative_wealth = 0, capped_share = 0, entries = 0;
     std::vector<double> status_firms, status_emp;                  ///< country × size class × status
     std::vector<double> class_emp, class_emp_K;                    ///< country × size class
     std::vector<double> capped_c, tokens_per_adopter, plan_share;  ///< per country (plan_share: × 3 plans)

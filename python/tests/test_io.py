@@ -79,6 +79,12 @@ def test_lorenz_from_snapshots_agrees_with_the_recorded_top20(run_file):
     assert top == pytest.approx(float(ds["top20_value_share"].sel(tick=tick)), abs=2e-3)
     exact = ca.analysis.firm_value_and_weight(run_file)
     assert ca.top_share(exact[0], exact[1]) == pytest.approx(float(ds["top20_value_share"].sel(tick=tick)), rel=1e-9)
+    # The calibration's population (docs/model.md §8): the firms with 250+ employees.
+    large = ca.analysis.firm_value_and_weight(run_file, min_employees=250)
+    assert 0 < large[0].size < exact[0].size
+    recorded = float(ds["top20_value_share_large"].sel(tick=tick))
+    assert ca.top_share(large[0], large[1]) == pytest.approx(recorded, rel=1e-9)
+    assert recorded != pytest.approx(float(ds["top20_value_share"].sel(tick=tick)), rel=1e-3)
 
 
 def test_open_ensemble_dims_coords_and_members(fake_ensemble_dir):

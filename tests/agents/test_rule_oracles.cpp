@@ -1005,8 +1005,12 @@ TEST(OracleProviders, CapacityTrainingStagesAndForecastFollowSection2) {
 // ---------------------------------------------------------------------------
 
 TEST(OracleSim, AdoptionRatesAndPerTickConstantsFollowTheSpec) {
-  const Params p = test::scenario(test::baseline_path(), {"n_firms=8000", "n_users=20000", "n_large=2500", "horizon=5",
-                                                          "seats=true", "plan_pass=1", "tightness0=2", "need_sat=20"});
+  // v4 with seats, plan prices and saturation on, and capacity tight (tightness0 = 2) so
+  // that prices rise within five ticks: firms' diffusion and v5's budgets would keep them
+  // at the floor; compute caps' use ratio has its own oracle (OracleUsers).
+  const Params p = test::scenario(
+      test::baseline_path(), test::with(test::v4_sets(), {"n_firms=8000", "n_users=20000", "n_large=2500", "horizon=5",
+                                                          "seats=true", "plan_pass=1", "tightness0=2", "need_sat=20"}));
   Simulation s(p, load_countries(p.countries), RunOptions{});
   const Layout& L = s.layout();
   const int C = L.n_countries;

@@ -36,7 +36,8 @@ TEST(Population, ParetoCappedMean) {
 }
 
 TEST(Population, LayoutCountsWeightsAndSegments) {
-  const Params p = test::small_params();
+  // One small stratum (v4's layout; the size bands have their own tests).
+  const Params p = test::small_params(8000, 20000, 6, {"size_strata=false"});
   const auto cs = load_countries(p.countries);
   const Layout L = make_layout(cs, p);
   const int C = static_cast<int>(cs.size()), S = static_cast<int>(p.sector_share.size());

@@ -222,76 +222,93 @@ TEST(Access, StatusesSumToEveryCountrysRealFirms) {
   // by employees per real firm (1–9, 10–49, 50–249, 250+); and each firm's status says
   // what happened to it (§7): no_access without a generation, served with its whole need
   // ζ·q'·h, budget_bound with less, priced_out, no_budget and no_value with nothing.
-  for (const char* scenario : {"baseline.toml", "first-resort.toml", "diffusion-rule.toml"}) {
-    SCOPED_TRACE(scenario);
-    const Params p = test::scenario(test::source_dir() + "/data/scenarios/" + scenario,
-                                    {"n_firms=8000", "n_users=20000", "n_large=2500", "horizon=4"});
-    Simulation sim(p, load_countries(p.countries), RunOptions{});
-    const Metrics& m = sim.metrics();
-    const int firms = m.find("firms_by_status"), emp = m.find("employment_by_status"), zeta = m.find("zeta");
-    const Layout& L = sim.layout();
-    const int C = L.n_countries, cells = kSizeClassCount * kStatusCount;
-    for (int t = 0; t < 4; ++t) {
-      sim.step();
-      std::vector<double> seen(kStatusCount, 0.0);
-      for (int c = 0; c < C; ++c) {
-        double n = 0, e = 0;
-        for (int j = 0; j < cells; ++j) {
-          n += m[firms][c * cells + j];
-          e += m[emp][c * cells + j];
-          seen[j % kStatusCount] += m[firms][c * cells + j];
+  // (v5) not_adopted and seats: nothing bought on the API.
+  for (const bool v4 : {true, false}) {
+    for (const char* scenario : {"baseline.toml", "first-resort.toml", "diffusion-rule.toml"}) {
+      SCOPED_TRACE(std::string(scenario) + (v4 ? ", v4" : ", v5"));
+      const Params p = test::scenario(test::source_dir() + "/data/scenarios/" + scenario,
+                                      test::with({"n_firms=8000", "n_users=20000", "n_large=2500", "horizon=4"},
+                                                 v4 ? test::v4_sets() : std::vector<std::string>{}));
+      Simulation sim(p, load_countries(p.countries), RunOptions{});
+      const Metrics& m = sim.metrics();
+      const int firms = m.find("firms_by_status"), emp = m.find("employment_by_status"), zeta = m.find("zeta");
+      const Layout& L = sim.layout();
+      const int C = L.n_countries, cells = kSizeClassCount * kStatusCount;
+      for (int t = 0; t < 4; ++t) {
+        sim.step();
+        std::vector<double> seen(kStatusCount, 0.0);
+        for (int c = 0; c < C; ++c) {
+          double n = 0, e = 0;
+          for (int j = 0; j < cells; ++j) {
+            n += m[firms][c * cells + j];
+            e += m[emp][c * cells + j];
+            seen[j % kStatusCount] += m[firms][c * cells + j];
+          }
+          EXPECT_NEAR(n, L.real_firms[c], 1e-9 * L.real_firms[c]) << "country " << c;
+          EXPECT_NEAR(e, L.workers[c], 1e-6 * L.workers[c]) << "country " << c;
         }
-        EXPECT_NEAR(n, L.real_firms[c], 1e-9 * L.real_firms[c]) << "country " << c;
-        EXPECT_NEAR(e, L.workers[c], 1e-6 * L.workers[c]) << "country " << c;
-      }
-      EXPECT_GT(seen[kServed] + seen[kBudgetBound], 0) << "somebody is served at tick " << t;
-      EXPECT_GT(seen[kNoBudget], 0) << "somebody has no budget at tick " << t;
-      EXPECT_GT(seen[kNoValue], 0) << "AI is not worth its access cost to somebody at tick " << t;
-      // The cells from the firms' own fields, and each status against what the firm got.
-      const FirmView f = sim.firms().view();
-      const GenTableView g = sim.market().view();
-      std::vector<double> cell(static_cast<std::size_t>(C) * cells, 0.0);
-      std::vector<int> checked(kStatusCount, 0);
-      for (std::uint64_t i = 0; i < L.n_firms; ++i) {
-        const int c = f.country[i];
-        const double w = (f.flags[i] & firm_flag::kLarge) ? 1.0 : L.w_small[c * kSizeBands];
-        const float e = f.employees[i];
-        const int sc = e < 10 ? 0 : e < 50 ? 1 : e < 250 ? 2 : 3;
-        cell[(static_cast<std::size_t>(c) * kSizeClassCount + sc) * kStatusCount + f.status[i]] += w;
-        if (f.flags[i] & firm_flag::kEntered) continue;  // step 8 replaced it after its status was counted
-        const int st = f.status[i];
-        ++checked[st];
-        if (st == kNoAccess) {
-          EXPECT_EQ(f.generation[i], kNone) << "firm " << i;
-          continue;
-        }
-        ASSERT_NE(f.generation[i], kNone) << "firm " << i << " status " << st;
-        const bool bought = f.flags[i] & firm_flag::kBuying;
-        if (st == kPricedOut || st == kNoBudget || st == kNoValue) {
-          EXPECT_FALSE(bought) << "firm " << i << " status " << st;
-          EXPECT_EQ(f.alloc[i], 0.0f) << "firm " << i << " status " << st;
-        }
-        if (st == kServed || st == kBudgetBound) {
-          // Its whole need ζ·q'·h_g (ζ_c on tier-1-homed providers), or less.
-          const int q = g.provider[f.generation[i]];
-          const bool tier1 = sim.countries()[sim.market().providers()[q].home].tier == 1;
-          const double z = tier1 ? m[zeta][c] : 1.0;
-          const double tau = sim.tau0() * p.mult_s[f.sector[i]] * std::exp(p.tau_growth * t);
-          const double need = z * std::max(static_cast<double>(e) * tau, p.q_min) * g.h[f.generation[i]];
-          EXPECT_TRUE(bought) << "firm " << i;
-          EXPECT_EQ(f.K[i], static_cast<float>(g.K[f.generation[i]])) << "firm " << i;
-          if (st == kServed) {
-            EXPECT_NEAR(f.alloc[i], need, 1e-6 * need) << "firm " << i;
-          } else {
-            EXPECT_GT(f.alloc[i], 0.0f) << "firm " << i;
-            EXPECT_LE(f.alloc[i], need * (1 + 1e-6)) << "firm " << i;
+        EXPECT_GT(seen[kServed] + seen[kBudgetBound], 0) << "somebody is served at tick " << t;
+        EXPECT_GT(seen[kNoBudget], 0) << "somebody has no budget at tick " << t;
+        EXPECT_GT(seen[kNoValue], 0) << "AI is not worth its access cost to somebody at tick " << t;
+        // The cells from the firms' own fields, and each status against what the firm got.
+        const FirmView f = sim.firms().view();
+        const GenTableView g = sim.market().view();
+        std::vector<double> cell(static_cast<std::size_t>(C) * cells, 0.0);
+        std::vector<int> checked(kStatusCount, 0);
+        for (std::uint64_t i = 0; i < L.n_firms; ++i) {
+          const int c = f.country[i];
+          const double w = (f.flags[i] & firm_flag::kLarge) ? 1.0 : L.w_small[c * kSizeBands + f.band[i]];
+          const float e = f.employees[i];
+          const int sc = e < 10 ? 0 : e < 50 ? 1 : e < 250 ? 2 : 3;
+          cell[(static_cast<std::size_t>(c) * kSizeClassCount + sc) * kStatusCount + f.status[i]] += w;
+          if (f.flags[i] & firm_flag::kEntered) continue;  // step 8 replaced it after its status was counted
+          const int st = f.status[i];
+          ++checked[st];
+          if (st == kNoAccess) {
+            EXPECT_EQ(f.generation[i], kNone) << "firm " << i;
+            continue;
+          }
+          const bool bought = f.flags[i] & firm_flag::kBuying;
+          if (st == kNotAdopted || st == kSeats || st == kSeatsCapped) {
+            // Nothing on the API; on seats, the seats' compute (§2.6e), on a released generation.
+            EXPECT_FALSE(bought) << "firm " << i << " status " << st;
+            EXPECT_EQ(st != kNotAdopted, (f.flags[i] & firm_flag::kSeats) != 0) << "firm " << i << " status " << st;
+            if (st == kNotAdopted) {
+              EXPECT_EQ(f.alloc[i], 0.0f) << "firm " << i;
+            } else {
+              ASSERT_NE(f.generation[i], kNone) << "firm " << i;
+              EXPECT_GE(g.stage[f.generation[i]], kStageGeneral) << "firm " << i;
+              EXPECT_GE(f.alloc[i], 0.0f) << "firm " << i;
+            }
+            continue;
+          }
+          ASSERT_NE(f.generation[i], kNone) << "firm " << i << " status " << st;
+          if (st == kPricedOut || st == kNoBudget || st == kNoValue) {
+            EXPECT_FALSE(bought) << "firm " << i << " status " << st;
+            EXPECT_EQ(f.alloc[i], 0.0f) << "firm " << i << " status " << st;
+          }
+          if (st == kServed || st == kBudgetBound) {
+            // Its whole need ζ·q'·h_g (ζ_c on tier-1-homed providers), or less.
+            const int q = g.provider[f.generation[i]];
+            const bool tier1 = sim.countries()[sim.market().providers()[q].home].tier == 1;
+            const double z = tier1 ? m[zeta][c] : 1.0;
+            const double tau = sim.tau0() * p.mult_s[f.sector[i]] * std::exp(p.tau_growth * t);
+            const double need = z * std::max(static_cast<double>(e) * tau, p.q_min) * g.h[f.generation[i]];
+            EXPECT_TRUE(bought) << "firm " << i;
+            EXPECT_EQ(f.K[i], static_cast<float>(g.K[f.generation[i]])) << "firm " << i;
+            if (st == kServed) {
+              EXPECT_NEAR(f.alloc[i], need, 1e-6 * need) << "firm " << i;
+            } else {
+              EXPECT_GT(f.alloc[i], 0.0f) << "firm " << i;
+              EXPECT_LE(f.alloc[i], need * (1 + 1e-6)) << "firm " << i;
+            }
           }
         }
+        for (std::size_t j = 0; j < cell.size(); ++j)
+          EXPECT_NEAR(m[firms][j], cell[j], 1e-9 * std::max(cell[j], 1.0)) << "cell " << j << " tick " << t;
+        EXPECT_GT(checked[kServed], 0);
+        EXPECT_GT(checked[kBudgetBound], 0);
       }
-      for (std::size_t j = 0; j < cell.size(); ++j)
-        EXPECT_NEAR(m[firms][j], cell[j], 1e-9 * std::max(cell[j], 1.0)) << "cell " << j << " tick " << t;
-      EXPECT_GT(checked[kServed], 0);
-      EXPECT_GT(checked[kBudgetBound], 0);
     }
   }
 }
@@ -504,61 +521,69 @@ TEST(Access, TierTwoQuotaFactorFollowsItsDemand) {
   // cleared at, before the factor (§2.5 written out by spec_demand, at the budgets, wealth
   // and revenues the tick began with), plus its adopters' min(need, plancap)·h_g, both on
   // tier-1-homed providers. (No firm exits: exit_months at its largest.)
-  for (bool on : {false, true}) {
-    SCOPED_TRACE(on ? "diffusion_rule" : "baseline");
-    const Params p = test::scenario(test::baseline_path(),
-                                    {"n_firms=8000", "n_users=20000", "n_large=2500", "horizon=4", "tier2_quota=20",
-                                     "exit_months=1200", std::string("diffusion_rule=") + (on ? "true" : "false")});
-    Simulation sim(p, load_countries(p.countries), RunOptions{});
-    const Metrics& m = sim.metrics();
-    const Layout& L = sim.layout();
-    const int zeta = m.find("zeta"), demand = m.find("quota_demand"), price = m.find("compute_price");
-    const int C = L.n_countries;
-    std::vector<double> D_prev;
-    int below_one = 0;
-    for (int t = 0; t < 4; ++t) {
-      const UserConsts uk = sim.user_consts(t);
-      const double need_scale = uk.need_scale;
-      const FirmView f0 = sim.firms().view();
-      const std::vector<float> b(f0.b, f0.b + L.n_firms), revenue(f0.revenue, f0.revenue + L.n_firms);
-      const std::vector<double> W(f0.W, f0.W + L.n_firms);
-      sim.step();
-      ASSERT_EQ(m[m.find("entries")][0], 0.0);
-      const GenTableView g = sim.market().view();
-      auto tier1 = [&](int gen) { return sim.countries()[sim.market().providers()[g.provider[gen]].home].tier == 1; };
-      std::vector<double> D(C, 0.0);
-      const FirmView f = sim.firms().view();
-      for (std::uint64_t i = 0; i < L.n_firms; ++i) {
-        const int gen = f.generation[i], c = f.country[i];
-        if (gen == kNone || !tier1(gen)) continue;
-        const double B = b[i] * (p.beta_W * std::max(W[i], 0.0) + p.beta_R * revenue[i]);
-        const double q = f.employees[i] * sim.tau0() * p.mult_s[f.sector[i]] * std::exp(p.tau_growth * t);
-        const double Vmax = p.wtp_months * p.rho * p.sigma_c * revenue[i] * p.phi * g.K[gen];
-        const double w = (f.flags[i] & firm_flag::kLarge) ? 1.0 : L.w_small[c * kSizeBands];
-        D[c] +=
-            w * spec_demand(B, p.access_cost, q, p.q_min, g.h[gen], Vmax, p.psi, m[price][g.provider[gen]], m[zeta][c]);
-      }
-      const UserView u = sim.users().view();
-      for (std::uint64_t i = 0; i < L.n_users; ++i) {
-        const int gen = u.generation[i];
-        if (!(u.flags[i] & user_flag::kAdopter) || gen == kNone || !tier1(gen)) continue;
-        const double base = need_scale * p.plan_need[u.plan[i] - 1];
-        D[u.country[i]] += L.w_user[u.country[i]] * std::min(base * u.n[i], p.plan_cap * base) * g.h[gen];
-      }
-      for (int c = 0; c < C; ++c) {
-        const double z = m[zeta][c];
-        EXPECT_NEAR(m[demand][c], D[c], 1e-6 * D[c] + 1e-9) << sim.countries()[c].iso3 << " tick " << t;
-        if (!on || sim.countries()[c].tier != 2 || t == 0 || !(D_prev[c] > 0)) {
-          EXPECT_EQ(z, 1.0) << "country " << c << " tick " << t;
-          continue;
+  for (const bool v4 : {true, false}) {
+    for (bool on : {false, true}) {
+      SCOPED_TRACE(std::string(on ? "diffusion_rule" : "baseline") + (v4 ? ", v4" : ", v5"));
+      const Params p =
+          test::scenario(test::baseline_path(),
+                         test::with({"n_firms=8000", "n_users=20000", "n_large=2500", "horizon=4", "tier2_quota=20",
+                                     "exit_months=1200", std::string("diffusion_rule=") + (on ? "true" : "false")},
+                                    v4 ? test::v4_sets() : std::vector<std::string>{}));
+      Simulation sim(p, load_countries(p.countries), RunOptions{});
+      const Metrics& m = sim.metrics();
+      const Layout& L = sim.layout();
+      const int zeta = m.find("zeta"), demand = m.find("quota_demand"), price = m.find("compute_price");
+      const int C = L.n_countries;
+      std::vector<double> D_prev;
+      int below_one = 0;
+      for (int t = 0; t < 4; ++t) {
+        const UserConsts uk = sim.user_consts(t);
+        const double need_scale = uk.need_scale;
+        const FirmView f0 = sim.firms().view();
+        const std::vector<float> b(f0.b, f0.b + L.n_firms), revenue(f0.revenue, f0.revenue + L.n_firms);
+        const std::vector<double> W(f0.W, f0.W + L.n_firms);
+        sim.step();
+        ASSERT_EQ(m[m.find("entries")][0], 0.0);
+        const GenTableView g = sim.market().view();
+        auto tier1 = [&](int gen) { return sim.countries()[sim.market().providers()[g.provider[gen]].home].tier == 1; };
+        std::vector<double> D(C, 0.0);
+        const FirmView f = sim.firms().view();
+        for (std::uint64_t i = 0; i < L.n_firms; ++i) {
+          const int gen = f.generation[i], c = f.country[i];
+          // (v5) A firm that had not adopted AI when the market ran did not bid (§2.9), even
+          // if it adopted, and chose a generation, at the end of the tick; a firm on seats got
+          // no API compute (§2.6e: x_i(π) = 0 where it bid), and its generation is now its seat's.
+          const int st = f.status[i];
+          if (gen == kNone || !tier1(gen) || st == kNotAdopted || st == kSeats || st == kSeatsCapped) continue;
+          const double B = b[i] * (p.beta_W * std::max(W[i], 0.0) + p.beta_R * revenue[i]);
+          const double q = f.employees[i] * sim.tau0() * p.mult_s[f.sector[i]] * std::exp(p.tau_growth * t);
+          const double Vmax = p.wtp_months * p.rho * p.sigma_c * revenue[i] * p.phi * g.K[gen];
+          const double w = (f.flags[i] & firm_flag::kLarge) ? 1.0 : L.w_small[c * kSizeBands + f.band[i]];
+          D[c] += w * spec_demand(B, p.access_cost, q, p.q_min, g.h[gen], Vmax, p.psi, m[price][g.provider[gen]],
+                                  m[zeta][c]);
         }
-        EXPECT_DOUBLE_EQ(z, std::min(1.0, 20.0 / D_prev[c])) << sim.countries()[c].iso3 << " tick " << t;
-        below_one += z < 1.0;
+        const UserView u = sim.users().view();
+        for (std::uint64_t i = 0; i < L.n_users; ++i) {
+          const int gen = u.generation[i];
+          if (!(u.flags[i] & user_flag::kAdopter) || gen == kNone || !tier1(gen)) continue;
+          const double base = need_scale * p.plan_need[u.plan[i] - 1];
+          D[u.country[i]] += L.w_user[u.country[i]] * std::min(base * u.n[i], p.plan_cap * base) * g.h[gen];
+        }
+        for (int c = 0; c < C; ++c) {
+          const double z = m[zeta][c];
+          EXPECT_NEAR(m[demand][c], D[c], 1e-6 * D[c] + 1e-9) << sim.countries()[c].iso3 << " tick " << t;
+          if (!on || sim.countries()[c].tier != 2 || t == 0 || !(D_prev[c] > 0)) {
+            EXPECT_EQ(z, 1.0) << "country " << c << " tick " << t;
+            continue;
+          }
+          EXPECT_NEAR(z, std::min(1.0, 20.0 / D_prev[c]), 1e-12 * z) << sim.countries()[c].iso3 << " tick " << t;
+          below_one += z < 1.0;
+        }
+        D_prev = D;
       }
-      D_prev = D;
-    }
-    if (on) {
-      EXPECT_GT(below_one, 0);
+      if (on) {
+        EXPECT_GT(below_one, 0);
+      }
     }
   }
 }

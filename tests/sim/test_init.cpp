@@ -60,7 +60,7 @@ TEST_F(Init, WeightedEmployeesSumToWorkersAndRevenueToGdp) {
   std::vector<double> emp(cs.size(), 0.0);
   double revenue = 0, gdp = 0;
   for (std::uint64_t i = 0; i < L.n_firms; ++i) {
-    const double w = (f.flags[i] & firm_flag::kLarge) ? 1.0 : L.w_small[f.country[i] * kSizeBands];  // (band 0: v4)
+    const double w = (f.flags[i] & firm_flag::kLarge) ? 1.0 : L.w_small[f.country[i] * kSizeBands + f.band[i]];
     emp[f.country[i]] += w * f.employees[i];
     revenue += w * f.revenue[i];
     EXPECT_EQ(f.W[i], 3.0 * static_cast<double>(f.revenue[i]));

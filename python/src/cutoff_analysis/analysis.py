@@ -191,10 +191,11 @@ def top_share(value, weight, fraction: float = 0.2) -> float:
     return float(1.0 - np.interp(1.0 - fraction, cw / cw[-1], cv / cv[-1]))
 
 
-def firm_value_and_weight(path: str, snapshot: int = -1):
+def firm_value_and_weight(path: str, snapshot: int = -1, min_employees: float = 0.0):
     """Cumulative AI value and weight (real firms per agent) of the firms that have used
-    AI, from one run file's firm snapshot, and the snapshot's tick; ``None`` if the run
-    wrote no snapshots."""
+    AI and have at least ``min_employees`` employees (250: the population of
+    ``top20_value_share_large``), from one run file's firm snapshot, and the snapshot's
+    tick; ``None`` if the run wrote no snapshots."""
     snaps = open_snapshots(path, "firms")
     if snaps is None:
         return None
@@ -208,7 +209,7 @@ def firm_value_and_weight(path: str, snapshot: int = -1):
         else:
             small_weight = m["firms_per_small_agent"].values[country]
         weight = np.where(flags & FIRM_LARGE, 1.0, small_weight)
-        used = (flags & FIRM_USED_AI) != 0
+        used = ((flags & FIRM_USED_AI) != 0) & (s["employees"].values >= min_employees)
         return s["ai_value"].values[used], weight[used], int(s["snapshot_tick"])
 
 

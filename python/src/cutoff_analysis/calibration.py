@@ -14,8 +14,11 @@ import xarray as xr
 from .analysis import QUANTILES, weighted_mean_by
 from .io import scenario_params
 
-#: §8 targets, each "within :data:`TOLERANCE`" of its value.
-TARGETS = {"top20_value_share": 0.74, "adoption_high": 0.275, "adoption_rest": 0.154}
+#: §8 targets, each "within :data:`TOLERANCE`" of its value. The top-20% share's is
+#: over the firms with 250+ employees that have used AI (the PwC study surveyed large
+#: listed companies); the share over every such firm is printed beside it, without a
+#: target (outputs from before the large firms' metric lack it).
+TARGETS = {"top20_value_share_large": 0.74, "adoption_high": 0.275, "adoption_rest": 0.154}
 TOLERANCE = 0.1
 #: §8 plausibility bands: (low, high, how the seeds are pooled, text). The growth
 #: ratio's text takes the ticks it is measured over.
@@ -27,7 +30,8 @@ BANDS = {
     "partners_per_release": (25.0, 100.0, "mean", "about 50 firms"),
 }
 LABELS = {
-    "top20_value_share": "top-20% share of AI value [share]",
+    "top20_value_share_large": "top-20% share of AI value, firms of 250+ [share]",
+    "top20_value_share": "top-20% share of AI value, every firm [share]",
     "adoption_high": "adoption, high income [share of people]",
     "adoption_rest": "adoption, other countries [share of people]",
     "growth_ratio": "high/other adoption growth [ratio of pp]",
@@ -119,8 +123,9 @@ def measures(ds: xr.Dataset, calib: int = CALIB_TICK, pmin: float | None = None,
     hi0, lo0 = adoption(growth_from)
     price = ds["compute_price"].isel(tick=slice(0, calib + 1)) / pmin
     partners = ds["trusted_partners"].isel(tick=calib)
+    top20 = {k: ds[k].isel(tick=calib, drop=True) for k in ("top20_value_share_large", "top20_value_share") if k in ds}
     return {
-        "top20_value_share": ds["top20_value_share"].isel(tick=calib, drop=True),
+        **top20,
         "adoption_high": hi,
         "adoption_rest": lo,
         "growth_ratio": xr.where(lo != lo0, (hi - hi0) / (lo - lo0), np.inf),
@@ -253,7 +258,7 @@ def plot_calibration(ds: xr.Dataset, calib: int = CALIB_TICK, growth_from: int =
     """One panel per §8 target and band: the run's value (an ensemble: each replicate,
     the median, 25-75% and 5-95%) at tick ``calib`` against the target ±10% or the band."""
     m = measures(ds, calib, growth_from=growth_from)
-    names = list(TARGETS) + list(BANDS) + ["users_capped_share"]
+    names = [n for n in list(TARGETS) + list(BANDS) + ["users_capped_share"] if n in m]
     fig, grid = plt.subplots(3, 3, figsize=(9.5, 9.5))
     axes = grid.flat
     for ax, name in zip(axes, names):
