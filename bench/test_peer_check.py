@@ -13,9 +13,10 @@ changing access_cost; `--part v5` runs it with v5's switches but compute caps
 compare.V5_METRICS (also revenue, plan prices and earnings, and each size class's share
 of firms in each status), changing a v5 parameter (firm_adopt0); `--part v5cc` runs the
 baseline as it is (v5, compute caps on: compare.CC_SETS is empty) on compare.CC_METRICS
-(also tokens per adopter and the access gap), changing p_repick; `--part both` runs v4 and v5 (v5cc has its own ctest entry). Seeds
-are fixed, so the verdict is the same on every run. Exit 0 when both hold, 1 otherwise,
-77 (skip) when the Python modules are missing or (v5cc) the cutoff has no compute_caps.
+(also tokens per adopter and the access gap), changing p_repick; `--part both` runs v4
+and v5 (v5cc has its own ctest entry). Seeds are fixed, so the verdict is the same on
+every run. Exit 0 when both hold, 1 otherwise, 77 (skip) when the Python modules are
+missing or (v5cc) the cutoff has no compute_caps.
 """
 import argparse
 import os

@@ -111,12 +111,15 @@ inline std::string small_flags(int ticks = 6) {
 inline std::vector<std::string> v4_sets() {
   const std::string text = read_file(source_dir() + "/bench/versions.py");
   const std::size_t at = text.find("V4_SETS = (");
-  const std::size_t end = text.find(')', at);
   std::vector<std::string> sets;
-  for (std::size_t q = text.find('"', at); at != std::string::npos && q < end; q = text.find('"', q + 1)) {
-    const std::size_t close = text.find('"', q + 1);
-    sets.push_back(text.substr(q + 1, close - q - 1));
-    q = close;
+  if (at != std::string::npos) {
+    const std::size_t end = text.find(')', at);
+    // Each "key=value" between the tuple's parentheses.
+    for (std::size_t open = text.find('"', at); open < end;) {
+      const std::size_t close = text.find('"', open + 1);
+      sets.push_back(text.substr(open + 1, close - open - 1));
+      open = text.find('"', close + 1);
+    }
   }
   if (sets.empty()) throw std::runtime_error("bench/versions.py: no V4_SETS = (\"key=value\", ...)");
   return sets;
