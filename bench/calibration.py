@@ -14,10 +14,14 @@ With --sizes it runs the same ensemble at other agent counts and prints the
 convergence table: every figure's mean at each size, the difference to the first
 size and whether it lies within two combined standard errors (docs/model.md §8),
 including (v5) who is cut off: each size class's share of firms in each status for
-the US and tiers 2 and 3 at ticks 24, 59 and 119.
+the US and tiers 2 and 3 at ticks 24, 59 and 119. About one figure in twenty falls
+outside two standard errors by chance, so it also marks the differences that stand at
+a 5% false discovery rate over the table (Welch t-tests, Benjamini-Hochberg), and with
+--control-seed runs the first size again on other random numbers: the control column,
+whose disagreements are chance alone.
 
     python3 bench/calibration.py [--seeds 5] [--firms N --users N] [--ticks 120] [--jobs 2]
-        [--sizes 5e4/5e5,2e5/2e6] [--set key=value]... [--keep DIR] [--json FILE]
+        [--sizes 5e4/5e5,2e5/2e6 [--control-seed S]] [--set key=value]... [--keep DIR] [--json FILE]
 """
 import argparse
 import json
@@ -27,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 
 import numpy as np
 from scipy import stats
@@ -42,10 +47,13 @@ from cutoff_analysis.calibration import (BANDS, BTOS, BTOS_LABELS, BTOS_TICKS, H
 from cutoff_analysis.io import open_ensemble  # noqa: E402
 
 
-def ensemble(binary, scenario, outdir, seeds, firms, users, ticks, jobs, sets, sweeps=()):
-    """Runs (or resumes) the ensemble into outdir; returns its Dataset and wall seconds."""
+def ensemble(binary, scenario, outdir, seeds, firms, users, ticks, jobs, sets, sweeps=(), seed=None):
+    """Runs (or resumes) the ensemble into outdir (the scenario's seed, or ``seed``); returns
+    its Dataset and wall seconds."""
     cmd = [binary, "ensemble", scenario, "-o", outdir, "--replicates", str(seeds), "--firms", str(firms),
            "--users", str(users), "--ticks", str(ticks), "--jobs", str(jobs), "-q"]
+    if seed is not None:
+        cmd += ["--seed", str(seed)]
     for s in sets:
         cmd += ["--set", s]
     for s in sweeps:
@@ -81,6 +89,55 @@ def interval(x):
         return m, math.nan, math.nan
     se = float(np.std(x, ddof=1) / math.sqrt(x.size))
     return m, float(stats.t.ppf(0.975, x.size - 1) * se), se
+
+
+def compare(ref, other):
+    """One figure at two sizes (replicate values): whether the difference of the means is
+    within two combined standard errors, and the Welch t-test's p-value (two-sided; 0 or
+    1 where both are constant over replicates, as they differ or not)."""
+    m0, _, se0 = interval(ref)
+    m1, _, se1 = interval(other)
+    tol = 2 * math.sqrt((se0 if math.isfinite(se0) else 0) ** 2 + (se1 if math.isfinite(se1) else 0) ** 2)
+    within = abs(m1 - m0) <= tol
+    a, b = ref[np.isfinite(ref)], other[np.isfinite(other)]
+    flat = 1e-12 * max(1.0, abs(m0), abs(m1))  # constant but for rounding (a share fixed by the data)
+    if np.ptp(a) <= flat and np.ptp(b) <= flat:
+        p = 1.0 if abs(m1 - m0) <= flat else 0.0
+    else:
+        with warnings.catch_warnings():  # one side constant (a share of 1 in every replicate) is fine for Welch
+            warnings.simplefilter("ignore", RuntimeWarning)
+            p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    return within, p
+
+
+def convergence(columns, fdr=0.05):
+    """The convergence table (docs/model.md §8): every figure's mean in each column (the
+    first is the reference size), whether each other column agrees with it within two
+    combined standard errors, and which differences stand at a false discovery rate of
+    ``fdr`` over all the figures of a column (Benjamini-Hochberg on Welch t-tests). With
+    M figures, about 5% of them fall outside two standard errors by chance alone: a
+    control column (the reference size again on other random numbers) shows how many."""
+    (ref_name, ref), others = columns[0], columns[1:]
+    names = [n for n in ref if all(n in col for _, col in others)]  # (a share below 0.01 at one size is left out)
+    lines = [f"\nconvergence against {ref_name} ('NO': |difference| > 2 combined SE; '*': it stands at a "
+             f"{fdr:.0%} false discovery rate, Benjamini-Hochberg over the column's {len(names)} figures)",
+             f"{'figure':30s} " + " ".join(f"{c:>12s}" for c, _ in columns) + "  agree"]
+    verdicts = {}
+    for col, vals in others:
+        within, p = zip(*(compare(ref[n], vals[n]) for n in names))
+        q = stats.false_discovery_control(np.asarray(p), method="bh")
+        verdicts[col] = [("yes" if w else "NO") + ("*" if qi < fdr else "") for w, qi in zip(within, q)]
+    for i, n in enumerate(names):
+        cells = " ".join(f"{interval(col[n])[0]:12.4g}" for _, col in columns)
+        lines.append(f"{n:30s} {cells}  " + " ".join(verdicts[c][i] for c, _ in others))
+    lines.append("")
+    for col, _ in others:
+        outside = [n for n, v in zip(names, verdicts[col]) if v.startswith("NO")]
+        stand = [n for n, v in zip(names, verdicts[col]) if v.endswith("*")]
+        lines.append(f"{col}: {len(outside)} of {len(names)} figures outside 2 combined SE; "
+                     f"{len(stand)} differ at the {fdr:.0%} false discovery rate"
+                     + (": " + ", ".join(stand) if stand else ""))
+    return "\n".join(lines)
 
 
 def verdict(name, mean):
@@ -138,6 +195,8 @@ def main():
     ap.add_argument("--ticks", type=int, default=120)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--sizes", default="", help="other agent counts for the convergence table, e.g. 5e4/5e5,2e5/2e6")
+    ap.add_argument("--control-seed", type=int,
+                    help="with --sizes, also run the first size with this seed: the convergence table's control")
     ap.add_argument("--cutoff", default=os.path.join(ROOT, "build", "cutoff"))
     ap.add_argument("--scenario", default=os.path.join(ROOT, "data", "scenarios", "baseline.toml"))
     ap.add_argument("--calib-tick", type=int, default=14)
@@ -161,30 +220,19 @@ def main():
         print(text, flush=True)
         ok &= hit if (firms, users) == sizes[0] else True
     if len(sizes) > 1:
-        ref = results[sizes[0]]
-        head = f"\nconvergence against {sizes[0][0]:.0e}/{sizes[0][1]:.0e} (agree: |difference| <= 2 combined SE)"
-        print(head)
-        print(f"{'figure':30s} " + " ".join(f"{f'{f:.0e}/{u:.0e}':>12s}" for f, u in sizes) + "  agree")
-        disagree = []
-        for name in ref:
-            if not all(name in results[size] for size in sizes):
-                continue  # a who-is-cut-off share present at one size only (below 0.01 elsewhere)
-            cells, agree = [], []
-            m0, _, se0 = interval(ref[name])
-            for size in sizes:
-                m, _, se = interval(results[size][name])
-                cells.append(f"{m:12.4g}")
-                if size != sizes[0]:
-                    diff = abs(m - m0)
-                    tol = 2 * math.sqrt((se0 if math.isfinite(se0) else 0) ** 2 + (se if math.isfinite(se) else 0) ** 2)
-                    agree.append("yes" if diff <= tol or (diff == 0) else "NO")
-            print(f"{name:30s} " + " ".join(cells) + "  " + " ".join(agree))
-            if "NO" in agree:
-                disagree.append(name)
-        print(f"\n{len(disagree)} figures do not agree at every size: " + ", ".join(disagree))
-    if args.json:
+        columns = [(f"{f:.0e}/{u:.0e}", results[(f, u)]) for f, u in sizes]
+        if args.control_seed is not None:
+            firms, users = sizes[0]
+            out = os.path.join(base, f"baseline-{firms:.0e}-{users:.0e}-seed{args.control_seed}".replace("+", ""))
+            ds, _ = ensemble(args.cutoff, args.scenario, out, args.seeds, firms, users, args.ticks, args.jobs,
+                             args.set, seed=args.control_seed)
+            results[(firms, users, args.control_seed)] = values(ds, args.calib_tick, args.growth_from, cut_off=True)
+            columns.append((f"seed {args.control_seed}", results[(firms, users, args.control_seed)]))
+        print(convergence(columns))
+    if args.json:  # keys "firms/users", and "firms/users seed S" for the control
         with open(args.json, "w") as f:
-            json.dump({f"{k[0]}/{k[1]}": {n: list(map(float, v)) for n, v in vals.items()}
+            json.dump({f"{k[0]}/{k[1]}" + (f" seed {k[2]}" if len(k) > 2 else ""): {n: list(map(float, v))
+                                                                                   for n, v in vals.items()}
                        for k, vals in results.items()}, f, indent=1)
     labels = {**LABELS, **HORIZON_LABELS, **BTOS_LABELS, **SATURATION_LABELS}
     print("\nfigures: " + "; ".join(f"{k}: {v}" for k, v in labels.items()))

@@ -372,7 +372,7 @@ int run_ensemble(const EnsembleRequest& req, const Comm& comm) {
     if (req.log) req.log(s);
   };
 
-  // The layout's warnings (the large stratum shrunk to fit the agent counts), as `run` prints them.
+  // The size warnings of every point (run.hpp size_warnings), as `run` prints them.
   if (comm.rank() == 0)
     for (const std::string& w : plan.warnings) log("warning: " + w);
 

@@ -60,7 +60,7 @@ struct EnsemblePlan {
   std::vector<Params> points;    ///< g = s·P + p; p row-major over the sweeps, the last fastest, or the design's row
   std::vector<std::vector<std::size_t>> point_index;  ///< each point's index along each sweep
   std::vector<std::vector<std::string>> point_sets;   ///< each point's --set list (base, then sweeps or design row)
-  std::vector<std::string> warnings;  ///< the layouts' warnings (n_large shrunk), each once, naming its point
+  std::vector<std::string> warnings;  ///< every point's size_warnings() (run.hpp), each once, naming its point
   std::int64_t members() const { return static_cast<std::int64_t>(points.size()) * replicates; }
   /// Text that identifies the ensemble (OUTDIR/ensemble.plan): a resumed run must match it.
   std::string fingerprint;

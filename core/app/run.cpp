@@ -198,6 +198,16 @@ std::vector<int> write_header(OutputWriter& w, const Simulation& sim, const RunR
 
 }  // namespace
 
+std::vector<std::string> size_warnings(const Params& p, const Layout& L) {
+  std::vector<std::string> out = L.warnings;
+  if (p.n_firms < kConvergedFirms)
+    out.push_back(
+        "n_firms = " + std::to_string(p.n_firms) + ": below " + std::to_string(kConvergedFirms) +
+        " firm agents the baseline's results depend on the agent count, beyond their noise (docs/model.md, "
+        "\"Convergence with the agent count, with a control\"); fit for tests and quick looks, not for results");
+  return out;
+}
+
 std::string check_scenario(const Params& p, std::vector<std::string>* warnings) {
   const auto countries = load_countries(p.countries);
   const Layout L = make_layout(countries, p);
@@ -205,8 +215,9 @@ std::string check_scenario(const Params& p, std::vector<std::string>* warnings) 
   std::ostringstream s;
   s << countries.size() << " countries, " << m.providers().size() << " providers, " << p.n_firms << " firms ("
     << L.n_large << " large), " << p.n_users << " users, " << p.horizon << " ticks";
-  for (const std::string& w : L.warnings) s << "; warning: " << w;
-  if (warnings) warnings->insert(warnings->end(), L.warnings.begin(), L.warnings.end());
+  const std::vector<std::string> warned = size_warnings(p, L);
+  for (const std::string& w : warned) s << "; warning: " << w;
+  if (warnings) warnings->insert(warnings->end(), warned.begin(), warned.end());
   return s.str();
 }
 
@@ -251,8 +262,8 @@ void run_to_file(const RunRequest& req) {
 
   Simulation sim(req.params, std::move(countries), req.options);
   if (req.log)
-    for (const auto* list : {&sim.layout().warnings, &sim.warnings()})
-      for (const std::string& w : *list) req.log("warning: " + w);
+    for (const auto& list : {size_warnings(req.params, sim.layout()), sim.warnings()})
+      for (const std::string& w : list) req.log("warning: " + w);
 
   // Resume: the checkpoint restores the state after its tick and the metric rows so far,
   // which are written again below so the file is the one an uninterrupted run writes.

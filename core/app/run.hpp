@@ -52,9 +52,20 @@ std::string checkpoint_path(const std::string& out);
 /// failure no file is left under req.out or req.out + ".part".
 void run_to_file(const RunRequest& req);
 
+/// The fewest firm agents at which the baseline's figures were measured to agree with
+/// twice as many (docs/model.md "Convergence with the agent count, with a control"):
+/// below it, who is cut off in tier 2 depends on the agent count beyond the noise.
+/// `run`, `ensemble` and `validate` warn below it; the tests and peers run smaller on
+/// purpose.
+inline constexpr std::int64_t kConvergedFirms = 100000;
+
+/// The warnings of a run before it starts: the layout's (the large stratum shrunk to fit)
+/// and, below kConvergedFirms firm agents, that its results depend on the agent count.
+std::vector<std::string> size_warnings(const Params& p, const Layout& L);
+
 /// Checks what a run would check before allocating (country table, layout,
-/// providers); returns a one-line summary (with the layout's warnings, which also go
-/// to @p warnings when given). Throws InputError.
+/// providers); returns a one-line summary (with size_warnings(), which also go to
+/// @p warnings when given). Throws InputError.
 std::string check_scenario(const Params& p, std::vector<std::string>* warnings = nullptr);
 
 /// The memory check of run_to_file: InputError naming the counts, the bytes

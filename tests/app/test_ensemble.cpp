@@ -11,6 +11,7 @@
 
 #include "core/app/design.hpp"
 #include "core/app/ensemble.hpp"
+#include "core/app/run.hpp"
 #include "core/io/checkpoint.hpp"
 #include "core/io/sha256.hpp"
 #include "support.hpp"
@@ -47,22 +48,32 @@ TEST(Ensemble, BadSweepsNameTheSweep) {
   }
 }
 
-TEST(Ensemble, PlanCarriesTheLayoutWarningsOfEveryPoint) {
-  // `cutoff ensemble` warns as `cutoff run` does when the large stratum shrinks to fit
-  // the agent counts (a smaller model, §1), naming the sweep point; once per warning.
+TEST(Ensemble, PlanCarriesTheSizeWarningsOfEveryPoint) {
+  // `cutoff ensemble` warns as `cutoff run` does (size_warnings), naming the sweep point,
+  // once per warning: when the large stratum shrinks to fit the agent counts (a smaller
+  // model, §1), and below kConvergedFirms firm agents (docs/model.md, "Convergence").
   EnsembleRequest req;
   req.scenario = test::baseline_path();
   req.sets = {"n_firms=8000", "n_users=20000", "horizon=1"};
   req.sweeps = {parse_sweep("n_large=2500,20000"), parse_sweep("bm=1,2")};
   const EnsemblePlan plan = plan_ensemble(req);
-  ASSERT_EQ(plan.warnings.size(), 2u);  // n_large = 20000 at bm 1 and 2; 2500 fits
+  int shrunk = 0, small = 0;
   for (const std::string& w : plan.warnings) {
-    EXPECT_NE(w.find("n_large shrunk from 20000"), std::string::npos) << w;
     EXPECT_NE(w.find("--sweep point"), std::string::npos) << w;
+    shrunk += w.find("n_large shrunk from 20000") != std::string::npos;
+    small += w.find("n_firms = 8000: below " + std::to_string(kConvergedFirms)) != std::string::npos;
   }
+  EXPECT_EQ(shrunk, 2);  // n_large = 20000 at bm 1 and 2; 2500 fits
+  EXPECT_EQ(small, 4);   // every point
+  EXPECT_EQ(plan.warnings.size(), 6u);
+  // At kConvergedFirms and the default n_large nothing is said; one agent fewer, one line.
   req.sweeps = {};
-  req.sets.push_back("n_large=2500");
+  req.sets = {"n_firms=" + std::to_string(kConvergedFirms), "n_users=20000", "horizon=1"};
   EXPECT_TRUE(plan_ensemble(req).warnings.empty());
+  req.sets[0] = "n_firms=" + std::to_string(kConvergedFirms - 1);
+  const EnsemblePlan below = plan_ensemble(req);
+  ASSERT_EQ(below.warnings.size(), 1u);
+  EXPECT_NE(below.warnings[0].find("Convergence with the agent count"), std::string::npos) << below.warnings[0];
 }
 
 /// The message of the InputError that @p f throws, or "" (a failure) when it throws none.
