@@ -129,18 +129,59 @@ CUTOFF_HD_INLINE void pool_terms(const LayoutView& L, const FirmView& f, double 
   out[1] = w * e * fp::pow(A, sigma_c);
 }
 
-/// Step 8, pass 2 pool rule: revenue_i = employees·A^σ_c·rate_(c,s), where
-/// rate_(c,s) = (1−ω)·P_cs/Z_cs + ω·Σ_c' P_c's/Z_s (computed per segment on the host).
-CUTOFF_HD_INLINE double pool_revenue(const FirmView& f, double sigma_c, const Table<double>& seg_rate, int n_sectors,
-                                     std::uint64_t i) {
-  const double rate = seg_rate[static_cast<int>(f.country[i]) * n_sectors + f.sector[i]];
+#define CUTOFF_POOL_TABLES(X)                                                                               \
+  X(double, rate, "per (country, sector): the pool rate of section 2.8; under price_taker its traded part") \
+  X(double, own, "price_taker, per (country, sector): (1 - omega)·P_cs / Σ w·employees·A^sigma_c·others")   \
+  X(double, E, "price_taker, per (country, sector): Σ w·employees")                                         \
+  X(double, Z, "price_taker, per (country, sector): Σ w·employees·A^sigma_c (pass 1)")
+
+/// Step 8's pool rule (§2.8) as the firm agents see it.
+struct PoolRule {
+  int n_sectors;
+  double sigma_c;
+  /// (v5, `pool_price_taker`) each agent's share of its country pool is measured
+  /// against its segment without itself, so its own A cannot move its rate (§2.8).
+  bool price_taker;
+  LayoutView layout;
+  CUTOFF_POOL_TABLES(CUTOFF_TABLE_MEMBER)
+  CUTOFF_TABLES_OF(CUTOFF_POOL_TABLES, layout.tables(v);)
+};
+
+/// Firm i's (country, sector) segment.
+CUTOFF_HD_INLINE int pool_segment(const PoolRule& r, const FirmView& f, std::uint64_t i) {
+  return static_cast<int>(f.country[i]) * r.n_sectors + f.sector[i];
+}
+
+/// price_taker: the other agents' weighted employees over their Σ w·e·A^σ in firm i's
+/// segment, (E_cs − w_i·e_i)/(Z_cs − w_i·e_i·A_i^σ) with A as in pass 1; the whole
+/// segment's E/Z if the agent is alone in it.
+CUTOFF_HD_INLINE double pool_others(const PoolRule& r, const FirmView& f, std::uint64_t i) {
+  const int seg = pool_segment(r, f, i);
+  const double w = firm_weight(r.layout, f, i);
+  const double e = f.employees[i];
+  const double E = r.E[seg] - w * e;
+  const double Z = r.Z[seg] - w * e * fp::pow(f.A[i], r.sigma_c);
+  return (E > 0 && Z > 0) ? E / Z : (r.Z[seg] > 0 ? r.E[seg] / r.Z[seg] : 0.0);
+}
+
+/// Step 8, pass 2: the rate firm i earns per unit of employees·A^σ_c,
+/// rate_(c,s) = (1−ω)·P_cs/Z_cs + ω·Σ_c' P_c's/Z_s (per segment, from the host); under
+/// price_taker (1−ω)·P_cs·o_i/Σ_j w_j·e_j·A_j^σ·o_j + ω·Σ_c' P_c's/Z_s, o = pool_others:
+/// the segment's revenues still sum to its pool.
+CUTOFF_HD_INLINE double pool_rate(const PoolRule& r, const FirmView& f, std::uint64_t i) {
+  const int seg = pool_segment(r, f, i);
+  if (!r.price_taker) return r.rate[seg];
+  return r.rate[seg] + r.own[seg] * pool_others(r, f, i);
+}
+
+/// Step 8, pass 2: revenue_i = employees·A^σ_c·rate.
+CUTOFF_HD_INLINE double pool_revenue(const FirmView& f, double sigma_c, double rate, std::uint64_t i) {
   return static_cast<double>(f.employees[i]) * fp::pow(f.A[i], sigma_c) * rate;
 }
 
 /// §2.0: revenue(−1) by the pool rule and W = 3·revenue(−1).
-CUTOFF_HD_INLINE void init_firm_revenue(std::uint64_t i, double sigma_c, const Table<double>& seg_rate, int n_sectors,
-                                        const FirmView& f) {
-  const double r = pool_revenue(f, sigma_c, seg_rate, n_sectors, i);
+CUTOFF_HD_INLINE void init_firm_revenue(std::uint64_t i, const PoolRule& pool, const FirmView& f) {
+  const double r = pool_revenue(f, pool.sigma_c, pool_rate(pool, f, i), i);
   f.revenue[i] = static_cast<float>(r);
   f.W[i] = 3.0 * static_cast<double>(f.revenue[i]);
 }
@@ -603,7 +644,6 @@ CUTOFF_HD_INLINE void firm_productivity(std::uint64_t i, const FirmTickConsts& k
 }
 
 #define CUTOFF_FIRM_WEALTH_TABLES(X)                                                   \
-  X(double, seg_rate, "per (country, sector): pool rate of section 2.8")               \
   X(double, seg_meanA, "per (country, sector): employment-weighted mean A (entrants)") \
   X(double, wage, "per country: wage_c, US$ per worker-month")                         \
   X(double, spend_price, "per provider: the price the firm pays (pi_p, or pi_rest)")   \
@@ -614,11 +654,12 @@ CUTOFF_HD_INLINE void firm_productivity(std::uint64_t i, const FirmTickConsts& k
 /// Constants of step 8's second pass.
 struct FirmWealthConsts {
   std::uint32_t seed, replicate;
-  int tick, n_sectors;
+  int tick;
+  PoolRule pool;  ///< also the sectors' count and sigma_c
   CUTOFF_FIRM_WEALTH_TABLES(CUTOFF_TABLE_MEMBER)
   int lever_country;
-  double sigma_c, other_cost, access_cost, exit_months, entrant_sigma, budget_sigma;
-  CUTOFF_TABLES_OF(CUTOFF_FIRM_WEALTH_TABLES)
+  double other_cost, access_cost, exit_months, entrant_sigma, budget_sigma;
+  CUTOFF_TABLES_OF(CUTOFF_FIRM_WEALTH_TABLES, pool.tables(v);)
 };
 
 /// Step 8 pass 2 for firm i: revenue by the pool rule, costs (wages, other
@@ -626,8 +667,9 @@ struct FirmWealthConsts {
 /// replacement in place by an entrant (§2.8). Returns true if the firm exited.
 CUTOFF_HD_INLINE bool firm_wealth(std::uint64_t i, const FirmWealthConsts& k, const FirmView& f) {
   const int c = f.country[i];
-  const int seg = c * k.n_sectors + f.sector[i];
-  const double revenue = pool_revenue(f, k.sigma_c, k.seg_rate, k.n_sectors, i);
+  const int seg = pool_segment(k.pool, f, i);
+  const double rate = pool_rate(k.pool, f, i);  // the entrant below earns the same rate
+  const double revenue = pool_revenue(f, k.pool.sigma_c, rate, i);
   const double wages = static_cast<double>(f.employees[i]) * k.wage[c];
   double compute = 0.0;
   if (f.flags[i] & firm_flag::kBuying) {
@@ -638,7 +680,7 @@ CUTOFF_HD_INLINE bool firm_wealth(std::uint64_t i, const FirmWealthConsts& k, co
     compute = static_cast<double>(f.seats[i]) * k.seat_price[f.provider[i]];  // (v5) seats on the plan layer
   }
   const double W = f.W[i] + revenue - wages - k.other_cost * revenue - compute;
-  const double ai = revenue * (1.0 - fp::exp(-k.sigma_c * static_cast<double>(f.lnA_AI[i])));
+  const double ai = revenue * (1.0 - fp::exp(-k.pool.sigma_c * static_cast<double>(f.lnA_AI[i])));
   if (W >= -k.exit_months * wages) {
     f.W[i] = W;
     f.revenue[i] = static_cast<float>(revenue);
@@ -653,7 +695,7 @@ CUTOFF_HD_INLINE bool firm_wealth(std::uint64_t i, const FirmWealthConsts& k, co
   const double A = k.seg_meanA[seg] * fp::exp(k.entrant_sigma * z_A);
   f.A[i] = static_cast<float>(A);
   f.b[i] = static_cast<float>(fp::exp(k.budget_sigma * z_b - 0.5 * k.budget_sigma * k.budget_sigma));
-  const double earn = pool_revenue(f, k.sigma_c, k.seg_rate, k.n_sectors, i);
+  const double earn = pool_revenue(f, k.pool.sigma_c, rate, i);
   f.revenue[i] = static_cast<float>(earn);
   f.W[i] = 3.0 * earn;
   f.flags[i] =

@@ -209,6 +209,9 @@ std::vector<Field<Params>> make_params_schema() {
       reals("tier_sim", &P::tier_sim, "1", 3, 0, 1, {1, 0.4, 0},
             "Spillover similarity: same tier, adjacent tiers, tiers 1 and 3 (§2.10)"),
       real("omega", &P::omega, "1", 0, 1, 0.25, "Tradable share of every revenue pool (§2.8)"),
+      flag("pool_price_taker", &P::pool_price_taker,
+           "Each firm agent earns its country pool's rate without its own agent in the sums, as a firm too small to "
+           "move its market would (§2.8, v5); false: with it, so the rate depends on how many agents share the pool"),
       // users and plans
       real("income_sigma", &P::income_sigma, "1", 0, 10, 0.8, "Lognormal sigma (mean 1) of user income z_u (§2.0)"),
       real("tightness0_cons", &P::tightness0_cons, "1", 0.001, 100, 0.7,

@@ -96,6 +96,7 @@ struct Params {
   double xi;
   std::vector<double> tier_sim;  ///< same tier, adjacent tiers, tiers 1 and 3
   double omega;
+  bool pool_price_taker;  ///< each firm agent's country pool rate leaves out its own agent (§2.8, v5)
   // users and plans (§2.5, §2.9)
   double income_sigma, tightness0_cons, need_sigma, omega_inc, omega_plan, f_free;
   double need_growth, need_sat;                            ///< consumer need's own growth and saturation (§2.5, v5)

@@ -56,13 +56,9 @@ struct ScaleFirmSizeLoop : Pass {
 };
 
 struct InitFirmRevenueLoop : Pass {
-  double sigma_c;
-  OnExec<Table<double>> seg_rate;
-  int n_sectors;
+  OnExec<PoolRule> pool;
   OnExec<FirmView> f;
-  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const {
-    init_firm_revenue(i, sigma_c, open(seg_rate), n_sectors, open(f));
-  }
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { init_firm_revenue(i, open(pool), open(f)); }
 };
 
 struct InitUserLoop : Pass {
@@ -317,6 +313,19 @@ struct PoolSum : Pass {
   CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const { pool_terms(open(L), open(f), sigma_c, i, o); }
 };
 
+/// Step 8 pass 1, price_taker (§2.8): Σ w·e·A^σ·pool_others per segment.
+struct PoolOthersSum : Pass {
+  static constexpr int kOut = 1;
+  OnExec<PoolRule> r;
+  OnExec<FirmView> f;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const {
+    const PoolRule& k = open(r);
+    const FirmView& v = open(f);
+    const double e = v.employees[i];
+    o[0] = firm_weight(k.layout, v, i) * e * fp::pow(v.A[i], k.sigma_c) * pool_others(k, v, i);
+  }
+};
+
 /// Adopter agents per country (§2.0's lagged adoption).
 struct AdoptersSum : Pass {
   static constexpr int kOut = 1;
@@ -400,6 +409,7 @@ struct CountryUserSum : Pass {
 #define CUTOFF_SEGMENT_SUMS(X) \
   X(EmployeesSum)              \
   X(PoolSum)                   \
+  X(PoolOthersSum)             \
   X(AdoptersSum)               \
   X(CountryFirmSum)            \
   X(StatusSum)                 \

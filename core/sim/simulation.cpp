@@ -29,7 +29,7 @@ const std::vector<std::string>& class_names() {
 }
 
 void pool_rates(int n_countries, int n_sectors, const double* Y, const double* Z, const double* gdp, double omega,
-                double* rate) {
+                double* rate, double* own) {
   // Fixed-order host sums over a few thousand segments: the same on every backend.
   std::vector<double> Yc(n_countries, 0.0), Ps(n_sectors, 0.0), Zs(n_sectors, 0.0), P(n_countries * n_sectors);
   for (int c = 0; c < n_countries; ++c)
@@ -44,8 +44,13 @@ void pool_rates(int n_countries, int n_sectors, const double* Y, const double* Z
   for (int c = 0; c < n_countries; ++c)
     for (int s = 0; s < n_sectors; ++s) {
       const int k = c * n_sectors + s;
-      const double local = Z[k] > 0 ? P[k] / Z[k] : 0.0;
       const double traded = Zs[s] > 0 ? Ps[s] / Zs[s] : 0.0;
+      if (own) {
+        own[k] = (1.0 - omega) * P[k];
+        rate[k] = omega * traded;
+        continue;
+      }
+      const double local = Z[k] > 0 ? P[k] / Z[k] : 0.0;
       rate[k] = (1.0 - omega) * local + omega * traded;
     }
 }
@@ -163,23 +168,43 @@ std::vector<std::string> Simulation::provider_names() const {
   return names;
 }
 
-std::vector<double> Simulation::pool_rate_table(std::vector<double>* meanA) {
+PoolRule Simulation::pool_rule(PoolStore& store, std::vector<double>* meanA) {
   // Step 8 pass 1 sums per (country, sector): Y = Σ w·A·e, Z = Σ w·e·A^σ_c.
   const Layout& L = layout_;
   const int C = L.n_countries, S = L.n_sectors;
+  const bool taker = params_.pool_price_taker;
   std::vector<double> yz;
   exec_->segment_sums(L.seg_begin, PoolSum{{}, exec_layout(), exec_->firms(), params_.sigma_c}, yz);
-  std::vector<double> Y(C * S), Z(C * S), rate(C * S);
+  std::vector<double> Y(C * S);
+  store.Z.resize(C * S);
+  store.rate.resize(C * S);
+  store.own.assign(taker ? C * S : 0, 0.0);
   for (int j = 0; j < C * S; ++j) {
     Y[j] = yz[2 * j];
-    Z[j] = yz[2 * j + 1];
+    store.Z[j] = yz[2 * j + 1];
   }
-  pool_rates(C, S, Y.data(), Z.data(), gdp_prev_.data(), params_.omega, rate.data());
+  pool_rates(C, S, Y.data(), store.Z.data(), gdp_prev_.data(), params_.omega, store.rate.data(),
+             taker ? store.own.data() : nullptr);
   if (meanA) {
     meanA->resize(C * S);
     for (int j = 0; j < C * S; ++j) (*meanA)[j] = ratio_or(Y[j], seg_E_[j], 1.0);
   }
-  return rate;
+  PoolRule r{};
+  r.n_sectors = S;
+  r.sigma_c = params_.sigma_c;
+  r.price_taker = taker;
+  r.layout = L.view();
+  r.rate = table_of(store.rate);
+  if (!taker) return r;
+  // price_taker: (1−ω)·P_cs shared in proportion to w·e·A^σ·pool_others, so that the
+  // segment's revenues sum to its pool.
+  r.E = table_of(seg_E_);
+  r.Z = table_of(store.Z);
+  std::vector<double> R;
+  exec_->segment_sums(L.seg_begin, PoolOthersSum{{}, exec_->put(r), exec_->firms()}, R);
+  for (int j = 0; j < C * S; ++j) store.own[j] = R[j] > 0 ? store.own[j] / R[j] : 0.0;
+  r.own = table_of(store.own);
+  return r;
 }
 
 void Simulation::init_firms() {
@@ -213,8 +238,8 @@ void Simulation::init_firms() {
   exec_->segment_sums(L.seg_begin, EmployeesSum{{}, Ld, f}, seg_E_);
 
   // revenue(−1) by step 8's pool rule at tick 0, and W = 3·revenue(−1).
-  const std::vector<double> rate = pool_rate_table(nullptr);
-  exec_->loop(L.n_firms, InitFirmRevenueLoop{{}, p.sigma_c, exec_->put(table_of(rate)), S, f});
+  PoolStore pool;
+  exec_->loop(L.n_firms, InitFirmRevenueLoop{{}, exec_->put(pool_rule(pool, nullptr)), f});
   // The large stratum: the first seg_large agents of each (country, sector) segment.
   large_.clear();
   for (int seg = 0; seg < C * S; ++seg)
@@ -835,21 +860,19 @@ void Simulation::step_firms(const FirmTickConsts& fk_host, const OnExec<FirmTick
   const OnExec<FirmView> f = exec_->firms();
   exec_->loop(layout_.n_firms, FirmProductivityLoop{{}, fk, exec_->put(table_of(spill_)), p.g0, p.sigma_A, f});
   std::vector<double> meanA;
-  const std::vector<double> rate = pool_rate_table(&meanA);
+  PoolStore pool;
   const std::vector<double> wage = wages();
   FirmWealthConsts k{};
   k.seed = fk_host.seed;
   k.replicate = fk_host.replicate;
   k.tick = fk_host.tick;
-  k.n_sectors = layout_.n_sectors;
-  k.seg_rate = table_of(rate);
+  k.pool = pool_rule(pool, &meanA);
   k.seg_meanA = table_of(meanA);
   k.wage = table_of(wage);
   k.spend_price = table_of(res_.price);
   k.home_price = table_of(res_.price_home);
   k.first_resort = fk_host.first_resort;
   k.lever_country = fk_host.lever_country;
-  k.sigma_c = p.sigma_c;
   k.other_cost = p.other_cost;
   k.access_cost = p.access_cost;
   k.exit_months = p.exit_months;

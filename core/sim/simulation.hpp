@@ -162,7 +162,13 @@ class Simulation {
   void define_metrics();
   void record();
   void set_threads() const;
-  std::vector<double> pool_rate_table(std::vector<double>* meanA);
+  /// Host storage behind a PoolRule's tables (§2.8).
+  struct PoolStore {
+    std::vector<double> rate, own, Z;
+  };
+  /// Step 8 pass 1 and the pool rule's tables, backed by `store` and seg_E_; `meanA`:
+  /// each segment's employment-weighted mean A (entrants), if given.
+  PoolRule pool_rule(PoolStore& store, std::vector<double>* meanA);
 
   Params params_;
   std::vector<Country> countries_;
@@ -216,10 +222,12 @@ class Simulation {
 
 /// Step 8's pool rates per (country, sector) segment (also §2.0's revenue(−1)):
 /// rate_cs = (1−ω)·P_cs/Z_cs + ω·Σ_c' P_c's/Z_s with P_cs = GDP_c/12·Y_cs/Y_c.
-/// @param[in] Y, Z     length n_countries·n_sectors
-/// @param[in] gdp      length n_countries: GDP_c(t−1), US$ a year
-/// @param[out] rate    length n_countries·n_sectors
+/// @param[in] Y, Z       length n_countries·n_sectors
+/// @param[in] gdp        length n_countries: GDP_c(t−1), US$ a year
+/// @param[out] rate      length n_countries·n_sectors
+/// @param[out] own     price_taker (PoolRule) only, else null: (1−ω)·P_cs, and `rate` then
+///                     holds only ω·Σ_c' P_c's/Z_s
 void pool_rates(int n_countries, int n_sectors, const double* Y, const double* Z, const double* gdp, double omega,
-                double* rate);
+                double* rate, double* own = nullptr);
 
 }  // namespace cutoff

@@ -345,8 +345,9 @@ TEST(OracleFirms, PoolTermsAndWealthFollowSection2_8) {
   const double rate[World::kC] = {40.0, 9.0}, meanA[World::kC] = {1.3, 0.6}, wage[World::kC] = {4000.0, 600.0};
   const double spend[World::kP] = {2500.0, 1900.0, 2100.0}, home[World::kP] = {2100.0, 1900.0, 2100.0};
   FirmWealthConsts k{};
-  k.seed = 3, k.replicate = 1, k.tick = 8, k.n_sectors = 1;
-  k.seg_rate = table_of(rate);
+  k.seed = 3, k.replicate = 1, k.tick = 8;
+  k.pool.n_sectors = 1;
+  k.pool.rate = table_of(rate);
   k.seg_meanA = table_of(meanA);
   k.wage = table_of(wage);
   k.spend_price = table_of(spend);
@@ -354,7 +355,7 @@ TEST(OracleFirms, PoolTermsAndWealthFollowSection2_8) {
   k.seat_price = table_of(w.seat_price);
   k.first_resort = table_of(w.first_resort);
   k.lever_country = 0;
-  k.sigma_c = 2.5, k.other_cost = 0.3, k.access_cost = 800, k.exit_months = 2, k.entrant_sigma = 0.4;
+  k.pool.sigma_c = 2.5, k.other_cost = 0.3, k.access_cost = 800, k.exit_months = 2, k.entrant_sigma = 0.4;
   k.budget_sigma = 0.7;
   std::mt19937_64 rng(13);
   std::uniform_real_distribution<double> unit(0, 1);
@@ -374,13 +375,13 @@ TEST(OracleFirms, PoolTermsAndWealthFollowSection2_8) {
       f.seats[i] = static_cast<float>(30 * unit(rng));
     }
     double terms[2];
-    pool_terms(w.k.layout, f, k.sigma_c, i, terms);
+    pool_terms(w.k.layout, f, k.pool.sigma_c, i, terms);
     const double wt = (f.flags[i] & firm_flag::kLarge) ? 1.0 : w.w_small[c * kSizeBands];
     const double A = f.A[i], e = f.employees[i];
     EXPECT_NEAR(terms[0], wt * A * e, 1e-12 * terms[0]);
-    EXPECT_NEAR(terms[1], wt * e * std::pow(A, k.sigma_c), 1e-12 * terms[1]);
+    EXPECT_NEAR(terms[1], wt * e * std::pow(A, k.pool.sigma_c), 1e-12 * terms[1]);
 
-    const double revenue = e * std::pow(A, k.sigma_c) * rate[c], wages = e * wage[c];
+    const double revenue = e * std::pow(A, k.pool.sigma_c) * rate[c], wages = e * wage[c];
     double compute = 0;
     if (r < 0.4) {
       const bool is_home = w.first_resort[p] && c == 0;
@@ -391,7 +392,7 @@ TEST(OracleFirms, PoolTermsAndWealthFollowSection2_8) {
       ++seat_firms;
     }
     const double W = f.W[i] + revenue - wages - k.other_cost * revenue - compute;
-    const double ai = f.ai_value[i] + revenue * (1 - std::exp(-k.sigma_c * f.lnA_AI[i]));
+    const double ai = f.ai_value[i] + revenue * (1 - std::exp(-k.pool.sigma_c * f.lnA_AI[i]));
     const std::uint8_t strata = f.flags[i] & (firm_flag::kLarge | firm_flag::kDefender);
     const bool exits_now = W < -k.exit_months * wages;
     EXPECT_EQ(firm_wealth(i, k, f), exits_now) << "firm " << i;
@@ -406,7 +407,7 @@ TEST(OracleFirms, PoolTermsAndWealthFollowSection2_8) {
     Rng draw(k.seed, k.replicate, i, k.tick, Stream::Entrant);
     const double z_A = draw.normal(), z_b = draw.normal();
     const double A1 = meanA[c] * std::exp(k.entrant_sigma * z_A);
-    const double earn = e * std::pow(static_cast<double>(static_cast<float>(A1)), k.sigma_c) * rate[c];
+    const double earn = e * std::pow(static_cast<double>(static_cast<float>(A1)), k.pool.sigma_c) * rate[c];
     EXPECT_NEAR(f.A[i], A1, 1e-6 * A1);
     EXPECT_NEAR(f.b[i], std::exp(k.budget_sigma * z_b - 0.5 * k.budget_sigma * k.budget_sigma), 1e-6);
     EXPECT_NEAR(f.W[i], 3 * earn, 1e-6 * earn);
@@ -419,6 +420,63 @@ TEST(OracleFirms, PoolTermsAndWealthFollowSection2_8) {
   EXPECT_GT(stays, 1000);
   EXPECT_GT(home_buyers, 100);
   EXPECT_GT(seat_firms, 300);
+}
+
+TEST(OracleFirms, PriceTakerPoolLeavesTheAgentOut) {
+  // §2.8 (v5, pool_price_taker): o_i = (E_cs − w_i·e_i)/(Z_cs − w_i·e_i·A_i^σ), the others'
+  // employees per unit of w·e·A^σ, which agent i's own A cannot move (the segment's E/Z
+  // when it is alone); agent i earns ω·T_s + (1−ω)·P_cs·o_i/Σ_j w_j·e_j·A_j^σ·o_j, so the
+  // segment's local revenues sum to (1−ω)·P_cs. Off: the segment's rate, whatever the agent.
+  World w;
+  const int n = 60;
+  HostArrays<Firms> a = test::filled<Firms>(n + 1);
+  const FirmView f = a.view();
+  std::mt19937_64 rng(21);
+  const double sigma = 2.5, omega = 0.3, P = 7e8, traded = 55.0;
+  // Segment 0 (country 0) holds agents 0..n−1; segment 1 (country 1) agent n alone.
+  double E[2] = {0, 0}, Z[2] = {0, 0};
+  auto weight = [&](int i) { return (f.flags[i] & firm_flag::kLarge) ? 1.0 : w.w_small[f.country[i] * kSizeBands]; };
+  auto units = [&](int i) { return weight(i) * f.employees[i] * std::pow(static_cast<double>(f.A[i]), sigma); };
+  for (int i = 0; i <= n; ++i) {
+    random_firm(f, i, rng);
+    f.country[i] = static_cast<std::uint16_t>(i < n ? 0 : 1);
+    f.band[i] = 0;
+    E[f.country[i]] += weight(i) * f.employees[i];
+    Z[f.country[i]] += units(i);
+  }
+  const double rate[2] = {omega * traded, omega * traded};
+  double own[2] = {0, 0};
+  PoolRule r{};
+  r.n_sectors = 1, r.sigma_c = sigma, r.price_taker = true;
+  r.layout.w_small = table_of(w.w_small);
+  r.rate = table_of(rate), r.own = table_of(own), r.E = table_of(E), r.Z = table_of(Z);
+  double R = 0;
+  for (int i = 0; i < n; ++i) {
+    const double o = (E[0] - weight(i) * f.employees[i]) / (Z[0] - units(i));
+    EXPECT_NEAR(pool_others(r, f, i), o, 1e-10 * o) << "agent " << i;
+    R += units(i) * o;
+  }
+  own[0] = (1 - omega) * P / R;
+  double local = 0;
+  for (int i = 0; i < n; ++i) {
+    const double want = omega * traded + own[0] * pool_others(r, f, i);
+    EXPECT_NEAR(pool_rate(r, f, i), want, 1e-12 * want) << "agent " << i;
+    local += units(i) * (pool_rate(r, f, i) - omega * traded);
+  }
+  EXPECT_NEAR(local, (1 - omega) * P, 1e-9 * P);
+  // Its own A cannot move agent 0's o: double A_0 and pass 1's Z with it; the others' o falls.
+  const double o0 = pool_others(r, f, 0), o1 = pool_others(r, f, 1);
+  const double x0 = units(0);
+  f.A[0] = 2 * f.A[0];
+  Z[0] += units(0) - x0;
+  EXPECT_NEAR(pool_others(r, f, 0), o0, 1e-9 * o0);
+  EXPECT_LT(pool_others(r, f, 1), o1);
+  // Alone in segment 1: the whole segment's E/Z.
+  EXPECT_NEAR(pool_others(r, f, n), E[1] / Z[1], 1e-12 * E[1] / Z[1]);
+  // Off: the table's rate, whatever the agent.
+  r.price_taker = false;
+  EXPECT_EQ(pool_rate(r, f, 3), rate[0]);
+  EXPECT_EQ(pool_rate(r, f, n), rate[1]);
 }
 
 // ---------------------------------------------------------------------------
@@ -812,12 +870,14 @@ TEST(OracleHost, PoolRatesFollowSection2_8) {
   const int C = 7, S = 3;
   std::mt19937_64 rng(2);
   std::uniform_real_distribution<double> unit(0.1, 2);
-  std::vector<double> Y(C * S), Z(C * S), gdp(C), rate(C * S);
+  // With `own` (price_taker): own_cs = (1−ω)·P_cs and rate_cs = ω·Σ_c' P_c's / Σ_c' Z_c's.
+  std::vector<double> Y(C * S), Z(C * S), gdp(C), rate(C * S), taker(C * S), own(C * S);
   for (double& y : Y) y = unit(rng);
   for (double& z : Z) z = unit(rng);
   for (double& g : gdp) g = 1e9 * unit(rng);
   for (double omega : {0.0, 0.3, 1.0}) {
     pool_rates(C, S, Y.data(), Z.data(), gdp.data(), omega, rate.data());
+    pool_rates(C, S, Y.data(), Z.data(), gdp.data(), omega, taker.data(), own.data());
     for (int c = 0; c < C; ++c)
       for (int s = 0; s < S; ++s) {
         double Yc = 0, Ps = 0, Zs = 0;
@@ -831,6 +891,8 @@ TEST(OracleHost, PoolRatesFollowSection2_8) {
         const double P = gdp[c] / 12 * Y[c * S + s] / Yc;
         const double want = (1 - omega) * P / Z[c * S + s] + omega * Ps / Zs;
         EXPECT_NEAR(rate[c * S + s], want, 1e-12 * want) << "omega " << omega << " c " << c << " s " << s;
+        EXPECT_NEAR(taker[c * S + s], omega * Ps / Zs, 1e-12 * want) << "omega " << omega;
+        EXPECT_NEAR(own[c * S + s], (1 - omega) * P, 1e-12 * P) << "omega " << omega;
       }
   }
 }

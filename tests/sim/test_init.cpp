@@ -73,6 +73,33 @@ TEST_F(Init, WeightedEmployeesSumToWorkersAndRevenueToGdp) {
   EXPECT_NEAR(revenue, gdp, 1e-5 * gdp);
 }
 
+TEST(InitPool, PriceTakerMovesRevenueBetweenAgentsNotCountries) {
+  // §2.8 (v5) pool_price_taker: each segment's local pool is still handed out in full,
+  // so every country's revenue(−1) is the same as without it, while agents' differ.
+  Params p = test::small_params(6000, 20000);
+  const auto cs = load_countries(p.countries);
+  std::vector<double> by_country[2];
+  std::vector<float> revenue[2];
+  for (int taker = 0; taker < 2; ++taker) {
+    p.pool_price_taker = taker == 1;
+    Simulation sim(p, cs, RunOptions{});
+    const FirmView f = sim.firms().view();
+    const Layout& L = sim.layout();
+    by_country[taker].assign(cs.size(), 0.0);
+    for (std::uint64_t i = 0; i < L.n_firms; ++i) {
+      const double w = (f.flags[i] & firm_flag::kLarge) ? 1.0 : L.w_small[f.country[i] * kSizeBands + f.band[i]];
+      by_country[taker][f.country[i]] += w * f.revenue[i];
+      revenue[taker].push_back(f.revenue[i]);
+    }
+  }
+  for (std::size_t c = 0; c < cs.size(); ++c)
+    EXPECT_NEAR(by_country[1][c], by_country[0][c], 1e-5 * by_country[0][c]) << cs[c].iso3;
+  ASSERT_EQ(revenue[0].size(), revenue[1].size());
+  std::size_t moved = 0;
+  for (std::size_t i = 0; i < revenue[0].size(); ++i) moved += std::fabs(revenue[1][i] / revenue[0][i] - 1) > 1e-3;
+  EXPECT_GT(moved, revenue[0].size() / 4);
+}
+
 TEST(InitSizeBands, WeightsSumToWorkersAndSizesFallInTheirBands) {
   // §1 (v5) size_strata: the weighted employees still sum to each country's workers,
   // each small-stratum agent's size class is its band (sizes scale by about 1: N_c is

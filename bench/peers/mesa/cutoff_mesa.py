@@ -962,11 +962,28 @@ class FirmAgent(mesa.Agent):
         self.A *= max(growth, 0.0)
         self.lnA_AI += math.log(1.0 + p.rho * u)
 
+    def pool_others(self) -> float:
+        """§2.8 (v5, pool_price_taker): the other agents' employees per unit of w·e·A^σ in
+        this agent's segment, (E_cs − w·e)/(Z_cs − w·e·A^σ) (its whole E/Z if it is alone)."""
+        m, p = self.model, self.model.p
+        k = self.segment
+        we = self.weight * self.employees
+        E, Z = m.seg_E[k] - we, m.seg_Z[k] - we * self.A ** p.sigma_c
+        return E / Z if E > 0 and Z > 0 else (m.seg_E[k] / m.seg_Z[k] if m.seg_Z[k] > 0 else 0.0)
+
+    def pool_rate(self) -> float:
+        """§2.8: the pool rate this agent earns; under pool_price_taker (v5) its share of the
+        country pool is (1−ω)·P_cs·o_i/Σ_j w·e·A^σ·o_j, o = pool_others."""
+        m, p = self.model, self.model.p
+        if not getattr(p, "pool_price_taker", False):
+            return m.seg_rate[self.segment]
+        return m.seg_rate[self.segment] + m.seg_own[self.segment] * self.pool_others()
+
     def earn(self) -> None:
         """Step 8 pass 2: revenue by the pool rule, costs, wealth, AI value; exit below
         −exit_months of wages and replacement in place by an entrant."""
         m, p = self.model, self.model.p
-        rate = m.seg_rate[self.segment]
+        rate = self.pool_rate()
         revenue = self.employees * self.A ** p.sigma_c * rate
         wages = self.employees * m.countries[self.country].wage
         compute = 0.0
@@ -1159,8 +1176,11 @@ class UserAgent(mesa.Agent):
 # ---------------------------------------------------------------------------
 
 
-def pool_rates(countries: list[Country], n_sectors: int, Y: list[float], Z: list[float], omega: float) -> list[float]:
-    """§2.8: rate_(c,s) = (1−ω)·P_cs/Z_cs + ω·Σ_c' P_c's/Z_s, P_cs = GDP_c(t−1)/12·Y_cs/Y_c."""
+def pool_rates(countries: list[Country], n_sectors: int, Y: list[float], Z: list[float], omega: float,
+               taker: bool = False) -> tuple[list[float], list[float]]:
+    """§2.8: rate_(c,s) = (1−ω)·P_cs/Z_cs + ω·Σ_c' P_c's/Z_s, P_cs = GDP_c(t−1)/12·Y_cs/Y_c,
+    and no second list; with taker (pool_price_taker) rate_(c,s) = ω·Σ_c' P_c's/Z_s and the
+    second list (1−ω)·P_cs."""
     S = n_sectors
     P = [0.0] * len(Y)
     Ps, Zs = [0.0] * S, [0.0] * S
@@ -1172,12 +1192,17 @@ def pool_rates(countries: list[Country], n_sectors: int, Y: list[float], Z: list
             Ps[s] += P[k]
             Zs[s] += Z[k]
     rate = [0.0] * len(Y)
+    own = [0.0] * len(Y) if taker else []
     for k in range(len(Y)):
         s = k % S
-        local = P[k] / Z[k] if Z[k] > 0 else 0.0
         traded = Ps[s] / Zs[s] if Zs[s] > 0 else 0.0
+        if taker:
+            own[k] = (1.0 - omega) * P[k]
+            rate[k] = omega * traded
+            continue
+        local = P[k] / Z[k] if Z[k] > 0 else 0.0
         rate[k] = (1.0 - omega) * local + omega * traded
-    return rate
+    return rate, own
 
 
 def top_share(w: np.ndarray, x: np.ndarray, f: float = 0.2) -> float:
@@ -1352,15 +1377,16 @@ class CutoffModel(mesa.Model):
         self.seg_E = [0.0] * (len(cs) * self.n_sectors)
         for f in firms:
             self.seg_E[f.segment] += f.weight * f.employees
-        rate = self.pool_rate_table()
+        self.pool_rate_table()
         for f in firms:
-            f.revenue = f.employees * f.A ** p.sigma_c * rate[f.segment]
+            f.revenue = f.employees * f.A ** p.sigma_c * f.pool_rate()
             f.W = 3.0 * f.revenue
         self.large_firms = [f for f in firms if f.large]
 
-    def pool_rate_table(self) -> list[float]:
+    def pool_rate_table(self) -> None:
         """Step 8 pass 1: Y = Σ w·A·e and Z = Σ w·e·A^σ_c per (country, sector); the
-        pool rates; and the employment-weighted mean A per segment (entrants)."""
+        pool rates (seg_rate, and seg_own, seg_Z under pool_price_taker); and the
+        employment-weighted mean A per segment (entrants)."""
         p = self.p
         Y = [0.0] * len(self.seg_E)
         Z = [0.0] * len(self.seg_E)
@@ -1369,7 +1395,14 @@ class CutoffModel(mesa.Model):
             Y[f.segment] += we * f.A
             Z[f.segment] += we * f.A ** p.sigma_c
         self.seg_meanA = [Y[k] / self.seg_E[k] if self.seg_E[k] > 0 else 1.0 for k in range(len(Y))]
-        return pool_rates(self.countries, self.n_sectors, Y, Z, p.omega)
+        taker = getattr(p, "pool_price_taker", False)
+        self.seg_Z = Z
+        self.seg_rate, self.seg_own = pool_rates(self.countries, self.n_sectors, Y, Z, p.omega, taker)
+        if taker:  # the country pool shared in proportion to w·e·A^σ·pool_others
+            R = [0.0] * len(Y)
+            for f in self.agents_by_type[FirmAgent]:
+                R[f.segment] += f.weight * f.employees * f.A ** p.sigma_c * f.pool_others()
+            self.seg_own = [o / r if r > 0 else 0.0 for o, r in zip(self.seg_own, R)]
 
     def user_consts(self, t: int) -> None:
         """Per-country wage, adoption rate (§2.9) and the users' eligible generations."""
@@ -1587,7 +1620,7 @@ class CutoffModel(mesa.Model):
         self.users.do("choose")
         self.step_market()                               # §2.5–§2.6
         self.firms.do("grow")                            # §2.7
-        self.seg_rate = self.pool_rate_table()           # §2.8 pass 1
+        self.pool_rate_table()                           # §2.8 pass 1
         self.firms.do("earn")                            # §2.8 pass 2
         self.users.do("adopt")                           # §2.9
         self.step_countries()                            # §2.10, §6

@@ -640,14 +640,17 @@ class Model:
         self.f_onseats = np.zeros(n, bool)             # (v5) on seats this tick (flag kSeats)
         self.f_status = np.zeros(n, dtype=int)         # §7 status this tick
         rate, _ = self.pool_rates()
-        self.f_revenue = self.f_emp * self.f_A ** P["sigma_c"] * rate[self.f_seg]
+        self.f_revenue = self.f_emp * self.f_A ** P["sigma_c"] * rate
         self.f_W = 3.0 * self.f_revenue
         self.large_idx = np.flatnonzero(self.f_large)
         self.f_align = self.align[c]                   # (n, providers): align(c_i, p)
 
     def pool_rates(self):
-        """§2.8 pass 1 and the pool rule per (country, sector):
-        rate = (1−ω)·P_cs/Z_cs + ω·Σ_c' P_c's/Z_s, P_cs = GDP_c(t−1)/12·Y_cs/Y_c.
+        """§2.8 pass 1 and the pool rule, the rate each firm agent earns:
+        rate = (1−ω)·P_cs/Z_cs + ω·Σ_c' P_c's/Z_s, P_cs = GDP_c(t−1)/12·Y_cs/Y_c; under
+        pool_price_taker (v5) the first term is (1−ω)·P_cs·o_i/Σ_j w·e·A^σ·o_j with
+        o_i = (E_cs − w·e)/(Z_cs − w·e·A^σ), the segment without the agent (its whole E/Z if
+        the agent is alone there).
         Also the employment-weighted mean A per segment (for entrants)."""
         P, L = self.P, self.L
         C, S = L.C, L.S
@@ -661,8 +664,18 @@ class Model:
             local = np.where(Z > 0, Pcs / Z, 0.0)
             traded = np.where(Zs > 0, Ps / Zs, 0.0)
             meanA = np.where(self.seg_E > 0, Y.ravel() / self.seg_E, 1.0)
-        rate = (1.0 - P["omega"]) * local + P["omega"] * traded[None, :]
-        return rate.ravel(), meanA
+        if not P.get("pool_price_taker", False):
+            rate = (1.0 - P["omega"]) * local + P["omega"] * traded[None, :]
+            return rate.ravel()[self.f_seg], meanA
+        seg = self.f_seg
+        x = wA * self.f_A ** P["sigma_c"]
+        E_o, Z_o = self.seg_E[seg] - wA, Z.ravel()[seg] - x
+        E_s, Z_s = self.seg_E[seg], Z.ravel()[seg]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            others = np.where((E_o > 0) & (Z_o > 0), E_o / Z_o, np.where(Z_s > 0, E_s / Z_s, 0.0))
+            R = np.bincount(seg, weights=x * others, minlength=C * S)
+            own = np.where(R > 0, (1.0 - P["omega"]) * Pcs.ravel() / R, 0.0)
+        return P["omega"] * traded[self.f_sector] + own[seg] * others, meanA
 
     def init_users(self, draws=None):
         """§2.0 users: z_u lognormal mean 1, n_u lognormal median 1; adoption with
@@ -1515,8 +1528,7 @@ class Model:
         eps = self.rng.standard_normal(n)
         self.f_A = self.f_A * np.maximum(1.0 + P["g0"] + P["rho"] * u + P["sigma_A"] * eps, 0.0)
         self.f_lnA_AI = self.f_lnA_AI + np.log(1.0 + P["rho"] * u)
-        rate, meanA = self.pool_rates()
-        rate_i = rate[self.f_seg]
+        rate_i, meanA = self.pool_rates()
         wage = P["labour_share"] * self.gdp_prev / (12.0 * self.L.workers)
         sig = P["sigma_c"]
         revenue = self.f_emp * self.f_A ** sig * rate_i
