@@ -120,13 +120,15 @@ CUTOFF_HD_INLINE void scale_firm_size(std::uint64_t i, const Table<double>& scal
   f.employees[i] = static_cast<float>(static_cast<double>(f.employees[i]) * scale[f.country[i]]);
 }
 
+/// Firm i's term of Z_cs (§2.8): w·employees·A^σ_c.
+CUTOFF_HD_INLINE double pool_units(const LayoutView& L, const FirmView& f, double sigma_c, std::uint64_t i) {
+  return firm_weight(L, f, i) * static_cast<double>(f.employees[i]) * fp::pow(static_cast<double>(f.A[i]), sigma_c);
+}
+
 /// Step 8, pass 1 terms of firm i: w·A·employees and w·employees·A^σ_c.
 CUTOFF_HD_INLINE void pool_terms(const LayoutView& L, const FirmView& f, double sigma_c, std::uint64_t i, double* out) {
-  const double w = firm_weight(L, f, i);
-  const double A = f.A[i];
-  const double e = f.employees[i];
-  out[0] = w * A * e;
-  out[1] = w * e * fp::pow(A, sigma_c);
+  out[0] = firm_weight(L, f, i) * static_cast<double>(f.A[i]) * static_cast<double>(f.employees[i]);
+  out[1] = pool_units(L, f, sigma_c, i);
 }
 
 #define CUTOFF_POOL_TABLES(X)                                                                               \
@@ -157,10 +159,8 @@ CUTOFF_HD_INLINE int pool_segment(const PoolRule& r, const FirmView& f, std::uin
 /// segment's E/Z if the agent is alone in it.
 CUTOFF_HD_INLINE double pool_others(const PoolRule& r, const FirmView& f, std::uint64_t i) {
   const int seg = pool_segment(r, f, i);
-  const double w = firm_weight(r.layout, f, i);
-  const double e = f.employees[i];
-  const double E = r.E[seg] - w * e;
-  const double Z = r.Z[seg] - w * e * fp::pow(f.A[i], r.sigma_c);
+  const double E = r.E[seg] - firm_weight(r.layout, f, i) * static_cast<double>(f.employees[i]);
+  const double Z = r.Z[seg] - pool_units(r.layout, f, r.sigma_c, i);
   return (E > 0 && Z > 0) ? E / Z : (r.Z[seg] > 0 ? r.E[seg] / r.Z[seg] : 0.0);
 }
 

@@ -320,9 +320,7 @@ struct PoolOthersSum : Pass {
   OnExec<FirmView> f;
   CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const {
     const PoolRule& k = open(r);
-    const FirmView& v = open(f);
-    const double e = v.employees[i];
-    o[0] = firm_weight(k.layout, v, i) * e * fp::pow(v.A[i], k.sigma_c) * pool_others(k, v, i);
+    o[0] = pool_units(k.layout, open(f), k.sigma_c, i) * pool_others(k, open(f), i);
   }
 };
 

@@ -669,8 +669,8 @@ class Model:
             return rate.ravel()[self.f_seg], meanA
         seg = self.f_seg
         x = wA * self.f_A ** P["sigma_c"]
-        E_o, Z_o = self.seg_E[seg] - wA, Z.ravel()[seg] - x
         E_s, Z_s = self.seg_E[seg], Z.ravel()[seg]
+        E_o, Z_o = E_s - wA, Z_s - x
         with np.errstate(divide="ignore", invalid="ignore"):
             others = np.where((E_o > 0) & (Z_o > 0), E_o / Z_o, np.where(Z_s > 0, E_s / Z_s, 0.0))
             R = np.bincount(seg, weights=x * others, minlength=C * S)
