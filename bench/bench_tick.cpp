@@ -2,6 +2,7 @@
 //   cutoff_bench stream [--mib M] [--threads T]       STREAM triad bandwidth (JSON)
 //   cutoff_bench devcopy [--mib M]                    GPU device-to-device copy bandwidth (JSON)
 //   cutoff_bench tick SCENARIO --firms N --users N --ticks T [--warmup W] [--threads T] [--backend B] [--set k=v]...
+//   cutoff_bench bids SCENARIO --firms N --users N [--warmup W] [--reps R] [--threads T] [--set k=v]...
 // The tick mode times steady-state ticks (initialisation and output excluded),
 // per step, and counts the tick's bytes from the field registries.
 #include <omp.h>
@@ -9,15 +10,19 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
 #include <map>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <vector>
 
 #include "agents/fields.hpp"
+#include "agents/firm_kern.hpp"
 #include "core/app/backend.hpp"
+#include "core/market/clearing.hpp"
 #include "core/model/params.hpp"
 #include "core/model/scenario.hpp"
 #include "core/sim/simulation.hpp"
@@ -150,6 +155,72 @@ int tick(const std::string& scenario, std::int64_t firms, std::int64_t users, in
   return 0;
 }
 
+/// Issue 36, item 3: is a firm's bid cheaper recomputed at each pass that reads it
+/// (as the tick does: the clearing's passes, the settle, the outcome sums and the
+/// budget adaptation) or computed once a tick and read back from a scratch array?
+/// After `warmup` ticks, times alternately, `reps` times each, on the tick's own
+/// firms and constants: a pass recomputing every bid (firm_bid), the pass filling
+/// the scratch array (a FirmBid and its provider per firm, the 49 bytes the cache
+/// would add to the firm's state), and a pass reading the array. Both reading passes
+/// do the same work with the bid (its demand at the clearing price), so the
+/// difference is where the bid comes from. Prints the fastest of each, per firm.
+int bids(const std::string& scenario, std::int64_t firms, std::int64_t users, int warmup, int reps, int threads,
+         std::vector<std::string> sets) {
+  sets.push_back("n_firms=" + std::to_string(firms));
+  sets.push_back("n_users=" + std::to_string(users));
+  sets.push_back("horizon=" + std::to_string(warmup + 1));
+  const cutoff::Params p = cutoff::load_scenario(scenario, sets, "--set");
+  cutoff::RunOptions o;
+  o.threads = threads;
+  o.backend = cutoff::choose_backend("cpu", true);
+  Simulation sim(p, cutoff::load_countries(p.countries), o);
+  for (int t = 0; t < warmup; ++t) sim.step();
+  const cutoff::FirmTickConsts k = sim.firm_consts(sim.tick());
+  const cutoff::FirmView& f = sim.firms().view();
+  const auto n = static_cast<std::int64_t>(sim.layout().n_firms);
+  std::vector<double> price(sim.labs().providers().size());
+  for (std::size_t q = 0; q < price.size(); ++q) price[q] = sim.labs().providers()[q].price;
+  std::vector<cutoff::FirmBid> cache(n);
+  std::vector<std::uint8_t> cache_p(n);  // 255: no bid
+  double best_recompute = 1e30, best_fill = 1e30, best_read = 1e30, check_recompute = 0, check_read = 0;
+  for (int r = 0; r < reps; ++r) {
+    double sum = 0, t0 = omp_get_wtime();
+#pragma omp parallel for schedule(static) reduction(+ : sum)
+    for (std::int64_t i = 0; i < n; ++i) {
+      cutoff::FirmBid b{};
+      const int q = cutoff::firm_bid(i, k, f, &b);
+      if (q >= 0) sum += b.w * cutoff::bid_demand(b, price[q]);
+    }
+    best_recompute = std::min(best_recompute, omp_get_wtime() - t0);
+    check_recompute = sum;
+    t0 = omp_get_wtime();
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < n; ++i) {
+      const int q = cutoff::firm_bid(i, k, f, &cache[i]);
+      cache_p[i] = static_cast<std::uint8_t>(q < 0 ? 255 : q);
+    }
+    best_fill = std::min(best_fill, omp_get_wtime() - t0);
+    sum = 0;
+    t0 = omp_get_wtime();
+#pragma omp parallel for schedule(static) reduction(+ : sum)
+    for (std::int64_t i = 0; i < n; ++i) {
+      const int q = cache_p[i];
+      if (q != 255) sum += cache[i].w * cutoff::bid_demand(cache[i], price[q]);
+    }
+    best_read = std::min(best_read, omp_get_wtime() - t0);
+    check_read = sum;
+  }
+  if (check_read != check_recompute)
+    throw std::runtime_error("bids: the cached pass disagrees with the recomputing one");
+  const double ns = 1e9 / static_cast<double>(n);
+  std::printf(
+      "{\"firms\": %lld, \"threads\": %d, \"warmup_ticks\": %d, \"reps\": %d, \"ns_per_firm\": {\"recompute\": "
+      "%.3f, \"fill\": %.3f, \"read\": %.3f}, \"cache_bytes_per_firm\": %zu}\n",
+      static_cast<long long>(n), omp_get_max_threads(), warmup, reps, best_recompute * ns, best_fill * ns,
+      best_read * ns, sizeof(cutoff::FirmBid) + sizeof(std::uint8_t));
+  return 0;
+}
+
 }  // namespace
 
 // NOLINTNEXTLINE(bugprone-exception-escape): only the CLI11 set-up below can throw, on a programming error
@@ -177,10 +248,20 @@ int main(int argc, char** argv) {
   t->add_option("--threads", tthreads);
   t->add_option("--backend", backend, "cpu, cuda or auto")->check(CLI::IsMember(cutoff::backend_names()));
   t->add_option("--set", sets);
+  int reps = 10;
+  auto* b = app.add_subcommand("bids", "A firm's bid recomputed at each pass against read from a once-a-tick cache");
+  b->add_option("scenario", scenario)->required();
+  b->add_option("--firms", firms);
+  b->add_option("--users", users);
+  b->add_option("--warmup", warmup, "Ticks run before measuring");
+  b->add_option("--reps", reps, "Timings of each pass (the fastest is reported)");
+  b->add_option("--threads", tthreads);
+  b->add_option("--set", sets);
   CLI11_PARSE(app, argc, argv);
   try {
     if (*s) return stream(mib, threads);
     if (*d) return devcopy(dmib);
+    if (*b) return bids(scenario, firms, users, warmup, reps, tthreads, sets);
     return tick(scenario, firms, users, ticks, warmup, tthreads, backend, sets);
   } catch (const cutoff::InputError& e) {
     std::cerr << "cutoff_bench: error: " << e.what() << '\n';

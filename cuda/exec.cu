@@ -699,7 +699,7 @@ std::vector<ProviderClearing> CudaExec::clear_firms(std::uint64_t n, const std::
   const ClearingOptions& options = solver_options().clearing;
   clearing_detail::ClearingSolver solver(n, supply, options);
   clearing_detail::ClearPass pass;
-  while (solver.next(&pass)) solver.feed(DevicePasses::clear_pass(*this, n, bids, pass, options.gather_max));
+  while (solver.next(&pass)) solver.feed(DevicePasses::clear_pass(*this, n, bids, pass, options.gather_limit));
   stage_ = nullptr;
   return solver.results();
 }

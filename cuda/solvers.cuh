@@ -88,7 +88,7 @@ struct DevicePasses {
   /// The device twin of clearing_detail::clear_pass (core/market/clearing.hpp).
   template <class Dev>
   static clearing_detail::ClearPassData clear_pass(Dev& dev, std::uint64_t n, const FirmBids& bids,
-                                                   const clearing_detail::ClearPass& pass, std::uint64_t gather_max) {
+                                                   const clearing_detail::ClearPass& pass, std::uint64_t gather_limit) {
     using namespace clearing_detail;
     PassView v = pass.view();
     v.supply = dev.device_table(pass.supply);
@@ -96,7 +96,7 @@ struct DevicePasses {
     v.res = dev.device_table(pass.res);
     const std::uint64_t* hist_off = dev.device_table(pass.hist_off);
     ClearPassData data = clear_pass_fresh(pass);
-    dev.solver_pass(data, gather_max, "clearing", [&](const ClearParts<Ptr>& p, const auto& ev) {
+    dev.solver_pass(data, gather_limit, "clearing", [&](const ClearParts<Ptr>& p, const auto& ev) {
       dev.run_loop(n, ClearVisit{v, bids, ClearSink<DeviceOps>{p, hist_off, ev}});
     });
     return data;

@@ -191,7 +191,7 @@ inline ::testing::AssertionResult same_metrics(const Metrics& a, const Metrics& 
 /// directly below ~10^5 agents, so those passes would never run).
 inline SolverOptions forced_refinement() {
   SolverOptions o;
-  o.clearing.gather_max = 0;
+  o.clearing.gather_limit = 0;
   o.water.gather_limit = 2;
   o.water.refine_bits = 4;
   o.ranks.gather_limit = 2;

@@ -89,8 +89,8 @@ template <class Pop> void snapshot_all(OutputWriter& w, const HostArrays<Pop>& a
 /// where it had not yet got there; open: −1 without the open-weights lever).
 void write_generations(OutputWriter& w, const Simulation& sim) {
   const Params& p = sim.params();
-  const auto& prov = sim.market().providers();
-  const auto& gens = sim.market().generations();
+  const auto& prov = sim.labs().providers();
+  const auto& gens = sim.labs().generations();
   std::vector<std::int32_t> index;
   std::vector<std::int64_t> provider, entry, trusted, kyc, general, open;
   std::vector<double> K;
@@ -177,7 +177,7 @@ std::vector<int> write_header(OutputWriter& w, const Simulation& sim, const RunR
 
   w.dim("provider", sim.provider_names(), "provider (AI lab)");
   std::vector<std::string> homes;
-  for (const Provider& v : sim.market().providers()) homes.push_back(cs[v.home].iso3);
+  for (const Provider& v : sim.labs().providers()) homes.push_back(cs[v.home].iso3);
   w.coord("provider_home", "provider", homes, "1", "home country of the provider (ISO3)");
   w.dim("class", std::vector<std::string>{"gov", "trusted", "kyc", "general", "home", "consumer"},
         "priority class of compute");
@@ -211,7 +211,7 @@ std::vector<std::string> size_warnings(const Params& p, const Layout& L) {
 std::string check_scenario(const Params& p, std::vector<std::string>* warnings) {
   const auto countries = load_countries(p.countries);
   const Layout L = make_layout(countries, p);
-  const Market m(p, countries);
+  const Labs m(p, countries);
   std::ostringstream s;
   s << countries.size() << " countries, " << m.providers().size() << " providers, " << p.n_firms << " firms ("
     << L.n_large << " large), " << p.n_users << " users, " << p.horizon << " ticks";

@@ -82,7 +82,7 @@ using checkpoint_format::kMagic;
 using checkpoint_format::Reader;
 using checkpoint_format::Writer;
 
-template <class Ar> void Market::checkpoint_io(Ar& ar) {
+template <class Ar> void Labs::checkpoint_io(Ar& ar) {
   std::uint64_t n = providers_.size();
   ar(n);
   if (n != providers_.size()) throw InputError("checkpoint: provider count differs");
@@ -100,7 +100,7 @@ template <class Ar> void Simulation::checkpoint_io(Ar& ar) {
   ar(tick_);
   ar(tau0_);
   ar(need0_);
-  market_.checkpoint_io(ar);
+  labs_.checkpoint_io(ar);
   // The agents go through the backend: host copies out (on CUDA from the device), loaded back in.
   if constexpr (Ar::kLoading) {
     HostArrays<Firms> firms(layout_.n_firms);

@@ -408,7 +408,7 @@ void ClearingSolver::search(MarketState& mk) {
   mk.khi = khi;
   mk.hiA = hiA;
   mk.hiM = hiM;
-  if (count <= opt_.gather_max) {
+  if (count <= opt_.gather_limit) {
     mk.phase = MarketState::kNeedGather;
   } else if (khi - klo == 1) {
     mk.phase = MarketState::kNeedKey;

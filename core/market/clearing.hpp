@@ -37,7 +37,7 @@
 /// exactly. Pass 1 histograms 4096 coarse bins covering [p_min, p_min·2^64) (plus
 /// the keys above); suffix sums over the bins and a bisection on the edges find
 /// the bin where D meets K; the
-/// next pass gathers that bin's keys (when at most `gather_max`), otherwise
+/// next pass gathers that bin's keys (when at most `gather_limit`), otherwise
 /// histograms it into 65536 finer bins (shift 30, 14, 0) until the bin is a single
 /// key value, whose sums one more pass collects (the many-equal-keys case). An
 /// exact sweep over the gathered keys gives π*: a key (jump, rule 2) or the root
@@ -234,7 +234,7 @@ struct ClearingOptions {
   /// and swept exactly; a fuller one is histogrammed again, 65536 times finer,
   /// which costs a pass. 2^18 keys (≈ 21 MB) gathers the crossing coarse bin
   /// directly up to ~10^8 bids. 0 always refines down to a single key (tests).
-  std::uint64_t gather_max = 1ULL << 18;
+  std::uint64_t gather_limit = 1ULL << 18;
 };
 
 }  // namespace cutoff

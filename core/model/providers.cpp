@@ -30,7 +30,7 @@ std::vector<double> alignment_matrix(const Params& p, const std::vector<Country>
   return a;
 }
 
-Market::Market(const Params& p, const std::vector<Country>& countries)
+Labs::Labs(const Params& p, const std::vector<Country>& countries)
     : n_countries_(static_cast<int>(countries.size())), lead_(static_cast<int>(p.lead)) {
   align_ = alignment_matrix(p, countries);
   for (const Country& c : countries) tier_.push_back(c.tier);
@@ -100,7 +100,7 @@ Market::Market(const Params& p, const std::vector<Country>& countries)
   step_serving_cost(p, 0);
 }
 
-void Market::add_generation(int q, double K, int t_g) {
+void Labs::add_generation(int q, double K, int t_g) {
   if (gens_.size() >= kNone)
     throw std::runtime_error("more than 254 generations in one run: shorten 'horizon' or raise 'dK_release'");
   Provider& v = providers_[q];
@@ -113,12 +113,12 @@ void Market::add_generation(int q, double K, int t_g) {
   gens_.push_back(g);
 }
 
-double Market::lead_history(const Params& p, int t) const {
+double Labs::lead_history(const Params& p, int t) const {
   if (t < 0) return p.K_lead0 - p.dK_release + t * p.K_trend;
   return K_lead_hist_.at(t);
 }
 
-int Market::follower_lag(const Params& p, int t, double K_f) const {
+int Labs::follower_lag(const Params& p, int t, double K_f) const {
   // §7 (v4): how many months ago the leaders' released frontier stood where the
   // follower stands now, t − min{t' ≤ t : K_lead(t') ≥ K_f}; 0 at or ahead of it.
   // K_lead never falls (released generations stay), so walk back while it holds;
@@ -128,7 +128,7 @@ int Market::follower_lag(const Params& p, int t, double K_f) const {
   return t - from;
 }
 
-Stage Market::stage_of(const Params& p, const Generation& g, int t) const {
+Stage Labs::stage_of(const Params& p, const Generation& g, int t) const {
   const Provider& v = providers_[g.provider];
   const int age = t - g.t_g;
   if (age < v.d_gov) return kStageGov;
@@ -138,7 +138,7 @@ Stage Market::stage_of(const Params& p, const Generation& g, int t) const {
   return kStageGeneral;
 }
 
-void Market::step_capacity(const Params& p, int t) {
+void Labs::step_capacity(const Params& p, int t) {
   const double plan = p.bm * fp::pow(p.g_cap, p.lead / 12.0);
   for (Provider& v : providers_) {
     v.C_home += v.arrive_home.at(t);
@@ -157,7 +157,7 @@ void Market::step_capacity(const Params& p, int t) {
   }
 }
 
-std::vector<int> Market::step_training(const Params& p, int t) {
+std::vector<int> Labs::step_training(const Params& p, int t) {
   std::vector<int> released;
   const int P = static_cast<int>(providers_.size());
   auto maybe_release = [&](int q) {
@@ -202,9 +202,9 @@ std::vector<int> Market::step_training(const Params& p, int t) {
   return released;
 }
 
-void Market::add_hosted_order(int q, double amount, int t) { providers_[q].arrive_hosted.at(t + lead_) += amount; }
+void Labs::add_hosted_order(int q, double amount, int t) { providers_[q].arrive_hosted.at(t + lead_) += amount; }
 
-void Market::settle(int q, double revenue, double price, double price_home, double demand, double F_smooth) {
+void Labs::settle(int q, double revenue, double price, double price_home, double demand, double F_smooth) {
   Provider& v = providers_[q];
   v.revenue = revenue;
   v.price = price;
@@ -212,7 +212,7 @@ void Market::settle(int q, double revenue, double price, double price_home, doub
   v.forecast += F_smooth * (demand - v.forecast);
 }
 
-void Market::step_serving_cost(const Params& p, int t) {
+void Labs::step_serving_cost(const Params& p, int t) {
   const std::size_t n = gens_.size();
   gen_provider_.resize(n);
   gen_stage_.resize(n);
@@ -227,7 +227,7 @@ void Market::step_serving_cost(const Params& p, int t) {
   }
 }
 
-GenTableView Market::view() const {
+GenTableView Labs::view() const {
   return {static_cast<int>(gens_.size()),
           static_cast<int>(providers_.size()),
           table_of(gen_provider_),
@@ -237,16 +237,16 @@ GenTableView Market::view() const {
           table_of(align_)};
 }
 
-double Market::K_lead(int t) const { return K_lead_hist_.at(t); }
+double Labs::K_lead(int t) const { return K_lead_hist_.at(t); }
 
-double Market::released_frontier() const {
+double Labs::released_frontier() const {
   double best = 0.0;
   for (std::size_t k = 0; k < gens_.size(); ++k)
     if (gen_stage_[k] >= kStageTrusted) best = std::max(best, gen_K_[k]);
   return best;
 }
 
-bool Market::serves_generally(int c) const {
+bool Labs::serves_generally(int c) const {
   const GenTableView g = view();
   for (int k = 0; k < g.n_gens; ++k)
     if (user_eligible(g, c, k)) return true;

@@ -49,9 +49,9 @@ struct Provider {
 };
 
 /// All labs, their generations, and the derived constants of step 3.
-class Market {
+class Labs {
  public:
-  Market(const Params& p, const std::vector<Country>& countries);
+  Labs(const Params& p, const std::vector<Country>& countries);
 
   /// Step 1 of tick t: arrivals, home orders, cash.
   void step_capacity(const Params& p, int t);

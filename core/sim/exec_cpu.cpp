@@ -160,7 +160,7 @@ DeviceBytes device_bytes_needed(const ExecShape& shape) {
   d.ranks = buf<FixedBin>(rank_bins + 1) + buf<std::uint64_t>(1) + buf<int>(1);
   // Gathered items: one buffer for the three solvers, as large as the largest pass needs
   // (every list gathering at once at its limit), and the lists' counts.
-  std::uint64_t items = markets * clearing.gather_max * sizeof(KeyEvent);
+  std::uint64_t items = markets * clearing.gather_limit * sizeof(KeyEvent);
   if (fills * water.gather_limit * sizeof(WaterItem) > items) items = fills * water.gather_limit * sizeof(WaterItem);
   if (ranks.gather_limit * sizeof(RankItem) > items) items = ranks.gather_limit * sizeof(RankItem);
   d.lists = items + 16 + buf<std::uint64_t>(markets > fills ? markets : fills);

@@ -64,7 +64,7 @@ Simulation::Simulation(Params params, std::vector<Country> countries, RunOptions
       countries_(std::move(countries)),
       options_(std::move(options)),
       layout_(make_layout(countries_, params_)),
-      market_(params_, countries_),
+      labs_(params_, countries_),
       exec_(options_.backend.make(exec_shape(layout_, static_cast<int>(params_.provider.size())))) {
   set_threads();
   layout_x_ = exec_->put_constant(layout_.view());
@@ -84,7 +84,7 @@ Simulation::Simulation(Params params, std::vector<Country> countries, RunOptions
   deal_order_tick_.assign(C, -1);
   deal_mask_.assign(C, 0);
   for (const Country& c : countries_) tier_u8_.push_back(static_cast<std::uint8_t>(c.tier));
-  for (const Provider& v : market_.providers()) {
+  for (const Provider& v : labs_.providers()) {
     price_.push_back(v.price);
     price_home_.push_back(v.price_home);
   }
@@ -164,7 +164,7 @@ void Simulation::set_threads() const {
 
 std::vector<std::string> Simulation::provider_names() const {
   std::vector<std::string> names;
-  for (const Provider& v : market_.providers()) names.push_back(v.name);
+  for (const Provider& v : labs_.providers()) names.push_back(v.name);
   return names;
 }
 
@@ -282,7 +282,7 @@ UserConsts Simulation::user_consts(int t) {
   for (int c = 0; c < C; ++c) {
     // §2.9 access_c = conn_c·(use ratio_c(t−1))^ψ_u; conn_c at GDP per capita_c(t−1),
     // 0 where nobody serves the country at GENERAL or OPEN.
-    const double conn = market_.serves_generally(c) ? connectivity(c) : 0.0;
+    const double conn = labs_.serves_generally(c) ? connectivity(c) : 0.0;
     const double access = conn * fp::pow(use_ratio_prev_[c], p.psi_u);
     adopt_rate_[c] = t < 0 ? p.adopt0 * conn : (p.bass_p + p.bass_q * adoption_prev_[c]) * access;
   }
@@ -319,7 +319,7 @@ UserConsts Simulation::user_consts(int t) {
   k.level_prev = table_of(level_prev_);
   price_plans();
   k.plan_mult = table_of(plan_mult_);
-  k.gens = market_.view();
+  k.gens = labs_.view();
   return k;
 }
 
@@ -327,11 +327,11 @@ void Simulation::price_plans() {
   // §2.9 (v5): a provider's plans cost the list prices times (π_p(t−1)/p_min)^plan_pass
   // (π_rest under first-resort: the price of the capacity the plans compete for).
   const Params& p = params_;
-  const auto& prov = market_.providers();
+  const auto& prov = labs_.providers();
   plan_mult_.assign(prov.size(), 1.0);
   seat_price_.assign(prov.size(), 0.0);
   for (std::size_t q = 0; q < prov.size(); ++q) {
-    if (p.plan_pass > 0) plan_mult_[q] = fp::pow(std::max(prov[q].price / market_.p_min(), 1.0), p.plan_pass);
+    if (p.plan_pass > 0) plan_mult_[q] = fp::pow(std::max(prov[q].price / labs_.p_min(), 1.0), p.plan_pass);
     seat_price_[q] = p.plan_price[static_cast<std::size_t>(p.seat_plan) - 1] * plan_mult_[q];
   }
 }
@@ -347,10 +347,10 @@ void Simulation::init_users() {
   for (int c = 0; c < C; ++c) adoption_prev_[c] = adopters[c] * layout_.w_user[c] / countries_[c].population;
 }
 
-FirmTickConsts Simulation::firm_consts(int t) {
+void Simulation::firm_tables(int t) {
   const Params& p = params_;
   const int C = layout_.n_countries;
-  const auto& prov = market_.providers();
+  const auto& prov = labs_.providers();
   const int P = static_cast<int>(prov.size());
   const bool levers = t >= p.lever_tick;
   const int lever_country = find_country(countries_, p.lever_country);
@@ -382,19 +382,24 @@ FirmTickConsts Simulation::firm_consts(int t) {
     price_[q] = prov[q].price;
     price_home_[q] = prov[q].price_home;
   }
+}
+
+FirmTickConsts Simulation::firm_consts(int t) {
+  const Params& p = params_;
+  firm_tables(t);
   FirmTickConsts k{};
   k.seed = draw_seed_;
   k.replicate = draw_replicate_;
   k.tick = t;
   k.layout = layout_.view();
-  k.gens = market_.view();
+  k.gens = labs_.view();
   k.tier = table_of(tier_u8_);
   k.kyc_rate = table_of(kyc_rate_c_);
   k.zeta = table_of(zeta_);
   k.deal_mask = table_of(deal_mask_);
   k.quota_provider = table_of(quota_provider_);
   k.first_resort = table_of(first_resort_);
-  k.lever_country = lever_country;
+  k.lever_country = find_country(countries_, p.lever_country);
   k.price = table_of(price_);
   k.price_home = table_of(price_home_);
   k.tau = table_of(tau_s_);
@@ -439,7 +444,7 @@ double Simulation::firm_demand_at_pmin(double tau) {
   const OnExec<FirmTickConsts> k = exec_->put(firm_consts(0));
   tau0_ = saved;
   KeyedFixed sum(TauDemandSum::kKeys);
-  exec_->sum(layout_.n_firms, TauDemandSum{{}, k, exec_->firms(), market_.p_min()}, sum);
+  exec_->sum(layout_.n_firms, TauDemandSum{{}, k, exec_->firms(), labs_.p_min()}, sum);
   return sum.value(0, kFixedCompute);
 }
 
@@ -448,7 +453,7 @@ void Simulation::derive_tau0() {
   // capacity at tick 0 (no unused floor): scan up by ×1.1 from 1e−3, then bisect.
   const Params& p = params_;
   double capacity = 0;
-  for (const Provider& v : market_.providers()) {
+  for (const Provider& v : labs_.providers()) {
     const double inference = (1.0 - p.train_share) * v.capacity();
     const bool gov =
         std::find(p.r_gov_homes.begin(), p.r_gov_homes.end(), countries_[v.home].iso3) != p.r_gov_homes.end();
@@ -495,8 +500,8 @@ void Simulation::derive_need0() {
   // newest GENERAL generation, equals tightness0_cons × the consumer floor; it is
   // linear in need0, so need0 = target / (that demand at need0 = 1).
   const Params& p = params_;
-  const GenTableView g = market_.view();
-  const auto& prov = market_.providers();
+  const GenTableView g = labs_.view();
+  const auto& prov = labs_.providers();
   std::vector<double> h_newest(prov.size(), 0.0);
   double floor = 0;
   for (std::size_t q = 0; q < prov.size(); ++q) {
@@ -569,13 +574,7 @@ void Simulation::step() {
     step_seconds_[part] += now - mark;
     mark = now;
   };
-  place_policy_orders(t);
-  market_.step_capacity(params_, t);                              // §2.1
-  std::vector<int> released = market_.step_training(params_, t);  // §2.2
-  if (t == 0)  // §2.0: every lab's generation entering at t_g = 0 chooses its partners in step 2 of tick 0
-    for (int q = 0; q < static_cast<int>(market_.providers().size()); ++q)
-      if (std::find(released.begin(), released.end(), q) == released.end()) released.push_back(q);
-  market_.step_serving_cost(params_, t);  // §2.3
+  const std::vector<int> released = step_labs(t);  // §2.1–§2.3
   const FirmTickConsts fk_host = firm_consts(t);
   const OnExec<FirmTickConsts> fk = exec_->put(fk_host);  // the same, as the passes read it
   const OnExec<UserConsts> uk = exec_->put(user_consts(t));
@@ -597,6 +596,17 @@ void Simulation::step() {
   ++tick_;
 }
 
+std::vector<int> Simulation::step_labs(int t) {
+  place_policy_orders(t);
+  labs_.step_capacity(params_, t);                              // §2.1
+  std::vector<int> released = labs_.step_training(params_, t);  // §2.2
+  if (t == 0)  // §2.0: every lab's generation entering at t_g = 0 chooses its partners in step 2 of tick 0
+    for (int q = 0; q < static_cast<int>(labs_.providers().size()); ++q)
+      if (std::find(released.begin(), released.end(), q) == released.end()) released.push_back(q);
+  labs_.step_serving_cost(params_, t);  // §2.3
+  return released;
+}
+
 void Simulation::place_policy_orders(int t) {
   // §6 domestic build: build_share·GDP_c(t−1)/12/capex H100e of hosted orders each tick;
   // compute-for-access: deal_size H100e once.
@@ -604,9 +614,9 @@ void Simulation::place_policy_orders(int t) {
   for (int c = 0; c < layout_.n_countries; ++c) {
     const int q = policy_provider_[c];
     if (q < 0) continue;
-    if (policy_[c] & policy_flag::kBuild) market_.add_hosted_order(q, p.build_share * gdp_prev_[c] / 12.0 / p.capex, t);
+    if (policy_[c] & policy_flag::kBuild) labs_.add_hosted_order(q, p.build_share * gdp_prev_[c] / 12.0 / p.capex, t);
     if (deal_order_tick_[c] == t) {
-      market_.add_hosted_order(q, p.deal_size, t);
+      labs_.add_hosted_order(q, p.deal_size, t);
       deal_arrival_[c] = t + static_cast<int>(p.lead);
     }
   }
@@ -621,7 +631,7 @@ void Simulation::choose_partners(const std::vector<int>& released, const FirmTic
   // The large stratum is a few thousand firms: its copy is updated on the host and written back.
   exec_->gather_firms(large_, large_firms_);
   const FirmView f = large_firms_.view();
-  const GenTableView g = market_.view();
+  const GenTableView g = labs_.view();
   const std::uint64_t n_large = large_.size();
   std::vector<char> chosen(n_large, 0);  // chosen by one of these releases: only they move
   for (const int q : released) {
@@ -686,7 +696,7 @@ Simulation::MarketTick Simulation::market_supply(const OnExec<UserConsts>& uk) {
   // (a) the reserve, (b) consumer demand at full caps and plan revenue, the unused
   // floor joining firm capacity; (v5) the plan layer's bid under plan_split.
   const Params& p = params_;
-  const auto& prov = market_.providers();
+  const auto& prov = labs_.providers();
   const int P = static_cast<int>(prov.size());
   MarketTick m;
   m.cons = KeyedFixed(P * ConsumerSum::kPerProvider);
@@ -705,7 +715,7 @@ Simulation::MarketTick Simulation::market_supply(const OnExec<UserConsts>& uk) {
     m.floor[q] = p.r_cons * m.inference[q];
     m.cons_demand[q] = m.cons.value(q * ConsumerSum::kPerProvider + ConsumerSum::kDemand, kFixedCompute);
     const double unused_floor = std::max(m.floor[q] - m.cons_demand[q], 0.0);  // (b)
-    m.supply[q] = ProviderSupply{m.inference[q] - m.reserve[q] - m.floor[q] + unused_floor, market_.p_min(), p.p_max,
+    m.supply[q] = ProviderSupply{m.inference[q] - m.reserve[q] - m.floor[q] + unused_floor, labs_.p_min(), p.p_max,
                                  first_resort_[q] != 0};
     // (v5) the plan layer earns its users' plan revenue on their demand at full caps;
     // under plan_split it bids that, per H100e, for its demand above the floor.
@@ -729,7 +739,7 @@ void Simulation::clear_firm_market(const OnExec<FirmTickConsts>& fk, MarketTick&
   m.cleared = exec_->clear_firms(layout_.n_firms, m.supply, FirmBids{{}, fk, f});
   const OnExec<Table<ProviderClearing>> cleared_x = exec_->put(table_of(m.cleared));
   exec_->loop(layout_.n_firms, FirmSettleLoop{{}, fk, cleared_x, f});
-  const FirmMarketSum market_sum{{}, fk, f, cleared_x, market_.p_min(), P, C};
+  const FirmMarketSum market_sum{{}, fk, f, cleared_x, labs_.p_min(), P, C};
   m.firm_sums = KeyedFixed(market_sum.keys());
   exec_->sum(layout_.n_firms, market_sum, m.firm_sums);
   m.firm_demand.resize(P);
@@ -810,10 +820,10 @@ void Simulation::sum_statuses() {
 void Simulation::settle_providers(const MarketTick& m) {
   // Provider outcomes of the tick: spend and tokens per class, revenue, prices,
   // utilisation, and the forecast's demand (firms at p_min, users and seats at full caps).
-  const auto& prov = market_.providers();
+  const auto& prov = labs_.providers();
   const int P = static_cast<int>(prov.size());
-  const double p_min = market_.p_min();
-  const GenTableView g = market_.view();
+  const double p_min = labs_.p_min();
+  const GenTableView g = labs_.view();
   res_.price.assign(P, 0.0);
   res_.price_home.assign(P, 0.0);
   res_.revenue.assign(P, 0.0);
@@ -849,8 +859,8 @@ void Simulation::settle_providers(const MarketTick& m) {
                         m.use_sums.value(q * U::kPerProvider + U::kUseCompute, kFixedCompute) +
                         seat(q, SeatSum::kUseCompute, kFixedCompute);
     res_.utilisation[q] = m.inference[q] > 0 ? used / m.inference[q] : 0.0;
-    market_.settle(q, res_.revenue[q], res_.price[q], res_.price_home[q],
-                   m.firm_demand[q] + m.cons_demand[q] + seat(q, SeatSum::kDemand, kFixedCompute), params_.F_smooth);
+    labs_.settle(q, res_.revenue[q], res_.price[q], res_.price_home[q],
+                 m.firm_demand[q] + m.cons_demand[q] + seat(q, SeatSum::kDemand, kFixedCompute), params_.F_smooth);
   }
 }
 
@@ -892,6 +902,16 @@ void Simulation::step_countries(const OnExec<FirmTickConsts>& fk, const OnExec<U
   rank_firms();                 // §7 top-20% share of AI value, Gini of wealth
 }
 
+namespace {
+/// §6 the K a country's AI users access: firms' and users' mean K mixed by w_firm,
+/// or the one side that has AI users (NaN: none), or 0 when neither has.
+double accessed_K(double w_firm, double firm_K, double user_K) {
+  if (!std::isnan(firm_K) && !std::isnan(user_K)) return w_firm * firm_K + (1.0 - w_firm) * user_K;
+  if (!std::isnan(firm_K)) return firm_K;
+  return std::isnan(user_K) ? 0.0 : user_K;
+}
+}  // namespace
+
 void Simulation::aggregate_countries(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk) {
   // §2.10: per-country aggregates as segmented sums over the country-sorted arrays.
   const Params& p = params_;
@@ -908,7 +928,7 @@ void Simulation::aggregate_countries(const OnExec<FirmTickConsts>& fk, const OnE
 
   if (tick_ == 0)
     for (int c = 0; c < C; ++c) Y0_.push_back(fs(c, F::kY));
-  const double released = market_.released_frontier();
+  const double released = labs_.released_frontier();
   std::vector<double> gdp(C), Kbar(C);
   std::vector<int> tier(C);
   res_.adoption.assign(C, 0.0);
@@ -928,16 +948,9 @@ void Simulation::aggregate_countries(const OnExec<FirmTickConsts>& fk, const OnE
     res_.K_elig[c] = ratio_or(fs(c, F::kEmpKelig), fs(c, F::kEmp), 0.0);
     // §6 access gap: best released K minus the K the country's AI users access.
     const bool has_firms = fs(c, F::kBuyEmp) > 0, has_users = us(c, U::kAdopt) > 0 && us(c, U::kUserK) > 0;
-    const double firm_K = ratio_or(fs(c, F::kBuyEmpK), fs(c, F::kBuyEmp), 0.0);
-    const double user_K = ratio_or(us(c, U::kUserK), us(c, U::kAdopt), 0.0);
-    double access = 0;
-    if (has_firms && has_users)
-      access = p.w_firm * firm_K + (1.0 - p.w_firm) * user_K;
-    else if (has_firms)
-      access = firm_K;
-    else if (has_users)
-      access = user_K;
-    res_.gap[c] = released - access;
+    res_.gap[c] =
+        released - accessed_K(p.w_firm, has_firms ? ratio_or(fs(c, F::kBuyEmpK), fs(c, F::kBuyEmp), 0.0) : kNaN,
+                              has_users ? ratio_or(us(c, U::kUserK), us(c, U::kAdopt), 0.0) : kNaN);
     adoption_prev_[c] = res_.adoption[c];
     use_ratio_prev_[c] = us(c, U::kCap) > 0 ? us(c, U::kUse) / us(c, U::kCap) : 1.0;
     quota_demand_prev_[c] = quota_firm_demand_[c] + us(c, U::kQuota) * wu;
@@ -965,9 +978,9 @@ void Simulation::take_policies() {
   // §6 policies by rule: a gap above gap_policy for n_policy ticks in a row makes a
   // country take each enabled lever once, for good, with its most aligned provider.
   const Params& p = params_;
-  const GenTableView g = market_.view();
+  const GenTableView g = labs_.view();
   const bool any = p.policy_build || p.policy_deal || p.policy_kyc;
-  const auto& prov = market_.providers();
+  const auto& prov = labs_.providers();
   for (int c = 0; c < layout_.n_countries; ++c) {
     gap_run_[c] = res_.gap[c] > p.gap_policy ? gap_run_[c] + 1 : 0;
     if (!any || tick_ < p.lever_tick || policy_provider_[c] >= 0 || gap_run_[c] < p.n_policy) continue;
@@ -1022,15 +1035,15 @@ const std::vector<Simulation::MetricDecl>& Simulation::metric_decls() {
   static const std::vector<MetricDecl> decls{
       {{"capacity", {"provider"}, "H100e", "provider capacity C_p, home plus hosted"},
        [](const S& s, double* o) {
-         fill_each(s.market_.providers().size(), o, [&](std::size_t q) { return s.market_.providers()[q].capacity(); });
+         fill_each(s.labs_.providers().size(), o, [&](std::size_t q) { return s.labs_.providers()[q].capacity(); });
        }},
       {{"capacity_hosted", {"provider"}, "H100e", "hosted part of provider capacity (section 6)"},
        [](const S& s, double* o) {
-         fill_each(s.market_.providers().size(), o, [&](std::size_t q) { return s.market_.providers()[q].C_hosted; });
+         fill_each(s.labs_.providers().size(), o, [&](std::size_t q) { return s.labs_.providers()[q].C_hosted; });
        }},
       {{"orders", {"provider"}, "H100e", "home capacity ordered this tick, arriving lead ticks later"},
        [](const S& s, double* o) {
-         fill_each(s.market_.providers().size(), o, [&](std::size_t q) { return s.market_.providers()[q].order; });
+         fill_each(s.labs_.providers().size(), o, [&](std::size_t q) { return s.labs_.providers()[q].order; });
        }},
       {{"revenue",
         {"provider"},
@@ -1083,7 +1096,7 @@ const std::vector<Simulation::MetricDecl>& Simulation::metric_decls() {
        [](const S& s, double* o) { fill_copy(s.res_.rationed, o); }},
       {{"frontier_K", {"provider"}, "K", "provider capability K_p"},
        [](const S& s, double* o) {
-         fill_each(s.market_.providers().size(), o, [&](std::size_t q) { return s.market_.providers()[q].K; });
+         fill_each(s.labs_.providers().size(), o, [&](std::size_t q) { return s.labs_.providers()[q].K; });
        }},
       {{"follower_lag",
         {"provider"},
@@ -1092,21 +1105,21 @@ const std::vector<Simulation::MetricDecl>& Simulation::metric_decls() {
         "stood where K_f stands now, t - min{t' <= t : K_lead(t') >= K_f(t)}; 0 ahead of it "
         "(NaN: not a follower)"},
        [](const S& s, double* o) {
-         fill_each(s.market_.providers().size(), o, [&](std::size_t q) {
-           const Provider& v = s.market_.providers()[q];
+         fill_each(s.labs_.providers().size(), o, [&](std::size_t q) {
+           const Provider& v = s.labs_.providers()[q];
            return v.follower && v.lag >= 0 ? static_cast<double>(v.lag) : kNaN;
          });
        }},
       {{"serving_cost", {"provider"}, "H100e per Mtok", "serving cost h_g(t) of the provider's newest generation"},
        [](const S& s, double* o) {
-         const GenTableView g = s.market_.view();
-         fill_each(s.market_.providers().size(), o,
-                   [&](std::size_t q) { return g.h[s.market_.providers()[q].gens.back()]; });
+         const GenTableView g = s.labs_.view();
+         fill_each(s.labs_.providers().size(), o,
+                   [&](std::size_t q) { return g.h[s.labs_.providers()[q].gens.back()]; });
        }},
       {{"K_lead", {}, "K", "best K_g among non-followers' generations at stage KYC or later"},
-       [](const S& s, double* o) { o[0] = s.market_.K_lead_latest(); }},
+       [](const S& s, double* o) { o[0] = s.labs_.K_lead_latest(); }},
       {{"released_frontier", {}, "K", "best K_g of any generation at stage TRUSTED or later"},
-       [](const S& s, double* o) { o[0] = s.market_.released_frontier(); }},
+       [](const S& s, double* o) { o[0] = s.labs_.released_frontier(); }},
       {{"top20_value_share",
         {},
         "1",
@@ -1160,7 +1173,7 @@ const std::vector<Simulation::MetricDecl>& Simulation::metric_decls() {
        [](const S& s, double* o) { fill_each(s.policy_.size(), o, [&](std::size_t c) { return s.policy_[c]; }); }},
       {{"trusted_partners", {"provider"}, "firms", "real firms that are trusted partners of the provider"},
        [](const S& s, double* o) {
-         const std::size_t P = s.market_.providers().size();
+         const std::size_t P = s.labs_.providers().size();
          const FirmView f = s.large_firms_.view();
          std::fill(o, o + P, 0.0);
          for (std::uint64_t i = 0; i < s.large_.size(); ++i)
@@ -1203,7 +1216,7 @@ const std::vector<Simulation::MetricDecl>& Simulation::metric_decls() {
       {{"K_gap", {"country", "size_class"}, "K", "best released K (stage TRUSTED or later) minus K_accessed"},
        [](const S& s, double* o) {
          const TickResults& r = s.res_;
-         const double released = s.market_.released_frontier();
+         const double released = s.labs_.released_frontier();
          fill_each(r.class_emp.size(), o, [&](std::size_t j) {
            return released - (r.class_emp[j] > 0 ? r.class_emp_K[j] / r.class_emp[j] : kNaN);
          });
@@ -1237,7 +1250,7 @@ std::size_t Simulation::metric_size(const MetricSpec& spec) const {
   std::size_t n = 1;
   for (const std::string& d : spec.dims) {
     if (d == "provider")
-      n *= market_.providers().size();
+      n *= labs_.providers().size();
     else if (d == "country")
       n *= countries_.size();
     else if (d == "class")

@@ -67,7 +67,7 @@ class Simulation {
   const RunOptions& options() const { return options_; }
   const std::vector<Country>& countries() const { return countries_; }
   const Layout& layout() const { return layout_; }
-  const Market& market() const { return market_; }
+  const Labs& labs() const { return labs_; }
   /// Host copies of the agents, current (on CUDA: copied from the device at each call).
   const HostArrays<Firms>& firms() const { return exec_->host_firms(); }
   const HostArrays<Users>& users() const { return exec_->host_users(); }
@@ -134,7 +134,9 @@ class Simulation {
   double firm_demand_at_pmin(double tau);
   void price_plans();  // §2.9 (v5): plan_mult_ and seat_price_ from π(t−1)
   // §2 steps
-  void place_policy_orders(int t);  // §6 hosted orders, before step 1
+  std::vector<int> step_labs(int t);  // §2.1–§2.3; returns the labs that chose partners (§2.2)
+  void place_policy_orders(int t);    // §6 hosted orders, before step 1
+  void firm_tables(int t);            // firm_consts' per-country and per-provider tables
   // fk, uk: this tick's constants as the passes read them; fk_host: the same on the host.
   void choose_partners(const std::vector<int>& released, const FirmTickConsts& fk_host);  // §2.2
   void step_choice(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk);       // §2.4
@@ -174,7 +176,7 @@ class Simulation {
   std::vector<Country> countries_;
   RunOptions options_;
   Layout layout_;
-  Market market_;
+  Labs labs_;
   std::unique_ptr<Exec> exec_;
   OnExec<LayoutView> layout_x_;  ///< the layout as the backend's passes read it
   Metrics metrics_;

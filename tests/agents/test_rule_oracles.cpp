@@ -927,7 +927,7 @@ TEST(OracleHost, SpilloverFollowsSection2_10) {
 
 // ---------------------------------------------------------------------------
 // Providers (§2.1 capacity and the moratorium, §2.2 training, stages and followers,
-// §2.3 serving cost, §2.6 forecast), on a Market stepped by hand
+// §2.3 serving cost, §2.6 forecast), on the Labs stepped by hand
 // ---------------------------------------------------------------------------
 
 /// §2.2 the stage of a generation at tick t: GOV, TRUSTED, KYC by the home's stage
@@ -948,7 +948,7 @@ TEST(OracleProviders, CapacityTrainingStagesAndForecastFollowSection2) {
   p.n_open = 3;
   p.lever_tick = 6;
   const auto cs = load_countries(p.countries);
-  Market m(p, cs);
+  Labs m(p, cs);
   const int P = static_cast<int>(m.providers().size()), lead = static_cast<int>(p.lead);
   const int flagged = find_country(cs, p.lever_country);
   const std::vector<double> align = alignment_matrix(p, cs);
@@ -1095,7 +1095,7 @@ TEST(OracleSim, AdoptionRatesAndPerTickConstantsFollowTheSpec) {
   int below_one = 0, rising = 0;
   for (int t = 0; t < 5; ++t) {
     SCOPED_TRACE("tick " + std::to_string(t));
-    const GenTableView g = s.market().view();
+    const GenTableView g = s.labs().view();
     const UserConsts uk = s.user_consts(t);
     const std::vector<double> rate(uk.adopt_rate.ptr, uk.adopt_rate.ptr + C);
     EXPECT_NEAR(uk.need_scale, s.need0() * S(t), 1e-12 * uk.need_scale);
@@ -1115,8 +1115,8 @@ TEST(OracleSim, AdoptionRatesAndPerTickConstantsFollowTheSpec) {
       EXPECT_NEAR(fk.tau[j], s.tau0() * p.mult_s[j] * std::exp(p.tau_growth * t), 1e-12 * fk.tau[j]);
     const int sp = static_cast<int>(p.seat_plan) - 1;
     EXPECT_NEAR(fk.seat_cap, s.need0() * S(t) * p.plan_need[sp] * std::min(1.0, p.plan_cap), 1e-12 * fk.seat_cap);
-    for (std::size_t q = 0; q < s.market().providers().size(); ++q) {
-      const double m = std::pow(std::max(s.market().providers()[q].price / s.market().p_min(), 1.0), p.plan_pass);
+    for (std::size_t q = 0; q < s.labs().providers().size(); ++q) {
+      const double m = std::pow(std::max(s.labs().providers()[q].price / s.labs().p_min(), 1.0), p.plan_pass);
       EXPECT_NEAR(fk.seat_price[q], p.plan_price[sp] * m, 1e-12 * fk.seat_price[q]);
       rising += m > 1.001;
     }

@@ -114,7 +114,7 @@ TEST(Memory, DeviceEstimateCoversEveryBufferATickGrows) {
       EXPECT_GE(d.clearing, solver_pass_bytes(first, 0));
       EXPECT_GE(d.clearing, 2ull * P * 65537 * 40);
       // Its gathered key events, every market at its limit: 168 MB at 4 providers, 671 MB at 16.
-      EXPECT_GE(d.lists, 2ull * P * ClearingOptions{}.gather_max * sizeof(clearing_detail::KeyEvent));
+      EXPECT_GE(d.lists, 2ull * P * ClearingOptions{}.gather_limit * sizeof(clearing_detail::KeyEvent));
       if (P == 4) {
         EXPECT_GE(d.lists, 167000000u);
       }
@@ -155,7 +155,7 @@ TEST(Memory, DeviceEstimateCoversEveryBufferATickGrows) {
 
       // Everything a tick grows, together: at 16 providers more than twice the fixed 256 MiB of old.
       EXPECT_GE(d.passes(), solver_pass_bytes(first, 0) + solver_pass_bytes(wd, 0) + solver_pass_bytes(rd, 0) +
-                                2ull * P * ClearingOptions{}.gather_max * sizeof(clearing_detail::KeyEvent) +
+                                2ull * P * ClearingOptions{}.gather_limit * sizeof(clearing_detail::KeyEvent) +
                                 partials * max_segment_out() * sizeof(double));
       if (P == 16) {
         EXPECT_GT(d.passes(), 2 * (256ull << 20));

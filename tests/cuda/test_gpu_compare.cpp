@@ -112,7 +112,7 @@ void every_pass(const char* scenario, const SolverOptions& options) {
   // §2.6(c) the clearing on these bids, tight and loose.
   for (double cap : {1e3, 1e5, 1e9}) {
     std::vector<ProviderSupply> supply;
-    for (std::size_t q = 0; q < s.cpu->market().providers().size(); ++q)
+    for (std::size_t q = 0; q < s.cpu->labs().providers().size(); ++q)
       supply.push_back(ProviderSupply{cap * (q + 1), 0.5, 3.0, q == 0});
     const auto a = ce.clear_firms(nf, supply, FirmBids{{}, cfk, ce.firms()});
     const auto b = ge.clear_firms(nf, supply, FirmBids{{}, gfk, ge.firms()});
@@ -157,7 +157,7 @@ void every_pass(const char* scenario, const SolverOptions& options) {
   }
 
   // §2.6(e) the water-fill, tight and loose, then settle and the use sums.
-  const int P = static_cast<int>(s.cpu->market().providers().size());
+  const int P = static_cast<int>(s.cpu->labs().providers().size());
   for (double cap : {1e-3, 1.0, 1e6}) {
     std::vector<double> capacity(P, cap), floor(P, 0.0);
     floor[0] = cap / 3;

@@ -763,7 +763,7 @@ TEST(Clearing, AnyGroupingAndMergeOrderGiveTheSameBits) {
           },
           clear_merge));
     }
-    EXPECT_EQ(fingerprint(solver.results()), fingerprint(run(cs, opt))) << "gather_max " << opt.gather_max;
+    EXPECT_EQ(fingerprint(solver.results()), fingerprint(run(cs, opt))) << "gather_limit " << opt.gather_limit;
     if (HasFailure()) return;
   }
 }

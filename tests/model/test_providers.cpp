@@ -17,7 +17,7 @@ struct Fixture {
 
 TEST(Providers, InitialStateFollowsSection2_0) {
   Fixture f;
-  const Market m(f.p, f.cs);
+  const Labs m(f.p, f.cs);
   EXPECT_NEAR(m.p_min(), 1.3 * (600 + 30000.0 / 36), 1e-9);  // ≈ $1,863
   const double G = std::pow(f.p.g_cap, 1.0 / 12);
   const auto& pr = m.providers();
@@ -55,7 +55,7 @@ TEST(Providers, InitialStateFollowsSection2_0) {
 
 TEST(Providers, ServingCostFormula) {
   Fixture f;
-  Market m(f.p, f.cs);
+  Labs m(f.p, f.cs);
   m.step_serving_cost(f.p, 7);
   const auto& gen = m.generations()[1];
   const double expect = f.p.h0 * std::exp(-f.p.delta * 7) * std::exp(f.p.kappa * (gen.K - f.p.K_ref)) *
@@ -65,7 +65,7 @@ TEST(Providers, ServingCostFormula) {
 
 TEST(Providers, StagesAdvanceAndReleasesHappen) {
   Fixture f;
-  Market m(f.p, f.cs);
+  Labs m(f.p, f.cs);
   int releases = 0;
   for (int t = 0; t < 36; ++t) {
     m.step_capacity(f.p, t);
@@ -94,12 +94,12 @@ TEST(Providers, MoratoriumStopsHomeOrdersOnly) {
   f.p.moratorium = true;
   f.p.lever_tick = 3;
   g.p.lever_tick = 3;
-  Market m(f.p, f.cs), base(g.p, g.cs);
+  Labs m(f.p, f.cs), base(g.p, g.cs);
   const int lead = static_cast<int>(f.p.lead), flagged = find_country(f.cs, f.p.lever_country);
   int hosted_after = 0;
   std::vector<double> prev_home(m.providers().size(), 0.0);
   for (int t = 0; t < 36; ++t) {
-    for (Market* x : {&m, &base}) {
+    for (Labs* x : {&m, &base}) {
       if (t == 1 || t == 5)
         for (std::size_t q = 0; q < x->providers().size(); ++q) x->add_hosted_order(static_cast<int>(q), 700.0, t);
       x->step_capacity(x == &m ? f.p : g.p, t);
@@ -137,7 +137,7 @@ TEST(Providers, MoratoriumStopsHomeOrdersOnly) {
 TEST(Providers, CrackdownLengthensTheFollowersLag) {
   Fixture a, b;
   b.p.crackdown = true;
-  Market base(a.p, a.cs), crack(b.p, b.cs);
+  Labs base(a.p, a.cs), crack(b.p, b.cs);
   double gap = 0;
   for (int t = 0; t < 36; ++t) {
     for (auto* mp : {&base, &crack}) {

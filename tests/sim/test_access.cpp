@@ -252,7 +252,7 @@ TEST(Access, StatusesSumToEveryCountrysRealFirms) {
         EXPECT_GT(seen[kNoValue], 0) << "AI is not worth its access cost to somebody at tick " << t;
         // The cells from the firms' own fields, and each status against what the firm got.
         const FirmView f = sim.firms().view();
-        const GenTableView g = sim.market().view();
+        const GenTableView g = sim.labs().view();
         std::vector<double> cell(static_cast<std::size_t>(C) * cells, 0.0);
         std::vector<int> checked(kStatusCount, 0);
         for (std::uint64_t i = 0; i < L.n_firms; ++i) {
@@ -290,7 +290,7 @@ TEST(Access, StatusesSumToEveryCountrysRealFirms) {
           if (st == kServed || st == kBudgetBound) {
             // Its whole need ζ·q'·h_g (ζ_c on tier-1-homed providers), or less.
             const int q = g.provider[f.generation[i]];
-            const bool tier1 = sim.countries()[sim.market().providers()[q].home].tier == 1;
+            const bool tier1 = sim.countries()[sim.labs().providers()[q].home].tier == 1;
             const double z = tier1 ? m[zeta][c] : 1.0;
             const double tau = sim.tau0() * p.mult_s[f.sector[i]] * std::exp(p.tau_growth * t);
             const double need = z * std::max(static_cast<double>(e) * tau, p.q_min) * g.h[f.generation[i]];
@@ -544,8 +544,8 @@ TEST(Access, TierTwoQuotaFactorFollowsItsDemand) {
         const std::vector<double> W(f0.W, f0.W + L.n_firms);
         sim.step();
         ASSERT_EQ(m[m.find("entries")][0], 0.0);
-        const GenTableView g = sim.market().view();
-        auto tier1 = [&](int gen) { return sim.countries()[sim.market().providers()[g.provider[gen]].home].tier == 1; };
+        const GenTableView g = sim.labs().view();
+        auto tier1 = [&](int gen) { return sim.countries()[sim.labs().providers()[g.provider[gen]].home].tier == 1; };
         std::vector<double> D(C, 0.0);
         const FirmView f = sim.firms().view();
         for (std::uint64_t i = 0; i < L.n_firms; ++i) {

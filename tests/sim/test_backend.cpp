@@ -89,7 +89,7 @@ void same_runs(const SolverOptions& options, double rel) {
 }
 
 TEST(Backend, ClearingRefinementGivesTheBitsOfTheDirectGather) {
-  // Issue 19, finding 8: the clearing refined down to one key (gather_max = 0, as the
+  // Issue 19, finding 8: the clearing refined down to one key (gather_limit = 0, as the
   // GPU comparison forces it) leaves whole ticks unchanged: its price is exact.
   SolverOptions forced;
   forced.clearing = forced_refinement().clearing;
@@ -120,7 +120,7 @@ TEST(Backend, ForcedWaterFillRefinesToTheSameLevels) {
     u.n[i] = static_cast<float>(u.n[i] * scale(rng));
   }
   Exec& e = s->exec();
-  const int P = static_cast<int>(s->market().providers().size());
+  const int P = static_cast<int>(s->labs().providers().size());
   const PlanBids bids{{}, e.put(s->user_consts(s->tick())), e.users(), {}, {}, s->layout().n_users};
   // Capacity above every provider's demand at this size (its resolution is capacity·2^−64).
   std::vector<double> unbounded(P, 1e9), floor(P, 0.0);

@@ -150,7 +150,7 @@ TEST_F(Init, LargeFirmsAreTheLargest) {
 TEST_F(Init, UsersAdoptOnlyEligibleGenerations) {
   const UserView u = sim_->users().view();
   const Layout& L = sim_->layout();
-  const GenTableView g = sim_->market().view();
+  const GenTableView g = sim_->labs().view();
   std::uint64_t adopters = 0;
   double zsum = 0;
   for (std::uint64_t i = 0; i < L.n_users; ++i) {

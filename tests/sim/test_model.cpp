@@ -84,7 +84,7 @@ void check_conservation(const Params& p, bool scarce) {
   const Layout& L = s->layout();
   std::vector<double> gdp_prev;
   for (const auto& c : cs) gdp_prev.push_back(c.gdp_usd);
-  std::vector<double> mult(s->market().providers().size(), 1.0);  // (π_p(t−1)/p_min)^plan_pass
+  std::vector<double> mult(s->labs().providers().size(), 1.0);  // (π_p(t−1)/p_min)^plan_pass
   double most_mult = 1, seat_firms = 0;
   for (int t = 0; t < 18; ++t) {
     const FirmView f = s->firms().view();
@@ -100,7 +100,7 @@ void check_conservation(const Params& p, bool scarce) {
     const auto& price_home = metric(*s, "compute_price_home");
     const auto& revenue = metric(*s, "revenue");
     const auto& util = metric(*s, "utilisation");
-    const GenTableView g = s->market().view();
+    const GenTableView g = s->labs().view();
     const UserView u = s->users().view();
     const std::size_t P = price.size();
     std::vector<double> spend(P, 0.0), plans(P, 0.0);
@@ -128,7 +128,7 @@ void check_conservation(const Params& p, bool scarce) {
         EXPECT_LE(paid, (budget[i] - p.access_cost) * (1 + 1e-6) + 1e-9) << "firm " << i << " tick " << t;
       }
       spend[q] += w * paid;
-      EXPECT_GE(price[q], s->market().p_min() * (1 - 1e-12));
+      EXPECT_GE(price[q], s->labs().p_min() * (1 - 1e-12));
     }
     // Plan prices: the list times the multiple, per provider (the plan_price metric
     // too); a user pays the plan it holds after step 9's step-down, which only lowers it.
@@ -144,12 +144,12 @@ void check_conservation(const Params& p, bool scarce) {
         plans_high[q] += L.w_user[u.country[i]] * p.plan_price[2] * mult[q];
       }
     for (std::size_t q = 0; q < P; ++q) {
-      const auto& v = s->market().providers()[q];
+      const auto& v = s->labs().providers()[q];
       const double inference = (1 - p.train_share) * v.capacity();
       const double reserve = cs[v.home].iso3 == "USA" ? p.r_gov * inference : 0.0;
       // Spend (less F_access) plus reserve and plans is the provider's revenue
       // (up to what firms that exited this tick had spent, at most their budgets).
-      const double accounted = spend[q] + s->market().p_min() * reserve + plans[q];
+      const double accounted = spend[q] + s->labs().p_min() * reserve + plans[q];
       const bool step_down = p.plan_pass > 0;  // plans held after step 9 may be below those paid
       EXPECT_GE(revenue[q], accounted * (1 - 1e-6) - 1.0) << v.name << " tick " << t;
       EXPECT_LE(revenue[q],
@@ -178,7 +178,7 @@ void check_conservation(const Params& p, bool scarce) {
     }
     gdp_prev = metric(*s, "gdp");
     for (std::size_t q = 0; q < P; ++q) {
-      mult[q] = std::pow(std::max(price[q] / s->market().p_min(), 1.0), p.plan_pass);
+      mult[q] = std::pow(std::max(price[q] / s->labs().p_min(), 1.0), p.plan_pass);
       most_mult = std::max(most_mult, mult[q]);
     }
   }
@@ -218,8 +218,8 @@ double capped_level_spread(const Params& p, bool in_compute, int* mixed, bool* u
   for (int t = 0; t < static_cast<int>(p.horizon); ++t) {
     s->step();
     const UserView u = s->users().view();
-    const GenTableView g = s->market().view();
-    const std::size_t P = s->market().providers().size();
+    const GenTableView g = s->labs().view();
+    const std::size_t P = s->labs().providers().size();
     std::vector<double> lo(P, fp::kInf), hi(P, 0.0), free_hi(P, 0.0);
     std::vector<std::set<int>> gens(P);
     for (std::uint64_t i = 0; i < L.n_users; ++i) {
@@ -290,7 +290,7 @@ TEST(Model, PlansPricedByScarcityStepAdoptersDownAndEarnWhatTheyCharge) {
     for (std::uint64_t i = 0; i < L.n_users; ++i) adopter0[i] = u0.flags[i] & user_flag::kAdopter;
     s->step();
     const UserView u = s->users().view();
-    const GenTableView g = s->market().view();
+    const GenTableView g = s->labs().view();
     const std::size_t P = mult.size();
     std::vector<double> revenue(P, 0.0), demand(P, 0.0);
     for (std::uint64_t i = 0; i < L.n_users; ++i) {
@@ -536,7 +536,7 @@ TEST(Scenarios, MoratoriumStopsCapacityOfTheFlaggedHome) {
     orders.push_back(metric(*s, "orders"));
     for (double h : metric(*s, "capacity_hosted")) ASSERT_EQ(h, 0.0);
     for (std::size_t q = 0; q < orders[t].size(); ++q) {
-      const bool home = s->market().providers()[q].home == flagged;
+      const bool home = s->labs().providers()[q].home == flagged;
       if (t >= lever && home) {
         EXPECT_EQ(orders[t][q], 0.0) << "provider " << q << " tick " << t;
         ++stopped;
@@ -595,13 +595,13 @@ TEST(Scenarios, FirstResortServesHomeFirmsFirst) {
     const auto& home = metric(*s, "compute_price_home");
     const auto& rest = metric(*s, "compute_price");
     for (std::size_t q = 0; q < home.size(); ++q) {
-      if (s->market().providers()[q].home != usa) {
+      if (s->labs().providers()[q].home != usa) {
         EXPECT_TRUE(std::isnan(home[q])) << "provider " << q;  // not homed in the flagged country: not under the rule
         continue;
       }
       ASSERT_FALSE(std::isnan(home[q]));
       EXPECT_LE(home[q], rest[q]) << "tick " << t;
-      above_floor += rest[q] > 1.001 * s->market().p_min();
+      above_floor += rest[q] > 1.001 * s->labs().p_min();
     }
     us_base += firms_in(*base, usa, {kPricedOut, kRationed});
     us_fr += firms_in(*s, usa, {kPricedOut, kRationed});
@@ -642,10 +642,10 @@ TEST(Scenarios, BuildoutOpenWeightsAndDealsDoWhatTheySay) {
   {
     auto o = make(small({"open_weights=true", "n_open=2"}, ticks));
     for (int t = 0; t < ticks; ++t) o->step();
-    const GenTableView g = o->market().view();
+    const GenTableView g = o->labs().view();
     double best_open_us = 0;
     for (int k = 0; k < g.n_gens; ++k)
-      if (g.stage[k] == kStageOpen && o->countries()[o->market().providers()[g.provider[k]].home].iso3 == "USA")
+      if (g.stage[k] == kStageOpen && o->countries()[o->labs().providers()[g.provider[k]].home].iso3 == "USA")
         best_open_us = std::max(best_open_us, g.K[k]);
     ASSERT_GT(best_open_us, 0.0) << "no US generation became OPEN";
     // K_elig is a float field: every Russian firm's is at least the float nearest the

@@ -10,7 +10,7 @@ core/model/spillover.cpp) rule by rule, for comparison of results and of speed:
   productivity, wealth, adoption); the model calls them through its
   ``agents_by_type`` AgentSets with ``do``.
 * Providers (AI labs), their generations and the countries are few, so they are
-  plain Python objects on the model (``Market``, ``Provider``, ``Generation``,
+  plain Python objects on the model (``Labs``, ``Provider``, ``Generation``,
   ``Country``).
 * The market clearing of §2.6(c) and the consumer water-fill of §2.6(e) run at
   model level by sorting the bids (not the C++'s histogram passes); their
@@ -219,7 +219,7 @@ class Provider:
         self.C_home = self.C_hosted = 0.0
         self.cash = self.T = self.K_own = self.K = 0.0
         self.price = self.price_home = self.forecast = self.revenue = self.order = 0.0
-        self.lag = -1.0              # followers: §7 follower lag (Market.follower_lag); −1 otherwise
+        self.lag = -1.0              # followers: §7 follower lag (Labs.follower_lag); −1 otherwise
         self.gens: list[int] = []
 
     @property
@@ -227,7 +227,7 @@ class Provider:
         return self.C_home + self.C_hosted
 
 
-class Market:
+class Labs:
     """All labs and their generations; steps 1–3 of the tick and their §2.0 state."""
 
     def __init__(self, p: Params, countries: list[Country], align: list[list[float]]):
@@ -691,7 +691,7 @@ class FirmAgent(mesa.Agent):
     def cleared_for(self, q: int) -> bool:
         """KYC-cleared and align ≥ a_kyc, or the country hosts an arrived deal of q (§6)."""
         m = self.model
-        return (self.kyc and m.market.align[self.country][q] >= m.p.a_kyc) or bool((m.deal_mask[self.country] >> q) & 1)
+        return (self.kyc and m.labs.align[self.country][q] >= m.p.a_kyc) or bool((m.deal_mask[self.country] >> q) & 1)
 
     def eligible(self, g: Generation) -> bool:
         """§2.4: OPEN; or align ≥ 0 and GENERAL, KYC if cleared or a partner, TRUSTED if a partner."""
@@ -699,7 +699,7 @@ class FirmAgent(mesa.Agent):
         if st == OPEN:
             return True
         q = g.provider
-        if self.model.market.align[self.country][q] < 0.0:
+        if self.model.labs.align[self.country][q] < 0.0:
             return False
         if st == GENERAL:
             return True
@@ -717,7 +717,7 @@ class FirmAgent(mesa.Agent):
 
     def is_home(self, q: int) -> bool:
         m = self.model
-        return m.first_resort[q] and self.country == m.market.lever_country
+        return m.first_resort[q] and self.country == m.labs.lever_country
 
     def utility(self, budget: float, need_q1: float, g: Generation) -> float:
         """Noiseless u = φ·K_g·min(1, a/q')^ψ with a = ζ(B − F)/(π_p(t−1)·h_g) (§2.4)."""
@@ -747,7 +747,7 @@ class FirmAgent(mesa.Agent):
         not adopted AI first adopts, if a generation is eligible, with adopt_prob(); one
         that has not chooses nothing."""
         m, p = self.model, self.model.p
-        gens = m.market.gens
+        gens = m.labs.gens
         if self.pending_draws is not None:
             u_kyc, u_switch, noise, u_adopt = self.pending_draws
             self.pending_draws = None
@@ -789,7 +789,7 @@ class FirmAgent(mesa.Agent):
         if self.generation is None:
             return
         m, p = self.model, self.model.p
-        g = m.market.gens[self.generation]
+        g = m.labs.gens[self.generation]
         q = g.provider
         z = m.zeta[self.country] if m.quota_provider[q] else 1.0
         qi = self.need()
@@ -822,9 +822,9 @@ class FirmAgent(mesa.Agent):
         m = self.model
         if self.generation is None:
             return None
-        gens = m.market.gens
+        gens = m.labs.gens
         cc = bool(getattr(m.p, "compute_caps", False))
-        if not cc and m.market.user_eligible(self.country, gens[self.generation]):
+        if not cc and m.labs.user_eligible(self.country, gens[self.generation]):
             return self.generation
         q = gens[self.generation].provider
         # (v5) under compute caps: the best K_x·min(1, Λ_q(t−1)·(w_seat/h_x)/(cap_seat·ζ))^ψ
@@ -836,7 +836,7 @@ class FirmAgent(mesa.Agent):
             level = lv.lam_floor if host and lv.lam_floor > lv.lam else lv.lam
         best, best_u = None, 0.0
         for k, g in enumerate(gens):
-            if g.provider != q or not m.market.user_eligible(self.country, g):
+            if g.provider != q or not m.labs.user_eligible(self.country, g):
                 continue
             u = g.K
             if level < INF and cap > 0.0:
@@ -857,7 +857,7 @@ class FirmAgent(mesa.Agent):
         q = self.need()
         if k is None or not q > 0.0:
             return
-        g = m.market.gens[k]
+        g = m.labs.gens[k]
         price = m.seat_price[g.provider]
         if not price > 0.0:
             return
@@ -873,7 +873,7 @@ class FirmAgent(mesa.Agent):
         if self.seat_gen is None:
             return None
         m = self.model
-        g = m.market.gens[self.seat_gen]
+        g = m.labs.gens[self.seat_gen]
         q = g.provider
         cap = m.seat_cap * (m.zeta[self.country] if m.quota_provider[q] else 1.0)
         pw = m.seat_weight / g.h if getattr(m.p, "compute_caps", False) else m.seat_weight  # (v5) fill_weight
@@ -891,7 +891,7 @@ class FirmAgent(mesa.Agent):
         use = min(cap, level * pw)
         self.generation, self.provider = self.seat_gen, q
         self.alloc = self.seats * use * h
-        self.K = self.model.market.gens[self.seat_gen].K if use > 0.0 else 0.0
+        self.K = self.model.labs.gens[self.seat_gen].K if use > 0.0 else 0.0
         self.on_seats = True
         self.used_ai = self.used_ai or use > 0.0
         self.status = SEATS_CAPPED if level * pw < cap else SEATS
@@ -902,7 +902,7 @@ class FirmAgent(mesa.Agent):
         p = self.model.p
         x = allocate(self.bid, self.model.clearing[self.bid.provider]) if self.bid is not None else 0.0
         self.alloc = x
-        self.K = self.model.market.gens[self.generation].K if x > 0.0 else 0.0
+        self.K = self.model.labs.gens[self.generation].K if x > 0.0 else 0.0
         self.buying = x > 0.0
         self.used_ai = self.used_ai or self.buying
         self.entered = False
@@ -912,7 +912,7 @@ class FirmAgent(mesa.Agent):
         elif self.generation is None:
             self.status = NO_ACCESS
         elif self.bid is None:
-            g = self.model.market.gens[self.generation]
+            g = self.model.labs.gens[self.generation]
             values_ai = self.need() > 0.0 and self.value_max(g) >= p.access_cost
             self.status = NO_BUDGET if values_ai else NO_VALUE
         else:
@@ -930,7 +930,7 @@ class FirmAgent(mesa.Agent):
         if served); ℓ_up if it could not bid for want of money although V(q'·h) ≥ F_access;
         else 0."""
         m, p = self.model, self.model.p
-        g = m.market.gens[self.generation]
+        g = m.labs.gens[self.generation]
         v_max = p.wtp_months * p.rho * p.sigma_c * self.revenue * p.phi * g.K  # V_i at saturation
         if self.bid is not None:
             ratio = v_max / self.bid.need / self.paid_price()
@@ -956,7 +956,7 @@ class FirmAgent(mesa.Agent):
         m, p = self.model, self.model.p
         u = m.countries[self.country].spill
         if self.buying or self.on_seats:  # API compute, or (v5) seats' tokens
-            qh = self.need() * m.market.gens[self.generation].h
+            qh = self.need() * m.labs.gens[self.generation].h
             u += p.phi * self.K * math.pow(min(1.0, self.alloc / qh), p.psi)
         growth = 1.0 + p.g0 + p.rho * u + p.sigma_A * self.random.gauss(0.0, 1.0)
         self.A *= max(growth, 0.0)
@@ -989,7 +989,7 @@ class FirmAgent(mesa.Agent):
         compute = 0.0
         if self.buying:
             q = self.provider
-            price = m.market.providers[q].price_home if self.is_home(q) else m.market.providers[q].price
+            price = m.labs.providers[q].price_home if self.is_home(q) else m.labs.providers[q].price
             compute = price * self.alloc + p.access_cost
         elif self.on_seats:
             compute = self.seats * m.seat_price[self.provider]  # (v5) seats, no access cost
@@ -1039,7 +1039,7 @@ class UserAgent(mesa.Agent):
         """§2.4 for a user: the eligible generation maximising φ·K_g·served_g + noise·γ;
         served_g (v5, compute caps, step 4: ``served``) else 1."""
         m = self.model
-        gens = m.market.gens
+        gens = m.labs.gens
         phi, noise, rnd = m.p.phi, m.p.switch_noise, self.random
         best, best_u = None, 0.0
         for k in m.user_gens[self.country]:
@@ -1056,7 +1056,7 @@ class UserAgent(mesa.Agent):
         min(1, Λ·(w_plan/h_k)/c_u)^ψ (Λ: a deal host's λ1 when above λ); 1 when every cap
         fitted there (Λ = +inf) or c_u = 0."""
         m = self.model
-        g = m.market.gens[k]
+        g = m.labs.gens[k]
         q = g.provider
         cap = self.cap(q)
         pw = m.p.plan_weight[self.plan - 1] / g.h
@@ -1087,7 +1087,7 @@ class UserAgent(mesa.Agent):
         g = self.pick_generation(None)
         if g is None:
             return
-        q = m.market.gens[g].provider
+        q = m.labs.gens[g].provider
         income = self.z * c.wage
         afford = max(p.f_free, min(1.0, p.omega_inc * income / m.plan_price_on(1, q)))
         if not u < c.adopt_rate * afford:
@@ -1115,7 +1115,7 @@ class UserAgent(mesa.Agent):
         if g is None:
             g = self.pick_generation(None, cc)
         self.generation = g
-        self.provider = None if g is None else self.model.market.gens[g].provider
+        self.provider = None if g is None else self.model.labs.gens[g].provider
 
     def cap(self, q: int | None = None) -> float:
         """§2.5 min(need_u, plancap_u), Mtok, × ζ_c on tier-1-homed providers (on provider q;
@@ -1133,7 +1133,7 @@ class UserAgent(mesa.Agent):
             return
         m = self.model
         q = self.provider
-        h = m.market.gens[self.generation].h
+        h = m.labs.gens[self.generation].h
         pw = m.p.plan_weight[self.plan - 1]
         if getattr(m.p, "compute_caps", False):
             pw /= h  # (v5) the fill's weight w_plan/h_g: the level counts H100e (fill_weight)
@@ -1246,9 +1246,9 @@ class CutoffModel(mesa.Model):
         self.p = p
         self.countries = countries
         self.warnings = make_layout(countries, p)
-        self.market = Market(p, countries, alignment_matrix(p, countries))
+        self.labs = Labs(p, countries, alignment_matrix(p, countries))
         self.tick = 0
-        C, P = len(countries), len(self.market.providers)
+        C, P = len(countries), len(self.labs.providers)
         self.n_sectors = len(p.sector_share)
         for c in countries:  # lagged values (§2.0)
             c.gdp_prev = c.gdp0
@@ -1266,10 +1266,10 @@ class CutoffModel(mesa.Model):
         self.level_prev = [Level(INF, 0.0)] * P
         self.zeta = [1.0] * C
         self.kyc_rate = [0.0] * C
-        self.quota_provider = [countries[v.home].tier == 1 for v in self.market.providers]
+        self.quota_provider = [countries[v.home].tier == 1 for v in self.labs.providers]
         self.first_resort = [False] * P
-        self.price = [v.price for v in self.market.providers]
-        self.price_home = [v.price_home for v in self.market.providers]
+        self.price = [v.price for v in self.labs.providers]
+        self.price_home = [v.price_home for v in self.labs.providers]
         self.tau0 = 0.0
         self.need0 = 0.0
         self.tightness0_reached = p.tightness0
@@ -1319,14 +1319,14 @@ class CutoffModel(mesa.Model):
             "entries": lambda m: m.out["entries"],
             "tokens_per_worker": lambda m: m.tau0 * math.exp(m.p.tau_growth * m.tick),
             "compute_price": lambda m: list(m.out["price"]),
-            "capacity": lambda m: [v.capacity for v in m.market.providers],
+            "capacity": lambda m: [v.capacity for v in m.labs.providers],
             "revenue": lambda m: list(m.out["revenue"]),
             "utilisation": lambda m: list(m.out["utilisation"]),
-            "frontier_K": lambda m: [v.K for v in m.market.providers],
+            "frontier_K": lambda m: [v.K for v in m.labs.providers],
             "follower_lag": lambda m: [float(v.lag) if v.follower and v.lag >= 0 else math.nan
-                                       for v in m.market.providers],
-            "K_lead": lambda m: m.market.K_lead_hist[m.tick],
-            "released_frontier": lambda m: m.market.released_frontier(),
+                                       for v in m.labs.providers],
+            "K_lead": lambda m: m.labs.K_lead_hist[m.tick],
+            "released_frontier": lambda m: m.labs.released_frontier(),
             "K_eligible_world": lambda m: m.out["K_elig_world"],
             "zeta": lambda m: list(m.zeta),
             "quota_demand": lambda m: [c.quota_demand_prev for c in m.countries],
@@ -1406,7 +1406,7 @@ class CutoffModel(mesa.Model):
 
     def user_consts(self, t: int) -> None:
         """Per-country wage, adoption rate (§2.9) and the users' eligible generations."""
-        p, mk = self.p, self.market
+        p, mk = self.p, self.labs
         self.user_gens = []
         for k, c in enumerate(self.countries):
             c.wage = p.labour_share * c.gdp_prev / (12.0 * c.workers)
@@ -1430,7 +1430,7 @@ class CutoffModel(mesa.Model):
         """§2.9 (v5) plans priced by scarcity (Simulation::price_plans): provider q's plans
         cost the list prices times (max(π_q(t−1), p_min)/p_min)^plan_pass; a seat costs plan
         seat_plan's price there."""
-        p, mk = self.p, self.market
+        p, mk = self.p, self.labs
         self.plan_mult = [math.pow(max(v.price / mk.p_min, 1.0), p.plan_pass) if p.plan_pass > 0 else 1.0
                           for v in mk.providers]
         self.seat_price = [p.plan_price[int(p.seat_plan) - 1] * m for m in self.plan_mult]
@@ -1443,7 +1443,7 @@ class CutoffModel(mesa.Model):
         """Per-tick tables the firms read: τ_s(t), KYC rates, ζ_c (under the lever
         diffusion_rule from lever_tick, v4), deal masks, quota and first-resort providers,
         prices π(t−1) (§2.4, §2.5)."""
-        p, mk = self.p, self.market
+        p, mk = self.p, self.labs
         tau0 = self.tau0 if tau0 is None else tau0
         self.tau_s = [tau0 * m * math.exp(p.tau_growth * max(t, 0)) for m in p.mult_s]
         quota = p.tier2_quota * math.pow(1.0 + p.tier2_quota_growth, max(t, 0) / 12.0)
@@ -1528,7 +1528,7 @@ class CutoffModel(mesa.Model):
         """Weighted firm demand at p_min at tick 0 as a function of τ0, and step 6's firm
         capacity at tick 0 with no unused floor (§2.0). Vectorised with numpy over the firms'
         state and the very draws they will use in tick 0's step 4 (drawn here)."""
-        p, mk = self.p, self.market
+        p, mk = self.p, self.labs
         self.firm_consts(0, tau0=1.0)
         capacity = 0.0
         for v in mk.providers:
@@ -1585,7 +1585,7 @@ class CutoffModel(mesa.Model):
     def derive_need0(self) -> None:
         """§2.0: consumer demand at full caps at tick 0, every adopter on its provider's
         newest GENERAL generation, equals tightness0_cons × the consumer floor."""
-        p, mk = self.p, self.market
+        p, mk = self.p, self.labs
         h_newest = [0.0] * len(mk.providers)
         floor = 0.0
         for q, v in enumerate(mk.providers):
@@ -1607,11 +1607,11 @@ class CutoffModel(mesa.Model):
         """One tick (one month), in the order of docs/model.md §2."""
         t = self.tick
         self.place_policy_orders(t)                      # §6
-        self.market.step_capacity(t)                     # §2.1
-        released = self.market.step_training(t)          # §2.2
+        self.labs.step_capacity(t)                     # §2.1
+        released = self.labs.step_training(t)          # §2.2
         if t == 0:  # §2.0: the generation entering at t_g = 0 chooses its partners in step 2 of tick 0
-            released = released + [q for q in range(len(self.market.providers)) if q not in released]
-        self.market.step_serving_cost(t)                 # §2.3
+            released = released + [q for q in range(len(self.labs.providers)) if q not in released]
+        self.labs.step_serving_cost(t)                 # §2.3
         self.firm_consts(t)
         self.user_consts(t)
         if released:
@@ -1635,9 +1635,9 @@ class CutoffModel(mesa.Model):
             if c.policy_provider < 0:
                 continue
             if c.policy & 1:
-                self.market.add_hosted_order(c.policy_provider, p.build_share * c.gdp_prev / 12.0 / p.capex, t)
+                self.labs.add_hosted_order(c.policy_provider, p.build_share * c.gdp_prev / 12.0 / p.capex, t)
             if c.deal_order_tick == t:
-                self.market.add_hosted_order(c.policy_provider, p.deal_size, t)
+                self.labs.add_hosted_order(c.policy_provider, p.deal_size, t)
                 c.deal_arrival = t + int(p.lead)
 
     def choose_partners(self, released: list[int]) -> None:
@@ -1645,7 +1645,7 @@ class CutoffModel(mesa.Model):
         in countries with align ≥ a_trusted (defenders first, then by revenue(t−1));
         a firm chosen by one of this tick's releases (only those, v4) moves to the
         partner provider whose eligible generation gives the highest noiseless u."""
-        p, mk = self.p, self.market
+        p, mk = self.p, self.labs
         chosen = set()  # unique_ids of the firms chosen by these releases
         for q in released:
             cand = []
@@ -1678,7 +1678,7 @@ class CutoffModel(mesa.Model):
         firms' part of D_c and (v4) the budgets' adaptation, (d) what firms did not buy
         joins (e) the plan layer's water-filled caps, users and (v5) seats together;
         revenue and forecast."""
-        p, mk = self.p, self.market
+        p, mk = self.p, self.labs
         P = len(mk.providers)
         p_min = mk.p_min
         self.users.do("make_bid")
@@ -1799,7 +1799,7 @@ class CutoffModel(mesa.Model):
     def step_countries(self) -> None:
         """§2.10: per-country aggregates, GDP, adoption, access gap, lagged values,
         spillover; §6 policies by rule; §7 ranks (top-20% share, Gini)."""
-        p, mk = self.p, self.market
+        p, mk = self.p, self.labs
         cs = self.countries
         C = len(cs)
         Y, Emp, EmpK, BuyEmpK, BuyEmp, EmpKelig = ([0.0] * C for _ in range(6))

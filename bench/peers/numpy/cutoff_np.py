@@ -563,7 +563,7 @@ class Model:
         return self.K_lead_hist[t]
 
     def follower_lag(self, t, K_f):
-        """§7 (v4) follower lag (Market::follower_lag): how many ticks ago the leaders'
+        """§7 (v4) follower lag (Labs::follower_lag): how many ticks ago the leaders'
         released frontier stood where the follower stands now, t − min{t' ≤ t :
         K_lead(t') ≥ K_f}; 0 at or ahead of it. Walks back while K_lead(t'−1) ≥ K_f,
         before tick 0 on §2.0's trend, at most 10^4 ticks."""
