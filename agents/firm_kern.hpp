@@ -213,7 +213,8 @@ struct FirmTickConsts {
   GenTableView gens;
   CUTOFF_FIRM_TICK_TABLES(CUTOFF_TABLE_MEMBER)
   int lever_country;  ///< the first-resort home country
-  double a_kyc, p_switch, switch_noise, phi, psi, rho, sigma_c, wtp_months, access_cost, q_min, beta_W, beta_R;
+  double a_kyc, p_switch, firm_p_repick, switch_noise, phi, psi, rho, sigma_c, wtp_months, access_cost, q_min, beta_W,
+      beta_R;
   double b_adapt, b_max, b_floor, b_up;  ///< §2.5 budget adaptation (v4)
   /// §2.6(e) (v5) the product layer: seats on plan `seat_plan` (its cap per seat this
   /// tick in Mtok, its water-fill weight; its price is a table); off: no seats.
@@ -384,6 +385,12 @@ CUTOFF_HD_INLINE FirmPick firm_pick(std::uint64_t i, const FirmTickConsts& k, co
   // A trusted partner keeps its provider; others re-choose it with probability
   // p_switch, and must when none of their provider's generations is eligible.
   const bool keeps = current != kNone && has_own && (((a.partners >> current) & 1u) || !(u_switch < k.p_switch));
+  // (v5) one that keeps its provider keeps its generation while it stays eligible,
+  // re-choosing it with probability firm_p_repick (1: every tick, as before).
+  const int held = f.generation[i];
+  if (keeps && held != kNone && k.gens.provider[held] == current && firm_eligible(k, a, c, held) &&
+      !(draws.uniform() < k.firm_p_repick))
+    return {a.flags, static_cast<std::uint8_t>(held), static_cast<float>(best_K)};
   Rng noise(k.seed, k.replicate, i, k.tick, Stream::ChoiceNoise);
   std::uint8_t best = kNone;
   double best_u = 0.0;

@@ -157,6 +157,9 @@ std::vector<Field<Params>> make_params_schema() {
       real("tier2_quota_growth", &P::tier2_quota_growth, "per year", 0, 100, 0, "Growth of the tier-2 quota (§2.4)"),
       // choice
       real("p_switch", &P::p_switch, "per tick", 0, 1, 0.05, "Probability of re-choosing the provider (§2.4)"),
+      real("firm_p_repick", &P::firm_p_repick, "per tick", 0, 1, 1.0,
+           "A firm that keeps its provider re-chooses its generation with this probability, and keeps the one it "
+           "has while it stays eligible otherwise (§2.4, v5); 1: every firm re-chooses its generation every tick"),
       real("switch_noise", &P::switch_noise, "uplift", 0, 100, 0.5, "Gumbel scale of choice noise (§2.4)"),
       // firms and sectors
       real("worker_share", &P::worker_share, "1", 0.01, 1, 0.45, "Workers per person (§1)"),

@@ -81,6 +81,7 @@ struct Params {
   double a_kyc, tier2_quota, tier2_quota_growth;
   // choice (§2.4)
   double p_switch, switch_noise;
+  double firm_p_repick;  ///< (v5) a firm keeping its provider: its probability of re-choosing its generation (§2.4)
   // firms and sectors (§1, §2.5)
   double worker_share, pareto_alpha, size_cap, tightness0, tau_growth;
   std::vector<std::string> sector_names;     ///< one per sector

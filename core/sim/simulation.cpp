@@ -408,6 +408,7 @@ FirmTickConsts Simulation::firm_consts(int t) {
   k.adopt_size = p.firm_adopt_size;
   k.a_kyc = p.a_kyc;
   k.p_switch = p.p_switch;
+  k.firm_p_repick = p.firm_p_repick;
   k.switch_noise = p.switch_noise;
   k.phi = p.phi;
   k.psi = p.psi;

@@ -25,6 +25,7 @@ struct World {
   double one[1] = {1.0};
   FirmTickConsts k{};
   World() {
+    k.firm_p_repick = 1.0;  // (v5) every firm re-chooses its generation, as before the switch
     k.gens = GenTableView{1, 1, table_of(provider), table_of(K), table_of(stage), table_of(h), table_of(align)};
     k.deal_mask = table_of(deal);
     k.quota_provider = table_of(zero8);

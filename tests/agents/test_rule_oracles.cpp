@@ -95,7 +95,7 @@ struct World {
     k.tau = table_of(tau);
     k.lever_country = 0;
     k.seed = 9, k.replicate = 2, k.tick = 5;
-    k.a_kyc = 0.3, k.p_switch = 1.0, k.switch_noise = 0.0;
+    k.a_kyc = 0.3, k.p_switch = 1.0, k.firm_p_repick = 1.0, k.switch_noise = 0.0;
     k.phi = 1, k.psi = 0.5, k.rho = 0.001, k.sigma_c = 3, k.wtp_months = 12;
     k.access_cost = 1000, k.q_min = 10, k.beta_W = 0.0005, k.beta_R = 0.001;
     k.b_adapt = 0.05, k.b_max = 30, k.b_floor = 0.01, k.b_up = 0.5;
@@ -236,6 +236,64 @@ TEST(OracleFirms, UtilityBidAndNoiselessChoiceFollowSection2_4) {
   EXPECT_GT(kept, 100);  // the random firms cover each case
   EXPECT_GT(zero_money, 50);
   EXPECT_GT(changed_by_F, 50);
+}
+
+TEST(OracleFirms, AFirmKeepingItsProviderKeepsItsGenerationUnlessItRepicks) {
+  // §2.4 (v5): with p_switch = 0 a firm keeps its provider while one of its generations
+  // is eligible; it then keeps the generation it holds, if eligible, unless it
+  // re-chooses (probability firm_p_repick), and re-chooses when it is not. Without
+  // noise a re-choice takes the provider's best eligible generation, so among firms
+  // whose held generation is eligible but not that best, the share keeping it is
+  // binomial at 1 − firm_p_repick: the test fails at 5 SD (false alarm 6e-7).
+  for (const double repick : {0.3, 1.0}) {
+    World w;
+    w.k.p_switch = 0.0, w.k.firm_p_repick = repick;
+    const int n = 20000;
+    HostArrays<Firms> a = test::filled<Firms>(n);
+    const FirmView f = a.view();
+    std::mt19937_64 rng(17);
+    int could_keep = 0, kept = 0, ineligible_held = 0;
+    for (int i = 0; i < n; ++i) {
+      random_firm(f, i, rng);
+      const int cur = f.provider[i];
+      if (cur != kNone) {  // hold a random generation of the provider
+        std::vector<int> own;
+        for (int g = 0; g < World::kG; ++g)
+          if (w.provider[g] == cur) own.push_back(g);
+        f.generation[i] = static_cast<std::uint8_t>(own[rng() % own.size()]);
+      }
+      const int c = f.country[i], held = f.generation[i];
+      const bool kyc = f.flags[i] & firm_flag::kKyc;
+      const double B = spec_budget(w, f.b[i], f.W[i], f.revenue[i]);
+      const double q1 = std::max(static_cast<double>(f.employees[i]) * w.tau[0], w.k.q_min);
+      bool has_own = false;
+      for (int g = 0; g < World::kG; ++g)
+        has_own |= w.provider[g] == cur && spec_firm_eligible(w, c, kyc, f.partners[i], g);
+      int best = -1;  // the noiseless re-choice: among the provider's generations when it keeps it
+      double best_u = -1;
+      for (int g = 0; g < World::kG; ++g) {
+        if (!spec_firm_eligible(w, c, kyc, f.partners[i], g) || (has_own && w.provider[g] != cur)) continue;
+        const double u = spec_utility(w, B, q1, c, g);
+        if (u > best_u * (1 + 1e-12)) best = g, best_u = u;
+      }
+      const FirmPick pick = firm_pick(i, w.k, f);
+      const bool held_ok = has_own && held != kNone && spec_firm_eligible(w, c, kyc, f.partners[i], held);
+      ineligible_held += has_own && held != kNone && !held_ok;
+      if (held_ok && held != best) {
+        ++could_keep;
+        kept += pick.generation == held;
+        if (pick.generation != held) {
+          EXPECT_EQ(pick.generation, best) << "firm " << i;
+        }
+      } else {
+        EXPECT_EQ(pick.generation, best < 0 ? kNone : best) << "firm " << i << " repick " << repick;
+      }
+    }
+    ASSERT_GT(could_keep, 1000);
+    EXPECT_GT(ineligible_held, 100);  // held generations no longer eligible are re-chosen
+    const double m = could_keep * (1 - repick), sd = std::sqrt(could_keep * repick * (1 - repick));
+    EXPECT_LE(std::abs(kept - m), 5 * sd + 1e-9) << "repick " << repick << ": " << kept << " of " << could_keep;
+  }
 }
 
 TEST(OracleFirms, ChoiceWithNoiseFollowsTheLogitProbabilities) {

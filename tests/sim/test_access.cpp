@@ -36,6 +36,7 @@ struct World {
   double w_small[kSizeBands] = {3.0, 0, 0, 0};  // (country 0, size band)
   FirmTickConsts k{};
   World() {
+    k.firm_p_repick = 1.0;  // (v5) every firm re-chooses its generation, as before the switch
     k.gens = GenTableView{1, 1, table_of(provider), table_of(K), table_of(stage), table_of(h), table_of(align)};
     k.layout.w_small = table_of(w_small);
     k.deal_mask = table_of(deal);
