@@ -769,6 +769,12 @@ class FirmAgent(mesa.Agent):
                 return
             self.adopted = True
         keeps = has_own and (((self.partners >> current) & 1) or not u_switch < p.p_switch)
+        # (v5) one that keeps its provider keeps its generation while it stays eligible,
+        # re-choosing it with probability firm_p_repick (1: every tick; no draw then).
+        held = self.generation
+        if (p.firm_p_repick < 1 and keeps and held is not None and gens[held].provider == current
+                and held in eligible and not self.random.random() < p.firm_p_repick):
+            return
         best, best_u = None, 0.0
         for k in eligible:
             g = gens[k]

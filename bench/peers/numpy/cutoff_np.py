@@ -848,6 +848,15 @@ class Model:
             adopted = adopted | (any_el & (draws["adopt"] < prob))
         partner_cur = ((partners >> np.maximum(cur, 0)) & 1) == 1
         keeps = (cur >= 0) & has_own & (partner_cur | ~(draws["switch"] < P["p_switch"]))
+        # (v5) one that keeps its provider keeps its generation while it stays eligible,
+        # re-choosing it with probability firm_p_repick (1: every tick; no draw then).
+        stay = np.zeros(n, bool)
+        if P["firm_p_repick"] < 1:
+            held_ok = np.zeros(n, bool)
+            for g in range(NG):
+                held_ok |= elig[g] & (self.f_gen == g) & (cur == self.g_prov[g])
+            if (keeps & held_ok).any():  # (never at tick 0, whose draws are cutoff's: nothing is held)
+                stay = keeps & held_ok & ~(self.rng.random(n) < P["firm_p_repick"])
         best = np.full(n, -1)
         best_u = np.full(n, -np.inf)
         rank = np.zeros(n, dtype=int)                 # candidates so far (draws so far)
@@ -860,6 +869,7 @@ class Model:
             best = np.where(upd, g, best)
             best_u = np.where(upd, u, best_u)
             rank += cand
+        best = np.where(stay, self.f_gen, best)
         return kyc, best, best_K, adopted
 
     # ---- §2.5 firm bids ----------------------------------------------------
