@@ -21,6 +21,8 @@
 #include <vector>
 
 #include "core/app/backend.hpp"
+#include "core/app/comm.hpp"
+#include "core/app/ensemble.hpp"
 #include "core/app/memory.hpp"
 #include "core/app/run.hpp"
 #include "core/hd/error.hpp"
@@ -48,10 +50,7 @@ std::string toml_text(nb::handle v, bool top) {
     const std::string s = nb::cast<std::string>(v);
     return top ? s : std::string(nb::repr(v).c_str());  // inside an array: a quoted TOML string
   }
-  if (nb::isinstance<nb::int_>(v) || nb::isinstance<nb::float_>(v)) {
-    const std::string s = nb::str(v).c_str();
-    return s;
-  }
+  if (nb::isinstance<nb::int_>(v) || nb::isinstance<nb::float_>(v)) return nb::str(v).c_str();
   if (nb::isinstance<nb::list>(v) || nb::isinstance<nb::tuple>(v)) {
     std::string out = "[";
     bool first = true;
@@ -197,6 +196,57 @@ class Session {
   std::pair<double, double> span_{0, 0};
 };
 
+/// `cutoff ensemble` from Python: the same request (core/app/ensemble.hpp: run_ensemble) with
+/// the API's arguments; one process (MPI only under an MPI launcher, as the program).
+/// @param sweep  {key: [values] or "lo:hi:n"}, in order, as `--sweep key=...` each
+void run_ensemble_from_python(const Scenario& sc, const std::string& out, std::int64_t replicates,
+                              const nb::object& sweep, int jobs, int threads, std::optional<std::int64_t> firms,
+                              std::optional<std::int64_t> users, std::optional<std::int64_t> seed,
+                              std::optional<std::int64_t> ticks, const std::string& backend,
+                              const std::string& max_memory) {
+  EnsembleRequest req;
+  req.scenario = sc.path;
+  req.outdir = out;
+  req.sets = sc.sets;
+  RunCounts counts;
+  counts.firms = firms.value_or(-1);
+  counts.users = users.value_or(-1);
+  counts.seed = seed.value_or(-1);
+  counts.ticks = ticks.value_or(-1);
+  for (std::string& s : count_sets(counts)) req.sets.push_back(std::move(s));
+  if (!sweep.is_none())
+    for (auto [k, v] : nb::cast<nb::dict>(sweep)) {
+      const std::string values = nb::isinstance<nb::str>(v) ? nb::cast<std::string>(v) : toml_text(v, true);
+      // A list's TOML text is "[a,b]": --sweep takes "a,b".
+      const bool listed = values.size() >= 2 && values.front() == '[' && values.back() == ']';
+      req.sweeps.push_back(parse_sweep(nb::cast<std::string>(nb::str(k)) + "=" +
+                                       (listed ? values.substr(1, values.size() - 2) : values)));
+    }
+  req.replicates = replicates;
+  req.jobs = jobs;
+  req.threads = threads;
+  req.backend = choose_backend(backend, true).name;
+  req.max_memory = max_memory.empty() ? 0 : parse_bytes(max_memory, "max_memory");
+  req.command_line = "cutoff.ensemble(" + sc.path + ", " + out + ")";
+  std::vector<std::string> warnings;
+  std::string failure;
+  req.log = [&warnings](const std::string& line) {
+    if (line.rfind("warning: ", 0) == 0) warnings.push_back(line.substr(9));
+  };
+  req.error = [&failure](const std::string& line) { failure = line.rfind("failed: ", 0) == 0 ? line.substr(8) : line; };
+  int status = 0;
+  {
+    nb::gil_scoped_release unlocked;
+    const Comm comm(nullptr, nullptr);
+    status = run_ensemble(req, comm);
+  }
+  for (const std::string& w : warnings)
+    if (PyErr_WarnEx(PyExc_UserWarning, w.c_str(), 1) != 0) throw nb::python_error();
+  if (status != 0)
+    throw std::runtime_error((failure.empty() ? std::string("a member failed") : failure) +
+                             "; the same call resumes (finished members are kept)");
+}
+
 template <class Pop> nb::list field_table() {
   nb::list out;
   for (const FieldInfo& f : Pop::kFields) {
@@ -220,14 +270,18 @@ NB_MODULE(_cutoff, m) {
   m.attr("git_commit") = kGitCommit;
   h5::start_library(false);  // HDF5's error stack becomes FileError's words, not stderr (hdf5.hpp)
 
-  nb::exception<InputError>(m, "InputError", PyExc_ValueError);
-  nb::exception<FileError>(m, "FileError", PyExc_OSError);
+  // The translators stay registered (and the types in the module) after these handles go.
+  const nb::exception<InputError> input_error(m, "InputError", PyExc_ValueError);
+  const nb::exception<FileError> file_error(m, "FileError", PyExc_OSError);
 
   nb::class_<Scenario>(m, "Scenario",
                        "A scenario file with its overrides, loaded and checked as `cutoff validate` does.")
       .def_static(
           "load", [](const std::string& path, const nb::object& set) { return Scenario::load(path, sets_of(set)); },
           "path"_a, "set"_a = nb::none(),
+          nb::sig(
+              "def load(path: str, set: collections.abc.Mapping[str, object] | collections.abc.Sequence[str] | None "
+              "= None) -> Scenario"),
           "Loads a scenario TOML file and applies `set` ({key: value} or ['key=value', ...]) after it.\n\n"
           "Raises InputError (a ValueError) with the message `cutoff validate` prints for the same\n"
           "file and overrides, the overrides' origin named `set`.")
@@ -264,11 +318,12 @@ NB_MODULE(_cutoff, m) {
           "Writes an output that ends at the current tick (Simulation.metrics reads it).")
       .def_prop_ro(
           "firms", [](const Session& s) { return s.fields(s.sim().firms(), nb::find(&s)); },
+          nb::sig("def firms(self) -> dict[str, numpy.typing.NDArray]"),
           "The firm agents' fields, {name: read-only NumPy array}, views of the model's arrays:\n"
           "no copy, current after each step, each keeping the simulation alive.")
       .def_prop_ro(
           "users", [](const Session& s) { return s.fields(s.sim().users(), nb::find(&s)); },
-          "The user agents' fields, as `firms`.")
+          nb::sig("def users(self) -> dict[str, numpy.typing.NDArray]"), "The user agents' fields, as `firms`.")
       .def_prop_ro("last_step_span", &Session::last_step_span,
                    "(start, end) of the last step()'s ticks, run with the GIL released, in seconds of\n"
                    "time.monotonic(): spans of two simulations stepped in two threads overlap.")
@@ -287,6 +342,14 @@ NB_MODULE(_cutoff, m) {
       .def_prop_ro(
           "toml", [](const Session& s) { return to_toml(s.request().params); }, "Every parameter of the run, as TOML.");
 
+  m.def("_ensemble", &run_ensemble_from_python, "scenario"_a, "out"_a, "replicates"_a = 1, "sweep"_a = nb::none(),
+        "jobs"_a = 1, "threads"_a = 0, "firms"_a = nb::none(), "users"_a = nb::none(), "seed"_a = nb::none(),
+        "ticks"_a = nb::none(), "backend"_a = "auto", "max_memory"_a = "",
+        nb::sig("def _ensemble(scenario: Scenario, out: str, replicates: int = 1, sweep: "
+                "collections.abc.Mapping[str, collections.abc.Sequence[float] | str] | None = None, jobs: int = 1, "
+                "threads: int = 0, firms: int | None = None, users: int | None = None, seed: int | None = None, "
+                "ticks: int | None = None, backend: str = 'auto', max_memory: str = '') -> None"),
+        "Runs `cutoff ensemble` into the folder out (cutoff.ensemble opens it).");
   m.def("firm_fields", &field_table<Firms>, "The firm fields' names, units, meanings and whether they are state.");
   m.def("user_fields", &field_table<Users>, "The user fields' names, units, meanings and whether they are state.");
 }

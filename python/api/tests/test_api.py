@@ -226,3 +226,39 @@ def test_memory_is_returned_when_the_simulation_goes():
     grown = r1 - r0
     assert grown > 100 << 20, f"an 8e6-user simulation added only {grown} bytes"
     assert r2 - r0 < grown // 10, f"after del: {r2 - r0} of {grown} bytes still resident"
+
+
+def test_the_stub_beside_the_module_types_the_api():
+    """nanobind's stubgen writes _cutoff.pyi with the module (CMakeLists.txt); it types what
+    a checker needs: every public name, with annotated arguments and results."""
+    import ast
+
+    stub = os.path.join(os.path.dirname(cutoff._cutoff.__file__), "_cutoff.pyi")
+    tree = ast.parse(open(stub).read())
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    assert {"Scenario", "Simulation", "InputError", "FileError"} <= set(classes)
+    methods = {f.name: f for f in classes["Simulation"].body if isinstance(f, ast.FunctionDef)}
+    for name in ("__init__", "step", "save", "firms", "users", "tick"):
+        f = methods[name]
+        assert f.returns is not None, name
+        assert all(a.annotation is not None for a in f.args.args[1:]), name
+    assert "NDArray" in ast.unparse(methods["firms"].returns)
+    load = [f for f in classes["Scenario"].body if isinstance(f, ast.FunctionDef) and f.name == "load"][0]
+    assert "Mapping" in ast.unparse(load.args.args[1].annotation)
+
+
+def test_ensemble_writes_what_cutoff_ensemble_writes(cutoff_bin, tmp_path):
+    args = ["--firms", str(FIRMS), "--users", str(USERS), "--ticks", "6", "--seed", str(SEED), "--set", "n_large=2500",
+            "--set", "tau0_ref_firms=0", "--replicates", "2", "--sweep", "bm=1,2.5"]
+    subprocess.run([cutoff_bin, "ensemble", BASELINE, "-o", str(tmp_path / "cli"), *args, "-q"], check=True)
+    with pytest.warns(UserWarning, match="below 100000 firm agents"):
+        ds = cutoff.ensemble(cutoff.Scenario.load(BASELINE, set=SETS), str(tmp_path / "api"), replicates=2,
+                             sweep={"bm": [1, 2.5]}, firms=FIRMS, users=USERS, ticks=6, seed=SEED)
+    assert ds.sizes["replicate"] == 2 and list(ds["bm"].values) == [1.0, 2.5]
+    for name in ("ensemble.h5", "summary.h5"):
+        cli, api = datasets(tmp_path / "cli" / name), datasets(tmp_path / "api" / name)
+        assert sorted(api) == sorted(cli) and len(cli) > 50
+        for k in cli:
+            assert api[k] == cli[k], f"{name}: dataset {k} differs"
+    with pytest.raises(ValueError, match="--sweep 'bm=1,1': value 1 appears twice"):
+        cutoff.ensemble(cutoff.Scenario.load(BASELINE, set=SETS), str(tmp_path / "bad"), sweep={"bm": [1, 1]})

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from . import _cutoff
@@ -25,8 +26,8 @@ from ._cutoff import FileError, InputError, Scenario, __version__, firm_fields, 
 if TYPE_CHECKING:
     import xarray
 
-__all__ = ["FileError", "InputError", "Scenario", "Simulation", "__version__", "firm_fields", "git_commit",
-           "user_fields"]
+__all__ = ["FileError", "InputError", "Scenario", "Simulation", "__version__", "ensemble", "firm_fields",
+           "git_commit", "user_fields"]
 
 
 class Simulation(_cutoff.Simulation):
@@ -47,3 +48,19 @@ class Simulation(_cutoff.Simulation):
                 ds = ds.load()
         ds.attrs.pop("cutoff_path", None)  # the temporary file, gone
         return ds
+
+
+def ensemble(scenario: Scenario, out: str, replicates: int = 1,
+             sweep: Mapping[str, Sequence[float] | str] | None = None, *, jobs: int = 1, threads: int = 0,
+             firms: int | None = None, users: int | None = None, seed: int | None = None, ticks: int | None = None,
+             backend: str = "auto", max_memory: str = "") -> xarray.Dataset:
+    """Runs ``cutoff ensemble`` into the folder ``out`` (members/, ensemble.h5, summary.h5 with
+    2+ replicates; docs/ensembles.md) through the command's own code, then opens it with
+    :func:`cutoff_analysis.open_ensemble`. ``sweep`` is ``{key: [values]}`` or ``{key: "lo:hi:n"}``,
+    each as ``--sweep``; the other arguments mean what :class:`Simulation`'s and the command's do.
+    The GIL is released while the members run; a second call with the same arguments resumes."""
+    _cutoff._ensemble(scenario, out, replicates, sweep, jobs, threads, firms, users, seed, ticks, backend,
+                      max_memory)
+    from cutoff_analysis.io import open_ensemble
+
+    return open_ensemble(out)
