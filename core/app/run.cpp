@@ -315,7 +315,7 @@ void write_run(const RunRequest& req, Simulation& sim, MetricRows& rows, int unt
       hand_over();
       const Metrics& m = sim.metrics();
       for (std::size_t k = 0; k < ids.size(); ++k) w.write(ids[k], t, m[static_cast<int>(k)].data());
-      append_rows(rows, m);
+      if (req.checkpoint_every > 0 || req.keep_rows) append_rows(rows, m);
       w.end_tick(t);
       if (req.checkpoint_every > 0 && (t + 1) % req.checkpoint_every == 0 && t + 1 < ticks) {
         save_checkpoint(ck, sim, rows);

@@ -50,6 +50,9 @@ struct RunRequest {
   /// > 0: save `out + ".checkpoint"` every K ticks and resume from it when present
   /// (core/io/checkpoint.hpp); removed once the output is committed.
   int checkpoint_every = 0;
+  /// Keep every tick's metric rows (write_run's @p rows) even without checkpoints: the Python
+  /// API reads them again after save(). Off, a run holds only the current tick's.
+  bool keep_rows = false;
   std::uint64_t max_memory = 0;                   ///< --max-memory; 0: none
   std::uint64_t snapshot_in_flight = 1ull << 30;  ///< bytes the writer may hold
   std::function<void(int ticks_done)> on_tick;
@@ -78,7 +81,8 @@ void append_rows(MetricRows& rows, const Metrics& m);
 /// Writes req.out for @p sim, a simulation made by start_run(req) that has run sim.tick()
 /// ticks already, whose metrics are @p rows (one per metric, sim.tick() ticks of values each):
 /// the header, those rows, then the ticks it runs on to @p until (-1: the horizon, as `cutoff
-/// run` does; the Python API also writes where it stands), appending their rows to @p rows.
+/// run` does; the Python API also writes where it stands), appending their rows to @p rows
+/// where checkpoints or req.keep_rows need them.
 /// The one path to an output file: run_to_file (also on resuming from a checkpoint) and the
 /// Python API's save() go through it. Throws as run_to_file; on failure nothing is left
 /// under req.out or its `.part`.

@@ -124,6 +124,7 @@ class Session {
     for (const std::string& s : sets) req_.command_line += ", " + s;
     req_.command_line += ", replicate=" + std::to_string(replicate) + ", backend=" + req_.options.backend.name + ")";
     req_.out_origin = "save(path)";
+    req_.keep_rows = true;  // metrics() after save() reads every tick's rows again
     // What `cutoff run` prints as "cutoff: warning: ..." are Python warnings here.
     req_.log = [this](const std::string& line) {
       const std::string prefix = "warning: ";

@@ -87,6 +87,11 @@ def test_save_writes_the_bytes_cutoff_run_writes(cli_file, tmp_path):
     assert sorted(a) == sorted(c)
     for k in c:
         assert np.array_equal(np.asarray(a[k]), np.asarray(c[k])), f"root attribute {k} differs"
+    # After save(), metrics() holds every tick, the 7 that save() ran included.
+    with open_run(api_file) as ref:
+        ref = ref.load()
+    ref.attrs.pop("cutoff_path")
+    xr.testing.assert_identical(sim.metrics(), ref)
 
 
 def test_metrics_is_the_dataset_open_run_reads(cli_file):
