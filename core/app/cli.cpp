@@ -117,17 +117,14 @@ struct RunFlags {
   std::int64_t firms = -1, users = -1, ticks = -1, seed = -1, replicate = 0, snapshot_every = 0, checkpoint_every = 0;
   int threads = 0;
   bool quiet = false;
+  RunCounts counts() const { return {firms, users, ticks, seed}; }
 };
 
 /// The scenario with the command-line overrides applied, in flag order after --set.
 Params resolve(const std::string& scenario, std::vector<std::string> sets, const RunFlags* f,
                std::vector<std::string>* files = nullptr) {
-  if (f) {
-    if (f->firms >= 0) sets.push_back("n_firms=" + std::to_string(f->firms));
-    if (f->users >= 0) sets.push_back("n_users=" + std::to_string(f->users));
-    if (f->ticks >= 0) sets.push_back("horizon=" + std::to_string(f->ticks));
-    if (f->seed >= 0) sets.push_back("seed=" + std::to_string(f->seed));
-  }
+  if (f)
+    for (std::string& s : count_sets(f->counts())) sets.push_back(std::move(s));
   return load_scenario(scenario, sets, "--set", files);
 }
 
@@ -187,10 +184,7 @@ int cmd_ensemble(const EnsembleFlags& f, const std::string& command_line, int* a
   req.command_line = command_line;
   // The same overrides, in the same order, as `cutoff run` applies them.
   std::vector<std::string> sets = f.run.sets;
-  if (f.run.firms >= 0) sets.push_back("n_firms=" + std::to_string(f.run.firms));
-  if (f.run.users >= 0) sets.push_back("n_users=" + std::to_string(f.run.users));
-  if (f.run.ticks >= 0) sets.push_back("horizon=" + std::to_string(f.run.ticks));
-  if (f.run.seed >= 0) sets.push_back("seed=" + std::to_string(f.run.seed));
+  for (std::string& s : count_sets(f.run.counts())) sets.push_back(std::move(s));
   req.sets = sets;
   for (const std::string& s : f.sweeps) req.sweeps.push_back(parse_sweep(s));
   req.replicates = f.replicates;

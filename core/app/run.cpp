@@ -48,19 +48,19 @@ std::vector<std::string> written_files(const std::string& out) {
 /// An output path the run can use: a file name in an existing folder it may write to,
 /// none of the names it writes being one of its inputs (issue 37: `-o` on the scenario
 /// replaced the TOML). Bad paths are input errors (exit 2), found before any work.
-void check_output_path(const std::string& out, const std::vector<std::string>& inputs) {
+void check_output_path(const std::string& out, const std::vector<std::string>& inputs, const std::string& origin) {
   namespace fs = std::filesystem;
   const fs::path p(out);
-  if (out.empty()) throw InputError("-o/--out is empty: give the output file, e.g. -o run.h5");
+  if (out.empty()) throw InputError(origin + " is empty: give the output file, e.g. run.h5");
   std::error_code ec;
-  if (fs::is_directory(p, ec)) throw InputError("-o/--out '" + out + "' is a directory; expected a file name");
+  if (fs::is_directory(p, ec)) throw InputError(origin + " '" + out + "' is a directory; expected a file name");
   const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
   if (!fs::is_directory(dir, ec))
-    throw InputError("-o/--out '" + out + "': directory '" + dir.string() + "' does not exist");
+    throw InputError(origin + " '" + out + "': directory '" + dir.string() + "' does not exist");
   for (const std::string& w : written_files(out))
     for (const std::string& in : inputs)
       if (same_file(w, in))
-        throw InputError("-o/--out '" + out + "': the run would write '" + w + "', which is its input '" + in +
+        throw InputError(origin + " '" + out + "': the run would write '" + w + "', which is its input '" + in +
                          "'; allowed: an output name that is none of the run's inputs");
   // Can the folder take a new file? (Permission bits alone do not say: root ignores them,
   // a read-only mount does not.) The probe is the `.part` the writer creates first.
@@ -70,7 +70,7 @@ void check_output_path(const std::string& out, const std::vector<std::string>& i
   if (fd < 0) {
     const int err = errno;
     const FileProblem problem = file_problem_of_errno(err);
-    throw InputError("-o/--out " + file_message(problem, out, "cannot create " + probe + ": " + std::strerror(err)));
+    throw InputError(origin + " " + file_message(problem, out, "cannot create " + probe + ": " + std::strerror(err)));
   }
   ::close(fd);
   if (!existed) ::unlink(probe.c_str());
@@ -248,48 +248,44 @@ void check_memory(const Params& p, std::uint64_t snapshot_in_flight, std::uint64
 
 std::string checkpoint_path(const std::string& out) { return out + ".checkpoint"; }
 
-void run_to_file(const RunRequest& req) {
+std::vector<std::string> count_sets(const RunCounts& counts) {
+  std::vector<std::string> sets;
+  if (counts.firms >= 0) sets.push_back("n_firms=" + std::to_string(counts.firms));
+  if (counts.users >= 0) sets.push_back("n_users=" + std::to_string(counts.users));
+  if (counts.ticks >= 0) sets.push_back("horizon=" + std::to_string(counts.ticks));
+  if (counts.seed >= 0) sets.push_back("seed=" + std::to_string(counts.seed));
+  return sets;
+}
+
+void append_rows(MetricRows& rows, const Metrics& m) {
+  for (std::size_t k = 0; k < rows.size(); ++k)
+    rows[k].insert(rows[k].end(), m[static_cast<int>(k)].begin(), m[static_cast<int>(k)].end());
+}
+
+std::unique_ptr<Simulation> start_run(const RunRequest& req, std::uint64_t snapshot_in_flight) {
+  check_memory(req.params, snapshot_in_flight, req.max_memory);
+  auto countries = load_countries(req.params.countries);
+  auto sim = std::make_unique<Simulation>(req.params, std::move(countries), req.options);
+  if (req.log)
+    for (const auto& list : {size_warnings(req.params, sim->layout()), sim->warnings()})
+      for (const std::string& w : list) req.log("warning: " + w);
+  return sim;
+}
+
+void write_run(const RunRequest& req, Simulation& sim, MetricRows& rows, int until) {
   std::vector<std::string> inputs = req.inputs;
   if (!req.scenario_file.empty()) inputs.push_back(req.scenario_file);
   inputs.push_back(req.params.countries);
-  check_output_path(req.out, inputs);
-  if (req.checkpoint_every > 0 && req.snapshot_every > 0)
-    throw InputError("--checkpoint-every " + std::to_string(req.checkpoint_every) + " with --snapshot-every " +
-                     std::to_string(req.snapshot_every) + ": snapshots are not checkpointed; allowed: one of the two");
-  const std::uint64_t in_flight = req.snapshot_every > 0 ? req.snapshot_in_flight : 0;
-  check_memory(req.params, in_flight, req.max_memory);
-  auto countries = load_countries(req.params.countries);
-
-  Simulation sim(req.params, std::move(countries), req.options);
-  if (req.log)
-    for (const auto& list : {size_warnings(req.params, sim.layout()), sim.warnings()})
-      for (const std::string& w : list) req.log("warning: " + w);
-
-  // Resume: the checkpoint restores the state after its tick and the metric rows so far,
-  // which are written again below so the file is the one an uninterrupted run writes.
+  check_output_path(req.out, inputs, req.out_origin);
   const std::string ck = checkpoint_path(req.out);
-  MetricRows rows;
-  if (req.checkpoint_every > 0) {
-    rows.resize(sim.metrics().specs().size());
-    std::error_code ec;
-    if (std::filesystem::exists(ck, ec)) {
-      load_checkpoint(ck, sim, rows);
-      bool fits = rows.size() == sim.metrics().specs().size();
-      for (std::size_t k = 0; fits && k < rows.size(); ++k)
-        fits = rows[k].size() == static_cast<std::size_t>(sim.tick()) * sim.metrics()[static_cast<int>(k)].size();
-      if (!fits) throw InputError("checkpoint '" + ck + "' holds metrics of another shape; delete it to start over");
-      if (req.log) req.log("resuming from " + ck + " after tick " + std::to_string(sim.tick() - 1));
-    }
-  }
-
   // From here a failure removes the `.part` (the writer's destructor) and names what is
   // kept: the checkpoint a resumed run needs, or nothing.
-  int saved_after = sim.tick() - 1;  // the tick the checkpoint on disk holds (-1: none)
+  int saved_after = req.checkpoint_every > 0 ? sim.tick() - 1 : -1;  // the tick the checkpoint on disk holds
   try {
     OutputWriter w(req.out, req.snapshot_in_flight);
     const std::vector<int> ids = write_header(w, sim, req);
     if (req.extra_header) req.extra_header(w);
-    const int ticks = static_cast<int>(req.params.horizon);
+    const int ticks = until < 0 ? static_cast<int>(req.params.horizon) : until;
     // Snapshots: the backend copies the State fields out (on CUDA asynchronously, into
     // pinned buffers on its own stream); the writer takes them once the copy is done
     // (on CUDA after the next tick has been computed) and writes while later ticks run.
@@ -302,7 +298,8 @@ void run_to_file(const RunRequest& req) {
       ++snapshots;
       pending = -1;
     };
-    // A resumed run writes the checkpoint's rows again (no snapshots: refused above).
+    // The ticks already run (a checkpoint's, or the Python API's steps) are written from
+    // their rows; they have no snapshots (refused by the callers).
     for (int t = 0; t < sim.tick(); ++t) {
       for (std::size_t k = 0; k < ids.size(); ++k) {
         const std::size_t cells = sim.metrics()[static_cast<int>(k)].size();
@@ -318,14 +315,11 @@ void run_to_file(const RunRequest& req) {
       hand_over();
       const Metrics& m = sim.metrics();
       for (std::size_t k = 0; k < ids.size(); ++k) w.write(ids[k], t, m[static_cast<int>(k)].data());
+      if (req.checkpoint_every > 0 || req.keep_rows) append_rows(rows, m);
       w.end_tick(t);
-      if (req.checkpoint_every > 0) {
-        for (std::size_t k = 0; k < ids.size(); ++k)
-          rows[k].insert(rows[k].end(), m[static_cast<int>(k)].begin(), m[static_cast<int>(k)].end());
-        if ((t + 1) % req.checkpoint_every == 0 && t + 1 < ticks) {
-          save_checkpoint(ck, sim, rows);
-          saved_after = t;
-        }
+      if (req.checkpoint_every > 0 && (t + 1) % req.checkpoint_every == 0 && t + 1 < ticks) {
+        save_checkpoint(ck, sim, rows);
+        saved_after = t;
       }
       if (req.snapshot_every > 0 && t % req.snapshot_every == 0) {
         exec.snapshot_begin();
@@ -351,6 +345,32 @@ void run_to_file(const RunRequest& req) {
   if (std::filesystem::remove(ck, ec) && req.checkpoint_every == 0 && req.log)
     req.log("removed '" + ck + "', a checkpoint of an earlier run of this output");
   std::filesystem::remove(ck + ".tmp", ec);  // from a run killed while saving
+}
+
+void run_to_file(const RunRequest& req) {
+  std::vector<std::string> inputs = req.inputs;
+  if (!req.scenario_file.empty()) inputs.push_back(req.scenario_file);
+  inputs.push_back(req.params.countries);
+  check_output_path(req.out, inputs, req.out_origin);  // before any work (write_run checks again)
+  if (req.checkpoint_every > 0 && req.snapshot_every > 0)
+    throw InputError("--checkpoint-every " + std::to_string(req.checkpoint_every) + " with --snapshot-every " +
+                     std::to_string(req.snapshot_every) + ": snapshots are not checkpointed; allowed: one of the two");
+  std::unique_ptr<Simulation> sim = start_run(req, req.snapshot_every > 0 ? req.snapshot_in_flight : 0);
+
+  // Resume: the checkpoint restores the state after its tick and the metric rows so far,
+  // which write_run writes again so the file is the one an uninterrupted run writes.
+  const std::string ck = checkpoint_path(req.out);
+  MetricRows rows(sim->metrics().specs().size());
+  std::error_code ec;
+  if (req.checkpoint_every > 0 && std::filesystem::exists(ck, ec)) {
+    load_checkpoint(ck, *sim, rows);
+    bool fits = rows.size() == sim->metrics().specs().size();
+    for (std::size_t k = 0; fits && k < rows.size(); ++k)
+      fits = rows[k].size() == static_cast<std::size_t>(sim->tick()) * sim->metrics()[static_cast<int>(k)].size();
+    if (!fits) throw InputError("checkpoint '" + ck + "' holds metrics of another shape; delete it to start over");
+    if (req.log) req.log("resuming from " + ck + " after tick " + std::to_string(sim->tick() - 1));
+  }
+  write_run(req, *sim, rows);
 }
 
 }  // namespace cutoff
