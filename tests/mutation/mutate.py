@@ -285,7 +285,8 @@ def main():
     sync(scratch)
     rule_binary, binary = build / "tests" / "cutoff_rule_tests", build / "tests" / "cutoff_tests"
     configure = ["cmake", "-S", str(src), "-B", str(build), "-DCUTOFF_CUDA=OFF", "-DCMAKE_BUILD_TYPE=Release"]
-    make_libs = ["cmake", "--build", str(build), "-j", args.jobs, "--target", "cutoff_app"]
+    # cutoff_rule_tests links core/sim and below (tests/CMakeLists.txt), cutoff_tests core/app too.
+    make_libs = ["cmake", "--build", str(build), "-j", args.jobs, "--target", "cutoff_sim"]
     make_rule = ["cmake", "--build", str(build), "-j", args.jobs, "--target", "cutoff_rule_tests"]
     make = ["cmake", "--build", str(build), "-j", args.jobs, "--target", "cutoff_tests"]
     for cmd in (configure, make_rule, make):
@@ -326,8 +327,9 @@ def main():
             steps.append((name, time.time() - t))
             return r
         try:
-            # The per-rule tests first (libraries and six test files); the rest of the suite
-            # (cutoff_tests, every test file) only for a mutant they do not kill.
+            # The per-rule tests first (core/sim and below, and six test files); the rest of the
+            # suite (cutoff_tests: core/io, core/app and every test file) only for a mutant they
+            # do not kill.
             outcome, detail = "stillborn", "does not compile"
             if step("build libraries", lambda: sh(make_libs)[0]) == 0 and \
                     step("build rule tests", lambda: sh(make_rule)[0]) == 0:
