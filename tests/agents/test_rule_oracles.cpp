@@ -874,6 +874,39 @@ TEST(OracleUsers, ComputeCapsFillInComputeAndChooseByTheServedShare) {
   }
 }
 
+TEST(OracleFirms, FirmAdoptsOnlyWhereAGenerationIsEligible) {
+  // §2.9 (v5, firm_bass): a firm not yet an adopter adopts AI with probability
+  // min(1, adopt_rate_c·employees^adopt_size), and only when a generation is eligible to it
+  // (like a user); otherwise it stays a non-adopter and chooses nothing. Country 1 is
+  // blocked from every provider here (align < 0, no OPEN generation); country 0 is not.
+  World w;
+  for (int p = 0; p < World::kP; ++p) w.align[1 * World::kP + p] = -1.0;
+  w.stage[5] = kStageGeneral;
+  const double rate[World::kC] = {1e9, 1e9};  // probability 1 wherever it may adopt
+  w.k.adopt_rate = table_of(rate);
+  w.k.adopt_size = 0.0;
+  w.k.firm_bass = true;
+  const int n = 2000;
+  HostArrays<Firms> a = test::filled<Firms>(n);
+  const FirmView f = a.view();
+  std::mt19937_64 rng(17);
+  int adopters = 0, blocked = 0;
+  for (int i = 0; i < n; ++i) {
+    random_firm(f, i, rng);
+    f.flags[i] = static_cast<std::uint8_t>(f.flags[i] & ~firm_flag::kAdopted);
+    const int c = f.country[i];
+    bool any = false;
+    for (int g = 0; g < World::kG; ++g) any |= spec_firm_eligible(w, c, f.flags[i] & firm_flag::kKyc, f.partners[i], g);
+    const FirmPick pick = firm_pick(i, w.k, f);
+    EXPECT_EQ(static_cast<bool>(pick.flags & firm_flag::kAdopted), any) << "firm " << i << " country " << c;
+    if (!any) EXPECT_EQ(pick.generation, kNone) << "firm " << i;
+    adopters += any;
+    blocked += !any;
+  }
+  EXPECT_GT(adopters, 500);  // both cases occur
+  EXPECT_GT(blocked, 500);
+}
+
 TEST(OracleFirms, SeatsUnderComputeCapsTakeTheGenerationThatServesThemBest) {
   // §2.6(e) (v5): under compute caps a firm's seats go to the generation of its API
   // provider that a user could use and that scores best as a seat,

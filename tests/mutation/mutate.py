@@ -5,10 +5,11 @@ Each mutant in mutants.txt is one exact text substitution in one rule file: the
 snippet must occur exactly once in that file (matched by text, not by line, so the
 list survives edits elsewhere in the file). For each mutant the harness copies the
 tree to a scratch directory (once, incrementally), applies the substitution there,
-builds `cutoff_tests` incrementally (CUDA off, Release), runs the GoogleTest binary
-with --gtest_fail_fast (first the fast per-rule tests, then the whole suite) and
-reports the mutant killed (with the first failing test), killed by a timeout,
-stillborn (it does not compile) or survived. The working tree is never modified.
+builds `cutoff_rule_tests` incrementally (CUDA off, Release: the libraries and the
+per-rule test files only) and runs it with --gtest_fail_fast; only a mutant those
+tests do not kill gets `cutoff_tests` built and the rest of the suite run. It reports
+the mutant killed (with the first failing test), killed by a timeout, stillborn (it
+does not compile) or survived. The working tree is never modified.
 
     tests/mutation/mutate.py --check            # every mutant applies exactly once (CI lint; self-tests first)
     tests/mutation/mutate.py [--only ID,...] [--out FILE] [--scratch DIR]
@@ -24,8 +25,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 LIST = Path(__file__).resolve().parent / "mutants.txt"
-# The fast per-rule tests run first, so most killed mutants stop within seconds.
-FAST_FILTER = "Oracle*.*:Eligibility.*:Access.*:Clearing.*:Waterfill.*:Providers.*"
+# The fast per-rule tests run first, so most killed mutants stop within seconds. Their
+# suites are wholly in the files of CUTOFF_RULE_TEST_SOURCES (tests/CMakeLists.txt), which
+# make cutoff_rule_tests: a mutant of a rule header rebuilds the libraries and those files,
+# not the whole suite, before these tests run (--check checks the partition).
+# They run in two calls, the oracles (a second in all) before the solvers' and the access
+# tests (a minute or more), as fail-fast stops only within one call.
+FAST_PHASES = ("Oracle*.*:Eligibility.*:Providers.*", "Clearing.*:WaterFill.*:Access.*")
+FAST_FILTER = ":".join(FAST_PHASES)
+TESTS_CMAKE = ROOT / "tests" / "CMakeLists.txt"
 KEYS = ("id", "file", "find", "replace", "why")
 
 
@@ -70,6 +78,34 @@ def problems(root, mutants):
     return out
 
 
+def rule_sources(cmake_text):
+    """The files of set(CUTOFF_RULE_TEST_SOURCES ...), relative to tests/."""
+    m = re.search(r"set\(CUTOFF_RULE_TEST_SOURCES\s([^)]*)\)", cmake_text)
+    return set(m.group(1).split()) if m else set()
+
+
+def partition_problems(tests_dir, cmake_text):
+    """Where a suite that FAST_FILTER selects has a test outside the rule files (the fast
+    phase would then miss it, and the slow phase, run with -FAST_FILTER, too)."""
+    from fnmatch import fnmatchcase
+    pats = [f.split(".")[0] for f in FAST_FILTER.split(":")]
+    rules = rule_sources(cmake_text)
+    if not rules:
+        return ["tests/CMakeLists.txt has no set(CUTOFF_RULE_TEST_SOURCES ...)"]
+    out = [f"{r}: in CUTOFF_RULE_TEST_SOURCES but not in tests/" for r in sorted(rules)
+           if not (tests_dir / r).is_file()]
+    for f in sorted(tests_dir.rglob("*.cpp")):
+        rel = f.relative_to(tests_dir).as_posix()
+        if rel in rules:
+            continue
+        for suite in sorted(set(re.findall(r"^\s*TEST(?:_F|_P)?\(\s*(\w+)\s*,", f.read_text(encoding="utf-8"),
+                                           re.M))):
+            if any(fnmatchcase(suite, p) for p in pats):
+                out.append(f"tests/{rel}: suite {suite} is in FAST_FILTER but the file is not in "
+                           "CUTOFF_RULE_TEST_SOURCES")
+    return out
+
+
 def self_test():
     """The check can fail (docs/conventions.md 13): planted mutants whose snippet is
     absent, occurs twice or equals its replacement, and a file that does not exist,
@@ -86,6 +122,21 @@ def self_test():
         named = {p.split(":")[0] for p in problems(root, planted)}
     if named != {"absent", "twice", "same", "nofile"}:
         sys.exit(f"self-test: the check named {sorted(named)}, not the four planted problems")
+    # The partition check: a FAST_FILTER suite in a file outside the rule files, and a
+    # rule file that does not exist, are named; a suite of neither kind is not.
+    with tempfile.TemporaryDirectory() as d:
+        tests = Path(d)
+        (tests / "a").mkdir()
+        (tests / "a" / "test_rule.cpp").write_text("TEST(OracleFirms, X) {}\n", encoding="utf-8")
+        (tests / "a" / "test_slow.cpp").write_text("TEST(Model, Y) {}\nTEST(Clearing, Z) {}\n", encoding="utf-8")
+        (tests / "a" / "test_ok.cpp").write_text("TEST(Model, W) {}\n", encoding="utf-8")
+        cmake = "set(CUTOFF_RULE_TEST_SOURCES\n  a/test_rule.cpp\n  a/gone.cpp)\n"
+        named = partition_problems(tests, cmake)
+        if len(named) != 2 or not any("a/gone.cpp" in n for n in named) or \
+                not any("a/test_slow.cpp: suite Clearing" in n for n in named):
+            sys.exit(f"self-test: the partition check named {named}, not the two planted problems")
+        if partition_problems(tests, "set(CUTOFF_RULE_TEST_SOURCES a/test_rule.cpp a/test_slow.cpp)"):
+            sys.exit("self-test: the partition check names a problem in a sound partition")
 
 
 def sh(cmd, timeout=None, **kw):
@@ -122,19 +173,40 @@ def first_failure(output):
     return m.group(1) if m else "(no test named: the binary failed)"
 
 
-def run_tests(binary, src, timeout):
-    """Runs the suite, fast tests first; returns (outcome, detail)."""
+def run_phase(binary, src, flt, timeout):
+    """Runs `binary`'s tests that `flt` selects, fail-fast; returns (outcome, detail)."""
     env = dict(os.environ, CUTOFF_SOURCE_DIR=str(src))
-    for flt in (FAST_FILTER, "-" + FAST_FILTER):
-        t0 = time.time()
-        rc, out = sh([str(binary), "--gtest_fail_fast", "--gtest_brief=1", "--gtest_filter=" + flt], timeout=timeout,
-                     cwd=src, env=env)
-        if rc is None:
-            return "killed", f"timeout after {timeout:.0f} s"
-        if rc != 0:
-            return "killed", first_failure(out)
-        timeout = max(60.0, timeout - (time.time() - t0))
+    rc, out = sh([str(binary), "--gtest_fail_fast", "--gtest_brief=1", "--gtest_filter=" + flt], timeout=timeout,
+                 cwd=src, env=env)
+    if rc is None:
+        return "killed", f"timeout after {timeout:.0f} s"
+    if rc != 0:
+        return "killed", first_failure(out)
     return "survived", ""
+
+
+def run_fast(binary, src, timeout):
+    """The fast tests (FAST_FILTER), FAST_PHASES in order, fail-fast."""
+    t0 = time.time()
+    for flt in FAST_PHASES:
+        outcome, detail = run_phase(binary, src, flt, max(60.0, timeout - (time.time() - t0)))
+        if outcome != "survived":
+            break
+    return outcome, detail
+
+
+def listed(binary, flt):
+    """The tests `binary` holds that `flt` selects (Suite.Name), from --gtest_list_tests."""
+    rc, out = sh([str(binary), "--gtest_list_tests", "--gtest_filter=" + flt])
+    if rc != 0:
+        sys.exit(f"{binary} --gtest_list_tests failed:\n{out[-2000:]}")
+    tests, suite = set(), ""
+    for line in out.splitlines():
+        if line and not line.startswith(" "):
+            suite = line.split()[0]
+        elif line.strip():
+            tests.add(suite + line.split()[0])
+    return tests
 
 
 def report(rows, args, head, dirty):
@@ -186,10 +258,11 @@ def main():
     bad = problems(ROOT, mutants)
     if args.check:
         self_test()
+        bad += partition_problems(ROOT / "tests", TESTS_CMAKE.read_text(encoding="utf-8"))
         for b in bad:
             print(b)
         print(f"{len(mutants)} mutants, {len(mutants) - len(bad)} apply exactly once" if not bad else
-              f"{len(bad)} problems: update tests/mutation/mutants.txt")
+              f"{len(bad)} problems: update tests/mutation/mutants.txt (or CUTOFF_RULE_TEST_SOURCES)")
         return 1 if bad else 0
     if bad:
         sys.exit("\n".join(bad))
@@ -210,27 +283,32 @@ def main():
     scratch = Path(args.scratch)
     src, build = scratch / "src", scratch / "build"
     sync(scratch)
-    binary = build / "tests" / "cutoff_tests"
+    rule_binary, binary = build / "tests" / "cutoff_rule_tests", build / "tests" / "cutoff_tests"
     configure = ["cmake", "-S", str(src), "-B", str(build), "-DCUTOFF_CUDA=OFF", "-DCMAKE_BUILD_TYPE=Release"]
+    # cutoff_rule_tests links core/sim and below (tests/CMakeLists.txt), cutoff_tests core/app too.
+    make_libs = ["cmake", "--build", str(build), "-j", args.jobs, "--target", "cutoff_sim"]
+    make_rule = ["cmake", "--build", str(build), "-j", args.jobs, "--target", "cutoff_rule_tests"]
     make = ["cmake", "--build", str(build), "-j", args.jobs, "--target", "cutoff_tests"]
-    for cmd in (configure, make):
+    for cmd in (configure, make_rule, make):
         rc, out = sh(cmd)
         if rc != 0:
             sys.exit(out[-4000:] + "\nthe clean tree does not build")
+    # The two phases together run the whole suite: cutoff_rule_tests holds every test of
+    # cutoff_tests that FAST_FILTER selects (the slow phase runs cutoff_tests with -FAST_FILTER).
+    fast, fast_full = listed(rule_binary, FAST_FILTER), listed(binary, FAST_FILTER)
+    if not fast or fast != fast_full:
+        sys.exit(f"cutoff_rule_tests and cutoff_tests differ in the fast tests: {sorted(fast ^ fast_full)[:10]}")
     # The clean tree must pass: the whole suite (which sets the timeout), or with
     # --timeout given the fast tests only (a rerun on a tree already checked).
     t0 = time.time()
-    if args.timeout:
-        rc, out = sh([str(binary), "--gtest_brief=1", "--gtest_filter=" + FAST_FILTER], cwd=src,
-                     env=dict(os.environ, CUTOFF_SOURCE_DIR=str(src)))
-        outcome, detail = ("survived", "") if rc == 0 else ("killed", first_failure(out))
-    else:
-        outcome, detail = run_tests(binary, src, timeout=3600)
+    outcome, detail = run_fast(rule_binary, src, 3600)
+    if outcome == "survived" and not args.timeout:
+        outcome, detail = run_phase(binary, src, "-" + FAST_FILTER, 3600)
     clean_s = time.time() - t0
     if outcome != "survived":
         sys.exit(f"the clean tree fails its tests ({detail}): fix that first")
     timeout = args.timeout or 3 * clean_s + 60
-    print(f"clean run: {clean_s:.0f} s; per-mutant test timeout {timeout:.0f} s", flush=True)
+    print(f"clean run: {clean_s:.0f} s ({len(fast)} fast tests); per-mutant test timeout {timeout:.0f} s", flush=True)
 
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, stdout=subprocess.PIPE,
                           text=True).stdout.strip()
@@ -241,18 +319,38 @@ def main():
         text = f.read_text(encoding="utf-8")
         f.write_text(text.replace(m["find"], m["replace"]), encoding="utf-8")
         t1 = time.time()
+        steps = []  # (step, seconds): where the mutant's time went
+
+        def step(name, fn):
+            t = time.time()
+            r = fn()
+            steps.append((name, time.time() - t))
+            return r
         try:
-            rc, out = sh(make)
-            if rc != 0:
-                outcome, detail = "stillborn", "does not compile"
-            else:
-                outcome, detail = run_tests(binary, src, timeout)
+            # The per-rule tests first (core/sim and below, and six test files); the rest of the
+            # suite (cutoff_tests: core/io, core/app and every test file) only for a mutant they
+            # do not kill.
+            outcome, detail = "stillborn", "does not compile"
+            if step("build libraries", lambda: sh(make_libs)[0]) == 0 and \
+                    step("build rule tests", lambda: sh(make_rule)[0]) == 0:
+                outcome, detail = step("fast tests", lambda: run_fast(rule_binary, src, timeout))
+                if outcome == "survived":
+                    outcome, detail = "stillborn", "does not compile"
+                    if step("build cutoff_tests", lambda: sh(make)[0]) == 0:
+                        left = max(60.0, timeout - steps[2][1])
+                        outcome, detail = step("rest", lambda: run_phase(binary, src, "-" + FAST_FILTER, left))
         finally:
             f.write_text(text, encoding="utf-8")
         rows.append((m, outcome, detail))
         report(rows, args, head, dirty)  # after each mutant: a stopped run leaves its results
-        print(f"{m['id']:<34} {outcome:<9} {detail}  ({time.time() - t1:.0f} s)", flush=True)
-    sh(make)  # leave the scratch build clean
+        where = ", ".join(f"{n} {t:.0f} s" for n, t in steps)
+        print(f"{m['id']:<34} {outcome:<9} {detail}  ({time.time() - t1:.0f} s: {where})", flush=True)
+    t1 = time.time()
+    sh(make_rule)  # leave the scratch build clean
+    t2 = time.time()
+    sh(make)
+    print(f"the clean tree rebuilt: cutoff_rule_tests {t2 - t1:.0f} s, then cutoff_tests {time.time() - t2:.0f} s",
+          flush=True)
 
     lines = report(rows, args, head, dirty)
     print(next(x for x in lines if " mutants run killed " in x))
