@@ -103,15 +103,26 @@ int devcopy(std::size_t mib) {
   return 0;
 }
 
-int tick(const std::string& scenario, std::int64_t firms, std::int64_t users, int ticks, int warmup, int threads,
-         const std::string& backend, std::vector<std::string> sets) {
+/// The scenario at these counts and horizon, its --set overrides applied.
+cutoff::Params sized(const std::string& scenario, std::int64_t firms, std::int64_t users, int horizon,
+                     std::vector<std::string> sets) {
   sets.push_back("n_firms=" + std::to_string(firms));
   sets.push_back("n_users=" + std::to_string(users));
-  sets.push_back("horizon=" + std::to_string(ticks + warmup));
-  const cutoff::Params p = cutoff::load_scenario(scenario, sets, "--set");
+  sets.push_back("horizon=" + std::to_string(horizon));
+  return cutoff::load_scenario(scenario, sets, "--set");
+}
+
+cutoff::RunOptions run_options(int threads, const std::string& backend) {
   cutoff::RunOptions o;
   o.threads = threads;
   o.backend = cutoff::choose_backend(backend, true);
+  return o;
+}
+
+int tick(const std::string& scenario, std::int64_t firms, std::int64_t users, int ticks, int warmup, int threads,
+         const std::string& backend, const std::vector<std::string>& sets) {
+  const cutoff::Params p = sized(scenario, firms, users, ticks + warmup, sets);
+  const cutoff::RunOptions o = run_options(threads, backend);
   const double t0 = omp_get_wtime();
   Simulation sim(p, cutoff::load_countries(p.countries), o);
   const double init = omp_get_wtime() - t0;
@@ -165,15 +176,9 @@ int tick(const std::string& scenario, std::int64_t firms, std::int64_t users, in
 /// do the same work with the bid (its demand at the clearing price), so the
 /// difference is where the bid comes from. Prints the fastest of each, per firm.
 int bids(const std::string& scenario, std::int64_t firms, std::int64_t users, int warmup, int reps, int threads,
-         std::vector<std::string> sets) {
-  sets.push_back("n_firms=" + std::to_string(firms));
-  sets.push_back("n_users=" + std::to_string(users));
-  sets.push_back("horizon=" + std::to_string(warmup + 1));
-  const cutoff::Params p = cutoff::load_scenario(scenario, sets, "--set");
-  cutoff::RunOptions o;
-  o.threads = threads;
-  o.backend = cutoff::choose_backend("cpu", true);
-  Simulation sim(p, cutoff::load_countries(p.countries), o);
+         const std::vector<std::string>& sets) {
+  const cutoff::Params p = sized(scenario, firms, users, warmup + 1, sets);
+  Simulation sim(p, cutoff::load_countries(p.countries), run_options(threads, "cpu"));
   for (int t = 0; t < warmup; ++t) sim.step();
   const cutoff::FirmTickConsts k = sim.firm_consts(sim.tick());
   const cutoff::FirmView& f = sim.firms().view();
@@ -239,24 +244,22 @@ int main(int argc, char** argv) {
   std::int64_t firms = 10000, users = 100000;
   int ticks = 5, warmup = 2, tthreads = 0;
   std::vector<std::string> sets;
+  auto simulation_options = [&](CLI::App* sub) {  // what tick and bids set up a simulation from
+    sub->add_option("scenario", scenario)->required();
+    sub->add_option("--firms", firms);
+    sub->add_option("--users", users);
+    sub->add_option("--warmup", warmup, "Ticks run before measuring");
+    sub->add_option("--threads", tthreads);
+    sub->add_option("--set", sets);
+  };
   auto* t = app.add_subcommand("tick", "Steady-state tick timings");
-  t->add_option("scenario", scenario)->required();
-  t->add_option("--firms", firms);
-  t->add_option("--users", users);
+  simulation_options(t);
   t->add_option("--ticks", ticks, "Measured ticks");
-  t->add_option("--warmup", warmup, "Ticks run before measuring");
-  t->add_option("--threads", tthreads);
   t->add_option("--backend", backend, "cpu, cuda or auto")->check(CLI::IsMember(cutoff::backend_names()));
-  t->add_option("--set", sets);
   int reps = 10;
   auto* b = app.add_subcommand("bids", "A firm's bid recomputed at each pass against read from a once-a-tick cache");
-  b->add_option("scenario", scenario)->required();
-  b->add_option("--firms", firms);
-  b->add_option("--users", users);
-  b->add_option("--warmup", warmup, "Ticks run before measuring");
+  simulation_options(b);
   b->add_option("--reps", reps, "Timings of each pass (the fastest is reported)");
-  b->add_option("--threads", tthreads);
-  b->add_option("--set", sets);
   CLI11_PARSE(app, argc, argv);
   try {
     if (*s) return stream(mib, threads);
