@@ -248,6 +248,16 @@ void check_memory(const Params& p, std::uint64_t snapshot_in_flight, std::uint64
 
 std::string checkpoint_path(const std::string& out) { return out + ".checkpoint"; }
 
+namespace {
+/// Every file the run reads (scenario, inherited files, country table): none may be an output.
+std::vector<std::string> run_inputs(const RunRequest& req) {
+  std::vector<std::string> inputs = req.inputs;
+  if (!req.scenario_file.empty()) inputs.push_back(req.scenario_file);
+  inputs.push_back(req.params.countries);
+  return inputs;
+}
+}  // namespace
+
 std::vector<std::string> count_sets(const RunCounts& counts) {
   std::vector<std::string> sets;
   if (counts.firms >= 0) sets.push_back("n_firms=" + std::to_string(counts.firms));
@@ -273,10 +283,7 @@ std::unique_ptr<Simulation> start_run(const RunRequest& req, std::uint64_t snaps
 }
 
 void write_run(const RunRequest& req, Simulation& sim, MetricRows& rows, int until) {
-  std::vector<std::string> inputs = req.inputs;
-  if (!req.scenario_file.empty()) inputs.push_back(req.scenario_file);
-  inputs.push_back(req.params.countries);
-  check_output_path(req.out, inputs, req.out_origin);
+  check_output_path(req.out, run_inputs(req), req.out_origin);
   const std::string ck = checkpoint_path(req.out);
   // From here a failure removes the `.part` (the writer's destructor) and names what is
   // kept: the checkpoint a resumed run needs, or nothing.
@@ -348,10 +355,7 @@ void write_run(const RunRequest& req, Simulation& sim, MetricRows& rows, int unt
 }
 
 void run_to_file(const RunRequest& req) {
-  std::vector<std::string> inputs = req.inputs;
-  if (!req.scenario_file.empty()) inputs.push_back(req.scenario_file);
-  inputs.push_back(req.params.countries);
-  check_output_path(req.out, inputs, req.out_origin);  // before any work (write_run checks again)
+  check_output_path(req.out, run_inputs(req), req.out_origin);  // before any work (write_run checks again)
   if (req.checkpoint_every > 0 && req.snapshot_every > 0)
     throw InputError("--checkpoint-every " + std::to_string(req.checkpoint_every) + " with --snapshot-every " +
                      std::to_string(req.snapshot_every) + ": snapshots are not checkpointed; allowed: one of the two");

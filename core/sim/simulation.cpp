@@ -347,7 +347,7 @@ void Simulation::init_users() {
   for (int c = 0; c < C; ++c) adoption_prev_[c] = adopters[c] * layout_.w_user[c] / countries_[c].population;
 }
 
-void Simulation::firm_tables(int t) {
+int Simulation::firm_tables(int t) {
   const Params& p = params_;
   const int C = layout_.n_countries;
   const auto& prov = labs_.providers();
@@ -382,11 +382,12 @@ void Simulation::firm_tables(int t) {
     price_[q] = prov[q].price;
     price_home_[q] = prov[q].price_home;
   }
+  return lever_country;
 }
 
 FirmTickConsts Simulation::firm_consts(int t) {
   const Params& p = params_;
-  firm_tables(t);
+  const int lever_country = firm_tables(t);
   FirmTickConsts k{};
   k.seed = draw_seed_;
   k.replicate = draw_replicate_;
@@ -399,7 +400,7 @@ FirmTickConsts Simulation::firm_consts(int t) {
   k.deal_mask = table_of(deal_mask_);
   k.quota_provider = table_of(quota_provider_);
   k.first_resort = table_of(first_resort_);
-  k.lever_country = find_country(countries_, p.lever_country);
+  k.lever_country = lever_country;
   k.price = table_of(price_);
   k.price_home = table_of(price_home_);
   k.tau = table_of(tau_s_);

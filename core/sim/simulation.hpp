@@ -136,7 +136,7 @@ class Simulation {
   // §2 steps
   std::vector<int> step_labs(int t);  // §2.1–§2.3; returns the labs that chose partners (§2.2)
   void place_policy_orders(int t);    // §6 hosted orders, before step 1
-  void firm_tables(int t);            // firm_consts' per-country and per-provider tables
+  int firm_tables(int t);             // firm_consts' per-country and per-provider tables; the lever country
   // fk, uk: this tick's constants as the passes read them; fk_host: the same on the host.
   void choose_partners(const std::vector<int>& released, const FirmTickConsts& fk_host);  // §2.2
   void step_choice(const OnExec<FirmTickConsts>& fk, const OnExec<UserConsts>& uk);       // §2.4

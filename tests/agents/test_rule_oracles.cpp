@@ -899,7 +899,9 @@ TEST(OracleFirms, FirmAdoptsOnlyWhereAGenerationIsEligible) {
     for (int g = 0; g < World::kG; ++g) any |= spec_firm_eligible(w, c, f.flags[i] & firm_flag::kKyc, f.partners[i], g);
     const FirmPick pick = firm_pick(i, w.k, f);
     EXPECT_EQ(static_cast<bool>(pick.flags & firm_flag::kAdopted), any) << "firm " << i << " country " << c;
-    if (!any) EXPECT_EQ(pick.generation, kNone) << "firm " << i;
+    if (!any) {
+      EXPECT_EQ(pick.generation, kNone) << "firm " << i;
+    }
     adopters += any;
     blocked += !any;
   }
