@@ -120,9 +120,21 @@ CUTOFF_HD_INLINE void scale_firm_size(std::uint64_t i, const Table<double>& scal
   f.employees[i] = static_cast<float>(static_cast<double>(f.employees[i]) * scale[f.country[i]]);
 }
 
+/// A_i^σ_c, the factor of firm i's pool terms. A pass that needs it twice (the pool's
+/// others and firm i's own term or revenue) computes it once and hands it to the `_at`
+/// forms below: the same expressions, so the same bits, for one `pow` fewer (issue 40).
+CUTOFF_HD_INLINE double pool_power(const FirmView& f, double sigma_c, std::uint64_t i) {
+  return fp::pow(static_cast<double>(f.A[i]), sigma_c);
+}
+
+/// Firm i's term of Z_cs (§2.8), w·employees·A^σ_c, with A^σ_c = @p a_sigma.
+CUTOFF_HD_INLINE double pool_units_at(const LayoutView& L, const FirmView& f, double a_sigma, std::uint64_t i) {
+  return firm_weight(L, f, i) * static_cast<double>(f.employees[i]) * a_sigma;
+}
+
 /// Firm i's term of Z_cs (§2.8): w·employees·A^σ_c.
 CUTOFF_HD_INLINE double pool_units(const LayoutView& L, const FirmView& f, double sigma_c, std::uint64_t i) {
-  return firm_weight(L, f, i) * static_cast<double>(f.employees[i]) * fp::pow(static_cast<double>(f.A[i]), sigma_c);
+  return pool_units_at(L, f, pool_power(f, sigma_c, i), i);
 }
 
 /// Step 8, pass 1 terms of firm i: w·A·employees and w·employees·A^σ_c.
@@ -157,31 +169,43 @@ CUTOFF_HD_INLINE int pool_segment(const PoolRule& r, const FirmView& f, std::uin
 /// price_taker: the other agents' weighted employees over their Σ w·e·A^σ in firm i's
 /// segment, (E_cs − w_i·e_i)/(Z_cs − w_i·e_i·A_i^σ) with A as in pass 1; the whole
 /// segment's E/Z if the agent is alone in it.
-CUTOFF_HD_INLINE double pool_others(const PoolRule& r, const FirmView& f, std::uint64_t i) {
+CUTOFF_HD_INLINE double pool_others_at(const PoolRule& r, const FirmView& f, double a_sigma, std::uint64_t i) {
   const int seg = pool_segment(r, f, i);
   const double E = r.E[seg] - firm_weight(r.layout, f, i) * static_cast<double>(f.employees[i]);
-  const double Z = r.Z[seg] - pool_units(r.layout, f, r.sigma_c, i);
+  const double Z = r.Z[seg] - pool_units_at(r.layout, f, a_sigma, i);
   return (E > 0 && Z > 0) ? E / Z : (r.Z[seg] > 0 ? r.E[seg] / r.Z[seg] : 0.0);
+}
+CUTOFF_HD_INLINE double pool_others(const PoolRule& r, const FirmView& f, std::uint64_t i) {
+  return pool_others_at(r, f, pool_power(f, r.sigma_c, i), i);
 }
 
 /// Step 8, pass 2: the rate firm i earns per unit of employees·A^σ_c,
 /// rate_(c,s) = (1−ω)·P_cs/Z_cs + ω·Σ_c' P_c's/Z_s (per segment, from the host); under
 /// price_taker (1−ω)·P_cs·o_i/Σ_j w_j·e_j·A_j^σ·o_j + ω·Σ_c' P_c's/Z_s, o = pool_others:
 /// the segment's revenues still sum to its pool.
-CUTOFF_HD_INLINE double pool_rate(const PoolRule& r, const FirmView& f, std::uint64_t i) {
+CUTOFF_HD_INLINE double pool_rate_at(const PoolRule& r, const FirmView& f, double a_sigma, std::uint64_t i) {
   const int seg = pool_segment(r, f, i);
   if (!r.price_taker) return r.rate[seg];
-  return r.rate[seg] + r.own[seg] * pool_others(r, f, i);
+  return r.rate[seg] + r.own[seg] * pool_others_at(r, f, a_sigma, i);
+}
+CUTOFF_HD_INLINE double pool_rate(const PoolRule& r, const FirmView& f, std::uint64_t i) {
+  return pool_rate_at(r, f, pool_power(f, r.sigma_c, i), i);
+}
+
+/// Step 8, pass 2: revenue_i = employees·A^σ_c·rate, with A^σ_c = @p a_sigma.
+CUTOFF_HD_INLINE double pool_revenue_at(const FirmView& f, double a_sigma, double rate, std::uint64_t i) {
+  return static_cast<double>(f.employees[i]) * a_sigma * rate;
 }
 
 /// Step 8, pass 2: revenue_i = employees·A^σ_c·rate.
 CUTOFF_HD_INLINE double pool_revenue(const FirmView& f, double sigma_c, double rate, std::uint64_t i) {
-  return static_cast<double>(f.employees[i]) * fp::pow(f.A[i], sigma_c) * rate;
+  return pool_revenue_at(f, pool_power(f, sigma_c, i), rate, i);
 }
 
 /// §2.0: revenue(−1) by the pool rule and W = 3·revenue(−1).
 CUTOFF_HD_INLINE void init_firm_revenue(std::uint64_t i, const PoolRule& pool, const FirmView& f) {
-  const double r = pool_revenue(f, pool.sigma_c, pool_rate(pool, f, i), i);
+  const double a_sigma = pool_power(f, pool.sigma_c, i);
+  const double r = pool_revenue_at(f, a_sigma, pool_rate_at(pool, f, a_sigma, i), i);
   f.revenue[i] = static_cast<float>(r);
   f.W[i] = 3.0 * static_cast<double>(f.revenue[i]);
 }
@@ -675,8 +699,9 @@ struct FirmWealthConsts {
 CUTOFF_HD_INLINE bool firm_wealth(std::uint64_t i, const FirmWealthConsts& k, const FirmView& f) {
   const int c = f.country[i];
   const int seg = pool_segment(k.pool, f, i);
-  const double rate = pool_rate(k.pool, f, i);  // the entrant below earns the same rate
-  const double revenue = pool_revenue(f, k.pool.sigma_c, rate, i);
+  const double a_sigma = pool_power(f, k.pool.sigma_c, i);
+  const double rate = pool_rate_at(k.pool, f, a_sigma, i);  // the entrant below earns the same rate
+  const double revenue = pool_revenue_at(f, a_sigma, rate, i);
   const double wages = static_cast<double>(f.employees[i]) * k.wage[c];
   double compute = 0.0;
   if (f.flags[i] & firm_flag::kBuying) {

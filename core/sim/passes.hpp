@@ -131,6 +131,22 @@ struct UserAdoptLoop : Pass {
   CUTOFF_HD_INLINE void operator()(std::uint64_t i) const { user_adopt(i, open(k), open(v)); }
 };
 
+/// §2.0, around τ0's scan: whether firm i chooses a generation at tick 0, into the
+/// scratch field `status` (1: it does; 0: nothing eligible, or it does not adopt AI),
+/// or (clear) `status` back to §2.0's 0. At tick 0 that does not depend on τ: step 4's
+/// KYC and adoption draws, its eligibility and its adoption probability do not read it,
+/// and a firm past them always chooses (firm_pick). So TauDemandSum skips the others,
+/// which bid nothing at any τ (issue 40: the same sum, without their draws).
+struct TauChooserLoop : Pass {
+  OnExec<FirmTickConsts> k;
+  OnExec<FirmView> f;
+  bool clear;
+  CUTOFF_HD_INLINE void operator()(std::uint64_t i) const {
+    const FirmView& v = open(f);
+    v.status[i] = clear ? 0 : static_cast<std::uint8_t>(firm_pick(i, open(k), v).generation != kNone);
+  }
+};
+
 #define CUTOFF_LOOPS(X)   \
   X(InitFirmLoop)         \
   X(ScaleFirmSizeLoop)    \
@@ -144,13 +160,15 @@ struct UserAdoptLoop : Pass {
   X(FirmSeatSettleLoop)   \
   X(FirmProductivityLoop) \
   X(FirmWealthLoop)       \
-  X(UserAdoptLoop)
+  X(UserAdoptLoop)        \
+  X(TauChooserLoop)
 
 // ---------------------------------------------------------------------------
 // Keyed fixed-point sums
 // ---------------------------------------------------------------------------
 
-/// §2.0: weighted firm demand at p_min with step 4's choices (nothing written). One key.
+/// §2.0: weighted firm demand at p_min with step 4's choices (nothing written), over
+/// the firms that choose at tick 0 (`status` 1: TauChooserLoop). One key.
 struct TauDemandSum : Pass {
   static constexpr int kKeys = 1;
   OnExec<FirmTickConsts> kx;
@@ -158,8 +176,9 @@ struct TauDemandSum : Pass {
   double p_min;
   CUTOFF_HD_TEMPLATE
   template <class Add> CUTOFF_HD_INLINE void operator()(std::uint64_t i, Add& add) const {
-    const FirmTickConsts& k = open(kx);
     const FirmView& f = open(fx);
+    if (!f.status[i]) return;  // no generation at tick 0 whatever τ: no bid
+    const FirmTickConsts& k = open(kx);
     const FirmPick pick = firm_pick(i, k, f);
     FirmBid bid;
     if (firm_bid_at(i, k, f, pick.generation, FirmAccess{pick.flags, f.partners[i]}, &bid) >= 0)
@@ -320,7 +339,8 @@ struct PoolOthersSum : Pass {
   OnExec<FirmView> f;
   CUTOFF_HD_INLINE void operator()(std::uint64_t i, double* o) const {
     const PoolRule& k = open(r);
-    o[0] = pool_units(k.layout, open(f), k.sigma_c, i) * pool_others(k, open(f), i);
+    const double a_sigma = pool_power(open(f), k.sigma_c, i);
+    o[0] = pool_units_at(k.layout, open(f), a_sigma, i) * pool_others_at(k, open(f), a_sigma, i);
   }
 };
 

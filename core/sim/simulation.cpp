@@ -94,37 +94,35 @@ Simulation::Simulation(Params params, std::vector<Country> countries, RunOptions
 
 namespace {
 
-/// τ0, need0 and what the derivation reached, as a reference population gives them.
+/// τ0, need0 and what the derivation reached, as a reference population gives them,
+/// with the derivation's warnings as that population's own run gave them.
 struct Scales {
   double tau0, need0, tightness0_reached;
   std::vector<std::string> warnings;
 };
 
-/// §2.0 (v5): the scales derived on the reference population of @p run's scenario
-/// (tau0_ref_firms × tau0_ref_users agents, seed 0, replicate 0). Derived once per
-/// process and scenario: the members of an ensemble share one derivation.
-Scales reference_scales(const Params& run, const std::vector<Country>& countries, const RunOptions& options) {
+/// §2.0 (v5): the scales of each scenario's reference population (tau0_ref_firms ×
+/// tau0_ref_users agents, seed 0, replicate 0), derived once per process: the members
+/// of an ensemble share one derivation, whether their counts are the reference's or
+/// not. Keyed by the reference's resolved scenario. Recursive: a run whose counts
+/// differ builds the reference population under the lock, and that population
+/// derives on its own agents and fills its entry under the same lock.
+std::recursive_mutex& scales_mutex() {
+  static std::recursive_mutex m;
+  return m;
+}
+std::map<std::string, Scales>& derived_scales() {
+  static std::map<std::string, Scales> derived;
+  return derived;
+}
+
+/// The reference population's parameters for @p run: its counts, seed 0.
+Params reference_params(const Params& run) {
   Params p = run;
   p.n_firms = run.tau0_ref_firms;
   p.n_users = run.tau0_ref_users;
   p.seed = 0;
-  RunOptions o = options;
-  o.replicate = 0;
-  o.canary = -1;
-  static std::mutex mutex;
-  static std::map<std::string, Scales> derived;  // by the reference's resolved scenario
-  const std::lock_guard<std::mutex> lock(mutex);
-  const std::string key = to_toml(p);
-  auto it = derived.find(key);
-  if (it == derived.end()) {
-    const Simulation ref(p, countries, o);  // derives on its own counts: no recursion
-    std::vector<std::string> warnings;
-    for (const std::string& w : ref.warnings())
-      warnings.push_back("reference population (" + std::to_string(p.n_firms) + " firms, " + std::to_string(p.n_users) +
-                         " users): " + w);
-    it = derived.emplace(key, Scales{ref.tau0(), ref.need0(), ref.tightness0_reached(), warnings}).first;
-  }
-  return it->second;
+  return p;
 }
 
 }  // namespace
@@ -134,24 +132,54 @@ void Simulation::derive_scales() {
   // whatever this run's own: v5 on the reference population's agent counts, so they do
   // not depend on this run's counts either; v4 (tau0_ref_firms = 0) on this run's.
   const Params& p = params_;
-  const bool own = !uses_reference_population(p);
-  if (own) {
+  const bool v4 = !(p.tau0_ref_firms > 0 && p.tau0_ref_users > 0);
+  const bool other_counts = uses_reference_population(p);  // v5 at counts other than the reference's
+  // Derives on this run's agents, drawn as seed 0, replicate 0.
+  auto derive_here = [&] {
     draw_seed_ = 0;
     draw_replicate_ = 0;
     init_firms();
     init_users();
     derive_tau0();
     derive_need0();
+  };
+  bool drawn_here = false;  // this run's agents hold seed 0, replicate 0's draws
+  if (v4) {
+    derive_here();
+    drawn_here = true;
   } else {
-    const Scales s = reference_scales(params_, countries_, options_);
-    tau0_ = s.tau0;
-    need0_ = s.need0;
-    tightness0_reached_ = s.tightness0_reached;
-    warnings_.insert(warnings_.end(), s.warnings.begin(), s.warnings.end());
+    const Params ref = reference_params(p);
+    const std::lock_guard<std::recursive_mutex> lock(scales_mutex());
+    const std::string key = to_toml(ref);
+    auto it = derived_scales().find(key);
+    if (it == derived_scales().end() && !other_counts) {
+      // This run is the reference population (its counts): derive on its own agents.
+      const std::size_t before = warnings_.size();
+      derive_here();
+      drawn_here = true;
+      const std::vector<std::string> said(warnings_.begin() + static_cast<std::ptrdiff_t>(before), warnings_.end());
+      it = derived_scales().emplace(key, Scales{tau0_, need0_, tightness0_reached_, said}).first;
+    } else {
+      if (it == derived_scales().end()) {
+        RunOptions o = options_;
+        o.replicate = 0;
+        o.canary = -1;
+        const Simulation reference(ref, countries_, o);  // its counts are the reference's: it fills the entry
+        it = derived_scales().find(key);
+      }
+      const Scales& s = it->second;
+      tau0_ = s.tau0;
+      need0_ = s.need0;
+      tightness0_reached_ = s.tightness0_reached;
+      for (const std::string& w : s.warnings)
+        warnings_.push_back(other_counts ? "reference population (" + std::to_string(ref.n_firms) + " firms, " +
+                                               std::to_string(ref.n_users) + " users): " + w
+                                         : w);
+    }
   }
   draw_seed_ = static_cast<std::uint32_t>(p.seed);
   draw_replicate_ = options_.replicate;
-  if (!own || draw_seed_ != 0 || draw_replicate_ != 0) {
+  if (!drawn_here || draw_seed_ != 0 || draw_replicate_ != 0) {
     init_firms();
     init_users();
   }
@@ -438,13 +466,19 @@ FirmTickConsts Simulation::firm_consts(int t) {
   return k;
 }
 
-/// Weighted firm demand at p_min, Σ w·x_i(p_min), with step 4's choices at π(−1)
-/// and τ0 = tau (tick 0); nothing is written.
-double Simulation::firm_demand_at_pmin(double tau) {
+/// Tick 0's firm constants at τ0 = tau.
+OnExec<FirmTickConsts> Simulation::put_tick0_consts(double tau) {
   const double saved = tau0_;
   tau0_ = tau;
   const OnExec<FirmTickConsts> k = exec_->put(firm_consts(0));
   tau0_ = saved;
+  return k;
+}
+
+/// Weighted firm demand at p_min, Σ w·x_i(p_min), with step 4's choices at π(−1)
+/// and τ0 = tau (tick 0), over the firms TauChooserLoop marked; nothing is written.
+double Simulation::firm_demand_at_pmin(double tau) {
+  const OnExec<FirmTickConsts> k = put_tick0_consts(tau);
   KeyedFixed sum(TauDemandSum::kKeys);
   exec_->sum(layout_.n_firms, TauDemandSum{{}, k, exec_->firms(), labs_.p_min()}, sum);
   return sum.value(0, kFixedCompute);
@@ -462,6 +496,9 @@ void Simulation::derive_tau0() {
     capacity += inference * (1.0 - (gov ? p.r_gov : 0.0) - p.r_cons);
   }
   double target = p.tightness0 * capacity;
+  // Mark the firms that choose at tick 0 (the same at every τ) in the scratch `status`;
+  // cleared back to §2.0's 0 below, once τ0 is found.
+  exec_->loop(layout_.n_firms, TauChooserLoop{{}, put_tick0_consts(1e-3), exec_->firms(), false});
   // Scan up to 1e5 Mtok per worker-month; demand saturates where budgets bind.
   std::vector<double> taus, demand;
   for (double tau = 1e-3; tau <= 1e5; tau *= 1.1) {
@@ -487,14 +524,21 @@ void Simulation::derive_tau0() {
   std::size_t j = 0;
   while (demand[j] < target) ++j;
   double hi = taus[j], lo = j > 0 ? taus[j - 1] : hi / 1.1;
+  bool lo_below = j > 0;  // demand at lo is known to be below the target (hi's reaches it)
   for (int k = 0; k < 50; ++k) {
     const double mid = 0.5 * (lo + hi);
-    if (firm_demand_at_pmin(mid) >= target)
+    // Adjacent doubles: mid is an end whose side is known, so the remaining steps
+    // would change nothing; stop without evaluating them (the same τ0).
+    if (mid == hi || (mid == lo && lo_below)) break;
+    if (firm_demand_at_pmin(mid) >= target) {
       hi = mid;
-    else
+    } else {
       lo = mid;
+      lo_below = true;
+    }
   }
   tau0_ = hi;
+  exec_->loop(layout_.n_firms, TauChooserLoop{{}, put_tick0_consts(tau0_), exec_->firms(), true});
 }
 
 void Simulation::derive_need0() {

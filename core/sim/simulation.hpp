@@ -130,6 +130,7 @@ class Simulation {
   void init_users();
   void derive_scales();  // τ0 and need0, on the reference population or this run's
   void derive_tau0();
+  OnExec<FirmTickConsts> put_tick0_consts(double tau);
   void derive_need0();
   double firm_demand_at_pmin(double tau);
   void price_plans();  // §2.9 (v5): plan_mult_ and seat_price_ from π(t−1)

@@ -475,6 +475,36 @@ TEST(Access, Tau0AndNeed0DoNotDependOnTheAgentCount) {
   }
 }
 
+TEST(Access, Tau0ScanSkipsOnlyFirmsThatChooseNothingAtAnyTau) {
+  // (issue 40) τ0's scan sums only the firms TauChooserLoop marks in `status`: those
+  // step 4 gives a generation at tick 0. That must not depend on τ, or the scan's sum
+  // would change: a firm is marked exactly when firm_pick chooses at τ far below and
+  // far above τ0, and the marks are cleared back to §2.0's 0.
+  const Params p = test::scenario(test::baseline_path(),
+                                  {"n_firms=6000", "n_users=20000", "n_large=2500", "horizon=2", "tau0_ref_firms=0"});
+  Simulation sim(p, load_countries(p.countries), RunOptions{});
+  const std::uint64_t n = sim.firms().size();
+  Exec& exec = sim.exec();
+  const FirmTickConsts k0 = sim.firm_consts(0);
+  exec.loop(n, TauChooserLoop{{}, exec.put(k0), exec.firms(), false});
+  const std::vector<std::uint8_t> marked(sim.firms().view().status, sim.firms().view().status + n);
+  const auto chosen = std::count(marked.begin(), marked.end(), std::uint8_t{1});
+  EXPECT_GT(chosen, 0);
+  EXPECT_LT(chosen, static_cast<long>(n));  // some firms choose nothing at tick 0 (the test can fail)
+  for (const double scale : {1e-6, 1.0, 1e6}) {
+    FirmTickConsts k = k0;
+    std::vector<double> tau(p.mult_s.size());
+    for (std::size_t s = 0; s < tau.size(); ++s) tau[s] = k0.tau[s] * scale;
+    k.tau = table_of(tau);
+    const FirmView& f = sim.firms().view();
+    for (std::uint64_t i = 0; i < n; ++i)
+      ASSERT_EQ(firm_pick(i, k, f).generation != kNone, marked[i] == 1) << "firm " << i << " at tau x " << scale;
+  }
+  exec.loop(n, TauChooserLoop{{}, exec.put(k0), exec.firms(), true});
+  const std::uint8_t* status = sim.firms().view().status;
+  EXPECT_TRUE(std::all_of(status, status + n, [](std::uint8_t s) { return s == 0; }));
+}
+
 TEST(Access, Tau0FallsBackTo99PercentWhereBudgetsBind) {
   // A target no budget can reach: never an error; τ0 where demand reaches 99% of
   // its largest value, a warning, and the tightness reached recorded.
