@@ -227,34 +227,38 @@ int cmd_ensemble(const EnsembleFlags& f, const std::string& command_line, int* a
   return status;
 }
 
-int cmd_validate(const std::string& scenario, const std::vector<std::string>& sets, bool doc, bool doc_metrics,
-                 bool print) {
-  if (doc) {
+struct ValidateFlags {
+  std::string scenario;
+  std::vector<std::string> sets;
+  bool doc = false, doc_metrics = false, print = false;
+};
+
+int cmd_validate(const ValidateFlags& f) {
+  if (f.doc) {
     write_parameters_doc(std::cout);
     return 0;
   }
-  if (doc_metrics) {
+  if (f.doc_metrics) {
     write_metrics_doc(std::cout);
     return 0;
   }
-  const Params p = resolve(scenario, sets, nullptr);
+  if (f.scenario.empty()) {
+    std::cerr << "cutoff: error: validate: a SCENARIO is required (or --doc-params, --doc-metrics)\n";
+    return 2;
+  }
+  const Params p = resolve(f.scenario, f.sets, nullptr);
   const std::string summary = check_scenario(p);
-  if (print)
+  if (f.print)
     std::cout << to_toml(p);
   else
-    std::cout << scenario << ": ok; " << summary << '\n';
+    std::cout << f.scenario << ": ok; " << summary << '\n';
   return 0;
 }
 
-}  // namespace
+const char* const kVerboseHelp = "On a failure, also print the HDF5 library's own error stack";
 
-int cli_main(int argc, char** argv) {
-  CLI::App app{"cutoff: an agent-based model of geopolitical access to frontier AI (version " + std::string(kVersion) +
-               ")"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", std::string(kVersion) + " (" + kGitCommit + ")");
-
-  RunFlags rf;
+/// `cutoff run` and its flags, into @p rf (--verbose into @p verbose).
+CLI::App* add_run_command(CLI::App& app, RunFlags& rf, bool& verbose) {
   CLI::App* run = app.add_subcommand("run", "Run one scenario and write its HDF5 output");
   run->add_option("scenario", rf.scenario, "Scenario TOML file (e.g. data/scenarios/baseline.toml)")->required();
   run->add_option("-o,--out", rf.out, "Output file; written as OUT.part and renamed on success")->required();
@@ -288,11 +292,12 @@ int cli_main(int argc, char** argv) {
   run->add_option("--max-memory", rf.max_memory, "Refuse to run above this many bytes (e.g. 8G)");
   run->add_option("--set", rf.sets, "Override a scenario key: key=value (TOML value), repeatable");
   run->add_flag("-q,--quiet", rf.quiet, "No progress line or messages on stderr");
-  bool verbose = false;
-  const char* verbose_help = "On a failure, also print the HDF5 library's own error stack";
-  run->add_flag("--verbose", verbose, verbose_help);
+  run->add_flag("--verbose", verbose, kVerboseHelp);
+  return run;
+}
 
-  EnsembleFlags ef;
+/// `cutoff ensemble` and its flags, into @p ef (--verbose into @p verbose).
+CLI::App* add_ensemble_command(CLI::App& app, EnsembleFlags& ef, bool& verbose) {
   CLI::App* ens = app.add_subcommand(
       "ensemble", "Run replicates, sweeps or a design of one scenario or several, paired (docs/ensembles.md)");
   ens->add_option("scenario", ef.run.scenario, "Scenario TOML file (or --scenarios)");
@@ -335,22 +340,51 @@ int cli_main(int argc, char** argv) {
   ens->add_option("--set", ef.run.sets,
                   "Override a scenario key of every member (every scenario): key=value, repeatable");
   ens->add_flag("-q,--quiet", ef.run.quiet, "No progress line or messages on stderr");
-  ens->add_flag("--verbose", verbose, verbose_help);
+  ens->add_flag("--verbose", verbose, kVerboseHelp);
+  return ens;
+}
 
-  std::string v_scenario;
-  std::vector<std::string> v_sets;
-  bool v_doc = false, v_doc_metrics = false, v_print = false;
+/// `cutoff validate` and its flags, into @p vf.
+CLI::App* add_validate_command(CLI::App& app, ValidateFlags& vf) {
   CLI::App* validate = app.add_subcommand("validate", "Check a scenario without running it");
-  validate->add_option("scenario", v_scenario, "Scenario TOML file");
-  validate->add_option("--set", v_sets, "Override a scenario key: key=value (TOML value), repeatable");
-  validate->add_flag("--print", v_print, "Print the fully resolved scenario as TOML");
-  validate->add_flag("--doc-params", v_doc, "Print docs/parameters.md (every parameter, from the schema)");
-  validate->add_flag("--doc-metrics", v_doc_metrics, "Print docs/metrics.md (every metric, from its declaration)");
+  validate->add_option("scenario", vf.scenario, "Scenario TOML file");
+  validate->add_option("--set", vf.sets, "Override a scenario key: key=value (TOML value), repeatable");
+  validate->add_flag("--print", vf.print, "Print the fully resolved scenario as TOML");
+  validate->add_flag("--doc-params", vf.doc, "Print docs/parameters.md (every parameter, from the schema)");
+  validate->add_flag("--doc-metrics", vf.doc_metrics, "Print docs/metrics.md (every metric, from its declaration)");
+  return validate;
+}
 
+/// A parse that failed on anything but --help or --version: one line, exit 2.
+int parse_failure(const CLI::ParseError& e, int argc, char** argv) {
+  if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "run" && std::string(argv[1]) != "validate" &&
+      std::string(argv[1]) != "ensemble" && std::string(argv[1]) != "info") {
+    std::cerr << "cutoff: error: unknown command '" << argv[1]
+              << "'; allowed: run, ensemble, validate, info (see cutoff --help)\n";
+    return 2;
+  }
+  std::cerr << "cutoff: error: " << e.what() << " (see cutoff --help)\n";
+  return 2;
+}
+
+}  // namespace
+
+int cli_main(int argc, char** argv) {
+  CLI::App app{"cutoff: an agent-based model of geopolitical access to frontier AI (version " + std::string(kVersion) +
+               ")"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(kVersion) + " (" + kGitCommit + ")");
+  bool verbose = false;
+  RunFlags rf;
+  CLI::App* run = add_run_command(app, rf, verbose);
+  EnsembleFlags ef;
+  CLI::App* ens = add_ensemble_command(app, ef, verbose);
+  ValidateFlags vf;
+  CLI::App* validate = add_validate_command(app, vf);
   std::string i_file;
   CLI::App* info = app.add_subcommand("info", "Describe a cutoff output file");
   info->add_option("file", i_file, "Output .h5 file")->required();
-  info->add_flag("--verbose", verbose, verbose_help);
+  info->add_flag("--verbose", verbose, kVerboseHelp);
 
   try {
     app.parse(argc, argv);
@@ -361,14 +395,7 @@ int cli_main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "run" && std::string(argv[1]) != "validate" &&
-        std::string(argv[1]) != "ensemble" && std::string(argv[1]) != "info") {
-      std::cerr << "cutoff: error: unknown command '" << argv[1]
-                << "'; allowed: run, ensemble, validate, info (see cutoff --help)\n";
-      return 2;
-    }
-    std::cerr << "cutoff: error: " << e.what() << " (see cutoff --help)\n";
-    return 2;
+    return parse_failure(e, argc, argv);
   }
 
   std::string command_line;
@@ -379,13 +406,7 @@ int cli_main(int argc, char** argv) {
   try {
     if (*run) return cmd_run(rf, command_line);
     if (*ens) return cmd_ensemble(ef, command_line, &argc, &argv);
-    if (*validate) {
-      if (v_scenario.empty() && !v_doc && !v_doc_metrics) {
-        std::cerr << "cutoff: error: validate: a SCENARIO is required (or --doc-params, --doc-metrics)\n";
-        return 2;
-      }
-      return cmd_validate(v_scenario, v_sets, v_doc, v_doc_metrics, v_print);
-    }
+    if (*validate) return cmd_validate(vf);
     if (*info) {
       std::cout << describe_output(i_file, &g_signal);
       return 0;

@@ -71,10 +71,12 @@ std::string design_where(const Design& d, std::size_t row, std::size_t column) {
          "), column '" + d.keys.at(column) + "'";
 }
 
-Design read_design(const std::string& path) {
-  Design d;
-  d.file = path;
-  const std::string what = "--design '" + path + "'";
+namespace {
+
+const char* const kDesignAllowed = "allowed: a header row of scenario keys, then one row of numbers per point";
+
+/// The design file's bytes; a Parquet, missing or unreadable file is refused (@p what names it).
+std::string design_bytes(const std::string& path, const std::string& what) {
   std::string lower = path;
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (ends_with(lower, ".parquet") || ends_with(lower, ".pq"))
@@ -87,7 +89,83 @@ Design read_design(const std::string& path) {
   std::ostringstream buf;
   buf << in.rdbuf();
   if (!in && !in.eof()) throw InputError(what + ": cannot be read; allowed: a readable CSV file");
-  std::string text = buf.str();
+  return buf.str();
+}
+
+/// The header's columns checked: each key's schema entry (nullptr: an unknown key, named
+/// by the loader with its suggestion).
+std::vector<const FieldSpec*> header_specs(const std::vector<std::string>& fields, const std::string& what) {
+  std::vector<const FieldSpec*> specs;
+  for (std::size_t c = 0; c < fields.size(); ++c) {
+    const std::string& key = fields[c];
+    const std::string col = what + " header, column " + std::to_string(c + 1);
+    if (key.empty()) throw InputError(col + ": empty name; " + kDesignAllowed);
+    for (std::size_t j = 0; j < c; ++j)
+      if (fields[j] == key)
+        throw InputError(col + " '" + key + "': repeats column " + std::to_string(j + 1) + "; allowed: each key once");
+    if (key == "horizon")
+      throw InputError(col +
+                       " 'horizon': horizon cannot be a design column (members share the tick axis); use --ticks");
+    const FieldSpec* f = key_spec(key);
+    if (f && f->type != ParamType::Integer && f->type != ParamType::Real && f->type != ParamType::Bool)
+      throw InputError(col + " '" + key + "': the key takes " + describe(*f) +
+                       "; allowed as design columns: keys that take a number or a boolean");
+    specs.push_back(f);
+  }
+  return specs;
+}
+
+/// One cell's text for --set and its value, appended to @p texts and @p values (@p cell
+/// names it in messages).
+void read_cell(const FieldSpec* spec, const std::string& t, const std::string& cell, std::vector<std::string>& texts,
+               std::vector<double>& values) {
+  double v = 0;
+  if (spec && spec->type == ParamType::Bool) {
+    std::string word = t;  // True/False as pandas writes them, TRUE/FALSE as spreadsheets do
+    for (char& ch : word) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (word == "1" || word == "true") {
+      texts.emplace_back("true");
+      values.push_back(1);
+    } else if (word == "0" || word == "false") {
+      texts.emplace_back("false");
+      values.push_back(0);
+    } else {
+      throw InputError(cell + ": value '" + t + "' for a boolean key; allowed: 0, 1, true, false");
+    }
+    return;
+  }
+  if (t.empty()) throw InputError(cell + ": empty value; allowed: a number");
+  if (!parse_number(t, v)) throw InputError(cell + ": value '" + t + "' is not a number; allowed: a number");
+  // A real goes to --set as TOML spells it (`.5` and `1.` are numbers here, not in TOML);
+  // an integer key's text as written, which the loader reads by its integer rule.
+  texts.push_back(spec && spec->type == ParamType::Real ? render_value(ParamValue(v)) : t);
+  values.push_back(v);
+}
+
+/// A data row (file line @p line_no) appended to @p d.
+void add_row(Design& d, const std::vector<const FieldSpec*>& specs, const std::vector<std::string>& fields,
+             std::size_t line_no, const std::string& what) {
+  const std::size_t row = d.texts.size();
+  const std::string at = what + " row " + std::to_string(row + 1) + " (line " + std::to_string(line_no) + ")";
+  if (fields.size() != d.keys.size())
+    throw InputError(at + ": " + std::to_string(fields.size()) + (fields.size() == 1 ? " field" : " fields") +
+                     ", the header has " + std::to_string(d.keys.size()) + "; allowed: one value per column");
+  d.lines.push_back(line_no);
+  std::vector<std::string> texts;
+  std::vector<double> values;
+  for (std::size_t c = 0; c < fields.size(); ++c)
+    read_cell(specs[c], fields[c], at + ", column '" + d.keys[c] + "'", texts, values);
+  d.texts.push_back(std::move(texts));
+  d.values.push_back(std::move(values));
+}
+
+}  // namespace
+
+Design read_design(const std::string& path) {
+  Design d;
+  d.file = path;
+  const std::string what = "--design '" + path + "'";
+  std::string text = design_bytes(path, what);
   d.sha256 = sha256_hex(text);
   if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // a spreadsheet's byte order mark
 
@@ -96,7 +174,6 @@ Design read_design(const std::string& path) {
   std::size_t line_no = 0;
   bool have_header = false;
   std::vector<const FieldSpec*> specs;
-  const char* const kAllowed = "allowed: a header row of scenario keys, then one row of numbers per point";
   while (std::getline(lines, line)) {
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -107,64 +184,14 @@ Design read_design(const std::string& path) {
     std::vector<std::string> fields = split_trimmed(line, ',');
     if (!have_header) {
       have_header = true;
-      for (std::size_t c = 0; c < fields.size(); ++c) {
-        const std::string& key = fields[c];
-        const std::string col = what + " header, column " + std::to_string(c + 1);
-        if (key.empty()) throw InputError(col + ": empty name; " + kAllowed);
-        for (std::size_t j = 0; j < c; ++j)
-          if (fields[j] == key)
-            throw InputError(col + " '" + key + "': repeats column " + std::to_string(j + 1) +
-                             "; allowed: each key once");
-        if (key == "horizon")
-          throw InputError(col +
-                           " 'horizon': horizon cannot be a design column (members share the tick axis); use --ticks");
-        const FieldSpec* f = key_spec(key);
-        if (f && f->type != ParamType::Integer && f->type != ParamType::Real && f->type != ParamType::Bool)
-          throw InputError(col + " '" + key + "': the key takes " + describe(*f) +
-                           "; allowed as design columns: keys that take a number or a boolean");
-        specs.push_back(f);  // nullptr: an unknown key, named by the loader with its suggestion
-      }
+      specs = header_specs(fields, what);
       d.keys = std::move(fields);
-      continue;
+    } else {
+      add_row(d, specs, fields, line_no, what);
     }
-    const std::size_t row = d.texts.size();
-    const std::string at = what + " row " + std::to_string(row + 1) + " (line " + std::to_string(line_no) + ")";
-    if (fields.size() != d.keys.size())
-      throw InputError(at + ": " + std::to_string(fields.size()) + (fields.size() == 1 ? " field" : " fields") +
-                       ", the header has " + std::to_string(d.keys.size()) + "; allowed: one value per column");
-    d.lines.push_back(line_no);
-    std::vector<std::string> texts;
-    std::vector<double> values;
-    for (std::size_t c = 0; c < fields.size(); ++c) {
-      const std::string& t = fields[c];
-      const std::string cell = at + ", column '" + d.keys[c] + "'";
-      double v = 0;
-      if (specs[c] && specs[c]->type == ParamType::Bool) {
-        std::string word = t;  // True/False as pandas writes them, TRUE/FALSE as spreadsheets do
-        for (char& ch : word) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        if (word == "1" || word == "true") {
-          texts.emplace_back("true");
-          values.push_back(1);
-        } else if (word == "0" || word == "false") {
-          texts.emplace_back("false");
-          values.push_back(0);
-        } else {
-          throw InputError(cell + ": value '" + t + "' for a boolean key; allowed: 0, 1, true, false");
-        }
-        continue;
-      }
-      if (t.empty()) throw InputError(cell + ": empty value; allowed: a number");
-      if (!parse_number(t, v)) throw InputError(cell + ": value '" + t + "' is not a number; allowed: a number");
-      // A real goes to --set as TOML spells it (`.5` and `1.` are numbers here, not in TOML);
-      // an integer key's text as written, which the loader reads by its integer rule.
-      texts.push_back(specs[c] && specs[c]->type == ParamType::Real ? render_value(ParamValue(v)) : t);
-      values.push_back(v);
-    }
-    d.texts.push_back(std::move(texts));
-    d.values.push_back(std::move(values));
   }
-  if (!have_header) throw InputError(what + ": empty file; " + kAllowed);
-  if (d.texts.empty()) throw InputError(what + ": a header and no rows; " + kAllowed);
+  if (!have_header) throw InputError(what + ": empty file; " + kDesignAllowed);
+  if (d.texts.empty()) throw InputError(what + ": a header and no rows; " + kDesignAllowed);
   return d;
 }
 

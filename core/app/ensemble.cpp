@@ -140,29 +140,24 @@ std::vector<std::string> labels_of(const std::vector<std::string>& files) {
   return labels;
 }
 
-}  // namespace
+/// "scenario 'label': " in a message about one scenario of several (--scenarios).
+std::string of_scenario(const EnsemblePlan& plan, std::size_t s) {
+  return plan.scenario_labels.empty() ? std::string() : "scenario '" + plan.scenario_labels[s] + "': ";
+}
 
-EnsemblePlan plan_ensemble(const EnsembleRequest& req) {
-  EnsemblePlan plan;
+/// The flags that exclude each other, before any scenario is read.
+void check_request(const EnsembleRequest& req) {
   if (req.replicates < 1) throw InputError("--replicates " + std::to_string(req.replicates) + ": allowed 1 or more");
-  const bool multi = !req.scenarios.empty();
-  if (multi && !req.scenario.empty())
+  if (!req.scenarios.empty() && !req.scenario.empty())
     throw InputError("--scenarios with a SCENARIO ('" + req.scenario + "'): allowed: one of them");
   if (!req.design.empty() && !req.sweeps.empty())
     throw InputError("--design '" + req.design +
                      "' with --sweep: allowed: one of them (a design lists every point itself; add the swept key as "
                      "a column)");
-  plan.scenario_files = multi ? req.scenarios : std::vector<std::string>{req.scenario};
-  if (multi) plan.scenario_labels = labels_of(req.scenarios);
-  const std::size_t S = plan.scenario_files.size();
-  // In messages about one scenario of several.
-  auto of = [&](std::size_t s) { return multi ? "scenario '" + plan.scenario_labels[s] + "': " : std::string(); };
-  for (std::size_t s = 0; s < S; ++s) {
-    Params base = load_scenario(plan.scenario_files[s], req.sets, "--set");
-    if (s == 0) plan.base = std::move(base);
-  }
-  plan.sweeps = req.sweeps;
-  plan.replicates = req.replicates;
+}
+
+/// Each sweep's key, and each of its values alone first, so a bad one is named with its own --sweep.
+void check_sweeps(const EnsembleRequest& req, const EnsemblePlan& plan) {
   for (std::size_t k = 0; k < req.sweeps.size(); ++k) {
     const Sweep& sw = req.sweeps[k];
     if (sw.key == "horizon")
@@ -172,33 +167,49 @@ EnsemblePlan plan_ensemble(const EnsembleRequest& req) {
     for (std::size_t j = 0; j < k; ++j)
       if (req.sweeps[j].key == sw.key)
         throw InputError("--sweep '" + sweep_text(sw) + "': key '" + sw.key + "' swept twice");
-    // Each value alone first, so a bad one is named with its own --sweep.
     for (const std::string& t : sw.texts) {
       std::vector<std::string> sets = req.sets;
       sets.push_back(sw.key + "=" + t);
-      for (std::size_t s = 0; s < S; ++s) {
+      for (std::size_t s = 0; s < plan.scenario_files.size(); ++s) {
         try {
           load_scenario(plan.scenario_files[s], sets, "--set");
         } catch (const InputError& e) {
-          throw InputError("--sweep '" + sweep_text(sw) + "': value " + t + ": " + of(s) + e.what());
+          throw InputError("--sweep '" + sweep_text(sw) + "': value " + t + ": " + of_scenario(plan, s) + e.what());
         }
       }
     }
   }
-  if (!req.design.empty()) {
-    plan.design = read_design(req.design);
-    plan.has_design = true;
-  }
-  const Design& design = plan.design;
+}
 
-  // Every point: each scenario's, in order; within one, row-major with the last sweep
-  // fastest, or the design's rows.
+/// Point p of scenario s refused (@p e): with a design, names the first column whose
+/// value alone the scenario refuses; otherwise the point (@p where).
+[[noreturn]] void refuse_point(const EnsembleRequest& req, const EnsemblePlan& plan, std::size_t s, std::size_t p,
+                               const std::string& where, const InputError& e) {
+  const Design& design = plan.design;
+  if (plan.has_design) {
+    for (std::size_t c = 0; c < design.keys.size(); ++c) {
+      std::vector<std::string> one = req.sets;
+      one.push_back(design.keys[c] + "=" + design.texts[p][c]);
+      try {
+        load_scenario(plan.scenario_files[s], one, "--set");
+      } catch (const InputError& e1) {
+        throw InputError(design_where(design, p, c) + ": " + of_scenario(plan, s) + e1.what());
+      }
+    }
+  }
+  throw InputError(where + ": " + of_scenario(plan, s) + e.what());
+}
+
+/// Every point: each scenario's, in order; within one, row-major with the last sweep
+/// fastest, or the design's rows. Returns the points' TOML, one after another.
+std::string plan_points(const EnsembleRequest& req, EnsemblePlan& plan) {
+  const Design& design = plan.design;
   std::size_t n_points = 1;
   for (const Sweep& sw : req.sweeps) n_points *= sw.values.size();
   if (plan.has_design) n_points = design.rows();
   plan.per_scenario = n_points;
   std::string all;
-  for (std::size_t s = 0; s < S; ++s) {
+  for (std::size_t s = 0; s < plan.scenario_files.size(); ++s) {
     for (std::size_t p = 0; p < n_points; ++p) {
       std::vector<std::size_t> idx(req.sweeps.size());
       std::size_t rest = p;
@@ -222,34 +233,28 @@ EnsemblePlan plan_ensemble(const EnsembleRequest& req) {
         std::vector<std::string> warned;
         check_scenario(params, &warned);
         for (const std::string& w : warned) {
-          const std::string named = of(s) + (req.sweeps.empty() && !plan.has_design ? w : where + ": " + w);
+          const std::string named =
+              of_scenario(plan, s) + (req.sweeps.empty() && !plan.has_design ? w : where + ": " + w);
           if (std::find(plan.warnings.begin(), plan.warnings.end(), named) == plan.warnings.end())
             plan.warnings.push_back(named);
         }
         all += to_toml(params);
         plan.points.push_back(std::move(params));
       } catch (const InputError& e) {
-        if (plan.has_design) {
-          // Name the column: the first whose value alone the scenario refuses.
-          for (std::size_t c = 0; c < design.keys.size(); ++c) {
-            std::vector<std::string> one = req.sets;
-            one.push_back(design.keys[c] + "=" + design.texts[p][c]);
-            try {
-              load_scenario(plan.scenario_files[s], one, "--set");
-            } catch (const InputError& e1) {
-              throw InputError(design_where(design, p, c) + ": " + of(s) + e1.what());
-            }
-          }
-        }
-        throw InputError(where + ": " + of(s) + e.what());
+        refuse_point(req, plan, s, p, where, e);
       }
       plan.point_index.push_back(std::move(idx));
       plan.point_sets.push_back(std::move(sets));
     }
   }
-  // Common random numbers: member R of every scenario has the same seed and replicate,
-  // and all share the tick axis.
-  for (std::size_t s = 1; s < S; ++s)
+  return all;
+}
+
+/// Common random numbers: member R of every scenario has the same seed and replicate,
+/// and all share the tick axis.
+void check_common_numbers(const EnsemblePlan& plan) {
+  const std::size_t n_points = plan.per_scenario;
+  for (std::size_t s = 1; s < plan.scenario_files.size(); ++s)
     for (std::size_t p = 0; p < n_points; ++p) {
       const Params &a = plan.points[p], &b = plan.points[s * n_points + p];
       if (a.seed != b.seed)
@@ -261,7 +266,10 @@ EnsemblePlan plan_ensemble(const EnsembleRequest& req) {
                          " ticks, '" + plan.scenario_files[0] + "' " + std::to_string(a.horizon) +
                          "; members share the tick axis: allowed: scenarios of one horizon, or --ticks N");
     }
-  // Memory: `jobs` members at once, the largest point each.
+}
+
+/// Memory: `jobs` members at once, the largest point each.
+void check_memory(const EnsembleRequest& req, const EnsemblePlan& plan) {
   std::uint64_t need = 0;
   for (const Params& p : plan.points)
     need = std::max(
@@ -273,24 +281,53 @@ EnsemblePlan plan_ensemble(const EnsembleRequest& req) {
     throw InputError("--jobs " + std::to_string(req.jobs) + ": " + std::to_string(concurrent) +
                      " members at once need " + format_bytes(need * concurrent) + ", available " + format_bytes(avail) +
                      " (" + which + "); allowed: fewer jobs or smaller members");
+}
 
+/// The plan's fingerprint (OUTDIR/ensemble.plan); @p all is its points' TOML.
+std::string fingerprint_of(const EnsembleRequest& req, const EnsemblePlan& plan, const std::string& all) {
   // Lines are added only for the newer flags, so an ensemble without them keeps its plan.
   std::ostringstream f;
   f << "cutoff ensemble plan\nversion " << kVersion << " " << kGitCommit << "\nschema " << kSchemaVersion
     << "\nreplicates " << req.replicates << "\n";
-  if (multi) {
+  if (!plan.scenario_labels.empty()) {
     f << "scenarios";
-    for (std::size_t s = 0; s < S; ++s) f << (s ? "," : " ") << plan.scenario_labels[s];
+    for (std::size_t s = 0; s < plan.scenario_labels.size(); ++s) f << (s ? "," : " ") << plan.scenario_labels[s];
     f << "\n";
   }
   for (const Sweep& sw : req.sweeps) f << "sweep " << sweep_text(sw) << "\n";
   if (plan.has_design) {
+    const Design& design = plan.design;
     f << "design keys";
     for (std::size_t c = 0; c < design.keys.size(); ++c) f << (c ? "," : " ") << design.keys[c];
     f << " rows " << design.rows() << " sha256 " << design.sha256 << "\n";
   }
   f << "points " << plan.points.size() << " sha256 " << sha256_hex(all) << "\n";
-  plan.fingerprint = f.str();
+  return f.str();
+}
+
+}  // namespace
+
+EnsemblePlan plan_ensemble(const EnsembleRequest& req) {
+  EnsemblePlan plan;
+  check_request(req);
+  const bool multi = !req.scenarios.empty();
+  plan.scenario_files = multi ? req.scenarios : std::vector<std::string>{req.scenario};
+  if (multi) plan.scenario_labels = labels_of(req.scenarios);
+  for (std::size_t s = 0; s < plan.scenario_files.size(); ++s) {
+    Params base = load_scenario(plan.scenario_files[s], req.sets, "--set");
+    if (s == 0) plan.base = std::move(base);
+  }
+  plan.sweeps = req.sweeps;
+  plan.replicates = req.replicates;
+  check_sweeps(req, plan);
+  if (!req.design.empty()) {
+    plan.design = read_design(req.design);
+    plan.has_design = true;
+  }
+  const std::string all = plan_points(req, plan);
+  check_common_numbers(plan);
+  check_memory(req, plan);
+  plan.fingerprint = fingerprint_of(req, plan, all);
   return plan;
 }
 
@@ -363,75 +400,62 @@ void run_member(const EnsembleRequest& req, const EnsemblePlan& plan, std::int64
   }
 }
 
-}  // namespace
-
-int run_ensemble(const EnsembleRequest& req, const Comm& comm) {
-  if (req.jobs < 1) throw InputError("--jobs " + std::to_string(req.jobs) + ": allowed 1 or more");
-  const EnsemblePlan plan = plan_ensemble(req);
-  auto log = [&](const std::string& s) {
-    if (req.log) req.log(s);
-  };
-
-  // The size warnings of every point (run.hpp size_warnings), as `run` prints them.
-  if (comm.rank() == 0)
-    for (const std::string& w : plan.warnings) log("warning: " + w);
-
-  // Rank 0 claims OUTDIR for this plan; a different ensemble's directory is refused.
-  int status = 0;
+/// Rank 0's claim on OUTDIR for this plan (OUTDIR/members created, the plan written); a
+/// different ensemble's directory is refused. Returns the problem, empty when claimed;
+/// *created: OUTDIR did not exist before.
+std::string claim_outdir(const EnsembleRequest& req, const EnsemblePlan& plan, bool* created) {
   std::string problem;
   const fs::path members = fs::path(req.outdir) / "members";
-  bool created_outdir = false;
-  if (comm.rank() == 0) {
-    std::error_code ec;
-    created_outdir = !fs::exists(req.outdir, ec);
-    fs::create_directories(members, ec);
-    const std::string plan_file = (fs::path(req.outdir) / "ensemble.plan").string();
-    if (ec) {
-      problem = "-o/--out " + file_message(file_problem_of_errno(ec.value()), req.outdir,
-                                           "cannot create " + members.string() + ": " + ec.message());
-    } else if (fs::exists(plan_file) && read_text(plan_file) != plan.fingerprint) {
-      problem = "-o/--out '" + req.outdir + "' holds another ensemble (" + plan_file +
-                " differs: other scenarios, sweeps, design, replicates or version); allowed: the same command, or a "
-                "new directory";
-    } else {
-      try {
-        write_atomically(plan_file, {plan.fingerprint});
-      } catch (const std::exception& e) {
-        problem = "-o/--out '" + req.outdir + "': " + e.what();
-      }
+  std::error_code ec;
+  *created = !fs::exists(req.outdir, ec);
+  fs::create_directories(members, ec);
+  const std::string plan_file = (fs::path(req.outdir) / "ensemble.plan").string();
+  if (ec) {
+    problem = "-o/--out " + file_message(file_problem_of_errno(ec.value()), req.outdir,
+                                         "cannot create " + members.string() + ": " + ec.message());
+  } else if (fs::exists(plan_file) && read_text(plan_file) != plan.fingerprint) {
+    problem = "-o/--out '" + req.outdir + "' holds another ensemble (" + plan_file +
+              " differs: other scenarios, sweeps, design, replicates or version); allowed: the same command, or a "
+              "new directory";
+  } else {
+    try {
+      write_atomically(plan_file, {plan.fingerprint});
+    } catch (const std::exception& e) {
+      problem = "-o/--out '" + req.outdir + "': " + e.what();
     }
-    if (!problem.empty()) status = 2;
   }
-  if (comm.max_over_ranks(status) != 0) {
-    if (comm.rank() == 0) throw InputError(problem);
-    return 2;
-  }
+  return problem;
+}
 
-  // This rank's members: member % size == rank. Finished ones are kept, the rest redone.
-  std::vector<std::int64_t> pending;  // this rank's members still to run
-  std::int64_t mine = 0;
+/// This rank's members still to run (member % size == rank): finished ones are kept, the
+/// rest cleared to be redone. *mine: how many members this rank has in all.
+std::vector<std::int64_t> pending_members(const EnsembleRequest& req, const EnsemblePlan& plan, const Comm& comm,
+                                          std::int64_t* mine) {
+  std::vector<std::int64_t> pending;
+  *mine = 0;
   for (std::int64_t m = comm.rank(); m < plan.members(); m += comm.size()) {
-    ++mine;
+    ++*mine;
     if (member_finished(req.outdir, m)) continue;
     clear_member(req.outdir, m);
     pending.push_back(m);
   }
-  const auto n_pending = static_cast<std::int64_t>(pending.size());
-  if (n_pending > 0 && n_pending < mine)
-    log("resuming: " + std::to_string(mine - n_pending) + " of " + std::to_string(mine) + " members already finished");
+  return pending;
+}
 
-  const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int jobs = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(req.jobs, n_pending)));
-  // From --jobs, not from the members left: the `threads` attribute of a member file is
-  // then the same in every invocation, so a resumed ensemble is byte-identical.
-  const int threads = req.threads > 0 ? req.threads : std::max(1, hw / req.jobs);
+/// How a rank's pool of jobs ended.
+struct PoolEnd {
+  std::string failure;  ///< the first failed member's number and message; empty: none failed
+  bool interrupted = false;
+};
 
+/// Runs @p pending on @p jobs threads at once (@p threads OpenMP threads each); the first
+/// failure or interrupt stops the rest. req.on_member hears @p done of @p mine, then each one finished.
+PoolEnd run_pending(const EnsembleRequest& req, const EnsemblePlan& plan, const std::vector<std::int64_t>& pending,
+                    int jobs, int threads, std::int64_t done, std::int64_t mine) {
   std::atomic<std::size_t> next{0};
   std::atomic<bool> stop{false};
-  std::int64_t done = mine - n_pending;
   std::mutex mu;
-  std::string failure;
-  bool interrupted = false;
+  PoolEnd end;
   if (req.on_member) req.on_member(done, mine);
   auto worker = [&] {
     for (;;) {
@@ -445,11 +469,11 @@ int run_ensemble(const EnsembleRequest& req, const Comm& comm) {
         if (req.on_member) req.on_member(done, mine);
       } catch (const Interrupted&) {
         std::lock_guard<std::mutex> lk(mu);
-        interrupted = true;
+        end.interrupted = true;
         stop = true;
       } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lk(mu);
-        if (failure.empty()) failure = "member " + std::to_string(pending[i]) + ": " + e.what();
+        if (end.failure.empty()) end.failure = "member " + std::to_string(pending[i]) + ": " + e.what();
         stop = true;
       }
     }
@@ -458,32 +482,75 @@ int run_ensemble(const EnsembleRequest& req, const Comm& comm) {
   for (int j = 1; j < jobs; ++j) pool.emplace_back(worker);
   worker();
   for (std::thread& t : pool) t.join();
+  return end;
+}
+
+/// After a failure, on rank 0: without a finished member there is nothing to resume, so no
+/// plan is left behind (issue 37; docs/conventions.md 12). With one, the plan and the
+/// finished members are kept.
+void remove_unresumable(const EnsembleRequest& req, const EnsemblePlan& plan, bool created_outdir) {
+  bool any = false;
+  for (std::int64_t m = 0; m < plan.members() && !any; ++m) any = member_finished(req.outdir, m);
+  if (!any) {
+    std::error_code ec;
+    fs::remove(fs::path(req.outdir) / "ensemble.plan", ec);
+    fs::remove(fs::path(req.outdir) / "ensemble.plan.tmp", ec);
+    fs::remove(fs::path(req.outdir) / "members", ec);  // only when empty
+    if (created_outdir) fs::remove(req.outdir, ec);
+  }
+}
+
+}  // namespace
+
+int run_ensemble(const EnsembleRequest& req, const Comm& comm) {
+  if (req.jobs < 1) throw InputError("--jobs " + std::to_string(req.jobs) + ": allowed 1 or more");
+  const EnsemblePlan plan = plan_ensemble(req);
+  auto log = [&](const std::string& s) {
+    if (req.log) req.log(s);
+  };
+
+  // The size warnings of every point (run.hpp size_warnings), as `run` prints them.
+  if (comm.rank() == 0)
+    for (const std::string& w : plan.warnings) log("warning: " + w);
+
+  int status = 0;
+  std::string problem;
+  bool created_outdir = false;
+  if (comm.rank() == 0) {
+    problem = claim_outdir(req, plan, &created_outdir);
+    if (!problem.empty()) status = 2;
+  }
+  if (comm.max_over_ranks(status) != 0) {
+    if (comm.rank() == 0) throw InputError(problem);
+    return 2;
+  }
+
+  std::int64_t mine = 0;
+  const std::vector<std::int64_t> pending = pending_members(req, plan, comm, &mine);
+  const auto n_pending = static_cast<std::int64_t>(pending.size());
+  if (n_pending > 0 && n_pending < mine)
+    log("resuming: " + std::to_string(mine - n_pending) + " of " + std::to_string(mine) + " members already finished");
+
+  const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int jobs = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(req.jobs, n_pending)));
+  // From --jobs, not from the members left: the `threads` attribute of a member file is
+  // then the same in every invocation, so a resumed ensemble is byte-identical.
+  const int threads = req.threads > 0 ? req.threads : std::max(1, hw / req.jobs);
+  const PoolEnd end = run_pending(req, plan, pending, jobs, threads, mine - n_pending, mine);
 
   int local = 0;
-  if (!failure.empty()) {
+  if (!end.failure.empty()) {
     if (req.error)
-      req.error("failed: " + failure);
+      req.error("failed: " + end.failure);
     else
-      log("failed: " + failure);
+      log("failed: " + end.failure);
     local = 1;
-  } else if (interrupted) {
+  } else if (end.interrupted) {
     local = 130;
   }
   status = comm.max_over_ranks(local);
   if (status != 0) {
-    // Without a finished member there is nothing to resume: leave no plan behind (issue 37;
-    // docs/conventions.md 12). With one, the plan and the finished members are kept.
-    if (comm.rank() == 0) {
-      bool any = false;
-      for (std::int64_t m = 0; m < plan.members() && !any; ++m) any = member_finished(req.outdir, m);
-      if (!any) {
-        std::error_code ec;
-        fs::remove(fs::path(req.outdir) / "ensemble.plan", ec);
-        fs::remove(fs::path(req.outdir) / "ensemble.plan.tmp", ec);
-        fs::remove(members, ec);  // only when empty
-        if (created_outdir) fs::remove(req.outdir, ec);
-      }
-    }
+    if (comm.rank() == 0) remove_unresumable(req, plan, created_outdir);
     return status;
   }
   if (comm.rank() == 0) write_ensemble_files(plan, req.outdir);
@@ -685,26 +752,12 @@ void summarise(std::vector<double>& v, double* out) {
   }
 }
 
-void write_ensemble_files(const EnsemblePlan& plan, const std::string& outdir) {
-  const std::size_t N = static_cast<std::size_t>(plan.replicates);
-  hsize_t ticks = 0;
-  const std::vector<Var> vars = read_layout(member_path(outdir, 0), &ticks);
-  if (ticks == 0) throw std::runtime_error(member_path(outdir, 0) + " has no ticks");
+namespace {
 
-  OutputWriter ens((fs::path(outdir) / "ensemble.h5").string());
-  // Statistics over replicates need two of them: one replicate has no summary.h5 (a
-  // 1,000-point design would otherwise write seven copies of its ensemble.h5).
-  std::unique_ptr<OutputWriter> summary;
-  if (N >= 2) summary = std::make_unique<OutputWriter>((fs::path(outdir) / "summary.h5").string());
-  std::vector<OutputWriter*> both{&ens};
-  if (summary) both.push_back(summary.get());
-  common_header(ens, plan, "ensemble");
-  if (summary) {
-    common_header(*summary, plan, "summary");
-    summary->dim("stat", summary_stats(),
-                 "statistic over replicates (std: ddof 1; qNN: linear interpolation; NaN skipped)");
-  }
-  std::vector<std::string> keys;  // the dims before `replicate`
+/// The dims before `replicate`, on every writer of @p both: scenario (with --scenarios),
+/// each sweep's key, or the design's point with its columns. Returns their names.
+std::vector<std::string> write_lead_dims(const EnsemblePlan& plan, const std::vector<OutputWriter*>& both) {
+  std::vector<std::string> keys;
   if (!plan.scenario_labels.empty()) {
     keys.emplace_back("scenario");
     for (OutputWriter* w : both)
@@ -729,6 +782,90 @@ void write_ensemble_files(const EnsemblePlan& plan, const std::string& outdir) {
       }
     }
   }
+  return keys;
+}
+
+/// The gathered metrics' arrays: in ensemble.h5 and, with 2+ replicates, summary.h5.
+struct MetricArrays {
+  std::vector<int> ens_ids, sum_ids;
+  std::vector<const Var*> metrics;
+};
+
+/// Each metric of @p vars over (@p member_dims, tick, its dims) in @p ens, and over
+/// (stat, @p keys, tick, its dims) in @p summary where there is one.
+MetricArrays declare_metrics(const std::vector<Var>& vars, const std::vector<std::string>& member_dims,
+                             const std::vector<std::string>& keys, OutputWriter& ens, OutputWriter* summary) {
+  MetricArrays a;
+  for (const Var& v : vars) {
+    if (v.kind != Var::Metric) continue;
+    std::vector<std::string> d = member_dims;
+    d.push_back("tick");
+    d.insert(d.end(), v.dims.begin(), v.dims.end());
+    a.ens_ids.push_back(ens.array(v.name, d, v.units, v.long_name));
+    std::vector<std::string> s{"stat"};
+    s.insert(s.end(), keys.begin(), keys.end());
+    s.push_back("tick");
+    s.insert(s.end(), v.dims.begin(), v.dims.end());
+    if (summary) a.sum_ids.push_back(summary->array(v.name, s, v.units, v.long_name));
+    a.metrics.push_back(&v);
+  }
+  return a;
+}
+
+/// Point p's members, read from their files, into @p ens; and where there is a summary,
+/// their statistics over replicates into it.
+void gather_point(const EnsemblePlan& plan, const std::string& outdir, std::size_t p, const std::vector<Var>& vars,
+                  hsize_t ticks, const MetricArrays& a, OutputWriter& ens, OutputWriter* summary) {
+  const std::size_t N = static_cast<std::size_t>(plan.replicates);
+  const std::size_t S = summary_stats().size();
+  const std::vector<std::uint64_t> at = lead_of(plan, p);
+  std::vector<std::vector<std::vector<double>>> rep_data(N);  // [replicate][metric][tick·cells]
+  for (std::size_t r = 0; r < N; ++r) {
+    const std::int64_t m = static_cast<std::int64_t>(p * N + r);
+    rep_data[r] = read_metrics(member_path(outdir, m), vars, ticks);
+    std::vector<std::uint64_t> lead = at;
+    lead.push_back(r);
+    for (std::size_t k = 0; k < a.metrics.size(); ++k) ens.write_block(a.ens_ids[k], lead, rep_data[r][k].data());
+  }
+  for (std::size_t k = 0; summary && k < a.metrics.size(); ++k) {
+    const std::size_t n = static_cast<std::size_t>(ticks) * a.metrics[k]->cells;
+    std::vector<double> stats(S * n), cell(N), out(S);
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t r = 0; r < N; ++r) cell[r] = rep_data[r][k][i];
+      summarise(cell, out.data());
+      cell.resize(N);
+      for (std::size_t s = 0; s < S; ++s) stats[s * n + i] = out[s];
+    }
+    for (std::size_t s = 0; s < S; ++s) {
+      std::vector<std::uint64_t> lead{s};
+      lead.insert(lead.end(), at.begin(), at.end());
+      summary->write_block(a.sum_ids[k], lead, stats.data() + s * n);
+    }
+  }
+}
+
+}  // namespace
+
+void write_ensemble_files(const EnsemblePlan& plan, const std::string& outdir) {
+  const std::size_t N = static_cast<std::size_t>(plan.replicates);
+  hsize_t ticks = 0;
+  const std::vector<Var> vars = read_layout(member_path(outdir, 0), &ticks);
+  if (ticks == 0) throw std::runtime_error(member_path(outdir, 0) + " has no ticks");
+
+  OutputWriter ens((fs::path(outdir) / "ensemble.h5").string());
+  // Statistics over replicates need two of them: one replicate has no summary.h5 (a
+  // 1,000-point design would otherwise write seven copies of its ensemble.h5).
+  std::unique_ptr<OutputWriter> summary;
+  if (N >= 2) summary = std::make_unique<OutputWriter>((fs::path(outdir) / "summary.h5").string());
+  std::vector<OutputWriter*> both{&ens};
+  if (summary) both.push_back(summary.get());
+  common_header(ens, plan, "ensemble");
+  if (summary) {
+    common_header(*summary, plan, "summary");
+    summary->dim("stat", summary_stats(),
+                 "statistic over replicates (std: ddof 1; qNN: linear interpolation; NaN skipped)");
+  }
+  const std::vector<std::string> keys = write_lead_dims(plan, both);
   std::vector<std::int32_t> reps(N);
   for (std::size_t r = 0; r < N; ++r) reps[r] = static_cast<std::int32_t>(r);
   ens.dim("replicate", reps, "1", "replicate index (keys the random numbers with the seed)");
@@ -744,49 +881,9 @@ void write_ensemble_files(const EnsemblePlan& plan, const std::string& outdir) {
   for (std::size_t m = 0; m < members.size(); ++m) members[m] = static_cast<std::int64_t>(m);
   ens.write_block(member_id, {}, members.data());
 
-  std::vector<int> ens_ids, sum_ids;
-  std::vector<const Var*> metrics;
-  for (const Var& v : vars) {
-    if (v.kind != Var::Metric) continue;
-    std::vector<std::string> d = member_dims;
-    d.push_back("tick");
-    d.insert(d.end(), v.dims.begin(), v.dims.end());
-    ens_ids.push_back(ens.array(v.name, d, v.units, v.long_name));
-    std::vector<std::string> s{"stat"};
-    s.insert(s.end(), keys.begin(), keys.end());
-    s.push_back("tick");
-    s.insert(s.end(), v.dims.begin(), v.dims.end());
-    if (summary) sum_ids.push_back(summary->array(v.name, s, v.units, v.long_name));
-    metrics.push_back(&v);
-  }
-
-  const std::size_t S = summary_stats().size();
-  for (std::size_t p = 0; p < plan.points.size(); ++p) {
-    const std::vector<std::uint64_t> at = lead_of(plan, p);
-    std::vector<std::vector<std::vector<double>>> rep_data(N);  // [replicate][metric][tick·cells]
-    for (std::size_t r = 0; r < N; ++r) {
-      const std::int64_t m = static_cast<std::int64_t>(p * N + r);
-      rep_data[r] = read_metrics(member_path(outdir, m), vars, ticks);
-      std::vector<std::uint64_t> lead = at;
-      lead.push_back(r);
-      for (std::size_t k = 0; k < metrics.size(); ++k) ens.write_block(ens_ids[k], lead, rep_data[r][k].data());
-    }
-    for (std::size_t k = 0; summary && k < metrics.size(); ++k) {
-      const std::size_t n = static_cast<std::size_t>(ticks) * metrics[k]->cells;
-      std::vector<double> stats(S * n), cell(N), out(S);
-      for (std::size_t i = 0; i < n; ++i) {
-        for (std::size_t r = 0; r < N; ++r) cell[r] = rep_data[r][k][i];
-        summarise(cell, out.data());
-        cell.resize(N);
-        for (std::size_t s = 0; s < S; ++s) stats[s * n + i] = out[s];
-      }
-      for (std::size_t s = 0; s < S; ++s) {
-        std::vector<std::uint64_t> lead{s};
-        lead.insert(lead.end(), at.begin(), at.end());
-        summary->write_block(sum_ids[k], lead, stats.data() + s * n);
-      }
-    }
-  }
+  const MetricArrays arrays = declare_metrics(vars, member_dims, keys, ens, summary.get());
+  for (std::size_t p = 0; p < plan.points.size(); ++p)
+    gather_point(plan, outdir, p, vars, ticks, arrays, ens, summary.get());
   ens.commit();
   if (summary) summary->commit();
 }

@@ -410,47 +410,45 @@ class ClearingSolver {
   int passes_ = 0;
 };
 
-/// The work of one pass for bid i (provider p, or p < 0: none), shared by the
-/// OpenMP loop and the CUDA kernel. The sink receives integer terms (summed in
-/// any order: modular 128-bit additions) and gathered events:
-///   bad(i), overflow(), hist(m, bin, dA, dM), cls(m, c, dA, dM), gather(m, event),
-///   key(m, dA, dM, mA, mM), stats(m, c, dem, sold, unsold, bid, rationed, zeroed, w).
+/// Whether a bid (one with pi_out > 0) can be cleared: its provider exists, and its weight,
+/// need, money and price are positive and finite, its min_alloc finite and not negative.
+CUTOFF_HD_INLINE bool clearing_bid_valid(const PassView& v, int p, const FirmBid& b) {
+  return p < v.n_providers && b.w > 0.0 && b.need > 0.0 && b.money > 0.0 && b.w < fp::kInf && b.need < fp::kInf &&
+         b.money < fp::kInf && b.pi_out < fp::kInf && b.min_alloc >= 0.0 && b.min_alloc < fp::kInf;
+}
+
+/// The statistics pass's terms of a bid in market m (provider p, class cls of task t),
+/// against the provider's clearing (clearing_visit).
 CUTOFF_HD_TEMPLATE
 template <class Sink>
-CUTOFF_HD_INLINE void clearing_visit(const PassView& v, std::uint64_t i, int p, const FirmBid& b, const Sink& sink) {
-  if (p < 0 || !(b.pi_out > 0.0)) return;  // no bid
-  const bool ok = p < v.n_providers && b.w > 0.0 && b.need > 0.0 && b.money > 0.0 && b.w < fp::kInf &&
-                  b.need < fp::kInf && b.money < fp::kInf && b.pi_out < fp::kInf && b.min_alloc >= 0.0 &&
-                  b.min_alloc < fp::kInf;
-  if (!ok) {
-    sink.bad(i);
-    return;
-  }
-  const int m = 2 * p + ((v.supply[p].first_resort && b.home) ? 0 : 1);
-  const Task& t = v.task[m];
-  if (t.kind == kTaskIdle) return;
-  const int cls = b.cls < kClearClasses ? b.cls : kClearClasses - 1;
+CUTOFF_HD_INLINE void clearing_visit_stats(const PassView& v, const Task& t, int m, int p, int cls, const FirmBid& b,
+                                           const Sink& sink) {
   bool ovf = false;
-  if (t.kind == kTaskStats) {
-    const ProviderClearing& pc = v.res[p];
-    const double x0 = bid_demand(b, t.p_min);
-    const double xg = bid_demand(b, clearing_group(b, pc).price);
-    const double a = allocate(b, pc);
-    u128 unsold = 0;
-    if (a == 0.0 && xg > 0.0) {  // a pro-rata share zeroed by min_alloc stays unsold
-      const ClearingGroup& g = clearing_group(b, pc);
-      const bool pro_rata =
-          (g.mode == kClearMarginal && b.pi_out == g.price) || (g.mode == kClearClassCap && cls == g.cut_class);
-      if (pro_rata) unsold = to_u128(to_fixed(b.w * (xg * g.ratio), kClearComputeBits, &ovf, kClearTermBits));
-    }
-    const bool rationed = a < xg;
-    sink.stats(m, cls, to_u128(to_fixed(b.w * x0, kClearComputeBits, &ovf, kClearTermBits)),
-               to_u128(to_fixed(b.w * a, kClearComputeBits, &ovf, kClearTermBits)), unsold, x0 > 0.0, rationed,
-               rationed && a == 0.0,
-               rationed ? to_u128(to_fixed(b.w, kClearWeightBits, &ovf, kClearTermBits)) : u128(0));
-    if (ovf) sink.overflow();
-    return;
+  const ProviderClearing& pc = v.res[p];
+  const double x0 = bid_demand(b, t.p_min);
+  const double xg = bid_demand(b, clearing_group(b, pc).price);
+  const double a = allocate(b, pc);
+  u128 unsold = 0;
+  if (a == 0.0 && xg > 0.0) {  // a pro-rata share zeroed by min_alloc stays unsold
+    const ClearingGroup& g = clearing_group(b, pc);
+    const bool pro_rata =
+        (g.mode == kClearMarginal && b.pi_out == g.price) || (g.mode == kClearClassCap && cls == g.cut_class);
+    if (pro_rata) unsold = to_u128(to_fixed(b.w * (xg * g.ratio), kClearComputeBits, &ovf, kClearTermBits));
   }
+  const bool rationed = a < xg;
+  sink.stats(m, cls, to_u128(to_fixed(b.w * x0, kClearComputeBits, &ovf, kClearTermBits)),
+             to_u128(to_fixed(b.w * a, kClearComputeBits, &ovf, kClearTermBits)), unsold, x0 > 0.0, rationed,
+             rationed && a == 0.0, rationed ? to_u128(to_fixed(b.w, kClearWeightBits, &ovf, kClearTermBits)) : u128(0));
+  if (ovf) sink.overflow();
+}
+
+/// A search pass's terms of a bid in market m (class cls): its budget price c and its
+/// outside price o, into the histogram, the gathered events or the sums at one key, as
+/// task t asks (clearing_visit).
+CUTOFF_HD_TEMPLATE
+template <class Sink>
+CUTOFF_HD_INLINE void clearing_visit_search(const Task& t, int m, int cls, const FirmBid& b, const Sink& sink) {
+  bool ovf = false;
   const double o = b.pi_out;
   if (o < t.p_min) return;  // never buys at a price ≥ p_min
   const double bp = bid_budget_price(b);
@@ -494,6 +492,29 @@ CUTOFF_HD_INLINE void clearing_visit(const PassView& v, std::uint64_t i, int p, 
     }
     default: break;
   }
+}
+
+/// The work of one pass for bid i (provider p, or p < 0: none), shared by the
+/// OpenMP loop and the CUDA kernel. The sink receives integer terms (summed in
+/// any order: modular 128-bit additions) and gathered events:
+///   bad(i), overflow(), hist(m, bin, dA, dM), cls(m, c, dA, dM), gather(m, event),
+///   key(m, dA, dM, mA, mM), stats(m, c, dem, sold, unsold, bid, rationed, zeroed, w).
+CUTOFF_HD_TEMPLATE
+template <class Sink>
+CUTOFF_HD_INLINE void clearing_visit(const PassView& v, std::uint64_t i, int p, const FirmBid& b, const Sink& sink) {
+  if (p < 0 || !(b.pi_out > 0.0)) return;  // no bid
+  if (!clearing_bid_valid(v, p, b)) {
+    sink.bad(i);
+    return;
+  }
+  const int m = 2 * p + ((v.supply[p].first_resort && b.home) ? 0 : 1);
+  const Task& t = v.task[m];
+  if (t.kind == kTaskIdle) return;
+  const int cls = b.cls < kClearClasses ? b.cls : kClearClasses - 1;
+  if (t.kind == kTaskStats)
+    clearing_visit_stats(v, t, m, p, cls, b, sink);
+  else
+    clearing_visit_search(t, m, cls, b, sink);
 }
 
 /// The sink of clearing_visit, over the host's or the device's ops (core/market/solver.hpp).

@@ -159,6 +159,59 @@ void RankSolver::gini_from(const std::vector<FixedBin>& bins, const HistSpec& sp
   gini_done_ = true;
 }
 
+void RankSolver::feed_first(const std::vector<FixedBin>& bins, const FixedBin& zero) {
+  W_fix_ = zero.a;
+  CompensatedSum X;
+  kmin_pos_ = ~std::uint64_t{0};
+  kmax_ = 0;
+  bool all_single = true;
+  for (int j = 0; j < kExponentSpec.nbins; ++j) {
+    const FixedBin& b = bins[j];
+    if (b.count == 0) continue;
+    if (fix_add(W_fix_, b.a)) throw std::overflow_error("rank_stats: total weight ≥ 2^64");
+    X.add(std::ldexp(fix_to_double(b.b), kExponentSpec.top_exponent(j) - 64));
+    kmin_pos_ = std::min(kmin_pos_, b.kmin);
+    kmax_ = std::max(kmax_, b.kmax);
+    all_single = all_single && b.kmin == b.kmax;
+  }
+  W_ = weight_of(W_fix_);
+  X_ = X.value();
+  if (W_fix_.lo == 0 && W_fix_.hi == 0) {  // no element
+    top_ = gini_ = kNaN;
+    stage_ = Stage::kDone;
+    return;
+  }
+  if (!(X_ > 0)) {  // every value is 0
+    top_ = kNaN;
+    gini_ = 0;
+    stage_ = Stage::kDone;
+    return;
+  }
+  bool o = false;
+  T_fix_ = f_ >= 1.0 ? W_fix_ : to_fixed(f_ * W_, 64, &o);
+  if (fix_less(W_fix_, T_fix_)) T_fix_ = W_fix_;
+  if (T_fix_.lo == 0 && T_fix_.hi == 0) {
+    top_ = 0;
+    cut_done_ = true;
+  } else {
+    locate_cut(bins, kExponentSpec, &zero, Fix128{0, 0}, CompensatedSum{});
+  }
+  if (all_single) gini_from(bins, kExponentSpec, zero);
+  if (!gini_done_) {
+    const std::uint64_t range = kmax_ - kmin_pos_;
+    const int s = shift_for(range, opt_.fine_bins, kMaxShift);
+    pass_.hist = HistSpec{kmin_pos_, s, static_cast<int>(range >> s) + 1, kmax_};
+    pass_.gather = !cut_done_ && cut_count_ <= opt_.gather_limit;
+    pass_.glo = cut_lo_;
+    pass_.ghi = cut_hi_;
+    stage_ = Stage::kFine;
+  } else if (!cut_done_) {
+    plan_cut_pass();
+  } else {
+    stage_ = Stage::kDone;
+  }
+}
+
 void RankSolver::feed(RankPassData&& data) {
   ++passes_;
   if (data.parts.first_bad[0] != ~std::uint64_t{0})
@@ -173,59 +226,7 @@ void RankSolver::feed(RankPassData&& data) {
         "rank_stats: a weighted value w·x overflowed a double, or a 128-bit fixed-point histogram sum overflowed "
         "(total weight ≥ 2^64)");
   switch (stage_) {
-    case Stage::kFirst: {
-      W_fix_ = zero.a;
-      CompensatedSum X;
-      kmin_pos_ = ~std::uint64_t{0};
-      kmax_ = 0;
-      bool all_single = true;
-      for (int j = 0; j < kExponentSpec.nbins; ++j) {
-        const FixedBin& b = bins[j];
-        if (b.count == 0) continue;
-        if (fix_add(W_fix_, b.a)) throw std::overflow_error("rank_stats: total weight ≥ 2^64");
-        X.add(std::ldexp(fix_to_double(b.b), kExponentSpec.top_exponent(j) - 64));
-        kmin_pos_ = std::min(kmin_pos_, b.kmin);
-        kmax_ = std::max(kmax_, b.kmax);
-        all_single = all_single && b.kmin == b.kmax;
-      }
-      W_ = weight_of(W_fix_);
-      X_ = X.value();
-      if (W_fix_.lo == 0 && W_fix_.hi == 0) {  // no element
-        top_ = gini_ = kNaN;
-        stage_ = Stage::kDone;
-        return;
-      }
-      if (!(X_ > 0)) {  // every value is 0
-        top_ = kNaN;
-        gini_ = 0;
-        stage_ = Stage::kDone;
-        return;
-      }
-      bool o = false;
-      T_fix_ = f_ >= 1.0 ? W_fix_ : to_fixed(f_ * W_, 64, &o);
-      if (fix_less(W_fix_, T_fix_)) T_fix_ = W_fix_;
-      if (T_fix_.lo == 0 && T_fix_.hi == 0) {
-        top_ = 0;
-        cut_done_ = true;
-      } else {
-        locate_cut(bins, kExponentSpec, &zero, Fix128{0, 0}, CompensatedSum{});
-      }
-      if (all_single) gini_from(bins, kExponentSpec, zero);
-      if (!gini_done_) {
-        const std::uint64_t range = kmax_ - kmin_pos_;
-        const int s = shift_for(range, opt_.fine_bins, kMaxShift);
-        pass_.hist = HistSpec{kmin_pos_, s, static_cast<int>(range >> s) + 1, kmax_};
-        pass_.gather = !cut_done_ && cut_count_ <= opt_.gather_limit;
-        pass_.glo = cut_lo_;
-        pass_.ghi = cut_hi_;
-        stage_ = Stage::kFine;
-      } else if (!cut_done_) {
-        plan_cut_pass();
-      } else {
-        stage_ = Stage::kDone;
-      }
-      return;
-    }
+    case Stage::kFirst: feed_first(bins, zero); return;
     case Stage::kFine:
       gini_from(bins, pass_.hist, zero);
       if (!cut_done_) {

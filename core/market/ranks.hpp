@@ -274,6 +274,8 @@ class RankSolver {
   void resolve_gathered(std::vector<RankItem>& items);
   void gini_from(const std::vector<FixedBin>& bins, const HistSpec& spec, const FixedBin& zero);
   void plan_cut_pass();
+  /// The first pass (per binary exponent): the totals, then the cut, the Gini or the next pass.
+  void feed_first(const std::vector<FixedBin>& bins, const FixedBin& zero);
 
   double f_;
   RankOptions opt_;

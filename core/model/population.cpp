@@ -98,14 +98,11 @@ void size_bands(double x_L, double alpha, double cap, bool strata, std::uint64_t
   }
 }
 
-Layout make_layout(const std::vector<Country>& countries, const Params& p) {
-  Layout L;
-  const int C = static_cast<int>(countries.size());
-  const int S = static_cast<int>(p.sector_share.size());
-  L.n_countries = C;
-  L.n_sectors = S;
-  L.n_firms = static_cast<std::uint64_t>(p.n_firms);
-  L.n_users = static_cast<std::uint64_t>(p.n_users);
+namespace {
+
+/// Every country's minimum of agents fits in n_firms and n_users.
+void check_agent_counts(const Layout& L, const Params& p) {
+  const int C = L.n_countries;
   const std::uint64_t min_firms = static_cast<std::uint64_t>(p.min_firms);
   const std::uint64_t min_users = static_cast<std::uint64_t>(p.min_users);
   if (L.n_firms < min_firms * C)
@@ -116,18 +113,15 @@ Layout make_layout(const std::vector<Country>& countries, const Params& p) {
     throw InputError("key 'n_users' = " + std::to_string(L.n_users) + ": too few for " + std::to_string(C) +
                      " countries at min_users = " + std::to_string(min_users) + ", allowed at least " +
                      std::to_string(min_users * C));
+}
 
-  const double mean_size = pareto_capped_mean(p.pareto_alpha, p.size_cap);
-  std::vector<double> gdp(C), pop(C);
-  L.workers.resize(C);
-  L.real_firms.resize(C);
-  for (int c = 0; c < C; ++c) {
-    L.workers[c] = p.worker_share * countries[c].population;
-    L.real_firms[c] = L.workers[c] / mean_size;
-    gdp[c] = countries[c].gdp_usd;
-    pop[c] = countries[c].population;
-  }
-
+/// The agents per country: the large stratum (L.large, L.n_large), the small one (L.small)
+/// and the users (L.users). Returns each country's real firms outside the large stratum.
+std::vector<double> share_agents(Layout& L, const Params& p, const std::vector<double>& gdp,
+                                 const std::vector<double>& pop) {
+  const int C = L.n_countries;
+  const std::uint64_t min_firms = static_cast<std::uint64_t>(p.min_firms);
+  const std::uint64_t min_users = static_cast<std::uint64_t>(p.min_users);
   // The large stratum: the world's n_large largest firms, shared by GDP; it shrinks
   // when n_firms cannot hold it beside every country's minimum of small agents.
   std::uint64_t n_large = static_cast<std::uint64_t>(p.n_large);
@@ -148,6 +142,59 @@ Layout make_layout(const std::vector<Country>& countries, const Params& p) {
   for (int c = 0; c < C; ++c) small_firms[c] = L.real_firms[c] - static_cast<double>(L.large[c]);
   L.small = share_largest_remainder(L.n_firms - L.n_large, small_firms, min_firms);
   L.users = share_largest_remainder(L.n_users, pop, min_users);
+  return small_firms;
+}
+
+/// Country c's size bands, weights and agent ranges, and its segments: sectors by their
+/// shares, for each stratum and band (stratified draw).
+void lay_out_country(Layout& L, const Params& p, int c, double small_firms, double pop) {
+  const int S = L.n_sectors;
+  L.x_L[c] = L.large[c] > 0 ? std::pow(L.real_firms[c] / static_cast<double>(L.large[c]), 1.0 / p.pareto_alpha)
+                            : std::numeric_limits<double>::infinity();
+  std::uint64_t band_n[kSizeBands];
+  size_bands(L.x_L[c], p.pareto_alpha, p.size_cap, p.size_strata, L.small[c], small_firms,
+             &L.band_edge[static_cast<std::size_t>(c) * (kSizeBands + 1)], band_n,
+             &L.w_small[static_cast<std::size_t>(c) * kSizeBands]);
+  L.w_user[c] = pop / static_cast<double>(L.users[c]);
+  L.firm_begin[c + 1] = L.firm_begin[c] + L.large[c] + L.small[c];
+  L.user_begin[c + 1] = L.user_begin[c] + L.users[c];
+  const auto large_s = share_largest_remainder(L.large[c], p.sector_share, 0);
+  std::vector<std::vector<std::uint64_t>> band_s;
+  for (int b = 0; b < kSizeBands; ++b) band_s.push_back(share_largest_remainder(band_n[b], p.sector_share, 0));
+  for (int s = 0; s < S; ++s) {
+    const std::size_t k = static_cast<std::size_t>(c) * S + s;
+    L.seg_large[k] = static_cast<std::uint32_t>(large_s[s]);
+    L.seg_begin[k + 1] = L.seg_begin[k] + large_s[s];
+    for (int b = 0; b < kSizeBands; ++b) {
+      L.seg_band[k * kSizeBands + b] = static_cast<std::uint32_t>(band_s[b][s]);
+      L.seg_begin[k + 1] += band_s[b][s];
+    }
+  }
+}
+
+}  // namespace
+
+Layout make_layout(const std::vector<Country>& countries, const Params& p) {
+  Layout L;
+  const int C = static_cast<int>(countries.size());
+  const int S = static_cast<int>(p.sector_share.size());
+  L.n_countries = C;
+  L.n_sectors = S;
+  L.n_firms = static_cast<std::uint64_t>(p.n_firms);
+  L.n_users = static_cast<std::uint64_t>(p.n_users);
+  check_agent_counts(L, p);
+
+  const double mean_size = pareto_capped_mean(p.pareto_alpha, p.size_cap);
+  std::vector<double> gdp(C), pop(C);
+  L.workers.resize(C);
+  L.real_firms.resize(C);
+  for (int c = 0; c < C; ++c) {
+    L.workers[c] = p.worker_share * countries[c].population;
+    L.real_firms[c] = L.workers[c] / mean_size;
+    gdp[c] = countries[c].gdp_usd;
+    pop[c] = countries[c].population;
+  }
+  const std::vector<double> small_firms = share_agents(L, p, gdp, pop);
 
   L.x_L.resize(C);
   L.band_edge.assign(static_cast<std::size_t>(C) * (kSizeBands + 1), 1.0);
@@ -158,30 +205,7 @@ Layout make_layout(const std::vector<Country>& countries, const Params& p) {
   L.user_begin.assign(C + 1, 0);
   L.seg_begin.assign(static_cast<std::size_t>(C) * S + 1, 0);
   L.seg_large.assign(static_cast<std::size_t>(C) * S, 0);
-  for (int c = 0; c < C; ++c) {
-    L.x_L[c] = L.large[c] > 0 ? std::pow(L.real_firms[c] / static_cast<double>(L.large[c]), 1.0 / p.pareto_alpha)
-                              : std::numeric_limits<double>::infinity();
-    std::uint64_t band_n[kSizeBands];
-    size_bands(L.x_L[c], p.pareto_alpha, p.size_cap, p.size_strata, L.small[c], small_firms[c],
-               &L.band_edge[static_cast<std::size_t>(c) * (kSizeBands + 1)], band_n,
-               &L.w_small[static_cast<std::size_t>(c) * kSizeBands]);
-    L.w_user[c] = pop[c] / static_cast<double>(L.users[c]);
-    L.firm_begin[c + 1] = L.firm_begin[c] + L.large[c] + L.small[c];
-    L.user_begin[c + 1] = L.user_begin[c] + L.users[c];
-    // Sectors within a country by their shares, for each stratum and band (stratified draw).
-    const auto large_s = share_largest_remainder(L.large[c], p.sector_share, 0);
-    std::vector<std::vector<std::uint64_t>> band_s;
-    for (int b = 0; b < kSizeBands; ++b) band_s.push_back(share_largest_remainder(band_n[b], p.sector_share, 0));
-    for (int s = 0; s < S; ++s) {
-      const std::size_t k = static_cast<std::size_t>(c) * S + s;
-      L.seg_large[k] = static_cast<std::uint32_t>(large_s[s]);
-      L.seg_begin[k + 1] = L.seg_begin[k] + large_s[s];
-      for (int b = 0; b < kSizeBands; ++b) {
-        L.seg_band[k * kSizeBands + b] = static_cast<std::uint32_t>(band_s[b][s]);
-        L.seg_begin[k + 1] += band_s[b][s];
-      }
-    }
-  }
+  for (int c = 0; c < C; ++c) lay_out_country(L, p, c, small_firms[c], pop[c]);
   return L;
 }
 
