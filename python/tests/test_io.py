@@ -87,6 +87,19 @@ def test_lorenz_from_snapshots_agrees_with_the_recorded_top20(run_file):
     assert recorded != pytest.approx(float(ds["top20_value_share"].sel(tick=tick)), rel=1e-3)
 
 
+def test_lorenz_of_fields_in_memory_is_the_snapshots_curve(run_file):
+    # What notebooks/scenarios.ipynb draws from cutoff.Simulation.firms: the same curve as
+    # from the file's last snapshot, given the metrics up to the snapshot's tick.
+    ds = ca.open_run(run_file)
+    curve = ca.lorenz(ds)
+    snaps = ca.open_snapshots(run_file, "firms")
+    with snaps:
+        fields = {k: v.values for k, v in snaps.isel(snapshot=-1).data_vars.items()}
+    mine = ca.lorenz_of(fields, ds.sel(tick=slice(None, curve.attrs["tick"])))
+    assert mine.attrs["tick"] == curve.attrs["tick"]
+    np.testing.assert_array_equal(mine.values, curve.values)
+
+
 def test_open_ensemble_dims_coords_and_members(fake_ensemble_dir):
     key, values = SWEEP
     ds = ca.open_ensemble(fake_ensemble_dir)

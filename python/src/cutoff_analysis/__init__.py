@@ -4,8 +4,8 @@ their sensitivity indices and scenario discovery (:mod:`cutoff_analysis.explore`
 EMA Workbench model (:mod:`cutoff_analysis.ema`, imported on its own) and the
 ``cutoff-report`` command."""
 from .analysis import (ACCESS_LAYERS, CUT_OFF, INCOME_GROUPS, QUANTILES, STATUSES, TIERS, access_gap_by_tier, adoption_by, bands,
-                       access_layers, capability, clearing_prices, cut_off_share, lorenz, lorenz_curve, status_shares, top20_share,
-                       top_share, users_capped, weighted_mean_by)
+                       access_layers, capability, clearing_prices, cut_off_share, lorenz, lorenz_curve, lorenz_of,
+                       status_shares, top20_share, top_share, users_capped, weighted_mean_by)
 from . import explore, who
 from .compare import compare
 from .explore import (CutoffError, morris_design, morris_indices, outputs, run_design, run_scenarios, sobol_design,
@@ -51,6 +51,7 @@ __all__ = [
     "clearing_prices",
     "lorenz",
     "lorenz_curve",
+    "lorenz_of",
     "top20_share",
     "top_share",
     "users_capped",

@@ -201,16 +201,25 @@ def firm_value_and_weight(path: str, snapshot: int = -1, min_employees: float = 
         return None
     with snaps, open_run(path) as m:
         s = snaps.isel(snapshot=snapshot)
-        flags = s["flags"].values.astype(np.int64)
-        country = s["country"].values.astype(np.int64)
-        if "band" in s and "firms_per_band_agent" in m:  # (v5) a weight per size band of the small stratum
-            bands = m["firms_per_band_agent"].isel(tick=0).values  # constant over a run
-            small_weight = bands[country, s["band"].values.astype(np.int64)]
-        else:
-            small_weight = m["firms_per_small_agent"].values[country]
-        weight = np.where(flags & FIRM_LARGE, 1.0, small_weight)
-        used = ((flags & FIRM_USED_AI) != 0) & (s["employees"].values >= min_employees)
-        return s["ai_value"].values[used], weight[used], int(s["snapshot_tick"])
+        value, weight = used_value_and_weight(s, m, min_employees)
+        return value, weight, int(s["snapshot_tick"])
+
+
+def used_value_and_weight(firms, metrics: xr.Dataset, min_employees: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative AI value and weight (real firms per agent) of the firms that have used AI
+    and have at least ``min_employees`` employees, from the firm fields ``firms`` (field name
+    to array: one snapshot of a run file, or ``cutoff.Simulation.firms`` in memory) and the
+    run's metrics ``metrics`` (for the real firms each small agent stands for)."""
+    flags = np.asarray(firms["flags"]).astype(np.int64)
+    country = np.asarray(firms["country"]).astype(np.int64)
+    if "band" in firms and "firms_per_band_agent" in metrics:  # (v5) a weight per size band of the small stratum
+        bands = metrics["firms_per_band_agent"].isel(tick=0).values  # constant over a run
+        small_weight = bands[country, np.asarray(firms["band"]).astype(np.int64)]
+    else:
+        small_weight = metrics["firms_per_small_agent"].values[country]
+    weight = np.where(flags & FIRM_LARGE, 1.0, small_weight)
+    used = ((flags & FIRM_USED_AI) != 0) & (np.asarray(firms["employees"]) >= min_employees)
+    return np.asarray(firms["ai_value"])[used], weight[used]
 
 
 def lorenz(ds: xr.Dataset, snapshot: int = -1, points: int = 101) -> xr.DataArray | None:
@@ -230,6 +239,18 @@ def lorenz(ds: xr.Dataset, snapshot: int = -1, points: int = 101) -> xr.DataArra
                       coords={**{d: files[d] for d in files.dims}, "population_share": x})
     da = _named(da, "1", "share of cumulative AI value held by the poorest share of firms that have used AI")
     da.attrs["tick"] = min(ticks)
+    return da
+
+
+def lorenz_of(firms, metrics: xr.Dataset, points: int = 101) -> xr.DataArray:
+    """:func:`lorenz` of one run from its firm fields in memory instead of a snapshot:
+    ``firms`` maps field names to arrays (``cutoff.Simulation.firms``) and ``metrics`` is the
+    run's metrics up to now (``Simulation.metrics()``), whose last tick the fields are the
+    state after (the curve's ``tick``, as a snapshot's)."""
+    x, y = lorenz_curve(*used_value_and_weight(firms, metrics), points)
+    da = xr.DataArray(y, dims=("population_share",), coords={"population_share": x})
+    da = _named(da, "1", "share of cumulative AI value held by the poorest share of firms that have used AI")
+    da.attrs["tick"] = int(metrics["tick"].values[-1])
     return da
 
 

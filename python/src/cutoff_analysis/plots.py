@@ -250,8 +250,10 @@ def plot_cut_off(data, weight: str = "firms") -> plt.Figure:
 
 def plot_lorenz(data, snapshot: int = -1) -> plt.Figure | None:
     """Lorenz curve of cumulative AI value over the firms that have used AI, at a firm
-    snapshot, with the top-20% share marked; ``None`` if no input has snapshots."""
-    curves = {k: an.lorenz(ds, snapshot) for k, ds in _as_mapping(data).items()}
+    snapshot, with the top-20% share marked; ``None`` if no input has snapshots. An input
+    may also be a curve already made (:func:`~cutoff_analysis.analysis.lorenz_of`)."""
+    data = {None: data} if isinstance(data, xr.DataArray) else _as_mapping(data)
+    curves = {k: ds if isinstance(ds, xr.DataArray) else an.lorenz(ds, snapshot) for k, ds in data.items()}
     curves = {k: c for k, c in curves.items() if c is not None}
     if not curves:
         return None
