@@ -410,10 +410,11 @@ CUTOFF_HD_INLINE FirmPick firm_pick(std::uint64_t i, const FirmTickConsts& k, co
   // p_switch, and must when none of their provider's generations is eligible.
   const bool keeps = current != kNone && has_own && (((a.partners >> current) & 1u) || !(u_switch < k.p_switch));
   // (v5) one that keeps its provider keeps its generation while it stays eligible,
-  // re-choosing it with probability firm_p_repick (1: every tick, as before).
+  // re-choosing it with probability firm_p_repick (1: every tick, as before, without the
+  // draw, which is the stream's last: the same bits).
   const int held = f.generation[i];
   if (keeps && held != kNone && k.gens.provider[held] == current && firm_eligible(k, a, c, held) &&
-      !(draws.uniform() < k.firm_p_repick))
+      k.firm_p_repick < 1.0 && !(draws.uniform() < k.firm_p_repick))
     return {a.flags, static_cast<std::uint8_t>(held), static_cast<float>(best_K)};
   Rng noise(k.seed, k.replicate, i, k.tick, Stream::ChoiceNoise);
   std::uint8_t best = kNone;
